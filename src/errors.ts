@@ -1,0 +1,82 @@
+/**
+ * The one error type that crosses into HTTP: a machine-readable code, a human message naming the
+ * field or rule, and optional extra fields merged into the response body.
+ */
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'CONFIG_NOT_FOUND',
+  'INVALID_CONFIG',
+  'SHARD_NOT_FOUND',
+  'SCHEMA_INCOMPATIBLE',
+  'SINCE_REGRESSION',
+  'INVALID_BATCH',
+  'UPPER_MISMATCH',
+  'AS_OF_NOT_AVAILABLE',
+  'PART_NOT_FOUND',
+  'INVALID_COMPACTION',
+  'COMPACTION_NOT_FOUND',
+  'ALREADY_FINISHED',
+  'QUEUE_FULL',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'COMPACTION_DISABLED',
+  'TIMED_OUT',
+  'DEADLINE_EXCEEDED',
+  'CANCELLED',
+  'STORAGE_ERROR',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** HTTP status for each code; the compiler checks that every code has one. */
+export const STATUS_FOR_CODE: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  CONFIG_NOT_FOUND: 404,
+  INVALID_CONFIG: 400,
+  SHARD_NOT_FOUND: 404,
+  SCHEMA_INCOMPATIBLE: 400,
+  SINCE_REGRESSION: 409,
+  INVALID_BATCH: 400,
+  UPPER_MISMATCH: 409,
+  AS_OF_NOT_AVAILABLE: 400,
+  PART_NOT_FOUND: 404,
+  INVALID_COMPACTION: 422,
+  COMPACTION_NOT_FOUND: 404,
+  ALREADY_FINISHED: 409,
+  QUEUE_FULL: 429,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  COMPACTION_DISABLED: 503,
+  TIMED_OUT: 504,
+  DEADLINE_EXCEEDED: 504,
+  CANCELLED: 409,
+  STORAGE_ERROR: 503,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError'
+  readonly code: ErrorCode
+  readonly extra: Readonly<Record<string, unknown>>
+
+  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+    this.extra = extra
+  }
+
+  get status(): number {
+    return STATUS_FOR_CODE[this.code]
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError
+}

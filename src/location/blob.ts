@@ -1,0 +1,25 @@
+/** Blob: a durable key → bytes store (parts live here). Keys are built by `core/paths.ts`. */
+import type { Abortable } from './errors.js'
+
+export interface BlobMeta {
+  readonly key: string
+  readonly sizeBytes: number
+  /** When the object was last written (used by GC's grace period for unreferenced blobs). */
+  readonly lastModified: Date
+}
+
+export interface Blob {
+  /** The value under `key`, or null if absent. */
+  get(key: string, opts?: Abortable): Promise<Uint8Array | null>
+  /**
+   * Stores `value` under `key` atomically: a reader sees all of it or nothing. Callers overwrite a
+   * key only with the same bytes (keys are unique ids; a retry writes the same value again).
+   */
+  set(key: string, value: Uint8Array, opts?: Abortable): Promise<void>
+  /** Deletes `key`; returns the deleted size, or null if it was absent (idempotent). */
+  delete(key: string, opts?: Abortable): Promise<number | null>
+  /** Every key that starts with `prefix`, in no particular order. */
+  list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta>
+  /** Releases connections and handles; calls after close are errors. Idempotent. */
+  close(): Promise<void>
+}

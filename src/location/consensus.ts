@@ -1,0 +1,34 @@
+/** Consensus: a durable, linearizable log of versions per key (shard state lives here). */
+import type { Abortable } from './errors.js'
+
+/** Sequence numbers of state versions; start at 0, strictly increasing per key. */
+export type SeqNo = number
+
+export interface VersionedData {
+  readonly seqno: SeqNo
+  readonly data: Uint8Array
+}
+
+export type CasResult = { readonly kind: 'committed' } | { readonly kind: 'mismatch'; readonly current: VersionedData | null }
+
+export interface Consensus {
+  /** The latest version under `key`, or null if the key has none. */
+  head(key: string, opts?: Abortable): Promise<VersionedData | null>
+  /**
+   * Writes `data` iff the head's seqno is `expected` (null: the key has no versions yet).
+   * `data.seqno` must be greater than `expected` (≥ 0 when expected is null), else InvalidUsageError.
+   * On mismatch nothing is written and the current head is returned.
+   */
+  compareAndSet(key: string, expected: SeqNo | null, data: VersionedData, opts?: Abortable): Promise<CasResult>
+  /** Up to `limit` (≥ 1) versions with seqno ≥ `from`, ascending. */
+  scan(key: string, from: SeqNo, limit: number, opts?: Abortable): Promise<VersionedData[]>
+  /**
+   * Deletes every version with seqno < `seqno`; returns how many were deleted. `seqno` beyond the
+   * head (or a key with no versions) is an InvalidUsageError: the head is never truncated away.
+   */
+  truncate(key: string, seqno: SeqNo, opts?: Abortable): Promise<number>
+  /** Every key that has at least one version. */
+  list(opts?: Abortable): Promise<string[]>
+  /** Releases connections and handles. Idempotent. */
+  close(): Promise<void>
+}
