@@ -16,7 +16,8 @@ export interface Consensus {
   head(key: string, opts?: Abortable): Promise<VersionedData | null>
   /**
    * Writes `data` iff the head's seqno is `expected` (null: the key has no versions yet).
-   * `data.seqno` must be greater than `expected` (≥ 0 when expected is null), else InvalidUsageError.
+   * `data.seqno` must be exactly `expected + 1` (0 when expected is null), else InvalidUsageError:
+   * seqnos are contiguous, which is what lets every adapter detect a stale writer.
    * On mismatch nothing is written and the current head is returned.
    */
   compareAndSet(key: string, expected: SeqNo | null, data: VersionedData, opts?: Abortable): Promise<CasResult>
