@@ -1,0 +1,193 @@
+/**
+ * The machine: every change to a shard's state is a pure transition committed by one
+ * compare-and-set loop over consensus (persist's Machine → Applier → StateVersions, collapsed).
+ *
+ * Each command carries a random id that is stored in the version it writes. After a mismatch or an
+ * indeterminate error the machine scans the versions written since it read, and if one carries its
+ * id, that attempt committed and its result is returned. This is exact where persist's "ever
+ * applied" rule (PERSIST_SEMANTICS.md §5.4) is conservative: the machine never reports "not
+ * applied" for a write that a committed state holds, so callers never delete referenced blobs.
+ * If it cannot find out (the store keeps failing), it throws an indeterminate LocationError and
+ * callers must leave blobs alone.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Consensus, SeqNo, VersionedData } from '../location/consensus.js'
+import { indeterminate, LocationError } from '../location/errors.js'
+
+/** A transition's verdict: write `state` and return `result`, or write nothing and return `result`. */
+export type Transition<S, R> = { readonly kind: 'continue'; readonly state: S; readonly result: R } | { readonly kind: 'break'; readonly result: R }
+
+export const continueWith = <S, R>(state: S, result: R): Transition<S, R> => ({ kind: 'continue', state, result })
+export const breakWith = <R>(result: R): Transition<never, R> => ({ kind: 'break', result })
+
+export interface StateCodec<S> {
+  encode(state: S): unknown
+  decode(json: unknown): S
+}
+
+export interface Versioned<S> {
+  readonly seqno: SeqNo
+  readonly state: S
+}
+
+/** Optional counters, by command name (persist's `cmd_*`). */
+export interface CmdMetrics {
+  started(cmd: string): void
+  succeeded(cmd: string, seconds: number): void
+  failed(cmd: string, seconds: number): void
+  casMismatch(cmd: string): void
+}
+
+export interface MachineOptions {
+  /** Attempts before giving up on a contended key (each mismatch costs one). */
+  readonly maxAttempts?: number
+  readonly metrics?: CmdMetrics
+}
+
+interface Envelope {
+  readonly v: 1
+  readonly cmd: string
+  readonly commandId: string
+  readonly state: unknown
+}
+
+export class Machine<S> {
+  readonly #consensus: Consensus
+  readonly #codec: StateCodec<S>
+  readonly #maxAttempts: number
+  readonly #metrics: CmdMetrics | undefined
+  /** Latest version seen per key: saves a head read per command when this process is the writer. */
+  readonly #cache = new Map<string, Versioned<S>>()
+
+  constructor(consensus: Consensus, codec: StateCodec<S>, opts: MachineOptions = {}) {
+    this.#consensus = consensus
+    this.#codec = codec
+    this.#maxAttempts = opts.maxAttempts ?? 64
+    this.#metrics = opts.metrics
+  }
+
+  /** The latest committed state, read from consensus (refreshes the cache). */
+  async head(key: string): Promise<Versioned<S> | null> {
+    const head = await this.#consensus.head(key)
+    if (head === null) {
+      this.#cache.delete(key)
+      return null
+    }
+    return this.#remember(key, head)
+  }
+
+  /**
+   * Applies `transition` to the latest state of `key` (null when the key has none) and commits it.
+   * The transition must be pure: it may run several times, against newer states each time.
+   */
+  async apply<R>(key: string, cmd: string, transition: (current: Versioned<S> | null) => Transition<S, R>): Promise<{ result: R; seqno: SeqNo; state: S | null }> {
+    const commandId = randomUUID()
+    const started = performance.now()
+    this.#metrics?.started(cmd)
+    try {
+      let current: Versioned<S> | null = this.#cache.get(key) ?? (await this.head(key))
+      for (let attempt = 1; ; attempt++) {
+        const t = transition(current)
+        if (t.kind === 'break') {
+          this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
+          return { result: t.result, seqno: current?.seqno ?? -1, state: current?.state ?? null }
+        }
+        const seqno = current === null ? 0 : current.seqno + 1
+        const envelope: Envelope = { v: 1, cmd, commandId, state: this.#codec.encode(t.state) }
+        const data = Buffer.from(JSON.stringify(envelope))
+        let outcome: 'committed' | 'mismatch' | 'unknown'
+        try {
+          const res = await this.#consensus.compareAndSet(key, current?.seqno ?? null, { seqno, data })
+          outcome = res.kind
+        } catch (err) {
+          if (!(err instanceof LocationError) || err.kind === 'determinate') throw err
+          outcome = 'unknown'
+        }
+        if (outcome === 'committed') {
+          const v: Versioned<S> = { seqno, state: t.state }
+          this.#cache.set(key, v)
+          this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
+          return { result: t.result, seqno, state: t.state }
+        }
+        if (outcome === 'mismatch') this.#metrics?.casMismatch(cmd)
+        // NB: our write may still have landed (indeterminate error, or a delayed write from an
+        // earlier attempt): look for our command id in every version after the one we read.
+        const landed = await this.#findCommand(key, current?.seqno ?? -1, commandId)
+        if (landed !== null) {
+          this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
+          // The state that carries our id is the one our transition produced from `landed.base`,
+          // which may be an earlier attempt's: recompute the result against that base.
+          return { result: landed.result(transition), seqno: landed.seqno, state: landed.state }
+        }
+        if (attempt >= this.#maxAttempts) {
+          throw outcome === 'unknown'
+            ? indeterminate(`${cmd}: could not learn whether the write to ${key} committed`)
+            : new LocationError('determinate', `${cmd}: gave up on ${key} after ${attempt} compare-and-set mismatches`)
+        }
+        current = await this.head(key)
+        if (attempt > 4) await backoff(attempt)
+      }
+    } catch (err) {
+      this.#metrics?.failed(cmd, (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+
+  /** Forgets cached state (after a failure whose effect is unknown, or in tests). */
+  forget(key: string): void {
+    this.#cache.delete(key)
+  }
+
+  /** Scans versions after `afterSeqno` for one written by `commandId`. */
+  async #findCommand(key: string, afterSeqno: SeqNo, commandId: string): Promise<{
+    seqno: SeqNo
+    state: S
+    result: <R>(transition: (current: Versioned<S> | null) => Transition<S, R>) => R
+  } | null> {
+    let from = afterSeqno + 1
+    let previous: Versioned<S> | null = null
+    for (let page = 0; page < 1000; page++) {
+      const versions = await this.#consensus.scan(key, Math.max(0, from - 1), 64)
+      if (versions.length === 0) return null
+      for (const v of versions) {
+        const env = parseEnvelope(v)
+        const decoded: Versioned<S> = { seqno: v.seqno, state: this.#codec.decode(env.state) }
+        if (v.seqno >= from && env.commandId === commandId) {
+          const base = previous
+          this.#remember(key, v)
+          return {
+            seqno: v.seqno,
+            state: decoded.state,
+            result: (transition) => {
+              const t = transition(base)
+              return t.result
+            },
+          }
+        }
+        previous = decoded
+      }
+      const last = versions[versions.length - 1] as VersionedData
+      if (versions.length < 64) return null
+      from = last.seqno + 1
+    }
+    return null
+  }
+
+  #remember(key: string, v: VersionedData): Versioned<S> {
+    const env = parseEnvelope(v)
+    const out: Versioned<S> = { seqno: v.seqno, state: this.#codec.decode(env.state) }
+    this.#cache.set(key, out)
+    return out
+  }
+}
+
+function parseEnvelope(v: VersionedData): Envelope {
+  const env = JSON.parse(Buffer.from(v.data).toString('utf8')) as Envelope
+  if (env.v !== 1 || typeof env.commandId !== 'string') throw new Error(`state version ${v.seqno} has an unknown envelope`)
+  return env
+}
+
+async function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random()
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}
