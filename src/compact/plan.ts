@@ -1,0 +1,194 @@
+/**
+ * The pure planning steps of a compaction (PERSIST_SEMANTICS.md §4.2–§4.5, [classic]): heuristics,
+ * `validate_req`, timeout, schema selection, fast-path eligibility, memory reservations,
+ * `order_runs` and `chunk_runs`. No I/O: the compactor runs these, the dry-run API prints them.
+ */
+import * as ac from '../core/antichain.js'
+import { maxPartBytes, runs, type BatchPart, type HollowBatch, type RunMeta, type RunOrder } from '../core/batch.js'
+import type { Description } from '../core/description.js'
+import type { TimestampKind } from '../core/timestamp.js'
+
+export const MIB = 1024 * 1024
+
+export interface HeuristicConfig {
+  readonly minInputs: number
+  readonly minParts: number
+  readonly minUpdates: number
+}
+
+export interface HeuristicVerdict {
+  readonly inputs: number
+  readonly parts: number
+  readonly updates: number
+  readonly wouldCompact: boolean
+}
+
+/** Stage A's gate: any one of the three thresholds met is enough. */
+export function heuristic(inputs: readonly HollowBatch[], cfg: HeuristicConfig): HeuristicVerdict {
+  const parts = inputs.reduce((s, b) => s + b.parts.length, 0)
+  const updates = inputs.reduce((s, b) => s + b.len, 0)
+  const wouldCompact = inputs.length >= cfg.minInputs || parts >= cfg.minParts || updates >= cfg.minUpdates
+  return { inputs: inputs.length, parts, updates, wouldCompact }
+}
+
+/**
+ * `validate_req`: inputs consecutive from `desc.lower` to `desc.upper`, and the output since not
+ * strictly behind any input's since (an incomparable since passes, as upstream). Returns the
+ * first problem as a sentence, or null.
+ */
+export function validateRequest(tk: TimestampKind, desc: Description, inputs: readonly HollowBatch[]): string | null {
+  if (inputs.length === 0) return 'a compaction needs at least one input batch'
+  let frontier = desc.lower
+  for (const [i, input] of inputs.entries()) {
+    if (ac.frontierLessThan(tk, desc.since, input.desc.since)) {
+      return `output since ${ac.format(tk, desc.since)} must be at or in advance of input ${i}'s since ${ac.format(tk, input.desc.since)}`
+    }
+    if (!ac.equals(tk, frontier, input.desc.lower)) {
+      return `invalid merge of non-consecutive batches: ${ac.format(tk, frontier)} vs input ${i}'s lower ${ac.format(tk, input.desc.lower)}`
+    }
+    frontier = input.desc.upper
+  }
+  if (!ac.equals(tk, frontier, desc.upper)) {
+    return `invalid merge of non-consecutive batches: ${ac.format(tk, frontier)} vs the request's upper ${ac.format(tk, desc.upper)}`
+  }
+  return null
+}
+
+/** `max(minimum timeout, 1 s per whole MiB of input)`, in milliseconds. */
+export function timeoutMs(inputs: readonly HollowBatch[], minimumTimeoutMs: number): number {
+  const bytes = inputs.reduce((s, b) => s + b.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
+  return Math.max(minimumTimeoutMs, Math.floor(bytes / MIB) * 1000)
+}
+
+export const SCHEMA_SELECTIONS = ['recent_schema', 'disabled', 'no_schema'] as const
+export type SchemaSelectionLabel = (typeof SCHEMA_SELECTIONS)[number]
+
+export interface SchemaSelection {
+  readonly selection: SchemaSelectionLabel
+  readonly schemaId: number
+}
+
+/**
+ * [classic] schema choice: the newest schema id among the inputs' runs, when the shard knows it
+ * and `useMostRecentSchema` is on; else the writer's schema. An id the shard does not know counts
+ * as no candidate.
+ */
+export function selectSchema(inputs: readonly HollowBatch[], knownSchemaIds: ReadonlySet<number>, writerSchemaId: number, useMostRecentSchema: boolean): SchemaSelection {
+  let candidate: number | null = null
+  for (const b of inputs) {
+    for (const m of b.runMeta) {
+      if (m.schemaId !== null && (candidate === null || m.schemaId > candidate)) candidate = m.schemaId
+    }
+  }
+  if (candidate === null || !knownSchemaIds.has(candidate)) return { selection: 'no_schema', schemaId: writerSchemaId }
+  if (!useMostRecentSchema) return { selection: 'disabled', schemaId: writerSchemaId }
+  return { selection: 'recent_schema', schemaId: candidate }
+}
+
+/** Exactly one input has data, in a single run, already compacted (since ≠ minimum): metric only. */
+export function fastPathEligible(tk: TimestampKind, inputs: readonly HollowBatch[]): boolean {
+  const nonEmpty = inputs.filter((b) => b.len > 0)
+  if (nonEmpty.length !== 1) return false
+  const only = nonEmpty[0] as HollowBatch
+  return only.runSplits.length === 0 && !ac.equals(tk, only.desc.since, ac.minimumFrontier(tk))
+}
+
+export interface MemoryReservation {
+  readonly inProgressBytes: number
+  readonly runReservedBytes: number
+}
+
+/** `in_progress = 2 × target`, `run_reserved = bound − in_progress` (bound ≥ 4 × target is a config rule). */
+export function reserveMemory(memoryBoundBytes: number, targetSizeBytes: number): MemoryReservation {
+  const inProgressBytes = 2 * targetSizeBytes
+  return { inProgressBytes, runReservedBytes: Math.max(0, memoryBoundBytes - inProgressBytes) }
+}
+
+/** One run as compaction sees it: where it came from and its parts. */
+export interface PlannedRun {
+  /** Index of the input batch the run belongs to. */
+  readonly input: number
+  readonly meta: RunMeta
+  readonly parts: readonly BatchPart[]
+  /** True when this run is one part of a run exploded for being in the wrong order. */
+  readonly exploded: boolean
+}
+
+/**
+ * `order_runs`: round robin over the inputs, taking each input's next run in turn. A run whose
+ * order (null counts as `codec`) is not the preferred one is exploded into single-part runs, since
+ * nothing can be assumed about order across its parts. Empty inputs contribute nothing.
+ */
+export function orderRuns(inputs: readonly HollowBatch[], preferred: RunOrder): PlannedRun[] {
+  const perInput = inputs.map((b, input) => {
+    const out: PlannedRun[] = []
+    for (const r of runs(b)) {
+      if ((r.meta.order ?? 'codec') === preferred) {
+        out.push({ input, meta: r.meta, parts: r.parts, exploded: false })
+      } else {
+        for (const p of r.parts) out.push({ input, meta: r.meta, parts: [p], exploded: r.parts.length > 1 })
+      }
+    }
+    return out
+  })
+  const ordered: PlannedRun[] = []
+  for (let round = 0; ; round++) {
+    let took = false
+    for (const list of perInput) {
+      const r = list[round]
+      if (r !== undefined) {
+        ordered.push(r)
+        took = true
+      }
+    }
+    if (!took) return ordered
+  }
+}
+
+export interface Chunk {
+  readonly runs: readonly PlannedRun[]
+  /** Σ over the chunk's runs of each run's largest part. */
+  readonly memoryBytes: number
+}
+
+export interface ChunkPlan {
+  readonly chunks: readonly Chunk[]
+  /** Chunks forced over `run_reserved` to keep at least two runs together. */
+  readonly memoryViolations: number
+}
+
+/**
+ * `chunk_runs`: greedy in run order. Each run costs its largest part (or the target size when it
+ * has none). A chunk closes when the next run would overflow `runReservedBytes`, unless it holds a
+ * single run: then the next run joins anyway (a memory violation), so every chunk but possibly the
+ * last merges at least two runs and repeated compaction converges.
+ */
+export function chunkRuns(ordered: readonly PlannedRun[], runReservedBytes: number, targetSizeBytes: number): ChunkPlan {
+  const cost = (r: PlannedRun): number => (r.parts.length === 0 ? targetSizeBytes : maxPartBytes(r))
+  const chunks: Chunk[] = []
+  let violations = 0
+  let current: PlannedRun[] = []
+  let usage = 0
+  for (let i = 0; i < ordered.length; i++) {
+    const run = ordered[i] as PlannedRun
+    current.push(run)
+    usage += cost(run)
+    const next = ordered[i + 1]
+    if (next === undefined) break
+    if (usage + cost(next) <= runReservedBytes) continue
+    if (current.length === 1) {
+      violations++
+      continue
+    }
+    chunks.push({ runs: current, memoryBytes: usage })
+    current = []
+    usage = 0
+  }
+  if (current.length > 0) chunks.push({ runs: current, memoryBytes: usage })
+  return { chunks, memoryViolations: violations }
+}
+
+/** `1 + floor(leftover / target)` concurrent uploads for a chunk (§4.5 step 6). */
+export function maxOutstandingParts(runReservedBytes: number, chunkUsageBytes: number, targetSizeBytes: number): number {
+  return 1 + Math.floor(Math.max(0, runReservedBytes - chunkUsageBytes) / Math.max(1, targetSizeBytes))
+}
