@@ -1,0 +1,201 @@
+/**
+ * A fixed pool of worker threads for CPU work (decode, merge, encode), so the event loop stays
+ * free for HTTP, /metrics and config changes during the largest compaction.
+ *
+ * A task is a conversation: the pool posts `{taskId, kind, payload}`, the worker answers with
+ * messages tagged with the task id, and the task's `onMessage` may reply through `post` (e.g. with
+ * a part the worker asked for). A worker runs one task at a time; tasks wait in FIFO order.
+ * A worker that dies fails its task and is replaced.
+ */
+import { EventEmitter } from 'node:events'
+import { Worker, type TransferListItem } from 'node:worker_threads'
+
+export interface WorkerMessage {
+  readonly taskId: number
+  readonly type: string
+  readonly [field: string]: unknown
+}
+
+export interface TaskChannel {
+  /** Sends a message to the worker running this task (no-op once the task ended). */
+  post(type: string, fields?: Record<string, unknown>, transfer?: TransferListItem[]): void
+}
+
+export interface TaskHandlers<R> {
+  /** Called for every message but the final `done`/`error`; may reply through the channel. */
+  onMessage(msg: WorkerMessage, channel: TaskChannel): void
+  /** Maps the worker's `done` message to the task's result. */
+  onDone(msg: WorkerMessage): R
+}
+
+interface Pending {
+  readonly taskId: number
+  readonly kind: string
+  readonly payload: unknown
+  readonly transfer: TransferListItem[]
+  readonly handlers: TaskHandlers<unknown>
+  readonly resolve: (v: unknown) => void
+  readonly reject: (e: unknown) => void
+  readonly signal: AbortSignal | undefined
+}
+
+interface Slot {
+  worker: Worker
+  task: Pending | null
+}
+
+export class TaskError extends Error {
+  override readonly name = 'TaskError'
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The worker entry file next to this module: `.ts` when running from source, `.js` when built. */
+export function defaultWorkerUrl(): URL {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
+  return new URL(`./worker${ext}`, import.meta.url)
+}
+
+export class WorkerPool extends EventEmitter {
+  readonly #url: URL
+  readonly #slots: Slot[] = []
+  readonly #queue: Pending[] = []
+  #nextTaskId = 1
+  #closed = false
+
+  constructor(size: number, url: URL = defaultWorkerUrl()) {
+    super()
+    this.#url = url
+    for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null })
+  }
+
+  get size(): number {
+    return this.#slots.length
+  }
+
+  /** Tasks running now. */
+  get busy(): number {
+    return this.#slots.filter((s) => s.task !== null).length
+  }
+
+  run<R>(kind: string, payload: unknown, handlers: TaskHandlers<R>, opts: { transfer?: TransferListItem[]; signal?: AbortSignal } = {}): Promise<R> {
+    if (this.#closed) return Promise.reject(new TaskError('worker pool is closed', 'INTERNAL'))
+    return new Promise<R>((resolve, reject) => {
+      const pending: Pending = {
+        taskId: this.#nextTaskId++,
+        kind,
+        payload,
+        transfer: opts.transfer ?? [],
+        handlers: handlers as TaskHandlers<unknown>,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        signal: opts.signal,
+      }
+      if (opts.signal?.aborted) {
+        reject(opts.signal.reason)
+        return
+      }
+      this.#queue.push(pending)
+      this.#dispatch()
+    })
+  }
+
+  /** Terminates every worker; running and queued tasks fail. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const p of this.#queue.splice(0)) p.reject(new TaskError('worker pool closed', 'INTERNAL'))
+    await Promise.all(
+      this.#slots.map(async (s) => {
+        s.task?.reject(new TaskError('worker pool closed', 'INTERNAL'))
+        s.task = null
+        await s.worker.terminate()
+      }),
+    )
+  }
+
+  #spawn(index: number): Worker {
+    const worker = new Worker(this.#url, { name: `compactd-worker-${index}` })
+    worker.unref()
+    worker.on('message', (msg: WorkerMessage) => this.#onMessage(index, msg))
+    worker.on('error', (err) => this.#onExit(index, err))
+    worker.on('exit', (code) => {
+      if (!this.#closed) this.#onExit(index, new Error(`worker exited with code ${code}`))
+    })
+    return worker
+  }
+
+  #onExit(index: number, err: Error): void {
+    const slot = this.#slots[index]
+    if (slot === undefined || this.#closed) return
+    const task = slot.task
+    slot.task = null
+    task?.reject(new TaskError(`worker failed: ${err.message}`, 'INTERNAL'))
+    this.emit('worker-error', err)
+    void slot.worker.terminate()
+    slot.worker = this.#spawn(index)
+    this.#dispatch()
+  }
+
+  #onMessage(index: number, msg: WorkerMessage): void {
+    const slot = this.#slots[index]
+    const task = slot?.task
+    if (slot === undefined || task == null || msg.taskId !== task.taskId) return
+    const channel: TaskChannel = {
+      post: (type, fields = {}, transfer = []) => {
+        if (slot.task === task) slot.worker.postMessage({ taskId: task.taskId, type, ...fields }, transfer)
+      },
+    }
+    if (msg.type === 'done' || msg.type === 'error') {
+      slot.task = null
+      task.signal?.removeEventListener('abort', abortListeners.get(task) as () => void)
+      if (msg.type === 'done') {
+        try {
+          task.resolve(task.handlers.onDone(msg))
+        } catch (err) {
+          task.reject(err)
+        }
+      } else {
+        task.reject(new TaskError(String(msg.message), typeof msg.code === 'string' ? msg.code : 'INTERNAL'))
+      }
+      this.#dispatch()
+      return
+    }
+    try {
+      task.handlers.onMessage(msg, channel)
+    } catch (err) {
+      // The handler failed: tell the worker to stop and fail the task.
+      channel.post('abort', { reason: String(err) })
+      slot.task = null
+      task.reject(err)
+      this.#dispatch()
+    }
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (slot.task !== null) continue
+      const next = this.#queue.shift()
+      if (next === undefined) return
+      if (next.signal?.aborted) {
+        next.reject(next.signal.reason)
+        continue
+      }
+      slot.task = next
+      if (next.signal !== undefined) {
+        const onAbort = (): void => {
+          if (slot.task === next) slot.worker.postMessage({ taskId: next.taskId, type: 'abort' })
+        }
+        abortListeners.set(next, onAbort)
+        next.signal.addEventListener('abort', onAbort, { once: true })
+      }
+      slot.worker.postMessage({ taskId: next.taskId, type: 'start', kind: next.kind, payload: next.payload }, next.transfer)
+    }
+  }
+}
+
+const abortListeners = new WeakMap<Pending, () => void>()

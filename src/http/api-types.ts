@@ -1,0 +1,128 @@
+/**
+ * Zod schemas of the v1 wire format (API.md), shared by the route plugins. Shapes only: what a
+ * value means for a given shard (a u64 vs a product frontier, a row against a schema) is checked by
+ * the services with the core parsers, which name the offending field.
+ */
+import { z } from 'zod'
+import { ID_PATTERNS } from '../core/ids.js'
+
+export const ErrorBody = z
+  .object({ code: z.string(), message: z.string() })
+  .catchall(z.unknown())
+  .meta({ id: 'Error', description: 'An error: a machine-readable code, a sentence naming the field or rule, and optional extra fields.' })
+
+export const TimestampJson = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^(0|[1-9][0-9]*)$/), z.tuple([z.number().int(), z.number().int()])])
+  .meta({ id: 'Timestamp', description: 'u64: a number up to 2^53-1 or a decimal string; product: [a, b].' })
+
+export const AntichainJson = z.array(TimestampJson).meta({ id: 'Antichain', description: 'A frontier: mutually incomparable timestamps, e.g. [5], [], [[0,11],[10,0]].' })
+
+export const DescriptionJson = z.object({ lower: AntichainJson, upper: AntichainJson, since: AntichainJson }).meta({ id: 'Description' })
+
+export const DiffJson = z.union([z.number().int(), z.string().regex(/^-?(0|[1-9][0-9]*)$/)]).meta({ description: 'A signed 64-bit integer: a number when safe, else a decimal string.' })
+
+export const RunOrderJson = z.enum(['structured', 'codec', 'unordered'])
+
+export const PartJson = z
+  .union([
+    z.object({
+      key: z.string().describe('<writerKey>/<partId>'),
+      encodedSizeBytes: z.number().int().nonnegative(),
+      keyLower: z.string().optional(),
+      diffsSum: DiffJson.nullable().optional(),
+      schemaId: z.number().int().nonnegative().nullable().optional(),
+      stats: z.object({ updates: z.number().int().nonnegative() }).optional(),
+    }),
+    z.object({ inline: z.object({ encodedSizeBytes: z.number().int().nonnegative(), updates: z.string().describe('base64 Arrow IPC file') }) }),
+  ])
+  .meta({ id: 'Part' })
+
+export const HollowBatchJson = z
+  .object({
+    desc: DescriptionJson,
+    len: z.number().int().nonnegative(),
+    parts: z.array(PartJson),
+    runSplits: z.array(z.number().int().nonnegative()).optional(),
+    runMeta: z.array(z.object({ order: RunOrderJson.nullable().optional(), schemaId: z.number().int().nonnegative().nullable().optional() })).optional(),
+  })
+  .meta({ id: 'HollowBatch' })
+
+export type DataTypeShape =
+  | { type: 'utf8' | 'binary' | 'int64' | 'uint64' | 'float64' | 'bool' | 'unit' }
+  | { type: 'struct'; fields: { name: string; type: DataTypeShape; nullable: boolean }[] }
+
+export const DataTypeJson: z.ZodType<DataTypeShape> = z
+  .lazy(() =>
+    z.union([
+      z.object({ type: z.enum(['utf8', 'binary', 'int64', 'uint64', 'float64', 'bool', 'unit']) }),
+      z.object({ type: z.literal('struct'), fields: z.array(z.object({ name: z.string(), type: DataTypeJson, nullable: z.boolean() })) }),
+    ]),
+  )
+  .meta({ id: 'Type' })
+
+export const ShardIdParam = z.object({ shardId: z.string().regex(new RegExp(ID_PATTERNS.shardId), 'must be a shard id s<uuid>') })
+
+export const ShardSummaryJson = z
+  .object({
+    shardId: z.string(),
+    name: z.string(),
+    timestamp: z.enum(['u64', 'product']),
+    seqno: z.number().int(),
+    since: AntichainJson,
+    upper: AntichainJson,
+  })
+  .meta({ id: 'ShardSummary' })
+
+export const ShardJson = ShardSummaryJson.extend({
+  schemas: z.array(z.object({ id: z.number().int(), keySchema: DataTypeJson, valSchema: DataTypeJson })),
+  trace: z.object({
+    batches: z.array(z.object({ id: z.string(), desc: DescriptionJson, len: z.number().int(), level: z.number().int(), batches: z.array(HollowBatchJson) })),
+  }),
+  stats: z.object({
+    spineBatches: z.number().int(),
+    batches: z.number().int(),
+    parts: z.number().int(),
+    runs: z.number().int(),
+    updates: z.number().int(),
+    encodedBytes: z.number().int(),
+  }),
+}).meta({ id: 'Shard' })
+
+export const UpdateJson = z.object({ key: z.unknown(), val: z.unknown(), time: TimestampJson, diff: DiffJson }).meta({ id: 'Update' })
+
+export const COMPACTION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const
+export const APPLY_RESULTS = ['applied_exact', 'applied_subset', 'not_applied_no_match', 'not_applied_invalid_since', 'not_applied_too_many_updates'] as const
+
+export const CompactionJson = z
+  .object({
+    id: z.string(),
+    shardId: z.string(),
+    source: z.enum(['request', 'maintenance']),
+    status: z.enum(COMPACTION_STATUSES),
+    desc: DescriptionJson,
+    inputs: z.object({ batches: z.number().int(), parts: z.number().int(), runs: z.number().int(), updates: z.number().int(), encodedBytes: z.number().int() }),
+    writerSchemaId: z.number().int(),
+    schemaSelection: z.enum(['recent_schema', 'disabled', 'no_schema']).optional(),
+    timeoutMs: z.number().int().optional(),
+    createdAt: z.string(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    progress: z.object({
+      updatesRead: z.number().int(),
+      updatesWritten: z.number().int(),
+      bytesRead: z.number().int(),
+      bytesWritten: z.number().int(),
+      partsWritten: z.number().int(),
+      chunksDone: z.number().int(),
+      chunksTotal: z.number().int(),
+    }),
+    result: z.enum(APPLY_RESULTS).optional(),
+    output: HollowBatchJson.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .meta({ id: 'Compaction' })
+
+/** Error responses a route may give, by status, for the OpenAPI document. */
+export function errors<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: typeof ErrorBody } {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as { [K in S[number]]: typeof ErrorBody }
+}
