@@ -85,9 +85,19 @@ export class Machine<S> {
     const started = performance.now()
     this.#metrics?.started(cmd)
     try {
-      let current: Versioned<S> | null = this.#cache.get(key) ?? (await this.head(key))
+      const cached = this.#cache.get(key)
+      // NB: a cached state may be stale (another instance may have written since). A write based
+      // on it fails its compare-and-set and retries, but a decision to write nothing must be made
+      // on a fresh read.
+      let fresh = cached === undefined
+      let current: Versioned<S> | null = cached ?? (await this.head(key))
       for (let attempt = 1; ; attempt++) {
         const t = transition(current)
+        if (t.kind === 'break' && !fresh) {
+          current = await this.head(key)
+          fresh = true
+          continue
+        }
         if (t.kind === 'break') {
           this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
           return { result: t.result, seqno: current?.seqno ?? -1, state: current?.state ?? null }
@@ -125,6 +135,7 @@ export class Machine<S> {
             : new LocationError('determinate', `${cmd}: gave up on ${key} after ${attempt} compare-and-set mismatches`)
         }
         current = await this.head(key)
+        fresh = true
         if (attempt > 4) await backoff(attempt)
       }
     } catch (err) {

@@ -1,0 +1,148 @@
+/**
+ * A shard's state: what consensus holds for it, one version per change. Values are immutable;
+ * every change is a pure transition `(state, args) → Transition` that the machine commits with one
+ * compare-and-set (and may run again against a newer state after a mismatch).
+ */
+import * as ac from '../core/antichain.js'
+import type { Antichain } from '../core/antichain.js'
+import { inlineBytes, type HollowBatch } from '../core/batch.js'
+import type { ShardId } from '../core/ids.js'
+import { timestampKind, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
+import { dataTypeEquals, dataTypeToJson, parseDataType, type DataType } from '../columnar/data-type.js'
+import { checkEvolution } from '../columnar/evolution.js'
+import { applyMergeRes as traceApplyMergeRes, type ApplyMergeResult } from '../trace/apply-merge-res.js'
+import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
+import { allHollowBatches, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
+import { traceFromJson, traceToJson } from '../trace/trace-json.js'
+import { breakWith, continueWith, type StateCodec, type Transition } from './machine.js'
+
+export interface SchemaEntry {
+  readonly id: number
+  readonly key: DataType
+  readonly val: DataType
+}
+
+export interface ShardState {
+  readonly shardId: ShardId
+  readonly name: string
+  readonly createdAt: string
+  readonly schemas: readonly SchemaEntry[]
+  readonly trace: Trace
+}
+
+export const tkOf = (s: ShardState): TimestampKind => s.trace.tk
+export const sinceOf = (s: ShardState): Antichain => s.trace.since
+export const upperOf = (s: ShardState): Antichain => s.trace.upper
+
+export function latestSchema(s: ShardState): SchemaEntry {
+  const latest = s.schemas[s.schemas.length - 1]
+  if (latest === undefined) throw new Error(`shard ${s.shardId} has no schema`)
+  return latest
+}
+
+export function schemaById(s: ShardState, id: number): SchemaEntry | undefined {
+  return s.schemas.find((e) => e.id === id)
+}
+
+export function newShardState(shardId: ShardId, name: string, kind: TimestampKindName, key: DataType, val: DataType, createdAt: string): ShardState {
+  return { shardId, name, createdAt, schemas: [{ id: 0, key, val }], trace: emptyTrace(timestampKind(kind)) }
+}
+
+// ---- transitions -----------------------------------------------------------------------------
+
+export type RegisterSchemaResult = { readonly kind: 'registered'; readonly id: number } | { readonly kind: 'incompatible'; readonly error: string }
+
+/** Registers a schema evolved from the latest one; registering the latest again returns its id. */
+export function registerSchema(s: ShardState, key: DataType, val: DataType): Transition<ShardState, RegisterSchemaResult> {
+  const latest = latestSchema(s)
+  if (dataTypeEquals(latest.key, key) && dataTypeEquals(latest.val, val)) return breakWith({ kind: 'registered', id: latest.id })
+  const problem = checkEvolution(latest.key, key, 'keySchema') ?? checkEvolution(latest.val, val, 'valSchema')
+  if (problem !== null) return breakWith({ kind: 'incompatible', error: problem })
+  const id = latest.id + 1
+  return continueWith({ ...s, schemas: [...s.schemas, { id, key, val }] }, { kind: 'registered', id })
+}
+
+export type AppendResult =
+  | { readonly kind: 'appended'; readonly mergeReqs: readonly FueledMergeReq[] }
+  | { readonly kind: 'upper_mismatch'; readonly currentUpper: Antichain }
+  | { readonly kind: 'inline_backpressure' }
+  | { readonly kind: 'invalid'; readonly error: string }
+
+/**
+ * Compare-and-append: `batch` is appended iff the shard's upper is `expectedUpper` and the batch
+ * starts there. Inline parts may not push the state's inline bytes past `inlineTotalMaxBytes`
+ * (the writer then moves them to blob and tries again).
+ */
+export function compareAndAppend(s: ShardState, batch: HollowBatch, expectedUpper: Antichain, inlineTotalMaxBytes: number): Transition<ShardState, AppendResult> {
+  const tk = tkOf(s)
+  if (!ac.equals(tk, upperOf(s), expectedUpper)) return breakWith({ kind: 'upper_mismatch', currentUpper: upperOf(s) })
+  if (!ac.equals(tk, batch.desc.lower, expectedUpper)) {
+    return breakWith({ kind: 'invalid', error: `batch lower ${ac.format(tk, batch.desc.lower)} must equal the expected upper ${ac.format(tk, expectedUpper)}` })
+  }
+  if (ac.equals(tk, batch.desc.lower, batch.desc.upper)) return breakWith({ kind: 'appended', mergeReqs: [] })
+  const added = inlineBytes(batch)
+  if (added > 0 && stateInlineBytes(s) + added >= inlineTotalMaxBytes) return breakWith({ kind: 'inline_backpressure' })
+  const { trace, mergeReqs } = pushBatch(s.trace, batch)
+  return continueWith({ ...s, trace }, { kind: 'appended', mergeReqs })
+}
+
+export type DowngradeSinceResult = { readonly kind: 'ok' } | { readonly kind: 'regression'; readonly current: Antichain }
+
+/** Moves the since forward (or leaves it); never backwards. */
+export function downgradeSince(s: ShardState, since: Antichain): Transition<ShardState, DowngradeSinceResult> {
+  const tk = tkOf(s)
+  const current = sinceOf(s)
+  if (!ac.frontierLessEqual(tk, current, since)) return breakWith({ kind: 'regression', current })
+  if (ac.equals(tk, current, since)) return breakWith({ kind: 'ok' })
+  return continueWith({ ...s, trace: traceDowngradeSince(s.trace, since) }, { kind: 'ok' })
+}
+
+/**
+ * Offers a compaction output to the trace. NB: a not-applied result still commits a new version
+ * upstream (to linearize the no-op); compactd writes nothing for it, since nothing changed and
+ * the machine knows exactly whether an earlier attempt committed.
+ */
+export function applyMergeRes(s: ShardState, output: HollowBatch): Transition<ShardState, ApplyMergeResult> {
+  const { trace, result } = traceApplyMergeRes(s.trace, { output })
+  if (trace === s.trace) return breakWith(result)
+  return continueWith({ ...s, trace }, result)
+}
+
+export function stateInlineBytes(s: ShardState): number {
+  return allHollowBatches(s.trace).reduce((sum, b) => sum + inlineBytes(b), 0)
+}
+
+// ---- codec -----------------------------------------------------------------------------------
+
+interface ShardStateJson {
+  shardId: string
+  name: string
+  createdAt: string
+  timestamp: TimestampKindName
+  schemas: { id: number; keySchema: unknown; valSchema: unknown }[]
+  trace: unknown
+}
+
+export const shardStateCodec: StateCodec<ShardState> = {
+  encode: (s): ShardStateJson => ({
+    shardId: s.shardId,
+    name: s.name,
+    createdAt: s.createdAt,
+    timestamp: tkOf(s).name,
+    schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
+    trace: traceToJson(s.trace),
+  }),
+  decode: (json) => {
+    const j = json as ShardStateJson
+    const tk = timestampKind(j.timestamp)
+    const schemas = j.schemas.map((e) => {
+      const key = parseDataType(e.keySchema)
+      const val = parseDataType(e.valSchema)
+      if (!key.ok || !val.ok) throw new Error(`stored schema ${e.id} of shard ${j.shardId} does not parse`)
+      return { id: e.id, key: key.value, val: val.value }
+    })
+    const trace = traceFromJson(tk, j.trace)
+    if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
+    return { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
+  },
+}

@@ -1,0 +1,140 @@
+/**
+ * Applying a compaction result to the trace (PERSIST_SEMANTICS.md §5.3, desc-based matching), as a
+ * pure function with five outcomes:
+ *
+ * | result | when | trace |
+ * |---|---|---|
+ * | `applied_exact` | output lower/upper = a spine batch's, since ≤ its since, len ≤ its len | that spine batch becomes the output alone (same id, output desc) |
+ * | `applied_subset` | output lower = hollow batch i's lower, upper = hollow batch j's upper (i ≤ j) inside one spine batch, since and len fit | parts i..j become the output (spine batch keeps its desc) |
+ * | `not_applied_too_many_updates` | as either match, but the output has more updates than what it replaces | unchanged |
+ * | `not_applied_invalid_since` | no match applied, and some spine batch would have matched but for the output since being beyond its since | unchanged |
+ * | `not_applied_no_match` | otherwise | unchanged |
+ *
+ * NB: unlike persist, which folds an invalid since into no-match at the trace level, compactd
+ * reports it (SPEC.md §4). When the parts being replaced and the output both have known diff sums,
+ * they must agree; a mismatch throws `DiffsSumMismatchError` (an invariant violation, never applied).
+ */
+import * as ac from '../core/antichain.js'
+import { diffsSum, type BatchPart, type HollowBatch } from '../core/batch.js'
+import type { Description } from '../core/description.js'
+import type { TimestampKind } from '../core/timestamp.js'
+import type { MergeState } from './merge-state.js'
+import { singleSpineBatch, spineBatchLen, type IdHollowBatch, type SpineBatch } from './spine-batch.js'
+import { formatSpineId, spineId } from './spine-id.js'
+import type { Trace } from './trace.js'
+
+export const APPLY_MERGE_RESULTS = [
+  'applied_exact',
+  'applied_subset',
+  'not_applied_no_match',
+  'not_applied_invalid_since',
+  'not_applied_too_many_updates',
+] as const
+export type ApplyMergeResult = (typeof APPLY_MERGE_RESULTS)[number]
+
+/** The result replaced something in the trace. */
+export const applied = (r: ApplyMergeResult): boolean => r === 'applied_exact' || r === 'applied_subset'
+
+/** The result found its place in the trace, applied or not (persist keeps such an answer across CAS retries). */
+export const matched = (r: ApplyMergeResult): boolean => applied(r) || r === 'not_applied_too_many_updates'
+
+export interface FueledMergeRes {
+  readonly output: HollowBatch
+}
+
+export class DiffsSumMismatchError extends Error {
+  override readonly name = 'DiffsSumMismatchError'
+}
+
+/** Offers `res.output` to every spine batch; the first match (applied or too many updates) wins, per the table above. */
+export function applyMergeRes(trace: Trace, res: FueledMergeRes): { trace: Trace; result: ApplyMergeResult } {
+  let sinceOnly = false
+  // Newest first, as persist does; the spine batches' ranges are disjoint, so the order only
+  // matters for results spanning an empty interval.
+  for (let li = 0; li < trace.levels.length; li++) {
+    const level = trace.levels[li] as MergeState
+    for (let bi = level.batches.length - 1; bi >= 0; bi--) {
+      const check = checkSpineBatch(trace.tk, level.batches[bi] as SpineBatch, res.output)
+      if (check.result === 'not_applied_invalid_since') sinceOnly = true
+      if (!matched(check.result)) continue
+      if (check.replacement === null) return { trace, result: check.result }
+      return { trace: replaceSpineBatch(trace, li, bi, check.replacement), result: check.result }
+    }
+  }
+  return { trace, result: sinceOnly ? 'not_applied_invalid_since' : 'not_applied_no_match' }
+}
+
+/**
+ * The outcome of offering `output` to one spine batch, and the batch that would replace it.
+ * `not_applied_invalid_since` here means: it would have matched (exactly or as a subset) but for its since.
+ */
+export function checkSpineBatch(
+  tk: TimestampKind,
+  sb: SpineBatch,
+  output: HollowBatch,
+): { result: ApplyMergeResult; replacement: SpineBatch | null } {
+  const exact = ac.equals(tk, output.desc.lower, sb.desc.lower) && ac.equals(tk, output.desc.upper, sb.desc.upper)
+  const range = exact ? null : findReplacementRange(tk, sb, output.desc)
+  if (!exact && range === null) return { result: 'not_applied_no_match', replacement: null }
+  if (!ac.frontierLessEqual(tk, output.desc.since, sb.desc.since)) return { result: 'not_applied_invalid_since', replacement: null }
+
+  if (exact) {
+    checkDiffsSums(sb, sb.parts, output)
+    if (output.len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null }
+    return { result: 'applied_exact', replacement: singleSpineBatch(Object.freeze({ id: sb.id, batch: output })) }
+  }
+
+  const { start, end } = range as { start: number; end: number }
+  const replaced = sb.parts.slice(start, end + 1)
+  checkDiffsSums(sb, replaced, output)
+  const first = replaced[0] as IdHollowBatch
+  const last = replaced[replaced.length - 1] as IdHollowBatch
+  const parts = Object.freeze([
+    ...sb.parts.slice(0, start),
+    Object.freeze({ id: spineId(first.id.lo, last.id.hi), batch: output }),
+    ...sb.parts.slice(end + 1),
+  ])
+  const len = spineBatchLen(parts)
+  if (len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null }
+  return { result: 'applied_subset', replacement: Object.freeze({ id: sb.id, desc: sb.desc, parts, len }) }
+}
+
+/**
+ * Indices `start ≤ end` of the hollow batches whose lower is `desc.lower` and whose upper is
+ * `desc.upper`, scanning oldest first and stopping once both are seen (a later match overwrites an
+ * earlier one until then, which matters only around empty-interval batches). Null if either is
+ * missing, or if they are out of order (an empty-interval result between two batches).
+ */
+function findReplacementRange(tk: TimestampKind, sb: SpineBatch, desc: Description): { start: number; end: number } | null {
+  let start: number | null = null
+  let end: number | null = null
+  for (const [i, p] of sb.parts.entries()) {
+    if (ac.equals(tk, p.batch.desc.lower, desc.lower)) start = i
+    if (ac.equals(tk, p.batch.desc.upper, desc.upper)) end = i
+    if (start !== null && end !== null) break
+  }
+  if (start === null || end === null || start > end) return null
+  return { start, end }
+}
+
+/** Sum of the parts' diffs; null when unknown, and (as upstream) for no parts at all. */
+function knownDiffsSum(parts: readonly BatchPart[]): bigint | null {
+  return parts.length === 0 ? null : diffsSum(parts)
+}
+
+function checkDiffsSums(sb: SpineBatch, replaced: readonly IdHollowBatch[], output: HollowBatch): void {
+  const before = knownDiffsSum(replaced.flatMap((p) => p.batch.parts))
+  const after = knownDiffsSum(output.parts)
+  if (before !== null && after !== null && before !== after) {
+    throw new DiffsSumMismatchError(
+      `merge result diffs sum ${after} does not match the ${before} of the batches it replaces in spine batch ${formatSpineId(sb.id)}`,
+    )
+  }
+}
+
+function replaceSpineBatch(trace: Trace, li: number, bi: number, sb: SpineBatch): Trace {
+  const levels = trace.levels.map((level, i) =>
+    i !== li ? level : Object.freeze({ batches: Object.freeze(level.batches.map((b, j) => (j === bi ? sb : b))), merge: level.merge }),
+  )
+  return Object.freeze({ ...trace, levels: Object.freeze(levels) })
+}

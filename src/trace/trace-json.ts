@@ -1,0 +1,124 @@
+/**
+ * The lossless JSON form of a trace, for storing in consensus: every level, in-progress merge,
+ * spine batch and hollow batch with its spine id. `traceFromJson(tk, traceToJson(t))` equals `t`
+ * (and parsing re-checks every invariant, so corrupt state is refused rather than loaded).
+ */
+import * as ac from '../core/antichain.js'
+import { batchToJson, parseBatch, type HollowBatchJson } from '../core/batch.js'
+import * as descs from '../core/description.js'
+import type { DescriptionJson } from '../core/description.js'
+import type { TimestampJson, TimestampKind } from '../core/timestamp.js'
+import type { FuelingMerge, MergeState } from './merge-state.js'
+import type { IdHollowBatch, SpineBatch } from './spine-batch.js'
+import { formatSpineId, parseSpineId } from './spine-id.js'
+import { validate, type Trace } from './trace.js'
+
+export interface TraceJson {
+  since: TimestampJson[]
+  upper: TimestampJson[]
+  nextId: number
+  levels: MergeStateJson[]
+}
+
+export interface MergeStateJson {
+  batches: SpineBatchJson[]
+  merge: { id: string; since: TimestampJson[]; remainingWork: number } | null
+}
+
+export interface SpineBatchJson {
+  id: string
+  desc: DescriptionJson
+  len: number
+  parts: { id: string; batch: HollowBatchJson }[]
+}
+
+export function traceToJson(trace: Trace): TraceJson {
+  const tk = trace.tk
+  return {
+    since: ac.toJson(tk, trace.since),
+    upper: ac.toJson(tk, trace.upper),
+    nextId: trace.nextId,
+    levels: trace.levels.map((level) => ({
+      batches: level.batches.map((sb) => ({
+        id: formatSpineId(sb.id),
+        desc: descs.toJson(tk, sb.desc),
+        len: sb.len,
+        parts: sb.parts.map((p) => ({ id: formatSpineId(p.id), batch: batchToJson(tk, p.batch) })),
+      })),
+      merge:
+        level.merge === null
+          ? null
+          : { id: formatSpineId(level.merge.id), since: ac.toJson(tk, level.merge.since), remainingWork: level.merge.remainingWork },
+    })),
+  }
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; error: string }
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** Parses a stored trace; any malformed field or broken invariant is an error naming where. */
+export function traceFromJson(tk: TimestampKind, json: unknown): Parsed<Trace> {
+  if (!isObject(json)) return { ok: false, error: 'trace must be an object' }
+  const since = ac.parse(tk, json.since)
+  if (!since.ok) return { ok: false, error: `trace.since: ${since.error}` }
+  const upper = ac.parse(tk, json.upper)
+  if (!upper.ok) return { ok: false, error: `trace.upper: ${upper.error}` }
+  if (!isCount(json.nextId)) return { ok: false, error: 'trace.nextId must be a non-negative integer' }
+  if (!Array.isArray(json.levels)) return { ok: false, error: 'trace.levels must be an array' }
+  const levels: MergeState[] = []
+  for (const [li, lj] of json.levels.entries()) {
+    const level = parseLevel(tk, lj, `trace.levels[${li}]`)
+    if (!level.ok) return level
+    levels.push(level.value)
+  }
+  const trace: Trace = Object.freeze({ tk, since: since.value, upper: upper.value, nextId: json.nextId, levels: Object.freeze(levels) })
+  const invalid = validate(trace)
+  if (invalid !== null) return { ok: false, error: `trace: ${invalid}` }
+  return { ok: true, value: trace }
+}
+
+function parseLevel(tk: TimestampKind, json: unknown, at: string): Parsed<MergeState> {
+  if (!isObject(json)) return { ok: false, error: `${at} must be an object` }
+  if (!Array.isArray(json.batches)) return { ok: false, error: `${at}.batches must be an array` }
+  const batches: SpineBatch[] = []
+  for (const [bi, bj] of json.batches.entries()) {
+    const sb = parseSpineBatch(tk, bj, `${at}.batches[${bi}]`)
+    if (!sb.ok) return sb
+    batches.push(sb.value)
+  }
+  let merge: FuelingMerge | null = null
+  if (json.merge !== null && json.merge !== undefined) {
+    const m = json.merge
+    if (!isObject(m)) return { ok: false, error: `${at}.merge must be an object or null` }
+    const id = parseSpineId(m.id)
+    if (!id.ok) return { ok: false, error: `${at}.merge.id: ${id.error}` }
+    const mergeSince = ac.parse(tk, m.since)
+    if (!mergeSince.ok) return { ok: false, error: `${at}.merge.since: ${mergeSince.error}` }
+    if (!isCount(m.remainingWork)) return { ok: false, error: `${at}.merge.remainingWork must be a non-negative integer` }
+    merge = Object.freeze({ id: id.value, since: mergeSince.value, remainingWork: m.remainingWork })
+  }
+  return { ok: true, value: Object.freeze({ batches: Object.freeze(batches), merge }) }
+}
+
+function parseSpineBatch(tk: TimestampKind, json: unknown, at: string): Parsed<SpineBatch> {
+  if (!isObject(json)) return { ok: false, error: `${at} must be an object` }
+  const id = parseSpineId(json.id)
+  if (!id.ok) return { ok: false, error: `${at}.id: ${id.error}` }
+  const desc = descs.parse(tk, json.desc)
+  if (!desc.ok) return { ok: false, error: `${at}.desc.${desc.error}` }
+  if (!isCount(json.len)) return { ok: false, error: `${at}.len must be a non-negative integer` }
+  if (!Array.isArray(json.parts)) return { ok: false, error: `${at}.parts must be an array` }
+  const parts: IdHollowBatch[] = []
+  for (const [pi, pj] of json.parts.entries()) {
+    const pat = `${at}.parts[${pi}]`
+    if (!isObject(pj)) return { ok: false, error: `${pat} must be an object` }
+    const pid = parseSpineId(pj.id)
+    if (!pid.ok) return { ok: false, error: `${pat}.id: ${pid.error}` }
+    const batch = parseBatch(tk, null, pj.batch, `${pat}.batch`)
+    if (!batch.ok) return batch
+    parts.push(Object.freeze({ id: pid.value, batch: batch.value }))
+  }
+  return { ok: true, value: Object.freeze({ id: id.value, desc: desc.value, parts: Object.freeze(parts), len: json.len }) }
+}
