@@ -33,7 +33,7 @@ function batch(lo: number, hi: number, runs: (number | [number, string])[][], or
   }
   return { desc: d(lo, hi, since), len: parts.length * 10, parts, runSplits, runMeta: runs.map(() => ({ order, schemaId: 0 })) }
 }
-const names = (rs: { parts: readonly BatchPart[] }[]) => rs.map((r) => r.parts.map((p) => (p as { name?: string }).name).join('+'))
+const names = (rs: readonly { parts: readonly BatchPart[] }[]) => rs.map((r) => r.parts.map((p) => (p as { name?: string }).name).join('+'))
 
 describe('heuristic', () => {
   const cfg = { minInputs: 8, minParts: 8, minUpdates: 1024 }

@@ -1,0 +1,291 @@
+/**
+ * Merges sorted runs of parts into consolidated output, one chunk at a time: persist's
+ * `compact_runs` (PERSIST_SEMANTICS.md §4.5 step 7) and, with an as-of filter, the snapshot read.
+ *
+ * Per part: decode (zero-copy views), migrate to the target schema (never dropping a column),
+ * re-sort when the run was not in the preferred order, drop rows outside the batch's registered
+ * description (truncated user batches), advance times by the since, compute the sort keys, and
+ * hand it to the kernel. The kernel's output rows are copied into a builder and cut into parts
+ * of about `targetSizeBytes`.
+ *
+ * I/O is two callbacks, so the same code runs in a worker thread (parts arrive as messages) or on
+ * the caller's thread (tests). Memory: one decoded part per run plus the output being built,
+ * which `chunk_runs` has budgeted.
+ */
+import type { Antichain } from '../core/antichain.js'
+import type { RunOrder } from '../core/batch.js'
+import type { Product, Timestamp, TimestampKindName } from '../core/timestamp.js'
+import { AppError } from '../errors.js'
+import { canRepresent } from '../columnar/evolution.js'
+import { dataTypeEquals, formatDataType, type DataType } from '../columnar/data-type.js'
+import { migrateUpdates } from '../columnar/migrate.js'
+import { decodePart } from '../columnar/part-format.js'
+import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
+import { sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
+import { diffWords, sumDiffs, UpdatesBuilder, type BoundSource, type Updates } from '../columnar/updates.js'
+import { MergeKernel } from './merge/merge-kernel.js'
+import type { MergeSource } from './merge/merge-source.js'
+
+export interface MergePartInput {
+  /** The description the part's batch is registered with (rows outside it are dropped). */
+  readonly registeredLower: Antichain
+  readonly registeredUpper: Antichain
+  readonly encodedSizeBytes: number
+}
+
+export interface MergeRunInput {
+  readonly order: RunOrder | null
+  readonly parts: readonly MergePartInput[]
+}
+
+export interface MergeRunsTask {
+  readonly timeKind: TimestampKindName
+  /** Times are advanced by this frontier (the compaction since, or `[asOf]` for a snapshot). */
+  readonly since: Antichain
+  /** Snapshot reads: rows with a time not ≤ asOf are dropped. */
+  readonly asOf: Timestamp | null
+  readonly runs: readonly MergeRunInput[]
+  readonly keyType: DataType
+  readonly valType: DataType
+  /** Preferred order: how runs are compared and how output is sorted. */
+  readonly order: SortOrder
+  readonly targetSizeBytes: number
+  readonly yieldAfterUpdates: number
+}
+
+export interface MergedPart {
+  readonly updates: Updates
+  /** Structured/codec sort key of the first key, for the part's `keyLower`. */
+  readonly keyLower: Uint8Array
+  readonly diffsSum: bigint
+}
+
+export interface MergeRunsIo {
+  /** The bytes of part `part` of run `run`. */
+  fetch(run: number, part: number): Promise<Uint8Array>
+  /** Takes one output part; resolves when another may be produced (upload backpressure). */
+  emit(part: MergedPart): Promise<void>
+  /** Called after every kernel step with cumulative counts. */
+  progress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
+  /** Checked between steps; a raised signal ends the merge with its reason. */
+  readonly signal?: AbortSignal
+}
+
+export interface MergeRunsStats {
+  readonly updatesRead: number
+  readonly bytesRead: number
+  readonly updatesWritten: number
+  readonly partsWritten: number
+  /** Seconds spent waiting for parts (persist's `step_seconds{part_fetch}`). */
+  readonly fetchSeconds: number
+}
+
+interface Loaded {
+  readonly bound: BoundSource
+  readonly keys: SortKeyColumn
+}
+
+export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
+  const product = task.timeKind === 'product'
+  const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id) })
+  const builder = new UpdatesBuilder({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
+  const loaded = new Map<number, Loaded>()
+  const released: number[] = []
+  const nextPart = new Int32Array(task.runs.length)
+  let nextId = 0
+  let updatesRead = 0
+  let bytesRead = 0
+  let updatesWritten = 0
+  let partsWritten = 0
+  let fetchSeconds = 0
+  let firstKey: Uint8Array | null = null
+
+  const load = async (run: number): Promise<boolean> => {
+    const runInput = task.runs[run] as MergeRunInput
+    const index = nextPart[run] as number
+    const partInput = runInput.parts[index]
+    if (partInput === undefined) return false
+    nextPart[run] = index + 1
+    const started = performance.now()
+    const bytes = await io.fetch(run, index)
+    fetchSeconds += (performance.now() - started) / 1000
+    bytesRead += bytes.byteLength
+    let updates = decodePart(bytes).updates
+    updatesRead += updates.length
+    updates = toTargetSchema(updates, task.keyType, task.valType)
+    if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
+    const id = nextId++
+    const prepared = prepareSource(updates, partInput, task)
+    loaded.set(id, { bound: builder.bind(prepared.updates), keys: prepared.keys })
+    kernel.push(run, prepared.source, id)
+    return true
+  }
+
+  const flush = async (): Promise<void> => {
+    if (builder.byteLength() === 0 && firstKey === null) return
+    const updates = builder.finish()
+    if (updates.length > 0) {
+      partsWritten++
+      await io.emit({ updates, keyLower: firstKey ?? new Uint8Array(0), diffsSum: sumDiffs(updates) })
+    }
+    firstKey = null
+  }
+
+  const drain = (): void => {
+    const out = kernel.output
+    const n = out.rows
+    const src = out.src
+    const row = out.row
+    const t0 = out.time0
+    const t1 = out.time1
+    const dLo = out.diffLo
+    const dHi = out.diffHi
+    for (let i = 0; i < n; i++) {
+      const l = loaded.get(src[i] as number) as Loaded
+      const r = row[i] as number
+      if (firstKey === null) firstKey = l.keys.bytes.slice(l.keys.offsets[r], l.keys.offsets[r + 1])
+      builder.appendFrom(l.bound, r, t0[i] as number, t1[i] as number, dLo[i] as number, dHi[i] as number)
+    }
+    updatesWritten += n
+    out.reset()
+    for (const id of released.splice(0)) loaded.delete(id)
+  }
+
+  for (let run = 0; run < task.runs.length; run++) {
+    if (!(await load(run))) kernel.end(run)
+  }
+  const target = Math.max(1, task.targetSizeBytes)
+  for (let steps = 0; ; steps++) {
+    if (io.signal?.aborted) throw io.signal.reason
+    const step = kernel.step(task.yieldAfterUpdates, Math.max(1, target - builder.byteLength()))
+    if (step.kind === 'need') {
+      drain()
+      if (!(await load(step.run))) kernel.end(step.run)
+      continue
+    }
+    drain()
+    io.progress?.({ updatesRead, bytesRead, updatesWritten })
+    if (builder.byteLength() >= target) await flush()
+    if (step.kind === 'done') break
+    // Let other work on this thread (messages, the caller's event loop) run between chunks.
+    if (steps % 8 === 7) await new Promise((resolve) => setImmediate(resolve))
+  }
+  await flush()
+  return { updatesRead, bytesRead, updatesWritten, partsWritten, fetchSeconds }
+}
+
+function toTargetSchema(u: Updates, keyType: DataType, valType: DataType): Updates {
+  if (dataTypeEquals(u.keyType, keyType) && dataTypeEquals(u.valType, valType)) return u
+  if (!canRepresent(u.keyType, keyType) || !canRepresent(u.valType, valType)) {
+    throw new AppError(
+      'SCHEMA_INCOMPATIBLE',
+      `a part written with key ${formatDataType(u.keyType)}, val ${formatDataType(u.valType)} cannot be represented in the chosen schema (key ${formatDataType(keyType)}, val ${formatDataType(valType)}) without losing data`,
+    )
+  }
+  const migrated = migrateUpdates(u, keyType, valType)
+  if (!migrated.ok) throw new AppError('SCHEMA_INCOMPATIBLE', migrated.error)
+  return migrated.value
+}
+
+/**
+ * Builds the kernel's view of a part: sort keys, advanced time words, diff words, and a keep mask
+ * for rows outside the registered description or beyond the as-of.
+ */
+function prepareSource(u: Updates, part: MergePartInput, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn } {
+  const n = u.length
+  const keys = sortKeyColumn(u.keys, u.keyType, task.order)
+  const vals = sortKeyColumn(u.vals, u.valType, task.order)
+  const time0 = new Uint32Array(n)
+  const time1 = new Uint32Array(n)
+  const diffLo = new Uint32Array(n)
+  const diffHi = new Int32Array(n)
+  const words = diffWords(u)
+  for (let i = 0; i < n; i++) {
+    diffLo[i] = words[2 * i] as number
+    diffHi[i] = (words[2 * i + 1] as number) | 0
+  }
+  let keep: Uint8Array | null = null
+  const drop = (i: number): void => {
+    if (keep === null) keep = new Uint8Array(n).fill(1)
+    keep[i] = 0
+  }
+  if (u.timeKind === 'u64') {
+    const tw = new Uint32Array(u.times.buffer, u.times.byteOffset, 2 * n)
+    const lower = u64Bound(part.registeredLower)
+    const upper = u64Bound(part.registeredUpper)
+    const since = u64Bound(task.since)
+    const asOf = task.asOf === null ? null : splitU64(task.asOf as bigint)
+    for (let i = 0; i < n; i++) {
+      let lo = tw[2 * i] as number
+      let hi = tw[2 * i + 1] as number
+      if (lower !== null && lessWords(hi, lo, lower[0], lower[1])) drop(i)
+      else if (upper !== null && !lessWords(hi, lo, upper[0], upper[1])) drop(i)
+      if (asOf !== null && lessWords(asOf[0], asOf[1], hi, lo)) drop(i)
+      if (since !== null && lessWords(hi, lo, since[0], since[1])) {
+        hi = since[0]
+        lo = since[1]
+      }
+      time0[i] = hi
+      time1[i] = lo
+    }
+  } else {
+    const a = u.times.a
+    const b = u.times.b
+    const lower = part.registeredLower as readonly Product[]
+    const upper = part.registeredUpper as readonly Product[]
+    const since = task.since as readonly Product[]
+    const asOf = task.asOf as Product | null
+    for (let i = 0; i < n; i++) {
+      let ta = a[i] as number
+      let tb = b[i] as number
+      if (!productBeyond(lower, ta, tb) || productBeyond(upper, ta, tb)) drop(i)
+      if (asOf !== null && !(ta <= asOf[0] && tb <= asOf[1])) drop(i)
+      if (since.length > 0) {
+        let ma = Infinity
+        let mb = Infinity
+        for (const f of since) {
+          ma = Math.min(ma, Math.max(ta, f[0]))
+          mb = Math.min(mb, Math.max(tb, f[1]))
+        }
+        ta = ma
+        tb = mb
+      }
+      time0[i] = ta
+      time1[i] = tb
+    }
+  }
+  const source: MergeSource = {
+    length: n,
+    keyOffsets: keys.offsets,
+    keyBytes: keys.bytes,
+    valOffsets: vals.offsets,
+    valBytes: vals.bytes,
+    time0,
+    time1,
+    diffLo,
+    diffHi,
+    keep,
+  }
+  return { updates: u, source, keys }
+}
+
+/** The single element of a u64 frontier as (hi, lo) words; null for the empty frontier (no bound). */
+function u64Bound(f: Antichain): [number, number] | null {
+  const t = f[0]
+  return t === undefined ? null : splitU64(t as bigint)
+}
+
+function splitU64(t: bigint): [number, number] {
+  return [Number(t >> 32n), Number(t & 0xffff_ffffn)]
+}
+
+/** (hi1, lo1) < (hi2, lo2) */
+function lessWords(hi1: number, lo1: number, hi2: number, lo2: number): boolean {
+  return hi1 < hi2 || (hi1 === hi2 && lo1 < lo2)
+}
+
+/** Whether some element of the frontier is ≤ (a, b). */
+function productBeyond(frontier: readonly Product[], a: number, b: number): boolean {
+  for (const f of frontier) if (f[0] <= a && f[1] <= b) return true
+  return false
+}
