@@ -1,0 +1,270 @@
+/**
+ * Every Prometheus family compactd exports, created on an injected registry (never prom-client's
+ * global one) and handed out as typed handles. Meanings follow PERSIST_SEMANTICS.md §8 (persist's
+ * `CompactionMetrics`, `BatchWriteMetrics`, consolidation, retry, cmd and GC metrics), renamed to
+ * Prometheus conventions: `mz_persist_x` → `persist_x_total` for counters, `_seconds_total` for
+ * seconds counters, `_count` suffixes dropped.
+ *
+ * NB: a registry refuses a second family of the same name, so call createMetrics once per registry.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** Label values of `persist_compaction_schema_selection_total{selection}` (§4.4 step 3). */
+export const SCHEMA_SELECTIONS = ['recent_schema', 'disabled', 'no_schema'] as const
+export type SchemaSelection = (typeof SCHEMA_SELECTIONS)[number]
+
+/** Label values of `persist_compaction_step_seconds_total{step}`. */
+export const COMPACTION_STEPS = ['part_fetch', 'heap_population'] as const
+export type CompactionStep = (typeof COMPACTION_STEPS)[number]
+
+/** Label values of `persist_compaction_write_batch_order_total{order}`. */
+export const RUN_ORDERS = ['unordered', 'codec', 'structured'] as const
+
+/** §8.1: one compaction's life, from heuristic to apply. */
+export interface CompactionMetrics {
+  readonly requested: Counter
+  readonly dropped: Counter
+  readonly disabled: Counter
+  readonly skipped: Counter
+  readonly started: Counter
+  readonly applied: Counter
+  readonly timedOut: Counter
+  readonly failed: Counter
+  readonly noop: Counter
+  readonly seconds: Counter
+  readonly queuedSeconds: Counter
+  readonly concurrencyWaits: Counter
+  readonly memoryViolations: Counter
+  readonly runsCompacted: Counter
+  readonly chunksCompacted: Counter
+  readonly notAllPrefetched: Counter
+  readonly partsPrefetched: Counter
+  readonly partsWaited: Counter
+  readonly fastPathEligible: Counter
+  readonly appliedExactMatch: Counter
+  readonly appliedSubsetMatch: Counter
+  readonly notAppliedTooManyUpdates: Counter
+  /** compactd only: a submitted request that failed validation (422); no other counter moves. */
+  readonly rejected: Counter
+  readonly schemaSelection: Counter<'selection'>
+  readonly stepSeconds: Counter<'step'>
+}
+
+/** §8.2: parts written by compaction (persist's `BatchWriteMetrics` named "compaction"). */
+export interface BatchWriteMetrics {
+  readonly bytes: Counter
+  readonly goodbytes: Counter
+  readonly writeBatchPartSeconds: Counter
+  readonly writeStall: Counter
+  readonly stepStatsSeconds: Counter
+  readonly stepPartWritingSeconds: Counter
+  readonly stepInlineSeconds: Counter
+  readonly keyLowerTooBig: Counter
+  readonly writeBatchOrder: Counter<'order'>
+}
+
+/** The compactor's queue and its runtime limits. */
+export interface CompactorMetrics {
+  readonly queueDepth: Gauge
+  readonly running: Gauge
+  readonly queueSizeLimit: Gauge
+  readonly concurrencyLimit: Gauge
+}
+
+export interface ShardMetrics {
+  readonly compactionApplied: Counter<'shard'>
+}
+
+/** §3.3: the streaming consolidator. */
+export interface ConsolidationMetrics {
+  readonly partsFetched: Counter
+  readonly partsSkipped: Counter
+  readonly partsWasted: Counter
+  readonly wrongSort: Counter
+}
+
+/** Bounded retry loops, by operation (`op="compaction_noop::delete"`, `op="batch::delete"`...). */
+export interface RetryMetrics {
+  readonly started: Counter<'op'>
+  readonly finished: Counter<'op'>
+  readonly retries: Counter<'op'>
+  readonly sleepSeconds: Counter<'op'>
+}
+
+/** State commands (one CAS loop each), by command (`cmd="merge_res"`...). */
+export interface CmdMetrics {
+  readonly started: Counter<'cmd'>
+  readonly succeeded: Counter<'cmd'>
+  readonly failed: Counter<'cmd'>
+  readonly casMismatch: Counter<'cmd'>
+  readonly seconds: Counter<'cmd'>
+}
+
+export interface GcMetrics {
+  readonly started: Counter
+  readonly finished: Counter
+  readonly noop: Counter
+  readonly seconds: Counter
+  readonly deletedParts: Counter
+  readonly deletedBytes: Counter
+}
+
+export interface LocationMetrics {
+  /** Per blob call (retries included), by `op` (get, set, delete, list) and `outcome` (see location/with-metrics.ts). */
+  readonly blobOperationSeconds: Histogram<'op' | 'outcome'>
+  /** Per consensus call (retries included), by `op` (head, compare_and_set, scan, truncate, list) and `outcome`. */
+  readonly consensusOperationSeconds: Histogram<'op' | 'outcome'>
+}
+
+export interface HttpMetrics {
+  /** `route` is the route pattern (`/v1/shards/:shardId`), never the raw URL; `unmatched` for 404s. */
+  readonly requestDuration: Histogram<'method' | 'route' | 'status'>
+}
+
+export interface Metrics {
+  readonly compaction: CompactionMetrics
+  readonly compactionWrites: BatchWriteMetrics
+  readonly compactor: CompactorMetrics
+  readonly shard: ShardMetrics
+  readonly consolidation: ConsolidationMetrics
+  readonly retry: RetryMetrics
+  readonly cmd: CmdMetrics
+  readonly gc: GcMetrics
+  readonly location: LocationMetrics
+  readonly http: HttpMetrics
+}
+
+/** Store latencies: 0.5 ms (mem, warm file) to ~33 s (a slow S3 or a Postgres failover). */
+const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 33]
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+export function createMetrics(registry: Registry): Metrics {
+  const registers = [registry]
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
+    new Counter<L>({ name, help, labelNames, registers })
+  const gauge = (name: string, help: string): Gauge => new Gauge({ name, help, registers })
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> =>
+    new Histogram<L>({ name, help, labelNames, buckets, registers })
+
+  const c = (suffix: string, help: string): Counter => counter(`persist_compaction_${suffix}`, help)
+
+  const compaction: CompactionMetrics = {
+    requested: c('requested_total', 'Compaction requests that passed the heuristic and were offered to the queue (includes later-dropped ones).'),
+    dropped: c('dropped_total', 'Compaction requests dropped because the queue was full.'),
+    disabled: c('disabled_total', 'Compaction requests the scheduler dropped because the kill switch was on.'),
+    skipped: c('skipped_total', 'Compaction requests below every size heuristic, not compacted.'),
+    started: c('started_total', 'Compactions that got a permit and began.'),
+    applied: c('applied_total', 'Compaction results applied to the trace (exact or subset match).'),
+    timedOut: c('timed_out_total', 'Compactions that ran past their timeout.'),
+    failed: c('failed_total', 'Compactions that ended in an error, timeouts included.'),
+    noop: c('noop_total', 'Compaction results not applied (any not_applied outcome); their outputs are deleted.'),
+    seconds: c('seconds_total', 'Seconds spent compacting, from permit to result.'),
+    queuedSeconds: c('queued_seconds_total', 'Seconds compaction requests waited between enqueue and permit.'),
+    concurrencyWaits: c('concurrency_waits_total', 'Compactions that found no free concurrency permit on the first try.'),
+    memoryViolations: c('memory_violations_total', 'Chunks forced over the per-run memory reservation.'),
+    runsCompacted: c('runs_compacted_total', 'Input runs merged, summed over chunks.'),
+    chunksCompacted: c('chunks_compacted_total', 'Chunks of runs merged.'),
+    notAllPrefetched: c('not_all_prefetched_total', 'Chunk merges whose prefetch budget ran out before every part was prefetched.'),
+    partsPrefetched: c('parts_prefetched_total', 'Parts already prefetched when the merge needed them.'),
+    partsWaited: c('parts_waited_total', 'Parts the merge had to wait for or fetch on demand.'),
+    fastPathEligible: c('fast_path_eligible_total', 'Compactions whose inputs were eligible for the fast path (PERSIST_SEMANTICS §4.5 step 2).'),
+    appliedExactMatch: c('applied_exact_match_total', 'Results applied by replacing exactly one spine batch.'),
+    appliedSubsetMatch: c('applied_subset_match_total', 'Results applied by replacing a subset of a fueled merge.'),
+    notAppliedTooManyUpdates: c('not_applied_too_many_updates_total', 'Results not applied because they had more updates than the batches they would replace.'),
+    rejected: c('rejected_total', 'Submitted compaction requests rejected by validation (422) before queueing.'),
+    schemaSelection: counter(
+      'persist_compaction_schema_selection_total',
+      'Schema chosen for compaction output: the most recent of the inputs (recent_schema), the writer schema because the choice is disabled (disabled), or none known (no_schema).',
+      ['selection'],
+    ),
+    stepSeconds: counter('persist_compaction_step_seconds_total', 'Seconds spent in compaction steps (part_fetch, heap_population).', ['step']),
+  }
+
+  const w = (suffix: string, help: string): Counter => counter(`persist_compaction_${suffix}`, help)
+  const compactionWrites: BatchWriteMetrics = {
+    bytes: w('bytes_total', 'Encoded bytes of parts written by compaction.'),
+    goodbytes: w('goodbytes_total', 'Logical (column data) bytes of parts written by compaction.'),
+    writeBatchPartSeconds: w('write_batch_part_seconds_total', 'Seconds spent uploading parts written by compaction.'),
+    writeStall: w('write_stall_total', 'Times compaction output waited for an outstanding part upload to finish.'),
+    stepStatsSeconds: w('step_stats_seconds_total', 'Seconds spent computing part statistics for compaction output.'),
+    stepPartWritingSeconds: w('step_part_writing_seconds_total', 'Seconds spent encoding and flushing parts of compaction output.'),
+    stepInlineSeconds: w('step_inline_seconds_total', 'Seconds spent writing inline parts of compaction output.'),
+    keyLowerTooBig: w('key_lower_too_big_total', 'Parts whose lower key bound was too large to store and was truncated.'),
+    writeBatchOrder: counter('persist_compaction_write_batch_order_total', 'Runs written by compaction, by run order.', ['order']),
+  }
+
+  const compactor: CompactorMetrics = {
+    queueDepth: gauge('persist_compaction_queue_depth', 'Compaction requests waiting in the queue.'),
+    running: gauge('persist_compaction_running', 'Compactions running now.'),
+    queueSizeLimit: gauge('persist_compaction_queue_size_limit', 'Configured queue capacity (compaction_queue_size).'),
+    concurrencyLimit: gauge('persist_compaction_concurrency_limit', 'Configured concurrent compactions (compaction_concurrency_limit).'),
+  }
+
+  const shard: ShardMetrics = {
+    compactionApplied: counter('persist_shard_compaction_applied_total', 'Compaction results applied, by shard.', ['shard']),
+  }
+
+  const consolidation: ConsolidationMetrics = {
+    partsFetched: counter('persist_consolidation_parts_fetched_total', 'Parts the consolidator fetched.'),
+    partsSkipped: counter('persist_consolidation_parts_skipped_total', 'Parts the consolidator skipped (nothing in them was needed).'),
+    partsWasted: counter('persist_consolidation_parts_wasted_total', 'Parts the consolidator fetched but never used.'),
+    wrongSort: counter('persist_consolidation_wrong_sort_total', 'Runs the consolidator found not in the order they declared.'),
+  }
+
+  const retry: RetryMetrics = {
+    started: counter('persist_retry_started_total', 'Retry loops started, by operation.', ['op']),
+    finished: counter('persist_retry_finished_total', 'Retry loops that finished (success or giving up), by operation.', ['op']),
+    retries: counter('persist_retry_retries_total', 'Attempts after the first, by operation.', ['op']),
+    sleepSeconds: counter('persist_retry_sleep_seconds_total', 'Seconds spent backing off between attempts, by operation.', ['op']),
+  }
+
+  const cmd: CmdMetrics = {
+    started: counter('persist_cmd_started_total', 'State commands started, by command.', ['cmd']),
+    succeeded: counter('persist_cmd_succeeded_total', 'State commands that committed, by command.', ['cmd']),
+    failed: counter('persist_cmd_failed_total', 'State commands that failed, by command.', ['cmd']),
+    casMismatch: counter('persist_cmd_cas_mismatch_total', 'Compare-and-set mismatches inside state commands (each one retried), by command.', ['cmd']),
+    seconds: counter('persist_cmd_seconds_total', 'Seconds spent in state commands, by command.', ['cmd']),
+  }
+
+  const gc: GcMetrics = {
+    started: counter('persist_gc_started_total', 'Garbage collections started.'),
+    finished: counter('persist_gc_finished_total', 'Garbage collections finished.'),
+    noop: counter('persist_gc_noop_total', 'Garbage collections that found nothing to delete.'),
+    seconds: counter('persist_gc_seconds_total', 'Seconds spent collecting garbage.'),
+    deletedParts: counter('persist_gc_deleted_parts_total', 'Blob parts deleted by garbage collection.'),
+    deletedBytes: counter('persist_gc_deleted_bytes_total', 'Bytes of blob parts deleted by garbage collection.'),
+  }
+
+  const location: LocationMetrics = {
+    blobOperationSeconds: histogram(
+      'persist_blob_operation_seconds',
+      'Latency of blob store operations, by operation and outcome (ok, determinate, indeterminate, invalid).',
+      ['op', 'outcome'],
+      STORE_BUCKETS,
+    ),
+    consensusOperationSeconds: histogram(
+      'persist_consensus_operation_seconds',
+      'Latency of consensus store operations, by operation and outcome (ok, mismatch, determinate, indeterminate, invalid).',
+      ['op', 'outcome'],
+      STORE_BUCKETS,
+    ),
+  }
+
+  const http: HttpMetrics = {
+    requestDuration: histogram(
+      'compactd_http_request_duration_seconds',
+      'HTTP request duration by method, route pattern and status code.',
+      ['method', 'route', 'status'],
+      HTTP_BUCKETS,
+    ),
+  }
+
+  // Series with a small, known label set exist from the start, so dashboards and rate() see 0.
+  for (const selection of SCHEMA_SELECTIONS) compaction.schemaSelection.inc({ selection }, 0)
+  for (const step of COMPACTION_STEPS) compaction.stepSeconds.inc({ step }, 0)
+  for (const order of RUN_ORDERS) compactionWrites.writeBatchOrder.inc({ order }, 0)
+
+  collectDefaultMetrics({ register: registry })
+
+  return { compaction, compactionWrites, compactor, shard, consolidation, retry, cmd, gc, location, http }
+}

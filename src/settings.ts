@@ -1,0 +1,285 @@
+/**
+ * Start-up settings: each an environment variable with a matching CLI flag (flags win), parsed
+ * once into a frozen object. A bad setting is a SettingsError whose message is one line naming it,
+ * e.g. `--port/COMPACTD_PORT: must be an integer in [0, 65535]`.
+ *
+ * NB: the auth token is read from the environment only. A flag would show it in `ps` output and
+ * shell history, so `--auth-token` is refused by name.
+ */
+import { availableParallelism } from 'node:os'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { z } from 'zod'
+import { parseDuration } from './dyncfg/duration.js'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export const STORE_SCHEMES = {
+  blob: ['mem:', 'file:', 's3:'],
+  consensus: ['mem:', 'file:', 'postgres:', 'postgresql:'],
+} as const
+
+export const MIN_AUTH_TOKEN_LENGTH = 16
+
+export interface Settings {
+  readonly port: number
+  readonly host: string
+  /** Absolute. */
+  readonly dataDir: string
+  readonly blobUrl: string
+  readonly consensusUrl: string
+  readonly workers: number
+  readonly logLevel: LogLevel
+  /** null: no auth, and then the host must be a loopback address. */
+  readonly authToken: string | null
+  readonly bodyLimitBytes: number
+  /** How long SIGTERM waits for running work before aborting it. */
+  readonly shutdownGraceMs: number
+  /** Age below which an unreferenced blob is never collected (it may belong to a write in flight). */
+  readonly gcGraceMs: number
+}
+
+/** A bad setting; `message` is one line naming the flag and variable. */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError'
+}
+
+type Key = Exclude<keyof Settings, 'authToken'>
+
+interface Spec {
+  readonly flag: string
+  readonly env: string
+  readonly help: string
+}
+
+/** Every setting that has a flag, in the order `--help` lists them. */
+const SPECS: Readonly<Record<Key, Spec>> = {
+  port: { flag: 'port', env: 'COMPACTD_PORT', help: 'TCP port to listen on (0: any free port)  [6880]' },
+  host: { flag: 'host', env: 'COMPACTD_HOST', help: 'address to listen on; non-loopback needs COMPACTD_AUTH_TOKEN  [127.0.0.1]' },
+  dataDir: { flag: 'data-dir', env: 'COMPACTD_DATA_DIR', help: 'directory of the default file stores  [./data]' },
+  blobUrl: { flag: 'blob', env: 'COMPACTD_BLOB', help: 'blob store URL: file:///path, s3://bucket/prefix?..., mem://  [file://<data-dir>/blob]' },
+  consensusUrl: { flag: 'consensus', env: 'COMPACTD_CONSENSUS', help: 'consensus URL: file:///path, postgres://..., mem://  [file://<data-dir>/consensus]' },
+  workers: { flag: 'workers', env: 'COMPACTD_WORKERS', help: 'compaction worker threads  [CPU count]' },
+  logLevel: { flag: 'log-level', env: 'COMPACTD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')}  [info]` },
+  bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
+  shutdownGraceMs: { flag: 'shutdown-grace', env: 'COMPACTD_SHUTDOWN_GRACE', help: 'time running compactions get on SIGTERM, e.g. 30s  [30s]' },
+  gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
+}
+
+export const AUTH_TOKEN_ENV = 'COMPACTD_AUTH_TOKEN'
+
+export const USAGE = [
+  'Usage: compactd [options]',
+  '',
+  'Every option may also be set by the environment variable shown; a flag wins over the variable.',
+  '',
+  ...Object.values(SPECS).map((s) => `  --${s.flag.padEnd(16)} ${s.env.padEnd(24)} ${s.help}`),
+  `  ${''.padEnd(18)} ${AUTH_TOKEN_ENV.padEnd(24)} bearer token (≥ ${MIN_AUTH_TOKEN_LENGTH} characters) required on /v1 routes; environment only`,
+  `  --${'help'.padEnd(16)} ${''.padEnd(24)} print this and exit`,
+  '',
+].join('\n')
+
+const KIB = 1024
+const MIB = 1024 * KIB
+const GIB = 1024 * MIB
+
+/** True when argv asks for usage (`--help` or `-h`); checked before anything else is parsed. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--help' || a === '-h')
+}
+
+/**
+ * Parses `argv` (without node and script) and `env` into frozen Settings.
+ * Throws SettingsError naming the first bad setting.
+ */
+export function parseSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Settings {
+  const flags = parseFlags(argv)
+  const raw = (key: Key): string | undefined => {
+    const fromFlag = flags.get(SPECS[key].flag)
+    if (fromFlag !== undefined) return fromFlag
+    const fromEnv = env[SPECS[key].env]
+    // An empty variable counts as unset (`-e COMPACTD_PORT=` in a container, a blank .env line).
+    return fromEnv === '' ? undefined : fromEnv
+  }
+  const field = <T>(key: Key, schema: z.ZodType<T>, fallback: () => T): T => {
+    const value = raw(key)
+    if (value === undefined) return fallback()
+    const parsed = schema.safeParse(value)
+    if (parsed.success) return parsed.data
+    throw bad(key, parsed.error.issues[0]?.message ?? 'is invalid')
+  }
+
+  const port = field('port', integerIn(0, 65535), () => 6880)
+  const host = field('host', hostSchema, () => '127.0.0.1')
+  const dataDir = field('dataDir', nonEmpty, () => './data')
+  const absDataDir = resolve(dataDir)
+  const blobUrl = field('blobUrl', storeUrl(STORE_SCHEMES.blob), () => pathToFileURL(join(absDataDir, 'blob')).href)
+  const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
+  const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
+  const logLevel = field('logLevel', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), () => 'info' as const)
+  const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
+  const shutdownGraceMs = field('shutdownGraceMs', duration, () => 30_000)
+  const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
+
+  const token = env[AUTH_TOKEN_ENV]
+  const authToken = token === undefined || token === '' ? null : token
+  if (authToken !== null && authToken.length < MIN_AUTH_TOKEN_LENGTH) {
+    throw new SettingsError(`${AUTH_TOKEN_ENV}: must be at least ${MIN_AUTH_TOKEN_LENGTH} characters`)
+  }
+  if (authToken !== null && /\s/.test(authToken)) {
+    throw new SettingsError(`${AUTH_TOKEN_ENV}: must not contain whitespace`)
+  }
+  if (authToken === null && !isLoopback(host)) {
+    throw bad('host', `refusing to listen on ${host} without ${AUTH_TOKEN_ENV}; set a token or listen on a loopback address`)
+  }
+
+  return Object.freeze({
+    port,
+    host,
+    dataDir: absDataDir,
+    blobUrl,
+    consensusUrl,
+    workers,
+    logLevel,
+    authToken,
+    bodyLimitBytes,
+    shutdownGraceMs,
+    gcGraceMs,
+  })
+}
+
+/** True for 127.0.0.0/8, ::1, their IPv4-mapped forms, and `localhost`. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+}
+
+/** A store URL fit for a log line: the password and secret-looking query values replaced by `***`. */
+export function redactUrl(url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return '<unparseable URL>'
+  }
+  if (parsed.password !== '') parsed.password = '***'
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (/secret|password|passwd|token|key|credential|signature/i.test(name)) parsed.searchParams.set(name, '***')
+  }
+  return parsed.href
+}
+
+/** The settings as one structured log object: URLs redacted, the token reduced to whether it is set. */
+export function loggableSettings(s: Settings): Record<string, unknown> {
+  return {
+    port: s.port,
+    host: s.host,
+    dataDir: s.dataDir,
+    blob: redactUrl(s.blobUrl),
+    consensus: redactUrl(s.consensusUrl),
+    workers: s.workers,
+    logLevel: s.logLevel,
+    auth: s.authToken === null ? 'off' : 'bearer',
+    bodyLimitBytes: s.bodyLimitBytes,
+    shutdownGraceMs: s.shutdownGraceMs,
+    gcGraceMs: s.gcGraceMs,
+  }
+}
+
+function bad(key: Key, reason: string): SettingsError {
+  return new SettingsError(`--${SPECS[key].flag}/${SPECS[key].env}: ${oneLine(reason)}`)
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, ' ')
+}
+
+const FLAG_NAMES = new Set(Object.values(SPECS).map((s) => s.flag))
+
+/** `--name value` and `--name=value`; the last occurrence wins. */
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? ''
+    if (!arg.startsWith('--')) throw new SettingsError(`unexpected argument ${JSON.stringify(clip(arg))}; see --help`)
+    const eq = arg.indexOf('=')
+    const name = arg.slice(2, eq < 0 ? undefined : eq)
+    if (name === 'auth-token') {
+      throw new SettingsError(`--auth-token: not accepted as a flag (it would be visible in the process list); set ${AUTH_TOKEN_ENV}`)
+    }
+    if (!FLAG_NAMES.has(name)) throw new SettingsError(`unknown option --${clip(name)}; see --help`)
+    let value: string | undefined
+    if (eq >= 0) {
+      value = arg.slice(eq + 1)
+    } else {
+      value = argv[i + 1]
+      if (value === undefined || value.startsWith('--')) throw new SettingsError(`--${name}: needs a value`)
+      i++
+    }
+    out.set(name, value)
+  }
+  return out
+}
+
+function clip(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s
+}
+
+const nonEmpty = z.string().min(1, { error: 'must not be empty' })
+
+function integerIn(min: number, max: number): z.ZodType<number> {
+  const message = `must be an integer in [${min}, ${max}]`
+  return z
+    .string()
+    .regex(/^[0-9]+$/, { error: message })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { error: message }).max(max, { error: message }))
+}
+
+const hostSchema = z
+  .string()
+  .min(1, { error: 'must not be empty' })
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]+|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/, {
+    error: 'must be an IP address or a host name',
+  })
+
+function storeUrl(schemes: readonly string[]): z.ZodType<string> {
+  const message = `must be a URL with scheme ${schemes.map((s) => `${s}//`).join(', ')}`
+  return z.string().refine(
+    (s) => {
+      try {
+        return schemes.includes(new URL(s).protocol)
+      } catch {
+        return false
+      }
+    },
+    { error: message },
+  )
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KiB: KIB, MiB: MIB, GiB: GIB }
+
+function byteSize(min: number, max: number): z.ZodType<number> {
+  const message = `must be a byte count in [${min}, ${max}], optionally with a unit B, KiB, MiB or GiB`
+  return z.string().transform((s, ctx) => {
+    const m = /^([0-9]+)(B|KiB|MiB|GiB)?$/.exec(s)
+    const n = m === null ? NaN : Number(m[1]) * (BYTE_UNITS[m[2] ?? ''] ?? NaN)
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message })
+      return z.NEVER
+    }
+    return n
+  })
+}
+
+const duration: z.ZodType<number> = z.string().transform((s, ctx) => {
+  const parsed = parseDuration(s)
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.error })
+    return z.NEVER
+  }
+  return parsed.value
+})

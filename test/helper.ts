@@ -1,0 +1,52 @@
+/**
+ * buildTestApp: the real app on mem:// stores, with a fresh Prometheus registry and no logs, ready
+ * for `app.inject`. Pass `t` to have the app and its services closed after the test; otherwise
+ * call `close()` yourself.
+ */
+import { buildApp, type App, type RoutePlugin } from '../src/app.js'
+import { createServices, type Services, type ServicesOptions } from '../src/services.js'
+import { parseSettings, type Settings } from '../src/settings.js'
+
+export interface TestAppOptions {
+  /** Registers `close` with `t.after`. */
+  readonly t?: { after(fn: () => Promise<void>): void }
+  /** Overrides of the test settings (mem:// stores, silent logs). */
+  readonly settings?: Partial<Settings>
+  readonly services?: ServicesOptions
+  /** Extra route plugins (test-only routes). */
+  readonly routes?: readonly RoutePlugin[]
+}
+
+export interface TestApp {
+  readonly app: App
+  readonly services: Services
+  /** Closes the app, then the services. Idempotent. */
+  close(): Promise<void>
+}
+
+export function testSettings(overrides: Partial<Settings> = {}): Settings {
+  const base = parseSettings(['--blob', 'mem://', '--consensus', 'mem://', '--log-level', 'silent'], {})
+  return Object.freeze({ ...base, ...overrides })
+}
+
+export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const services = await createServices(testSettings(opts.settings), opts.services)
+  const app = buildApp(services, { logger: false, routes: opts.routes ?? [] })
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      try {
+        await app.close()
+      } finally {
+        await services.close()
+      }
+    })())
+  try {
+    await app.ready()
+  } catch (err) {
+    await close()
+    throw err
+  }
+  opts.t?.after(close)
+  return { app, services, close }
+}

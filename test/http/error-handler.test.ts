@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { AppError } from '../../src/errors.js'
+import { fieldPath, INTERNAL_MESSAGE, STORAGE_MESSAGE, toErrorReply } from '../../src/http/error-handler.js'
+import { determinate, indeterminate } from '../../src/location/errors.js'
+
+describe('toErrorReply', () => {
+  it('keeps an AppError’s code, status, message and extras; code and message win over extras', () => {
+    const r = toErrorReply(new AppError('QUEUE_FULL', 'the compaction queue is full', { queueDepth: 20, code: 'X' }))
+    assert.deepEqual(r, { status: 429, body: { queueDepth: 20, code: 'QUEUE_FULL', message: 'the compaction queue is full' }, internal: false })
+  })
+
+  it('marks 5xx AppErrors internal (logged) but keeps their message', () => {
+    const r = toErrorReply(new AppError('COMPACTION_DISABLED', 'compaction disabled'))
+    assert.equal(r.status, 503)
+    assert.equal(r.body.message, 'compaction disabled')
+    assert.equal(r.internal, true)
+  })
+
+  it('maps a storage error to 503 STORAGE_ERROR without its message', () => {
+    for (const err of [determinate('ENOSPC at /data/blob/x'), indeterminate('socket hang up talking to 10.0.0.5')]) {
+      const r = toErrorReply(err)
+      assert.equal(r.status, 503)
+      assert.deepEqual(r.body, { code: 'STORAGE_ERROR', message: STORAGE_MESSAGE, kind: err.kind })
+    }
+  })
+
+  it('maps fastify-style client errors by status', () => {
+    const fst = (statusCode: number, code: string, message: string) => Object.assign(new Error(message), { statusCode, code })
+    assert.deepEqual(toErrorReply(fst(413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'Request body is too large')).body, {
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'Request body is too large',
+    })
+    assert.equal(toErrorReply(fst(415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'Unsupported Media Type')).body.code, 'UNSUPPORTED_MEDIA_TYPE')
+    assert.equal(toErrorReply(fst(400, 'FST_ERR_CTP_INVALID_JSON_BODY', 'bad')).body.code, 'BAD_REQUEST')
+    const odd = toErrorReply(fst(418, 'FST_SOMETHING', 'teapot'))
+    assert.equal(odd.status, 400)
+    assert.equal(odd.body.code, 'BAD_REQUEST')
+  })
+
+  it('hides everything else behind 500 INTERNAL', () => {
+    for (const err of [new Error('secret /etc/passwd'), new TypeError('x is undefined'), 'a string', null, Object.assign(new Error('boom'), { statusCode: 502 })]) {
+      assert.deepEqual(toErrorReply(err), { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true })
+    }
+  })
+})
+
+describe('fieldPath', () => {
+  const table: Array<[string, string, string]> = [
+    ['body', '', 'body'],
+    ['body', '/since', 'body.since'],
+    ['body', '/updates/3/diff', 'body.updates[3].diff'],
+    ['querystring', '/limit', 'querystring.limit'],
+    ['params', '/shardId', 'params.shardId'],
+  ]
+  for (const [context, path, expected] of table) it(`${context} ${path || '(root)'} → ${expected}`, () => assert.equal(fieldPath(context, path), expected))
+})

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { register as globalRegistry, Registry } from 'prom-client'
+import { createMetrics } from '../../src/metrics/metrics.js'
+
+/** Every family SPEC.md §6 names, with its type and label names. */
+const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
+  ...[
+    'requested', 'dropped', 'disabled', 'skipped', 'started', 'applied', 'timed_out', 'failed', 'noop', 'seconds',
+    'queued_seconds', 'concurrency_waits', 'memory_violations', 'runs_compacted', 'chunks_compacted',
+    'not_all_prefetched', 'parts_prefetched', 'parts_waited', 'fast_path_eligible', 'applied_exact_match',
+    'applied_subset_match', 'not_applied_too_many_updates', 'rejected',
+    'bytes', 'goodbytes', 'write_batch_part_seconds', 'write_stall', 'step_stats_seconds', 'step_part_writing_seconds',
+    'step_inline_seconds', 'key_lower_too_big',
+  ].map((s): [string, 'counter', string[]] => [`persist_compaction_${s}_total`, 'counter', []]),
+  ['persist_compaction_schema_selection_total', 'counter', ['selection']],
+  ['persist_compaction_step_seconds_total', 'counter', ['step']],
+  ['persist_compaction_write_batch_order_total', 'counter', ['order']],
+  ['persist_shard_compaction_applied_total', 'counter', ['shard']],
+  ['persist_compaction_queue_depth', 'gauge', []],
+  ['persist_compaction_running', 'gauge', []],
+  ['persist_compaction_queue_size_limit', 'gauge', []],
+  ['persist_compaction_concurrency_limit', 'gauge', []],
+  ...['parts_fetched', 'parts_skipped', 'parts_wasted', 'wrong_sort'].map((s): [string, 'counter', string[]] => [`persist_consolidation_${s}_total`, 'counter', []]),
+  ...['started', 'finished', 'retries', 'sleep_seconds'].map((s): [string, 'counter', string[]] => [`persist_retry_${s}_total`, 'counter', ['op']]),
+  ...['started', 'succeeded', 'failed', 'cas_mismatch', 'seconds'].map((s): [string, 'counter', string[]] => [`persist_cmd_${s}_total`, 'counter', ['cmd']]),
+  ...['started', 'finished', 'noop', 'seconds', 'deleted_parts', 'deleted_bytes'].map((s): [string, 'counter', string[]] => [`persist_gc_${s}_total`, 'counter', []]),
+  ['persist_blob_operation_seconds', 'histogram', ['op', 'outcome']],
+  ['persist_consensus_operation_seconds', 'histogram', ['op', 'outcome']],
+  ['compactd_http_request_duration_seconds', 'histogram', ['method', 'route', 'status']],
+]
+
+describe('createMetrics', () => {
+  it('registers every SPEC §6 family, typed, with a help text, on the given registry only', async () => {
+    const registry = new Registry()
+    const globalBefore = (await globalRegistry.getMetricsAsJSON()).length
+    createMetrics(registry)
+    const byName = new Map((await registry.getMetricsAsJSON()).map((m) => [m.name, m]))
+    for (const [name, type, labels] of FAMILIES) {
+      const family = byName.get(name)
+      assert.ok(family, `${name} is missing`)
+      assert.equal(family.type, type, name)
+      assert.ok(family.help.length > 15, `${name} needs a meaningful help text`)
+      assert.deepEqual([...(registry.getSingleMetric(name) as unknown as { labelNames: string[] }).labelNames], labels, name)
+    }
+    assert.equal((await globalRegistry.getMetricsAsJSON()).length, globalBefore, 'nothing lands on the global registry')
+  })
+
+  it('follows the naming conventions: counters end in _total, seconds counters in _seconds_total', async () => {
+    const registry = new Registry()
+    createMetrics(registry)
+    for (const m of await registry.getMetricsAsJSON()) {
+      if (!m.name.startsWith('persist_') && !m.name.startsWith('compactd_')) continue
+      if (String(m.type) === 'counter') assert.match(m.name, /_total$/, m.name)
+      if (m.name.includes('seconds') && String(m.type) === 'counter') assert.match(m.name, /_seconds_total$/, m.name)
+    }
+  })
+
+  it('includes Node process metrics on the same registry', async () => {
+    const registry = new Registry()
+    createMetrics(registry)
+    const text = await registry.metrics()
+    assert.match(text, /^process_cpu_user_seconds_total /m)
+    assert.match(text, /^nodejs_eventloop_lag_seconds /m)
+  })
+
+  it('exposes the known label values of small vectors from the start, at 0', async () => {
+    const registry = new Registry()
+    createMetrics(registry)
+    const text = await registry.metrics()
+    for (const line of [
+      'persist_compaction_schema_selection_total{selection="recent_schema"} 0',
+      'persist_compaction_schema_selection_total{selection="disabled"} 0',
+      'persist_compaction_schema_selection_total{selection="no_schema"} 0',
+      'persist_compaction_step_seconds_total{step="part_fetch"} 0',
+      'persist_compaction_step_seconds_total{step="heap_population"} 0',
+      'persist_compaction_write_batch_order_total{order="structured"} 0',
+    ]) {
+      assert.ok(text.includes(line), line)
+    }
+  })
+
+  it('hands out live handles: what a handle records is what the registry exposes', async () => {
+    const registry = new Registry()
+    const m = createMetrics(registry)
+    m.compaction.requested.inc()
+    m.compaction.schemaSelection.inc({ selection: 'recent_schema' })
+    m.shard.compactionApplied.inc({ shard: 's1' }, 2)
+    m.compactor.queueDepth.set(7)
+    m.location.blobOperationSeconds.observe({ op: 'get', outcome: 'ok' }, 0.002)
+    const text = await registry.metrics()
+    assert.match(text, /^persist_compaction_requested_total 1$/m)
+    assert.match(text, /^persist_compaction_schema_selection_total\{selection="recent_schema"\} 1$/m)
+    assert.match(text, /^persist_shard_compaction_applied_total\{shard="s1"\} 2$/m)
+    assert.match(text, /^persist_compaction_queue_depth 7$/m)
+    assert.match(text, /^persist_blob_operation_seconds_count\{op="get",outcome="ok"\} 1$/m)
+  })
+
+  it('keeps registries independent, and refuses a second set on one registry', () => {
+    const a = new Registry()
+    const b = new Registry()
+    const ma = createMetrics(a)
+    const mb = createMetrics(b)
+    ma.gc.started.inc()
+    assert.notEqual(ma.gc.started, mb.gc.started)
+    assert.throws(() => createMetrics(a), /already been registered/)
+  })
+})
