@@ -119,7 +119,13 @@ export class WorkerPool extends EventEmitter {
   }
 
   #spawn(index: number): Worker {
-    const worker = new Worker(this.#url, { name: `compactd-worker-${index}` })
+    const worker = this.#url.pathname.endsWith('.ts')
+      ? // NB: running from sources, a worker does not inherit tsx's loader: register it first.
+        new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(this.#url.href)}) })`, {
+          eval: true,
+          name: `compactd-worker-${index}`,
+        })
+      : new Worker(this.#url, { name: `compactd-worker-${index}` })
     worker.unref()
     worker.on('message', (msg: WorkerMessage) => this.#onMessage(index, msg))
     worker.on('error', (err) => this.#onExit(index, err))

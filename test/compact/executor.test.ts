@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Registry } from 'prom-client'
+import type { BatchPart, HollowBatch } from '../../src/core/batch.js'
+import { description } from '../../src/core/description.js'
+import { newPartId, newShardId, newWriterKey } from '../../src/core/ids.js'
+import { blobKey, partialBatchKey } from '../../src/core/paths.js'
+import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
+import * as ac from '../../src/core/antichain.js'
+import { int64, utf8 } from '../../src/columnar/data-type.js'
+import { decodePart, encodePart } from '../../src/columnar/part-format.js'
+import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
+import { sliceUpdates, UpdatesBuilder, updatesToJson } from '../../src/columnar/updates.js'
+import { DEFAULT_CONFIG_VALUES, type ConfigValues } from '../../src/dyncfg/registry.js'
+import { MemBlob } from '../../src/location/mem-blob.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
+import type { ResolvedRequest } from '../../src/compact/compaction.js'
+import { createExecutor, ExecuteError } from '../../src/compact/executor.js'
+import { WorkerPool } from '../../src/compact/worker-pool.js'
+import { selectSchema } from '../../src/compact/plan.js'
+
+const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
+console.log(`executor test seed: ${SEED} (FC_SEED=${SEED} to reproduce)`)
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Row {
+  key: string
+  val: bigint
+  time: Timestamp
+  diff: bigint
+}
+
+const shape = (tk: TimestampKind) => ({ keyType: utf8, valType: int64, timeKind: tk.name })
+const shardId = newShardId()
+const writer = newWriterKey()
+
+/** Writes `rows` as one sorted run cut into parts of about `rowsPerPart`, returning the batch. */
+async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: Timestamp, rows: Row[], rowsPerPart: number): Promise<HollowBatch> {
+  const b = new UpdatesBuilder(shape(tk))
+  for (const r of rows) b.append(r.key, r.val, r.time, r.diff)
+  const sorted = sortAndConsolidate(b.finish(), 'structured')
+  const desc = description([lo], [hi], [tk.minimum])
+  const parts: BatchPart[] = []
+  for (let start = 0; start < sorted.length; start += rowsPerPart) {
+    const slice = sliceUpdates(sorted, start, Math.min(sorted.length, start + rowsPerPart))
+    const bytes = encodePart(slice, { desc, order: 'structured', schemaId: 0 })
+    const key = partialBatchKey(writer, newPartId())
+    await blob.set(blobKey(shardId, key), bytes)
+    parts.push({ kind: 'hollow', key, encodedSizeBytes: bytes.byteLength, keyLower: '', diffsSum: null, schemaId: 0, stats: { updates: slice.length } })
+  }
+  return { desc, len: sorted.length, parts, runSplits: [], runMeta: parts.length > 0 ? [{ order: 'structured', schemaId: 0 }] : [] }
+}
+
+function oracle(tk: TimestampKind, rows: Row[], since: ac.Antichain): string[] {
+  const sums = new Map<string, bigint>()
+  for (const r of rows) {
+    const t = ac.advanceBy(tk, r.time, since)
+    const k = JSON.stringify([r.key, r.val.toString(), tk.toJson(t)])
+    sums.set(k, BigInt.asIntN(64, (sums.get(k) ?? 0n) + r.diff))
+  }
+  return [...sums].filter(([, d]) => d !== 0n).map(([k, d]) => `${k}:${d}`).sort()
+}
+
+async function outputRows(blob: MemBlob, output: HollowBatch): Promise<string[]> {
+  const sums = new Map<string, bigint>()
+  for (const p of output.parts) {
+    assert.equal(p.kind, 'hollow')
+    const bytes = await blob.get(blobKey(shardId, (p as { key: string }).key as never))
+    assert.ok(bytes)
+    for (const r of updatesToJson(decodePart(bytes).updates)) {
+      const k = JSON.stringify([r.key, String(r.val), r.time])
+      sums.set(k, BigInt.asIntN(64, (sums.get(k) ?? 0n) + BigInt(r.diff)))
+    }
+  }
+  return [...sums].filter(([, d]) => d !== 0n).map(([k, d]) => `${k}:${d}`).sort()
+}
+
+function randomRows(next: () => number, tk: TimestampKind, n: number, lo: number, hi: number): Row[] {
+  const rows: Row[] = []
+  for (let i = 0; i < n; i++) {
+    const t = lo + Math.floor(next() * (hi - lo))
+    rows.push({
+      key: `k${Math.floor(next() * 12)}`,
+      val: BigInt(Math.floor(next() * 3)),
+      time: tk === u64 ? BigInt(t) : ([t, Math.floor(next() * 4)] as const),
+      diff: BigInt(Math.floor(next() * 5) - 2),
+    })
+  }
+  return rows
+}
+
+describe('compaction Stage D through worker threads', () => {
+  let pool: WorkerPool
+  before(() => {
+    pool = new WorkerPool(2)
+  })
+  after(async () => {
+    await pool.close()
+  })
+
+  for (const tk of [u64, product]) {
+    for (const [label, bound, target] of [
+      ['one chunk', 1 << 30, 1 << 20],
+      ['many chunks with memory violations', 4 * 600, 600],
+    ] as const) {
+      it(`consolidates ${tk.name} runs like sort-and-sum (${label})`, async () => {
+        const next = rng(SEED + (tk === u64 ? 0 : 7) + bound)
+        const blob = new MemBlob()
+        const registry = new Registry()
+        const metrics = createMetrics(registry)
+        const executor = createExecutor({ pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+        const inputs: HollowBatch[] = []
+        const all: Row[] = []
+        const ts = (x: number): Timestamp => (tk === u64 ? BigInt(x) : ([x, 0] as const))
+        for (let i = 0; i < 5; i++) {
+          const rows = randomRows(next, tk, 40 + Math.floor(next() * 80), i * 10, i * 10 + 10)
+          all.push(...rows)
+          inputs.push(await writeBatch(blob, tk, ts(i * 10), ts(i * 10 + 10), rows, 1 + Math.floor(next() * 30)))
+        }
+        const since: ac.Antichain = tk === u64 ? [25n] : [[0, 3], [25, 0]]
+        const req: ResolvedRequest = {
+          shardId,
+          tk,
+          desc: description([ts(0)], [ts(50)], since),
+          inputs,
+          writerSchemaId: 0,
+          knownSchemaIds: new Set([0]),
+        }
+        const cfg: ConfigValues = { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: bound, persist_blob_target_size: target }
+        const progress: unknown[] = []
+        const { output } = await executor.execute(req, cfg, {
+          signal: new AbortController().signal,
+          schema: selectSchema(inputs, req.knownSchemaIds, 0, true),
+          onProgress: (p) => progress.push(p),
+        })
+        assert.deepEqual(await outputRows(blob, output), oracle(tk, all, since))
+        assert.equal(output.runMeta.length, output.runSplits.length + (output.parts.length > 0 ? 1 : 0))
+        assert.ok(progress.length > 0)
+        const chunks = (await registry.getSingleMetric('persist_compaction_chunks_compacted_total')?.get())?.values[0]?.value ?? 0
+        if (label === 'one chunk') assert.equal(chunks, 1)
+        else assert.ok(chunks > 1, `expected several chunks, got ${chunks}`)
+      })
+    }
+  }
+
+  it('fails with the keys it wrote when a part is missing', async () => {
+    const blob = new MemBlob()
+    const metrics = createMetrics(new Registry())
+    const executor = createExecutor({ pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    const next = rng(SEED)
+    const a = await writeBatch(blob, u64, 0n, 10n, randomRows(next, u64, 50, 0, 10), 10)
+    const b = await writeBatch(blob, u64, 10n, 20n, randomRows(next, u64, 50, 10, 20), 10)
+    const lost = b.parts[b.parts.length - 1] as { key: string }
+    await blob.delete(blobKey(shardId, lost.key as never))
+    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [0n]), inputs: [a, b], writerSchemaId: 0, knownSchemaIds: new Set([0]) }
+    const cfg: ConfigValues = { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: 4 * 200, persist_blob_target_size: 200 }
+    await assert.rejects(
+      executor.execute(req, cfg, { signal: new AbortController().signal, schema: { selection: 'recent_schema', schemaId: 0 }, onProgress: () => undefined }),
+      (err: unknown) => err instanceof ExecuteError && /missing from blob storage/.test(err.message),
+    )
+  })
+})
