@@ -1,0 +1,245 @@
+/**
+ * Compactions over HTTP (API.md "Compaction"). Thin: parse → one Compactor call → map. Errors are
+ * AppErrors thrown by the compactor and mapped by the app's error handler; the one header an error
+ * needs (`Retry-After` on 429) is set here.
+ *
+ * Registered with the compactor as a plugin option: `app.register(compactionsRoutes, { compactor })`.
+ * Paths are absolute: register it without a prefix.
+ */
+import { Readable } from 'node:stream'
+import type { FastifyReply } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
+import type { CompactionEvent, Compactor, SubmitResult } from '../src/compact/compactor.js'
+import { SCHEMA_SELECTIONS } from '../src/compact/plan.js'
+import { batchToJson } from '../src/core/batch.js'
+import { ID_PATTERNS, type ShardId } from '../src/core/ids.js'
+import { isAppError } from '../src/errors.js'
+import { CompactionJson, DescriptionJson, HollowBatchJson, RunOrderJson, ShardIdParam } from '../src/http/api-types.js'
+import { ErrorBody } from '../src/http/error-body.js'
+import { errorResponses, jsonResponse } from '../src/http/responses.js'
+
+const count = z.number().int().nonnegative()
+
+const CompactionIdParam = z.object({
+  id: z.string().regex(new RegExp(ID_PATTERNS.compactionId), 'must be a compaction id c<uuid>'),
+})
+
+const Deadline = z
+  .union([z.string().regex(/^[0-9]+(h|m|s|ms)$/, 'must be a duration like "30s", "1500ms" or "2m"'), z.number().int().positive()])
+  .meta({ description: 'A duration counted from submission: "30s", "1500ms", "2m", or integer milliseconds.' })
+
+const SubmitCompaction = z
+  .strictObject({
+    desc: DescriptionJson.optional().meta({ description: 'Output description; omitted: the whole trace. desc.since omitted: the join of the covered sinces.' }),
+    inputs: z.array(HollowBatchJson).optional().meta({ description: "Omitted: the trace's batches that exactly tile [desc.lower, desc.upper)." }),
+    writerSchemaId: count.optional().meta({ description: "The requester's schema; default the shard's latest." }),
+    wait: z.boolean().optional().meta({ description: 'Answer when the compaction ends (200, 503, 504 or 500 with the Compaction).' }),
+    deadline: Deadline.optional(),
+    dryRun: z.boolean().optional().meta({ description: 'Answer with the plan; queue nothing.' }),
+  })
+  .meta({ id: 'SubmitCompaction' })
+
+const SubmitHeaders = z.looseObject({
+  'idempotency-key': z.string().min(1).max(256).optional().meta({ description: 'A repeated key for the same shard returns the existing compaction.' }),
+})
+
+const CompactionPlan = z
+  .object({
+    plan: z.object({
+      heuristic: z.object({ inputs: count, parts: count, updates: count, wouldCompact: z.boolean() }),
+      timeoutMs: count,
+      schemaSelection: z.enum(SCHEMA_SELECTIONS),
+      schemaId: count,
+      runs: z.array(
+        z.object({
+          input: count,
+          order: RunOrderJson.nullable(),
+          schemaId: count.nullable(),
+          parts: count,
+          encodedBytes: count,
+          maxPartBytes: count,
+          exploded: z.boolean(),
+        }),
+      ),
+      chunks: z.array(z.object({ runs: z.array(count).meta({ description: 'Indices into runs' }), memoryBytes: count })),
+      memoryViolations: count,
+    }),
+  })
+  .meta({ id: 'CompactionPlan', description: 'What a compaction would do (dryRun), in order_runs order, chunked as chunk_runs would.' })
+
+const ListQuery = z.object({
+  shardId: z.string().regex(new RegExp(ID_PATTERNS.shardId), 'must be a shard id s<uuid>').optional(),
+  status: z.enum(COMPACTION_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'At most this many (default 100).' }),
+})
+
+const CompactOnly = z
+  .strictObject({
+    shardId: ShardIdParam.shape.shardId,
+    desc: DescriptionJson,
+    inputs: z.array(HollowBatchJson),
+    writerSchemaId: count.optional(),
+  })
+  .meta({ id: 'CompactOnly' })
+
+/** wait: true answers with these statuses for a compaction that did not succeed. */
+const WAIT_STATUS: Partial<Record<FailureCode, 503 | 504>> = { COMPACTION_DISABLED: 503, TIMED_OUT: 504, DEADLINE_EXCEEDED: 504 }
+
+/** The HTTP status of a submission's answer (API.md "Submission rules"). */
+export function statusFor(r: SubmitResult): 200 | 202 | 500 | 503 | 504 {
+  if (r.kind === 'plan') return 200
+  const c = r.compaction
+  if (c.status === 'skipped') return 200
+  if (!r.waited) return 202
+  if (c.status === 'succeeded') return 200
+  return (c.error === undefined ? undefined : WAIT_STATUS[c.error.code]) ?? 500
+}
+
+/** A 429 carries a Retry-After header; the error handler writes the body. */
+function withRetryAfter(err: unknown, reply: FastifyReply): unknown {
+  if (isAppError(err) && err.code === 'QUEUE_FULL' && typeof err.extra.retryAfterSeconds === 'number') {
+    reply.header('retry-after', String(err.extra.retryAfterSeconds))
+  }
+  return err
+}
+
+async function* sseFrames(events: AsyncIterable<CompactionEvent>): AsyncGenerator<string> {
+  for await (const e of events) yield `event: ${e.type}\ndata: ${JSON.stringify(toCompactionJson(e.compaction))}\n\n`
+}
+
+const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async (fastify, { compactor }) => {
+  fastify.post(
+    '/v1/shards/:shardId/compactions',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: 'Submit a compaction request',
+        params: ShardIdParam,
+        headers: SubmitHeaders,
+        body: SubmitCompaction,
+        response: {
+          200: jsonResponse('Skipped (below every heuristic), the dry-run plan, or (wait) the compaction succeeded', z.union([CompactionJson, CompactionPlan])),
+          202: jsonResponse('Queued', CompactionJson),
+          ...errorResponses({
+            404: 'No such shard (SHARD_NOT_FOUND)',
+            422: 'Invalid request: non-consecutive inputs, since, foreign keys, unknown schema (INVALID_COMPACTION)',
+            429: 'Queue full (QUEUE_FULL), with Retry-After and queueDepth',
+          }),
+          500: jsonResponse('(wait) the compaction failed otherwise; or an internal error', z.union([CompactionJson, ErrorBody])),
+          503: jsonResponse('(wait) compaction disabled; or storage failed, or the compactor is stopping', z.union([CompactionJson, ErrorBody])),
+          504: jsonResponse('(wait) the compaction timed out or missed its deadline', CompactionJson),
+        },
+      },
+    },
+    async (req, reply) => {
+      try {
+        const result = await compactor.submit(req.params.shardId as ShardId, req.body, {
+          idempotencyKey: req.headers['idempotency-key'],
+          source: 'request',
+        })
+        return reply.code(statusFor(result)).send(result.kind === 'plan' ? { plan: result.plan } : toCompactionJson(result.compaction))
+      } catch (err) {
+        throw withRetryAfter(err, reply)
+      }
+    },
+  )
+
+  fastify.post(
+    '/v1/compact',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: 'Compact inputs and return the output, without heuristics or apply',
+        body: CompactOnly,
+        response: {
+          200: jsonResponse('The output batch; its parts belong to the caller', z.object({ output: HollowBatchJson })),
+          ...errorResponses({
+            404: 'No such shard (SHARD_NOT_FOUND)',
+            422: 'Invalid request (INVALID_COMPACTION)',
+            503: 'Compaction disabled by the kill switch (COMPACTION_DISABLED), storage failed, or the compactor is stopping',
+            504: 'Timed out (TIMED_OUT); parts written so far were deleted',
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const { tk, output } = await compactor.compactOnly({ ...req.body, shardId: req.body.shardId as ShardId })
+      return { output: batchToJson(tk, output) }
+    },
+  )
+
+  fastify.get(
+    '/v1/compactions',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: 'Queued, then running, then recent finished compactions',
+        querystring: ListQuery,
+        response: { 200: jsonResponse('The compactions', z.object({ compactions: z.array(CompactionJson) })) },
+      },
+    },
+    async (req) => ({ compactions: compactor.list(req.query).map(toCompactionJson) }),
+  )
+
+  fastify.get(
+    '/v1/compactions/:id',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: 'One compaction',
+        params: CompactionIdParam,
+        response: { 200: jsonResponse('The compaction', CompactionJson), ...errorResponses({ 404: 'Unknown or forgotten (COMPACTION_NOT_FOUND)' }) },
+      },
+    },
+    async (req) => toCompactionJson(compactor.get(req.params.id)),
+  )
+
+  fastify.delete(
+    '/v1/compactions/:id',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: 'Cancel a compaction (queued: removed; running: aborted, outputs deleted)',
+        params: CompactionIdParam,
+        response: {
+          200: jsonResponse('The compaction, cancelled', CompactionJson),
+          ...errorResponses({
+            404: 'Unknown or forgotten (COMPACTION_NOT_FOUND)',
+            409: 'Already finished, or already applying its result (ALREADY_FINISHED)',
+          }),
+        },
+      },
+    },
+    async (req) => toCompactionJson(await compactor.cancel(req.params.id)),
+  )
+
+  fastify.get(
+    '/v1/compactions/:id/events',
+    {
+      schema: {
+        tags: ['compactions'],
+        summary: "Server-sent events of one compaction's progress",
+        description: '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one.',
+        params: CompactionIdParam,
+        response: {
+          200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
+          ...errorResponses({ 404: 'Unknown or forgotten (COMPACTION_NOT_FOUND)' }),
+        },
+      },
+    },
+    async (req, reply) => {
+      const disconnected = new AbortController()
+      const events = compactor.events(req.params.id, { signal: disconnected.signal })
+      reply.raw.once('close', () => disconnected.abort())
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        // NB: the cast only quiets the type provider; fastify pipes a stream without serializing it.
+        .send(Readable.from(sseFrames(events)) as unknown as string)
+    },
+  )
+}
+
+export default compactionsRoutes

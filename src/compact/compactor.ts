@@ -1,0 +1,886 @@
+/**
+ * The compactor: persist's Stages A–C (PERSIST_SEMANTICS.md §4.2–§4.4, [classic]) around an
+ * injected Stage D, plus the operator controls of SPEC.md §4.
+ *
+ * - Stage A, `submit`: validation first (`shards.resolve`), idempotency, dry run, heuristic,
+ *   `requested`, then a bounded FIFO queue (capacity `compaction_queue_size`, read at enqueue).
+ * - Stage B, one scheduler (`#pump`): takes the oldest queued compaction into its hand, fails it at
+ *   once when the kill switch is on, else holds it until a permit is free (`compaction_concurrency_limit`,
+ *   read at every decision). While it holds one, later ones stay in the queue, so a busy compactor
+ *   fills its queue and answers 429, as persist does.
+ * - Stage C, `#run`: config snapshot, timeout, schema choice, Stage D under one AbortController
+ *   (timeout, caller deadline, cancel, stop), then the apply and its five outcomes.
+ *
+ * The life of one compaction and the counters of each step are tabled in compaction.ts.
+ *
+ * NB: outputs are deleted whenever a compaction ends without its output in the trace (not applied,
+ * failed, timed out, cancelled), EXCEPT when the apply itself failed: its outcome is unknown, the
+ * output may be referenced, and GC collects it if it is not.
+ */
+import { EventEmitter } from 'node:events'
+import type { HollowBatch } from '../core/batch.js'
+import { isCompactionId, newCompactionId, type CompactionId, type ShardId } from '../core/ids.js'
+import type { PartialBatchKey } from '../core/paths.js'
+import type { TimestampKind } from '../core/timestamp.js'
+import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
+import { parseDuration } from '../dyncfg/duration.js'
+import type { ConfigValues } from '../dyncfg/registry.js'
+import { AppError, isAppError } from '../errors.js'
+import { LocationError } from '../location/errors.js'
+import type { Metrics } from '../metrics/metrics.js'
+import {
+  NO_PROGRESS,
+  inputStats,
+  isFinished,
+  nextStatus,
+  type ApplyResult,
+  type Compaction,
+  type CompactionError,
+  type CompactionSource,
+  type CompactionStatus,
+  type DryRunPlan,
+  type FailureCode,
+  type Progress,
+  type ResolvedRequest,
+  type SubmitBody,
+} from './compaction.js'
+import { fastPathEligible, heuristic, selectSchema, timeoutMs, type SchemaSelection } from './plan.js'
+
+/** The shard service as the compactor needs it (the composition root wires the real one). */
+export interface CompactorShards {
+  /**
+   * Resolves a submission to a validated request (inputs from the trace tiling when omitted, since
+   * defaulting, validate_req, key ownership, schema ids). Throws AppError INVALID_COMPACTION (422)
+   * or SHARD_NOT_FOUND.
+   */
+  resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest>
+  /** Applies a compaction output through the machine; exact knowledge of whether it committed. */
+  applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult>
+  /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
+  deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
+}
+
+export interface ExecuteContext {
+  /** Aborted on timeout, deadline, cancel or stop: stop promptly and throw. */
+  readonly signal: AbortSignal
+  /** The schema to decode into and write with (Stage C's choice). */
+  readonly schema: SchemaSelection
+  /** Running totals so far (any subset of the fields). */
+  onProgress(p: Partial<Progress>): void
+}
+
+/**
+ * Stage D: does the compaction work and returns the output batch. It must honour `ctx.signal`.
+ * When it throws after writing parts, the error carries their keys in `writtenParts` so the
+ * compactor deletes them.
+ */
+export type Execute = (req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext) => Promise<{ readonly output: HollowBatch }>
+
+export interface CompactorDeps {
+  readonly dyncfg: Pick<DynamicConfigs, 'snapshot' | 'onChange'>
+  readonly metrics: Pick<Metrics, 'compaction' | 'compactor' | 'shard'>
+  readonly shards: CompactorShards
+  readonly execute: Execute
+  /** The dry-run plan of a request, without doing the work. */
+  plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan
+  /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
+  readonly now?: () => Date
+  /** Finished compactions kept for `list`/`get` (oldest dropped, with their idempotency keys). Default 1000. */
+  readonly historyLimit?: number
+  /**
+   * Errors nobody awaits: failed output deletes, an apply whose outcome is unknown, a Stage D error
+   * mapped to INTERNAL. Must not throw. Default: `process.emitWarning`.
+   */
+  readonly onError?: (err: unknown, context: string) => void
+}
+
+export interface SubmitOptions {
+  /** Same key and shard as an earlier submission ⇒ that compaction, not a new one. */
+  readonly idempotencyKey?: string
+  /** Default `request`. */
+  readonly source?: CompactionSource
+}
+
+export type SubmitResult =
+  | { readonly kind: 'plan'; readonly plan: DryRunPlan }
+  /** `waited`: the body asked to wait, and `compaction` is final. */
+  | { readonly kind: 'compaction'; readonly compaction: Compaction; readonly waited: boolean }
+
+export interface CompactOnlyBody {
+  readonly shardId: ShardId
+  readonly desc: NonNullable<SubmitBody['desc']>
+  readonly inputs: readonly unknown[]
+  readonly writerSchemaId?: number
+}
+
+export interface ListFilter {
+  readonly shardId?: string
+  readonly status?: CompactionStatus
+  /** Default 100. */
+  readonly limit?: number
+}
+
+export type CompactionEvent = { readonly type: 'progress' | 'done'; readonly compaction: Compaction }
+
+export type CompactorStatus = 'running' | 'paused' | 'stopped'
+
+/** Events: `change` with the new snapshot, every time a compaction's snapshot changes. */
+export type CompactorEvents = { change: [Compaction] }
+
+/** A `compactOnly` call in flight. */
+interface Adhoc {
+  abort(reason: AppError): void
+  /** Resolves once the call is over, outputs deleted. */
+  readonly settled: Promise<void>
+}
+
+type Phase = 'queued' | 'executing' | 'applying' | 'done'
+
+interface Job {
+  snapshot: Compaction
+  phase: Phase
+  readonly req: ResolvedRequest
+  /** ms since the epoch, from `now()`. */
+  readonly enqueuedAt: number
+  readonly deadlineMs: number | null
+  deadlineTimer: NodeJS.Timeout | null
+  readonly controller: AbortController
+  /** Why the controller was aborted (the first reason wins). */
+  abortReason: CompactionError | null
+  /** Whether this job already bumped `concurrency_waits`. */
+  countedWait: boolean
+  readonly idempotencyKey: string | null
+  readonly done: Promise<Compaction>
+  resolveDone(c: Compaction): void
+  /** Stage C in flight: settles after the job left `#running`. */
+  run: Promise<void> | null
+}
+
+const DISABLED: CompactionError = { code: 'COMPACTION_DISABLED', message: 'compaction disabled' }
+const DEFAULT_LIST_LIMIT = 100
+/** Durations kept for the Retry-After hint. */
+const RECENT_DURATIONS = 32
+const MAX_RETRY_AFTER_SECONDS = 300
+/** Codes a Stage D error may carry through to the record; anything else is INTERNAL. */
+const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR'])
+
+export class Compactor extends EventEmitter<CompactorEvents> {
+  readonly #dyncfg: CompactorDeps['dyncfg']
+  readonly #metrics: CompactorDeps['metrics']
+  readonly #shards: CompactorShards
+  readonly #execute: Execute
+  readonly #plan: CompactorDeps['plan']
+  readonly #now: () => Date
+  readonly #historyLimit: number
+  readonly #onError: (err: unknown, context: string) => void
+
+  #state: 'new' | 'started' | 'stopped' = 'new'
+  #stopping: Promise<void> | null = null
+  #unsubscribe: (() => void) | null = null
+  #pumpScheduled = false
+
+  /** Every compaction still known: queued, running and the last `historyLimit` finished. */
+  readonly #jobs = new Map<CompactionId, Job>()
+  /** FIFO of queued compactions, excluding the one the scheduler holds. */
+  readonly #queue: Job[] = []
+  /** The compaction the scheduler took from the queue and holds until a permit is free. */
+  #held: Job | null = null
+  /** Compactions holding a permit (Stage C), in start order. */
+  readonly #running = new Set<Job>()
+  /** Finished compactions, newest first. */
+  readonly #recent: Job[] = []
+  /** `shardId \n key` → the submission that claimed it. */
+  readonly #idempotent = new Map<string, Promise<Compaction>>()
+  /** `compactOnly` calls in flight, for `stop`. */
+  readonly #adhoc = new Set<Adhoc>()
+  readonly #durations: number[] = []
+
+  constructor(deps: CompactorDeps) {
+    super()
+    this.#dyncfg = deps.dyncfg
+    this.#metrics = deps.metrics
+    this.#shards = deps.shards
+    this.#execute = deps.execute
+    this.#plan = deps.plan
+    this.#now = deps.now ?? (() => new Date())
+    this.#historyLimit = Math.max(1, deps.historyLimit ?? 1000)
+    this.#onError = deps.onError ?? defaultOnError
+  }
+
+  /** Starts scheduling; follows config changes. Idempotent. Throws after `stop`. */
+  start(): void {
+    if (this.#state === 'started') return
+    if (this.#state === 'stopped') throw new Error('a stopped compactor cannot be started again')
+    this.#state = 'started'
+    this.#unsubscribe = this.#dyncfg.onChange((names) => {
+      if (names.some((n) => n === 'compaction_concurrency_limit' || n === 'compaction_queue_size')) {
+        this.#updateGauges()
+        // NB: a raised limit takes effect now; a lowered one only stops new starts.
+        this.#schedulePump()
+      }
+    })
+    this.#updateGauges()
+    this.#schedulePump()
+  }
+
+  /**
+   * Refuses new work (SERVICE_UNAVAILABLE), cancels queued compactions, lets running ones finish
+   * for up to `graceMs`, then aborts the rest (their outputs deleted) and waits for them.
+   * Idempotent: later calls return the first call's promise.
+   */
+  stop(opts: { readonly graceMs?: number } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(Math.max(0, opts.graceMs ?? 0))
+    return this.#stopping
+  }
+
+  /** For /readyz: `paused` while the kill switch holds compaction back. */
+  status(): CompactorStatus {
+    if (this.#state !== 'started') return 'stopped'
+    return killSwitchOn(this.#dyncfg.snapshot()) ? 'paused' : 'running'
+  }
+
+  /**
+   * Stage A for a submission. Throws AppError: BAD_REQUEST (deadline), INVALID_COMPACTION,
+   * SHARD_NOT_FOUND, QUEUE_FULL (extras `queueDepth`, `retryAfterSeconds`), SERVICE_UNAVAILABLE
+   * (not started or stopping). With `body.wait`, resolves once the compaction is final.
+   */
+  async submit(shardId: ShardId, body: SubmitBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    this.#requireStarted()
+    const deadlineMs = parseDeadline(body.deadline)
+    const source = opts.source ?? 'request'
+    const wait = body.wait === true
+    if (body.dryRun === true) {
+      const req = await this.#resolve(shardId, body)
+      this.#requireStarted()
+      return { kind: 'plan', plan: this.#plan(req, this.#dyncfg.snapshot()) }
+    }
+    if (opts.idempotencyKey === undefined) {
+      const req = await this.#resolve(shardId, body)
+      return this.#answer(this.#accept(req, source, deadlineMs, null), wait)
+    }
+    const key = `${shardId}\n${opts.idempotencyKey}`
+    const earlier = this.#idempotent.get(key)
+    if (earlier !== undefined) {
+      const first = await earlier
+      return this.#answer(this.#jobs.get(first.id)?.snapshot ?? first, wait)
+    }
+    const claim = this.#resolve(shardId, body).then((req) => this.#accept(req, source, deadlineMs, key))
+    this.#idempotent.set(key, claim)
+    try {
+      return this.#answer(await claim, wait)
+    } catch (err) {
+      // Nothing was recorded: the key is free for a retry.
+      if (this.#idempotent.get(key) === claim) this.#idempotent.delete(key)
+      throw err
+    }
+  }
+
+  /**
+   * Stage A for an already validated request (writer maintenance): heuristic, `requested`, queue.
+   * Throws QUEUE_FULL or SERVICE_UNAVAILABLE.
+   */
+  submitResolved(req: ResolvedRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Compaction {
+    this.#requireStarted()
+    return this.#accept(req, opts.source ?? 'maintenance', opts.deadlineMs ?? null, null)
+  }
+
+  /**
+   * `POST /v1/compact`: validation and Stage D only, under the same timeout, on the same worker
+   * pool; no heuristic, no queue, no permit, no apply, no lifecycle counters. The caller owns the
+   * output's parts. Obeys the kill switch (COMPACTION_DISABLED, 503). Throws INVALID_COMPACTION,
+   * SHARD_NOT_FOUND, TIMED_OUT, SERVICE_UNAVAILABLE, or Stage D's error (outputs it wrote deleted).
+   */
+  async compactOnly(body: CompactOnlyBody): Promise<{ readonly tk: TimestampKind; readonly output: HollowBatch }> {
+    this.#requireStarted()
+    const req = await this.#resolve(body.shardId, { desc: body.desc, inputs: body.inputs, writerSchemaId: body.writerSchemaId })
+    this.#requireStarted()
+    const cfg = this.#dyncfg.snapshot()
+    if (killSwitchOn(cfg)) throw new AppError(DISABLED.code, DISABLED.message)
+    const timeout = timeoutMs(req.inputs, cfg.persist_compaction_minimum_timeout)
+    const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
+    const controller = new AbortController()
+    const aborted: { reason: AppError | null } = { reason: null }
+    let settle!: () => void
+    const entry: Adhoc = {
+      abort: (reason) => {
+        if (aborted.reason !== null) return
+        aborted.reason = reason
+        controller.abort(reason)
+      },
+      settled: new Promise<void>((resolve) => {
+        settle = resolve
+      }),
+    }
+    const timer = setTimeout(() => entry.abort(new AppError('TIMED_OUT', `the compaction timed out after ${timeout} ms`)), timeout)
+    this.#adhoc.add(entry)
+    try {
+      let output: HollowBatch
+      try {
+        ;({ output } = await this.#execute(req, cfg, { signal: controller.signal, schema, onProgress: () => undefined }))
+      } catch (err) {
+        const written = writtenParts(err)
+        if (written.length > 0) await this.#deleteOutputs(req.shardId, written)
+        throw aborted.reason ?? toAppError(err, (e) => this.#report(e, `compaction of shard ${req.shardId} failed`))
+      }
+      if (aborted.reason !== null) {
+        await this.#deleteOutputs(req.shardId, output)
+        throw aborted.reason
+      }
+      return { tk: req.tk, output }
+    } finally {
+      clearTimeout(timer)
+      this.#adhoc.delete(entry)
+      settle()
+    }
+  }
+
+  /** Queued (in queue order), then running (in start order), then finished (newest first). */
+  list(filter: ListFilter = {}): Compaction[] {
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT
+    const out: Compaction[] = []
+    const ordered = [...(this.#held === null ? [] : [this.#held]), ...this.#queue, ...this.#running, ...this.#recent]
+    for (const job of ordered) {
+      if (out.length >= limit) break
+      const c = job.snapshot
+      if (filter.shardId !== undefined && c.shardId !== filter.shardId) continue
+      if (filter.status !== undefined && c.status !== filter.status) continue
+      out.push(c)
+    }
+    return out
+  }
+
+  /** Throws COMPACTION_NOT_FOUND. */
+  get(id: string): Compaction {
+    return this.#job(id).snapshot
+  }
+
+  /** Resolves with the final snapshot. Throws COMPACTION_NOT_FOUND. */
+  wait(id: string): Promise<Compaction> {
+    return this.#job(id).done
+  }
+
+  /**
+   * Cancels a compaction: a queued one is removed; a running one is aborted and resolves once its
+   * outputs are deleted. Throws COMPACTION_NOT_FOUND, or ALREADY_FINISHED for a final one or one
+   * already applying its result.
+   */
+  async cancel(id: string): Promise<Compaction> {
+    const job = this.#job(id)
+    switch (job.phase) {
+      case 'queued':
+        this.#dequeue(job)
+        this.#finish(job, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled before it started' } })
+        this.#schedulePump()
+        return job.snapshot
+      case 'executing':
+        this.#abort(job, { code: 'CANCELLED', message: 'cancelled while running; its outputs were deleted' })
+        return job.done
+      case 'applying':
+        throw new AppError('ALREADY_FINISHED', `compaction ${id} has finished compacting and is applying its result; it can no longer be cancelled`, {
+          status: job.snapshot.status,
+        })
+      case 'done':
+        throw new AppError('ALREADY_FINISHED', `compaction ${id} already finished (${job.snapshot.status})`, { status: job.snapshot.status })
+    }
+  }
+
+  /**
+   * The progress of one compaction: its current snapshot as `progress` (unless final), one
+   * `progress` per change after that (coalesced: a slow reader sees the latest), then one `done`
+   * with the final snapshot. Ends early when `signal` aborts. Throws COMPACTION_NOT_FOUND at once.
+   */
+  events(id: string, opts: { readonly signal?: AbortSignal } = {}): AsyncGenerator<CompactionEvent, void, undefined> {
+    return this.#events(this.#job(id), opts.signal)
+  }
+
+  async *#events(job: Job, signal: AbortSignal | undefined): AsyncGenerator<CompactionEvent, void, undefined> {
+    const id = job.snapshot.id
+    let latest = job.snapshot
+    let changed = true
+    let wake: (() => void) | null = null
+    const onChange = (c: Compaction): void => {
+      if (c.id !== id) return
+      latest = c
+      changed = true
+      wake?.()
+    }
+    const onAbort = (): void => wake?.()
+    this.on('change', onChange)
+    signal?.addEventListener('abort', onAbort)
+    try {
+      for (;;) {
+        if (signal?.aborted === true) return
+        if (isFinished(latest.status)) {
+          yield { type: 'done', compaction: latest }
+          return
+        }
+        if (changed) {
+          changed = false
+          yield { type: 'progress', compaction: latest }
+          continue
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = null
+      }
+    } finally {
+      this.off('change', onChange)
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  // ---- Stage A -------------------------------------------------------------------------------
+
+  async #resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
+    try {
+      return await this.#shards.resolve(shardId, body)
+    } catch (err) {
+      if (isAppError(err) && err.code === 'INVALID_COMPACTION') this.#metrics.compaction.rejected.inc()
+      throw err
+    }
+  }
+
+  /** Heuristic, `requested`, queue. Synchronous, so capacity is judged and taken in one step. */
+  #accept(req: ResolvedRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Compaction {
+    this.#requireStarted()
+    const m = this.#metrics.compaction
+    const cfg = this.#dyncfg.snapshot()
+    const createdAt = this.#now()
+    const base: Compaction = {
+      id: newCompactionId(),
+      shardId: req.shardId,
+      source,
+      status: 'queued',
+      tk: req.tk,
+      desc: req.desc,
+      inputs: inputStats(req.inputs),
+      writerSchemaId: req.writerSchemaId,
+      createdAt,
+      progress: NO_PROGRESS,
+    }
+    const verdict = heuristic(req.inputs, {
+      minInputs: cfg.persist_compaction_heuristic_min_inputs,
+      minParts: cfg.persist_compaction_heuristic_min_parts,
+      minUpdates: cfg.persist_compaction_heuristic_min_updates,
+    })
+    if (!verdict.wouldCompact) {
+      m.skipped.inc()
+      const job = this.#newJob({ ...base, status: 'skipped', finishedAt: createdAt }, req, deadlineMs, idempotencyKey)
+      job.phase = 'done'
+      job.resolveDone(job.snapshot)
+      this.#remember(job)
+      this.emit('change', job.snapshot)
+      return job.snapshot
+    }
+    m.requested.inc()
+    const capacity = cfg.compaction_queue_size
+    if (this.#queue.length >= capacity) {
+      m.dropped.inc()
+      const queueDepth = this.#queue.length
+      const retryAfterSeconds = this.#retryAfterSeconds(queueDepth, cfg.compaction_concurrency_limit)
+      throw new AppError(
+        'QUEUE_FULL',
+        `the compaction queue is full (${queueDepth} of ${capacity} waiting); retry after ${retryAfterSeconds} s`,
+        { queueDepth, retryAfterSeconds },
+      )
+    }
+    const job = this.#newJob(base, req, deadlineMs, idempotencyKey)
+    this.#jobs.set(base.id, job)
+    this.#queue.push(job)
+    if (deadlineMs !== null) {
+      job.deadlineTimer = setTimeout(() => this.#deadlinePassed(job), deadlineMs)
+    }
+    this.emit('change', job.snapshot)
+    this.#updateGauges()
+    this.#schedulePump()
+    return job.snapshot
+  }
+
+  #newJob(snapshot: Compaction, req: ResolvedRequest, deadlineMs: number | null, idempotencyKey: string | null): Job {
+    let resolveDone!: (c: Compaction) => void
+    const done = new Promise<Compaction>((resolve) => {
+      resolveDone = resolve
+    })
+    return {
+      snapshot: Object.freeze(snapshot),
+      phase: 'queued',
+      req,
+      enqueuedAt: snapshot.createdAt.getTime(),
+      deadlineMs,
+      deadlineTimer: null,
+      controller: new AbortController(),
+      abortReason: null,
+      countedWait: false,
+      idempotencyKey,
+      done,
+      resolveDone,
+      run: null,
+    }
+  }
+
+  async #answer(c: Compaction, wait: boolean): Promise<SubmitResult> {
+    if (!wait || isFinished(c.status)) return { kind: 'compaction', compaction: c, waited: wait }
+    return { kind: 'compaction', compaction: await this.wait(c.id), waited: true }
+  }
+
+  #retryAfterSeconds(queueDepth: number, concurrency: number): number {
+    if (this.#durations.length === 0) return 1
+    const mean = this.#durations.reduce((s, d) => s + d, 0) / this.#durations.length
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((mean * Math.max(1, queueDepth)) / Math.max(1, concurrency))))
+  }
+
+  // ---- Stage B -------------------------------------------------------------------------------
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return
+    this.#pumpScheduled = true
+    queueMicrotask(() => this.#pump())
+  }
+
+  /**
+   * The scheduler: dequeue in FIFO order, kill switch, permit. NB: only ever runs from a microtask
+   * (`#schedulePump`), never inside another compactor call, so no call observes a half-made step.
+   */
+  #pump(): void {
+    this.#pumpScheduled = false
+    if (this.#state !== 'started') return
+    for (;;) {
+      let job = this.#held
+      if (job === null) {
+        job = this.#queue.shift() ?? null
+        if (job === null) break
+        if (killSwitchOn(this.#dyncfg.snapshot())) {
+          this.#metrics.compaction.disabled.inc()
+          this.#finish(job, 'failed', { error: DISABLED })
+          continue
+        }
+        this.#held = job
+      }
+      if (this.#running.size >= this.#dyncfg.snapshot().compaction_concurrency_limit) {
+        if (!job.countedWait) {
+          job.countedWait = true
+          this.#metrics.compaction.concurrencyWaits.inc()
+        }
+        break
+      }
+      this.#held = null
+      this.#running.add(job)
+      job.run = this.#run(job)
+    }
+    this.#updateGauges()
+  }
+
+  /** Takes a queued job out of the queue or the scheduler's hand. */
+  #dequeue(job: Job): void {
+    if (this.#held === job) {
+      this.#held = null
+    } else {
+      const i = this.#queue.indexOf(job)
+      if (i >= 0) this.#queue.splice(i, 1)
+    }
+    this.#updateGauges()
+  }
+
+  #deadlinePassed(job: Job): void {
+    const error: CompactionError = { code: 'DEADLINE_EXCEEDED', message: `the caller's deadline of ${job.deadlineMs} ms passed` }
+    if (job.phase === 'queued') {
+      this.#dequeue(job)
+      this.#finish(job, 'failed', { error })
+      this.#schedulePump()
+    } else if (job.phase === 'executing') {
+      this.#abort(job, error)
+    }
+  }
+
+  // ---- Stage C -------------------------------------------------------------------------------
+
+  async #run(job: Job): Promise<void> {
+    try {
+      await this.#stageC(job)
+    } catch (err) {
+      // A bug in the compactor itself: never leave a compaction running forever.
+      this.#report(err, `compaction ${job.snapshot.id} failed unexpectedly`)
+      if (job.phase !== 'done') {
+        this.#metrics.compaction.failed.inc()
+        this.#finish(job, 'failed', { error: { code: 'INTERNAL', message: 'internal error; see the server log' } })
+      }
+    } finally {
+      this.#running.delete(job)
+      this.#updateGauges()
+      this.#schedulePump()
+    }
+  }
+
+  async #stageC(job: Job): Promise<void> {
+    const m = this.#metrics.compaction
+    const { req } = job
+    const shardId = req.shardId
+    const startedAt = this.#now()
+    m.queuedSeconds.inc(secondsBetween(job.enqueuedAt, startedAt.getTime()))
+    m.started.inc()
+    const cfg = this.#dyncfg.snapshot()
+    const timeout = timeoutMs(req.inputs, cfg.persist_compaction_minimum_timeout)
+    const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
+    m.schemaSelection.inc({ selection: schema.selection })
+    if (fastPathEligible(req.tk, req.inputs)) m.fastPathEligible.inc()
+    job.phase = 'executing'
+    this.#update(job, { status: nextStatus(job.snapshot.status, 'running'), startedAt, timeoutMs: timeout, schemaSelection: schema.selection })
+
+    const timer = setTimeout(() => this.#abort(job, { code: 'TIMED_OUT', message: `the compaction timed out after ${timeout} ms` }), timeout)
+    let output: HollowBatch | null = null
+    let failure: { readonly err: unknown } | null = null
+    try {
+      ;({ output } = await this.#execute(req, cfg, {
+        signal: job.controller.signal,
+        schema,
+        onProgress: (p) => this.#progress(job, p),
+      }))
+    } catch (err) {
+      failure = { err }
+    } finally {
+      clearTimeout(timer)
+      this.#clearDeadline(job)
+    }
+    const finishedAt = this.#now()
+    const seconds = secondsBetween(startedAt.getTime(), finishedAt.getTime())
+    m.seconds.inc(seconds)
+    this.#durations.push(seconds)
+    if (this.#durations.length > RECENT_DURATIONS) this.#durations.shift()
+
+    // NB: once aborted, the abort reason is the outcome, whatever Stage D returned afterwards.
+    const aborted = job.abortReason
+    if (aborted !== null || failure !== null) {
+      const written = output ?? writtenParts(failure?.err)
+      if (!Array.isArray(written) || written.length > 0) await this.#deleteOutputs(shardId, written)
+      let error: CompactionError
+      if (aborted !== null) {
+        error = aborted
+      } else {
+        error = toCompactionError(failure?.err, (e) => this.#report(e, `compaction ${job.snapshot.id} failed`))
+      }
+      if (error.code === 'TIMED_OUT') m.timedOut.inc()
+      if (error.code !== 'CANCELLED') m.failed.inc()
+      this.#finish(job, error.code === 'CANCELLED' ? 'cancelled' : 'failed', { error })
+      return
+    }
+    if (output === null) throw new Error('Stage D returned no output')
+
+    job.phase = 'applying'
+    let result: ApplyResult
+    try {
+      result = await this.#shards.applyMergeRes(shardId, output)
+    } catch (err) {
+      // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
+      this.#report(err, `applying compaction ${job.snapshot.id} to shard ${shardId} failed; its outputs are left to GC`)
+      m.failed.inc()
+      this.#finish(job, 'failed', {
+        error: { code: 'STORAGE_ERROR', message: 'applying the result to the shard failed and may or may not have taken effect; its outputs are left to GC' },
+      })
+      return
+    }
+    if (result === 'applied_exact' || result === 'applied_subset') {
+      m.applied.inc()
+      if (result === 'applied_exact') m.appliedExactMatch.inc()
+      else m.appliedSubsetMatch.inc()
+      this.#metrics.shard.compactionApplied.inc({ shard: shardId })
+      this.#finish(job, 'succeeded', { result, output })
+      return
+    }
+    if (result === 'not_applied_too_many_updates') m.notAppliedTooManyUpdates.inc()
+    m.noop.inc()
+    await this.#deleteOutputs(shardId, output)
+    this.#finish(job, 'succeeded', { result })
+  }
+
+  #abort(job: Job, reason: CompactionError): void {
+    if (job.phase !== 'executing' || job.abortReason !== null) return
+    job.abortReason = reason
+    job.controller.abort(new AppError(reason.code, reason.message))
+  }
+
+  #progress(job: Job, p: Partial<Progress>): void {
+    if (job.phase !== 'executing') return
+    const next: Record<string, number> = { ...job.snapshot.progress }
+    let changed = false
+    for (const key of Object.keys(NO_PROGRESS) as (keyof Progress)[]) {
+      const v = p[key]
+      if (v === undefined || !Number.isSafeInteger(v) || v < 0 || v === next[key]) continue
+      next[key] = v
+      changed = true
+    }
+    if (changed) this.#update(job, { progress: Object.freeze(next as unknown as Progress) })
+  }
+
+  /** Deletes outputs; a failure is reported and left to GC (SPEC "Leaks are collected"). */
+  async #deleteOutputs(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
+    try {
+      await this.#shards.deleteOutputParts(shardId, output)
+    } catch (err) {
+      this.#report(err, `deleting compaction outputs of shard ${shardId} failed; GC will collect them`)
+    }
+  }
+
+  // ---- records -------------------------------------------------------------------------------
+
+  #update(job: Job, patch: Partial<Compaction>): void {
+    job.snapshot = Object.freeze({ ...job.snapshot, ...patch })
+    this.emit('change', job.snapshot)
+  }
+
+  #finish(job: Job, status: CompactionStatus, patch: Pick<Partial<Compaction>, 'error' | 'result' | 'output'>): void {
+    this.#clearDeadline(job)
+    job.phase = 'done'
+    job.snapshot = Object.freeze({ ...job.snapshot, ...patch, status: nextStatus(job.snapshot.status, status), finishedAt: this.#now() })
+    this.#remember(job)
+    job.resolveDone(job.snapshot)
+    this.emit('change', job.snapshot)
+  }
+
+  /** Adds a final job to the history, evicting the oldest beyond the limit (and their keys). */
+  #remember(job: Job): void {
+    this.#jobs.set(job.snapshot.id, job)
+    this.#recent.unshift(job)
+    while (this.#recent.length > this.#historyLimit) {
+      const old = this.#recent.pop() as Job
+      this.#jobs.delete(old.snapshot.id)
+      if (old.idempotencyKey !== null) this.#idempotent.delete(old.idempotencyKey)
+    }
+  }
+
+  #clearDeadline(job: Job): void {
+    if (job.deadlineTimer !== null) clearTimeout(job.deadlineTimer)
+    job.deadlineTimer = null
+  }
+
+  #job(id: string): Job {
+    const job = isCompactionId(id) ? this.#jobs.get(id) : undefined
+    if (job === undefined) throw new AppError('COMPACTION_NOT_FOUND', `compaction ${id} does not exist (or is too old to be remembered)`)
+    return job
+  }
+
+  /** Hands `err` to `onError`. NB: a throwing `onError` must not turn into an unhandled rejection. */
+  #report(err: unknown, context: string): void {
+    try {
+      this.#onError(err, context)
+    } catch (thrown) {
+      defaultOnError(thrown, 'the compactor\'s onError threw')
+    }
+  }
+
+  #requireStarted(): void {
+    if (this.#state === 'new') throw new AppError('SERVICE_UNAVAILABLE', 'the compactor is not started yet; retry shortly')
+    if (this.#state === 'stopped') throw new AppError('SERVICE_UNAVAILABLE', 'the compactor is stopping and accepts no new compactions')
+  }
+
+  #updateGauges(): void {
+    const g = this.#metrics.compactor
+    g.queueDepth.set(this.#queue.length)
+    g.running.set(this.#running.size)
+    if (this.#state === 'started') {
+      const cfg = this.#dyncfg.snapshot()
+      g.queueSizeLimit.set(cfg.compaction_queue_size)
+      g.concurrencyLimit.set(cfg.compaction_concurrency_limit)
+    }
+  }
+
+  // ---- stop ----------------------------------------------------------------------------------
+
+  async #stop(graceMs: number): Promise<void> {
+    const wasStarted = this.#state === 'started'
+    this.#state = 'stopped'
+    this.#unsubscribe?.()
+    this.#unsubscribe = null
+    if (!wasStarted) return
+    const queued = [...(this.#held === null ? [] : [this.#held]), ...this.#queue]
+    this.#held = null
+    this.#queue.length = 0
+    for (const job of queued) {
+      this.#finish(job, 'cancelled', { error: { code: 'CANCELLED', message: 'the compactor stopped before the compaction started' } })
+    }
+    this.#updateGauges()
+    const pending = (): Promise<unknown>[] => [...[...this.#running].map((j) => j.run ?? j.done), ...[...this.#adhoc].map((a) => a.settled)]
+    if (pending().length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs)
+      })
+      try {
+        await Promise.race([Promise.all(pending()), grace])
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    const stopped: CompactionError = { code: 'CANCELLED', message: 'the compactor stopped before the compaction finished; its outputs were deleted' }
+    for (const job of this.#running) this.#abort(job, stopped)
+    const gone = new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped before the compaction finished; retry it')
+    for (const a of this.#adhoc) a.abort(gone)
+    await Promise.all(pending())
+    this.#updateGauges()
+  }
+}
+
+function killSwitchOn(cfg: ConfigValues): boolean {
+  return cfg.persist_compaction_check_process_flag && !cfg.compaction_process_requests
+}
+
+function parseDeadline(deadline: SubmitBody['deadline']): number | null {
+  if (deadline === undefined) return null
+  const parsed = parseDuration(deadline)
+  if (!parsed.ok) throw new AppError('BAD_REQUEST', `deadline: ${parsed.error}`, { field: 'body.deadline' })
+  if (parsed.value < 1) throw new AppError('BAD_REQUEST', 'deadline: must be at least 1ms', { field: 'body.deadline' })
+  return parsed.value
+}
+
+function secondsBetween(fromMs: number, toMs: number): number {
+  return Math.max(0, toMs - fromMs) / 1000
+}
+
+/** The part keys a failed Stage D says it wrote (`err.writtenParts`), else none. */
+function writtenParts(err: unknown): readonly PartialBatchKey[] {
+  if (typeof err !== 'object' || err === null) return []
+  const parts = (err as { writtenParts?: unknown }).writtenParts
+  return Array.isArray(parts) ? (parts.filter((k) => typeof k === 'string') as PartialBatchKey[]) : []
+}
+
+/** The code an error carries (AppError, or the worker pool's TaskError), if any. */
+function codeOf(err: unknown): string | null {
+  if (isAppError(err)) return err.code
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code
+  return null
+}
+
+/**
+ * What a Stage D error says failed, looking down its `cause` chain (Stage D wraps what it catches):
+ * the first known code that passes through, or a storage error. Null: nothing the caller can act on.
+ */
+function classify(err: unknown): CompactionError | null {
+  let e: unknown = err
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
+    const code = codeOf(e)
+    if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
+    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.kind}); see the server log` }
+  }
+  return null
+}
+
+/** A Stage D error as the record shows it: known codes pass through, the rest is INTERNAL. */
+function toCompactionError(err: unknown, report: (err: unknown) => void): CompactionError {
+  const known = classify(err)
+  if (known !== null && known.code !== 'STORAGE_ERROR') return known
+  report(err)
+  return known ?? { code: 'INTERNAL', message: 'internal error; see the server log' }
+}
+
+/** A Stage D error as `compactOnly` throws it. */
+function toAppError(err: unknown, report: (err: unknown) => void): unknown {
+  const known = classify(err)
+  if (known !== null && known.code !== 'STORAGE_ERROR') return new AppError(known.code, known.message, {}, { cause: err })
+  report(err)
+  return known === null ? err : new AppError(known.code, known.message, {}, { cause: err })
+}
+
+function defaultOnError(err: unknown, context: string): void {
+  const error = err instanceof Error ? err : new Error(String(err))
+  process.emitWarning(`${context}: ${error.message}`, { code: 'COMPACTD_COMPACTOR' })
+}
