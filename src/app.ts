@@ -9,7 +9,11 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import compactionsRoutes from '../routes/compactions.js'
+import configsRoutes from '../routes/configs.js'
+import dataRoutes from '../routes/data.js'
 import { opsRoutes } from '../routes/ops.js'
+import shardsRoutes from '../routes/shards.js'
 import { authPlugin } from './http/auth.js'
 import { errorHandler, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin } from './http/http-metrics.js'
@@ -28,6 +32,10 @@ export interface RoutePlugin {
 /** Every route plugin of the API, in registration (and documentation) order. Add one line per resource. */
 export const ROUTES: readonly RoutePlugin[] = [
   { plugin: opsRoutes },
+  { plugin: async (app) => void (await app.register(shardsRoutes, { shards: app.services.shards })) },
+  { plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards })) },
+  { plugin: async (app) => void (await app.register(compactionsRoutes, { compactor: app.services.compactor })) },
+  { plugin: async (app) => void (await app.register(configsRoutes, { dyncfg: app.services.dyncfg })) },
 ]
 
 export interface BuildAppOptions {

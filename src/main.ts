@@ -28,6 +28,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 
   const services = await createServices(settings)
+  await services.start()
   const app = buildApp(services)
   closeWithGrace({ delay: settings.shutdownGraceMs + CLOSE_SLACK_MS, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')

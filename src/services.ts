@@ -19,8 +19,18 @@ import { FileConsensus } from './location/file-consensus.js'
 import { openBlob, openConsensus } from './location/open.js'
 import { withBlobMetrics, withConsensusMetrics } from './location/with-metrics.js'
 import { withBlobRetry, withConsensusRetry, type RetryEvent, type RetryOptions } from './location/with-retry.js'
-import { createMetrics, type Metrics, type RetryMetrics } from './metrics/metrics.js'
+import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type RetryMetrics } from './metrics/metrics.js'
 import type { Settings } from './settings.js'
+import { WorkerPool } from './compact/worker-pool.js'
+import { newWriterKey } from './core/ids.js'
+import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
+import { Machine, type CmdMetrics } from './shard/machine.js'
+import { Shards } from './shard/shards.js'
+import { shardStateCodec, type ShardState } from './shard/state.js'
+import { Compactor } from './compact/compactor.js'
+import { createExecutor } from './compact/executor.js'
+import { createCompactorShards } from './shard/compactor-shards.js'
+import { isAppError } from './errors.js'
 
 /** The compaction scheduler as /readyz sees it. */
 export interface SchedulerStatus {
@@ -45,6 +55,18 @@ export interface Services {
   readonly blob: Blob
   /** Metered, retried consensus store. */
   readonly consensus: Consensus
+  /** Dynamic configs, loaded from consensus on the first `start()`: await it before `snapshot()`. */
+  readonly dyncfg: DynamicConfigs
+  /** The compare-and-set loop over shard states. */
+  readonly machine: Machine<ShardState>
+  /** Worker threads for merges (snapshots, compaction), spawned on first use. */
+  workerPool(): WorkerPool
+  /** Shards: state, writes, reads, GC. */
+  readonly shards: Shards
+  /** The compaction scheduler and its operator controls. */
+  readonly compactor: Compactor
+  /** Loads the dynamic configs and starts the scheduler. Idempotent; call before serving. */
+  start(): Promise<void>
   /** Probes each dependency with a cheap real operation, each bounded by `timeoutMs`. Never throws. */
   checkReadiness(opts?: { readonly timeoutMs?: number }): Promise<Readiness>
   /** Releases everything, in reverse order of creation. Idempotent. */
@@ -60,7 +82,11 @@ export interface ServicesOptions {
   readonly rawConsensus?: Consensus
   /** The scheduler's status; defaults to always `running`. */
   readonly schedulerStatus?: () => SchedulerStatus
+  /** Period of the background GC over every shard; null for none. Default 5 minutes. */
+  readonly gcIntervalMs?: number | null
 }
+
+export const DEFAULT_GC_INTERVAL_MS = 5 * 60 * 1000
 
 export const READINESS_TIMEOUT_MS = 2000
 
@@ -102,7 +128,74 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       metrics.location.consensusOperationSeconds,
     )
 
-    const schedulerStatus = opts.schedulerStatus ?? ((): SchedulerStatus => ({ state: 'running', ready: true }))
+    // NB: not loaded here (creating the services does no store I/O, so a hanging store cannot
+    // hang start-up; /readyz reports it). Users await `dyncfg.start()` (idempotent, retried after
+    // a failure) before `snapshot()`.
+    const dyncfg = createDynamicConfigs({ consensus })
+    closers.push(() => dyncfg.stop())
+
+    const machine = new Machine<ShardState>(consensus, shardStateCodec, { metrics: cmdMetrics(metrics.cmd) })
+
+    let pool: WorkerPool | null = null
+    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers))
+    closers.push(async () => {
+      await pool?.close()
+    })
+
+    const writerKey = newWriterKey()
+    const shards = new Shards({
+      machine,
+      consensus,
+      blob,
+      pool: workerPool,
+      dyncfg,
+      writerKey,
+      metrics,
+      gcGraceMs: settings.gcGraceMs,
+      gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
+    })
+    shards.start()
+    closers.push(() => shards.stop())
+
+    const compactorShards = createCompactorShards({ machine, blob, dyncfg, get: (id) => shards.get(id) })
+    const executor = createExecutor({ pool: workerPool, blob, writerKey, metrics, lookupSchema: compactorShards.lookupSchema })
+    const compactor = new Compactor({
+      dyncfg,
+      metrics,
+      shards: compactorShards,
+      execute: executor.execute,
+      plan: executor.plan,
+      onError: (err, context) => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`),
+    })
+    // Writer maintenance: the merge requests an append makes become compactions under the same
+    // heuristics, queue and kill switch. A full queue drops them (counted); the trace keeps the
+    // work, so a later append or request picks it up.
+    shards.onMergeRequests((_shardId, reqs, current) => {
+      if (compactor.status() === 'stopped') return
+      for (const req of reqs) {
+        try {
+          compactor.submitResolved(compactorShards.requestFor(current.state, req.desc, req.inputs.map((i) => i.batch)), { source: 'maintenance' })
+        } catch (err) {
+          if (!isAppError(err) || (err.code !== 'QUEUE_FULL' && err.code !== 'SERVICE_UNAVAILABLE')) throw err
+        }
+      }
+    })
+    closers.push(() => compactor.stop({ graceMs: settings.shutdownGraceMs }))
+
+    let started: Promise<void> | undefined
+    const start = (): Promise<void> =>
+      (started ??= (async () => {
+        await dyncfg.start()
+        dyncfg.watch(5_000)
+        compactor.start()
+      })())
+
+    const schedulerStatus =
+      opts.schedulerStatus ??
+      ((): SchedulerStatus => {
+        const state = compactor.status()
+        return { state, ready: state !== 'stopped' }
+      })
 
     // Probes go to the undecorated stores: a readiness answer reports the store as it is now,
     // and retries would only push it past the probe's deadline.
@@ -125,6 +218,12 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       metrics,
       blob,
       consensus,
+      dyncfg,
+      machine,
+      workerPool,
+      shards,
+      compactor,
+      start,
       checkReadiness,
       close: () => (closing ??= closeAll()),
     })
@@ -147,6 +246,22 @@ function retryOptions(store: 'blob' | 'consensus', metrics: RetryMetrics): Retry
       metrics.retries.inc({ op })
       metrics.sleepSeconds.inc({ op }, event.delayMs / 1000)
     },
+  }
+}
+
+/** The machine's command callbacks on the `persist_cmd_*` counters. */
+function cmdMetrics(c: CmdCounters): CmdMetrics {
+  return {
+    started: (cmd) => c.started.inc({ cmd }),
+    succeeded: (cmd, seconds) => {
+      c.succeeded.inc({ cmd })
+      c.seconds.inc({ cmd }, seconds)
+    },
+    failed: (cmd, seconds) => {
+      c.failed.inc({ cmd })
+      c.seconds.inc({ cmd }, seconds)
+    },
+    casMismatch: (cmd) => c.casMismatch.inc({ cmd }),
   }
 }
 

@@ -42,6 +42,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       }
     })())
   try {
+    await services.start()
     await app.ready()
   } catch (err) {
     await close()

@@ -18,7 +18,8 @@ import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, se
 import type { WorkerPool } from './worker-pool.js'
 
 export interface ExecutorDeps {
-  readonly pool: WorkerPool
+  /** The worker pool (a getter: the pool is spawned on first use). */
+  pool(): WorkerPool
   readonly blob: Blob
   readonly writerKey: WriterKey
   readonly metrics: Pick<Metrics, 'compaction' | 'compactionWrites' | 'consolidation'>
@@ -65,7 +66,7 @@ export function createExecutor(deps: ExecutorDeps) {
         const chunkParts: HollowPart[] = []
         const started = performance.now()
         const stats = await runMergeTask(
-          deps.pool,
+          deps.pool(),
           {
             task: {
               timeKind: req.tk.name,

@@ -24,6 +24,10 @@ export const API_INFO = {
 /** Tags in the order the docs show them; a new resource's routes add theirs here. */
 export const API_TAGS = [
   { name: 'operations', description: 'Health, readiness, metrics and this document; never need a token.' },
+  { name: 'shards', description: 'Create and inspect shards, register schemas, downgrade since, force GC.' },
+  { name: 'data', description: 'Write and append batches, read snapshots and stored parts.' },
+  { name: 'compactions', description: 'Submit, list, watch and cancel compactions; stateless compaction.' },
+  { name: 'configs', description: 'Dynamic configs: read, change atomically, audit history.' },
 ] as const
 
 export function swaggerOptions(): FastifyDynamicSwaggerOptions {

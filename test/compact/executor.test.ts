@@ -118,7 +118,7 @@ describe('compaction Stage D through worker threads', () => {
         const blob = new MemBlob()
         const registry = new Registry()
         const metrics = createMetrics(registry)
-        const executor = createExecutor({ pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+        const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
         const inputs: HollowBatch[] = []
         const all: Row[] = []
         const ts = (x: number): Timestamp => (tk === u64 ? BigInt(x) : ([x, 0] as const))
@@ -156,7 +156,7 @@ describe('compaction Stage D through worker threads', () => {
   it('fails with the keys it wrote when a part is missing', async () => {
     const blob = new MemBlob()
     const metrics = createMetrics(new Registry())
-    const executor = createExecutor({ pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
     const next = rng(SEED)
     const a = await writeBatch(blob, u64, 0n, 10n, randomRows(next, u64, 50, 0, 10), 10)
     const b = await writeBatch(blob, u64, 10n, 20n, randomRows(next, u64, 50, 10, 20), 10)

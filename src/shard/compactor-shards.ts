@@ -1,0 +1,128 @@
+/**
+ * The shard side of the compactor's port: turns a submission into a validated request against the
+ * shard's current state, applies results through the machine, and deletes unreferenced outputs.
+ */
+import * as ac from '../core/antichain.js'
+import type { Antichain } from '../core/antichain.js'
+import { parseBatch, type HollowBatch } from '../core/batch.js'
+import { description } from '../core/description.js'
+import type { ShardId } from '../core/ids.js'
+import { blobKey, type PartialBatchKey } from '../core/paths.js'
+import type { TimestampKind } from '../core/timestamp.js'
+import type { ApplyResult, ResolvedRequest, SubmitBody } from '../compact/compaction.js'
+import type { CompactorShards } from '../compact/compactor.js'
+import { validateRequest } from '../compact/plan.js'
+import type { DataType } from '../columnar/data-type.js'
+import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
+import { AppError } from '../errors.js'
+import type { Blob } from '../location/blob.js'
+import { batchesTiling, sinceForRange } from '../trace/tiling.js'
+import { breakWith, type Machine, type Versioned } from './machine.js'
+import { applyMergeRes, latestSchema, schemaById, tkOf, type ShardState } from './state.js'
+
+export interface CompactorShardsDeps {
+  readonly machine: Machine<ShardState>
+  readonly blob: Blob
+  readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
+  /** The shard's latest state (SHARD_NOT_FOUND when it has none). */
+  get(shardId: ShardId): Promise<Versioned<ShardState>>
+}
+
+const invalid = (message: string): AppError => new AppError('INVALID_COMPACTION', message)
+
+export function createCompactorShards(deps: CompactorShardsDeps): CompactorShards & {
+  lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }>
+  requestFor(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[]): ResolvedRequest
+} {
+  const requestFor = (state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[], writerSchemaId = latestSchema(state).id): ResolvedRequest => ({
+    shardId: state.shardId,
+    tk: tkOf(state),
+    desc,
+    inputs,
+    writerSchemaId,
+    knownSchemaIds: new Set(state.schemas.map((s) => s.id)),
+  })
+
+  return {
+    requestFor,
+
+    async resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
+      const { state } = await deps.get(shardId)
+      const tk = tkOf(state)
+      const lower = body.desc === undefined ? ac.minimumFrontier(tk) : frontier(tk, body.desc.lower, 'desc.lower')
+      const upper = body.desc === undefined ? state.trace.upper : frontier(tk, body.desc.upper, 'desc.upper')
+      let inputs: HollowBatch[]
+      if (body.inputs !== undefined) {
+        inputs = body.inputs.map((json, i) => {
+          const parsed = parseBatch(tk, shardId, json, `inputs[${i}]`)
+          if (!parsed.ok) throw invalid(parsed.error)
+          return parsed.value
+        })
+      } else {
+        const tiling = batchesTiling(state.trace, lower, upper)
+        if (tiling === null) {
+          throw invalid(`no batches of the trace exactly tile [${ac.format(tk, lower)}, ${ac.format(tk, upper)}); give inputs or another desc`)
+        }
+        inputs = tiling
+      }
+      let since: Antichain
+      if (body.desc?.since !== undefined) {
+        since = frontier(tk, body.desc.since, 'desc.since')
+      } else if (body.inputs === undefined) {
+        since = sinceForRange(state.trace, lower, upper) ?? joinSinces(tk, inputs)
+      } else {
+        since = joinSinces(tk, inputs)
+      }
+      const desc = description(lower, upper, since)
+      const problem = validateRequest(tk, desc, inputs)
+      if (problem !== null) throw invalid(problem)
+      for (const [i, b] of inputs.entries()) {
+        for (const [j, m] of b.runMeta.entries()) {
+          if (m.schemaId !== null && schemaById(state, m.schemaId) === undefined) throw invalid(`inputs[${i}].runMeta[${j}].schemaId ${m.schemaId} is not a schema of this shard`)
+        }
+      }
+      const writerSchemaId = body.writerSchemaId ?? latestSchema(state).id
+      if (schemaById(state, writerSchemaId) === undefined) throw invalid(`writerSchemaId ${writerSchemaId} is not a schema of this shard`)
+      return requestFor(state, desc, inputs, writerSchemaId)
+    },
+
+    async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult> {
+      const { result } = await deps.machine.apply(shardId, 'merge_res', (current) =>
+        current === null ? breakWith<ApplyResult>('not_applied_no_match') : applyMergeRes(current.state, output),
+      )
+      return result
+    },
+
+    async deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
+      const keys = Array.isArray(output)
+        ? (output as readonly PartialBatchKey[])
+        : (output as HollowBatch).parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : []))
+      const limit = Math.max(1, deps.dyncfg.snapshot().persist_gc_blob_delete_concurrency_limit)
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (next < keys.length) {
+          const key = keys[next++] as PartialBatchKey
+          await deps.blob.delete(blobKey(shardId, key))
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(limit, keys.length) }, worker))
+    },
+
+    async lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }> {
+      const { state } = await deps.get(shardId)
+      const entry = schemaById(state, schemaId)
+      if (entry === undefined) throw new AppError('SCHEMA_INCOMPATIBLE', `schema ${schemaId} is not a schema of shard ${shardId}`)
+      return { key: entry.key, val: entry.val }
+    },
+  }
+}
+
+function frontier(tk: TimestampKind, json: unknown, field: string): Antichain {
+  const parsed = ac.parse(tk, json)
+  if (!parsed.ok) throw new AppError('BAD_REQUEST', `body.${field}: ${parsed.error}`)
+  return parsed.value
+}
+
+function joinSinces(tk: TimestampKind, inputs: readonly HollowBatch[]): Antichain {
+  return inputs.reduce<Antichain>((acc, b) => ac.join(tk, acc, b.desc.since), ac.minimumFrontier(tk))
+}
