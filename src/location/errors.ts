@@ -33,3 +33,16 @@ export class InvalidUsageError extends Error {
 export interface Abortable {
   readonly signal?: AbortSignal
 }
+
+/** A call on a store after its `close()`: the caller's bug. */
+export const closedError = (what: string): InvalidUsageError => new InvalidUsageError(`${what} is closed`)
+
+/** One line describing `err`; an AggregateError (say, connecting to every address of a host) lists its parts. */
+export function errorMessage(err: unknown): string {
+  let text = err instanceof Error ? err.message : String(err)
+  if (err instanceof AggregateError && err.errors.length > 0) {
+    const parts = err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+    text = text === '' ? parts.join('; ') : `${text}: ${parts.join('; ')}`
+  }
+  return text.replace(/\s*[\r\n]+\s*/g, ' ')
+}

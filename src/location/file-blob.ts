@@ -1,0 +1,155 @@
+/**
+ * FileBlob: a Blob in a directory tree, one file per key (`<root>/<key>`), for one machine.
+ *
+ * - `set` is atomic and durable: write a temp file in the key's directory, fsync it, rename it over
+ *   the key, fsync the directory (and the parents of any directory it created).
+ * - Keys pass `checkBlobKey` before any I/O, so no key reaches outside the root.
+ * - Temp files are named `.tmp-<hex>~`; `~` is not a key character, so listings skip them and no key
+ *   can collide with one. A crash can leave one behind; it is never listed or read.
+ * - NB: empty directories are left in place after deletes (removing them would race a concurrent
+ *   `set` into the same directory).
+ */
+import { randomBytes } from 'node:crypto'
+import type { Dirent } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
+import type { Blob, BlobMeta } from './blob.js'
+import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
+import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/
+
+export class FileBlob implements Blob {
+  readonly #root: string
+  #closed = false
+
+  /** `root` is created on the first write; a missing root reads as empty. */
+  constructor(root: string) {
+    this.#root = resolve(root)
+  }
+
+  get root(): string {
+    return this.#root
+  }
+
+  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+    this.#check(opts)
+    checkBlobKey(key)
+    try {
+      const buf = await readFile(join(this.#root, key), { signal: opts?.signal })
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    } catch (err) {
+      if (isAbsent(err)) return null
+      throw this.#wrap('get', key, err, opts)
+    }
+  }
+
+  async set(key: string, value: Uint8Array, opts?: Abortable): Promise<void> {
+    this.#check(opts)
+    checkBlobKey(key)
+    checkBlobValue(value)
+    const path = join(this.#root, key)
+    const dir = dirname(path)
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`)
+    let created: string | undefined
+    try {
+      created = await mkdir(dir, { recursive: true })
+      const handle = await open(tmp, 'wx')
+      try {
+        await handle.writeFile(value)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      opts?.signal?.throwIfAborted()
+      await rename(tmp, path)
+    } catch (err) {
+      // NB: a failed cleanup leaves a temp file behind, which listings and reads never see.
+      await rm(tmp, { force: true }).catch(() => undefined)
+      if (hasCode(err, 'ENOTDIR', 'EISDIR', 'EEXIST')) {
+        throw new InvalidUsageError(`blob key "${key}" conflicts with an existing key used as a directory (or the reverse)`)
+      }
+      throw this.#wrap('set', key, err, opts)
+    }
+    // The rename happened: from here a failure leaves the write in place but maybe not durable.
+    try {
+      await fsyncDir(dir)
+      await fsyncCreated(dir, created)
+    } catch (err) {
+      throw indeterminate(`file blob set "${key}": the write may not be durable: ${message(err)}`, err)
+    }
+  }
+
+  async delete(key: string, opts?: Abortable): Promise<number | null> {
+    this.#check(opts)
+    checkBlobKey(key)
+    const path = join(this.#root, key)
+    try {
+      const st = await stat(path)
+      if (!st.isFile()) return null
+      await unlink(path)
+      return st.size
+    } catch (err) {
+      if (isAbsent(err)) return null
+      throw this.#wrap('delete', key, err, opts)
+    }
+  }
+
+  async *list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta> {
+    this.#check(opts)
+    checkBlobPrefix(prefix)
+    const slash = prefix.lastIndexOf('/')
+    const top = prefix.slice(0, slash + 1)
+    const namePrefix = prefix.slice(slash + 1)
+    // Depth-first over directories, each `[relative key prefix ending in '/' or '', filter]`.
+    const stack: Array<[string, string]> = [[top, namePrefix]]
+    for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+      const [relDir, filter] = next
+      opts?.signal?.throwIfAborted()
+      let entries: Dirent[]
+      try {
+        entries = await readdir(join(this.#root, relDir), { withFileTypes: true })
+      } catch (err) {
+        if (isAbsent(err)) continue
+        throw this.#wrap('list', prefix, err, opts)
+      }
+      for (const entry of entries) {
+        if (!entry.name.startsWith(filter) || !SEGMENT.test(entry.name) || entry.name === '.' || entry.name === '..') continue
+        const key = relDir + entry.name
+        if (entry.isDirectory()) {
+          stack.push([`${key}/`, ''])
+        } else if (entry.isFile()) {
+          let st
+          try {
+            st = await stat(join(this.#root, key))
+          } catch (err) {
+            if (isAbsent(err)) continue // deleted since the readdir
+            throw this.#wrap('list', prefix, err, opts)
+          }
+          yield { key, sizeBytes: st.size, lastModified: st.mtime }
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  #check(opts: Abortable | undefined): void {
+    if (this.#closed) throw closedError('file blob')
+    opts?.signal?.throwIfAborted()
+  }
+
+  /** Errors before a write takes effect are determinate; an abort surfaces as the signal's reason. */
+  #wrap(op: string, key: string, err: unknown, opts: Abortable | undefined): unknown {
+    if (opts?.signal?.aborted) return opts.signal.reason
+    if (err instanceof InvalidUsageError) return err
+    return determinate(`file blob ${op} "${key}": ${message(err)}`, err)
+  }
+}
+
+function isAbsent(err: unknown): boolean {
+  return hasCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')
+}

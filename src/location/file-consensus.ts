@@ -1,0 +1,289 @@
+/**
+ * FileConsensus: Consensus in a directory, linearizable across processes on one machine and
+ * crash-safe (every acknowledged write is fsynced).
+ *
+ * Layout: `<root>/<hex(key)>/` holds one file per version, named by its zero-padded seqno, plus
+ * `floor/`, whose largest entry name is the lowest live seqno (0 when empty).
+ *
+ * - compareAndSet: check the head is `expected`, write a temp file and fsync it, then
+ *   `link(tmp, <seqno>)`, which creates the name iff absent (EEXIST ⇒ mismatch), and fsync the
+ *   directory.
+ * - NB (stale writer): a truncated seqno is absent again, so a writer whose head check predates the
+ *   truncation could re-create it. Hence truncate first creates `floor/<seqno>` (fsynced) and only
+ *   then deletes versions below it; a compareAndSet, after its link, re-reads the floor and, if its
+ *   seqno is below it, removes its file and reports a mismatch. Readers ignore versions below the
+ *   floor, and list versions *before* reading the floor, so any stale file they see is covered.
+ * - NB: floor markers only ever grow (create-if-absent names); truncate removes superseded ones, so
+ *   `floor/` holds one or two entries and is read in a single `getdents`, a consistent snapshot.
+ * - Temp files are `.tmp-<hex>~` and never read; truncate removes ones older than ten minutes.
+ */
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
+import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
+import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, type Abortable } from './errors.js'
+import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+
+const SEQNO_NAME = /^[0-9]{20}$/
+const HEX_KEY = /^(?:[0-9a-f]{2})+$/
+const FLOOR = 'floor'
+const STALE_TEMP_MS = 10 * 60 * 1000
+/** Re-reads when a version vanished between listing and reading it (a concurrent truncate). */
+const MAX_READ_ATTEMPTS = 8
+
+const seqnoName = (seqno: SeqNo): string => String(seqno).padStart(20, '0')
+
+export interface FileConsensusOptions {
+  /** Test hook, awaited between a compareAndSet's head check and its link (to stage races). */
+  readonly beforeLink?: (key: string, seqno: SeqNo) => Promise<void>
+}
+
+export class FileConsensus implements Consensus {
+  readonly #root: string
+  readonly #beforeLink: FileConsensusOptions['beforeLink']
+  #closed = false
+
+  /** `root` is created on the first write; a missing root reads as empty. */
+  constructor(root: string, options: FileConsensusOptions = {}) {
+    this.#root = resolve(root)
+    this.#beforeLink = options.beforeLink
+  }
+
+  get root(): string {
+    return this.#root
+  }
+
+  async head(key: string, opts?: Abortable): Promise<VersionedData | null> {
+    this.#check(opts)
+    checkKey(key)
+    return this.#guard('head', key, opts, () => this.#head(key))
+  }
+
+  async compareAndSet(key: string, expected: SeqNo | null, data: VersionedData, opts?: Abortable): Promise<CasResult> {
+    this.#check(opts)
+    checkCas(key, expected, data)
+    const dir = this.#dir(key)
+    const final = join(dir, seqnoName(data.seqno))
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`)
+    // Up to the link nothing is visible: failures are determinate.
+    const linked = await this.#guard('compareAndSet', key, opts, async () => {
+      const head = await this.#headSeqno(dir)
+      if (head !== expected) return false
+      const created = await mkdir(dir, { recursive: true })
+      await fsyncCreated(dir, created)
+      try {
+        const handle = await open(tmp, 'wx')
+        try {
+          await handle.writeFile(data.data)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        opts?.signal?.throwIfAborted()
+        await this.#beforeLink?.(key, data.seqno)
+        await link(tmp, final)
+        return true
+      } catch (err) {
+        if (hasCode(err, 'EEXIST')) return false
+        throw err
+      } finally {
+        await rm(tmp, { force: true }).catch(() => undefined) // NB: a leftover temp file is never read
+      }
+    })
+    if (!linked) return { kind: 'mismatch', current: await this.head(key) }
+    // The name exists: from here an error leaves the outcome unknown to the caller.
+    try {
+      await fsyncDir(dir)
+      if (data.seqno < (await this.#floor(dir))) {
+        // NB: a concurrent truncate may already have removed it (it is below the floor).
+        await unlinkIfPresent(final)
+        await fsyncDir(dir)
+        return { kind: 'mismatch', current: await this.head(key) }
+      }
+    } catch (err) {
+      throw indeterminate(`file consensus compareAndSet "${key}": ${errorMessage(err)}`, err)
+    }
+    return { kind: 'committed' }
+  }
+
+  async scan(key: string, from: SeqNo, limit: number, opts?: Abortable): Promise<VersionedData[]> {
+    this.#check(opts)
+    checkScan(key, from, limit)
+    const dir = this.#dir(key)
+    return this.#guard('scan', key, opts, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const live = await this.#live(dir)
+        const wanted = live.filter((s) => s >= from).slice(0, limit)
+        const out: VersionedData[] = []
+        for (const seqno of wanted) {
+          const data = await readOrNull(join(dir, seqnoName(seqno)))
+          if (data === null) break
+          out.push({ seqno, data })
+        }
+        if (out.length === wanted.length) return out
+        // A concurrent truncate removed versions we listed; list again.
+        if (attempt >= MAX_READ_ATTEMPTS) throw determinate(`file consensus scan "${key}": versions kept vanishing while read`)
+      }
+    })
+  }
+
+  async truncate(key: string, seqno: SeqNo, opts?: Abortable): Promise<number> {
+    this.#check(opts)
+    checkTruncate(key, seqno)
+    const dir = this.#dir(key)
+    const head = await this.#guard('truncate', key, opts, () => this.#headSeqno(dir))
+    checkTruncateAgainstHead(key, seqno, head)
+    return this.#guard('truncate', key, opts, async () => {
+      const versions = await this.#versions(dir)
+      const before = await this.#floor(dir)
+      const floorDir = join(dir, FLOOR)
+      if (seqno > before) {
+        const created = await mkdir(floorDir, { recursive: true })
+        await fsyncCreated(floorDir, created)
+        await createEmpty(join(floorDir, seqnoName(seqno)))
+        await fsyncDir(floorDir)
+      }
+      // NB: only after the floor is durable may versions below it go.
+      const floor = await this.#floor(dir)
+      let deleted = 0
+      for (const v of versions) {
+        if (v >= floor) continue
+        const gone = await unlinkIfPresent(join(dir, seqnoName(v)))
+        if (gone && v >= before && v < seqno) deleted++
+      }
+      for (const name of await readdirOrEmpty(floorDir)) {
+        if (SEQNO_NAME.test(name) && Number(name) < floor) await unlinkIfPresent(join(floorDir, name))
+      }
+      await this.#removeStaleTemps(dir)
+      return deleted
+    })
+  }
+
+  async list(opts?: Abortable): Promise<string[]> {
+    this.#check(opts)
+    return this.#guard('list', '', opts, async () => {
+      const keys: string[] = []
+      for (const name of await readdirOrEmpty(this.#root)) {
+        if (!HEX_KEY.test(name)) continue
+        const key = Buffer.from(name, 'hex').toString('utf8')
+        if (this.#dir(key) !== join(this.#root, name)) continue // not an encoding this adapter writes
+        if ((await this.#headSeqno(join(this.#root, name))) !== null) keys.push(key)
+      }
+      return keys
+    })
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  async #head(key: string): Promise<VersionedData | null> {
+    const dir = this.#dir(key)
+    for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+      const live = await this.#live(dir)
+      const seqno = live.at(-1)
+      if (seqno === undefined) return null
+      const data = await readOrNull(join(dir, seqnoName(seqno)))
+      if (data !== null) return { seqno, data }
+    }
+    throw determinate(`file consensus head "${key}": the head kept vanishing while read`)
+  }
+
+  async #headSeqno(dir: string): Promise<SeqNo | null> {
+    return (await this.#live(dir)).at(-1) ?? null
+  }
+
+  /** Live seqnos, ascending: versions listed first, then filtered by the floor read after. */
+  async #live(dir: string): Promise<SeqNo[]> {
+    const versions = await this.#versions(dir)
+    const floor = await this.#floor(dir)
+    return versions.filter((s) => s >= floor)
+  }
+
+  async #versions(dir: string): Promise<SeqNo[]> {
+    const names = await readdirOrEmpty(dir)
+    return names
+      .filter((n) => SEQNO_NAME.test(n))
+      .map(Number)
+      .sort((a, b) => a - b)
+  }
+
+  async #floor(dir: string): Promise<SeqNo> {
+    let floor = 0
+    for (const name of await readdirOrEmpty(join(dir, FLOOR))) {
+      if (SEQNO_NAME.test(name)) floor = Math.max(floor, Number(name))
+    }
+    return floor
+  }
+
+  async #removeStaleTemps(dir: string): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_MS
+    for (const name of await readdirOrEmpty(dir)) {
+      if (!name.startsWith('.tmp-')) continue
+      const st = await stat(join(dir, name)).catch((err: unknown) => {
+        if (hasCode(err, 'ENOENT')) return null
+        throw err
+      })
+      if (st !== null && st.mtimeMs < cutoff) await unlinkIfPresent(join(dir, name))
+    }
+  }
+
+  #dir(key: string): string {
+    return join(this.#root, Buffer.from(key, 'utf8').toString('hex'))
+  }
+
+  #check(opts: Abortable | undefined): void {
+    if (this.#closed) throw closedError('file consensus')
+    opts?.signal?.throwIfAborted()
+  }
+
+  /** Runs a step whose failures are determinate (it changed nothing visible). */
+  async #guard<T>(op: string, key: string, opts: Abortable | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (opts?.signal?.aborted) throw opts.signal.reason
+      if (err instanceof LocationError || err instanceof InvalidUsageError) throw err
+      throw determinate(`file consensus ${op} "${key}": ${errorMessage(err)}`, err)
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (err) {
+    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
+    throw err
+  }
+}
+
+async function readOrNull(path: string): Promise<Uint8Array | null> {
+  try {
+    const buf = await readFile(path)
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return null
+    throw err
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path)
+    return true
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return false
+    throw err
+  }
+}
+
+async function createEmpty(path: string): Promise<void> {
+  try {
+    const handle = await open(path, 'wx')
+    await handle.close()
+  } catch (err) {
+    if (!hasCode(err, 'EEXIST')) throw err
+  }
+}

@@ -1,0 +1,30 @@
+/** Small filesystem helpers shared by the file adapters. */
+import { open } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/** Makes a directory's entries (creates, renames, links, unlinks) durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Whether `err` is a Node system error with one of `codes`. */
+export function hasCode(err: unknown, ...codes: string[]): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && codes.includes(String(err.code))
+}
+
+/**
+ * After `created = await mkdir(dir, { recursive: true })`: fsyncs the parent of every directory
+ * that call created, so the new directories survive a crash.
+ */
+export async function fsyncCreated(dir: string, created: string | undefined): Promise<void> {
+  if (created === undefined) return
+  for (let d = dir; d.length >= created.length; d = dirname(d)) {
+    await fsyncDir(dirname(d))
+    if (dirname(d) === d) break
+  }
+}

@@ -1,0 +1,66 @@
+/** MemBlob: the in-memory Blob adapter, for tests and `mem://`. */
+import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
+import type { Blob, BlobMeta } from './blob.js'
+import { closedError, InvalidUsageError, type Abortable } from './errors.js'
+
+interface Entry {
+  readonly value: Uint8Array
+  readonly lastModified: Date
+}
+
+export class MemBlob implements Blob {
+  readonly #entries = new Map<string, Entry>()
+  #closed = false
+
+  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+    this.#check(opts)
+    checkBlobKey(key)
+    const entry = this.#entries.get(key)
+    return entry === undefined ? null : new Uint8Array(entry.value)
+  }
+
+  /** NB: overwriting a key with *different* bytes throws InvalidUsageError, to catch callers' bugs. */
+  async set(key: string, value: Uint8Array, opts?: Abortable): Promise<void> {
+    this.#check(opts)
+    checkBlobKey(key)
+    checkBlobValue(value)
+    const existing = this.#entries.get(key)
+    if (existing !== undefined && !sameBytes(existing.value, value)) {
+      throw new InvalidUsageError(`blob key "${key}" overwritten with different bytes`)
+    }
+    this.#entries.set(key, { value: new Uint8Array(value), lastModified: new Date() })
+  }
+
+  async delete(key: string, opts?: Abortable): Promise<number | null> {
+    this.#check(opts)
+    checkBlobKey(key)
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return null
+    this.#entries.delete(key)
+    return entry.value.byteLength
+  }
+
+  async *list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta> {
+    this.#check(opts)
+    checkBlobPrefix(prefix)
+    const matches: BlobMeta[] = []
+    for (const [key, entry] of this.#entries) {
+      if (key.startsWith(prefix)) matches.push({ key, sizeBytes: entry.value.byteLength, lastModified: entry.lastModified })
+    }
+    yield* matches
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#entries.clear()
+  }
+
+  #check(opts: Abortable | undefined): void {
+    if (this.#closed) throw closedError('mem blob')
+    opts?.signal?.throwIfAborted()
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0
+}

@@ -1,0 +1,146 @@
+/**
+ * Retry decorators: bounded attempts with exponential backoff and full jitter (a delay drawn
+ * uniformly from [0, min(maxDelayMs, baseDelayMs · 2^(retry−1))) ), honouring the caller's
+ * AbortSignal during the wait.
+ *
+ * - Only LocationErrors are retried. InvalidUsageError (the caller's bug), aborts and unknown errors
+ *   go straight up.
+ * - Idempotent operations (everything but compareAndSet) retry both kinds: a blob `set` rewrites the
+ *   same bytes, a `delete` of an absent key is a no-op (so a retried delete may report null).
+ * - NB: compareAndSet retries only *determinate* errors (nothing was written). An indeterminate one
+ *   goes up unchanged: the write may have landed, and only the caller, by re-reading state, can
+ *   tell (PERSIST_SEMANTICS.md §5.4).
+ * - A blob `list` that fails part-way is restarted and skips keys it already yielded.
+ */
+import type { Blob, BlobMeta } from './blob.js'
+import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
+import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
+import type { BlobOp, ConsensusOp } from './with-metrics.js'
+
+export interface RetryEvent {
+  readonly op: BlobOp | ConsensusOp
+  /** The attempt that failed, from 1. */
+  readonly attempt: number
+  /** The wait before the next attempt. */
+  readonly delayMs: number
+  readonly error: LocationError
+}
+
+export interface RetryOptions {
+  /** Attempts in all, the first included; default 5. */
+  readonly maxAttempts?: number
+  /** The first retry's delay cap; default 25 ms. */
+  readonly baseDelayMs?: number
+  /** The cap on any delay; default 2000 ms. */
+  readonly maxDelayMs?: number
+  /** Uniform in [0, 1); default Math.random. Tests pass a seeded one. */
+  readonly random?: () => number
+  /** Called before each wait (for metrics and logs). */
+  readonly onRetry?: (event: RetryEvent) => void
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 5
+
+interface Policy {
+  readonly maxAttempts: number
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
+  readonly random: () => number
+  readonly onRetry: ((event: RetryEvent) => void) | undefined
+}
+
+function policyOf(opts: RetryOptions): Policy {
+  const maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) throw new InvalidUsageError(`maxAttempts ${maxAttempts} must be an integer ≥ 1`)
+  const baseDelayMs = opts.baseDelayMs ?? 25
+  const maxDelayMs = opts.maxDelayMs ?? 2000
+  if (!(baseDelayMs >= 0) || !(maxDelayMs >= 0)) throw new InvalidUsageError('retry delays must be ≥ 0')
+  return { maxAttempts, baseDelayMs, maxDelayMs, random: opts.random ?? Math.random, onRetry: opts.onRetry }
+}
+
+/** The full-jitter delay after failed attempt `attempt` (1-based). */
+export function backoffDelayMs(attempt: number, baseDelayMs: number, maxDelayMs: number, random: () => number): number {
+  const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt - 1, 30))
+  return random() * cap
+}
+
+export function withBlobRetry(blob: Blob, opts: RetryOptions = {}): Blob {
+  const policy = policyOf(opts)
+  const retry = retrier(policy)
+  return {
+    get: (key: string, o?: Abortable) => retry('get', o, () => blob.get(key, o)),
+    set: (key: string, value: Uint8Array, o?: Abortable) => retry('set', o, () => blob.set(key, value, o)),
+    delete: (key: string, o?: Abortable) => retry('delete', o, () => blob.delete(key, o)),
+    list: (prefix: string, o?: Abortable) => retriedList(policy, o, () => blob.list(prefix, o)),
+    close: () => blob.close(),
+  }
+}
+
+export function withConsensusRetry(consensus: Consensus, opts: RetryOptions = {}): Consensus {
+  const retry = retrier(policyOf(opts))
+  return {
+    head: (key: string, o?: Abortable) => retry('head', o, () => consensus.head(key, o)),
+    compareAndSet: (key: string, expected: SeqNo | null, data: VersionedData, o?: Abortable): Promise<CasResult> =>
+      retry('compare_and_set', o, () => consensus.compareAndSet(key, expected, data, o), true),
+    scan: (key: string, from: SeqNo, limit: number, o?: Abortable) => retry('scan', o, () => consensus.scan(key, from, limit, o)),
+    truncate: (key: string, seqno: SeqNo, o?: Abortable) => retry('truncate', o, () => consensus.truncate(key, seqno, o)),
+    list: (o?: Abortable) => retry('list', o, () => consensus.list(o)),
+    close: () => consensus.close(),
+  }
+}
+
+function retrier(policy: Policy) {
+  return async <T>(op: BlobOp | ConsensusOp, opts: Abortable | undefined, fn: () => Promise<T>, determinateOnly = false): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn()
+      } catch (err) {
+        if (!retryable(err, determinateOnly, opts) || attempt >= policy.maxAttempts) throw err
+        await pause(policy, op, attempt, err, opts)
+      }
+    }
+  }
+}
+
+async function* retriedList(policy: Policy, opts: Abortable | undefined, list: () => AsyncIterable<BlobMeta>): AsyncIterable<BlobMeta> {
+  const seen = new Set<string>()
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for await (const meta of list()) {
+        if (seen.has(meta.key)) continue
+        seen.add(meta.key)
+        yield meta
+      }
+      return
+    } catch (err) {
+      if (!retryable(err, false, opts) || attempt >= policy.maxAttempts) throw err
+      await pause(policy, 'list', attempt, err, opts)
+    }
+  }
+}
+
+function retryable(err: unknown, determinateOnly: boolean, opts: Abortable | undefined): err is LocationError {
+  if (opts?.signal?.aborted) return false
+  return err instanceof LocationError && (!determinateOnly || err.kind === 'determinate')
+}
+
+async function pause(policy: Policy, op: BlobOp | ConsensusOp, attempt: number, error: LocationError, opts: Abortable | undefined): Promise<void> {
+  const delayMs = backoffDelayMs(attempt, policy.baseDelayMs, policy.maxDelayMs, policy.random)
+  policy.onRetry?.({ op, attempt, delayMs, error })
+  await sleep(delayMs, opts?.signal)
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted()
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal?.reason)
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,253 @@
+/**
+ * The Blob contract: one suite every adapter must pass (mem, file, S3). `makeBlob` makes a fresh,
+ * empty store per test; `open` may be called more than once for independent clients of it.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, it } from 'node:test'
+import type { Blob, BlobMeta } from '../../src/location/blob.js'
+import { InvalidUsageError } from '../../src/location/errors.js'
+
+export interface BlobFixture {
+  /** A client of this fixture's store; the suite closes what it opens. */
+  open(): Promise<Blob>
+  /** Removes whatever the store holds; called once, after the test's clients are closed. */
+  destroy(): Promise<void>
+}
+
+export type MakeBlob = () => Promise<BlobFixture>
+
+export const BAD_KEYS: readonly string[] = [
+  '',
+  '/abs',
+  'a//b',
+  'a/',
+  '..',
+  '.',
+  '../escape',
+  'a/../../escape',
+  'a/./b',
+  'a\\b',
+  'a\0b',
+  'a b',
+  'é',
+  'a:b',
+  'x'.repeat(1025),
+  `a/${'x'.repeat(256)}`,
+]
+
+export const BAD_PREFIXES: readonly string[] = ['/abs', 'a//b', '../x', 'a/../', './', 'a\\b', 'a\0', 'a b', '%2e%2e/']
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+export async function collect(list: AsyncIterable<BlobMeta>): Promise<BlobMeta[]> {
+  const out: BlobMeta[] = []
+  for await (const meta of list) out.push(meta)
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+const keysOf = async (blob: Blob, prefix: string): Promise<string[]> => (await collect(blob.list(prefix))).map((m) => m.key)
+
+function sameBytes(actual: Uint8Array | null, expected: Uint8Array): void {
+  assert.ok(actual instanceof Uint8Array, 'expected bytes, got null')
+  assert.equal(actual.byteLength, expected.byteLength)
+  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected)), 'bytes differ')
+}
+
+export function blobContract(name: string, makeBlob: MakeBlob): void {
+  /** Runs `fn` on a fresh store with one client, closing and destroying both after. */
+  const withBlob = (fn: (blob: Blob, fixture: BlobFixture) => Promise<void>) => async () => {
+    const fixture = await makeBlob()
+    const blob = await fixture.open()
+    try {
+      await fn(blob, fixture)
+    } finally {
+      await blob.close()
+      await fixture.destroy()
+    }
+  }
+
+  describe(`Blob contract: ${name}`, () => {
+    it(
+      'a missing key reads as null, deletes as null, and lists as nothing',
+      withBlob(async (blob) => {
+        assert.equal(await blob.get('s1/w1/p1'), null)
+        assert.equal(await blob.delete('s1/w1/p1'), null)
+        assert.deepEqual(await keysOf(blob, ''), [])
+        assert.deepEqual(await keysOf(blob, 's1/'), [])
+      }),
+    )
+
+    it(
+      'set then get returns the same bytes; rewriting the same bytes is allowed',
+      withBlob(async (blob) => {
+        const value = randomBytes(4096)
+        const copy = Uint8Array.from(value)
+        await blob.set('s1/w1/p1', value)
+        sameBytes(await blob.get('s1/w1/p1'), copy)
+        await blob.set('s1/w1/p1', copy)
+        sameBytes(await blob.get('s1/w1/p1'), copy)
+        // Neither the caller's buffer nor a returned one is the store's.
+        value.fill(0)
+        const got = await blob.get('s1/w1/p1')
+        got?.fill(0)
+        sameBytes(await blob.get('s1/w1/p1'), copy)
+      }),
+    )
+
+    it(
+      'stores an empty value and binary values byte for byte',
+      withBlob(async (blob) => {
+        await blob.set('e/empty', new Uint8Array(0))
+        sameBytes(await blob.get('e/empty'), new Uint8Array(0))
+        const all = Uint8Array.from({ length: 256 }, (_, i) => i)
+        await blob.set('e/all-bytes', all)
+        sameBytes(await blob.get('e/all-bytes'), all)
+        // A view into a larger buffer stores just the view.
+        const big = randomBytes(100)
+        const view = new Uint8Array(big.buffer, big.byteOffset + 10, 20)
+        await blob.set('e/view', view)
+        sameBytes(await blob.get('e/view'), Uint8Array.from(big.subarray(10, 30)))
+      }),
+    )
+
+    it(
+      'delete returns the size, then null: it is idempotent',
+      withBlob(async (blob) => {
+        await blob.set('d/one', bytes('hello'))
+        assert.equal(await blob.delete('d/one'), 5)
+        assert.equal(await blob.get('d/one'), null)
+        assert.equal(await blob.delete('d/one'), null)
+        await blob.set('d/zero', new Uint8Array(0))
+        assert.equal(await blob.delete('d/zero'), 0)
+        assert.deepEqual(await keysOf(blob, ''), [])
+        // A deleted key can be written again.
+        await blob.set('d/one', bytes('again'))
+        sameBytes(await blob.get('d/one'), bytes('again'))
+      }),
+    )
+
+    it(
+      'lists every key under a prefix, recursively, with size and time',
+      withBlob(async (blob) => {
+        const before = Date.now()
+        const keys = ['a/b/1', 'a/b/2', 'a/c/3', 'ab/4', 'b/5', 'a/b/22/6']
+        for (const [i, key] of keys.entries()) await blob.set(key, new Uint8Array(i + 1))
+        assert.deepEqual(await keysOf(blob, ''), [...keys].sort())
+        assert.deepEqual(await keysOf(blob, 'a/'), ['a/b/1', 'a/b/2', 'a/b/22/6', 'a/c/3'])
+        assert.deepEqual(await keysOf(blob, 'a'), ['a/b/1', 'a/b/2', 'a/b/22/6', 'a/c/3', 'ab/4'])
+        assert.deepEqual(await keysOf(blob, 'a/b/2'), ['a/b/2', 'a/b/22/6'])
+        assert.deepEqual(await keysOf(blob, 'a/b/1'), ['a/b/1'])
+        assert.deepEqual(await keysOf(blob, 'a/b/'), ['a/b/1', 'a/b/2', 'a/b/22/6'])
+        assert.deepEqual(await keysOf(blob, 'zz'), [])
+        assert.deepEqual(await keysOf(blob, 'a/zz/'), [])
+        const metas = await collect(blob.list(''))
+        for (const meta of metas) {
+          assert.equal(meta.sizeBytes, keys.indexOf(meta.key) + 1, meta.key)
+          assert.ok(meta.lastModified instanceof Date)
+          // Stores keep whole seconds at worst; allow for that and for clock skew with a server.
+          assert.ok(meta.lastModified.getTime() >= before - 5000, `${meta.key} modified too early`)
+          assert.ok(meta.lastModified.getTime() <= Date.now() + 5000, `${meta.key} modified in the future`)
+        }
+        await blob.delete('a/b/2')
+        assert.deepEqual(await keysOf(blob, 'a/b/'), ['a/b/1', 'a/b/22/6'])
+      }),
+    )
+
+    it(
+      'lists many keys completely (across pages)',
+      withBlob(async (blob) => {
+        const keys = Array.from({ length: 25 }, (_, i) => `many/k${String(i).padStart(3, '0')}`)
+        await Promise.all(keys.map((k) => blob.set(k, bytes(k))))
+        assert.deepEqual(await keysOf(blob, 'many/'), keys)
+      }),
+    )
+
+    it(
+      'round-trips a 64 MiB value',
+      withBlob(async (blob) => {
+        const size = 64 * 1024 * 1024
+        const value = new Uint8Array(size)
+        // Cheap but position-dependent content: a shifted or truncated copy would not compare equal.
+        const words = new Uint32Array(value.buffer)
+        for (let i = 0; i < words.length; i++) words[i] = Math.imul(i, 2654435761)
+        await blob.set('big/p', value)
+        sameBytes(await blob.get('big/p'), value)
+        assert.deepEqual(
+          (await collect(blob.list('big/'))).map((m) => [m.key, m.sizeBytes]),
+          [['big/p', size]],
+        )
+        assert.equal(await blob.delete('big/p'), size)
+      }),
+    )
+
+    it(
+      'refuses malformed keys and prefixes with InvalidUsageError, before any I/O',
+      withBlob(async (blob) => {
+        for (const key of BAD_KEYS) {
+          await assert.rejects(blob.get(key), InvalidUsageError, `get ${JSON.stringify(key)}`)
+          await assert.rejects(blob.set(key, bytes('x')), InvalidUsageError, `set ${JSON.stringify(key)}`)
+          await assert.rejects(blob.delete(key), InvalidUsageError, `delete ${JSON.stringify(key)}`)
+        }
+        for (const prefix of BAD_PREFIXES) {
+          await assert.rejects(collect(blob.list(prefix)), InvalidUsageError, `list ${JSON.stringify(prefix)}`)
+        }
+        await assert.rejects(blob.set('ok/key', 'text' as unknown as Uint8Array), InvalidUsageError)
+        assert.deepEqual(await keysOf(blob, ''), [])
+        // Valid edge cases are accepted.
+        for (const key of ['a', 'a.b/..c/c..', '-_', `${'x'.repeat(255)}/y`, 'A-Z_0.9']) {
+          await blob.set(key, bytes(key))
+          sameBytes(await blob.get(key), bytes(key))
+        }
+      }),
+    )
+
+    it(
+      'concurrent writers of distinct keys, and of the same key with the same bytes, all land',
+      withBlob(async (blob, fixture) => {
+        const other = await fixture.open()
+        try {
+          const value = randomBytes(1000)
+          await Promise.all([
+            ...Array.from({ length: 8 }, () => blob.set('same/key', value)),
+            ...Array.from({ length: 8 }, () => other.set('same/key', value)),
+            ...Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? blob : other).set(`distinct/${i}`, bytes(String(i)))),
+          ])
+          sameBytes(await other.get('same/key'), value)
+          assert.equal((await keysOf(other, 'distinct/')).length, 16)
+          assert.deepEqual(await keysOf(blob, 'same/'), ['same/key'])
+        } finally {
+          await other.close()
+        }
+      }),
+    )
+
+    it(
+      'honours an aborted signal',
+      withBlob(async (blob) => {
+        const signal = AbortSignal.abort()
+        await assert.rejects(blob.get('a/b', { signal }), { name: 'AbortError' })
+        await assert.rejects(blob.set('a/b', bytes('x'), { signal }), { name: 'AbortError' })
+        await assert.rejects(blob.delete('a/b', { signal }), { name: 'AbortError' })
+        await assert.rejects(collect(blob.list('', { signal })), { name: 'AbortError' })
+        assert.equal(await blob.get('a/b'), null)
+      }),
+    )
+
+    it('close is idempotent and later calls fail', async () => {
+      const fixture = await makeBlob()
+      const blob = await fixture.open()
+      try {
+        await blob.set('c/k', bytes('v'))
+        await blob.close()
+        await blob.close()
+        await assert.rejects(blob.get('c/k'), InvalidUsageError)
+        await assert.rejects(blob.set('c/k', bytes('v')), InvalidUsageError)
+        await assert.rejects(blob.delete('c/k'), InvalidUsageError)
+        await assert.rejects(collect(blob.list('')), InvalidUsageError)
+      } finally {
+        await fixture.destroy()
+      }
+    })
+  })
+}

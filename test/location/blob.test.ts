@@ -1,0 +1,155 @@
+/** The Blob contract against every adapter, plus each adapter's own rules. */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { InvalidUsageError } from '../../src/location/errors.js'
+import { FileBlob } from '../../src/location/file-blob.js'
+import { MemBlob } from '../../src/location/mem-blob.js'
+import { openBlob } from '../../src/location/open.js'
+import { S3Blob } from '../../src/location/s3-blob.js'
+import { startS3, S3_TEST_BUCKET, type S3Server } from '../support/s3.js'
+import { BAD_KEYS, blobContract, collect } from './blob-contract.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+blobContract('mem', async () => {
+  const blob = new MemBlob()
+  return { open: async () => blob, destroy: async () => undefined }
+})
+
+blobContract('file', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'compactd-blob-'))
+  return {
+    open: async () => openBlob(`file://${root}/store`),
+    destroy: () => rm(root, { recursive: true, force: true }),
+  }
+})
+
+let s3: S3Server
+before(async () => {
+  s3 = await startS3()
+})
+after(async () => {
+  await s3.stop()
+})
+
+blobContract('s3', async () => {
+  const prefix = `t${randomBytes(6).toString('hex')}/store`
+  return {
+    open: async () => openBlob(s3.urlFor(prefix)),
+    destroy: async () => {
+      const blob = await openBlob(s3.urlFor(prefix))
+      for await (const meta of blob.list('')) await blob.delete(meta.key)
+      await blob.close()
+    },
+  }
+})
+
+describe('MemBlob', () => {
+  it('refuses to overwrite a key with different bytes (a caller bug)', async () => {
+    const blob = new MemBlob()
+    await blob.set('k/1', bytes('one'))
+    await assert.rejects(blob.set('k/1', bytes('two')), InvalidUsageError)
+    await assert.rejects(blob.set('k/1', bytes('on')), InvalidUsageError)
+    assert.deepEqual(await blob.get('k/1'), bytes('one'))
+  })
+})
+
+describe('FileBlob', () => {
+  let root: string
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'compactd-fileblob-'))
+  })
+  after(async () => {
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('maps a key to a path under the root and leaves no temp file behind', async () => {
+    const dir = join(root, 'layout')
+    const blob = new FileBlob(dir)
+    await blob.set('s1/w1/p1', bytes('x'))
+    assert.deepEqual(await readdir(join(dir, 's1', 'w1')), ['p1'])
+    await blob.close()
+  })
+
+  it('never touches anything outside its root for a malformed key', async () => {
+    const outer = join(root, 'outer')
+    const dir = join(outer, 'inner')
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(outer, 'victim'), 'keep')
+    const blob = new FileBlob(dir)
+    for (const key of [...BAD_KEYS, '../victim', '../outer-new']) {
+      await assert.rejects(blob.set(key, bytes('x')), InvalidUsageError)
+      await assert.rejects(blob.delete(key), InvalidUsageError)
+    }
+    assert.deepEqual((await readdir(outer)).sort(), ['inner', 'victim'])
+    assert.deepEqual(await readdir(dir), [])
+    await blob.close()
+  })
+
+  it('ignores temp files and foreign names in listings and reads', async () => {
+    const dir = join(root, 'temps')
+    const blob = new FileBlob(dir)
+    await blob.set('s1/w1/p1', bytes('x'))
+    await writeFile(join(dir, 's1', 'w1', '.tmp-0123456789abcdef~'), 'half a write')
+    await writeFile(join(dir, 's1', 'w1', 'has space'), 'not a key')
+    assert.deepEqual(
+      (await collect(blob.list(''))).map((m) => m.key),
+      ['s1/w1/p1'],
+    )
+    await blob.close()
+  })
+
+  it('reports a key used both as a file and as a directory as InvalidUsageError', async () => {
+    const blob = new FileBlob(join(root, 'conflict'))
+    await blob.set('a/b', bytes('file'))
+    await assert.rejects(blob.set('a/b/c', bytes('under a file')), InvalidUsageError)
+    await blob.set('x/y/z', bytes('deep'))
+    await assert.rejects(blob.set('x/y', bytes('over a dir')), InvalidUsageError)
+    assert.equal(await blob.get('x/y'), null)
+    assert.equal(await blob.delete('x/y'), null)
+    assert.deepEqual(await blob.get('a/b'), bytes('file'))
+    await blob.close()
+  })
+
+  it('reads a missing root as empty', async () => {
+    const blob = new FileBlob(join(root, 'never-created'))
+    assert.equal(await blob.get('a/b'), null)
+    assert.deepEqual(await collect(blob.list('')), [])
+    await blob.close()
+  })
+})
+
+describe('S3Blob', () => {
+  it('pages through listings', async () => {
+    const prefix = `pages${randomBytes(4).toString('hex')}/`
+    const blob = new S3Blob({ bucket: S3_TEST_BUCKET, prefix, endpoint: s3.endpoint, forcePathStyle: true, listPageSize: 2 })
+    const keys = ['k/1', 'k/2', 'k/3', 'k/4', 'k/5']
+    for (const key of keys) await blob.set(key, bytes(key))
+    assert.deepEqual(
+      (await collect(blob.list('k/'))).map((m) => m.key),
+      keys,
+    )
+    await blob.close()
+  })
+
+  it('a missing bucket is a determinate error, not an absent key', async () => {
+    const blob = new S3Blob({ bucket: 'no-such-bucket', endpoint: s3.endpoint, forcePathStyle: true })
+    await assert.rejects(blob.get('k/1'), { name: 'LocationError', kind: 'determinate' })
+    await assert.rejects(blob.set('k/1', bytes('x')), { name: 'LocationError', kind: 'determinate' })
+    await blob.close()
+  })
+
+  it('a server that does not answer is determinate for reads and, for a write that was never sent, too', async () => {
+    const closed = await startS3()
+    const endpoint = closed.endpoint
+    await closed.stop()
+    const blob = new S3Blob({ bucket: S3_TEST_BUCKET, endpoint, forcePathStyle: true })
+    await assert.rejects(blob.get('k/1'), { name: 'LocationError', kind: 'determinate' })
+    await assert.rejects(blob.set('k/1', bytes('x')), { name: 'LocationError', kind: 'determinate' })
+    await blob.close()
+  })
+})
