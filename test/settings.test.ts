@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { describe, it } from 'node:test'
+import { isLoopback, loggableSettings, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
+
+const TOKEN = 'abcdefghijklmnop'
+
+describe('parseSettings', () => {
+  it('has the documented defaults', () => {
+    const s = parseSettings([], {})
+    const dataDir = resolve('./data')
+    assert.deepEqual(s, {
+      port: 6880,
+      host: '127.0.0.1',
+      dataDir,
+      blobUrl: pathToFileURL(`${dataDir}/blob`).href,
+      consensusUrl: pathToFileURL(`${dataDir}/consensus`).href,
+      workers: availableParallelism(),
+      logLevel: 'info',
+      authToken: null,
+      bodyLimitBytes: 64 * 1024 * 1024,
+      shutdownGraceMs: 30_000,
+      gcGraceMs: 600_000,
+    })
+    assert.ok(Object.isFrozen(s))
+  })
+
+  it('reads every setting from the environment', () => {
+    const s = parseSettings([], {
+      COMPACTD_PORT: '7000',
+      COMPACTD_HOST: '0.0.0.0',
+      COMPACTD_DATA_DIR: '/var/lib/compactd',
+      COMPACTD_BLOB: 's3://bucket/prefix?endpoint=http://minio:9000',
+      COMPACTD_CONSENSUS: 'postgres://u:p@db/compactd',
+      COMPACTD_WORKERS: '3',
+      COMPACTD_LOG_LEVEL: 'debug',
+      COMPACTD_AUTH_TOKEN: TOKEN,
+      COMPACTD_BODY_LIMIT: '2MiB',
+      COMPACTD_SHUTDOWN_GRACE: '5s',
+      COMPACTD_GC_GRACE: '1h',
+    })
+    assert.equal(s.port, 7000)
+    assert.equal(s.host, '0.0.0.0')
+    assert.equal(s.dataDir, '/var/lib/compactd')
+    assert.equal(s.blobUrl, 's3://bucket/prefix?endpoint=http://minio:9000')
+    assert.equal(s.consensusUrl, 'postgres://u:p@db/compactd')
+    assert.equal(s.workers, 3)
+    assert.equal(s.logLevel, 'debug')
+    assert.equal(s.authToken, TOKEN)
+    assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
+    assert.equal(s.shutdownGraceMs, 5000)
+    assert.equal(s.gcGraceMs, 3_600_000)
+  })
+
+  it('lets flags win over the environment, in both --flag value and --flag=value forms', () => {
+    const s = parseSettings(['--port', '7001', '--log-level=warn', '--body-limit', '1024'], {
+      COMPACTD_PORT: '7000',
+      COMPACTD_LOG_LEVEL: 'debug',
+      COMPACTD_WORKERS: '2',
+    })
+    assert.equal(s.port, 7001)
+    assert.equal(s.logLevel, 'warn')
+    assert.equal(s.bodyLimitBytes, 1024)
+    assert.equal(s.workers, 2)
+  })
+
+  it('puts the default stores under --data-dir, unless --blob/--consensus name others', () => {
+    const s = parseSettings(['--data-dir', '/tmp/cd'], {})
+    assert.equal(s.blobUrl, 'file:///tmp/cd/blob')
+    assert.equal(s.consensusUrl, 'file:///tmp/cd/consensus')
+    const t = parseSettings(['--data-dir', '/tmp/cd', '--blob', 'mem://'], {})
+    assert.equal(t.blobUrl, 'mem://')
+    assert.equal(t.consensusUrl, 'file:///tmp/cd/consensus')
+  })
+
+  it('treats an empty environment variable as unset', () => {
+    assert.equal(parseSettings([], { COMPACTD_PORT: '', COMPACTD_AUTH_TOKEN: '' }).port, 6880)
+  })
+
+  const bad: Array<[string, string[], Record<string, string>, string]> = [
+    ['port not a number', ['--port', 'http'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
+    ['port too large', [], { COMPACTD_PORT: '65536' }, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
+    ['port negative', ['--port=-1'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
+    ['port fractional', ['--port', '80.5'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
+    ['workers zero', ['--workers', '0'], {}, '--workers/COMPACTD_WORKERS: must be an integer in [1, 1024]'],
+    ['log level', [], { COMPACTD_LOG_LEVEL: 'loud' }, '--log-level/COMPACTD_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['blob scheme', ['--blob', 'http://x'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
+    ['blob not a URL', ['--blob', 'data/blob'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
+    ['consensus scheme', [], { COMPACTD_CONSENSUS: 's3://b' }, '--consensus/COMPACTD_CONSENSUS: must be a URL with scheme mem://, file://, postgres://, postgresql://'],
+    ['body limit unit', ['--body-limit', '64MB'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
+    ['body limit zero', ['--body-limit', '0'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
+    ['grace without unit', ['--shutdown-grace', '30'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: a duration string needs a unit (h, m, s or ms), got "30"'],
+    ['gc grace fractional', [], { COMPACTD_GC_GRACE: '1.5m' }, '--gc-grace/COMPACTD_GC_GRACE: a duration must be a whole number of a unit (write "1500ms", not "1.5s"), got "1.5m"'],
+    ['empty data dir', ['--data-dir='], {}, '--data-dir/COMPACTD_DATA_DIR: must not be empty'],
+    ['host garbage', ['--host', 'a b'], {}, '--host/COMPACTD_HOST: must be an IP address or a host name'],
+    ['short token', [], { COMPACTD_AUTH_TOKEN: 'short' }, 'COMPACTD_AUTH_TOKEN: must be at least 16 characters'],
+    ['token with a space', [], { COMPACTD_AUTH_TOKEN: 'abcdefgh ijklmnopq' }, 'COMPACTD_AUTH_TOKEN: must not contain whitespace'],
+    ['token as a flag', ['--auth-token', TOKEN], {}, '--auth-token: not accepted as a flag (it would be visible in the process list); set COMPACTD_AUTH_TOKEN'],
+    ['unknown flag', ['--prot', '1'], {}, 'unknown option --prot; see --help'],
+    ['missing value', ['--port'], {}, '--port: needs a value'],
+    ['value swallowed by the next flag', ['--port', '--host', 'x'], {}, '--port: needs a value'],
+    ['positional', ['serve'], {}, 'unexpected argument "serve"; see --help'],
+    [
+      'non-loopback without a token',
+      ['--host', '0.0.0.0'],
+      {},
+      '--host/COMPACTD_HOST: refusing to listen on 0.0.0.0 without COMPACTD_AUTH_TOKEN; set a token or listen on a loopback address',
+    ],
+    [
+      'public IPv6 without a token',
+      [],
+      { COMPACTD_HOST: '::' },
+      '--host/COMPACTD_HOST: refusing to listen on :: without COMPACTD_AUTH_TOKEN; set a token or listen on a loopback address',
+    ],
+  ]
+  for (const [name, argv, env, message] of bad) {
+    it(`refuses ${name} with one line naming the setting`, () => {
+      assert.throws(
+        () => parseSettings(argv, env),
+        (err: unknown) => {
+          assert.ok(err instanceof SettingsError)
+          assert.equal(err.message, message)
+          assert.ok(!err.message.includes('\n'))
+          return true
+        },
+      )
+    })
+  }
+
+  it('accepts a non-loopback host once a token is set, and loopback hosts without one', () => {
+    assert.equal(parseSettings(['--host', '0.0.0.0'], { COMPACTD_AUTH_TOKEN: TOKEN }).host, '0.0.0.0')
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) assert.equal(parseSettings(['--host', host], {}).host, host)
+  })
+})
+
+describe('isLoopback', () => {
+  const table: Array<[string, boolean]> = [
+    ['127.0.0.1', true],
+    ['127.255.0.9', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['::ffff:127.0.0.1', true],
+    ['LOCALHOST', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['10.0.0.1', false],
+    ['128.0.0.1', false],
+    ['localhost.example.com', false],
+    ['example.com', false],
+  ]
+  for (const [host, expected] of table) it(`${host} → ${expected}`, () => assert.equal(isLoopback(host), expected))
+})
+
+describe('redaction and help', () => {
+  it('hides passwords and secret-looking query values', () => {
+    assert.equal(redactUrl('postgres://user:hunter2@db:5432/x'), 'postgres://user:***@db:5432/x')
+    assert.equal(redactUrl('s3://b/p?region=eu&secretAccessKey=abc'), 's3://b/p?region=eu&secretAccessKey=***')
+    assert.equal(redactUrl('not a url'), '<unparseable URL>')
+  })
+
+  it('logs whether auth is on, never the token', () => {
+    const s = parseSettings([], { COMPACTD_AUTH_TOKEN: TOKEN, COMPACTD_CONSENSUS: 'postgres://u:pw@db/x' })
+    const logged = JSON.stringify(loggableSettings(s))
+    assert.ok(!logged.includes(TOKEN))
+    assert.ok(!logged.includes('pw@'))
+    assert.match(logged, /"auth":"bearer"/)
+  })
+
+  it('recognises --help and -h and documents every variable', () => {
+    assert.equal(wantsHelp(['--port', '1', '--help']), true)
+    assert.equal(wantsHelp(['-h']), true)
+    assert.equal(wantsHelp(['--port', '1']), false)
+    for (const name of ['COMPACTD_PORT', 'COMPACTD_HOST', 'COMPACTD_DATA_DIR', 'COMPACTD_BLOB', 'COMPACTD_CONSENSUS', 'COMPACTD_WORKERS', 'COMPACTD_LOG_LEVEL', 'COMPACTD_AUTH_TOKEN', 'COMPACTD_BODY_LIMIT', 'COMPACTD_SHUTDOWN_GRACE', 'COMPACTD_GC_GRACE']) {
+      assert.ok(USAGE.includes(name), name)
+    }
+  })
+})
