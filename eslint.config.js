@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'openapi/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'openapi/', '.tmp/', 'bench/.work/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
