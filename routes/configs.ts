@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { DynamicConfigs } from '../src/dyncfg/dynamic-configs.js'
 import { CONFIG_DEFS, CONFIG_TYPES, type ConfigDef } from '../src/dyncfg/registry.js'
-import { errors } from '../src/http/api-types.js'
+import { jsonResponse, errorResponses } from '../src/http/responses.js'
 
 const ConfigValueJson = z
   .union([z.boolean(), z.number(), z.string()])
@@ -66,7 +66,7 @@ const ConfigPatch = z
 const configsRoutes: FastifyPluginAsyncZod<{ dyncfg: DynamicConfigs }> = async (fastify, { dyncfg }) => {
   fastify.get(
     '/v1/configs',
-    { schema: { tags: ['configs'], summary: 'Every dynamic config with its current value', response: { 200: ConfigList } } },
+    { schema: { tags: ['configs'], summary: 'Every dynamic config with its current value', response: { 200: jsonResponse('Every config', ConfigList) } } },
     async () => ({ configs: dyncfg.list() }),
   )
 
@@ -76,7 +76,7 @@ const configsRoutes: FastifyPluginAsyncZod<{ dyncfg: DynamicConfigs }> = async (
       schema: {
         tags: ['configs'],
         summary: 'The audit history of config changes, newest first',
-        response: { 200: z.object({ changes: z.array(ConfigChangeJson) }) },
+        response: { 200: jsonResponse('Changes, newest first', z.object({ changes: z.array(ConfigChangeJson) })) },
       },
     },
     async () => ({ changes: dyncfg.history() }),
@@ -89,7 +89,7 @@ const configsRoutes: FastifyPluginAsyncZod<{ dyncfg: DynamicConfigs }> = async (
         tags: ['configs'],
         summary: 'One dynamic config',
         params: z.object({ name: z.string() }),
-        response: { 200: ConfigJson, ...errors(404) },
+        response: { 200: jsonResponse('The config', ConfigJson), ...errorResponses({ 404: 'CONFIG_NOT_FOUND: no config has that name' }) },
       },
     },
     async (req) => dyncfg.get(req.params.name),
@@ -102,7 +102,7 @@ const configsRoutes: FastifyPluginAsyncZod<{ dyncfg: DynamicConfigs }> = async (
         tags: ['configs'],
         summary: 'Set dynamic configs atomically; returns the ones that changed',
         body: ConfigPatch,
-        response: { 200: ConfigList, ...errors(400, 503) },
+        response: { 200: jsonResponse('The configs this change set', ConfigList), ...errorResponses({ 400: 'INVALID_CONFIG: an unknown name or a bad value; nothing applied', 503: 'The change could not be stored' }) },
       },
     },
     async (req) => ({ configs: await dyncfg.update(req.body) }),

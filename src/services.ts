@@ -157,8 +157,21 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     shards.start()
     closers.push(() => shards.stop())
 
-    const compactorShards = createCompactorShards({ machine, blob, dyncfg, get: (id) => shards.get(id) })
-    const executor = createExecutor({ pool: workerPool, blob, writerKey, metrics, lookupSchema: compactorShards.lookupSchema })
+    const compactorShards = createCompactorShards({
+      machine,
+      blob,
+      dyncfg,
+      get: (id) => shards.get(id),
+      pin: (id, keys) => shards.leases.pin(id, keys),
+    })
+    const executor = createExecutor({
+      pool: workerPool,
+      blob,
+      writerKey,
+      metrics,
+      lookupSchema: compactorShards.lookupSchema,
+      pinOutput: compactorShards.pinOutput,
+    })
     const compactor = new Compactor({
       dyncfg,
       metrics,

@@ -66,14 +66,14 @@ describe('operations routes', () => {
   })
 
   it('GET /readyz is 503 naming the store that fails', async (t) => {
-    const { app } = await buildTestApp({ t, services: { rawBlob: failingBlob(await openBlob('mem://')) } })
+    const { app } = await buildTestApp({ t, start: false, services: { rawBlob: failingBlob(await openBlob('mem://')), schedulerStatus: () => ({ state: 'running', ready: true }) } })
     const res = await app.inject({ method: 'GET', url: '/readyz' })
     assert.equal(res.statusCode, 503)
     assert.deepEqual(res.json(), { status: 'not_ready', checks: { blob: 'determinate error: disk on fire', consensus: 'ok', scheduler: 'running' } })
   })
 
   it('readiness fails when a store hangs past the probe deadline', async (t) => {
-    const { services } = await buildTestApp({ t, services: { rawConsensus: hangingConsensus(await openConsensus('mem://')) } })
+    const { services } = await buildTestApp({ t, start: false, services: { rawConsensus: hangingConsensus(await openConsensus('mem://')), schedulerStatus: () => ({ state: 'running', ready: true }) } })
     const readiness = await services.checkReadiness({ timeoutMs: 50 })
     assert.deepEqual(readiness, { ready: false, checks: { blob: 'ok', consensus: 'timed out after 50 ms', scheduler: 'running' } })
   })
@@ -117,7 +117,7 @@ describe('operations routes', () => {
   })
 
   it('times store calls: /readyz probes bypass the decorated stores, service calls go through them', async (t) => {
-    const { app, services } = await buildTestApp({ t })
+    const { app, services } = await buildTestApp({ t, start: false })
     await services.blob.get('_compactd/x')
     await services.consensus.head('k')
     const text = await services.registry.metrics()

@@ -15,6 +15,8 @@ export interface TestAppOptions {
   readonly services?: ServicesOptions
   /** Extra route plugins (test-only routes). */
   readonly routes?: readonly RoutePlugin[]
+  /** Start the services (load configs, start the scheduler); off for tests of broken stores. Default true. */
+  readonly start?: boolean
 }
 
 export interface TestApp {
@@ -42,7 +44,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       }
     })())
   try {
-    await services.start()
+    if (opts.start !== false) await services.start()
     await app.ready()
   } catch (err) {
     await close()

@@ -23,6 +23,11 @@ export interface ExecutorDeps {
   readonly blob: Blob
   readonly writerKey: WriterKey
   readonly metrics: Pick<Metrics, 'compaction' | 'compactionWrites' | 'consolidation'>
+  /**
+   * Protects an uploaded output from GC until it is applied or deleted (the shard port releases
+   * it). Default: no protection.
+   */
+  pinOutput?(shardId: ShardId, key: PartialBatchKey): void
   /** The key and value types of a shard's schema. */
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ readonly key: DataType; readonly val: DataType }>
 }
@@ -99,6 +104,7 @@ export function createExecutor(deps: ExecutorDeps) {
               }
               chunkParts.push(part)
               written.push(key)
+              deps.pinOutput?.(req.shardId, key)
               const t0 = performance.now()
               await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal: ctx.signal })
               metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)

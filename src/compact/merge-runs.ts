@@ -13,7 +13,9 @@
  * which `chunk_runs` has budgeted.
  */
 import type { Antichain } from '../core/antichain.js'
+import * as ac from '../core/antichain.js'
 import type { RunOrder } from '../core/batch.js'
+import { timestampKind } from '../core/timestamp.js'
 import type { Product, Timestamp, TimestampKindName } from '../core/timestamp.js'
 import { AppError } from '../errors.js'
 import { canRepresent } from '../columnar/evolution.js'
@@ -86,6 +88,7 @@ interface Loaded {
 }
 
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
+  const tk = timestampKind(task.timeKind)
   const product = task.timeKind === 'product'
   const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id) })
   const builder = new UpdatesBuilder({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
@@ -110,12 +113,18 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const bytes = await io.fetch(run, index)
     fetchSeconds += (performance.now() - started) / 1000
     bytesRead += bytes.byteLength
-    let updates = decodePart(bytes).updates
+    const decoded = decodePart(bytes)
+    let updates = decoded.updates
     updatesRead += updates.length
+    // NB: only a part registered with a narrower description than it was written with (a
+    // truncated user batch) is cut to the registered one (PERSIST_SEMANTICS.md §3.5). A compaction
+    // output holds times advanced past its upper and must never be cut.
+    const truncate =
+      !ac.equals(tk, decoded.meta.desc.lower, partInput.registeredLower) || !ac.equals(tk, decoded.meta.desc.upper, partInput.registeredUpper)
     updates = toTargetSchema(updates, task.keyType, task.valType)
     if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
     const id = nextId++
-    const prepared = prepareSource(updates, partInput, task)
+    const prepared = prepareSource(updates, truncate ? partInput : null, task)
     loaded.set(id, { bound: builder.bind(prepared.updates), keys: prepared.keys })
     kernel.push(run, prepared.source, id)
     return true
@@ -189,9 +198,9 @@ function toTargetSchema(u: Updates, keyType: DataType, valType: DataType): Updat
 
 /**
  * Builds the kernel's view of a part: sort keys, advanced time words, diff words, and a keep mask
- * for rows outside the registered description or beyond the as-of.
+ * for rows beyond the as-of and, when `part` is given (truncation), outside its registered description.
  */
-function prepareSource(u: Updates, part: MergePartInput, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn } {
+function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn } {
   const n = u.length
   const keys = sortKeyColumn(u.keys, u.keyType, task.order)
   const vals = sortKeyColumn(u.vals, u.valType, task.order)
@@ -211,8 +220,8 @@ function prepareSource(u: Updates, part: MergePartInput, task: MergeRunsTask): {
   }
   if (u.timeKind === 'u64') {
     const tw = new Uint32Array(u.times.buffer, u.times.byteOffset, 2 * n)
-    const lower = u64Bound(part.registeredLower)
-    const upper = u64Bound(part.registeredUpper)
+    const lower = part === null ? null : u64Bound(part.registeredLower)
+    const upper = part === null ? null : u64Bound(part.registeredUpper)
     const since = u64Bound(task.since)
     const asOf = task.asOf === null ? null : splitU64(task.asOf as bigint)
     for (let i = 0; i < n; i++) {
@@ -231,14 +240,14 @@ function prepareSource(u: Updates, part: MergePartInput, task: MergeRunsTask): {
   } else {
     const a = u.times.a
     const b = u.times.b
-    const lower = part.registeredLower as readonly Product[]
-    const upper = part.registeredUpper as readonly Product[]
+    const lower = part === null ? null : (part.registeredLower as readonly Product[])
+    const upper = part === null ? null : (part.registeredUpper as readonly Product[])
     const since = task.since as readonly Product[]
     const asOf = task.asOf as Product | null
     for (let i = 0; i < n; i++) {
       let ta = a[i] as number
       let tb = b[i] as number
-      if (!productBeyond(lower, ta, tb) || productBeyond(upper, ta, tb)) drop(i)
+      if (lower !== null && upper !== null && (!productBeyond(lower, ta, tb) || productBeyond(upper, ta, tb))) drop(i)
       if (asOf !== null && !(ta <= asOf[0] && tb <= asOf[1])) drop(i)
       if (since.length > 0) {
         let ma = Infinity

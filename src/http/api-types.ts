@@ -6,10 +6,8 @@
 import { z } from 'zod'
 import { ID_PATTERNS } from '../core/ids.js'
 
-export const ErrorBody = z
-  .object({ code: z.string(), message: z.string() })
-  .catchall(z.unknown())
-  .meta({ id: 'Error', description: 'An error: a machine-readable code, a sentence naming the field or rule, and optional extra fields.' })
+export { ErrorBody } from './error-body.js'
+import { ErrorBody } from './error-body.js'
 
 export const TimestampJson = z
   .union([z.number().int().nonnegative(), z.string().regex(/^(0|[1-9][0-9]*)$/), z.tuple([z.number().int(), z.number().int()])])

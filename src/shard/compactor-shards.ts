@@ -26,6 +26,10 @@ export interface CompactorShardsDeps {
   readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
   /** The shard's latest state (SHARD_NOT_FOUND when it has none). */
   get(shardId: ShardId): Promise<Versioned<ShardState>>
+  /** Keeps GC away from blob keys until the returned release is called. */
+  pin?(shardId: ShardId, keys: readonly string[]): () => void
+  /** How long an output stays pinned at most (outputs of `POST /v1/compact` are never applied here). */
+  readonly pinTtlMs?: number
 }
 
 const invalid = (message: string): AppError => new AppError('INVALID_COMPACTION', message)
@@ -33,7 +37,20 @@ const invalid = (message: string): AppError => new AppError('INVALID_COMPACTION'
 export function createCompactorShards(deps: CompactorShardsDeps): CompactorShards & {
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }>
   requestFor(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[]): ResolvedRequest
+  pinOutput(shardId: ShardId, key: PartialBatchKey): void
 } {
+  // Outputs uploaded but not yet applied or deleted: GC must not take them meanwhile.
+  const pins = new Map<string, () => void>()
+  const unpin = (shardId: ShardId, keys: readonly PartialBatchKey[]): void => {
+    for (const key of keys) {
+      const full = blobKey(shardId, key)
+      pins.get(full)?.()
+      pins.delete(full)
+    }
+  }
+  const outputKeys = (output: HollowBatch | readonly PartialBatchKey[]): readonly PartialBatchKey[] =>
+    Array.isArray(output) ? (output as readonly PartialBatchKey[]) : (output as HollowBatch).parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : []))
+
   const requestFor = (state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[], writerSchemaId = latestSchema(state).id): ResolvedRequest => ({
     shardId: state.shardId,
     tk: tkOf(state),
@@ -45,6 +62,18 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
 
   return {
     requestFor,
+
+    pinOutput(shardId: ShardId, key: PartialBatchKey): void {
+      if (deps.pin === undefined) return
+      const full = blobKey(shardId, key)
+      const release = deps.pin(shardId, [full])
+      const timer = setTimeout(() => unpin(shardId, [key]), deps.pinTtlMs ?? 60 * 60 * 1000)
+      timer.unref()
+      pins.set(full, () => {
+        clearTimeout(timer)
+        release()
+      })
+    },
 
     async resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
       const { state } = await deps.get(shardId)
@@ -87,16 +116,20 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
     },
 
     async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult> {
-      const { result } = await deps.machine.apply(shardId, 'merge_res', (current) =>
-        current === null ? breakWith<ApplyResult>('not_applied_no_match') : applyMergeRes(current.state, output),
-      )
-      return result
+      try {
+        const { result } = await deps.machine.apply(shardId, 'merge_res', (current) =>
+          current === null ? breakWith<ApplyResult>('not_applied_no_match') : applyMergeRes(current.state, output),
+        )
+        return result
+      } finally {
+        // Applied: state references the parts. Not applied: the compactor deletes them next.
+        // Unknown: GC decides later by what state references.
+        unpin(shardId, outputKeys(output))
+      }
     },
 
     async deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
-      const keys = Array.isArray(output)
-        ? (output as readonly PartialBatchKey[])
-        : (output as HollowBatch).parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : []))
+      const keys = outputKeys(output)
       const limit = Math.max(1, deps.dyncfg.snapshot().persist_gc_blob_delete_concurrency_limit)
       let next = 0
       const worker = async (): Promise<void> => {
@@ -106,6 +139,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
         }
       }
       await Promise.all(Array.from({ length: Math.min(limit, keys.length) }, worker))
+      unpin(shardId, keys)
     },
 
     async lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }> {

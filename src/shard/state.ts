@@ -12,7 +12,7 @@ import { dataTypeEquals, dataTypeToJson, parseDataType, type DataType } from '..
 import { checkEvolution } from '../columnar/evolution.js'
 import { applyMergeRes as traceApplyMergeRes, type ApplyMergeResult } from '../trace/apply-merge-res.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
-import { allHollowBatches, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
+import { allHollowBatches, checkPush, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
 import { traceFromJson, traceToJson } from '../trace/trace-json.js'
 import { breakWith, continueWith, type StateCodec, type Transition } from './machine.js'
 
@@ -80,6 +80,8 @@ export function compareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
     return breakWith({ kind: 'invalid', error: `batch lower ${ac.format(tk, batch.desc.lower)} must equal the expected upper ${ac.format(tk, expectedUpper)}` })
   }
   if (ac.equals(tk, batch.desc.lower, batch.desc.upper)) return breakWith({ kind: 'appended', mergeReqs: [] })
+  const problem = checkPush(s.trace, batch)
+  if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
   const added = inlineBytes(batch)
   if (added > 0 && stateInlineBytes(s) + added >= inlineTotalMaxBytes) return breakWith({ kind: 'inline_backpressure' })
   const { trace, mergeReqs } = pushBatch(s.trace, batch)

@@ -1,0 +1,38 @@
+/** A shard as the HTTP API shows it (API.md "Shards"): summary, and detail with trace and stats. */
+import * as ac from '../core/antichain.js'
+import type { TimestampJson, TimestampKindName } from '../core/timestamp.js'
+import { dataTypeToJson, type DataTypeJson } from '../columnar/data-type.js'
+import { traceStats, traceSummaryJson, type TraceStats, type TraceSummaryJson } from '../trace/trace-summary.js'
+import type { Versioned } from './machine.js'
+import { sinceOf, tkOf, upperOf, type ShardState } from './state.js'
+
+export interface ShardSummaryJson {
+  shardId: string
+  name: string
+  timestamp: TimestampKindName
+  seqno: number
+  since: TimestampJson[]
+  upper: TimestampJson[]
+}
+
+export interface ShardJson extends ShardSummaryJson {
+  schemas: { id: number; keySchema: DataTypeJson; valSchema: DataTypeJson }[]
+  trace: TraceSummaryJson
+  stats: TraceStats
+}
+
+export function shardSummaryJson(v: Versioned<ShardState>): ShardSummaryJson {
+  const s = v.state
+  const tk = tkOf(s)
+  return { shardId: s.shardId, name: s.name, timestamp: tk.name, seqno: v.seqno, since: ac.toJson(tk, sinceOf(s)), upper: ac.toJson(tk, upperOf(s)) }
+}
+
+export function shardJson(v: Versioned<ShardState>): ShardJson {
+  const s = v.state
+  return {
+    ...shardSummaryJson(v),
+    schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
+    trace: traceSummaryJson(s.trace),
+    stats: traceStats(s.trace),
+  }
+}

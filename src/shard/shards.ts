@@ -1,0 +1,534 @@
+/**
+ * Shards: the service behind the shard and data routes (API.md "Shards", "Writing and reading
+ * data"). Every state change is one pure transition of state.ts committed by the machine; every
+ * failure a client can cause is an AppError with a 4xx code and a message naming the field.
+ *
+ * Writes: rows (JSON or a decoded Arrow stream) are validated against the latest schema and the
+ * batch description, written by batch-writer.ts, and compare-and-appended. On an upper mismatch or
+ * an invalid append the parts just uploaded are deleted; on inline backpressure inline parts move
+ * to blob and the append is retried once. Appends hand the trace's merge requests to
+ * `onMergeRequests` listeners (the compactor's maintenance).
+ *
+ * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
+ * keeps its parts and state version.
+ *
+ * NB: a batch given to `append` is the client's: on a mismatch its parts are NOT deleted (it may
+ * be a batch the shard already references, appended a second time); unreferenced ones are
+ * collected by GC after the grace period.
+ */
+import * as ac from '../core/antichain.js'
+import type { Antichain } from '../core/antichain.js'
+import { parseBatch, type HollowBatch } from '../core/batch.js'
+import { isShardId, newShardId, type PartId, type ShardId, type WriterKey } from '../core/ids.js'
+import { blobKeyForShard, partialBatchKey, type BlobKey } from '../core/paths.js'
+import { TIMESTAMP_KINDS, type Timestamp, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
+import { parseDataType } from '../columnar/data-type.js'
+import { decodePart, decodeUpdatesStream, type PartMeta } from '../columnar/part-format.js'
+import { timeAt, updatesFromJson, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
+import type { ConfigValues } from '../dyncfg/registry.js'
+import { AppError } from '../errors.js'
+import type { Blob } from '../location/blob.js'
+import type { Consensus, SeqNo } from '../location/consensus.js'
+import type { GcMetrics } from '../metrics/metrics.js'
+import type { WorkerPool } from '../compact/worker-pool.js'
+import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
+import { checkPush } from '../trace/trace.js'
+import { checkClientBatch, firstRowOutside } from './batch-check.js'
+import { flushInlineParts, hollowKeys, runLimited, userBatchDesc, writeUserBatch, type BatchWriterTarget } from './batch-writer.js'
+import { ShardGc, type GcResult } from './gc.js'
+import { Leases, type Release } from './leases.js'
+import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
+import { readSnapshot } from './snapshot.js'
+import {
+  compareAndAppend,
+  downgradeSince,
+  latestSchema,
+  newShardState,
+  registerSchema,
+  sinceOf,
+  tkOf,
+  upperOf,
+  type AppendResult,
+  type ShardState,
+} from './state.js'
+
+export const DEFAULT_GC_GRACE_MS = 10 * 60 * 1000
+
+/** Told about the merge requests an append produced (after it committed). Must not throw. */
+export type MergeRequestListener = (shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>) => void
+
+export interface ShardsOptions {
+  readonly machine: Machine<ShardState>
+  /** For listing shards and truncating their old versions. */
+  readonly consensus: Consensus
+  readonly blob: Blob
+  /** Snapshot reads merge in these worker threads (compaction's pool); a function is called on first use. */
+  readonly pool: WorkerPool | (() => WorkerPool)
+  /** Started (loaded) by the service before its first read of a value. */
+  readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
+  /** This process's writer key (`w<uuid>`): every part it uploads lives under it. */
+  readonly writerKey: WriterKey
+  readonly metrics: { readonly gc: GcMetrics }
+  readonly now?: () => Date
+  /** Age before an unreferenced blob may be deleted; default 10 minutes. */
+  readonly gcGraceMs?: number
+  /** Period of the background GC over every shard once `start()`ed; null (default) for none. */
+  readonly gcIntervalMs?: number | null
+  /** Shared with whatever else reads state or writes parts in this process (the compactor). */
+  readonly leases?: Leases
+  /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
+  readonly onError?: (err: unknown) => void
+}
+
+export interface CreateShardRequest {
+  readonly name?: string
+  readonly timestamp: TimestampKindName
+  readonly keySchema?: unknown
+  readonly valSchema?: unknown
+}
+
+/** A batch write: JSON rows with frontiers in the body, or an Arrow IPC stream with them in the query. */
+export type WriteBatchRequest =
+  | { readonly kind: 'json'; readonly updates: unknown; readonly lower?: unknown; readonly upper?: unknown; readonly append?: boolean; readonly expectedUpper?: unknown }
+  | { readonly kind: 'arrow'; readonly bytes: Uint8Array; readonly lower?: unknown; readonly upper?: unknown; readonly append?: boolean; readonly expectedUpper?: unknown }
+
+export interface WriteBatchResult {
+  readonly tk: TimestampKind
+  readonly batch: HollowBatch
+  readonly appended: boolean
+  /** When appended: the state version that holds the batch, and the shard's upper after it. */
+  readonly seqno?: SeqNo
+  readonly upper?: Antichain
+}
+
+export interface AppendBatchResult {
+  readonly tk: TimestampKind
+  readonly seqno: SeqNo
+  readonly upper: Antichain
+}
+
+export interface SnapshotRead {
+  readonly tk: TimestampKind
+  readonly asOf: Timestamp
+  /** The shape of every chunk: the latest schema's types. */
+  readonly shape: UpdatesShape
+  /** The state version read. */
+  readonly seqno: SeqNo
+  /** Consolidated, sorted chunks with times = asOf; releases the lease when iteration ends. */
+  readonly updates: AsyncIterable<Updates>
+  /** Releases the lease (idempotent); call it if `updates` is never iterated to the end. */
+  release(): void
+}
+
+export interface PartRead {
+  readonly tk: TimestampKind
+  /** `<writerKey>/<partId>` */
+  readonly key: string
+  readonly meta: PartMeta
+  /** The rows as stored: unconsolidated, in the part's own schema. */
+  readonly updates: Updates
+}
+
+export class Shards {
+  readonly #machine: Machine<ShardState>
+  readonly #consensus: Consensus
+  readonly #blob: Blob
+  readonly #pool: () => WorkerPool
+  readonly #dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
+  readonly #writerKey: WriterKey
+  readonly #leases: Leases
+  readonly #gc: ShardGc
+  readonly #now: () => Date
+  readonly #gcIntervalMs: number | null
+  readonly #onError: (err: unknown) => void
+  readonly #listeners = new Set<MergeRequestListener>()
+  /** Latest seqno this service saw per shard: commands lease it to hold back truncation. */
+  readonly #lastSeqno = new Map<ShardId, SeqNo>()
+  #timer: NodeJS.Timeout | null = null
+  #gcPass: Promise<void> | null = null
+
+  constructor(opts: ShardsOptions) {
+    this.#machine = opts.machine
+    this.#consensus = opts.consensus
+    this.#blob = opts.blob
+    const pool = opts.pool
+    this.#pool = typeof pool === 'function' ? pool : () => pool
+    this.#dyncfg = opts.dyncfg
+    this.#writerKey = opts.writerKey
+    this.#leases = opts.leases ?? new Leases()
+    this.#now = opts.now ?? (() => new Date())
+    this.#gcIntervalMs = opts.gcIntervalMs ?? null
+    this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
+    this.#gc = new ShardGc({
+      blob: opts.blob,
+      consensus: opts.consensus,
+      machine: opts.machine,
+      leases: this.#leases,
+      metrics: opts.metrics.gc,
+      now: this.#now,
+      graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
+    })
+  }
+
+  get leases(): Leases {
+    return this.#leases
+  }
+
+  get writerKey(): WriterKey {
+    return this.#writerKey
+  }
+
+  // ---- shards ----------------------------------------------------------------------------------
+
+  async create(req: CreateShardRequest): Promise<Versioned<ShardState>> {
+    if (!(TIMESTAMP_KINDS as readonly string[]).includes(req.timestamp)) {
+      throw new AppError('BAD_REQUEST', `body.timestamp: must be one of ${TIMESTAMP_KINDS.join(', ')}`)
+    }
+    const key = parseDataType(req.keySchema, 'body.keySchema')
+    if (!key.ok) throw new AppError('BAD_REQUEST', key.error)
+    const val = parseDataType(req.valSchema, 'body.valSchema')
+    if (!val.ok) throw new AppError('BAD_REQUEST', val.error)
+    const shardId = newShardId()
+    const state = newShardState(shardId, req.name ?? '', req.timestamp, key.value, val.value, this.#now().toISOString())
+    const r = await this.#command(shardId, 'create', (cur) => (cur === null ? continueWith(state, true) : breakWith(false)))
+    // NB: a fresh uuid never collides; a `false` would mean the id generator is broken.
+    if (!r.result || r.state === null) throw new Error(`shard ${shardId} already exists`)
+    return { seqno: r.seqno, state: r.state }
+  }
+
+  /** Every shard, oldest first. */
+  async list(): Promise<Versioned<ShardState>[]> {
+    const ids = (await this.#consensus.list()).filter(isShardId)
+    const heads = await runLimited(
+      ids.map((id) => () => this.#machine.head(id)),
+      8,
+    )
+    const out = heads.filter((h): h is Versioned<ShardState> => h !== null)
+    return out.sort((a, b) => (a.state.createdAt < b.state.createdAt ? -1 : a.state.createdAt > b.state.createdAt ? 1 : a.state.shardId < b.state.shardId ? -1 : 1))
+  }
+
+  /** The latest state; SHARD_NOT_FOUND. */
+  async get(shardId: ShardId): Promise<Versioned<ShardState>> {
+    const head = await this.#machine.head(shardId)
+    if (head === null) throw notFound(shardId)
+    this.#saw(shardId, head.seqno)
+    return head
+  }
+
+  /** Registers a schema evolved from the latest; returns its id (the latest's when equal). */
+  async registerSchema(shardId: ShardId, keySchema: unknown, valSchema: unknown): Promise<{ id: number }> {
+    const key = parseDataType(keySchema, 'body.keySchema')
+    if (!key.ok) throw new AppError('BAD_REQUEST', key.error)
+    const val = parseDataType(valSchema, 'body.valSchema')
+    if (!val.ok) throw new AppError('BAD_REQUEST', val.error)
+    const r = await this.#command(shardId, 'register_schema', (cur) => (cur === null ? breakWith(null) : registerSchema(cur.state, key.value, val.value)))
+    if (r.result === null) throw notFound(shardId)
+    if (r.result.kind === 'incompatible') throw new AppError('SCHEMA_INCOMPATIBLE', r.result.error)
+    return { id: r.result.id }
+  }
+
+  /** Moves the since forward (or leaves it); SINCE_REGRESSION (409) with the current `since`. */
+  async downgradeSince(shardId: ShardId, sinceJson: unknown): Promise<Versioned<ShardState>> {
+    const { state } = await this.get(shardId)
+    const tk = tkOf(state)
+    const since = ac.parse(tk, sinceJson)
+    if (!since.ok) throw new AppError('BAD_REQUEST', `body.since: ${since.error}`)
+    const r = await this.#command(shardId, 'downgrade_since', (cur) => (cur === null ? breakWith(null) : downgradeSince(cur.state, since.value)))
+    if (r.result === null || r.state === null) throw notFound(shardId)
+    if (r.result.kind === 'regression') {
+      throw new AppError('SINCE_REGRESSION', `body.since: ${ac.format(tk, since.value)} is behind the shard's since ${ac.format(tk, r.result.current)}; since only moves forward`, {
+        since: ac.toJson(tk, r.result.current),
+      })
+    }
+    return { seqno: r.seqno, state: r.state }
+  }
+
+  // ---- data ------------------------------------------------------------------------------------
+
+  /**
+   * Writes a batch of rows with the latest schema and, unless `append` is false, compare-and-appends
+   * it at `expectedUpper` (default: its lower). INVALID_BATCH names the first bad field or row;
+   * UPPER_MISMATCH (409) carries `currentUpper`.
+   */
+  async writeBatch(shardId: ShardId, req: WriteBatchRequest): Promise<WriteBatchResult> {
+    const { state } = await this.get(shardId)
+    const tk = tkOf(state)
+    const schema = latestSchema(state)
+    const shape: UpdatesShape = { keyType: schema.key, valType: schema.val, timeKind: tk.name }
+    const where = req.kind === 'json' ? 'body' : 'query'
+    const lower = parseBatchFrontier(tk, req.lower, `${where}.lower`)
+    const upper = parseBatchFrontier(tk, req.upper, `${where}.upper`)
+    if (!ac.frontierLessEqual(tk, lower, upper)) {
+      throw new AppError('INVALID_BATCH', `${where}.upper: ${ac.format(tk, upper)} is before lower ${ac.format(tk, lower)}`)
+    }
+    const append = req.append ?? true
+    const expectedUpper = req.expectedUpper === undefined ? lower : parseBatchFrontier(tk, req.expectedUpper, `${where}.expectedUpper`)
+    if (append && !ac.equals(tk, expectedUpper, lower)) {
+      throw new AppError('INVALID_BATCH', `${where}.expectedUpper: ${ac.format(tk, expectedUpper)} must equal lower ${ac.format(tk, lower)} to append`)
+    }
+    const rows = req.kind === 'json' ? updatesFromJson(req.updates, shape, 'body.updates') : decodeUpdatesStream(req.bytes, shape)
+    if (!rows.ok) throw new AppError('INVALID_BATCH', req.kind === 'json' ? rows.error : `body: ${rows.error}`)
+    const desc = userBatchDesc(tk, lower, upper)
+    const outside = firstRowOutside(tk, rows.value, desc)
+    if (outside !== -1) {
+      const t = tk.format(timeAt(rows.value, outside))
+      const at = req.kind === 'json' ? `body.updates[${outside}].time` : `body: row ${outside}: time`
+      throw new AppError('INVALID_BATCH', `${at} ${t} is not in [lower ${ac.format(tk, lower)}, upper ${ac.format(tk, upper)})`, { row: outside })
+    }
+
+    const cfg = await this.#cfg()
+    const pins: Release[] = []
+    const target = this.#target(shardId, pins)
+    try {
+      const batch = await writeUserBatch(target, rows.value, desc, schema.id, {
+        targetSize: cfg.persist_blob_target_size,
+        inlineSingleMaxBytes: cfg.persist_inline_writes_single_max_bytes,
+        order: cfg.persist_batch_preferred_order,
+        maxOutstandingParts: cfg.persist_batch_builder_max_outstanding_parts,
+      })
+      if (!append) return { tk, batch, appended: false }
+      const done = await this.#compareAndAppend(shardId, batch, expectedUpper, target, true)
+      return { tk, batch: done.batch, appended: true, seqno: done.seqno, upper: done.upper }
+    } finally {
+      for (const release of pins) release()
+    }
+  }
+
+  /**
+   * Appends a batch written earlier (`writeBatch` with append false), after checking every part
+   * against blob storage (INVALID_BATCH names the first bad part).
+   */
+  async append(shardId: ShardId, batchJson: unknown, expectedUpperJson?: unknown): Promise<AppendBatchResult> {
+    const { state } = await this.get(shardId)
+    const tk = tkOf(state)
+    const parsed = parseBatch(tk, shardId, batchJson, 'body.batch')
+    if (!parsed.ok) throw new AppError('INVALID_BATCH', parsed.error)
+    const expectedUpper = expectedUpperJson === undefined ? parsed.value.desc.lower : parseBatchFrontier(tk, expectedUpperJson, 'body.expectedUpper')
+    const pins: Release[] = [this.#leases.pin(shardId, hollowKeys(shardId, parsed.value))]
+    try {
+      const cfg = await this.#cfg()
+      const checked = await checkClientBatch(this.#blob, shardId, tk, state, parsed.value, 'body.batch', cfg.persist_batch_builder_max_outstanding_parts)
+      if (!checked.ok) throw new AppError('INVALID_BATCH', checked.error)
+      const done = await this.#compareAndAppend(shardId, checked.batch, expectedUpper, this.#target(shardId, pins), false)
+      return { tk, seqno: done.seqno, upper: done.upper }
+    } finally {
+      for (const release of pins) release()
+    }
+  }
+
+  /**
+   * A snapshot at `asOf` (JSON: a timestamp, or its text from a query string): every update at or
+   * before it, times advanced to it, consolidated and sorted, in chunks. AS_OF_NOT_AVAILABLE unless
+   * `since ≤ asOf` and not `upper ≤ asOf`.
+   */
+  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly signal?: AbortSignal } = {}): Promise<SnapshotRead> {
+    const head = await this.get(shardId)
+    const tk = tkOf(head.state)
+    const parsed = tk.parse(typeof asOfJson === 'string' ? timestampFromText(asOfJson) : asOfJson)
+    if (!parsed.ok) throw new AppError('BAD_REQUEST', `query.asOf: ${parsed.error}`)
+    const asOf = parsed.value
+    const since = sinceOf(head.state)
+    const upper = upperOf(head.state)
+    if (!ac.lessEqual(tk, since, asOf) || ac.lessEqual(tk, upper, asOf)) {
+      throw new AppError('AS_OF_NOT_AVAILABLE', `query.asOf: ${tk.format(asOf)} is not in [since ${ac.format(tk, since)}, upper ${ac.format(tk, upper)})`, {
+        since: ac.toJson(tk, since),
+        upper: ac.toJson(tk, upper),
+      })
+    }
+    const schema = latestSchema(head.state)
+    const release = this.#leases.acquire(shardId, head.seqno, head.state)
+    const cfg = await this.#cfg()
+    const chunks = readSnapshot({ blob: this.#blob, pool: this.#pool() }, head.state, asOf, {
+      signal: opts.signal,
+      order: cfg.persist_batch_preferred_order,
+      yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
+    })
+    async function* updates(): AsyncGenerator<Updates> {
+      try {
+        yield* chunks
+      } finally {
+        release()
+      }
+    }
+    return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, updates: updates(), release }
+  }
+
+  /** A part as stored; PART_NOT_FOUND. */
+  async readPart(shardId: ShardId, writerKey: WriterKey, partId: PartId): Promise<PartRead> {
+    const { state } = await this.get(shardId)
+    const partial = partialBatchKey(writerKey, partId)
+    const key = blobKeyForShard(shardId, partial)
+    if (!key.ok) throw new AppError('BAD_REQUEST', `params: ${key.error}`)
+    const bytes = await this.#blob.get(key.value)
+    if (bytes === null) throw new AppError('PART_NOT_FOUND', `part ${partial} does not exist in shard ${shardId}`)
+    const { meta, updates } = decodePart(bytes)
+    return { tk: tkOf(state), key: partial, meta, updates }
+  }
+
+  // ---- GC --------------------------------------------------------------------------------------
+
+  /** One GC pass over the shard; SHARD_NOT_FOUND. */
+  async gc(shardId: ShardId): Promise<GcResult> {
+    const r = await this.#gc.collect(shardId, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)
+    if (r === null) throw notFound(shardId)
+    return r
+  }
+
+  /** Starts the periodic GC over every shard (when an interval was configured). Idempotent. */
+  start(): void {
+    if (this.#gcIntervalMs === null || this.#timer !== null) return
+    this.#timer = setInterval(() => {
+      if (this.#gcPass !== null) return
+      this.#gcPass = this.collectAll()
+        .then(() => undefined)
+        .catch((err: unknown) => this.#onError(err))
+        .finally(() => (this.#gcPass = null))
+    }, this.#gcIntervalMs)
+    this.#timer.unref()
+  }
+
+  /** Stops the periodic GC and waits for a pass in flight. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#gcPass
+  }
+
+  /** One GC pass over every shard, one after another; returns how many shards it collected. */
+  async collectAll(): Promise<number> {
+    let n = 0
+    for (const id of (await this.#consensus.list()).filter(isShardId)) {
+      if ((await this.#gc.collect(id, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)) !== null) n++
+    }
+    return n
+  }
+
+  // ---- merge requests --------------------------------------------------------------------------
+
+  /** Registers a listener for the merge requests of committed appends; returns its unsubscribe. */
+  onMergeRequests(listener: MergeRequestListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  /** Runs a machine command while holding back truncation of the versions it may scan. */
+  async #command<R>(shardId: ShardId, cmd: string, transition: (cur: Versioned<ShardState> | null) => Transition<ShardState, R>) {
+    const release = this.#leases.acquire(shardId, this.#lastSeqno.get(shardId) ?? 0)
+    try {
+      const r = await this.#machine.apply(shardId, cmd, transition)
+      if (r.seqno >= 0) this.#saw(shardId, r.seqno)
+      return r
+    } finally {
+      release()
+    }
+  }
+
+  /** The current config values, once loaded. */
+  async #cfg(): Promise<ConfigValues> {
+    await this.#dyncfg.start()
+    return this.#dyncfg.snapshot()
+  }
+
+  #saw(shardId: ShardId, seqno: SeqNo): void {
+    if (seqno > (this.#lastSeqno.get(shardId) ?? -1)) this.#lastSeqno.set(shardId, seqno)
+  }
+
+  #target(shardId: ShardId, pins: Release[]): BatchWriterTarget {
+    return { blob: this.#blob, shardId, writerKey: this.#writerKey, beforeUpload: (key: BlobKey) => pins.push(this.#leases.pin(shardId, [key])) }
+  }
+
+  /**
+   * Compare-and-appends `batch`; on inline backpressure moves its inline parts to blob and tries
+   * once more. `own`: the parts were uploaded by this call and are deleted when the append fails.
+   */
+  async #compareAndAppend(shardId: ShardId, first: HollowBatch, expectedUpper: Antichain, target: BatchWriterTarget, own: boolean) {
+    let batch = first
+    const uploaded = new Set<BlobKey>(own ? hollowKeys(shardId, batch) : [])
+    for (let attempt = 0; ; attempt++) {
+      const totalMax = (await this.#cfg()).persist_inline_writes_total_max_bytes
+      const r = await this.#command<AppendResult | { readonly kind: 'not_found' }>(shardId, 'compare_and_append', (cur) =>
+        cur === null ? breakWith({ kind: 'not_found' }) : checkedCompareAndAppend(cur.state, batch, expectedUpper, totalMax),
+      )
+      const result = r.result
+      if (result.kind === 'appended' && r.state !== null) {
+        this.#emit(shardId, result.mergeReqs, { seqno: r.seqno, state: r.state })
+        return { batch, seqno: r.seqno, upper: upperOf(r.state) }
+      }
+      if (result.kind === 'inline_backpressure' && attempt === 0) {
+        const before = new Set(hollowKeys(shardId, batch))
+        batch = await flushInlineParts(target, batch, (await this.#cfg()).persist_batch_builder_max_outstanding_parts)
+        for (const k of hollowKeys(shardId, batch)) if (!before.has(k)) uploaded.add(k)
+        continue
+      }
+      await this.#deleteParts([...uploaded])
+      switch (result.kind) {
+        case 'not_found':
+          throw notFound(shardId)
+        case 'upper_mismatch': {
+          const tk = tkOf(r.state as ShardState)
+          throw new AppError('UPPER_MISMATCH', `expectedUpper ${ac.format(tk, expectedUpper)} is not the shard's upper ${ac.format(tk, result.currentUpper)}`, {
+            currentUpper: ac.toJson(tk, result.currentUpper),
+          })
+        }
+        case 'invalid':
+          throw new AppError('INVALID_BATCH', `body: ${result.error}`)
+        default:
+          // NB: backpressure again after flushing every inline part cannot happen (no inline bytes left).
+          throw new Error(`compare_and_append on ${shardId} ended in ${result.kind}`)
+      }
+    }
+  }
+
+  async #deleteParts(keys: readonly BlobKey[]): Promise<void> {
+    if (keys.length === 0) return
+    const limit = (await this.#cfg()).persist_gc_blob_delete_concurrency_limit
+    await runLimited(
+      keys.map((k) => () => this.#blob.delete(k)),
+      limit,
+    )
+  }
+
+  #emit(shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>): void {
+    if (reqs.length === 0) return
+    for (const listener of this.#listeners) {
+      try {
+        listener(shardId, reqs, state)
+      } catch (err) {
+        this.#onError(err)
+      }
+    }
+  }
+}
+
+/** `compareAndAppend`, with `checkPush`'s objections (a since beyond the trace's) as `invalid`. */
+function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUpper: Antichain, inlineTotalMaxBytes: number): Transition<ShardState, AppendResult> {
+  const tk = tkOf(s)
+  if (ac.equals(tk, upperOf(s), expectedUpper) && ac.equals(tk, batch.desc.lower, expectedUpper) && !ac.equals(tk, batch.desc.lower, batch.desc.upper)) {
+    const problem = checkPush(s.trace, batch)
+    if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
+  }
+  return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
+}
+
+function parseBatchFrontier(tk: TimestampKind, json: unknown, field: string): Antichain {
+  const r = ac.parse(tk, json)
+  if (!r.ok) throw new AppError('INVALID_BATCH', `${field}: ${r.error}`)
+  return r.value
+}
+
+/** A timestamp from query-string text: decimal digits stay a string (u64 beyond 2^53), else JSON. */
+function timestampFromText(text: string): unknown {
+  if (/^[0-9]+$/.test(text)) return text
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
+  }
+}
+
+function notFound(shardId: ShardId): AppError {
+  return new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
+}

@@ -1,0 +1,338 @@
+/**
+ * Model-based testing of the shard API: seeded random operations (create, write with right and
+ * wrong uppers, JSON and Arrow bodies, unappended batches appended later or never, since moves
+ * and regressions, schema evolution, config flips that change part sizes and inlining, GC,
+ * restarts) go through `app.inject`, and every answer is checked against a simple model: per
+ * shard, a list of rows with since and upper. Every snapshot is compared with the model's
+ * consolidation of the rows at or before asOf.
+ *
+ * Background compaction (writer maintenance) runs as in production, so every check holds whatever
+ * it did meanwhile; env MODEL_NO_COMPACTION turns it off (the kill switch) to tell its faults apart.
+ *
+ * Shards have utf8 keys and struct values `{a: int64, f1?: utf8, f2?: utf8, ...}`: each schema
+ * evolution adds a nullable field, which older rows read as null.
+ */
+import assert from 'node:assert/strict'
+import * as arrow from 'apache-arrow'
+import type { InjectOptions } from 'fastify'
+import type { App } from '../../src/app.js'
+import { encodeUpdatesStream } from '../../src/columnar/part-format.js'
+import { parseDataType } from '../../src/columnar/data-type.js'
+import { updatesFromJson } from '../../src/columnar/updates.js'
+import type { Services } from '../../src/services.js'
+
+export const ARROW = 'application/vnd.apache.arrow.stream'
+
+/** A server under test; `restart` (when the stores survive one) replaces it with a fresh one on the same stores. */
+export interface Server {
+  readonly app: App
+  readonly services: Services
+}
+
+export interface ModelRun {
+  readonly seed: number
+  readonly ops: number
+  readonly start: () => Promise<Server & { stop(): Promise<void> }>
+  /** Whether the stores survive a restart (mem:// ones do not). */
+  readonly restarts: boolean
+}
+
+type Val = Record<string, number | string | null>
+
+interface Row {
+  readonly key: string
+  readonly val: Val
+  readonly time: bigint
+  readonly diff: bigint
+}
+
+interface Pending {
+  readonly batch: unknown
+  readonly lower: bigint
+  readonly rows: readonly Row[]
+}
+
+interface ModelShard {
+  readonly id: string
+  since: bigint
+  upper: bigint
+  /** Nullable fields added by evolutions, in order. */
+  fields: string[]
+  rows: Row[]
+  pending: Pending[]
+}
+
+/** mulberry32: a small seeded PRNG, so a failing run is reproduced from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function valType(fields: readonly string[]) {
+  return {
+    type: 'struct',
+    fields: [{ name: 'a', type: { type: 'int64' }, nullable: false }, ...fields.map((name) => ({ name, type: { type: 'utf8' }, nullable: true }))],
+  }
+}
+
+/** `v` with every field of the current schema, in schema order (missing ones null). */
+function normalize(v: Val, fields: readonly string[]): Val {
+  const out: Val = { a: v.a ?? null }
+  for (const f of fields) out[f] = v[f] ?? null
+  return out
+}
+
+/** The model's snapshot at `asOf`: sorted `[key, val, diff]` JSON strings. */
+function expected(s: ModelShard, asOf: bigint): string[] {
+  const sums = new Map<string, bigint>()
+  for (const r of s.rows) {
+    if (r.time > asOf) continue
+    const k = JSON.stringify([r.key, normalize(r.val, s.fields)])
+    sums.set(k, (sums.get(k) ?? 0n) + r.diff)
+  }
+  const out: string[] = []
+  for (const [k, d] of sums) if (d !== 0n) out.push(`${k.slice(0, -1)},${d}]`)
+  return out.sort()
+}
+
+function plain(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v)
+  if (v !== null && typeof v === 'object' && 'toJSON' in v && typeof (v as { toJSON: unknown }).toJSON === 'function') return plain((v as { toJSON(): unknown }).toJSON())
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
+  return v
+}
+
+export async function runModel(run: ModelRun): Promise<{ ops: Record<string, number> }> {
+  const rand = prng(run.seed)
+  const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1))
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
+  const counts: Record<string, number> = {}
+  const shards: ModelShard[] = []
+  let server = await run.start()
+  await server.services.dyncfg.start()
+  if (process.env.MODEL_NO_COMPACTION !== undefined) await server.services.dyncfg.update({ compaction_process_requests: false })
+  const inject = (opts: InjectOptions) => server.app.inject(opts)
+
+  const randomRows = (s: ModelShard, lower: bigint, upper: bigint, n: number): Row[] => {
+    if (upper <= lower) return []
+    const span = Number(upper - lower)
+    return Array.from({ length: n }, () => {
+      const val: Val = { a: int(0, 2) }
+      for (const f of s.fields) val[f] = pick(['x', 'y', null])
+      return { key: `k${int(0, 9)}`, val, time: lower + BigInt(int(0, span - 1)), diff: BigInt(int(-2, 3)) }
+    })
+  }
+  const rowJson = (r: Row) => ({ key: r.key, val: r.val, time: Number(r.time), diff: Number(r.diff) })
+
+  /** Writes `rows` as JSON or Arrow; returns the response. */
+  const write = async (s: ModelShard, lower: bigint, upper: bigint, rows: readonly Row[], opts: { append?: boolean; arrow?: boolean } = {}) => {
+    if (opts.arrow === true) {
+      const type = parseDataType(valType(s.fields))
+      assert.ok(type.ok)
+      const u = updatesFromJson(rows.map(rowJson), { keyType: { type: 'utf8' }, valType: type.value, timeKind: 'u64' })
+      assert.ok(u.ok, u.ok ? '' : u.error)
+      const q = `lower=${encodeURIComponent(`[${lower}]`)}&upper=${encodeURIComponent(`[${upper}]`)}${opts.append === false ? '&append=false' : ''}`
+      return inject({ method: 'POST', url: `/v1/shards/${s.id}/batches?${q}`, headers: { 'content-type': ARROW }, payload: Buffer.from(encodeUpdatesStream(u.value)) })
+    }
+    const body = { lower: [Number(lower)], upper: [Number(upper)], updates: rows.map(rowJson), ...(opts.append === false ? { append: false } : {}) }
+    return inject({ method: 'POST', url: `/v1/shards/${s.id}/batches`, payload: body })
+  }
+
+  const check = async (s: ModelShard, asOf: bigint, asArrow: boolean): Promise<void> => {
+    const res = await inject({ method: 'GET', url: `/v1/shards/${s.id}/snapshot?asOf=${asOf}`, headers: asArrow ? { accept: ARROW } : {} })
+    assert.equal(res.statusCode, 200, res.body)
+    let got: Array<{ key: string; val: Val; time: number; diff: number }>
+    if (asArrow) {
+      got = arrow
+        .tableFromIPC(res.rawPayload)
+        .toArray()
+        .map((r: unknown) => {
+          const o = plain(r) as { k: string; v: Val; t: number; d: number }
+          return { key: o.k, val: o.v, time: o.t, diff: o.d }
+        })
+    } else {
+      const body = res.json() as { asOf: number; updates: typeof got }
+      assert.equal(body.asOf, Number(asOf))
+      got = body.updates
+    }
+    for (const u of got) assert.equal(u.time, Number(asOf))
+    for (let i = 1; i < got.length; i++) assert.ok(got[i - 1]!.key <= got[i]!.key, `snapshot not sorted by key at ${i}`)
+    const actual = got.map((u) => JSON.stringify([u.key, normalize(u.val, s.fields), u.diff])).sort()
+    assert.deepEqual(actual, expected(s, asOf), `snapshot of ${s.id} at ${asOf}`)
+  }
+
+  const shardState = async (s: ModelShard) => {
+    const res = await inject({ method: 'GET', url: `/v1/shards/${s.id}` })
+    assert.equal(res.statusCode, 200)
+    return res.json() as { seqno: number; since: number[]; upper: number[]; schemas: unknown[] }
+  }
+
+  try {
+    for (let step = 0; step < run.ops; step++) {
+      const r = rand()
+      let op: string
+      if (shards.length === 0 || (shards.length < 3 && r < 0.03)) op = 'create'
+      else if (r < 0.3) op = 'write'
+      else if (r < 0.36) op = 'write_wrong_upper'
+      else if (r < 0.43) op = 'write_unappended'
+      else if (r < 0.5) op = 'append'
+      else if (r < 0.57) op = 'since'
+      else if (r < 0.61) op = 'schema'
+      else if (r < 0.86) op = 'snapshot'
+      else if (r < 0.92) op = 'config'
+      else if (r < 0.96) op = 'gc'
+      else if (r < 0.98 && run.restarts) op = 'restart'
+      else op = 'snapshot'
+      counts[op] = (counts[op] ?? 0) + 1
+      const s = shards.length > 0 ? pick(shards) : undefined
+      const where = `step ${step} (${op}, seed ${run.seed})`
+
+      switch (op) {
+        case 'create': {
+          const res = await inject({ method: 'POST', url: '/v1/shards', payload: { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: valType([]) } })
+          assert.equal(res.statusCode, 201, where)
+          shards.push({ id: res.json().shardId, since: 0n, upper: 0n, fields: [], rows: [], pending: [] })
+          break
+        }
+        case 'write': {
+          const m = s as ModelShard
+          const upper = m.upper + BigInt(int(0, 5))
+          const rows = randomRows(m, m.upper, upper, int(0, 8))
+          const res = await write(m, m.upper, upper, rows, { arrow: rand() < 0.3 })
+          assert.equal(res.statusCode, 201, `${where}: ${res.body}`)
+          assert.equal(res.json().appended, true, where)
+          m.rows.push(...rows)
+          m.upper = upper
+          assert.deepEqual(res.json().upper, [Number(upper)], where)
+          break
+        }
+        case 'write_wrong_upper': {
+          const m = s as ModelShard
+          const lower = m.upper === 0n || rand() < 0.5 ? m.upper + BigInt(int(1, 3)) : BigInt(int(0, Number(m.upper) - 1))
+          const upper = lower + BigInt(int(1, 4))
+          const res = await write(m, lower, upper, randomRows(m, lower, upper, int(0, 4)), { arrow: rand() < 0.3 })
+          assert.equal(res.statusCode, 409, `${where}: ${res.body}`)
+          assert.deepEqual({ code: res.json().code, currentUpper: res.json().currentUpper }, { code: 'UPPER_MISMATCH', currentUpper: [Number(m.upper)] }, where)
+          // NB: not the seqno: a background compaction may commit meanwhile.
+          const after = await shardState(m)
+          assert.deepEqual({ since: after.since, upper: after.upper }, { since: [Number(m.since)], upper: [Number(m.upper)] }, where)
+          break
+        }
+        case 'write_unappended': {
+          const m = s as ModelShard
+          const lower = m.upper + BigInt(int(0, 1))
+          const upper = lower + BigInt(int(1, 4))
+          const rows = randomRows(m, lower, upper, int(0, 6))
+          const res = await write(m, lower, upper, rows, { append: false, arrow: rand() < 0.3 })
+          assert.equal(res.statusCode, 201, `${where}: ${res.body}`)
+          assert.equal(res.json().appended, false, where)
+          // Rows were written with the fields of the schema at write time.
+          m.pending.push({ batch: res.json().batch, lower, rows })
+          break
+        }
+        case 'append': {
+          const m = s as ModelShard
+          if (m.pending.length === 0) break
+          const i = int(0, m.pending.length - 1)
+          const p = m.pending[i] as Pending
+          const desc = (p.batch as { desc: { upper: number[] } }).desc
+          const wrongExpected = rand() < 0.2 && p.lower !== m.upper
+          const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/append`, payload: { batch: p.batch, ...(wrongExpected ? { expectedUpper: [Number(m.upper)] } : {}) } })
+          if (p.lower === m.upper) {
+            assert.equal(res.statusCode, 201, `${where}: ${res.body}`)
+            m.rows.push(...p.rows)
+            m.upper = BigInt(desc.upper[0] as number)
+            m.pending.splice(i, 1)
+          } else if (wrongExpected) {
+            assert.equal(res.statusCode, 400, `${where}: ${res.body}`)
+            assert.equal(res.json().code, 'INVALID_BATCH', where)
+          } else {
+            assert.equal(res.statusCode, 409, `${where}: ${res.body}`)
+            assert.deepEqual(res.json().currentUpper, [Number(m.upper)], where)
+            if (p.lower < m.upper) m.pending.splice(i, 1)
+          }
+          break
+        }
+        case 'since': {
+          const m = s as ModelShard
+          if (m.since > 0n && rand() < 0.15) {
+            const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/since`, payload: { since: [Number(m.since) - 1] } })
+            assert.equal(res.statusCode, 409, where)
+            assert.deepEqual(res.json().since, [Number(m.since)], where)
+            break
+          }
+          const since = m.since + BigInt(int(0, Math.max(0, Number(m.upper - m.since))))
+          const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/since`, payload: { since: [Number(since)] } })
+          assert.equal(res.statusCode, 200, `${where}: ${res.body}`)
+          m.since = since
+          assert.deepEqual(res.json().since, [Number(since)], where)
+          break
+        }
+        case 'schema': {
+          const m = s as ModelShard
+          if (rand() < 0.2 && m.fields.length > 0) {
+            const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/schemas`, payload: { keySchema: { type: 'utf8' }, valSchema: valType(m.fields.slice(1)) } })
+            assert.equal(res.statusCode, 400, where)
+            assert.equal(res.json().code, 'SCHEMA_INCOMPATIBLE', where)
+            break
+          }
+          const fields = [...m.fields, `f${m.fields.length + 1}`]
+          const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/schemas`, payload: { keySchema: { type: 'utf8' }, valSchema: valType(fields) } })
+          assert.equal(res.statusCode, 201, `${where}: ${res.body}`)
+          assert.deepEqual(res.json(), { id: fields.length }, where)
+          m.fields = fields
+          break
+        }
+        case 'snapshot': {
+          const m = s as ModelShard
+          if (m.since >= m.upper || rand() < 0.05) {
+            const res = await inject({ method: 'GET', url: `/v1/shards/${m.id}/snapshot?asOf=${m.upper}` })
+            assert.equal(res.statusCode, 400, where)
+            assert.deepEqual({ code: res.json().code, since: res.json().since, upper: res.json().upper }, { code: 'AS_OF_NOT_AVAILABLE', since: [Number(m.since)], upper: [Number(m.upper)] }, where)
+            break
+          }
+          await check(m, m.since + BigInt(int(0, Number(m.upper - m.since) - 1)), rand() < 0.25)
+          break
+        }
+        case 'config': {
+          await server.services.dyncfg.update({
+            persist_inline_writes_single_max_bytes: pick([0, 4096]),
+            persist_blob_target_size: pick([64, 1024, 128 * 1024 * 1024]),
+            persist_inline_writes_total_max_bytes: pick([1, 1024 * 1024]),
+          })
+          break
+        }
+        case 'gc': {
+          const m = s as ModelShard
+          const res = await inject({ method: 'POST', url: `/v1/shards/${m.id}/gc` })
+          assert.equal(res.statusCode, 200, where)
+          // Unappended batches are collected (grace 0 in these runs); forget them.
+          m.pending = []
+          break
+        }
+        case 'restart': {
+          await server.stop()
+          server = await run.start()
+          await server.services.dyncfg.start()
+          break
+        }
+      }
+    }
+    // Every shard, at every available asOf, one last time.
+    for (const m of shards) {
+      const state = await shardState(m)
+      assert.deepEqual({ since: state.since, upper: state.upper }, { since: [Number(m.since)], upper: [Number(m.upper)] })
+      assert.equal(state.schemas.length, m.fields.length + 1)
+      for (let asOf = m.since; asOf < m.upper && asOf < m.since + 8n; asOf++) await check(m, asOf, false)
+    }
+    return { ops: counts }
+  } finally {
+    await server.stop()
+  }
+}

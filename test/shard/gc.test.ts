@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { type HollowBatch } from '../../src/core/batch.js'
+import { newWriterKey, type ShardId } from '../../src/core/ids.js'
+import { shardPrefix } from '../../src/core/paths.js'
+import { u64 } from '../../src/core/timestamp.js'
+import { int64, utf8 } from '../../src/columnar/data-type.js'
+import { updatesFromJson } from '../../src/columnar/updates.js'
+import { AppError } from '../../src/errors.js'
+import { hollowKeys, userBatchDesc, writeUserBatch } from '../../src/shard/batch-writer.js'
+import { applyMergeRes } from '../../src/shard/state.js'
+import { collect, makeHarness, type Harness } from './harness.js'
+
+async function keys(h: Harness, id: ShardId): Promise<string[]> {
+  const out: string[] = []
+  for await (const m of h.blob.list(shardPrefix(id))) out.push(m.key)
+  return out.sort()
+}
+
+async function counter(h: Harness, name: string): Promise<number> {
+  const metric = await h.registry.getSingleMetric(name)?.get()
+  return metric?.values[0]?.value ?? 0
+}
+
+/** A shard with one appended blob part at [0, 2), and a compaction-like replacement of that batch written but not applied. */
+async function setup(h: Harness): Promise<{ id: ShardId; appended: HollowBatch; replacement: HollowBatch }> {
+  await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
+  const id = (await h.shards.create({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
+  const rows = [{ key: 'a', val: 1, time: 1, diff: 2 }]
+  const w = await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: rows })
+  const u = updatesFromJson(rows, { keyType: utf8, valType: int64, timeKind: 'u64' })
+  assert.ok(u.ok)
+  const replacement = await writeUserBatch({ blob: h.blob, shardId: id, writerKey: newWriterKey() }, u.value, userBatchDesc(u64, [0n], [2n]), 0, {
+    targetSize: 1 << 20,
+    inlineSingleMaxBytes: 0,
+    order: 'structured',
+    maxOutstandingParts: 1,
+  })
+  return { id, appended: w.batch, replacement }
+}
+
+async function applyReplacement(h: Harness, id: ShardId, output: HollowBatch): Promise<void> {
+  const r = await h.machine.apply(id, 'merge_res', (cur) => applyMergeRes(cur!.state, output))
+  assert.equal(r.result, 'applied_exact')
+}
+
+describe('GC', () => {
+  it('deletes unreferenced parts older than the grace period, keeps referenced ones, and truncates old versions', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 60_000 })
+    t.after(() => h.close())
+    const { id, appended, replacement } = await setup(h)
+    const live = hollowKeys(id, appended)
+    const garbage = hollowKeys(id, replacement)
+    assert.deepEqual(await keys(h, id), [...live, ...garbage].sort())
+
+    // Too young: nothing deleted, but versions below the head are truncated.
+    const first = await h.shards.gc(id)
+    assert.deepEqual(first, { deletedParts: 0, deletedBytes: 0, truncatedBelowSeqno: 1 })
+    assert.deepEqual((await h.consensus.scan(id, 0, 10)).map((v) => v.seqno), [1])
+    assert.equal(await counter(h, 'persist_gc_started_total'), 1)
+
+    h.advance(60_000)
+    const size = (await h.blob.get(garbage[0]!))!.byteLength
+    const second = await h.shards.gc(id)
+    assert.deepEqual(second, { deletedParts: 1, deletedBytes: size, truncatedBelowSeqno: 1 })
+    assert.deepEqual(await keys(h, id), live)
+    assert.equal(await counter(h, 'persist_gc_deleted_parts_total'), 1)
+    assert.equal(await counter(h, 'persist_gc_deleted_bytes_total'), size)
+    assert.equal(await counter(h, 'persist_gc_finished_total'), 2)
+    assert.equal(await counter(h, 'persist_gc_noop_total'), 0)
+  })
+
+  it('waits a grace period after first finding a part unreferenced (another instance may still read it)', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 60_000 })
+    t.after(() => h.close())
+    const { id, appended, replacement } = await setup(h)
+    h.advance(120_000)
+    await applyReplacement(h, id, replacement)
+    // The old part is old enough, but was referenced until just now.
+    assert.equal((await h.shards.gc(id)).deletedParts, 0)
+    h.advance(59_000)
+    assert.equal((await h.shards.gc(id)).deletedParts, 0)
+    h.advance(1_000)
+    assert.equal((await h.shards.gc(id)).deletedParts, 1)
+    assert.deepEqual(await keys(h, id), hollowKeys(id, replacement))
+    assert.ok(!(await keys(h, id)).includes(hollowKeys(id, appended)[0]!))
+  })
+
+  it('keeps the parts and versions of a state an in-flight snapshot holds, until it ends', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 0 })
+    t.after(() => h.close())
+    const { id, appended, replacement } = await setup(h)
+    const read = await h.shards.snapshot(id, 1)
+    await applyReplacement(h, id, replacement)
+    const held = await h.shards.gc(id)
+    assert.deepEqual(held, { deletedParts: 0, deletedBytes: 0, truncatedBelowSeqno: 1 })
+    assert.deepEqual(await keys(h, id), [...hollowKeys(id, appended), ...hollowKeys(id, replacement)].sort())
+    // The read still finds its parts.
+    assert.equal((await collect(read.updates)).reduce((n, u) => n + u.length, 0), 1)
+    const released = await h.shards.gc(id)
+    assert.equal(released.deletedParts, 1)
+    assert.equal(released.truncatedBelowSeqno, 2)
+    assert.deepEqual(await keys(h, id), hollowKeys(id, replacement))
+    assert.equal(await counter(h, 'persist_gc_noop_total'), 0)
+  })
+
+  it('keeps pinned keys (writes and compactions in flight) whatever their age', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 0 })
+    t.after(() => h.close())
+    const { id, replacement } = await setup(h)
+    const release = h.leases.pin(id, hollowKeys(id, replacement))
+    assert.equal((await h.shards.gc(id)).deletedParts, 0)
+    release()
+    assert.equal((await h.shards.gc(id)).deletedParts, 1)
+  })
+
+  it('collects the parts of a batch never appended, and leaves keys that are not parts of the shard alone', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 0 })
+    t.after(() => h.close())
+    await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
+    const id = (await h.shards.create({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
+    await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }], append: false })
+    const stray = `${id}/not-a-part`
+    await h.blob.set(stray, new Uint8Array([1]))
+    const r = await h.shards.gc(id)
+    assert.equal(r.deletedParts, 1)
+    assert.deepEqual(await keys(h, id), [stray])
+    assert.equal((await h.shards.gc(id)).deletedParts, 0)
+    assert.equal(await counter(h, 'persist_gc_noop_total'), 1)
+  })
+
+  it('is SHARD_NOT_FOUND for an unknown shard; collectAll passes over every shard', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 0 })
+    t.after(() => h.close())
+    await assert.rejects(h.shards.gc('s00000000-0000-4000-8000-000000000000' as ShardId), (e: unknown) => e instanceof AppError && e.code === 'SHARD_NOT_FOUND')
+    const { id } = await setup(h)
+    assert.equal(await h.shards.collectAll(), 1)
+    assert.equal((await keys(h, id)).length, 1)
+    h.shards.start()
+    h.shards.start()
+    await h.shards.stop()
+    await h.shards.stop()
+  })
+
+  it('never deletes the blob of a part whose key another shard holds (keys are per shard)', async (t) => {
+    const h = await makeHarness({ gcGraceMs: 0 })
+    t.after(() => h.close())
+    const a = await setup(h)
+    const b = await setup(h)
+    await h.shards.gc(a.id)
+    for (const k of hollowKeys(b.id, b.appended)) assert.ok((await h.blob.get(k)) !== null)
+    for (const k of hollowKeys(b.id, b.replacement)) assert.ok((await h.blob.get(k)) !== null)
+  })
+})

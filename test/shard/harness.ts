@@ -1,0 +1,93 @@
+/**
+ * A real Shards service on given (default mem://) stores, with real dynamic configs, a fresh
+ * metrics registry, a settable clock and a one-thread worker pool spawned on first snapshot.
+ * `close()` stops the service and the pool and closes the stores.
+ */
+import { Registry } from 'prom-client'
+import { WorkerPool } from '../../src/compact/worker-pool.js'
+import { newWriterKey } from '../../src/core/ids.js'
+import { createDynamicConfigs, type DynamicConfigs } from '../../src/dyncfg/dynamic-configs.js'
+import type { Blob } from '../../src/location/blob.js'
+import type { Consensus } from '../../src/location/consensus.js'
+import { MemBlob } from '../../src/location/mem-blob.js'
+import { MemConsensus } from '../../src/location/mem-consensus.js'
+import { createMetrics, type Metrics } from '../../src/metrics/metrics.js'
+import { Leases } from '../../src/shard/leases.js'
+import { Machine } from '../../src/shard/machine.js'
+import { Shards, type ShardsOptions } from '../../src/shard/shards.js'
+import { shardStateCodec, type ShardState } from '../../src/shard/state.js'
+
+export interface Harness {
+  readonly shards: Shards
+  readonly blob: Blob
+  readonly consensus: Consensus
+  readonly machine: Machine<ShardState>
+  readonly dyncfg: DynamicConfigs
+  readonly metrics: Metrics
+  readonly registry: Registry
+  readonly leases: Leases
+  /** The service's clock; move it with `advance`. */
+  now(): Date
+  advance(ms: number): void
+  close(): Promise<void>
+}
+
+export interface HarnessOptions {
+  readonly blob?: Blob
+  readonly consensus?: Consensus
+  readonly gcGraceMs?: number
+  readonly service?: Partial<ShardsOptions>
+}
+
+export async function makeHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const blob = opts.blob ?? new MemBlob()
+  const consensus = opts.consensus ?? new MemConsensus()
+  const registry = new Registry()
+  const metrics = createMetrics(registry)
+  const dyncfg = createDynamicConfigs({ consensus })
+  await dyncfg.start()
+  const machine = new Machine<ShardState>(consensus, shardStateCodec)
+  const leases = new Leases()
+  let pool: WorkerPool | null = null
+  let offset = 0
+  const now = (): Date => new Date(Date.now() + offset)
+  const shards = new Shards({
+    machine,
+    consensus,
+    blob,
+    pool: () => (pool ??= new WorkerPool(1)),
+    dyncfg,
+    writerKey: newWriterKey(),
+    metrics,
+    now,
+    gcGraceMs: opts.gcGraceMs ?? 0,
+    leases,
+    ...opts.service,
+  })
+  return {
+    shards,
+    blob,
+    consensus,
+    machine,
+    dyncfg,
+    metrics,
+    registry,
+    leases,
+    now,
+    advance: (ms) => void (offset += ms),
+    close: async () => {
+      await shards.stop()
+      await dyncfg.stop()
+      await pool?.close()
+      await blob.close()
+      await consensus.close()
+    },
+  }
+}
+
+/** Every row of an async iterable of chunks, as JSON rows. */
+export async function collect<T>(chunks: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const c of chunks) out.push(c)
+  return out
+}
