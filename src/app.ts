@@ -24,6 +24,8 @@ import { standardResponsesPlugin } from './http/standard-responses.js'
 import type { Services } from './services.js'
 
 export interface RoutePlugin {
+  /** A name tests can use to leave a default plugin out. */
+  readonly name?: string
   readonly plugin: FastifyPluginAsyncZod
   /** Mount point; routes under /v1 require the bearer token when one is configured. */
   readonly prefix?: string
@@ -31,11 +33,11 @@ export interface RoutePlugin {
 
 /** Every route plugin of the API, in registration (and documentation) order. Add one line per resource. */
 export const ROUTES: readonly RoutePlugin[] = [
-  { plugin: opsRoutes },
-  { plugin: async (app) => void (await app.register(shardsRoutes, { shards: app.services.shards })) },
-  { plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards })) },
-  { plugin: async (app) => void (await app.register(compactionsRoutes, { compactor: app.services.compactor })) },
-  { plugin: async (app) => void (await app.register(configsRoutes, { dyncfg: app.services.dyncfg })) },
+  { name: 'ops', plugin: opsRoutes },
+  { name: 'shards', plugin: async (app) => void (await app.register(shardsRoutes, { shards: app.services.shards })) },
+  { name: 'data', plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards })) },
+  { name: 'compactions', plugin: async (app) => void (await app.register(compactionsRoutes, { compactor: app.services.compactor })) },
+  { name: 'configs', plugin: async (app) => void (await app.register(configsRoutes, { dyncfg: app.services.dyncfg })) },
 ]
 
 export interface BuildAppOptions {
@@ -43,6 +45,8 @@ export interface BuildAppOptions {
   readonly logger?: FastifyServerOptions['logger']
   /** Extra route plugins after ROUTES (tests). */
   readonly routes?: readonly RoutePlugin[]
+  /** Names of ROUTES entries to leave out (tests that mount their own). */
+  readonly without?: readonly string[]
 }
 
 const withZod = (app: FastifyInstance) => app.withTypeProvider<ZodTypeProvider>()
@@ -75,7 +79,8 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   void app.register(fastifySwagger, swaggerOptions())
   void app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX })
 
-  for (const { plugin, prefix } of [...ROUTES, ...(opts.routes ?? [])]) {
+  const defaults = ROUTES.filter((r) => r.name === undefined || !(opts.without ?? []).includes(r.name))
+  for (const { plugin, prefix } of [...defaults, ...(opts.routes ?? [])]) {
     void app.register(plugin, prefix === undefined ? {} : { prefix })
   }
   return app

@@ -15,6 +15,8 @@ export interface TestAppOptions {
   readonly services?: ServicesOptions
   /** Extra route plugins (test-only routes). */
   readonly routes?: readonly RoutePlugin[]
+  /** Default route plugins to leave out (see BuildAppOptions.without). */
+  readonly without?: readonly string[]
   /** Start the services (load configs, start the scheduler); off for tests of broken stores. Default true. */
   readonly start?: boolean
 }
@@ -33,7 +35,7 @@ export function testSettings(overrides: Partial<Settings> = {}): Settings {
 
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const services = await createServices(testSettings(opts.settings), opts.services)
-  const app = buildApp(services, { logger: false, routes: opts.routes ?? [] })
+  const app = buildApp(services, { logger: false, routes: opts.routes ?? [], without: opts.without ?? [] })
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {

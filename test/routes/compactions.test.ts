@@ -17,7 +17,7 @@ async function withApp(opts: Parameters<typeof harness>[0], fn: (h: Harness, t: 
   const plugin: FastifyPluginAsyncZod = async (app) => {
     await app.register(compactionsRoutes, { compactor: h.compactor })
   }
-  const t = await buildTestApp({ routes: [{ plugin }] })
+  const t = await buildTestApp({ routes: [{ plugin }], without: ['compactions'] })
   try {
     await fn(h, t)
   } finally {
