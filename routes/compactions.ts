@@ -16,7 +16,8 @@ import { SCHEMA_SELECTIONS } from '../src/compact/plan.js'
 import { batchToJson } from '../src/core/batch.js'
 import { ID_PATTERNS, type ShardId } from '../src/core/ids.js'
 import { isAppError } from '../src/errors.js'
-import { CompactionJson, DescriptionJson, HollowBatchJson, RunOrderJson, ShardIdParam } from '../src/http/api-types.js'
+import { CompactionJson, AntichainJson,
+  DescriptionJson, HollowBatchJson, RunOrderJson, ShardIdParam } from '../src/http/api-types.js'
 import { ErrorBody } from '../src/http/error-body.js'
 import { errorResponses, jsonResponse } from '../src/http/responses.js'
 
@@ -32,7 +33,7 @@ const Deadline = z
 
 const SubmitCompaction = z
   .strictObject({
-    desc: DescriptionJson.optional().meta({ description: 'Output description; omitted: the whole trace. desc.since omitted: the join of the covered sinces.' }),
+    desc: z.object({ lower: AntichainJson, upper: AntichainJson, since: AntichainJson.optional() }).optional().meta({ description: 'Output description; omitted: the whole trace. desc.since omitted: the join of the covered sinces.' }),
     inputs: z.array(HollowBatchJson).optional().meta({ description: "Omitted: the trace's batches that exactly tile [desc.lower, desc.upper)." }),
     writerSchemaId: count.optional().meta({ description: "The requester's schema; default the shard's latest." }),
     wait: z.boolean().optional().meta({ description: 'Answer when the compaction ends (200, 503, 504 or 500 with the Compaction).' }),

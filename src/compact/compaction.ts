@@ -113,7 +113,8 @@ export interface Compaction {
  * kind; `deadline` is a duration (`"30s"`, or integer milliseconds) counted from submission.
  */
 export interface SubmitBody {
-  readonly desc?: DescriptionJson
+  /** `since` omitted: the join of the covered spine batches' sinces (of the inputs' with explicit inputs). */
+  readonly desc?: Omit<DescriptionJson, 'since'> & { readonly since?: DescriptionJson['since'] }
   readonly inputs?: readonly unknown[]
   readonly writerSchemaId?: number
   readonly wait?: boolean

@@ -16,6 +16,7 @@ console.log(`shard model test seed: ${SEED} (rerun with FC_SEED=${SEED})`)
 
 async function serverOn(overrides: Partial<Settings>) {
   const services = await createServices(testSettings({ workers: 1, gcGraceMs: 0, ...overrides }), { gcIntervalMs: null })
+  await services.start()
   const app = buildApp(services, { logger: false })
   await app.ready()
   return {
