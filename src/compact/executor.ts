@@ -3,7 +3,7 @@
  * `order_runs`, `chunk_runs`, then each chunk merged in a worker thread with its outputs uploaded
  * as they come, and the output batch assembled (one run per chunk). Also the dry-run plan.
  */
-import { type BatchPart, type HollowBatch, type HollowPart, type RunMeta } from '../core/batch.js'
+import { type BatchPart, type HollowBatch, type HollowPart, type RunMeta, type RunOrder } from '../core/batch.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
@@ -13,8 +13,8 @@ import type { Blob } from '../location/blob.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { DryRunPlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor.js'
-import { runMergeTask } from './merge-task.js'
-import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, selectSchema, timeoutMs, type PlannedRun } from './plan.js'
+import { keepBuffer, runMergeTask } from './merge-task.js'
+import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, selectSchema, timeoutMs, type Chunk, type PlannedRun } from './plan.js'
 import type { WorkerPool } from './worker-pool.js'
 
 export interface ExecutorDeps {
@@ -68,83 +68,103 @@ export function createExecutor(deps: ExecutorDeps) {
         m.chunksCompacted.inc()
         m.runsCompacted.inc(chunk.runs.length)
         const base = { ...progress }
-        const chunkParts: HollowPart[] = []
         const started = performance.now()
-        const stats = await runMergeTask(
-          deps.pool(),
-          {
-            task: {
-              timeKind: req.tk.name,
-              since: req.desc.since,
-              asOf: null,
-              runs: chunk.runs.map((r) => ({ order: r.meta.order, parts: r.parts.map((p) => ({ registeredLower: registered(req, r).lower, registeredUpper: registered(req, r).upper, encodedSizeBytes: p.encodedSizeBytes })) })),
-              keyType: schema.key,
-              valType: schema.val,
-              order,
-              targetSizeBytes: target,
-              yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
-            },
-            output: { kind: 'parts', desc: req.desc, schemaId: ctx.schema.schemaId },
-          },
-          {
-            partSizes: chunk.runs.map((r) => r.parts.map((p) => p.encodedSizeBytes)),
-            prefetchBudgetBytes: 2 * target,
-            maxOutstanding: maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target),
-            fetch: (run, part) => fetchPart(deps.blob, req.shardId, (chunk.runs[run] as PlannedRun).parts[part] as BatchPart),
-            onOutput: async (out) => {
-              const key = partialBatchKey(deps.writerKey, newPartId())
-              const part: HollowPart = {
-                kind: 'hollow',
-                key,
-                encodedSizeBytes: out.bytes.byteLength,
-                keyLower: Buffer.from(out.keyLower ?? new Uint8Array(0)).toString('base64'),
-                diffsSum: out.diffsSum ?? null,
-                schemaId: ctx.schema.schemaId,
-                stats: { updates: out.rows },
-              }
-              chunkParts.push(part)
-              written.push(key)
-              deps.pinOutput?.(req.shardId, key)
-              const t0 = performance.now()
-              await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal: ctx.signal })
-              metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
-              metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
-              metrics.compactionWrites.writeBatchOrder.inc({ order })
-              progress.bytesWritten += out.bytes.byteLength
-              progress.partsWritten += 1
-              ctx.onProgress({ ...progress })
-            },
-            onProgress: (p) => {
-              progress.updatesRead = base.updatesRead + p.updatesRead
-              progress.bytesRead = base.bytesRead + p.bytesRead
-              progress.updatesWritten = base.updatesWritten + p.updatesWritten
-              ctx.onProgress({ ...progress })
-            },
-            onPrefetchPlan: (all) => {
-              if (!all) m.notAllPrefetched.inc()
-            },
-            onPartTaken: (prefetched) => {
-              metrics.consolidation.partsFetched.inc()
-              if (prefetched) m.partsPrefetched.inc()
-              else m.partsWaited.inc()
-            },
-            onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
-            signal: ctx.signal,
-          },
+        const ranges = splitByKey(chunk, order, deps.pool().size)
+        const shared = ranges.length > 1 ? new SharedParts() : null
+        const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
+        const taskProgress = ranges.map(() => ({ updatesRead: 0, bytesRead: 0, updatesWritten: 0 }))
+        const results = await Promise.all(
+          ranges.map(async (range, t) => {
+            const taskParts: HollowPart[] = []
+            const stats = await runMergeTask(
+              deps.pool(),
+              {
+                task: {
+                  timeKind: req.tk.name,
+                  since: req.desc.since,
+                  asOf: null,
+                  runs: range.runs.map((r) => ({ order: r.run.meta.order, parts: r.parts.map((i) => ({ registeredLower: registered(req, r.run).lower, registeredUpper: registered(req, r.run).upper, encodedSizeBytes: (r.run.parts[i] as BatchPart).encodedSizeBytes })) })),
+                  keyType: schema.key,
+                  valType: schema.val,
+                  order,
+                  targetSizeBytes: target,
+                  yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
+                  keyRange: range.keyRange,
+                },
+                output: { kind: 'parts', desc: req.desc, schemaId: ctx.schema.schemaId },
+              },
+              {
+                partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
+                prefetchBudgetBytes: (2 * target) / ranges.length,
+                maxOutstanding: Math.max(1, Math.floor(outstanding / ranges.length)),
+                fetch: (run, part) => {
+                  const r = range.runs[run] as RangeRun
+                  const p = r.run.parts[r.parts[part] as number] as BatchPart
+                  return shared === null ? fetchPart(deps.blob, req.shardId, p) : shared.get(p, range.users(r, part), () => fetchPart(deps.blob, req.shardId, p))
+                },
+                onOutput: async (out) => {
+                  const key = partialBatchKey(deps.writerKey, newPartId())
+                  const part: HollowPart = {
+                    kind: 'hollow',
+                    key,
+                    encodedSizeBytes: out.bytes.byteLength,
+                    keyLower: Buffer.from(out.keyLower ?? new Uint8Array(0)).toString('base64'),
+                    diffsSum: out.diffsSum ?? null,
+                    schemaId: ctx.schema.schemaId,
+                    stats: { updates: out.rows },
+                  }
+                  taskParts.push(part)
+                  written.push(key)
+                  deps.pinOutput?.(req.shardId, key)
+                  const t0 = performance.now()
+                  await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal: ctx.signal })
+                  metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
+                  metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
+                  metrics.compactionWrites.writeBatchOrder.inc({ order })
+                  progress.bytesWritten += out.bytes.byteLength
+                  progress.partsWritten += 1
+                  ctx.onProgress({ ...progress })
+                },
+                onProgress: (p) => {
+                  taskProgress[t] = p
+                  progress.updatesRead = base.updatesRead + taskProgress.reduce((s, x) => s + x.updatesRead, 0)
+                  progress.bytesRead = base.bytesRead + taskProgress.reduce((s, x) => s + x.bytesRead, 0)
+                  progress.updatesWritten = base.updatesWritten + taskProgress.reduce((s, x) => s + x.updatesWritten, 0)
+                  ctx.onProgress({ ...progress })
+                },
+                onPrefetchPlan: (all) => {
+                  if (!all) m.notAllPrefetched.inc()
+                },
+                onPartTaken: (prefetched) => {
+                  metrics.consolidation.partsFetched.inc()
+                  if (prefetched) m.partsPrefetched.inc()
+                  else m.partsWaited.inc()
+                },
+                onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
+                signal: ctx.signal,
+              },
+            )
+            return { stats, parts: taskParts }
+          }),
         )
-        m.stepSeconds.inc({ step: 'part_fetch' }, stats.fetchSeconds)
+        const fetchSeconds = results.reduce((s, r) => s + r.stats.fetchSeconds, 0)
+        m.stepSeconds.inc({ step: 'part_fetch' }, fetchSeconds)
         m.stepSeconds.inc({ step: 'heap_population' }, 0)
         metrics.compactionWrites.stepPartWritingSeconds.inc((performance.now() - started) / 1000)
-        progress.updatesRead = base.updatesRead + stats.updatesRead
-        progress.bytesRead = base.bytesRead + stats.bytesRead
-        progress.updatesWritten = base.updatesWritten + stats.updatesWritten
+        // NB: bytes read count a part shared by both halves once per half.
+        progress.updatesRead = base.updatesRead + results.reduce((s, r) => s + r.stats.updatesRead, 0)
+        progress.bytesRead = base.bytesRead + results.reduce((s, r) => s + r.stats.bytesRead, 0)
+        const chunkLen = results.reduce((s, r) => s + r.stats.updatesWritten, 0)
+        progress.updatesWritten = base.updatesWritten + chunkLen
         progress.chunksDone += 1
         ctx.onProgress({ ...progress })
+        // The halves' outputs, in key order, are one sorted run.
+        const chunkParts = results.flatMap((r) => r.parts)
         if (chunkParts.length === 0) continue
         if (parts.length > 0) runSplits.push(parts.length)
         parts.push(...chunkParts)
         runMeta.push({ order, schemaId: ctx.schema.schemaId })
-        len += stats.updatesWritten
+        len += chunkLen
       }
       return { output: { desc: req.desc, len, parts, runSplits, runMeta } }
     } catch (err) {
@@ -185,6 +205,85 @@ export function createExecutor(deps: ExecutorDeps) {
   return { execute, plan }
 }
 
+/** One run as one half of a split chunk sees it: the indices of the parts it needs. */
+interface RangeRun {
+  readonly run: PlannedRun
+  readonly parts: readonly number[]
+}
+
+interface KeyRangeTask {
+  readonly keyRange: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null } | undefined
+  readonly runs: readonly RangeRun[]
+  /** How many halves need part `part` of run `run` (for releasing shared bytes). */
+  users(run: RangeRun, part: number): number
+}
+
+/**
+ * Splits a chunk into two key ranges at the median of its parts' key lowers, so two workers merge
+ * it at once; each half reads only the parts whose key span reaches into its range. Keys equal to
+ * the split key all go to the upper half, so a (key, value) is never split. One task (no split)
+ * when there is one worker or no usable key lowers (runs in another order, legacy parts).
+ * NB: a part spanning the split key is read by both halves, from one shared copy.
+ */
+function splitByKey(chunk: Chunk, order: RunOrder, workers: number): KeyRangeTask[] {
+  const all = (): KeyRangeTask => ({ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })), users: () => 1 })
+  if (workers < 2) return [all()]
+  const lowerOf = (run: PlannedRun, i: number): Uint8Array | null => {
+    const p = run.parts[i]
+    if (p === undefined || p.kind !== 'hollow' || p.keyLower === '' || run.exploded || (run.meta.order ?? 'codec') !== order) return null
+    return Buffer.from(p.keyLower, 'base64')
+  }
+  const candidates: Uint8Array[] = []
+  for (const run of chunk.runs) for (let i = 1; i < run.parts.length; i++) {
+    const k = lowerOf(run, i)
+    if (k !== null) candidates.push(k)
+  }
+  if (candidates.length === 0) return [all()]
+  candidates.sort((a, b) => Buffer.compare(a, b))
+  const split = candidates[candidates.length >> 1] as Uint8Array
+  const needs = (run: PlannedRun, i: number, half: 0 | 1): boolean => {
+    // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
+    const lo = i === 0 ? null : lowerOf(run, i)
+    const hi = lowerOf(run, i + 1)
+    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || hi !== null)
+    if (!known) return true
+    return half === 0 ? lo === null || Buffer.compare(lo, split) < 0 : hi === null || Buffer.compare(hi, split) >= 0
+  }
+  const halves = ([0, 1] as const).map((half) => ({
+    keyRange: half === 0 ? { lower: null, upper: split } : { lower: split, upper: null },
+    runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i).filter((i) => needs(run, i, half)) })),
+  }))
+  const users = (run: RangeRun, part: number): number => {
+    const i = run.parts[part] as number
+    return (needs(run.run, i, 0) ? 1 : 0) + (needs(run.run, i, 1) ? 1 : 0)
+  }
+  return halves.map((h) => ({ ...h, users }))
+}
+
+/**
+ * Parts fetched once and read by both halves of a split chunk, held in shared memory until every
+ * half that needs one has taken it.
+ */
+class SharedParts {
+  readonly #entries = new Map<BatchPart, { bytes: Promise<Uint8Array>; left: number }>()
+
+  get(part: BatchPart, users: number, fetch: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    let entry = this.#entries.get(part)
+    if (entry === undefined) {
+      const bytes = fetch().then((b) => {
+        const sab = new SharedArrayBuffer(b.byteLength)
+        const view = new Uint8Array(sab)
+        view.set(b)
+        return view
+      })
+      entry = { bytes, left: users }
+      this.#entries.set(part, entry)
+    }
+    if (--entry.left <= 0) this.#entries.delete(part)
+    return entry.bytes
+  }
+}
+
 /** The registered description of the input batch a planned run came from. */
 function registered(req: ResolvedRequest, r: PlannedRun): { lower: HollowBatch['desc']['lower']; upper: HollowBatch['desc']['upper'] } {
   const desc = (req.inputs[r.input] as HollowBatch).desc
@@ -193,7 +292,7 @@ function registered(req: ResolvedRequest, r: PlannedRun): { lower: HollowBatch['
 
 /** A part's bytes: from blob for hollow parts, from state for inline ones. A missing blob is an error. */
 export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart): Promise<Uint8Array> {
-  if (part.kind === 'inline') return part.updates
+  if (part.kind === 'inline') return keepBuffer(part.updates)
   const bytes = await blob.get(blobKey(shardId, part.key))
   if (bytes === null) throw new AppError('INTERNAL', `part ${part.key} of shard ${shardId} is missing from blob storage`)
   return bytes

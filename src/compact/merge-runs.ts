@@ -23,7 +23,7 @@ import { dataTypeEquals, formatDataType, type DataType } from '../columnar/data-
 import { migrateUpdates } from '../columnar/migrate.js'
 import { decodePart } from '../columnar/part-format.js'
 import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
-import { sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
+import { compareBytes, sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
 import { diffWords, sumDiffs, UpdatesBuilder, type BoundSource, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
 import type { MergeSource } from './merge/merge-source.js'
@@ -53,6 +53,11 @@ export interface MergeRunsTask {
   readonly order: SortOrder
   readonly targetSizeBytes: number
   readonly yieldAfterUpdates: number
+  /**
+   * Only keys in `[lower, upper)` (sort-key bytes in `order`; null: unbounded) are merged. Lets
+   * two workers split one chunk by key: their outputs, concatenated, are one sorted run.
+   */
+  readonly keyRange?: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null }
 }
 
 export interface MergedPart {
@@ -65,7 +70,11 @@ export interface MergedPart {
 export interface MergeRunsIo {
   /** The bytes of part `part` of run `run`. */
   fetch(run: number, part: number): Promise<Uint8Array>
-  /** Takes one output part; resolves when another may be produced (upload backpressure). */
+  /**
+   * Takes one output part; resolves when another may be produced (upload backpressure).
+   * NB: `part.updates` lives in buffers the next part reuses: consume it (encode, copy) before
+   * the returned promise resolves.
+   */
   emit(part: MergedPart): Promise<void>
   /** Called after every kernel step with cumulative counts. */
   progress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
@@ -85,13 +94,16 @@ export interface MergeRunsStats {
 interface Loaded {
   readonly bound: BoundSource
   readonly keys: SortKeyColumn
+  /** The source handed to the kernel starts at this row of the part. */
+  readonly rowBase: number
 }
 
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
   const tk = timestampKind(task.timeKind)
   const product = task.timeKind === 'product'
   const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id) })
-  const builder = new UpdatesBuilder({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
+  // Buffers are kept across parts: the output of one part is encoded before the next is built.
+  const builder = new UpdatesBuilder({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }, { reuseBuffers: true })
   const loaded = new Map<number, Loaded>()
   const released: number[] = []
   const nextPart = new Int32Array(task.runs.length)
@@ -125,7 +137,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
     const id = nextId++
     const prepared = prepareSource(updates, truncate ? partInput : null, task)
-    loaded.set(id, { bound: builder.bind(prepared.updates), keys: prepared.keys })
+    loaded.set(id, { bound: builder.bind(prepared.updates), keys: prepared.keys, rowBase: prepared.rowBase })
     kernel.push(run, prepared.source, id)
     return true
   }
@@ -151,7 +163,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const dHi = out.diffHi
     for (let i = 0; i < n; i++) {
       const l = loaded.get(src[i] as number) as Loaded
-      const r = row[i] as number
+      const r = (row[i] as number) + l.rowBase
       if (firstKey === null) firstKey = l.keys.bytes.slice(l.keys.offsets[r], l.keys.offsets[r + 1])
       builder.appendFrom(l.bound, r, t0[i] as number, t1[i] as number, dLo[i] as number, dHi[i] as number)
     }
@@ -200,18 +212,21 @@ function toTargetSchema(u: Updates, keyType: DataType, valType: DataType): Updat
  * Builds the kernel's view of a part: sort keys, advanced time words, diff words, and a keep mask
  * for rows beyond the as-of and, when `part` is given (truncation), outside its registered description.
  */
-function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn } {
-  const n = u.length
+function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn; rowBase: number } {
   const keys = sortKeyColumn(u.keys, u.keyType, task.order)
   const vals = sortKeyColumn(u.vals, u.valType, task.order)
+  // The rows of this task's key range: the part is sorted by key, so they are one stretch.
+  const lo = task.keyRange?.lower == null ? 0 : firstRowAtLeast(keys, u.length, task.keyRange.lower)
+  const hi = task.keyRange?.upper == null ? u.length : firstRowAtLeast(keys, u.length, task.keyRange.upper)
+  const n = Math.max(0, hi - lo)
   const time0 = new Uint32Array(n)
   const time1 = new Uint32Array(n)
   const diffLo = new Uint32Array(n)
   const diffHi = new Int32Array(n)
   const words = diffWords(u)
   for (let i = 0; i < n; i++) {
-    diffLo[i] = words[2 * i] as number
-    diffHi[i] = (words[2 * i + 1] as number) | 0
+    diffLo[i] = words[2 * (lo + i)] as number
+    diffHi[i] = (words[2 * (lo + i) + 1] as number) | 0
   }
   let keep: Uint8Array | null = null
   const drop = (i: number): void => {
@@ -219,7 +234,7 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
     keep[i] = 0
   }
   if (u.timeKind === 'u64') {
-    const tw = new Uint32Array(u.times.buffer, u.times.byteOffset, 2 * n)
+    const tw = new Uint32Array(u.times.buffer, u.times.byteOffset + 8 * lo, 2 * n)
     const lower = part === null ? null : u64Bound(part.registeredLower)
     const upper = part === null ? null : u64Bound(part.registeredUpper)
     const since = u64Bound(task.since)
@@ -238,8 +253,8 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
       time1[i] = lo
     }
   } else {
-    const a = u.times.a
-    const b = u.times.b
+    const a = u.times.a.subarray(lo, hi)
+    const b = u.times.b.subarray(lo, hi)
     const lower = part === null ? null : (part.registeredLower as readonly Product[])
     const upper = part === null ? null : (part.registeredUpper as readonly Product[])
     const since = task.since as readonly Product[]
@@ -265,9 +280,9 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
   }
   const source: MergeSource = {
     length: n,
-    keyOffsets: keys.offsets,
+    keyOffsets: keys.offsets.subarray(lo, lo + n + 1),
     keyBytes: keys.bytes,
-    valOffsets: vals.offsets,
+    valOffsets: vals.offsets.subarray(lo, lo + n + 1),
     valBytes: vals.bytes,
     time0,
     time1,
@@ -275,7 +290,21 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
     diffHi,
     keep,
   }
-  return { updates: u, source, keys }
+  return { updates: u, source, keys, rowBase: lo }
+}
+
+/** The first row whose key is ≥ `bound` (rows sorted by key), or `length`. */
+function firstRowAtLeast(keys: SortKeyColumn, length: number, bound: Uint8Array): number {
+  let lo = 0
+  let hi = length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const start = keys.offsets[mid] as number
+    const c = compareBytes(keys.bytes, start, (keys.offsets[mid + 1] as number) - start, bound, 0, bound.length)
+    if (c < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** The single element of a u64 frontier as (hi, lo) words; null for the empty frontier (no bound). */

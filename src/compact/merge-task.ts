@@ -14,6 +14,15 @@ export interface MergeTaskOutput {
   readonly keyLower?: Uint8Array
 }
 
+/** Buffers that must never be transferred away (they stay referenced by state or callers). */
+const inlineBuffers = new WeakSet<ArrayBufferLike>()
+
+/** Marks `bytes` as owned elsewhere: merge tasks copy it before handing it to a worker. */
+export function keepBuffer(bytes: Uint8Array): Uint8Array {
+  inlineBuffers.add(bytes.buffer)
+  return bytes
+}
+
 export interface MergeTaskOptions {
   /** Fetches the bytes of part `part` of run `run` (blob get, or an inline part's bytes). */
   fetch(run: number, part: number): Promise<Uint8Array>
@@ -51,8 +60,16 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
             const part = msg.part as number
             prefetch.take(run, part).then(
               (bytes) => {
-                const copy = bytes.slice()
-                channel.post('part', { run, part, bytes: copy }, [copy.buffer])
+                // Transfer without a copy when the bytes own their whole buffer (not a view into a
+                // pooled or shared one, such as an inline part held in state).
+                // Shared memory is posted as is (both halves of a split chunk read one copy).
+                if (bytes.buffer instanceof SharedArrayBuffer) {
+                  channel.post('part', { run, part, bytes })
+                  return
+                }
+                const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+                const payload = owned && !inlineBuffers.has(bytes.buffer) ? bytes : bytes.slice()
+                channel.post('part', { run, part, bytes: payload }, [payload.buffer as ArrayBuffer])
               },
               (err: unknown) => fail(err, channel),
             )

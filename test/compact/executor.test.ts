@@ -10,6 +10,8 @@ import * as ac from '../../src/core/antichain.js'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
 import { decodePart, encodePart } from '../../src/columnar/part-format.js'
 import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
+import { sortKeyColumn } from '../../src/columnar/sort-key.js'
+import { keyLowerAt } from '../../src/shard/batch-writer.js'
 import { sliceUpdates, UpdatesBuilder, updatesToJson } from '../../src/columnar/updates.js'
 import { DEFAULT_CONFIG_VALUES, type ConfigValues } from '../../src/dyncfg/registry.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
@@ -56,7 +58,9 @@ async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: T
     const bytes = encodePart(slice, { desc, order: 'structured', schemaId: 0 })
     const key = partialBatchKey(writer, newPartId())
     await blob.set(blobKey(shardId, key), bytes)
-    parts.push({ kind: 'hollow', key, encodedSizeBytes: bytes.byteLength, keyLower: '', diffsSum: null, schemaId: 0, stats: { updates: slice.length } })
+    // Real key lowers: they let the executor split a chunk between two workers.
+    const keyLower = keyLowerAt(sortKeyColumn(slice.keys, utf8, 'structured'), 0)
+    parts.push({ kind: 'hollow', key, encodedSizeBytes: bytes.byteLength, keyLower, diffsSum: null, schemaId: 0, stats: { updates: slice.length } })
   }
   return { desc, len: sorted.length, parts, runSplits: [], runMeta: parts.length > 0 ? [{ order: 'structured', schemaId: 0 }] : [] }
 }
