@@ -12,6 +12,7 @@
 import type { Blob, BlobMeta } from './blob.js'
 import type { Consensus, SeqNo, VersionedData } from './consensus.js'
 import { determinate, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
+import { mulberry32 } from '../core/prng.js'
 
 export interface UnreliableOptions {
   readonly seed: number
@@ -31,17 +32,6 @@ export interface FaultControl {
 export type UnreliableBlob = Blob & FaultControl
 export type UnreliableConsensus = Consensus & FaultControl
 
-/** mulberry32: a small, fast, seeded PRNG; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export function unreliable(store: Blob, opts: UnreliableOptions): UnreliableBlob
 export function unreliable(store: Consensus, opts: UnreliableOptions): UnreliableConsensus

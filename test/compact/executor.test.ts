@@ -15,6 +15,7 @@ import { keyLowerAt } from '../../src/shard/batch-writer.js'
 import { sliceUpdates, UpdatesBuilder, updatesToJson } from '../../src/columnar/updates.js'
 import { DEFAULT_CONFIG_VALUES, type ConfigValues } from '../../src/dyncfg/registry.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
+import { mulberry32 as rng } from '../../src/core/prng.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import type { ResolvedRequest } from '../../src/compact/compaction.js'
 import { createExecutor, ExecuteError } from '../../src/compact/executor.js'
@@ -23,17 +24,6 @@ import { selectSchema } from '../../src/compact/plan.js'
 
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
 console.log(`executor test seed: ${SEED} (FC_SEED=${SEED} to reproduce)`)
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Row {
   key: string

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { InvalidUsageError, LocationError } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
-import { mulberry32, unreliable } from '../../src/location/unreliable.js'
+import { mulberry32 } from '../../src/core/prng.js'
+import { unreliable } from '../../src/location/unreliable.js'
 import { text, v } from './consensus-contract.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)

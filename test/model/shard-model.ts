@@ -20,6 +20,7 @@ import { encodeUpdatesStream } from '../../src/columnar/part-format.js'
 import { parseDataType } from '../../src/columnar/data-type.js'
 import { updatesFromJson } from '../../src/columnar/updates.js'
 import type { Services } from '../../src/services.js'
+import { mulberry32 as prng } from '../../src/core/prng.js'
 
 export const ARROW = 'application/vnd.apache.arrow.stream'
 
@@ -62,17 +63,6 @@ interface ModelShard {
   pending: Pending[]
 }
 
-/** mulberry32: a small seeded PRNG, so a failing run is reproduced from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function valType(fields: readonly string[]) {
   return {

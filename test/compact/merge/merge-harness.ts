@@ -7,6 +7,7 @@ import { MergeKernel } from '../../../src/compact/merge/merge-kernel.js'
 import { MergeOutput } from '../../../src/compact/merge/merge-output.js'
 import type { MergeSource } from '../../../src/compact/merge/merge-source.js'
 import type { ReferenceRow } from '../../../src/compact/merge/consolidate-reference.js'
+import { mulberry32 as rng } from '../../../src/core/prng.js'
 
 /** A row as a test writes it: the reference row plus whether the source's keep mask keeps it. */
 export interface TestRow extends ReferenceRow {
@@ -25,17 +26,6 @@ export function diffOf(lo: number, hi: number): bigint {
   return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo >>> 0))
 }
 
-/** Deterministic PRNG (mulberry32) for driver decisions; seeded from fast-check values. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * Builds a source; `pad` puts junk before the first key/val byte and slices the byte arrays out of

@@ -4,7 +4,8 @@ import { MergeKernel } from '../../../src/compact/merge/merge-kernel.js'
 import { MergeOrderError } from '../../../src/compact/merge/merge-order-error.js'
 import { MergeOutput } from '../../../src/compact/merge/merge-output.js'
 import { consolidateReference } from '../../../src/compact/merge/consolidate-reference.js'
-import { diffOf, drive, I64_MAX, I64_MIN, rng, show, sourceOf, type TestRow } from './merge-harness.js'
+import { mulberry32 as rng } from '../../../src/core/prng.js'
+import { diffOf, drive, I64_MAX, I64_MIN, show, sourceOf, type TestRow } from './merge-harness.js'
 
 const enc = (s: string) => new TextEncoder().encode(s)
 const row = (key: string, val: string, time1: number, diff: bigint, time0 = 0): TestRow => ({ key: enc(key), val: enc(val), time0, time1, diff, kept: true })

@@ -1,0 +1,228 @@
+/**
+ * Stage D's planning on the real stack (PERSIST_SEMANTICS.md §4.5 steps 3–6, §6): the dry-run
+ * plan of `chunk_runs` with and without memory violations and the counters a real run bumps, runs
+ * in the wrong order exploded into single-part runs, and empty inputs costing nothing.
+ */
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+import {
+  RECENT,
+  appendOneRowBatches,
+  compactAndWait,
+  consolidate,
+  countDelta,
+  createShard,
+  dryRun,
+  e2eApp,
+  getShard,
+  inject,
+  patchConfigs,
+  runRows,
+  scrape,
+  shardApplied,
+  snapshots,
+  writeBatch,
+  type BatchJson,
+  type RowJson,
+} from './support.js'
+
+const AS_OFS = [0, 1, 2, 3, 4]
+const DEFAULT_TARGET = 128 * 1024 * 1024
+
+const sizeOf = (b: BatchJson): number => {
+  assert.equal(b.parts.length, 1)
+  const p = b.parts[0]
+  return (p?.inline?.encodedSizeBytes ?? p?.encodedSizeBytes) as number
+}
+
+/** Five appended one-row batches; spine batch `0-4` holds four of them, one part each. */
+async function fourInputs(t: TestContext) {
+  const e = await e2eApp(t)
+  const shardId = await createShard(e.app)
+  await appendOneRowBatches(e.app, shardId, 5)
+  const shard = await getShard(e.app, shardId)
+  const sb = shard.trace.batches[0]
+  assert.deepEqual(sb?.desc.upper, [4])
+  const inputs = sb?.batches ?? []
+  assert.equal(inputs.length, 4)
+  const sizes = inputs.map(sizeOf)
+  await patchConfigs(e.app, { persist_compaction_heuristic_min_inputs: 1 })
+  return { ...e, shardId, sizes, snapshots: await snapshots(e.app, shardId, AS_OFS) }
+}
+
+/** Chunks of a plan as `[runs], memoryBytes`, runs given by their input index. */
+function chunksOf(plan: Awaited<ReturnType<typeof dryRun>>): [number[], number][] {
+  return plan.chunks.map((c) => [c.runs.map((r) => plan.runs[r]?.input as number), c.memoryBytes])
+}
+
+async function assertOneRunPerChunk(s: Awaited<ReturnType<typeof fourInputs>>, output: BatchJson, chunks: number[][]): Promise<void> {
+  assert.equal(output.runMeta.length, chunks.length)
+  assert.equal(output.runSplits.length, chunks.length - 1)
+  assert.ok(output.runMeta.every((m) => m.order === 'structured' && m.schemaId === 0))
+  // Each run holds exactly its chunk's rows, sorted: rows are not merged across chunks.
+  const rows = await runRows(s.app, s.shardId, output)
+  assert.deepEqual(
+    rows,
+    chunks.map((inputs) => inputs.map((i) => ({ key: `k${i}`, val: 'v', time: i, diff: 1 }))),
+  )
+}
+
+describe('chunking', () => {
+  it('without memory violations: greedy chunks, a lone last run allowed, one output run per chunk', async (t) => {
+    const s = await fourInputs(t)
+    const max = Math.max(...s.sizes)
+    const min = Math.min(...s.sizes)
+    // run_reserved = 4T − 2T = 2T fits any three runs but not four.
+    const target = Math.ceil((3 * max) / 2)
+    assert.ok(4 * min > 2 * target, `part sizes ${s.sizes.join(', ')} are too uneven for this test`)
+    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    const desc = { lower: [0], upper: [4] }
+    const plan = await dryRun(s.app, s.shardId, { desc })
+    assert.deepEqual(
+      plan.runs,
+      s.sizes.map((size, input) => ({ input, order: 'structured', schemaId: 0, parts: 1, encodedBytes: size, maxPartBytes: size, exploded: false })),
+    )
+    const [s0, s1, s2, s3] = s.sizes as [number, number, number, number]
+    assert.deepEqual(chunksOf(plan), [
+      [[0, 1, 2], s0 + s1 + s2],
+      [[3], s3],
+    ])
+    assert.equal(plan.memoryViolations, 0)
+
+    const before = await scrape(s.app)
+    const c = await compactAndWait(s.app, s.shardId, { desc })
+    assert.equal(c.result, 'applied_exact')
+    assert.deepEqual(countDelta(before, await scrape(s.app)), {
+      requested: 1,
+      started: 1,
+      applied: 1,
+      applied_exact_match: 1,
+      [shardApplied(s.shardId)]: 1,
+      chunks_compacted: 2,
+      runs_compacted: 4,
+      [RECENT]: 1,
+    })
+    assert.deepEqual(c.progress, { ...(c.progress as object), chunksDone: 2, chunksTotal: 2 })
+    await assertOneRunPerChunk(s, c.output as BatchJson, [[0, 1, 2], [3]])
+    assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.snapshots)
+  })
+
+  it('with memory violations: a chunk whose first run alone fills the budget still takes a second', async (t) => {
+    const s = await fourInputs(t)
+    // run_reserved = 2T is half of the smallest part: every chunk is forced over it.
+    const target = Math.floor(Math.min(...s.sizes) / 4)
+    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    const desc = { lower: [0], upper: [4] }
+    const plan = await dryRun(s.app, s.shardId, { desc })
+    const [s0, s1, s2, s3] = s.sizes as [number, number, number, number]
+    assert.deepEqual(chunksOf(plan), [
+      [[0, 1], s0 + s1],
+      [[2, 3], s2 + s3],
+    ])
+    assert.equal(plan.memoryViolations, 2)
+
+    const before = await scrape(s.app)
+    const c = await compactAndWait(s.app, s.shardId, { desc })
+    assert.equal(c.result, 'applied_exact')
+    assert.deepEqual(countDelta(before, await scrape(s.app)), {
+      requested: 1,
+      started: 1,
+      applied: 1,
+      applied_exact_match: 1,
+      [shardApplied(s.shardId)]: 1,
+      memory_violations: 2,
+      chunks_compacted: 2,
+      runs_compacted: 4,
+      [RECENT]: 1,
+    })
+    await assertOneRunPerChunk(s, c.output as BatchJson, [[0, 1], [2, 3]])
+    assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.snapshots)
+  })
+
+  it('a multi-part run declared in the wrong order is exploded into single-part runs, and compacts correctly', async (t) => {
+    const { app, shardId } = await (async () => {
+      const e = await e2eApp(t)
+      return { ...e, shardId: await createShard(e.app) }
+    })()
+    // Target 1: the writer cuts a part per row; inline off: every part is a blob.
+    await patchConfigs(app, { persist_blob_target_size: 1, persist_inline_writes_single_max_bytes: 0 })
+    const rows: RowJson[] = [
+      { key: 'a', val: 'x', time: 0, diff: 1 },
+      { key: 'a', val: 'x', time: 1, diff: 1 },
+      { key: 'b', val: 'x', time: 0, diff: 1 },
+      { key: 'b', val: 'x', time: 2, diff: -1 },
+      { key: 'c', val: 'y', time: 3, diff: 2 },
+      { key: 'd', val: 'z', time: 4, diff: -1 },
+    ]
+    const batch = await writeBatch(app, shardId, 0, 5, rows, false)
+    assert.equal(batch.parts.length, rows.length)
+    assert.deepEqual(batch.runSplits, [])
+    assert.deepEqual(batch.runMeta, [{ order: 'structured', schemaId: 0 }])
+    await patchConfigs(app, { persist_blob_target_size: DEFAULT_TARGET })
+
+    const desc = { lower: [0], upper: [5], since: [4] }
+    const asWritten = await dryRun(app, shardId, { desc, inputs: [batch] })
+    assert.deepEqual(asWritten.runs.map((r) => [r.order, r.parts, r.exploded]), [['structured', rows.length, false]])
+
+    const codec: BatchJson = { ...batch, runMeta: [{ order: 'codec', schemaId: 0 }] }
+    const plan = await dryRun(app, shardId, { desc, inputs: [codec] })
+    assert.deepEqual(
+      plan.runs.map((r) => ({ input: r.input, order: r.order, parts: r.parts, exploded: r.exploded, maxPartBytes: r.maxPartBytes })),
+      batch.parts.map((p) => ({ input: 0, order: 'codec', parts: 1, exploded: true, maxPartBytes: p.encodedSizeBytes })),
+    )
+    assert.deepEqual(plan.chunks.map((c) => c.runs), [rows.map((_, i) => i)])
+    assert.equal(plan.memoryViolations, 0)
+
+    const before = await scrape(app)
+    const res = await inject(app, { method: 'POST', url: '/v1/compact', payload: { shardId, desc, inputs: [codec] } }, 200)
+    const output = res.json().output as BatchJson
+    assert.deepEqual(output.desc, desc)
+    assert.deepEqual(output.runMeta, [{ order: 'structured', schemaId: 0 }])
+    const expected = consolidate(rows, 4)
+    assert.deepEqual(expected.map((r) => r.key), ['a', 'c', 'd'])
+    assert.equal(output.len, expected.length)
+    assert.deepEqual((await runRows(app, shardId, output)).flat(), expected)
+    // Stage D alone: one chunk of six exploded runs; POST /v1/compact moves no lifecycle counter.
+    assert.deepEqual(countDelta(before, await scrape(app)), { chunks_compacted: 1, runs_compacted: rows.length })
+  })
+
+  it('empty input batches contribute no runs and no chunk memory', async (t) => {
+    const e = await e2eApp(t)
+    const shardId = await createShard(e.app)
+    const b0 = await writeBatch(e.app, shardId, 0, 1, [{ key: 'k0', val: 'v', time: 0, diff: 1 }], false)
+    const b1 = await writeBatch(e.app, shardId, 1, 2, [], false)
+    const b2 = await writeBatch(e.app, shardId, 2, 3, [{ key: 'k2', val: 'v', time: 2, diff: 1 }], false)
+    assert.deepEqual({ len: b1.len, parts: b1.parts, runMeta: b1.runMeta }, { len: 0, parts: [], runMeta: [] })
+    const desc = { lower: [0], upper: [3], since: [0] }
+    const inputs = [b0, b1, b2]
+    const plan = await dryRun(e.app, shardId, { desc, inputs })
+    assert.deepEqual(plan.heuristic, { inputs: 3, parts: 2, updates: 2, wouldCompact: false })
+    assert.deepEqual(plan.runs.map((r) => r.input), [0, 2])
+    // Had the empty batch a run, it would cost a whole target size (128 MiB) here.
+    assert.deepEqual(plan.chunks, [{ runs: [0, 1], memoryBytes: sizeOf(b0) + sizeOf(b2) }])
+    assert.equal(plan.memoryViolations, 0)
+
+    const before = await scrape(e.app)
+    const res = await inject(e.app, { method: 'POST', url: '/v1/compact', payload: { shardId, desc, inputs } }, 200)
+    const output = res.json().output as BatchJson
+    assert.deepEqual((await runRows(e.app, shardId, output)).flat(), [
+      { key: 'k0', val: 'v', time: 0, diff: 1 },
+      { key: 'k2', val: 'v', time: 2, diff: 1 },
+    ])
+    assert.deepEqual(countDelta(before, await scrape(e.app)), { chunks_compacted: 1, runs_compacted: 2 })
+
+    // And queued against the trace: an empty batch inside the spine batch being replaced.
+    for (const b of inputs) await inject(e.app, { method: 'POST', url: `/v1/shards/${shardId}/append`, payload: { batch: b } }, 201)
+    const sb = (await getShard(e.app, shardId)).trace.batches[0]
+    assert.deepEqual(sb?.batches.map((b) => b.len), [1, 0])
+    await patchConfigs(e.app, { persist_compaction_heuristic_min_inputs: 1 })
+    const snaps = await snapshots(e.app, shardId, [0, 1, 2])
+    const queued = await dryRun(e.app, shardId, { desc: { lower: [0], upper: [2] } })
+    assert.deepEqual(queued.runs.map((r) => r.input), [0])
+    assert.deepEqual(queued.chunks, [{ runs: [0], memoryBytes: sizeOf(b0) }])
+    const c = await compactAndWait(e.app, shardId, { desc: { lower: [0], upper: [2] } })
+    assert.equal(c.status, 'succeeded')
+    assert.equal(c.result, 'applied_exact')
+    assert.deepEqual(await snapshots(e.app, shardId, [0, 1, 2]), snaps)
+  })
+})
