@@ -3,7 +3,7 @@
  * `order_runs`, `chunk_runs`, then each chunk merged in a worker thread with its outputs uploaded
  * as they come, and the output batch assembled (one run per chunk). Also the dry-run plan.
  */
-import { type BatchPart, type HollowBatch, type HollowPart, type RunMeta, type RunOrder } from '../core/batch.js'
+import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type RunMeta, type RunOrder } from '../core/batch.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
@@ -104,11 +104,16 @@ export function createExecutor(deps: ExecutorDeps) {
                 },
                 onOutput: async (out) => {
                   const key = partialBatchKey(deps.writerKey, newPartId())
+                  let keyLower = out.keyLower ?? new Uint8Array(0)
+                  if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
+                    keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)
+                    metrics.compactionWrites.keyLowerTooBig.inc()
+                  }
                   const part: HollowPart = {
                     kind: 'hollow',
                     key,
                     encodedSizeBytes: out.bytes.byteLength,
-                    keyLower: Buffer.from(out.keyLower ?? new Uint8Array(0)).toString('base64'),
+                    keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
                     diffsSum: out.diffsSum ?? null,
                     schemaId: ctx.schema.schemaId,
                     stats: { updates: out.rows },
@@ -120,6 +125,8 @@ export function createExecutor(deps: ExecutorDeps) {
                   await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal: ctx.signal })
                   metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
                   metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
+                  metrics.compactionWrites.goodbytes.inc(out.goodBytes ?? 0)
+                  metrics.compactionWrites.stepStatsSeconds.inc(out.statsSeconds ?? 0)
                   metrics.compactionWrites.writeBatchOrder.inc({ order })
                   progress.bytesWritten += out.bytes.byteLength
                   progress.partsWritten += 1
@@ -245,7 +252,8 @@ function splitByKey(chunk: Chunk, order: RunOrder, workers: number): KeyRangeTas
     // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
     const lo = i === 0 ? null : lowerOf(run, i)
     const hi = lowerOf(run, i + 1)
-    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || hi !== null)
+    // A cut key lower bounds its own part from below, but not the part before it from above.
+    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || (hi !== null && hi.byteLength < KEY_LOWER_MAX_BYTES))
     if (!known) return true
     return half === 0 ? lo === null || Buffer.compare(lo, split) < 0 : hi === null || Buffer.compare(hi, split) >= 0
   }

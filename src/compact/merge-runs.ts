@@ -62,6 +62,8 @@ export interface MergeRunsTask {
 
 export interface MergedPart {
   readonly updates: Updates
+  /** Seconds spent computing the part's statistics (diff sum, key lower). */
+  readonly statsSeconds: number
   /** Structured/codec sort key of the first key, for the part's `keyLower`. */
   readonly keyLower: Uint8Array
   readonly diffsSum: bigint
@@ -147,7 +149,9 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const updates = builder.finish()
     if (updates.length > 0) {
       partsWritten++
-      await io.emit({ updates, keyLower: firstKey ?? new Uint8Array(0), diffsSum: sumDiffs(updates) })
+      const t0 = performance.now()
+      const diffsSum = sumDiffs(updates)
+      await io.emit({ updates, keyLower: firstKey ?? new Uint8Array(0), diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
     }
     firstKey = null
   }

@@ -12,6 +12,9 @@ export interface MergeTaskOutput {
   readonly rows: number
   readonly diffsSum?: bigint
   readonly keyLower?: Uint8Array
+  /** Logical bytes of the rows (column data before encoding). */
+  readonly goodBytes?: number
+  readonly statsSeconds?: number
 }
 
 /** Buffers that must never be transferred away (they stay referenced by state or callers). */
@@ -79,6 +82,8 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
               rows: msg.rows as number,
               diffsSum: msg.diffsSum as bigint | undefined,
               keyLower: msg.keyLower as Uint8Array | undefined,
+              goodBytes: msg.goodBytes as number | undefined,
+              statsSeconds: msg.statsSeconds as number | undefined,
             })
             done.catch((err: unknown) => fail(err, channel))
             inFlight.push(done)

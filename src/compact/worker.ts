@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
 import { encodePart, UpdatesStreamWriter } from '../columnar/part-format.js'
-import { updatesToJson, type Updates } from '../columnar/updates.js'
+import { updatesByteLength, updatesToJson, type Updates } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
 
@@ -94,7 +94,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
       emit: async (p: MergedPart) => {
         if (payload.output.kind === 'parts') {
           const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId })
-          await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower })
+          await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds })
         } else {
           await send(encode(p.updates), { rows: p.updates.length })
         }

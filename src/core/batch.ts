@@ -17,12 +17,19 @@ import type { TimestampKind } from './timestamp.js'
 export const RUN_ORDERS = ['structured', 'codec', 'unordered'] as const
 export type RunOrder = (typeof RUN_ORDERS)[number]
 
+/**
+ * Stored key lowers are cut to this many bytes (persist's `persist_batch_structured_key_lower_len`).
+ * NB: a cut key lower is still a lower bound of its part, but no longer an upper bound of the part
+ * before it in the run.
+ */
+export const KEY_LOWER_MAX_BYTES = 256
+
 /** A part stored as one blob object. */
 export interface HollowPart {
   readonly kind: 'hollow'
   readonly key: PartialBatchKey
   readonly encodedSizeBytes: number
-  /** Base64 of the first key's sort encoding in the run's order; '' when unknown. */
+  /** Base64 of the first key's sort encoding in the run's order, cut to KEY_LOWER_MAX_BYTES; '' when unknown. */
   readonly keyLower: string
   /** Wrapping i64 sum of the part's diffs; null when unknown. */
   readonly diffsSum: bigint | null

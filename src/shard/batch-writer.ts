@@ -13,7 +13,7 @@
  */
 import { Buffer } from 'node:buffer'
 import * as ac from '../core/antichain.js'
-import { type BatchPart, type HollowBatch, type HollowPart, type InlinePart } from '../core/batch.js'
+import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type InlinePart } from '../core/batch.js'
 import { description, type Description } from '../core/description.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type BlobKey } from '../core/paths.js'
@@ -25,7 +25,6 @@ import { shapeOf, sumDiffs, updatesByteLength, UpdatesBuilder, type Updates } fr
 import type { Blob } from '../location/blob.js'
 
 /** Longest stored key lower bound, in bytes (persist_batch_structured_key_lower_len). */
-export const KEY_LOWER_MAX_BYTES = 256
 
 export interface BatchWriterConfig {
   readonly targetSize: number

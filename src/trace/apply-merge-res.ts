@@ -12,7 +12,8 @@
  *
  * NB: unlike persist, which folds an invalid since into no-match at the trace level, compactd
  * reports it (SPEC.md §4). When the parts being replaced and the output both have known diff sums,
- * they must agree; a mismatch throws `DiffsSumMismatchError` (an invariant violation, never applied).
+ * they must agree; a mismatch is `not_applied_no_match` (persist panics: its inputs always come
+ * from state, while compactd's may come from a request).
  */
 import * as ac from '../core/antichain.js'
 import { diffsSum, type BatchPart, type HollowBatch } from '../core/batch.js'
@@ -20,7 +21,7 @@ import type { Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { MergeState } from './merge-state.js'
 import { singleSpineBatch, spineBatchLen, type IdHollowBatch, type SpineBatch } from './spine-batch.js'
-import { formatSpineId, spineId } from './spine-id.js'
+import { spineId } from './spine-id.js'
 import type { Trace } from './trace.js'
 
 export const APPLY_MERGE_RESULTS = [
@@ -42,9 +43,6 @@ export interface FueledMergeRes {
   readonly output: HollowBatch
 }
 
-export class DiffsSumMismatchError extends Error {
-  override readonly name = 'DiffsSumMismatchError'
-}
 
 /** Offers `res.output` to every spine batch; the first match (applied or too many updates) wins, per the table above. */
 export function applyMergeRes(trace: Trace, res: FueledMergeRes): { trace: Trace; result: ApplyMergeResult } {
@@ -78,15 +76,18 @@ export function checkSpineBatch(
   if (!exact && range === null) return { result: 'not_applied_no_match', replacement: null }
   if (!ac.frontierLessEqual(tk, output.desc.since, sb.desc.since)) return { result: 'not_applied_invalid_since', replacement: null }
 
+  // NB: persist treats a diff-sum mismatch as an invariant violation (its inputs always come from
+  // state). compactd also takes inputs from requests, so a result whose diffs do not sum like the
+  // batches it would replace is simply not a compaction of them: not matched, never applied.
   if (exact) {
-    checkDiffsSums(sb, sb.parts, output)
+    if (!diffsSumsAgree(sb.parts, output)) return { result: 'not_applied_no_match', replacement: null }
     if (output.len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null }
     return { result: 'applied_exact', replacement: singleSpineBatch(Object.freeze({ id: sb.id, batch: output })) }
   }
 
   const { start, end } = range as { start: number; end: number }
   const replaced = sb.parts.slice(start, end + 1)
-  checkDiffsSums(sb, replaced, output)
+  if (!diffsSumsAgree(replaced, output)) return { result: 'not_applied_no_match', replacement: null }
   const first = replaced[0] as IdHollowBatch
   const last = replaced[replaced.length - 1] as IdHollowBatch
   const parts = Object.freeze([
@@ -122,14 +123,11 @@ function knownDiffsSum(parts: readonly BatchPart[]): bigint | null {
   return parts.length === 0 ? null : diffsSum(parts)
 }
 
-function checkDiffsSums(sb: SpineBatch, replaced: readonly IdHollowBatch[], output: HollowBatch): void {
+/** Whether the output's diffs sum like the batches it replaces (true when either is unknown). */
+function diffsSumsAgree(replaced: readonly IdHollowBatch[], output: HollowBatch): boolean {
   const before = knownDiffsSum(replaced.flatMap((p) => p.batch.parts))
   const after = knownDiffsSum(output.parts)
-  if (before !== null && after !== null && before !== after) {
-    throw new DiffsSumMismatchError(
-      `merge result diffs sum ${after} does not match the ${before} of the batches it replaces in spine batch ${formatSpineId(sb.id)}`,
-    )
-  }
+  return before === null || after === null || before === after
 }
 
 function replaceSpineBatch(trace: Trace, li: number, bi: number, sb: SpineBatch): Trace {

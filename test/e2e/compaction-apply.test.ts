@@ -21,8 +21,10 @@ import {
   partKeys,
   patchConfigs,
   scrape,
+  seriesDelta,
   shardApplied,
   snapshots,
+  submit,
   writeBatch,
   type BatchJson,
   type CompactionJson,
@@ -36,9 +38,11 @@ function layout(shard: ShardJson): string[] {
   return shard.trace.batches.map((sb) => `${String(sb.desc.lower)}-${String(sb.desc.upper)}:[${sb.batches.map((b) => `${String(b.desc.lower)}-${String(b.desc.upper)}`).join(' ')}]`)
 }
 
-async function sixBatches(t: TestContext) {
+async function sixBatches(t: TestContext, opts: { readonly blobParts?: boolean } = {}) {
   const e = await e2eApp(t)
   const shardId = await createShard(e.app)
+  // Inline parts (the default for small writes) have no known diff sum; blob parts do.
+  if (opts.blobParts === true) await patchConfigs(e.app, { persist_inline_writes_single_max_bytes: 0 })
   await appendOneRowBatches(e.app, shardId, 6)
   const shard = await getShard(e.app, shardId)
   assert.deepEqual(layout(shard), ['0-4:[0-1 1-2 2-3 3-4]', '4-5:[4-5]', '5-6:[5-6]'])
@@ -144,7 +148,7 @@ describe('apply outcomes through HTTP', () => {
   })
 
   it('not_applied_too_many_updates: an output with more updates than the spine batch it matches', async (t) => {
-    const s = await sixBatches(t)
+    const s = await sixBatches(t, { blobParts: true })
     assert.equal(s.before.shard.trace.batches[1]?.len, 1)
     // Another batch of [4, 5) with the same diff sum (1) but three updates that do not cancel.
     const other = await writeBatch(
@@ -170,5 +174,46 @@ describe('apply outcomes through HTTP', () => {
       runs_compacted: 1,
       [RECENT]: 1,
     })
+  })
+
+  it('explicit inputs whose diff sum differs from the matched spine batch: not applied, outputs deleted, no 5xx', async (t) => {
+    // A result whose diffs do not sum like the spine batch it lines up with is not a compaction of
+    // it. Nothing is committed, and the request is the client's (SPEC.md §7: no input reaches a
+    // 5xx; §4: outputs of compactions that did not apply are deleted).
+    const s = await sixBatches(t, { blobParts: true })
+    const other = await writeBatch(
+      s.app,
+      s.shardId,
+      4,
+      5,
+      [
+        { key: 'k4', val: 'v', time: 4, diff: 1 },
+        { key: 'x', val: 'v', time: 4, diff: 1 },
+      ],
+      false,
+    )
+    const blobs = await blobKeys(s.services, s.shardId)
+    const res = await submit(s.app, s.shardId, { desc: { lower: [4], upper: [5] }, inputs: [other], wait: true })
+    assert.ok(res.statusCode < 500, `a client's inputs must not reach a 5xx: ${res.statusCode} ${res.body}`)
+    const c = res.json() as CompactionJson
+    assert.equal(c.status, 'succeeded', res.body)
+    assert.match(String(c.result), /^not_applied_/)
+    const { noop, failed, ...rest } = countDelta(s.before.metrics, await scrape(s.app))
+    assert.deepEqual({ noop, failed }, { noop: 1, failed: undefined })
+    assert.equal(rest.applied, undefined)
+    assert.deepEqual((await getShard(s.app, s.shardId)).trace, s.before.shard.trace)
+    assert.deepEqual(await blobKeys(s.services, s.shardId), blobs, 'the output of a compaction that did not apply is deleted')
+  })
+
+  it('counts the output in the compaction batch-write family (PERSIST_SEMANTICS.md §8.2)', async (t) => {
+    const s = await sixBatches(t)
+    const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [0], upper: [4] } })
+    assert.equal(c.result, 'applied_exact')
+    const output = c.output as BatchJson
+    const after = await scrape(s.app)
+    const bytes = output.parts.reduce((sum, p) => sum + (p.encodedSizeBytes as number), 0)
+    assert.equal(seriesDelta(s.before.metrics, after, 'persist_compaction_bytes_total'), bytes)
+    assert.ok(seriesDelta(s.before.metrics, after, 'persist_compaction_write_batch_part_seconds_total') > 0)
+    assert.ok(seriesDelta(s.before.metrics, after, 'persist_compaction_goodbytes_total') > 0, 'goodbytes of a non-empty output')
   })
 })

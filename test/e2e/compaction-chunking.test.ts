@@ -140,10 +140,8 @@ describe('chunking', () => {
   })
 
   it('a multi-part run declared in the wrong order is exploded into single-part runs, and compacts correctly', async (t) => {
-    const { app, shardId } = await (async () => {
-      const e = await e2eApp(t)
-      return { ...e, shardId: await createShard(e.app) }
-    })()
+    const { app } = await e2eApp(t)
+    const shardId = await createShard(app)
     // Target 1: the writer cuts a part per row; inline off: every part is a blob.
     await patchConfigs(app, { persist_blob_target_size: 1, persist_inline_writes_single_max_bytes: 0 })
     const rows: RowJson[] = [

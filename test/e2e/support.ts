@@ -2,8 +2,9 @@
  * Support for end-to-end compaction tests: the real app (real executor in worker threads, real
  * shard service, real compactor) on mem:// stores, driven over HTTP with `app.inject`.
  *
- * - `GatedBlob`: a MemBlob whose `get`s can be held (`hold(match)`), so a compaction blocks at its
- *   first input read until the test releases it. Every hold is released before the app closes.
+ * - `GatedBlob`: a MemBlob whose `get`s can be held (`hold(match)`), so a compaction blocks at a
+ *   chosen input read until the test releases it. Every hold is released before the app closes.
+ *   Tests that await a hold carry a `timeout` (GATED), so a regression fails instead of hanging.
  * - `e2eApp(t)`: builds the app on a GatedBlob, without background GC, and closes it after `t`.
  * - HTTP helpers (shards, batches, configs, compactions, snapshots, parts) that assert the status.
  * - `scrape` / `countDelta`: the compaction counters of `GET /metrics`, and what moved between two
@@ -87,6 +88,9 @@ export class GatedBlob implements Blob {
     return this.#inner.close()
   }
 }
+
+/** Options of a test that awaits a hold: fail rather than hang if the read never comes. */
+export const GATED = { timeout: 20_000 } as const
 
 export interface E2eApp {
   readonly app: App
