@@ -252,8 +252,10 @@ function splitByKey(chunk: Chunk, order: RunOrder, workers: number): KeyRangeTas
     // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
     const lo = i === 0 ? null : lowerOf(run, i)
     const hi = lowerOf(run, i + 1)
-    // A cut key lower bounds its own part from below, but not the part before it from above.
-    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || (hi !== null && hi.byteLength < KEY_LOWER_MAX_BYTES))
+    // NB: a key lower cut to KEY_LOWER_MAX_BYTES is a prefix P of the next part's first key K, and
+    // the split key (itself a stored key lower) is at most that long: nothing that short lies
+    // strictly between P and K, so comparing the split with P answers as comparing it with K would.
+    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || hi !== null)
     if (!known) return true
     return half === 0 ? lo === null || Buffer.compare(lo, split) < 0 : hi === null || Buffer.compare(hi, split) >= 0
   }

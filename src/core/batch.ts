@@ -18,9 +18,8 @@ export const RUN_ORDERS = ['structured', 'codec', 'unordered'] as const
 export type RunOrder = (typeof RUN_ORDERS)[number]
 
 /**
- * Stored key lowers are cut to this many bytes (persist's `persist_batch_structured_key_lower_len`).
- * NB: a cut key lower is still a lower bound of its part, but no longer an upper bound of the part
- * before it in the run.
+ * Stored key lowers are cut to this many bytes (persist's `persist_batch_structured_key_lower_len`);
+ * a cut key lower (a prefix) is still a lower bound of its part.
  */
 export const KEY_LOWER_MAX_BYTES = 256
 
