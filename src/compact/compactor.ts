@@ -22,12 +22,9 @@ import type { HollowBatch } from '../core/batch.js'
 import { isCompactionId, newCompactionId, type CompactionId, type ShardId } from '../core/ids.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { parseDuration } from '../dyncfg/duration.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError, isAppError } from '../errors.js'
-import { LocationError } from '../location/errors.js'
-import type { Metrics } from '../metrics/metrics.js'
 import {
   NO_PROGRESS,
   inputStats,
@@ -38,94 +35,24 @@ import {
   type CompactionError,
   type CompactionSource,
   type CompactionStatus,
-  type DryRunPlan,
-  type FailureCode,
   type Progress,
   type ResolvedRequest,
   type SubmitBody,
 } from './compaction.js'
-import { fastPathEligible, heuristic, selectSchema, timeoutMs, type SchemaSelection } from './plan.js'
-
-/** The shard service as the compactor needs it (the composition root wires the real one). */
-export interface CompactorShards {
-  /**
-   * Resolves a submission to a validated request (inputs from the trace tiling when omitted, since
-   * defaulting, validate_req, key ownership, schema ids). Throws AppError INVALID_COMPACTION (422)
-   * or SHARD_NOT_FOUND.
-   */
-  resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest>
-  /** Applies a compaction output through the machine; exact knowledge of whether it committed. */
-  applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult>
-  /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
-  deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
-}
-
-export interface ExecuteContext {
-  /** Aborted on timeout, deadline, cancel or stop: stop promptly and throw. */
-  readonly signal: AbortSignal
-  /** The schema to decode into and write with (Stage C's choice). */
-  readonly schema: SchemaSelection
-  /** Running totals so far (any subset of the fields). */
-  onProgress(p: Partial<Progress>): void
-}
-
-/**
- * Stage D: does the compaction work and returns the output batch. It must honour `ctx.signal`.
- * When it throws after writing parts, the error carries their keys in `writtenParts` so the
- * compactor deletes them.
- */
-export type Execute = (req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext) => Promise<{ readonly output: HollowBatch }>
-
-export interface CompactorDeps {
-  readonly dyncfg: Pick<DynamicConfigs, 'snapshot' | 'onChange'>
-  readonly metrics: Pick<Metrics, 'compaction' | 'compactor' | 'shard'>
-  readonly shards: CompactorShards
-  readonly execute: Execute
-  /** The dry-run plan of a request, without doing the work. */
-  plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan
-  /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
-  readonly now?: () => Date
-  /** Finished compactions kept for `list`/`get` (oldest dropped, with their idempotency keys). Default 1000. */
-  readonly historyLimit?: number
-  /**
-   * Errors nobody awaits: failed output deletes, an apply whose outcome is unknown, a Stage D error
-   * mapped to INTERNAL. Must not throw. Default: `process.emitWarning`.
-   */
-  readonly onError?: (err: unknown, context: string) => void
-}
-
-export interface SubmitOptions {
-  /** Same key and shard as an earlier submission ⇒ that compaction, not a new one. */
-  readonly idempotencyKey?: string
-  /** Default `request`. */
-  readonly source?: CompactionSource
-}
-
-export type SubmitResult =
-  | { readonly kind: 'plan'; readonly plan: DryRunPlan }
-  /** `waited`: the body asked to wait, and `compaction` is final. */
-  | { readonly kind: 'compaction'; readonly compaction: Compaction; readonly waited: boolean }
-
-export interface CompactOnlyBody {
-  readonly shardId: ShardId
-  readonly desc: NonNullable<SubmitBody['desc']>
-  readonly inputs: readonly unknown[]
-  readonly writerSchemaId?: number
-}
-
-export interface ListFilter {
-  readonly shardId?: string
-  readonly status?: CompactionStatus
-  /** Default 100. */
-  readonly limit?: number
-}
-
-export type CompactionEvent = { readonly type: 'progress' | 'done'; readonly compaction: Compaction }
-
-export type CompactorStatus = 'running' | 'paused' | 'stopped'
-
-/** Events: `change` with the new snapshot, every time a compaction's snapshot changes. */
-export type CompactorEvents = { change: [Compaction] }
+import { fastPathEligible, heuristic, selectSchema, timeoutMs } from './plan.js'
+import type {
+  CompactionEvent,
+  CompactOnlyBody,
+  CompactorDeps,
+  CompactorEvents,
+  CompactorShards,
+  CompactorStatus,
+  Execute,
+  ListFilter,
+  SubmitOptions,
+  SubmitResult,
+} from './compactor-port.js'
+import { toAppError, toCompactionError, writtenParts } from './stage-d-failure.js'
 
 /** A `compactOnly` call in flight. */
 interface Adhoc {
@@ -161,8 +88,6 @@ const DEFAULT_LIST_LIMIT = 100
 /** Durations kept for the Retry-After hint. */
 const RECENT_DURATIONS = 32
 const MAX_RETRY_AFTER_SECONDS = 300
-/** Codes a Stage D error may carry through to the record; anything else is INTERNAL. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR'])
 
 export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #dyncfg: CompactorDeps['dyncfg']
@@ -834,50 +759,6 @@ function parseDeadline(deadline: SubmitBody['deadline']): number | null {
 
 function secondsBetween(fromMs: number, toMs: number): number {
   return Math.max(0, toMs - fromMs) / 1000
-}
-
-/** The part keys a failed Stage D says it wrote (`err.writtenParts`), else none. */
-function writtenParts(err: unknown): readonly PartialBatchKey[] {
-  if (typeof err !== 'object' || err === null) return []
-  const parts = (err as { writtenParts?: unknown }).writtenParts
-  return Array.isArray(parts) ? (parts.filter((k) => typeof k === 'string') as PartialBatchKey[]) : []
-}
-
-/** The code an error carries (AppError, or the worker pool's TaskError), if any. */
-function codeOf(err: unknown): string | null {
-  if (isAppError(err)) return err.code
-  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code
-  return null
-}
-
-/**
- * What a Stage D error says failed, looking down its `cause` chain (Stage D wraps what it catches):
- * the first known code that passes through, or a storage error. Null: nothing the caller can act on.
- */
-function classify(err: unknown): CompactionError | null {
-  let e: unknown = err
-  for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
-    const code = codeOf(e)
-    if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
-    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.kind}); see the server log` }
-  }
-  return null
-}
-
-/** A Stage D error as the record shows it: known codes pass through, the rest is INTERNAL. */
-function toCompactionError(err: unknown, report: (err: unknown) => void): CompactionError {
-  const known = classify(err)
-  if (known !== null && known.code !== 'STORAGE_ERROR') return known
-  report(err)
-  return known ?? { code: 'INTERNAL', message: 'internal error; see the server log' }
-}
-
-/** A Stage D error as `compactOnly` throws it. */
-function toAppError(err: unknown, report: (err: unknown) => void): unknown {
-  const known = classify(err)
-  if (known !== null && known.code !== 'STORAGE_ERROR') return new AppError(known.code, known.message, {}, { cause: err })
-  report(err)
-  return known === null ? err : new AppError(known.code, known.message, {}, { cause: err })
 }
 
 function defaultOnError(err: unknown, context: string): void {

@@ -1,0 +1,93 @@
+/**
+ * The compactor's collaborators and its public types: the shard port, Stage D's signature, the
+ * dependencies the composition root injects, and what callers pass and get back.
+ */
+import type { HollowBatch } from '../core/batch.js'
+import type { ShardId } from '../core/ids.js'
+import type { PartialBatchKey } from '../core/paths.js'
+import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
+import type { ConfigValues } from '../dyncfg/registry.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { ApplyResult, Compaction, CompactionSource, CompactionStatus, DryRunPlan, Progress, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { SchemaSelection } from './plan.js'
+
+/** The shard service as the compactor needs it (the composition root wires the real one). */
+export interface CompactorShards {
+  /**
+   * Resolves a submission to a validated request (inputs from the trace tiling when omitted, since
+   * defaulting, validate_req, key ownership, schema ids). Throws AppError INVALID_COMPACTION (422)
+   * or SHARD_NOT_FOUND.
+   */
+  resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest>
+  /** Applies a compaction output through the machine; exact knowledge of whether it committed. */
+  applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult>
+  /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
+  deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
+}
+
+export interface ExecuteContext {
+  /** Aborted on timeout, deadline, cancel or stop: stop promptly and throw. */
+  readonly signal: AbortSignal
+  /** The schema to decode into and write with (Stage C's choice). */
+  readonly schema: SchemaSelection
+  /** Running totals so far (any subset of the fields). */
+  onProgress(p: Partial<Progress>): void
+}
+
+/**
+ * Stage D: does the compaction work and returns the output batch. It must honour `ctx.signal`.
+ * When it throws after writing parts, the error carries their keys in `writtenParts` so the
+ * compactor deletes them.
+ */
+export type Execute = (req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext) => Promise<{ readonly output: HollowBatch }>
+
+export interface CompactorDeps {
+  readonly dyncfg: Pick<DynamicConfigs, 'snapshot' | 'onChange'>
+  readonly metrics: Pick<Metrics, 'compaction' | 'compactor' | 'shard'>
+  readonly shards: CompactorShards
+  readonly execute: Execute
+  /** The dry-run plan of a request, without doing the work. */
+  plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan
+  /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
+  readonly now?: () => Date
+  /** Finished compactions kept for `list`/`get` (oldest dropped, with their idempotency keys). Default 1000. */
+  readonly historyLimit?: number
+  /**
+   * Errors nobody awaits: failed output deletes, an apply whose outcome is unknown, a Stage D error
+   * mapped to INTERNAL. Must not throw. Default: `process.emitWarning`.
+   */
+  readonly onError?: (err: unknown, context: string) => void
+}
+
+export interface SubmitOptions {
+  /** Same key and shard as an earlier submission ⇒ that compaction, not a new one. */
+  readonly idempotencyKey?: string
+  /** Default `request`. */
+  readonly source?: CompactionSource
+}
+
+export type SubmitResult =
+  | { readonly kind: 'plan'; readonly plan: DryRunPlan }
+  /** `waited`: the body asked to wait, and `compaction` is final. */
+  | { readonly kind: 'compaction'; readonly compaction: Compaction; readonly waited: boolean }
+
+export interface CompactOnlyBody {
+  readonly shardId: ShardId
+  readonly desc: NonNullable<SubmitBody['desc']>
+  readonly inputs: readonly unknown[]
+  readonly writerSchemaId?: number
+}
+
+export interface ListFilter {
+  readonly shardId?: string
+  readonly status?: CompactionStatus
+  /** Default 100. */
+  readonly limit?: number
+}
+
+export type CompactionEvent = { readonly type: 'progress' | 'done'; readonly compaction: Compaction }
+
+export type CompactorStatus = 'running' | 'paused' | 'stopped'
+
+/** Events: `change` with the new snapshot, every time a compaction's snapshot changes. */
+export type CompactorEvents = { change: [Compaction] }
