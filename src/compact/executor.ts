@@ -51,7 +51,7 @@ export function createExecutor(deps: ExecutorDeps) {
     const written: PartialBatchKey[] = []
     try {
       const target = Math.max(1, cfg.persist_blob_target_size)
-      const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target)
+      const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
       const order = cfg.persist_batch_preferred_order
       const ordered = orderRuns(req.inputs, order)
       const plan = chunkRuns(ordered, runReservedBytes, target)
@@ -69,7 +69,7 @@ export function createExecutor(deps: ExecutorDeps) {
         m.runsCompacted.inc(chunk.runs.length)
         const base = { ...progress }
         const started = performance.now()
-        const ranges = splitByKey(chunk, order, deps.pool().size)
+        const ranges = splitByKey(chunk, order, mergingWorkers(cfg, deps.pool().size))
         const shared = ranges.length > 1 ? new SharedParts() : null
         const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
         const taskProgress = ranges.map(() => ({ updatesRead: 0, bytesRead: 0, updatesWritten: 0 }))
@@ -181,7 +181,7 @@ export function createExecutor(deps: ExecutorDeps) {
 
   function plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan {
     const target = Math.max(1, cfg.persist_blob_target_size)
-    const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target)
+    const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
     const ordered = orderRuns(req.inputs, cfg.persist_batch_preferred_order)
     const chunks = chunkRuns(ordered, runReservedBytes, target)
     const index = new Map(ordered.map((r, i) => [r, i]))
@@ -210,6 +210,16 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   return { execute, plan }
+}
+
+/**
+ * How many workers merge one chunk: two when the pool has them and the memory bound leaves room
+ * for a second output in progress after at least two runs of the largest size (bound ≥ 8 × target);
+ * otherwise one, as persist does.
+ */
+function mergingWorkers(cfg: ConfigValues, poolSize: number): number {
+  const target = Math.max(1, cfg.persist_blob_target_size)
+  return poolSize >= 2 && cfg.persist_compaction_memory_bound_bytes >= 8 * target ? 2 : 1
 }
 
 /** One run as one half of a split chunk sees it: the indices of the parts it needs. */

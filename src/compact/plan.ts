@@ -98,9 +98,13 @@ export interface MemoryReservation {
   readonly runReservedBytes: number
 }
 
-/** `in_progress = 2 × target`, `run_reserved = bound − in_progress` (bound ≥ 4 × target is a config rule). */
-export function reserveMemory(memoryBoundBytes: number, targetSizeBytes: number): MemoryReservation {
-  const inProgressBytes = 2 * targetSizeBytes
+/**
+ * `in_progress = 2 × target` per merging worker, `run_reserved = bound − in_progress` (bound ≥ 4 ×
+ * target is a config rule). A chunk split between two workers has two outputs in progress at once,
+ * so it reserves twice (persist merges a chunk on one thread: `mergingWorkers` 1).
+ */
+export function reserveMemory(memoryBoundBytes: number, targetSizeBytes: number, mergingWorkers = 1): MemoryReservation {
+  const inProgressBytes = 2 * targetSizeBytes * Math.max(1, mergingWorkers)
   return { inProgressBytes, runReservedBytes: Math.max(0, memoryBoundBytes - inProgressBytes) }
 }
 
