@@ -3,14 +3,15 @@
  * session (SPEC.md §9, /work/shared/PERFORMANCE.md). For each size (K runs × N updates): generate
  * the data once (untimed), then for each round run every contender in its own child process, in
  * the same order (interleaved rounds), check its output, delete it. Prints a table per size and
- * writes bench/RESULTS.md (full runs only).
+ * writes bench/RESULTS.md (the full default matrix only, unless `--write`).
  *
  *   npm run bench -- [--quick] [--sizes 1M,10M] [--runs 4,16] [--rounds 3] [--large-rounds N]
  *     [--contenders compactd,floor-codec,floor-raw,duckdb-2t,duckdb-1t] [--threads 2]
  *     [--target 32MiB] [--bound 256MiB] [--healthz-interval-ms 5] [--no-warmup] [--seed 42] [--settle 10]
  *     [--cpu-prof] [--write | --no-write] [--keep-data]
  */
-import { fork } from 'node:child_process'
+import { execFile, fork } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { cpus, release, totalmem, availableParallelism, platform } from 'node:os'
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -84,7 +85,9 @@ const healthzIntervalMs = Number(args['healthz-interval-ms'])
 const seed = count(args.seed)
 const settleSeconds = Number(args.settle)
 const cpuProf = args['cpu-prof']
-const write = args.write ?? (!quick && !cpuProf && !args['no-write'])
+/** Only the full default matrix rewrites RESULTS.md unless asked (a partial run must not replace it). */
+const fullMatrix = args.sizes === undefined && args.runs === '4,16' && contenders.length === CONTENDERS.length && !quick && !cpuProf
+const write = args.write ?? (fullMatrix && !args['no-write'])
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
 
 async function machine(): Promise<Machine> {
@@ -98,6 +101,20 @@ async function machine(): Promise<Machine> {
   conn.closeSync()
   db.closeSync()
   return { cpu, cores: availableParallelism(), ramBytes: totalmem(), node: process.version, duckdb: `${version} (node-api ${pkg.version})`, os: `${platform()} ${release()}` }
+}
+
+/**
+ * The code under test: HEAD's short hash, plus "+ local changes" when src/ or routes/ differ from
+ * it, and a digest of those sources to notice them changing during the run (others share the tree).
+ */
+async function codeVersion(): Promise<{ label: string; digest: string }> {
+  const git = (...a: string[]): Promise<string> =>
+    new Promise((res) => execFile('git', a, { cwd: ROOT, maxBuffer: 64 * MIB }, (err, out) => res(err === null ? out.trim() : '')))
+  const head = await git('rev-parse', '--short', 'HEAD')
+  const dirty = await git('status', '--porcelain', '--', 'src', 'routes')
+  const diff = await git('diff', 'HEAD', '--', 'src', 'routes')
+  const digest = createHash('sha256').update(head).update(dirty).update(diff).digest('hex').slice(0, 12)
+  return { label: head === '' ? 'unknown' : `${head}${dirty === '' ? '' : ' + local changes to src/'}`, digest }
 }
 
 /** Machine-wide CPU counters from /proc/stat (jiffies): busy (steal excluded), steal, total. */
@@ -216,6 +233,7 @@ async function main(): Promise<void> {
   if (profDir !== null) await mkdir(profDir, { recursive: true })
   const blob = new FileBlob(join(WORK, 'blob'))
   const mach = await machine()
+  const codeAtStart = await codeVersion()
   console.log(`compactd bench: ${mach.cpu}, ${mach.cores} cores, ${(mach.ramBytes / 2 ** 30).toFixed(1)} GiB, Node ${mach.node}, DuckDB ${mach.duckdb}`)
   console.log(`sizes ${updatesList.join(',')} × runs ${runsList.join(',')}, rounds ${rounds}${largeRounds !== rounds ? ` (${largeRounds} at ≥ 5M)` : ''}, contenders ${contenders.join(',')}`)
 
@@ -282,9 +300,10 @@ async function main(): Promise<void> {
           console.log(
             `  round ${round} ${contender.padEnd(11)} ${result.seconds.toFixed(2).padStart(7)} s  ${(m.updates / result.seconds / 1e6).toFixed(2).padStart(6)} M upd/s  RSS ${(maxRssBytes / MIB).toFixed(0).padStart(5)} MiB${load}  ${verdict.ok ? 'ok' : `DISAGREES: ${verdict.detail}`}${hz}`,
           )
+          console.log(`      ${Object.entries(result.notes).map(([k, v]) => `${k} ${v}`).join(', ')}`)
           if (prof !== null) {
-            // The busiest threads: the merge worker and the main thread (tsx's loader threads trail).
-            for (const p of (await summarizeProfiles(prof, ROOT)).slice(0, 2)) console.log(formatProfile(p, 25))
+            // The busiest threads: the merge workers and the main thread (tsx's loader threads trail).
+            for (const p of (await summarizeProfiles(prof, ROOT)).slice(0, 3)) console.log(formatProfile(p, 25))
           }
         }
       }
@@ -298,6 +317,9 @@ async function main(): Promise<void> {
   const targets = judgeTargets(summaries)
   console.log('\nTargets:')
   for (const t of targets) console.log(`  ${t.met === null ? '–' : t.met ? 'MET    ' : 'NOT MET'}  ${t.name}: ${t.detail}`)
+  const codeAtEnd = await codeVersion()
+  const codeChanged = codeAtEnd.digest !== codeAtStart.digest
+  if (codeChanged) console.log(`\nWARNING: src/ changed during the run (${codeAtStart.label} → ${codeAtEnd.label}); rerun for figures of one version`)
   const totalSeconds = (performance.now() - t0) / 1000
   console.log(`\ntotal ${(totalSeconds / 60).toFixed(1)} min`)
   if (write) {
@@ -306,6 +328,7 @@ async function main(): Promise<void> {
       {
         date: new Date().toISOString(),
         command,
+        code: codeChanged ? `${codeAtStart.label}, **changed during the run** (now ${codeAtEnd.label}): these figures mix versions` : codeAtStart.label,
         machine: mach,
         targetBytes,
         memoryBoundBytes,
