@@ -236,7 +236,7 @@ interface KeyRangeTask {
 }
 
 /**
- * Splits a chunk into two key ranges at the median of its parts' key lowers, so two workers merge
+ * Splits a chunk into two key ranges at the parts' key lower that best balances their bytes, so two workers merge
  * it at once; each half reads only the parts whose key span reaches into its range. Keys equal to
  * the split key all go to the upper half, so a (key, value) is never split. One task (no split)
  * when there is one worker or no usable key lowers (runs in another order, legacy parts).
@@ -256,8 +256,31 @@ function splitByKey(chunk: Chunk, order: RunOrder, workers: number): KeyRangeTas
     if (k !== null) candidates.push(k)
   }
   if (candidates.length === 0) return [all()]
-  candidates.sort((a, b) => Buffer.compare(a, b))
-  const split = candidates[candidates.length >> 1] as Uint8Array
+  // The split that best balances the bytes on either side: a part counts below a candidate when
+  // the next part starts at or before it, above when it starts at or after it, half otherwise.
+  const bytesBelow = (split: Uint8Array): number => {
+    let below = 0
+    for (const run of chunk.runs) {
+      for (let i = 0; i < run.parts.length; i++) {
+        const size = (run.parts[i] as BatchPart).encodedSizeBytes
+        const lo = i === 0 ? null : lowerOf(run, i)
+        const hi = lowerOf(run, i + 1)
+        if (hi !== null && Buffer.compare(hi, split) <= 0) below += size
+        else if (lo === null || Buffer.compare(lo, split) < 0) below += size / 2
+      }
+    }
+    return below
+  }
+  const total = chunk.runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
+  let split = candidates[0] as Uint8Array
+  let best = Infinity
+  for (const c of candidates) {
+    const imbalance = Math.abs(2 * bytesBelow(c) - total)
+    if (imbalance < best) {
+      best = imbalance
+      split = c
+    }
+  }
   const needs = (run: PlannedRun, i: number, half: 0 | 1): boolean => {
     // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
     const lo = i === 0 ? null : lowerOf(run, i)
