@@ -28,6 +28,7 @@ import { encodePart } from '../src/columnar/part-format.js'
 import type { U64Updates } from '../src/columnar/updates.js'
 import { FileBlob } from '../src/location/file-blob.js'
 import { Fingerprint, type FingerprintJson } from './fingerprint.js'
+import { mulberry32 as prng } from '../src/core/prng.js'
 
 export const KEY_BYTES = 16
 export const VAL_BYTES = 32
@@ -78,17 +79,6 @@ export interface DatasetManifest {
   }
 }
 
-/** Seeded uniform [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Seeded random u32 words (xorshift128). */
 function words(seed: number): () => number {

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { MergeKernel } from '../src/compact/merge/merge-kernel.js'
 import { MergeOutput } from '../src/compact/merge/merge-output.js'
 import type { MergeSource } from '../src/compact/merge/merge-source.js'
+import { mulberry32 as prng } from '../src/core/prng.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -34,17 +35,6 @@ const KEY = Number(args['key-bytes'])
 const VAL = Number(args['val-bytes'])
 const SINCE = 1000
 
-/** Small deterministic PRNG so every round sees the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Run {
   readonly rows: number
