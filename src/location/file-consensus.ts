@@ -8,17 +8,21 @@
  * - compareAndSet: check the head is `expected`, write a temp file and fsync it, then
  *   `link(tmp, <seqno>)`, which creates the name iff absent (EEXIST ⇒ mismatch), and fsync the
  *   directory.
- * - NB (stale writer): a truncated seqno is absent again, so a writer whose head check predates the
- *   truncation could re-create it. Hence truncate first creates `floor/<seqno>` (fsynced) and only
- *   then deletes versions below it; a compareAndSet, after its link, re-reads the floor and, if its
- *   seqno is below it, removes its file and reports a mismatch. Readers ignore versions below the
- *   floor, and list versions *before* reading the floor, so any stale file they see is covered.
+ * - NB (stale writer): a writer whose head check predates a truncation must not re-create a
+ *   truncated seqno. So truncate first creates `floor/<seqno>` (fsynced), then replaces the
+ *   versions below it with empty tombstones (an atomic rename over the name, which therefore never
+ *   becomes free), and deletes only tombstones more than TOMBSTONES below the floor. A link onto a
+ *   tombstone fails with EEXIST (a mismatch). Only a writer stalled across more than TOMBSTONES
+ *   versions can re-create a deleted name: after its link it re-reads the floor and, if its seqno
+ *   is that far below, removes its file and reports a mismatch. (A seqno merely below the floor
+ *   was committed and then truncated: others may have built on it.) Readers ignore versions below
+ *   the floor, and list versions *before* reading the floor, so any stale file they see is covered.
  * - NB: floor markers only ever grow (create-if-absent names); truncate removes superseded ones, so
  *   `floor/` holds one or two entries and is read in a single `getdents`, a consistent snapshot.
  * - Temp files are `.tmp-<hex>~` and never read; truncate removes ones older than ten minutes.
  */
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
@@ -29,6 +33,8 @@ const SEQNO_NAME = /^[0-9]{20}$/
 const HEX_KEY = /^(?:[0-9a-f]{2})+$/
 const FLOOR = 'floor'
 const STALE_TEMP_MS = 10 * 60 * 1000
+/** Truncated versions kept as empty tombstones below the floor, so their names stay taken. */
+const TOMBSTONES = 10_000
 /** Re-reads when a version vanished between listing and reading it (a concurrent truncate). */
 const MAX_READ_ATTEMPTS = 8
 
@@ -95,7 +101,7 @@ export class FileConsensus implements Consensus {
     // The name exists: from here an error leaves the outcome unknown to the caller.
     try {
       await fsyncDir(dir)
-      if (data.seqno < (await this.#floor(dir))) {
+      if (data.seqno < (await this.#floor(dir)) - TOMBSTONES) {
         // NB: a concurrent truncate may already have removed it (it is below the floor).
         await unlinkIfPresent(final)
         await fsyncDir(dir)
@@ -144,14 +150,21 @@ export class FileConsensus implements Consensus {
         await createEmpty(join(floorDir, seqnoName(seqno)))
         await fsyncDir(floorDir)
       }
-      // NB: only after the floor is durable may versions below it go.
+      // NB: only after the floor is durable may versions below it go; recent ones become
+      // tombstones (their names stay taken), old tombstones are deleted.
       const floor = await this.#floor(dir)
       let deleted = 0
       for (const v of versions) {
         if (v >= floor) continue
-        const gone = await unlinkIfPresent(join(dir, seqnoName(v)))
-        if (gone && v >= before && v < seqno) deleted++
+        const path = join(dir, seqnoName(v))
+        if (v < floor - TOMBSTONES) {
+          await unlinkIfPresent(path)
+        } else if (v >= before) {
+          await tombstone(dir, path)
+          if (v < seqno) deleted++
+        }
       }
+      await fsyncDir(dir)
       for (const name of await readdirOrEmpty(floorDir)) {
         if (SEQNO_NAME.test(name) && Number(name) < floor) await unlinkIfPresent(join(floorDir, name))
       }
@@ -247,6 +260,18 @@ export class FileConsensus implements Consensus {
       if (err instanceof LocationError || err instanceof InvalidUsageError) throw err
       throw determinate(`file consensus ${op} "${key}": ${errorMessage(err)}`, err)
     }
+  }
+}
+
+/** Atomically replaces the file at `path` with an empty one: the name is never free meanwhile. */
+async function tombstone(dir: string, path: string): Promise<void> {
+  const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`)
+  await createEmpty(tmp)
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
   }
 }
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -55,7 +55,7 @@ describe('FileConsensus', () => {
     const fresh = new FileConsensus(dir)
     let stalled: Promise<void> | undefined
     // The stale writer checks the head (1), then, before its link, the world moves on: others write
-    // 2..5 and truncate below 4, deleting seqno 2, which the stale link would otherwise re-create.
+    // 2..5 and truncate below 4, which leaves seqno 2 a tombstone whose name the link cannot take.
     const stale = new FileConsensus(dir, {
       beforeLink: async () => {
         stalled ??= (async () => {
@@ -70,11 +70,9 @@ describe('FileConsensus', () => {
     assert.equal(res.kind === 'mismatch' ? text(res.current) : res.kind, '5:v5')
     assert.deepEqual((await fresh.scan('k', 0, 10)).map(text), ['4:v4', '5:v5'])
     const hex = Buffer.from('k').toString('hex')
-    assert.deepEqual(
-      (await readdir(join(dir, hex))).sort(),
-      ['00000000000000000004', '00000000000000000005', 'floor'],
-      'the stale file is gone and no temp file is left',
-    )
+    const names = (await readdir(join(dir, hex))).sort()
+    assert.deepEqual(names, ['00000000000000000000', '00000000000000000001', '00000000000000000002', '00000000000000000003', '00000000000000000004', '00000000000000000005', 'floor'], 'no temp file is left')
+    for (const tomb of names.slice(0, 4)) assert.equal((await readFile(join(dir, hex, tomb))).byteLength, 0, `${tomb} is an empty tombstone`)
     await fresh.close()
     await stale.close()
   })
