@@ -136,7 +136,11 @@ function assertDisjoint(root: arrow.Data): void {
 }
 
 /** Encodes `u` as a part file with its metadata. */
-export function encodePart(u: Updates, meta: PartWriteMeta): Uint8Array {
+/**
+ * `diffsSum`, when the caller already has it, saves a pass over the diffs. NB: it must be
+ * `sumDiffs(u)`: a wrong one makes a part that `decodePart` refuses.
+ */
+export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): Uint8Array {
   if (!Number.isSafeInteger(meta.schemaId) || meta.schemaId < 0) throw new TypeError('schemaId must be a non-negative integer')
   const tk = timestampKind(u.timeKind)
   const metadata = new Map<string, string>([
@@ -145,7 +149,7 @@ export function encodePart(u: Updates, meta: PartWriteMeta): Uint8Array {
     [PART_META_KEYS.order, meta.order],
     [PART_META_KEYS.schemaId, String(meta.schemaId)],
     [PART_META_KEYS.timestamp, u.timeKind],
-    [PART_META_KEYS.diffsSum, sumDiffs(u).toString()],
+    [PART_META_KEYS.diffsSum, (diffsSum ?? sumDiffs(u)).toString()],
     [PART_META_KEYS.keySchema, JSON.stringify(dataTypeToJson(u.keyType))],
     [PART_META_KEYS.valSchema, JSON.stringify(dataTypeToJson(u.valType))],
   ])

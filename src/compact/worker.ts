@@ -93,7 +93,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
         }),
       emit: async (p: MergedPart) => {
         if (payload.output.kind === 'parts') {
-          const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId })
+          const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
           await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds })
         } else {
           await send(encode(p.updates), { rows: p.updates.length })
