@@ -33,7 +33,7 @@ import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
 import type { WorkerPool } from '../compact/worker-pool.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
-import { checkPush } from '../trace/trace.js'
+import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch, firstRowOutside } from './batch-check.js'
 import { flushInlineParts, hollowKeys, runLimited, userBatchDesc, writeUserBatch, type BatchWriterTarget } from './batch-writer.js'
 import { ShardGc, type GcResult } from './gc.js'
@@ -469,6 +469,12 @@ export class Shards {
           throw notFound(shardId)
         case 'upper_mismatch': {
           const tk = tkOf(r.state as ShardState)
+          if (!own) {
+            // API.md: a refused compare-and-append deletes the batch's parts. NB: only those the
+            // shard does not reference: the same batch may have been appended before.
+            const referenced = new Set(allHollowBatches((r.state as ShardState).trace).flatMap((b) => hollowKeys(shardId, b)))
+            await this.#deleteParts(hollowKeys(shardId, batch).filter((k) => !referenced.has(k)))
+          }
           throw new AppError('UPPER_MISMATCH', `expectedUpper ${ac.format(tk, expectedUpper)} is not the shard's upper ${ac.format(tk, result.currentUpper)}`, {
             currentUpper: ac.toJson(tk, result.currentUpper),
           })

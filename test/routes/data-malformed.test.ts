@@ -22,6 +22,8 @@ interface Case {
   readonly status: number
   readonly code: string
   readonly message?: RegExp
+  /** Blob keys the request deletes (API.md: a refused compare-and-append deletes the batch's parts). */
+  readonly deletes?: readonly string[]
 }
 
 describe('malformed requests', () => {
@@ -100,7 +102,8 @@ describe('malformed requests', () => {
     { name: 'append of a part under another description', method: 'POST', path: '/append', body: { batch: { ...batch, desc: { ...batch.desc, upper: [13] } } }, status: 400, code: 'INVALID_BATCH', message: /was written with desc/ },
     { name: 'append with an unknown schema id', method: 'POST', path: '/append', body: { batch: { ...batch, runMeta: [{ order: 'structured', schemaId: 7 }] } }, status: 400, code: 'INVALID_BATCH', message: /schemaId 7/ },
     { name: 'append with inline garbage', method: 'POST', path: '/append', body: { batch: { ...batch, parts: [{ inline: { encodedSizeBytes: 3, updates: 'AAAA' } }] } }, status: 400, code: 'INVALID_BATCH', message: /not a valid part/ },
-    { name: 'append at a wrong upper', method: 'POST', path: '/append', body: { batch, expectedUpper: [11] }, status: 409, code: 'UPPER_MISMATCH' },
+    // Last of the cases that use `batch`: it deletes the batch's parts.
+    { name: 'append at a wrong upper', method: 'POST', path: '/append', body: { batch, expectedUpper: [11] }, status: 409, code: 'UPPER_MISMATCH', deletes: batch.parts.map((p) => `${id}/${p.key}`) },
     // reads
     { name: 'snapshot before since', method: 'GET', path: '/snapshot?asOf=1', status: 400, code: 'AS_OF_NOT_AVAILABLE' },
     { name: 'snapshot at upper', method: 'GET', path: '/snapshot?asOf=10', status: 400, code: 'AS_OF_NOT_AVAILABLE' },
@@ -138,7 +141,8 @@ describe('malformed requests', () => {
       const body = res.json() as { code: string; message: string }
       assert.equal(body.code, c.code, `${c.name}: ${body.message}`)
       if (c.message !== undefined) assert.match(body.message, c.message, c.name)
-      assert.deepEqual(await observe(), before, `${c.name} changed the shard`)
+      const expected = { ...before, blobs: before.blobs.filter((k) => !(c.deletes ?? []).includes(k)) }
+      assert.deepEqual(await observe(), expected, `${c.name} changed the shard`)
     }
   })
 

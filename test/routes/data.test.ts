@@ -68,6 +68,22 @@ describe('data routes', () => {
     assert.deepEqual(mismatch.json().currentUpper, [2])
   })
 
+  it('a refused /append deletes the batch parts the shard does not reference, and only those', async () => {
+    const id = await shard()
+    assert.equal((await t.app.inject({ method: 'PATCH', url: '/v1/configs', payload: { persist_inline_writes_single_max_bytes: 0 } })).statusCode, 200)
+    const part = async (batch: { parts: { key: string }[] }) => (await t.app.inject({ method: 'GET', url: `/v1/shards/${id}/parts/${batch.parts[0]!.key}` })).statusCode
+    const first = (await write(id, { lower: [0], upper: [2], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }], append: false })).json().batch
+    const stray = (await write(id, { lower: [5], upper: [6], updates: [{ key: 'b', val: 1, time: 5, diff: 1 }], append: false })).json().batch
+    assert.equal(first.parts[0].inline, undefined)
+    assert.equal((await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/append`, payload: { batch: first } })).statusCode, 201)
+    // Appending the same batch again is refused, and its parts (now the shard's) stay.
+    assert.equal((await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/append`, payload: { batch: first } })).statusCode, 409)
+    assert.equal(await part(first), 200)
+    // A batch that does not fit is refused and its parts are deleted.
+    assert.equal((await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/append`, payload: { batch: stray } })).statusCode, 409)
+    assert.equal(await part(stray), 404)
+  })
+
   it('GET /snapshot streams JSON or Arrow, consolidated and sorted, and releases its lease', async () => {
     const id = await shard()
     const rows = Array.from({ length: 3000 }, (_, i) => ({ key: `k${String(i % 1000).padStart(4, '0')}`, val: i % 7, time: i % 10, diff: 1 }))
