@@ -310,15 +310,17 @@ describe('Shards', () => {
       ])
     })
 
-    it('keeps the parts of a client batch on an upper mismatch (it may be referenced)', async () => {
+    it('on an upper mismatch deletes the parts of a client batch, unless the shard references them', async () => {
       await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
       try {
         const id = await shard()
+        const stray = await unappended(id, 0, 3, [{ key: 'a', val: 1, time: 1, diff: 1 }])
+        await rejectsWith(h.shards.append(id, stray, [1]), 'UPPER_MISMATCH')
+        assert.equal((await blobKeys(h, id)).length, 0, 'a refused batch loses its parts (API.md)')
         const json = await unappended(id, 0, 3, [{ key: 'a', val: 1, time: 1, diff: 1 }])
-        await rejectsWith(h.shards.append(id, json, [1]), 'UPPER_MISMATCH')
-        assert.equal((await blobKeys(h, id)).length, 1)
         await h.shards.append(id, json)
-        assert.equal((await blobKeys(h, id)).length, 1)
+        await rejectsWith(h.shards.append(id, json), 'UPPER_MISMATCH')
+        assert.equal((await blobKeys(h, id)).length, 1, 'the parts of a batch appended before stay')
       } finally {
         await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 4096 })
       }
