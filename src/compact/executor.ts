@@ -83,7 +83,10 @@ export function createExecutor(deps: ExecutorDeps) {
                   timeKind: req.tk.name,
                   since: req.desc.since,
                   asOf: null,
-                  runs: range.runs.map((r) => ({ order: r.run.meta.order, parts: r.parts.map((i) => ({ registeredLower: registered(req, r.run).lower, registeredUpper: registered(req, r.run).upper, encodedSizeBytes: (r.run.parts[i] as BatchPart).encodedSizeBytes })) })),
+                  runs: range.runs.map((r) => {
+                    const { lower, upper } = registered(req, r.run)
+                    return { order: r.run.meta.order, parts: r.parts.map((i) => ({ registeredLower: lower, registeredUpper: upper, encodedSizeBytes: (r.run.parts[i] as BatchPart).encodedSizeBytes })) }
+                  }),
                   keyType: schema.key,
                   valType: schema.val,
                   order,

@@ -1,21 +1,21 @@
 /**
  * Worker-thread entry: runs merge tasks (`mergeRuns`) for the pool. Parts arrive as messages on
  * request; outputs leave as messages and wait for an `ack` (the main thread's upload
- * backpressure). Compaction outputs are encoded part files; snapshot outputs are JSON text or
- * Arrow stream segments.
+ * backpressure). Outputs are encoded part files (for compaction and for snapshot reads alike).
  */
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
-import { encodePart, UpdatesStreamWriter } from '../columnar/part-format.js'
-import { updatesByteLength, updatesToJson, type Updates } from '../columnar/updates.js'
+import { encodePart } from '../columnar/part-format.js'
+import { updatesByteLength } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
 
-/** What a merge task produces: part files for compaction, or a snapshot's stream. */
-export type MergeOutputMode =
-  | { readonly kind: 'parts'; readonly desc: Description; readonly schemaId: number }
-  | { readonly kind: 'json' }
-  | { readonly kind: 'arrow' }
+/** What a merge task produces: part files with this description and schema id. */
+export interface MergeOutputMode {
+  readonly kind: 'parts'
+  readonly desc: Description
+  readonly schemaId: number
+}
 
 export interface MergeTaskPayload {
   readonly task: MergeRunsTask
@@ -68,20 +68,11 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
   current = state
   const post = (type: string, fields: Record<string, unknown> = {}, transfer: ArrayBuffer[] = []): void =>
     port!.postMessage({ taskId, type, ...fields }, transfer)
-  const stream = payload.output.kind === 'arrow' ? new UpdatesStreamWriter({ keyType: payload.task.keyType, valType: payload.task.valType, timeKind: payload.task.timeKind }) : null
-  let firstJson = true
   const send = async (bytes: Uint8Array, fields: Record<string, unknown>): Promise<void> => {
     const acked = new Promise<void>((resolve) => state.acks.push(resolve))
     const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
     post('output', { bytes: copy, ...fields }, [copy.buffer as ArrayBuffer])
     await acked
-  }
-  const encode = (u: Updates): Uint8Array => {
-    if (payload.output.kind === 'arrow') return (stream as UpdatesStreamWriter).write(u)
-    const rows = updatesToJson(u).map((r) => JSON.stringify(r))
-    const text = (firstJson ? '' : ',') + rows.join(',')
-    firstJson = false
-    return Buffer.from(text)
   }
   try {
     const stats = await mergeRuns(payload.task, {
@@ -92,16 +83,11 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
           post('need', { run, part })
         }),
       emit: async (p: MergedPart) => {
-        if (payload.output.kind === 'parts') {
-          const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
-          await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds })
-        } else {
-          await send(encode(p.updates), { rows: p.updates.length })
-        }
+        const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
+        await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds })
       },
       progress: (p) => post('progress', p),
     })
-    if (stream !== null) await send(stream.end(), { rows: 0 })
     post('done', { stats })
   } catch (err) {
     const code = isAppError(err) ? err.code : 'INTERNAL'

@@ -17,6 +17,7 @@ import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
+import { runLimited } from './batch-writer.js'
 import { breakWith, type Machine, type Versioned } from './machine.js'
 import { applyMergeRes, latestSchema, schemaById, tkOf, type ShardState } from './state.js'
 
@@ -131,14 +132,10 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
     async deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
       const keys = outputKeys(output)
       const limit = Math.max(1, deps.dyncfg.snapshot().persist_gc_blob_delete_concurrency_limit)
-      let next = 0
-      const worker = async (): Promise<void> => {
-        while (next < keys.length) {
-          const key = keys[next++] as PartialBatchKey
-          await deps.blob.delete(blobKey(shardId, key))
-        }
-      }
-      await Promise.all(Array.from({ length: Math.min(limit, keys.length) }, worker))
+      await runLimited(
+        keys.map((key) => () => deps.blob.delete(blobKey(shardId, key))),
+        limit,
+      )
       unpin(shardId, keys)
     },
 
