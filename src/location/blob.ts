@@ -8,9 +8,24 @@ export interface BlobMeta {
   readonly lastModified: Date
 }
 
+export interface GetOptions extends Abortable {
+  /**
+   * Supplies the buffer to read into: called once with the value's size, it returns a view of
+   * exactly that many bytes (e.g. in shared or reused memory), and `get` returns that view.
+   */
+  readonly alloc?: (size: number) => Uint8Array
+}
+
+/** The buffer `alloc` gave for `size` bytes, checked. */
+export function allocated(alloc: (size: number) => Uint8Array, size: number): Uint8Array {
+  const out = alloc(size)
+  if (out.byteLength !== size) throw new RangeError(`alloc gave ${out.byteLength} bytes for a value of ${size}`)
+  return out
+}
+
 export interface Blob {
-  /** The value under `key`, or null if absent. */
-  get(key: string, opts?: Abortable): Promise<Uint8Array | null>
+  /** The value under `key`, or null if absent. The returned bytes are the caller's. */
+  get(key: string, opts?: GetOptions): Promise<Uint8Array | null>
   /**
    * Stores `value` under `key` atomically: a reader sees all of it or nothing. Callers overwrite a
    * key only with the same bytes (keys are unique ids; a retry writes the same value again).

@@ -14,7 +14,7 @@ import type { Dirent } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
-import type { Blob, BlobMeta } from './blob.js'
+import { allocated, type Blob, type BlobMeta, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
 import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
 
@@ -33,10 +33,11 @@ export class FileBlob implements Blob {
     return this.#root
   }
 
-  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     this.#check(opts)
     checkBlobKey(key)
     try {
+      if (opts?.alloc !== undefined) return await readInto(join(this.#root, key), opts.alloc, opts.signal)
       const buf = await readFile(join(this.#root, key), { signal: opts?.signal })
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
     } catch (err) {
@@ -152,4 +153,26 @@ export class FileBlob implements Blob {
 
 function isAbsent(err: unknown): boolean {
   return hasCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')
+}
+
+/**
+ * Reads a whole file into the buffer `alloc` gives for its size. NB: a blob is never rewritten
+ * with other bytes (keys are unique), so a size that changes mid-read is a fault, not a race.
+ */
+async function readInto(path: string, alloc: (size: number) => Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const handle = await open(path, 'r')
+  try {
+    const { size } = await handle.stat()
+    const out = allocated(alloc, size)
+    let at = 0
+    while (at < size) {
+      signal?.throwIfAborted()
+      const { bytesRead } = await handle.read(out, at, Math.min(size - at, 8 << 20), at)
+      if (bytesRead === 0) throw new Error(`file shrank while being read (${at} of ${size} bytes)`)
+      at += bytesRead
+    }
+    return out
+  } finally {
+    await handle.close()
+  }
 }

@@ -1,6 +1,6 @@
 /** MemBlob: the in-memory Blob adapter, for tests and `mem://`. */
 import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
-import type { Blob, BlobMeta } from './blob.js'
+import { allocated, type Blob, type BlobMeta, type GetOptions } from './blob.js'
 import { closedError, InvalidUsageError, type Abortable } from './errors.js'
 
 interface Entry {
@@ -12,11 +12,15 @@ export class MemBlob implements Blob {
   readonly #entries = new Map<string, Entry>()
   #closed = false
 
-  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     this.#check(opts)
     checkBlobKey(key)
     const entry = this.#entries.get(key)
-    return entry === undefined ? null : new Uint8Array(entry.value)
+    if (entry === undefined) return null
+    if (opts?.alloc === undefined) return new Uint8Array(entry.value)
+    const out = allocated(opts.alloc, entry.value.byteLength)
+    out.set(entry.value)
+    return out
   }
 
   /** NB: overwriting a key with *different* bytes throws InvalidUsageError, to catch callers' bugs. */

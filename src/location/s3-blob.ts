@@ -19,7 +19,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import { checkBlobKey, checkBlobPrefix, checkBlobValue, isBlobKey } from './blob-args.js'
-import type { Blob, BlobMeta } from './blob.js'
+import { allocated, type Blob, type BlobMeta, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage, indeterminate, type Abortable } from './errors.js'
 
 export interface S3BlobOptions {
@@ -65,14 +65,15 @@ export class S3Blob implements Blob {
     })
   }
 
-  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     this.#check(opts)
     checkBlobKey(key)
     try {
       const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + key }), {
         abortSignal: opts?.signal,
       })
-      if (res.Body === undefined) return new Uint8Array(0)
+      if (res.Body === undefined) return opts?.alloc ? allocated(opts.alloc, 0) : new Uint8Array(0)
+      if (opts?.alloc) return await readInto(res.Body as AsyncIterable<Uint8Array>, res.ContentLength, opts.alloc)
       return await res.Body.transformToByteArray()
     } catch (err) {
       if (nameOf(err) === 'NoSuchKey') return null
@@ -172,4 +173,28 @@ function nameOf(err: unknown): string | undefined {
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : undefined
+}
+
+/** Copies a response body, chunk by chunk as it arrives, into the buffer `alloc` gives for its length. */
+async function readInto(body: AsyncIterable<Uint8Array>, length: number | undefined, alloc: (size: number) => Uint8Array): Promise<Uint8Array> {
+  if (length === undefined) {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of body) chunks.push(chunk)
+    const out = allocated(alloc, chunks.reduce((s, c) => s + c.byteLength, 0))
+    let at = 0
+    for (const c of chunks) {
+      out.set(c, at)
+      at += c.byteLength
+    }
+    return out
+  }
+  const out = allocated(alloc, length)
+  let at = 0
+  for await (const chunk of body) {
+    if (at + chunk.byteLength > length) throw new Error(`the object is longer than its Content-Length ${length}`)
+    out.set(chunk, at)
+    at += chunk.byteLength
+  }
+  if (at !== length) throw new Error(`the object ended after ${at} of its ${length} bytes`)
+  return out
 }

@@ -9,7 +9,7 @@
  * A blob `list` fails before its first item (determinate) or after it (indeterminate).
  * `close` never fails.
  */
-import type { Blob, BlobMeta } from './blob.js'
+import type { Blob, BlobMeta, GetOptions } from './blob.js'
 import type { Consensus, SeqNo, VersionedData } from './consensus.js'
 import { determinate, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
 import { mulberry32 } from '../core/prng.js'
@@ -91,7 +91,7 @@ function checkRate(name: string, rate: number): number {
 
 function unreliableBlob(blob: Blob, faults: Faults): UnreliableBlob {
   return {
-    get: (key: string, opts?: Abortable) => faults.run('get', () => blob.get(key, opts)),
+    get: (key: string, opts?: GetOptions) => faults.run('get', () => blob.get(key, opts)),
     set: (key: string, value: Uint8Array, opts?: Abortable) => faults.run('set', () => blob.set(key, value, opts)),
     delete: (key: string, opts?: Abortable) => faults.run('delete', () => blob.delete(key, opts)),
     list: (prefix: string, opts?: Abortable) => faultyList(faults, () => blob.list(prefix, opts)),

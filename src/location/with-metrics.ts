@@ -8,7 +8,7 @@
  * A `list` of blobs is timed from the call to the end of the iteration. `close` is not timed.
  */
 import type { Histogram } from 'prom-client'
-import type { Blob, BlobMeta } from './blob.js'
+import type { Blob, BlobMeta, GetOptions } from './blob.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 
@@ -26,7 +26,7 @@ export function outcomeOf(err: unknown): Outcome {
 export function withBlobMetrics(blob: Blob, histogram: OperationHistogram): Blob {
   const timed = timer(histogram)
   return {
-    get: (key: string, opts?: Abortable) => timed('get', () => blob.get(key, opts)),
+    get: (key: string, opts?: GetOptions) => timed('get', () => blob.get(key, opts)),
     set: (key: string, value: Uint8Array, opts?: Abortable) => timed('set', () => blob.set(key, value, opts)),
     delete: (key: string, opts?: Abortable) => timed('delete', () => blob.delete(key, opts)),
     list: (prefix: string, opts?: Abortable) => timedList(histogram, () => blob.list(prefix, opts)),

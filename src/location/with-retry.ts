@@ -12,7 +12,7 @@
  *   tell (PERSIST_SEMANTICS.md §5.4).
  * - A blob `list` that fails part-way is restarted and skips keys it already yielded.
  */
-import type { Blob, BlobMeta } from './blob.js'
+import type { Blob, BlobMeta, GetOptions } from './blob.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 import type { BlobOp, ConsensusOp } from './with-metrics.js'
@@ -68,7 +68,7 @@ export function withBlobRetry(blob: Blob, opts: RetryOptions = {}): Blob {
   const policy = policyOf(opts)
   const retry = retrier(policy)
   return {
-    get: (key: string, o?: Abortable) => retry('get', o, () => blob.get(key, o)),
+    get: (key: string, o?: GetOptions) => retry('get', o, () => blob.get(key, o)),
     set: (key: string, value: Uint8Array, o?: Abortable) => retry('set', o, () => blob.set(key, value, o)),
     delete: (key: string, o?: Abortable) => retry('delete', o, () => blob.delete(key, o)),
     list: (prefix: string, o?: Abortable) => retriedList(policy, o, () => blob.list(prefix, o)),

@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import type { Blob, BlobMeta } from '../../src/location/blob.js'
+import type { Blob, BlobMeta, GetOptions } from '../../src/location/blob.js'
 import type { Abortable } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import type { App } from '../../src/app.js'
@@ -62,7 +62,7 @@ export class GatedBlob implements Blob {
     }
   }
 
-  async get(key: string, opts?: Abortable): Promise<Uint8Array | null> {
+  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     for (const h of this.#holds) {
       if (!h.match(key)) continue
       h.hit(key)

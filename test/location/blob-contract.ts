@@ -96,6 +96,25 @@ export function blobContract(name: string, makeBlob: MakeBlob): void {
     )
 
     it(
+      'a get with alloc reads into the buffer alloc gives for the size, and returns it',
+      withBlob(async (blob) => {
+        const value = randomBytes(3 * 65536 + 17)
+        await blob.set('s1/w1/into', value)
+        const sizes: number[] = []
+        const shared = new SharedArrayBuffer(value.byteLength + 64)
+        const got = await blob.get('s1/w1/into', { alloc: (n) => (sizes.push(n), new Uint8Array(shared, 8, n)) })
+        assert.deepEqual(sizes, [value.byteLength])
+        assert.ok(got !== null && got.buffer === shared && got.byteOffset === 8, 'the view alloc gave')
+        sameBytes(got, value)
+        await blob.set('s1/w1/empty', new Uint8Array(0))
+        const empty = await blob.get('s1/w1/empty', { alloc: (n) => new Uint8Array(new SharedArrayBuffer(n)) })
+        assert.ok(empty !== null && empty.buffer instanceof SharedArrayBuffer && empty.byteLength === 0)
+        assert.equal(await blob.get('s1/w1/none', { alloc: () => assert.fail('alloc for a missing key') }), null)
+        await assert.rejects(blob.get('s1/w1/into', { alloc: (n) => new Uint8Array(n - 1) }))
+      }),
+    )
+
+    it(
       'stores an empty value and binary values byte for byte',
       withBlob(async (blob) => {
         await blob.set('e/empty', new Uint8Array(0))
