@@ -22,6 +22,7 @@ import { TIMESTAMP_KINDS, timestampKind, type TimestampKindName } from '../core/
 import { bitAt, liveRows, onlyData, validityOf } from './column.js'
 import { dataTypeToJson, formatDataType, parseDataType, toArrowType, type DataType } from './data-type.js'
 import { formatIpcType, IpcError, loadBatch, readIpcFile, readIpcStream, type ColumnPlan, type IpcContents, type IpcField, type IpcType } from './ipc-reader.js'
+import { layoutIpcFile } from './ipc-writer.js'
 import { err, ok, type Result } from './result.js'
 import { emptyUpdates, sumDiffs, UpdatesBuilder, type Updates, type UpdatesShape } from './updates.js'
 
@@ -135,12 +136,25 @@ function assertDisjoint(root: arrow.Data): void {
   }
 }
 
-/** Encodes `u` as a part file with its metadata. */
+/** A part file laid out but not yet written: its exact size, then one copy into any buffer. */
+export interface EncodedPart {
+  readonly byteLength: number
+  /** Writes the whole file into target[0, byteLength) (target.byteLength >= byteLength; may be a view over a SharedArrayBuffer). */
+  writeTo(target: Uint8Array): void
+}
+
 /**
+ * Lays out `u` as a part file with its metadata (see `encodePart`), to be written by `writeTo`
+ * straight into a buffer of the caller's (e.g. a reused or shared one), each column buffer copied
+ * once. Every byte of `[0, byteLength)` is written, so the target may hold old bytes.
+ *
  * `diffsSum`, when the caller already has it, saves a pass over the diffs. NB: it must be
  * `sumDiffs(u)`: a wrong one makes a part that `decodePart` refuses.
+ *
+ * NB: the result views `u`'s buffers. Call `writeTo` before they change (an `UpdatesBuilder` with
+ * `reuseBuffers` overwrites them on its next append), and never into a target that overlaps them.
  */
-export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): Uint8Array {
+export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): EncodedPart {
   if (!Number.isSafeInteger(meta.schemaId) || meta.schemaId < 0) throw new TypeError('schemaId must be a non-negative integer')
   const tk = timestampKind(u.timeKind)
   const metadata = new Map<string, string>([
@@ -154,7 +168,19 @@ export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): 
     [PART_META_KEYS.valSchema, JSON.stringify(dataTypeToJson(u.valType))],
   ])
   const schema = arrowSchema(u, metadata)
-  return arrow.RecordBatchFileWriter.writeAll([recordBatch(u, schema)]).toUint8Array(true)
+  return layoutIpcFile(recordBatch(u, schema))
+}
+
+/**
+ * Encodes `u` as a part file with its metadata, in a fresh buffer: the bytes apache-arrow's
+ * `RecordBatchFileWriter` writes, except that sliced unit columns get their real null count
+ * (ipc-writer.ts). `diffsSum` as for `encodedPart`.
+ */
+export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): Uint8Array {
+  const part = encodedPart(u, meta, diffsSum)
+  const bytes = new Uint8Array(part.byteLength)
+  part.writeTo(bytes)
+  return bytes
 }
 
 /** Input as an 8-byte-aligned view (copied once if it is not), so column views need no copies. */

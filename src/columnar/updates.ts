@@ -117,9 +117,20 @@ export class I64Sum {
 /** Wrapping i64 sum of every diff. */
 export function sumDiffs(u: Updates): bigint {
   const w = diffWords(u)
-  const acc = new I64Sum()
-  for (let i = 0; i < u.length; i++) acc.add(w[2 * i]!, w[2 * i + 1]!)
-  return acc.toBigInt()
+  let total = 0n
+  // Plain number sums are exact for up to 2^20 words of 32 bits each (below 2^53); one bigint
+  // step per block then wraps them into the i64 total.
+  for (let start = 0; start < u.length; start += 1 << 20) {
+    const end = Math.min(u.length, start + (1 << 20))
+    let lo = 0
+    let hi = 0
+    for (let i = start; i < end; i++) {
+      lo += w[2 * i]!
+      hi += w[2 * i + 1]! | 0
+    }
+    total = BigInt.asIntN(64, total + (BigInt(hi) << 32n) + BigInt(lo))
+  }
+  return total
 }
 
 /** A source `Updates` prepared for copying rows into one builder (bind once per source, not per row). */
@@ -239,13 +250,19 @@ export class UpdatesBuilder {
     if (!sameShape(src, this.shape)) {
       throw new TypeError(`cannot copy rows of (${formatShape(src)}) into a builder of (${formatShape(this.shape)})`)
     }
-    const { major, minor } = timeOrderWords(src)
+    // NB: the order words of u64 times are a copy; only `appendRow` reads them, so they are
+    // made on first use.
+    let words: { readonly major: Uint32Array; readonly minor: Uint32Array } | null = null
     return {
       updates: src,
       keys: this.#keys.copierFor(onlyData(src.keys)),
       vals: this.#vals.copierFor(onlyData(src.vals)),
-      major,
-      minor,
+      get major() {
+        return (words ??= timeOrderWords(src)).major
+      },
+      get minor() {
+        return (words ??= timeOrderWords(src)).minor
+      },
       diffs: diffWords(src),
     }
   }

@@ -101,6 +101,19 @@ describe('I64Sum and diffs', () => {
     assert.equal(sumDiffs(u), INT64_MIN)
     assert.deepEqual([...diffWords(u)], [0xffffffff, 0x7fffffff, 2, 0, 0xffffffff, 0xffffffff])
   })
+
+  it('sumDiffs wraps exactly across its blocks of 2^20 rows, with extreme diffs', () => {
+    const n = (1 << 21) + 7
+    const diffs = new BigInt64Array(n)
+    let want = 0n
+    for (let i = 0; i < n; i++) {
+      const d = i % 3 === 0 ? INT64_MAX : i % 3 === 1 ? INT64_MIN : BigInt(i) * 0x1_0000_0001n
+      diffs[i] = d
+      want = BigInt.asIntN(64, want + d)
+    }
+    const u: Updates = { ...new UpdatesBuilder({ keyType: utf8, valType: utf8, timeKind: 'u64' }).finish(), length: n, diffs }
+    assert.equal(sumDiffs(u), want)
+  })
 })
 
 describe('UpdatesBuilder', () => {

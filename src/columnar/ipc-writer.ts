@@ -1,0 +1,128 @@
+/**
+ * An Arrow IPC file of one record batch, laid out first and then written with one copy of each
+ * column buffer into a caller's buffer.
+ *
+ * The bytes are exactly those of apache-arrow's `RecordBatchFileWriter.writeAll([batch])
+ * .toUint8Array(true)`, whose flatbuffer encoders (`Message`, `Footer`) and buffer assembly
+ * (`VectorAssembler`) this reuses through the package's deep imports:
+ *
+ * ```
+ * "ARROW1" 00 00                                      magic, padded to 8
+ * FF FF FF FF <i32 len> <Message fb> 00…              record batch metadata; 8 + len is a multiple of 8
+ * <buffer> 00… <buffer> 00… …                         body: each non-empty buffer padded to 8
+ * FF FF FF FF 00 00 00 00                             end-of-stream marker
+ * <Footer fb> <i32 footer length> "ARROW1"            schema, block of the batch; not padded
+ * ```
+ *
+ * NB: like apache-arrow's file writer, the file holds no schema message before the batch: the
+ * schema is only in the footer.
+ *
+ * One deliberate difference: apache-arrow writes a null count of -1 (its "not yet counted" mark)
+ * for a sliced column without a validity bitmap, i.e. a sliced `Null` column, and readers refuse
+ * it. This writer states the real count instead (`length` for `Null`, 0 otherwise), so the bytes
+ * differ from apache-arrow's only where apache-arrow's would be invalid.
+ */
+import * as arrow from 'apache-arrow'
+import { Footer, FileBlock } from 'apache-arrow/ipc/metadata/file'
+import { FieldNode, Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message'
+import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler'
+
+/** An Arrow IPC file laid out but not yet written: its exact size, then one copy into any buffer. */
+export interface IpcFileLayout {
+  readonly byteLength: number
+  /** Writes the whole file into target[0, byteLength) (target.byteLength >= byteLength). */
+  writeTo(target: Uint8Array): void
+}
+
+const MAGIC = new TextEncoder().encode('ARROW1')
+const CONTINUATION = -1
+
+const pad8 = (n: number): number => (n + 7) & ~7
+
+/** Bytes to copy, or a run of zeros. */
+type Segment = Uint8Array | number
+
+class LaidOutFile implements IpcFileLayout {
+  readonly byteLength: number
+  readonly #segments: readonly Segment[]
+
+  constructor(segments: readonly Segment[]) {
+    this.#segments = segments
+    this.byteLength = segments.reduce<number>((n, s) => n + (typeof s === 'number' ? s : s.byteLength), 0)
+  }
+
+  writeTo(target: Uint8Array): void {
+    if (target.byteLength < this.byteLength) throw new RangeError(`target holds ${target.byteLength} bytes, the file needs ${this.byteLength}`)
+    let at = 0
+    for (const s of this.#segments) {
+      if (typeof s === 'number') {
+        target.fill(0, at, at + s)
+        at += s
+      } else {
+        target.set(s, at)
+        at += s.byteLength
+      }
+    }
+  }
+}
+
+/**
+ * Columns in the order `VectorAssembler` emits their field nodes. Only struct nesting is
+ * supported (the assembler re-slices the children of lists, unions and dictionaries).
+ */
+function preOrder(d: arrow.Data, out: arrow.Data[]): void {
+  if (arrow.DataType.isDictionary(d.type)) throw new TypeError('dictionary-encoded columns are not supported')
+  if (d.children.length > 0 && !arrow.DataType.isStruct(d.type)) throw new TypeError(`columns of type ${String(d.type)} are not supported`)
+  out.push(d)
+  for (const c of d.children) preOrder(c, out)
+}
+
+const bytesOf = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+
+/**
+ * Lays out `batch` as a complete IPC file. Small pieces (magic, message header, footer) are encoded
+ * now; column buffers are kept as views and copied only by `writeTo`.
+ *
+ * NB: the layout views the batch's buffers: they must stay unmodified until the last `writeTo`,
+ * and the target must not overlap them.
+ */
+export function layoutIpcFile(batch: arrow.RecordBatch): IpcFileLayout {
+  const columns: arrow.Data[] = []
+  for (const c of batch.data.children) preOrder(c, columns)
+  const assembled = VectorAssembler.assemble(batch)
+  if (assembled.nodes.length !== columns.length) throw new Error(`IPC layout: ${assembled.nodes.length} field nodes for ${columns.length} columns`)
+  const nodes = assembled.nodes.map((n, i) => (n.nullCount >= 0 ? n : new FieldNode(n.length, arrow.DataType.isNull(columns[i]!.type) ? n.length : 0)))
+  const header = new RecordBatchHeader(batch.numRows, nodes, assembled.bufferRegions, null, assembled.variadicBufferCounts, batch.metadata)
+  const messageFb = Message.encode(Message.from(header, assembled.byteLength))
+  const metaLength = pad8(8 + messageFb.byteLength)
+
+  const head = new Uint8Array(8 + metaLength)
+  head.set(MAGIC, 0)
+  const hv = new DataView(head.buffer)
+  hv.setInt32(8, CONTINUATION, true)
+  hv.setInt32(12, metaLength - 8, true)
+  head.set(messageFb, 16)
+
+  const segments: Segment[] = [head]
+  let body = 0
+  for (const b of assembled.buffers) {
+    if (b.byteLength === 0) continue
+    segments.push(bytesOf(b))
+    const padding = pad8(b.byteLength) - b.byteLength
+    if (padding > 0) segments.push(padding)
+    body += pad8(b.byteLength)
+  }
+  if (body !== assembled.byteLength) throw new Error(`IPC body of ${body} bytes disagrees with its buffer regions (${assembled.byteLength} bytes)`)
+
+  const block = new FileBlock(metaLength, assembled.byteLength, MAGIC.byteLength + 2)
+  const footerFb = Footer.encode(new Footer(batch.schema, arrow.MetadataVersion.V5, [block], []))
+  const tail = new Uint8Array(8 + footerFb.byteLength + 4 + MAGIC.byteLength)
+  const tv = new DataView(tail.buffer)
+  tv.setInt32(0, CONTINUATION, true)
+  tv.setInt32(4, 0, true)
+  tail.set(footerFb, 8)
+  tv.setInt32(8 + footerFb.byteLength, footerFb.byteLength, true)
+  tail.set(MAGIC, 8 + footerFb.byteLength + 4)
+  segments.push(tail)
+  return new LaidOutFile(segments)
+}
