@@ -44,8 +44,8 @@ interface Run {
   readonly valOffsets: Int32Array
   readonly time0: Uint32Array
   readonly time1: Uint32Array
-  readonly diffLo: Uint32Array
-  readonly diffHi: Int32Array
+  /** (low, high) word pairs. */
+  readonly diffs: Uint32Array
 }
 
 /**
@@ -79,8 +79,7 @@ function generate(total: number): Run[] {
     valOffsets: Int32Array.from({ length: n + 1 }, (_, i) => i * VAL),
     time0: new Uint32Array(n),
     time1: new Uint32Array(n),
-    diffLo: new Uint32Array(n),
-    diffHi: new Int32Array(n),
+    diffs: new Uint32Array(2 * n),
   }))
   for (const run of runs) {
     randomFillSync(run.keyBytes)
@@ -103,7 +102,7 @@ function generate(total: number): Run[] {
     if (KEY >= 8) kv.setUint32(4, lo >>> 0)
     const time = Math.floor(random() * 2000)
     a.time1[i] = time < SINCE ? SINCE : time
-    a.diffLo[i] = 1
+    a.diffs[2 * i] = 1
     const s = second[u]!
     if (s !== 255) {
       const b = runs[s]!
@@ -114,8 +113,8 @@ function generate(total: number): Run[] {
       const t = same ? time : time + 2000
       b.time1[j] = t < SINCE ? SINCE : t
       const cancel = same && random() < 0.2
-      b.diffLo[j] = cancel ? 0xffff_ffff : 1
-      b.diffHi[j] = cancel ? -1 : 0
+      b.diffs[2 * j] = cancel ? 0xffff_ffff : 1
+      b.diffs[2 * j + 1] = cancel ? 0xffff_ffff : 0
     }
   }
   return runs
@@ -131,8 +130,7 @@ function part(run: Run, from: number, to: number): MergeSource {
     valBytes: run.valBytes,
     time0: run.time0.subarray(from, to),
     time1: run.time1.subarray(from, to),
-    diffLo: run.diffLo.subarray(from, to),
-    diffHi: run.diffHi.subarray(from, to),
+    diffs: run.diffs.subarray(2 * from, 2 * to),
     keep: null,
   }
 }

@@ -3,18 +3,23 @@
  * `order_runs`, `chunk_runs`, then each chunk merged in a worker thread with its outputs uploaded
  * as they come, and the output batch assembled (one run per chunk). Also the dry-run plan.
  */
-import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type RunMeta, type RunOrder } from '../core/batch.js'
+import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type RunMeta } from '../core/batch.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
+import type { SortOrder } from '../columnar/sort-key.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { DryRunPlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor-port.js'
-import { keepBuffer, runMergeTask } from './merge-task.js'
-import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, selectSchema, timeoutMs, type Chunk, type PlannedRun } from './plan.js'
+import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from './key-split.js'
+import { keepBuffer, startMergeTask, type MergeTaskOutput } from './merge-task.js'
+import { isLentHere, retainSlot, SharedSlots } from './shared-slots.js'
+import type { MergeRunsStats } from './merge-runs.js'
+import type { MergeTaskPayload } from './worker.js'
+import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, selectSchema, timeoutMs, type PlannedRun } from './plan.js'
 import type { WorkerPool } from './worker-pool.js'
 
 export interface ExecutorDeps {
@@ -46,9 +51,49 @@ export class ExecuteError extends AppError {
 export function createExecutor(deps: ExecutorDeps) {
   const { metrics } = deps
   const m = metrics.compaction
+  /** Input parts are read into these and read by the workers in place. */
+  const inputs = new SharedSlots()
+  /** Input slots dropped because a compaction ended with them still held (aborts, failures). */
+  let droppedSlots = 0
 
   async function execute(req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext): Promise<{ output: HollowBatch }> {
     const written: PartialBatchKey[] = []
+    // Stops every task on the caller's abort or on the first task's failure.
+    const abort = new AbortController()
+    const signal = AbortSignal.any([ctx.signal, abort.signal])
+    // Each chunk's tasks' results, in chunk order.
+    const chunks: Promise<{ stats: MergeRunsStats; parts: HollowPart[] }[]>[] = []
+    // Marks the input slots this compaction borrows.
+    const owner = {}
+
+    /** Uploads one output part (pinned against GC first) and returns its hollow part. */
+    const upload = async (out: MergeTaskOutput): Promise<HollowPart> => {
+      const key = partialBatchKey(deps.writerKey, newPartId())
+      let keyLower = out.keyLower ?? new Uint8Array(0)
+      if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
+        keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)
+        metrics.compactionWrites.keyLowerTooBig.inc()
+      }
+      written.push(key)
+      deps.pinOutput?.(req.shardId, key)
+      const t0 = performance.now()
+      await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal })
+      metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
+      metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
+      metrics.compactionWrites.goodbytes.inc(out.goodBytes ?? 0)
+      metrics.compactionWrites.stepStatsSeconds.inc(out.statsSeconds ?? 0)
+      metrics.compactionWrites.writeBatchOrder.inc({ order: cfg.persist_batch_preferred_order })
+      return {
+        kind: 'hollow',
+        key,
+        encodedSizeBytes: out.bytes.byteLength,
+        keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
+        diffsSum: out.diffsSum ?? null,
+        schemaId: ctx.schema.schemaId,
+        stats: { updates: out.rows },
+      }
+    }
+
     try {
       const target = Math.max(1, cfg.persist_blob_target_size)
       const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
@@ -59,126 +104,101 @@ export function createExecutor(deps: ExecutorDeps) {
       const schema = await deps.lookupSchema(req.shardId, ctx.schema.schemaId)
       const progress = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: plan.chunks.length }
       ctx.onProgress(progress)
+      // Every task's latest counts; the progress sums them.
+      const taskCounts: { updatesRead: number; bytesRead: number; updatesWritten: number }[] = []
+      const report = (): void => {
+        progress.updatesRead = taskCounts.reduce((s, x) => s + x.updatesRead, 0)
+        progress.bytesRead = taskCounts.reduce((s, x) => s + x.bytesRead, 0)
+        progress.updatesWritten = taskCounts.reduce((s, x) => s + x.updatesWritten, 0)
+        ctx.onProgress({ ...progress })
+      }
+      const workers = mergingWorkers(cfg, deps.pool().size)
+      const cache = new PartCache((p) => fetchPart(deps.blob, req.shardId, p, (size) => inputs.acquire(size, owner)))
+      for (const chunk of plan.chunks) {
+        if (signal.aborted) throw signal.reason
+        m.chunksCompacted.inc()
+        m.runsCompacted.inc(chunk.runs.length)
+        const started = performance.now()
+        // The first part of every run is needed first in any case: fetch it, and sample its keys
+        // for the split.
+        const samples = workers > 1 ? await Promise.all(chunk.runs.map(async (run) => (run.parts.length > 0 && splittable(run, order) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []))) : []
+        const split = splitByKey(chunk, order, workers, samples)
+        for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.users(run, i)))
+        const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
+        const handles = split.tasks.map((range) => {
+          const counts = { updatesRead: 0, bytesRead: 0, updatesWritten: 0 }
+          taskCounts.push(counts)
+          const taskParts: HollowPart[] = []
+          const handle = startMergeTask(deps.pool(), taskPayload(req, ctx, schema, range, cfg, order, target), {
+            partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
+            prefetchBudgetBytes: (2 * target) / split.tasks.length,
+            maxOutstanding: Math.max(1, Math.floor(outstanding / split.tasks.length)),
+            fetch: (run, part) => {
+              const r = range.runs[run] as RangeRun
+              return cache.take(r.run.parts[r.parts[part] as number] as BatchPart)
+            },
+            onOutput: async (out) => {
+              // NB: pushed in output order before the upload ends, so the parts stay in key order.
+              const slot = taskParts.length
+              taskParts.push(null as unknown as HollowPart)
+              taskParts[slot] = await upload(out)
+              progress.bytesWritten += out.bytes.byteLength
+              progress.partsWritten += 1
+              ctx.onProgress({ ...progress })
+            },
+            onProgress: (p) => {
+              Object.assign(counts, p)
+              report()
+            },
+            onPrefetchPlan: (all) => {
+              if (!all) m.notAllPrefetched.inc()
+            },
+            onPartTaken: (prefetched) => {
+              metrics.consolidation.partsFetched.inc()
+              if (prefetched) m.partsPrefetched.inc()
+              else m.partsWaited.inc()
+            },
+            onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
+            signal,
+          })
+          return { handle, finished: handle.finished.then((stats) => ({ stats, parts: taskParts })) }
+        })
+        const results = Promise.all(handles.map((h) => h.finished)).then((results) => {
+          m.stepSeconds.inc({ step: 'part_fetch' }, results.reduce((s, r) => s + r.stats.fetchSeconds, 0))
+          m.stepSeconds.inc({ step: 'heap_population' }, 0)
+          metrics.compactionWrites.stepPartWritingSeconds.inc((performance.now() - started) / 1000)
+          progress.chunksDone += 1
+          report()
+          return results
+        })
+        results.catch((err: unknown) => abort.abort(err))
+        chunks.push(results)
+        // The next chunk is prepared as soon as a worker frees up: its tasks queue behind this
+        // chunk's in the pool, so no worker idles at a chunk boundary and uploads overlap.
+        await Promise.race([Promise.all(handles.map((h) => h.handle.workerDone)), results])
+      }
       const parts: BatchPart[] = []
       const runSplits: number[] = []
       const runMeta: RunMeta[] = []
       let len = 0
-      for (const chunk of plan.chunks) {
-        if (ctx.signal.aborted) throw ctx.signal.reason
-        m.chunksCompacted.inc()
-        m.runsCompacted.inc(chunk.runs.length)
-        const base = { ...progress }
-        const started = performance.now()
-        const ranges = splitByKey(chunk, order, mergingWorkers(cfg, deps.pool().size))
-        const shared = ranges.length > 1 ? new SharedParts() : null
-        const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
-        const taskProgress = ranges.map(() => ({ updatesRead: 0, bytesRead: 0, updatesWritten: 0 }))
-        const results = await Promise.all(
-          ranges.map(async (range, t) => {
-            const taskParts: HollowPart[] = []
-            const stats = await runMergeTask(
-              deps.pool(),
-              {
-                task: {
-                  timeKind: req.tk.name,
-                  since: req.desc.since,
-                  asOf: null,
-                  runs: range.runs.map((r) => {
-                    const { lower, upper } = registered(req, r.run)
-                    return { order: r.run.meta.order, parts: r.parts.map((i) => ({ registeredLower: lower, registeredUpper: upper, encodedSizeBytes: (r.run.parts[i] as BatchPart).encodedSizeBytes })) }
-                  }),
-                  keyType: schema.key,
-                  valType: schema.val,
-                  order,
-                  targetSizeBytes: target,
-                  yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
-                  keyRange: range.keyRange,
-                },
-                output: { kind: 'parts', desc: req.desc, schemaId: ctx.schema.schemaId },
-              },
-              {
-                partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
-                prefetchBudgetBytes: (2 * target) / ranges.length,
-                maxOutstanding: Math.max(1, Math.floor(outstanding / ranges.length)),
-                fetch: (run, part) => {
-                  const r = range.runs[run] as RangeRun
-                  const p = r.run.parts[r.parts[part] as number] as BatchPart
-                  return shared === null ? fetchPart(deps.blob, req.shardId, p) : shared.get(p, range.users(r, part), () => fetchPart(deps.blob, req.shardId, p))
-                },
-                onOutput: async (out) => {
-                  const key = partialBatchKey(deps.writerKey, newPartId())
-                  let keyLower = out.keyLower ?? new Uint8Array(0)
-                  if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
-                    keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)
-                    metrics.compactionWrites.keyLowerTooBig.inc()
-                  }
-                  const part: HollowPart = {
-                    kind: 'hollow',
-                    key,
-                    encodedSizeBytes: out.bytes.byteLength,
-                    keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
-                    diffsSum: out.diffsSum ?? null,
-                    schemaId: ctx.schema.schemaId,
-                    stats: { updates: out.rows },
-                  }
-                  taskParts.push(part)
-                  written.push(key)
-                  deps.pinOutput?.(req.shardId, key)
-                  const t0 = performance.now()
-                  await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal: ctx.signal })
-                  metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
-                  metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
-                  metrics.compactionWrites.goodbytes.inc(out.goodBytes ?? 0)
-                  metrics.compactionWrites.stepStatsSeconds.inc(out.statsSeconds ?? 0)
-                  metrics.compactionWrites.writeBatchOrder.inc({ order })
-                  progress.bytesWritten += out.bytes.byteLength
-                  progress.partsWritten += 1
-                  ctx.onProgress({ ...progress })
-                },
-                onProgress: (p) => {
-                  taskProgress[t] = p
-                  progress.updatesRead = base.updatesRead + taskProgress.reduce((s, x) => s + x.updatesRead, 0)
-                  progress.bytesRead = base.bytesRead + taskProgress.reduce((s, x) => s + x.bytesRead, 0)
-                  progress.updatesWritten = base.updatesWritten + taskProgress.reduce((s, x) => s + x.updatesWritten, 0)
-                  ctx.onProgress({ ...progress })
-                },
-                onPrefetchPlan: (all) => {
-                  if (!all) m.notAllPrefetched.inc()
-                },
-                onPartTaken: (prefetched) => {
-                  metrics.consolidation.partsFetched.inc()
-                  if (prefetched) m.partsPrefetched.inc()
-                  else m.partsWaited.inc()
-                },
-                onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
-                signal: ctx.signal,
-              },
-            )
-            return { stats, parts: taskParts }
-          }),
-        )
-        const fetchSeconds = results.reduce((s, r) => s + r.stats.fetchSeconds, 0)
-        m.stepSeconds.inc({ step: 'part_fetch' }, fetchSeconds)
-        m.stepSeconds.inc({ step: 'heap_population' }, 0)
-        metrics.compactionWrites.stepPartWritingSeconds.inc((performance.now() - started) / 1000)
-        // NB: bytes read count a part shared by both halves once per half.
-        progress.updatesRead = base.updatesRead + results.reduce((s, r) => s + r.stats.updatesRead, 0)
-        progress.bytesRead = base.bytesRead + results.reduce((s, r) => s + r.stats.bytesRead, 0)
-        const chunkLen = results.reduce((s, r) => s + r.stats.updatesWritten, 0)
-        progress.updatesWritten = base.updatesWritten + chunkLen
-        progress.chunksDone += 1
-        ctx.onProgress({ ...progress })
+      for (const results of chunks) {
         // The halves' outputs, in key order, are one sorted run.
-        const chunkParts = results.flatMap((r) => r.parts)
+        const done = await results
+        const chunkParts = done.flatMap((r) => r.parts)
         if (chunkParts.length === 0) continue
         if (parts.length > 0) runSplits.push(parts.length)
         parts.push(...chunkParts)
         runMeta.push({ order, schemaId: ctx.schema.schemaId })
-        len += chunkLen
+        len += done.reduce((s, r) => s + r.stats.updatesWritten, 0)
       }
       return { output: { desc: req.desc, len, parts, runSplits, runMeta } }
     } catch (err) {
-      throw new ExecuteError(err, written)
+      abort.abort(err)
+      // Let every started task settle, so that `written` names every part that may exist.
+      await Promise.allSettled(chunks)
+      throw new ExecuteError(signal.reason ?? err, written)
+    } finally {
+      droppedSlots += inputs.dropLent(owner)
     }
   }
 
@@ -212,7 +232,12 @@ export function createExecutor(deps: ExecutorDeps) {
     }
   }
 
-  return { execute, plan }
+  /** The input slot pool: slots kept, slots still held, slots dropped while held (for tests). */
+  function inputSlots(): { size: number; lent: number; dropped: number } {
+    return { size: inputs.size, lent: inputs.lent, dropped: droppedSlots }
+  }
+
+  return { execute, plan, inputSlots }
 }
 
 /**
@@ -225,108 +250,77 @@ function mergingWorkers(cfg: ConfigValues, poolSize: number): number {
   return poolSize >= 2 && cfg.persist_compaction_memory_bound_bytes >= 8 * target ? 2 : 1
 }
 
-/** One run as one half of a split chunk sees it: the indices of the parts it needs. */
-interface RangeRun {
-  readonly run: PlannedRun
-  readonly parts: readonly number[]
-}
-
-interface KeyRangeTask {
-  readonly keyRange: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null } | undefined
-  readonly runs: readonly RangeRun[]
-  /** How many halves need part `part` of run `run` (for releasing shared bytes). */
-  users(run: RangeRun, part: number): number
-}
-
-/**
- * Splits a chunk into two key ranges at the parts' key lower that best balances their bytes, so two workers merge
- * it at once; each half reads only the parts whose key span reaches into its range. Keys equal to
- * the split key all go to the upper half, so a (key, value) is never split. One task (no split)
- * when there is one worker or no usable key lowers (runs in another order, legacy parts).
- * NB: a part spanning the split key is read by both halves, from one shared copy.
- */
-function splitByKey(chunk: Chunk, order: RunOrder, workers: number): KeyRangeTask[] {
-  const all = (): KeyRangeTask => ({ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })), users: () => 1 })
-  if (workers < 2) return [all()]
-  const lowerOf = (run: PlannedRun, i: number): Uint8Array | null => {
-    const p = run.parts[i]
-    if (p === undefined || p.kind !== 'hollow' || p.keyLower === '' || run.exploded || (run.meta.order ?? 'codec') !== order) return null
-    return Buffer.from(p.keyLower, 'base64')
+/** What the worker needs to merge one key range of a chunk. */
+function taskPayload(req: ResolvedRequest, ctx: ExecuteContext, schema: { readonly key: DataType; readonly val: DataType }, range: KeyRangeTask, cfg: ConfigValues, order: SortOrder, target: number): MergeTaskPayload {
+  return {
+    task: {
+      timeKind: req.tk.name,
+      since: req.desc.since,
+      asOf: null,
+      runs: range.runs.map((r) => {
+        const { lower, upper } = registered(req, r.run)
+        return { order: r.run.meta.order, parts: r.parts.map((i) => ({ registeredLower: lower, registeredUpper: upper, encodedSizeBytes: (r.run.parts[i] as BatchPart).encodedSizeBytes })) }
+      }),
+      keyType: schema.key,
+      valType: schema.val,
+      order,
+      targetSizeBytes: target,
+      yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
+      keyRange: range.keyRange,
+    },
+    output: { kind: 'parts', desc: req.desc, schemaId: ctx.schema.schemaId, reuseBuffers: true },
   }
-  const candidates: Uint8Array[] = []
-  for (const run of chunk.runs) for (let i = 1; i < run.parts.length; i++) {
-    const k = lowerOf(run, i)
-    if (k !== null) candidates.push(k)
-  }
-  if (candidates.length === 0) return [all()]
-  // The split that best balances the bytes on either side: a part counts below a candidate when
-  // the next part starts at or before it, above when it starts at or after it, half otherwise.
-  const bytesBelow = (split: Uint8Array): number => {
-    let below = 0
-    for (const run of chunk.runs) {
-      for (let i = 0; i < run.parts.length; i++) {
-        const size = (run.parts[i] as BatchPart).encodedSizeBytes
-        const lo = i === 0 ? null : lowerOf(run, i)
-        const hi = lowerOf(run, i + 1)
-        if (hi !== null && Buffer.compare(hi, split) <= 0) below += size
-        else if (lo === null || Buffer.compare(lo, split) < 0) below += size / 2
-      }
-    }
-    return below
-  }
-  const total = chunk.runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
-  let split = candidates[0] as Uint8Array
-  let best = Infinity
-  for (const c of candidates) {
-    const imbalance = Math.abs(2 * bytesBelow(c) - total)
-    if (imbalance < best) {
-      best = imbalance
-      split = c
-    }
-  }
-  const needs = (run: PlannedRun, i: number, half: 0 | 1): boolean => {
-    // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
-    const lo = i === 0 ? null : lowerOf(run, i)
-    const hi = lowerOf(run, i + 1)
-    // NB: a key lower cut to KEY_LOWER_MAX_BYTES is a prefix P of the next part's first key K, and
-    // the split key (itself a stored key lower) is at most that long: nothing that short lies
-    // strictly between P and K, so comparing the split with P answers as comparing it with K would.
-    const known = (run.parts.length === 1 || i === 0 || lo !== null) && (i + 1 === run.parts.length || hi !== null)
-    if (!known) return true
-    return half === 0 ? lo === null || Buffer.compare(lo, split) < 0 : hi === null || Buffer.compare(hi, split) >= 0
-  }
-  const halves = ([0, 1] as const).map((half) => ({
-    keyRange: half === 0 ? { lower: null, upper: split } : { lower: split, upper: null },
-    runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i).filter((i) => needs(run, i, half)) })),
-  }))
-  const users = (run: RangeRun, part: number): number => {
-    const i = run.parts[part] as number
-    return (needs(run.run, i, 0) ? 1 : 0) + (needs(run.run, i, 1) ? 1 : 0)
-  }
-  return halves.map((h) => ({ ...h, users }))
 }
 
 /**
- * Parts fetched once and read by both halves of a split chunk, held in shared memory until every
- * half that needs one has taken it.
+ * Parts fetched once and read by every task that needs them (both halves of a split chunk, and
+ * the split's key sampling), held until each expected reader has taken them.
+ *
+ * NB: a fetched part's slot carries one hold, the cache's. Each take but the last adds a hold for
+ * its taker; the last take hands the cache's hold over. So every taker owns one hold, which its
+ * worker releases, and the slot is free once every reader is done with it.
  */
-class SharedParts {
-  readonly #entries = new Map<BatchPart, { bytes: Promise<Uint8Array>; left: number }>()
+class PartCache {
+  readonly #fetch: (part: BatchPart) => Promise<Uint8Array>
+  readonly #entries = new Map<BatchPart, { bytes: Promise<Uint8Array> | null; left: number | null }>()
 
-  get(part: BatchPart, users: number, fetch: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  constructor(fetch: (part: BatchPart) => Promise<Uint8Array>) {
+    this.#fetch = fetch
+  }
+
+  /** Starts fetching `part` (once) and returns its bytes, kept until its `expect`ed takes. */
+  fetch(part: BatchPart): Promise<Uint8Array> {
+    const entry = this.#entry(part)
+    entry.bytes ??= this.#fetch(part)
+    return entry.bytes
+  }
+
+  /** `users` tasks will take `part` (at least one). */
+  expect(part: BatchPart, users: number): void {
+    this.#entry(part).left = Math.max(1, users)
+  }
+
+  /** One expected reader takes `part` (fetched now unless it already was), with one hold. */
+  take(part: BatchPart): Promise<Uint8Array> {
+    const bytes = this.fetch(part)
+    const entry = this.#entries.get(part)
+    if (entry !== undefined && entry.left !== null && --entry.left > 0) {
+      return bytes.then((b) => {
+        if (isLentHere(b)) retainSlot(b)
+        return b
+      })
+    }
+    this.#entries.delete(part)
+    return bytes
+  }
+
+  #entry(part: BatchPart): { bytes: Promise<Uint8Array> | null; left: number | null } {
     let entry = this.#entries.get(part)
     if (entry === undefined) {
-      const bytes = fetch().then((b) => {
-        const sab = new SharedArrayBuffer(b.byteLength)
-        const view = new Uint8Array(sab)
-        view.set(b)
-        return view
-      })
-      entry = { bytes, left: users }
+      entry = { bytes: null, left: null }
       this.#entries.set(part, entry)
     }
-    if (--entry.left <= 0) this.#entries.delete(part)
-    return entry.bytes
+    return entry
   }
 }
 
@@ -336,10 +330,18 @@ function registered(req: ResolvedRequest, r: PlannedRun): { lower: HollowBatch['
   return { lower: desc.lower, upper: desc.upper }
 }
 
-/** A part's bytes: from blob for hollow parts, from state for inline ones. A missing blob is an error. */
-export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart): Promise<Uint8Array> {
-  if (part.kind === 'inline') return keepBuffer(part.updates)
-  const bytes = await blob.get(blobKey(shardId, part.key))
+/**
+ * A part's bytes: from blob for hollow parts, from state for inline ones. A missing blob is an
+ * error. `alloc`: the buffer to read into (see `GetOptions.alloc`).
+ */
+export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> {
+  if (part.kind === 'inline') {
+    if (alloc === undefined) return keepBuffer(part.updates)
+    const copy = alloc(part.updates.byteLength)
+    copy.set(part.updates)
+    return copy
+  }
+  const bytes = await blob.get(blobKey(shardId, part.key), alloc === undefined ? {} : { alloc })
   if (bytes === null) throw new AppError('INTERNAL', `part ${part.key} of shard ${shardId} is missing from blob storage`)
   return bytes
 }

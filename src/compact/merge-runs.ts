@@ -78,6 +78,8 @@ export interface MergeRunsIo {
    * the returned promise resolves.
    */
   emit(part: MergedPart): Promise<void>
+  /** Part `part` of run `run` (from `fetch`) is no longer read: its bytes may be reused. */
+  release?(run: number, part: number): void
   /** Called after every kernel step with cumulative counts. */
   progress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
   /** Checked between steps; a raised signal ends the merge with its reason. */
@@ -94,6 +96,8 @@ export interface MergeRunsStats {
 }
 
 interface Loaded {
+  readonly run: number
+  readonly part: number
   readonly bound: BoundSource
   readonly keys: SortKeyColumn
   /** The source handed to the kernel starts at this row of the part. */
@@ -139,7 +143,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
     const id = nextId++
     const prepared = prepareSource(updates, truncate ? partInput : null, task)
-    loaded.set(id, { bound: builder.bind(prepared.updates), keys: prepared.keys, rowBase: prepared.rowBase })
+    loaded.set(id, { run, part: index, bound: builder.bind(prepared.updates), keys: prepared.keys, rowBase: prepared.rowBase })
     kernel.push(run, prepared.source, id)
     return true
   }
@@ -156,6 +160,12 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     firstKey = null
   }
 
+  const unload = (id: number): void => {
+    const l = loaded.get(id)
+    if (l === undefined) return
+    loaded.delete(id)
+    io.release?.(l.run, l.part)
+  }
   const drain = (): void => {
     const out = kernel.output
     const n = out.rows
@@ -173,8 +183,10 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     }
     updatesWritten += n
     out.reset()
-    for (const id of released.splice(0)) loaded.delete(id)
+    for (const id of released.splice(0)) unload(id)
   }
+
+
 
   for (let run = 0; run < task.runs.length; run++) {
     if (!(await load(run))) kernel.end(run)
@@ -196,6 +208,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     if (steps % 8 === 7) await new Promise((resolve) => setImmediate(resolve))
   }
   await flush()
+  for (const id of [...loaded.keys()]) unload(id)
   return { updatesRead, bytesRead, updatesWritten, partsWritten, fetchSeconds }
 }
 
@@ -225,13 +238,7 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
   const n = Math.max(0, hi - lo)
   const time0 = new Uint32Array(n)
   const time1 = new Uint32Array(n)
-  const diffLo = new Uint32Array(n)
-  const diffHi = new Int32Array(n)
-  const words = diffWords(u)
-  for (let i = 0; i < n; i++) {
-    diffLo[i] = words[2 * (lo + i)] as number
-    diffHi[i] = (words[2 * (lo + i) + 1] as number) | 0
-  }
+  const diffs = diffWords(u).subarray(2 * lo, 2 * (lo + n))
   let keep: Uint8Array | null = null
   const drop = (i: number): void => {
     if (keep === null) keep = new Uint8Array(n).fill(1)
@@ -290,8 +297,7 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
     valBytes: vals.bytes,
     time0,
     time1,
-    diffLo,
-    diffHi,
+    diffs,
     keep,
   }
   return { updates: u, source, keys, rowBase: lo }

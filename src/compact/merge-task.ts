@@ -4,6 +4,8 @@
  * outputs so that at most `maxOutstanding` are in flight (persist's pipelined part uploads).
  */
 import type { MergeRunsStats } from './merge-runs.js'
+import { Prefetcher } from './prefetcher.js'
+import { isLentHere, releaseSlot } from './shared-slots.js'
 import type { MergeTaskPayload } from './worker.js'
 import type { TaskChannel, WorkerMessage, WorkerPool } from './worker-pool.js'
 
@@ -27,7 +29,11 @@ export function keepBuffer(bytes: Uint8Array): Uint8Array {
 }
 
 export interface MergeTaskOptions {
-  /** Fetches the bytes of part `part` of run `run` (blob get, or an inline part's bytes). */
+  /**
+   * Fetches the bytes of part `part` of run `run` (blob get, or an inline part's bytes). Bytes
+   * lent from a `SharedSlots` pool must come with one hold for this task: they are posted without
+   * a copy and the worker releases the hold.
+   */
   fetch(run: number, part: number): Promise<Uint8Array>
   /** Sizes of every run's parts, for the prefetch plan. */
   readonly partSizes: readonly (readonly number[])[]
@@ -44,7 +50,33 @@ export interface MergeTaskOptions {
   readonly signal?: AbortSignal
 }
 
+/** Runs a merge task to the end: every output taken (and uploaded). */
 export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts: MergeTaskOptions): Promise<MergeRunsStats> {
+  return startMergeTask(pool, payload, opts).finished
+}
+
+export interface MergeTaskHandle {
+  /** Resolves (never rejects) when the worker is free again: its last output is handed over. */
+  readonly workerDone: Promise<void>
+  /** Resolves when every output has been taken; rejects with the task's first failure. */
+  readonly finished: Promise<MergeRunsStats>
+}
+
+/**
+ * Queues a merge task on the pool. Nothing is fetched until a worker starts it, so tasks may be
+ * queued ahead without holding memory.
+ */
+export function startMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts: MergeTaskOptions): MergeTaskHandle {
+  let workerDone!: () => void
+  const done = new Promise<void>((resolve) => {
+    workerDone = resolve
+  })
+  const finished = finishMergeTask(pool, payload, opts, workerDone)
+  finished.then(workerDone, workerDone)
+  return { workerDone: done, finished }
+}
+
+async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts: MergeTaskOptions, workerDone: () => void): Promise<MergeRunsStats> {
   const prefetch = new Prefetcher(opts)
   const inFlight: Promise<void>[] = []
   let failure: unknown = null
@@ -65,7 +97,12 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
               (bytes) => {
                 // Transfer without a copy when the bytes own their whole buffer (not a view into a
                 // pooled or shared one, such as an inline part held in state).
-                // Shared memory is posted as is (both halves of a split chunk read one copy).
+                // A lent slot is posted with the hold its fetch gave this task; the worker
+                // releases it when done. Other shared memory is posted as is.
+                if (isLentHere(bytes)) {
+                  channel.post('part', { run, part, bytes, slot: true })
+                  return
+                }
                 if (bytes.buffer instanceof SharedArrayBuffer) {
                   channel.post('part', { run, part, bytes })
                   return
@@ -77,6 +114,7 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
               (err: unknown) => fail(err, channel),
             )
           } else if (msg.type === 'output') {
+            const release = (): void => releaseSlot(msg.bytes as Uint8Array)
             const done = opts.onOutput({
               bytes: msg.bytes as Uint8Array,
               rows: msg.rows as number,
@@ -85,6 +123,8 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
               goodBytes: msg.goodBytes as number | undefined,
               statsSeconds: msg.statsSeconds as number | undefined,
             })
+            // A lent output's slot goes back to the worker once its receiver is done with it.
+            if (msg.lent === true) done.then(release, release)
             done.catch((err: unknown) => fail(err, channel))
             inFlight.push(done)
             const pending = inFlight.length
@@ -106,6 +146,7 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
       },
       { signal: opts.signal },
     )
+    workerDone()
     await Promise.all(inFlight)
     if (failure !== null) throw failure
     return stats
@@ -113,63 +154,5 @@ export async function runMergeTask(pool: WorkerPool, payload: MergeTaskPayload, 
     // Let started outputs settle so the caller knows every part that may have been written.
     await Promise.allSettled(inFlight)
     throw failure ?? err
-  }
-}
-
-/**
- * Fetches parts ahead in "first part of every run, then second part of every run…" order while
- * the bytes fetched but not yet taken fit the budget.
- */
-class Prefetcher {
-  readonly #opts: MergeTaskOptions
-  readonly #order: [number, number][] = []
-  readonly #started = new Map<string, Promise<Uint8Array>>()
-  readonly #settled = new Set<string>()
-  readonly #taken = new Set<string>()
-  #next = 0
-  #outstandingBytes = 0
-
-  constructor(opts: MergeTaskOptions) {
-    this.#opts = opts
-    const maxParts = Math.max(0, ...opts.partSizes.map((p) => p.length))
-    for (let i = 0; i < maxParts; i++) {
-      for (let run = 0; run < opts.partSizes.length; run++) if (i < (opts.partSizes[run]?.length ?? 0)) this.#order.push([run, i])
-    }
-    this.#fill()
-    opts.onPrefetchPlan?.(this.#next >= this.#order.length)
-  }
-
-  take(run: number, part: number): Promise<Uint8Array> {
-    const key = `${run}:${part}`
-    this.#taken.add(key)
-    const started = this.#started.get(key)
-    this.#opts.onPartTaken?.(started !== undefined && this.#settled.has(key))
-    if (started === undefined) return this.#opts.fetch(run, part)
-    this.#started.delete(key)
-    this.#outstandingBytes -= this.#size(run, part)
-    this.#fill()
-    return started
-  }
-
-  #size(run: number, part: number): number {
-    return this.#opts.partSizes[run]?.[part] ?? 0
-  }
-
-  #fill(): void {
-    while (this.#next < this.#order.length) {
-      const [run, part] = this.#order[this.#next] as [number, number]
-      const size = this.#size(run, part)
-      if (this.#outstandingBytes + size > this.#opts.prefetchBudgetBytes) return
-      this.#next++
-      const key = `${run}:${part}`
-      if (this.#taken.has(key)) continue
-      this.#outstandingBytes += size
-      const p = this.#opts.fetch(run, part)
-      p.then(
-        () => this.#settled.add(key),
-        () => undefined,
-      )
-      this.#started.set(key, p)
-    }
   }
 }

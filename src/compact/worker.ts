@@ -5,16 +5,22 @@
  */
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
-import { encodePart } from '../columnar/part-format.js'
+import { encodedPart } from '../columnar/part-format.js'
 import { updatesByteLength } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
+import { releaseSlot, SharedSlots } from './shared-slots.js'
 
 /** What a merge task produces: part files with this description and schema id. */
 export interface MergeOutputMode {
   readonly kind: 'parts'
   readonly desc: Description
   readonly schemaId: number
+  /**
+   * Write outputs into shared buffers the worker reuses (`OutputSlots`) instead of a fresh buffer
+   * each. NB: the receiver must be done with an output's bytes when its `onOutput` settles.
+   */
+  readonly reuseBuffers?: boolean
 }
 
 export interface MergeTaskPayload {
@@ -29,16 +35,23 @@ interface Inbound {
   readonly run?: number
   readonly part?: number
   readonly bytes?: Uint8Array
+  /** The bytes are a lent slot (shared-slots.ts): release the hold when done with them. */
+  readonly slot?: boolean
   readonly error?: string
 }
 
 const port = parentPort
 if (port === null) throw new Error('worker.ts must run in a worker thread')
 
+/** Output buffers, reused across parts and tasks. */
+const outputs = new SharedSlots()
+
 let current: {
   taskId: number
   abort: AbortController
   parts: Map<string, (bytes: Uint8Array | Error) => void>
+  /** Lent input slots this task holds, by `run:part`. */
+  held: Map<string, Uint8Array>
   acks: (() => void)[]
 } | null = null
 
@@ -47,11 +60,19 @@ port.on('message', (msg: Inbound) => {
     void start(msg.taskId, msg.payload as MergeTaskPayload)
     return
   }
-  if (current === null || msg.taskId !== current.taskId) return
+  if (current === null || msg.taskId !== current.taskId) {
+    // A part for a task that has ended: nobody will read it.
+    if (msg.type === 'part' && msg.slot === true && msg.bytes !== undefined) releaseSlot(msg.bytes)
+    return
+  }
   if (msg.type === 'part') {
     const key = `${msg.run}:${msg.part}`
     const resolve = current.parts.get(key)
     current.parts.delete(key)
+    if (msg.slot === true && msg.bytes !== undefined) {
+      if (resolve === undefined) releaseSlot(msg.bytes)
+      else current.held.set(key, msg.bytes)
+    }
     resolve?.(msg.bytes ?? new Error(msg.error ?? 'part fetch failed'))
   } else if (msg.type === 'ack') {
     current.acks.shift()?.()
@@ -64,16 +85,16 @@ port.on('message', (msg: Inbound) => {
 })
 
 async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
-  const state = { taskId, abort: new AbortController(), parts: new Map<string, (b: Uint8Array | Error) => void>(), acks: [] as (() => void)[] }
+  const state = { taskId, abort: new AbortController(), parts: new Map<string, (b: Uint8Array | Error) => void>(), held: new Map<string, Uint8Array>(), acks: [] as (() => void)[] }
+  const release = (key: string): void => {
+    const bytes = state.held.get(key)
+    state.held.delete(key)
+    if (bytes !== undefined) releaseSlot(bytes)
+  }
   current = state
   const post = (type: string, fields: Record<string, unknown> = {}, transfer: ArrayBuffer[] = []): void =>
     port!.postMessage({ taskId, type, ...fields }, transfer)
-  const send = async (bytes: Uint8Array, fields: Record<string, unknown>): Promise<void> => {
-    const acked = new Promise<void>((resolve) => state.acks.push(resolve))
-    const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
-    post('output', { bytes: copy, ...fields }, [copy.buffer as ArrayBuffer])
-    await acked
-  }
+  const reuse = payload.output.reuseBuffers ?? false
   try {
     const stats = await mergeRuns(payload.task, {
       signal: state.abort.signal,
@@ -82,9 +103,15 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
           state.parts.set(`${run}:${part}`, (b) => (b instanceof Error ? reject(b) : resolve(b)))
           post('need', { run, part })
         }),
+      release: (run, part) => release(`${run}:${part}`),
       emit: async (p: MergedPart) => {
-        const bytes = encodePart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
-        await send(bytes, { rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds })
+        const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
+        const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
+        encoded.writeTo(bytes)
+        const acked = new Promise<void>((resolve) => state.acks.push(resolve))
+        const fields = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
+        post('output', fields, reuse ? [] : [bytes.buffer as ArrayBuffer])
+        await acked
       },
       progress: (p) => post('progress', p),
     })
@@ -94,5 +121,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
     post('error', { code, message: err instanceof Error ? err.message : String(err) })
   } finally {
     if (current === state) current = null
+    // Whatever the merge still held, nothing reads any more.
+    for (const key of [...state.held.keys()]) release(key)
   }
 }

@@ -140,6 +140,9 @@ describe('compaction Stage D through worker threads', () => {
           onProgress: (p) => progress.push(p),
         })
         assert.deepEqual(await outputRows(blob, output), oracle(tk, all, since))
+        // Every input slot came back: each worker released every part it was handed.
+        assert.deepEqual(executor.inputSlots(), { ...executor.inputSlots(), lent: 0, dropped: 0 })
+        assert.ok(executor.inputSlots().size > 0)
         assert.equal(output.runMeta.length, output.runSplits.length + (output.parts.length > 0 ? 1 : 0))
         assert.ok(progress.length > 0)
         const chunks = (await registry.getSingleMetric('persist_compaction_chunks_compacted_total')?.get())?.values[0]?.value ?? 0
@@ -164,5 +167,7 @@ describe('compaction Stage D through worker threads', () => {
       executor.execute(req, cfg, { signal: new AbortController().signal, schema: { selection: 'recent_schema', schemaId: 0 }, onProgress: () => undefined }),
       (err: unknown) => err instanceof ExecuteError && /missing from blob storage/.test(err.message),
     )
+    // The slots of parts read before the failure are released or forgotten, never left lent.
+    assert.equal(executor.inputSlots().lent, 0)
   })
 })

@@ -535,8 +535,8 @@ export class MergeKernel {
     const i = this.#pos[w]!
     const t0 = s.time0[i]!
     const t1 = s.time1[i]!
-    const lo = s.diffLo[i]!
-    const hi = s.diffHi[i]!
+    const lo = s.diffs[2 * i]!
+    const hi = s.diffs[2 * i + 1]! | 0
     const n = this.#gN
     if (n > 0) {
       const l = n - 1

@@ -18,9 +18,11 @@ export interface MergeSource {
    */
   readonly time0: Uint32Array
   readonly time1: Uint32Array
-  /** The i64 diff as (low word, high word); sums wrap like i64. */
-  readonly diffLo: Uint32Array
-  readonly diffHi: Int32Array
+  /**
+   * Row i's i64 diff as the words (diffs[2i] low, diffs[2i+1] high, read signed): the layout of
+   * an Arrow int64 column, so it can view the part's own buffer. Sums wrap like i64.
+   */
+  readonly diffs: Uint32Array
   /** Row filter: 0 = row dropped (e.g. outside the batch description); null keeps every row. */
   readonly keep: Uint8Array | null
 }
@@ -39,8 +41,7 @@ export function checkMergeSource(s: MergeSource): void {
   if (s.valOffsets.length < n + 1) short('valOffsets', s.valOffsets.length, n + 1)
   if (s.time0.length < n) short('time0', s.time0.length, n)
   if (s.time1.length < n) short('time1', s.time1.length, n)
-  if (s.diffLo.length < n) short('diffLo', s.diffLo.length, n)
-  if (s.diffHi.length < n) short('diffHi', s.diffHi.length, n)
+  if (s.diffs.length < 2 * n) short('diffs', s.diffs.length, 2 * n)
   if (s.keep !== null && s.keep.length < n) short('keep', s.keep.length, n)
   if (n > 0) {
     if (s.keyOffsets[0]! < 0 || s.keyOffsets[n]! > s.keyBytes.length || s.keyOffsets[0]! > s.keyOffsets[n]!) {

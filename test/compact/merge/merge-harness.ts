@@ -43,8 +43,7 @@ export function sourceOf(rows: readonly TestRow[], pad = 0): MergeSource {
   const valOffsets = new Int32Array(n + 1)
   const time0 = new Uint32Array(n)
   const time1 = new Uint32Array(n)
-  const diffLo = new Uint32Array(n)
-  const diffHi = new Int32Array(n)
+  const diffs = new Uint32Array(2 * n)
   const keep = new Uint8Array(n)
   let ko = pad
   let vo = pad
@@ -58,14 +57,14 @@ export function sourceOf(rows: readonly TestRow[], pad = 0): MergeSource {
     time0[i] = r.time0
     time1[i] = r.time1
     const [lo, hi] = diffWords(r.diff)
-    diffLo[i] = lo
-    diffHi[i] = hi
+    diffs[2 * i] = lo
+    diffs[2 * i + 1] = hi
     keep[i] = r.kept ? 1 : 0
   })
   keyOffsets[n] = ko
   valOffsets[n] = vo
   const allKept = rows.every((r) => r.kept)
-  return { length: n, keyOffsets, keyBytes, valOffsets, valBytes, time0, time1, diffLo, diffHi, keep: allKept && pad % 2 === 0 ? null : keep }
+  return { length: n, keyOffsets, keyBytes, valOffsets, valBytes, time0, time1, diffs, keep: allKept && pad % 2 === 0 ? null : keep }
 }
 
 /** Overwrites a released source so any later read by the kernel shows up as wrong output. */
@@ -73,7 +72,7 @@ function poison(s: MergeSource): void {
   ;(s.keyBytes as Uint8Array).fill(0xee)
   ;(s.valBytes as Uint8Array).fill(0x11)
   ;(s.time0 as Uint32Array).fill(7)
-  ;(s.diffLo as Uint32Array).fill(3)
+  ;(s.diffs as Uint32Array).fill(3)
 }
 
 export interface DriveOptions {

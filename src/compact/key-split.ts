@@ -1,0 +1,138 @@
+/**
+ * Splitting one chunk between two workers by key (our addition to persist's Stage D): the lower
+ * half merges keys below a split key, the upper half the rest, and their outputs, concatenated,
+ * are one sorted run. The split key balances the bytes each half reads, estimated from keys
+ * sampled out of the runs' first parts (fetched anyway) and, beyond them, the parts' key lowers.
+ */
+import { KEY_LOWER_MAX_BYTES, type BatchPart } from '../core/batch.js'
+import { onlyData, valueAt } from '../columnar/column.js'
+import { decodePart } from '../columnar/part-format.js'
+import { encodeSortKey, type SortOrder } from '../columnar/sort-key.js'
+import type { Chunk, PlannedRun } from './plan.js'
+
+/** Keys sampled from one part. */
+const SAMPLES_PER_PART = 64
+
+/** One run as one half of a split chunk sees it: the indices of the parts it needs. */
+export interface RangeRun {
+  readonly run: PlannedRun
+  readonly parts: readonly number[]
+}
+
+export interface KeyRangeTask {
+  readonly keyRange: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null } | undefined
+  readonly runs: readonly RangeRun[]
+}
+
+export interface KeySplit {
+  readonly tasks: readonly KeyRangeTask[]
+  /** How many halves read part `i` of `run`: the part's bytes are kept until each has taken them. */
+  users(run: PlannedRun, i: number): number
+}
+
+/** Whether a run's parts are sorted by key in `order`, so its key lowers and samples are usable. */
+export function splittable(run: PlannedRun, order: SortOrder): boolean {
+  return !run.exploded && (run.meta.order ?? 'codec') === order
+}
+
+/**
+ * Sort keys (in `order`) of evenly spaced rows of a part's bytes, each cut to
+ * `KEY_LOWER_MAX_BYTES` (see the NB in `splitByKey`).
+ */
+export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_PER_PART): Uint8Array[] {
+  const { updates: u } = decodePart(bytes)
+  const keys = onlyData(u.keys)
+  const out: Uint8Array[] = []
+  for (let s = 0; s < count && u.length > 0; s++) {
+    const row = Math.min(u.length - 1, Math.floor(((s + 0.5) * u.length) / count))
+    const key = encodeSortKey(u.keyType, valueAt(keys, u.keyType, row), order)
+    out.push(key.byteLength > KEY_LOWER_MAX_BYTES ? key.slice(0, KEY_LOWER_MAX_BYTES) : key)
+  }
+  return out
+}
+
+/**
+ * Splits `chunk` into two key ranges at the key that best balances the bytes on either side; each
+ * half reads only the parts whose key span reaches into its range. Keys equal to the split key
+ * all go to the upper half, so a (key, value) is never split. One task (no split) when there is
+ * one worker or nothing to split at.
+ *
+ * `samples[r]`: keys sampled from the first part of `chunk.runs[r]` (empty when not sampled). A
+ * sampled part's bytes count below a candidate in proportion to its samples below it; any other
+ * part counts wholly below when the next part starts at or before the candidate, wholly above
+ * when it starts at or after it, half otherwise.
+ *
+ * NB: a part spanning the split key is read by both halves (from one shared copy).
+ */
+export function splitByKey(chunk: Chunk, order: SortOrder, workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
+  const whole: KeySplit = { tasks: [{ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })) }], users: () => 1 }
+  if (workers < 2) return whole
+  const lowers = chunk.runs.map((run) =>
+    run.parts.map((p, i): Uint8Array | null => {
+      if (i === 0 || p.kind !== 'hollow' || p.keyLower === '' || !splittable(run, order)) return null
+      return Buffer.from(p.keyLower, 'base64')
+    }),
+  )
+  const candidates: Uint8Array[] = []
+  chunk.runs.forEach((run, r) => {
+    if (!splittable(run, order)) return
+    for (const k of samples[r] ?? []) candidates.push(k)
+    for (const k of lowers[r] as (Uint8Array | null)[]) if (k !== null) candidates.push(k)
+  })
+  if (candidates.length === 0) return whole
+  const size = (run: PlannedRun, i: number): number => (run.parts[i] as BatchPart).encodedSizeBytes
+  const bytesBelow = (split: Uint8Array): number => {
+    let below = 0
+    chunk.runs.forEach((run, r) => {
+      const ls = lowers[r] as (Uint8Array | null)[]
+      const sampled = samples[r] ?? []
+      for (let i = 0; i < run.parts.length; i++) {
+        if (i === 0 && sampled.length > 0) {
+          below += (size(run, i) * sampled.filter((k) => Buffer.compare(k, split) < 0).length) / sampled.length
+          continue
+        }
+        const lo = ls[i] ?? null
+        const hi = ls[i + 1] ?? null
+        if (hi !== null && Buffer.compare(hi, split) <= 0) below += size(run, i)
+        else if (lo === null || Buffer.compare(lo, split) < 0) below += size(run, i) / 2
+      }
+    })
+    return below
+  }
+  const total = chunk.runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
+  let split = candidates[0] as Uint8Array
+  let best = Infinity
+  for (const c of candidates) {
+    const imbalance = Math.abs(2 * bytesBelow(c) - total)
+    if (imbalance < best) {
+      best = imbalance
+      split = c
+    }
+  }
+  const needs = (r: number, i: number, half: 0 | 1): boolean => {
+    const run = chunk.runs[r] as PlannedRun
+    const ls = lowers[r] as (Uint8Array | null)[]
+    // Part i holds keys in [lower_i, lower_{i+1}] (equal keys may straddle a part boundary).
+    const lo = ls[i] ?? null
+    const hi = ls[i + 1] ?? null
+    // NB: a key lower cut to KEY_LOWER_MAX_BYTES is a prefix P of the next part's first key K, and
+    // the split key (a stored key lower or a sample cut the same way) is at most that long:
+    // nothing that short lies strictly between P and K, so comparing the split with P answers as
+    // comparing it with K would.
+    const known = (i === 0 || lo !== null) && (i + 1 === run.parts.length || hi !== null)
+    if (!known) return true
+    return half === 0 ? lo === null || Buffer.compare(lo, split) < 0 : hi === null || Buffer.compare(hi, split) >= 0
+  }
+  const tasks = ([0, 1] as const).map((half) => ({
+    keyRange: half === 0 ? { lower: null, upper: split } : { lower: split, upper: null },
+    runs: chunk.runs.map((run, r) => ({ run, parts: run.parts.map((_, i) => i).filter((i) => needs(r, i, half)) })),
+  }))
+  const index = new Map(chunk.runs.map((run, r) => [run, r]))
+  return {
+    tasks,
+    users: (run, i) => {
+      const r = index.get(run) as number
+      return (needs(r, i, 0) ? 1 : 0) + (needs(r, i, 1) ? 1 : 0)
+    },
+  }
+}

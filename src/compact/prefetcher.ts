@@ -1,0 +1,90 @@
+/**
+ * A merge task's part prefetch (persist's `start_prefetches`): parts are fetched ahead of the
+ * worker's requests within a byte budget.
+ */
+
+/** What a `Prefetcher` needs of its merge task (`MergeTaskOptions` satisfies it). */
+export interface PrefetcherOptions {
+  /** Fetches the bytes of part `part` of run `run`. */
+  fetch(run: number, part: number): Promise<Uint8Array>
+  /** Sizes of every run's parts, for the prefetch plan. */
+  readonly partSizes: readonly (readonly number[])[]
+  /** Most bytes fetched ahead and not yet taken. */
+  readonly prefetchBudgetBytes: number
+  /** Called once, at the first take: whether the whole plan was started within the budget. */
+  onPrefetchPlan?(allStarted: boolean): void
+  /** Called on every take: whether the part's prefetch had already settled. */
+  onPartTaken?(prefetched: boolean): void
+}
+
+/**
+ * Fetches parts ahead in "first part of every run, then second part of every run…" order while
+ * the bytes fetched but not yet taken fit the budget.
+ */
+export class Prefetcher {
+  readonly #opts: PrefetcherOptions
+  readonly #order: [number, number][] = []
+  readonly #started = new Map<string, Promise<Uint8Array>>()
+  readonly #settled = new Set<string>()
+  readonly #taken = new Set<string>()
+  #next = 0
+  #outstandingBytes = 0
+
+  #begun = false
+
+  constructor(opts: PrefetcherOptions) {
+    this.#opts = opts
+    const maxParts = Math.max(0, ...opts.partSizes.map((p) => p.length))
+    for (let i = 0; i < maxParts; i++) {
+      for (let run = 0; run < opts.partSizes.length; run++) if (i < (opts.partSizes[run]?.length ?? 0)) this.#order.push([run, i])
+    }
+  }
+
+  /** NB: prefetching starts with the worker's first request, not when the task is queued. */
+  take(run: number, part: number): Promise<Uint8Array> {
+    if (!this.#begun) {
+      this.#begun = true
+      this.#fill()
+      this.#opts.onPrefetchPlan?.(this.#next >= this.#order.length)
+    }
+    const key = `${run}:${part}`
+    this.#taken.add(key)
+    const started = this.#started.get(key)
+    this.#opts.onPartTaken?.(started !== undefined && this.#settled.has(key))
+    if (started === undefined) {
+      const bytes = this.#opts.fetch(run, part)
+      this.#fill()
+      return bytes
+    }
+    this.#started.delete(key)
+    this.#outstandingBytes -= this.#size(run, part)
+    this.#fill()
+    return started
+  }
+
+  #size(run: number, part: number): number {
+    return this.#opts.partSizes[run]?.[part] ?? 0
+  }
+
+  #fill(): void {
+    while (this.#next < this.#order.length) {
+      const [run, part] = this.#order[this.#next] as [number, number]
+      const key = `${run}:${part}`
+      // A part already taken (fetched on demand) never blocks the plan, however large.
+      if (this.#taken.has(key)) {
+        this.#next++
+        continue
+      }
+      const size = this.#size(run, part)
+      if (this.#outstandingBytes + size > this.#opts.prefetchBudgetBytes) return
+      this.#next++
+      this.#outstandingBytes += size
+      const p = this.#opts.fetch(run, part)
+      p.then(
+        () => this.#settled.add(key),
+        () => undefined,
+      )
+      this.#started.set(key, p)
+    }
+  }
+}
