@@ -1,7 +1,9 @@
 /**
  * The main-thread half of a merge task: serves the worker's part requests (prefetching within a
  * byte budget, persist's `start_prefetches`), hands each output to `onOutput`, and acknowledges
- * outputs so that at most `maxOutstanding` are in flight (persist's pipelined part uploads).
+ * outputs so that the worker builds the next output while up to `maxOutstanding` are taken
+ * (persist's pipelined part uploads: after pushing a part, wait for the oldest while more than
+ * `max_outstanding` are in flight).
  */
 import type { MergeRunsStats } from './merge-runs.js'
 import { Prefetcher } from './prefetcher.js'
@@ -39,7 +41,10 @@ export interface MergeTaskOptions {
   readonly partSizes: readonly (readonly number[])[]
   /** Extra memory for fetching ahead, not counted against the memory bound (2 × target size). */
   readonly prefetchBudgetBytes: number
-  /** Takes one output (e.g. uploads it); the task waits when `maxOutstanding` are unfinished. */
+  /**
+   * Takes one output (e.g. uploads it). The worker goes on with the next while at most
+   * `maxOutstanding` are unfinished, and otherwise waits for the oldest.
+   */
   onOutput(out: MergeTaskOutput): Promise<void>
   readonly maxOutstanding: number
   onProgress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
@@ -128,7 +133,7 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
             done.catch((err: unknown) => fail(err, channel))
             inFlight.push(done)
             const pending = inFlight.length
-            if (pending < opts.maxOutstanding) {
+            if (pending <= opts.maxOutstanding) {
               channel.post('ack')
             } else {
               opts.onWriteStall?.()
