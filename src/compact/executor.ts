@@ -128,7 +128,7 @@ export function createExecutor(deps: ExecutorDeps) {
         const handles = split.tasks.map((range) => {
           const counts = { updatesRead: 0, bytesRead: 0, updatesWritten: 0 }
           taskCounts.push(counts)
-          const taskParts: HollowPart[] = []
+          const taskParts: Promise<HollowPart>[] = []
           const handle = startMergeTask(deps.pool(), taskPayload(req, ctx, schema, range, cfg, order, target), {
             partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
             prefetchBudgetBytes: (2 * target) / split.tasks.length,
@@ -139,9 +139,9 @@ export function createExecutor(deps: ExecutorDeps) {
             },
             onOutput: async (out) => {
               // NB: pushed in output order before the upload ends, so the parts stay in key order.
-              const slot = taskParts.length
-              taskParts.push(null as unknown as HollowPart)
-              taskParts[slot] = await upload(out)
+              const part = upload(out)
+              taskParts.push(part)
+              await part
               progress.bytesWritten += out.bytes.byteLength
               progress.partsWritten += 1
               ctx.onProgress({ ...progress })
@@ -161,7 +161,7 @@ export function createExecutor(deps: ExecutorDeps) {
             onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
             signal,
           })
-          return { handle, finished: handle.finished.then((stats) => ({ stats, parts: taskParts })) }
+          return { handle, finished: handle.finished.then(async (stats) => ({ stats, parts: await Promise.all(taskParts) })) }
         })
         const results = Promise.all(handles.map((h) => h.finished)).then((results) => {
           m.stepSeconds.inc({ step: 'part_fetch' }, results.reduce((s, r) => s + r.stats.fetchSeconds, 0))
