@@ -121,8 +121,8 @@ export function createExecutor(deps: ExecutorDeps) {
         const started = performance.now()
         // The first part of every run is needed first in any case: fetch it, and sample its keys
         // for the split.
-        const samples = workers > 1 ? await Promise.all(chunk.runs.map(async (run) => (run.parts.length > 0 && splittable(run, order) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []))) : []
-        const split = splitByKey(chunk, order, workers, samples)
+        const samples = workers > 1 ? await Promise.all(chunk.runs.map(async (run) => (run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []))) : []
+        const split = splitByKey(chunk, order, ctx.schema.schemaId, workers, samples)
         for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.users(run, i)))
         const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
         const handles = split.tasks.map((range) => {

@@ -30,9 +30,14 @@ export interface KeySplit {
   users(run: PlannedRun, i: number): number
 }
 
-/** Whether a run's parts are sorted by key in `order`, so its key lowers and samples are usable. */
-export function splittable(run: PlannedRun, order: SortOrder): boolean {
-  return !run.exploded && (run.meta.order ?? 'codec') === order
+/**
+ * Whether a run's key lowers and samples are usable: its parts are sorted by key in `order`, and
+ * written with the compaction's schema, so their sort-key bytes are those the workers compare.
+ * NB: a part of an older schema encodes its keys in its own key type; a lower compared in that
+ * encoding could wrongly keep a part from the half whose keys it holds.
+ */
+export function splittable(run: PlannedRun, order: SortOrder, schemaId: number): boolean {
+  return !run.exploded && (run.meta.order ?? 'codec') === order && run.meta.schemaId === schemaId
 }
 
 /**
@@ -55,7 +60,7 @@ export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_
  * Splits `chunk` into two key ranges at the key that best balances the bytes on either side; each
  * half reads only the parts whose key span reaches into its range. Keys equal to the split key
  * all go to the upper half, so a (key, value) is never split. One task (no split) when there is
- * one worker or nothing to split at.
+ * one worker or nothing to split at. `schemaId`: the compaction's schema (see `splittable`).
  *
  * `samples[r]`: keys sampled from the first part of `chunk.runs[r]` (empty when not sampled). A
  * sampled part's bytes count below a candidate in proportion to its samples below it; any other
@@ -64,18 +69,18 @@ export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_
  *
  * NB: a part spanning the split key is read by both halves (from one shared copy).
  */
-export function splitByKey(chunk: Chunk, order: SortOrder, workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
+export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
   const whole: KeySplit = { tasks: [{ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })) }], users: () => 1 }
   if (workers < 2) return whole
   const lowers = chunk.runs.map((run) =>
     run.parts.map((p, i): Uint8Array | null => {
-      if (i === 0 || p.kind !== 'hollow' || p.keyLower === '' || !splittable(run, order)) return null
+      if (i === 0 || p.kind !== 'hollow' || p.keyLower === '' || !splittable(run, order, schemaId)) return null
       return Buffer.from(p.keyLower, 'base64')
     }),
   )
   const candidates: Uint8Array[] = []
   chunk.runs.forEach((run, r) => {
-    if (!splittable(run, order)) return
+    if (!splittable(run, order, schemaId)) return
     for (const k of samples[r] ?? []) candidates.push(k)
     for (const k of lowers[r] as (Uint8Array | null)[]) if (k !== null) candidates.push(k)
   })

@@ -43,8 +43,8 @@ interface BuiltRun {
   readonly parts: readonly BuiltPart[]
 }
 
-function plannedRun(input: number, parts: readonly BuiltPart[], order: RunOrder | null, exploded: boolean): BuiltRun {
-  return { run: { input, meta: { order, schemaId: 0 }, parts: parts.map((p) => p.part), exploded }, parts }
+function plannedRun(input: number, parts: readonly BuiltPart[], order: RunOrder | null, exploded: boolean, schemaId = 0): BuiltRun {
+  return { run: { input, meta: { order, schemaId }, parts: parts.map((p) => p.part), exploded }, parts }
 }
 
 function chunkOf(runs: readonly BuiltRun[]): Chunk {
@@ -63,8 +63,8 @@ const has = (split: KeySplit, half: number, r: number, i: number): boolean => sp
  */
 function checkSplit(runs: readonly BuiltRun[], workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
   const chunk = chunkOf(runs)
-  const split = splitByKey(chunk, 'structured', workers, samples)
-  const usable = runs.map((r) => splittable(r.run, 'structured'))
+  const split = splitByKey(chunk, 'structured', 0, workers, samples)
+  const usable = runs.map((r) => splittable(r.run, 'structured', 0))
   const candidates = runs.flatMap((r, n) => (usable[n] ? [...(samples[n] ?? []), ...r.parts.slice(1).flatMap((p) => (p.part.keyLower === '' ? [] : [cut(p.keys[0] as Uint8Array)]))] : []))
   for (const task of split.tasks) {
     assert.equal(task.runs.length, runs.length)
@@ -108,7 +108,8 @@ function checkSplit(runs: readonly BuiltRun[], workers: number, samples: readonl
   return split
 }
 
-type RunKind = 'structured' | 'codec' | 'null' | 'exploded'
+/** `other-schema`: sorted in the preferred order but written with another schema id. */
+type RunKind = 'structured' | 'codec' | 'null' | 'exploded' | 'other-schema'
 
 /**
  * A sorted run of `keys` cut into parts (a cut `c` starts a part at row `1 + c % (rows - 1)`), as
@@ -118,8 +119,9 @@ function buildRuns(input: number, keys: readonly Uint8Array[], cuts: readonly nu
   const sorted = sortKeys(keys)
   const bounds = [...new Set(cuts.map((c) => 1 + (c % Math.max(1, sorted.length - 1))))].filter((b) => b < sorted.length).sort((a, b) => a - b)
   const edges = [0, ...bounds, sorted.length]
-  const order: RunOrder | null = kind === 'structured' ? 'structured' : kind === 'null' ? null : 'codec'
+  const order: RunOrder | null = kind === 'structured' || kind === 'other-schema' ? 'structured' : kind === 'null' ? null : 'codec'
   const parts = edges.slice(1).map((end, j) => buildPart(sorted.slice(edges[j], end), order ?? 'codec'))
+  if (kind === 'other-schema') return [plannedRun(input, parts, order, false, 1)]
   if (kind !== 'exploded') return [plannedRun(input, parts, order, false)]
   return parts.map((p) => plannedRun(input, [p], order, parts.length > 1))
 }
@@ -128,7 +130,7 @@ const runSpec = (key: fc.Arbitrary<Uint8Array>) =>
   fc.record({
     keys: fc.array(key, { minLength: 1, maxLength: 24 }),
     cuts: fc.array(fc.nat(), { maxLength: 4 }),
-    kind: fc.constantFrom<RunKind>('structured', 'structured', 'structured', 'codec', 'null', 'exploded'),
+    kind: fc.constantFrom<RunKind>('structured', 'structured', 'structured', 'codec', 'null', 'exploded', 'other-schema'),
     samples: fc.integer({ min: 0, max: 8 }),
   })
 
@@ -191,7 +193,7 @@ describe('splitByKey', () => {
     fc.assert(fc.property(scenario(longKey), runScenario), { seed, numRuns: 100 })
   })
 
-  it('reads unsplittable runs (exploded, or in another order) whole in both halves', () => {
+  it('reads unsplittable runs (exploded, in another order, or of another schema) whole in both halves', () => {
     const rand = mulberry32(seed)
     const keys = randomKeys(rand, 300)
     const runs = [
@@ -199,10 +201,11 @@ describe('splitByKey', () => {
       ...buildRuns(1, randomKeys(rand, 90), [29, 59], 'codec'),
       ...buildRuns(2, randomKeys(rand, 90), [29, 59], 'null'),
       ...buildRuns(3, randomKeys(rand, 90), [29, 59], 'exploded'),
+      ...buildRuns(4, randomKeys(rand, 90), [29, 59], 'other-schema'),
     ]
-    assert.equal(runs.length, 6)
+    assert.equal(runs.length, 7)
     // As the executor does: only splittable runs are sampled.
-    const samples = runs.map((r) => (splittable(r.run, 'structured') ? sampleKeys((r.parts[0] as BuiltPart).bytes, 'structured') : []))
+    const samples = runs.map((r) => (splittable(r.run, 'structured', 0) ? sampleKeys((r.parts[0] as BuiltPart).bytes, 'structured') : []))
     const split = checkSplit(runs, 2, samples)
     assert.equal(split.tasks.length, 2)
     for (let r = 1; r < runs.length; r++) for (const task of split.tasks) assert.deepEqual(task.runs[r]?.parts, runs[r]?.run.parts.map((_, i) => i))
