@@ -96,7 +96,8 @@ export function createExecutor(deps: ExecutorDeps) {
 
     try {
       const target = Math.max(1, cfg.persist_blob_target_size)
-      const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
+      const workers = mergingWorkers(cfg, deps.pool().size)
+      const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, workers)
       const order = cfg.persist_batch_preferred_order
       const ordered = orderRuns(req.inputs, order)
       const plan = chunkRuns(ordered, runReservedBytes, target)
@@ -112,7 +113,6 @@ export function createExecutor(deps: ExecutorDeps) {
         progress.updatesWritten = taskCounts.reduce((s, x) => s + x.updatesWritten, 0)
         ctx.onProgress({ ...progress })
       }
-      const workers = mergingWorkers(cfg, deps.pool().size)
       const cache = new PartCache((p) => fetchPart(deps.blob, req.shardId, p, (size) => inputs.acquire(size, owner)))
       for (const chunk of plan.chunks) {
         if (signal.aborted) throw signal.reason
@@ -121,7 +121,9 @@ export function createExecutor(deps: ExecutorDeps) {
         const started = performance.now()
         // The first part of every run is needed first in any case: fetch it, and sample its keys
         // for the split.
-        const samples = workers > 1 ? await Promise.all(chunk.runs.map(async (run) => (run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []))) : []
+        const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
+          run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
+        const samples = workers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
         const split = splitByKey(chunk, order, ctx.schema.schemaId, workers, samples)
         for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.users(run, i)))
         const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
@@ -173,8 +175,8 @@ export function createExecutor(deps: ExecutorDeps) {
         })
         results.catch((err: unknown) => abort.abort(err))
         chunks.push(results)
-        // The next chunk is prepared as soon as a worker frees up: its tasks queue behind this
-        // chunk's in the pool, so no worker idles at a chunk boundary and uploads overlap.
+        // The next chunk starts once both workers are done with this one, while its last outputs
+        // may still be uploading; waiting for both keeps one chunk's input parts in memory at once.
         await Promise.race([Promise.all(handles.map((h) => h.handle.workerDone)), results])
       }
       const parts: BatchPart[] = []

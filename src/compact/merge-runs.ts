@@ -166,6 +166,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     loaded.delete(id)
     io.release?.(l.run, l.part)
   }
+
   const drain = (): void => {
     const out = kernel.output
     const n = out.rows
@@ -185,8 +186,6 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     out.reset()
     for (const id of released.splice(0)) unload(id)
   }
-
-
 
   for (let run = 0; run < task.runs.length; run++) {
     if (!(await load(run))) kernel.end(run)

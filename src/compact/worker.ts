@@ -17,7 +17,7 @@ export interface MergeOutputMode {
   readonly desc: Description
   readonly schemaId: number
   /**
-   * Write outputs into shared buffers the worker reuses (`OutputSlots`) instead of a fresh buffer
+   * Write outputs into shared buffers the worker reuses (`SharedSlots`) instead of a fresh buffer
    * each. NB: the receiver must be done with an output's bytes when its `onOutput` settles.
    */
   readonly reuseBuffers?: boolean
