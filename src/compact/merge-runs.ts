@@ -73,7 +73,8 @@ export interface MergeRunsIo {
   /** The bytes of part `part` of run `run`. */
   fetch(run: number, part: number): Promise<Uint8Array>
   /**
-   * Takes one output part; resolves when another may be produced (upload backpressure).
+   * Takes one output part; resolves when the next may be built (it may first wait for room among
+   * the outputs in flight: upload backpressure).
    * NB: `part.updates` lives in buffers the next part reuses: consume it (encode, copy) before
    * the returned promise resolves.
    */

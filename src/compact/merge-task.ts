@@ -1,9 +1,9 @@
 /**
  * The main-thread half of a merge task: serves the worker's part requests (prefetching within a
- * byte budget, persist's `start_prefetches`), hands each output to `onOutput`, and acknowledges
- * outputs so that the worker builds the next output while up to `maxOutstanding` are taken
- * (persist's pipelined part uploads: after pushing a part, wait for the oldest while more than
- * `max_outstanding` are in flight).
+ * byte budget, persist's `start_prefetches`) and hands each output to `onOutput`. The worker
+ * builds the next output while up to `maxOutstanding` are in flight (persist's pipelined part
+ * uploads), and encodes a built output only when fewer are: so at most `maxOutstanding` encoded
+ * outputs exist at once (persist may hold one more, between pushing a part and waiting).
  */
 import type { MergeRunsStats } from './merge-runs.js'
 import { Prefetcher } from './prefetcher.js'
@@ -42,8 +42,8 @@ export interface MergeTaskOptions {
   /** Extra memory for fetching ahead, not counted against the memory bound (2 × target size). */
   readonly prefetchBudgetBytes: number
   /**
-   * Takes one output (e.g. uploads it). The worker goes on with the next while at most
-   * `maxOutstanding` are unfinished, and otherwise waits for the oldest.
+   * Takes one output (e.g. uploads it). A built output is encoded only while fewer than
+   * `maxOutstanding` are unfinished; otherwise it waits for the oldest (a write stall).
    */
   onOutput(out: MergeTaskOutput): Promise<void>
   readonly maxOutstanding: number
@@ -83,7 +83,11 @@ export function startMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
 
 async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts: MergeTaskOptions, workerDone: () => void): Promise<MergeRunsStats> {
   const prefetch = new Prefetcher(opts)
+  // Every output taken (settled or not), and how many are unfinished.
   const inFlight: Promise<void>[] = []
+  let unfinished = 0
+  // Built outputs waiting for room to be encoded, oldest first.
+  const ready: (() => void)[] = []
   let failure: unknown = null
   const fail = (err: unknown, channel: TaskChannel): void => {
     if (failure === null) failure = err
@@ -118,6 +122,13 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
               },
               (err: unknown) => fail(err, channel),
             )
+          } else if (msg.type === 'ready') {
+            if (unfinished < opts.maxOutstanding) {
+              channel.post('go')
+            } else {
+              opts.onWriteStall?.()
+              ready.push(() => channel.post('go'))
+            }
           } else if (msg.type === 'output') {
             const release = (): void => releaseSlot(msg.bytes as Uint8Array)
             const done = opts.onOutput({
@@ -132,17 +143,15 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
             if (msg.lent === true) done.then(release, release)
             done.catch((err: unknown) => fail(err, channel))
             inFlight.push(done)
-            const pending = inFlight.length
-            if (pending <= opts.maxOutstanding) {
-              channel.post('ack')
-            } else {
-              opts.onWriteStall?.()
-              const oldest = inFlight.shift() as Promise<void>
-              oldest.then(
-                () => channel.post('ack'),
-                () => undefined,
-              )
-            }
+            unfinished += 1
+            // NB: a failed output aborts the task, which wakes any waiting output in the worker.
+            done.then(
+              () => {
+                unfinished -= 1
+                if (unfinished < opts.maxOutstanding) ready.shift()?.()
+              },
+              () => undefined,
+            )
           } else if (msg.type === 'progress') {
             opts.onProgress?.(msg as unknown as { updatesRead: number; bytesRead: number; updatesWritten: number })
           }

@@ -1,7 +1,8 @@
 /**
  * Worker-thread entry: runs merge tasks (`mergeRuns`) for the pool. Parts arrive as messages on
- * request; outputs leave as messages and wait for an `ack` (the main thread's upload
- * backpressure). Outputs are encoded part files (for compaction and for snapshot reads alike).
+ * request. A finished output is encoded only once the main thread says `go` (room among its
+ * outputs in flight: the upload backpressure), then leaves as a message while the next is built.
+ * Outputs are encoded part files (for compaction and for snapshot reads alike).
  */
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
@@ -30,7 +31,7 @@ export interface MergeTaskPayload {
 
 interface Inbound {
   readonly taskId: number
-  readonly type: 'start' | 'part' | 'ack' | 'abort'
+  readonly type: 'start' | 'part' | 'go' | 'abort'
   readonly payload?: MergeTaskPayload
   readonly run?: number
   readonly part?: number
@@ -52,7 +53,8 @@ let current: {
   parts: Map<string, (bytes: Uint8Array | Error) => void>
   /** Lent input slots this task holds, by `run:part`. */
   held: Map<string, Uint8Array>
-  acks: (() => void)[]
+  /** Outputs waiting for `go`, oldest first. */
+  waiting: (() => void)[]
 } | null = null
 
 port.on('message', (msg: Inbound) => {
@@ -74,18 +76,18 @@ port.on('message', (msg: Inbound) => {
       else current.held.set(key, msg.bytes)
     }
     resolve?.(msg.bytes ?? new Error(msg.error ?? 'part fetch failed'))
-  } else if (msg.type === 'ack') {
-    current.acks.shift()?.()
+  } else if (msg.type === 'go') {
+    current.waiting.shift()?.()
   } else if (msg.type === 'abort') {
     current.abort.abort(new Error('aborted'))
     for (const resolve of current.parts.values()) resolve(new Error('aborted'))
     current.parts.clear()
-    for (const ack of current.acks.splice(0)) ack()
+    for (const go of current.waiting.splice(0)) go()
   }
 })
 
 async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
-  const state = { taskId, abort: new AbortController(), parts: new Map<string, (b: Uint8Array | Error) => void>(), held: new Map<string, Uint8Array>(), acks: [] as (() => void)[] }
+  const state = { taskId, abort: new AbortController(), parts: new Map<string, (b: Uint8Array | Error) => void>(), held: new Map<string, Uint8Array>(), waiting: [] as (() => void)[] }
   const release = (key: string): void => {
     const bytes = state.held.get(key)
     state.held.delete(key)
@@ -105,13 +107,18 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
         }),
       release: (run, part) => release(`${run}:${part}`),
       emit: async (p: MergedPart) => {
+        // NB: the encoded copy is the memory an output in flight holds, so it is made only when
+        // the main thread has room for it; the builder's rows wait meanwhile.
+        await new Promise<void>((resolve) => {
+          state.waiting.push(resolve)
+          post('ready')
+        })
+        state.abort.signal.throwIfAborted()
         const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
         const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
         encoded.writeTo(bytes)
-        const acked = new Promise<void>((resolve) => state.acks.push(resolve))
         const fields = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
         post('output', fields, reuse ? [] : [bytes.buffer as ArrayBuffer])
-        await acked
       },
       progress: (p) => post('progress', p),
     })
