@@ -125,7 +125,7 @@ export function createExecutor(deps: ExecutorDeps) {
           run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
         const samples = workers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
         const split = splitByKey(chunk, order, ctx.schema.schemaId, workers, samples)
-        for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.users(run, i)))
+        for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.sharers(run, i)))
         const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
         const handles = split.tasks.map((range) => {
           const counts = { updatesRead: 0, bytesRead: 0, updatesWritten: 0 }

@@ -26,8 +26,13 @@ export interface KeyRangeTask {
 
 export interface KeySplit {
   readonly tasks: readonly KeyRangeTask[]
-  /** How many halves read part `i` of `run`: the part's bytes are kept until each has taken them. */
-  users(run: PlannedRun, i: number): number
+  /**
+   * How many halves read part `i` of `run` from one fetched copy, kept until each has taken it:
+   * two only for a run's first part read by both (both start with it); a later part read by both
+   * is the upper half's first and the lower half's last, so each half fetches it when it gets
+   * there rather than one copy being held for the whole chunk.
+   */
+  sharers(run: PlannedRun, i: number): number
 }
 
 /**
@@ -67,10 +72,10 @@ export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_
  * part counts wholly below when the next part starts at or before the candidate, wholly above
  * when it starts at or after it, half otherwise.
  *
- * NB: a part spanning the split key is read by both halves (from one shared copy).
+ * NB: a part spanning the split key is read by both halves (see `sharers` for when from one copy).
  */
 export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
-  const whole: KeySplit = { tasks: [{ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })) }], users: () => 1 }
+  const whole: KeySplit = { tasks: [{ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })) }], sharers: () => 1 }
   if (workers < 2) return whole
   const lowers = chunk.runs.map((run) =>
     run.parts.map((p, i): Uint8Array | null => {
@@ -135,9 +140,9 @@ export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, wor
   const index = new Map(chunk.runs.map((run, r) => [run, r]))
   return {
     tasks,
-    users: (run, i) => {
+    sharers: (run, i) => {
       const r = index.get(run) as number
-      return (needs(r, i, 0) ? 1 : 0) + (needs(r, i, 1) ? 1 : 0)
+      return i === 0 && needs(r, i, 0) && needs(r, i, 1) ? 2 : 1
     },
   }
 }

@@ -152,6 +152,35 @@ describe('compaction Stage D through worker threads', () => {
     }
   }
 
+  it('shares a first part both halves read, and lets each half fetch a later part it shares', async () => {
+    const gets = new Map<string, number>()
+    const blob = new (class extends MemBlob {
+      override get(key: string, opts?: Parameters<MemBlob['get']>[1]): ReturnType<MemBlob['get']> {
+        gets.set(key, (gets.get(key) ?? 0) + 1)
+        return super.get(key, opts)
+      }
+    })()
+    const metrics = createMetrics(new Registry())
+    const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    // Two runs over the same 200 keys, 20 rows a part: the split falls inside a later part of each.
+    const rows = (t: number): Row[] => Array.from({ length: 200 }, (_, i) => ({ key: `k${String(i).padStart(4, '0')}`, val: 1n, time: BigInt(t), diff: 1n }))
+    const inputs = [await writeBatch(blob, u64, 0n, 10n, rows(1), 20), await writeBatch(blob, u64, 10n, 20n, rows(11), 20)]
+    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [15n]), inputs, writerSchemaId: 0, knownSchemaIds: new Set([0]) }
+    const { output } = await executor.execute(req, { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: 1 << 30, persist_blob_target_size: 1 << 20 }, {
+      signal: new AbortController().signal,
+      schema: { selection: 'recent_schema', schemaId: 0 },
+      onProgress: () => undefined,
+    })
+    assert.equal(output.len, 200)
+    for (const batch of inputs) {
+      const counts = batch.parts.map((p) => gets.get(blobKey(shardId, (p as { key: string }).key as never)) ?? 0)
+      assert.equal(counts[0], 1, `first part read once: ${counts.join(',')}`)
+      assert.ok(counts.every((c) => c === 1 || c === 2), `every part read by one or both halves: ${counts.join(',')}`)
+      assert.equal(counts.filter((c) => c === 2).length, 1, `the part spanning the split is read by each half: ${counts.join(',')}`)
+    }
+    assert.equal(executor.inputSlots().lent, 0)
+  })
+
   it('fails with the keys it wrote when a part is missing', async () => {
     const blob = new MemBlob()
     const metrics = createMetrics(new Registry())

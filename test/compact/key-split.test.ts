@@ -57,7 +57,7 @@ const has = (split: KeySplit, half: number, r: number, i: number): boolean => sp
 
 /**
  * Checks a split of `runs` against the keys themselves: the number of tasks, that every row's
- * half reads its part, `users`, that unsplittable runs are read whole, and that a half reads a
+ * half reads its part, `sharers`, that unsplittable runs are read whole, and that a half reads a
  * part of a splittable run only when the part's key span (its first key, cut, to the next
  * part's) reaches into the half's range.
  */
@@ -73,7 +73,13 @@ function checkSplit(runs: readonly BuiltRun[], workers: number, samples: readonl
       rr.parts.forEach((p, j) => assert.ok(j === 0 || p > (rr.parts[j - 1] as number), 'part indices ascend'))
     })
   }
-  runs.forEach((r, n) => r.parts.forEach((_, i) => assert.equal(split.users(r.run, i), split.tasks.filter((_, h) => has(split, h, n, i)).length, `users(run ${n}, ${i})`)))
+  // One copy is shared only by halves that both start with it: a run's first part read by both.
+  runs.forEach((r, n) =>
+    r.parts.forEach((_, i) => {
+      const readers = split.tasks.filter((_, h) => has(split, h, n, i)).length
+      assert.equal(split.sharers(r.run, i), i === 0 && readers === 2 ? 2 : 1, `sharers(run ${n}, ${i})`)
+    }),
+  )
   if (workers < 2 || candidates.length === 0) {
     assert.equal(split.tasks.length, 1)
     const [task] = split.tasks
@@ -185,7 +191,7 @@ function assertBalanced(weighted: [number, number], total: number, what: string)
 const totalBytes = (runs: readonly BuiltRun[]): number => runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.part.encodedSizeBytes, 0), 0)
 
 describe('splitByKey', () => {
-  it('gives every row to a half that reads its part, and users() counts the halves reading each part', () => {
+  it('gives every row to a half that reads its part, and sharers() shares only first parts read by both', () => {
     fc.assert(fc.property(scenario(shortKey), runScenario), { seed, numRuns: 150 })
   })
 
@@ -212,7 +218,7 @@ describe('splitByKey', () => {
     // The sorted run is divided: some of its parts are read by one half only.
     const sorted = runs[0]?.run as PlannedRun
     assert.ok(
-      sorted.parts.some((_, i) => split.users(sorted, i) === 1),
+      sorted.parts.some((_, i) => split.tasks.filter((t) => t.runs[0]?.parts.includes(i)).length === 1),
       `the sorted run is divided: ${JSON.stringify(split.tasks.map((t) => t.runs[0]?.parts))}`,
     )
   })
