@@ -24,7 +24,7 @@ import { migrateUpdates } from '../columnar/migrate.js'
 import { decodePart } from '../columnar/part-format.js'
 import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
 import { compareBytes, sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
-import { diffWords, sumDiffs, UpdatesBuilder, type BoundSource, type Updates } from '../columnar/updates.js'
+import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type BoundSource, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
 import type { MergeSource } from './merge/merge-source.js'
 
@@ -83,6 +83,11 @@ export interface MergeRunsIo {
   release?(run: number, part: number): void
   /** Called after every kernel step with cumulative counts. */
   progress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
+  /**
+   * A builder of the task's shape, made with `reuseBuffers`, to build the outputs in (a worker
+   * lends the same one to each task, so its buffers grow once). Default: a new one.
+   */
+  readonly builder?: UpdatesBuilder
   /** Checked between steps; a raised signal ends the merge with its reason. */
   readonly signal?: AbortSignal
 }
@@ -110,7 +115,10 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   const product = task.timeKind === 'product'
   const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id) })
   // Buffers are kept across parts: the output of one part is encoded before the next is built.
-  const builder = new UpdatesBuilder({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }, { reuseBuffers: true })
+  const shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
+  const builder = io.builder !== undefined && sameShape(io.builder.shape, shape) ? io.builder : new UpdatesBuilder(shape, { reuseBuffers: true })
+  // NB: a lent builder may hold the rows of a task that failed midway.
+  builder.truncate(0)
   const loaded = new Map<number, Loaded>()
   const released: number[] = []
   const nextPart = new Int32Array(task.runs.length)

@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
 import { encodedPart } from '../columnar/part-format.js'
-import { updatesByteLength } from '../columnar/updates.js'
+import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
@@ -46,6 +46,38 @@ if (port === null) throw new Error('worker.ts must run in a worker thread')
 
 /** Output buffers, reused across parts and tasks. */
 const outputs = new SharedSlots()
+
+/** Free builders lent to tasks are dropped after the worker has been idle this long. */
+const BUILDER_IDLE_MS = 2_000
+
+/**
+ * The output builder lent to each task, kept between tasks so that its buffers grow once (growth
+ * by doubling copied every buffer and made as much garbage, for every task), dropped when idle.
+ * NB: a task normally starts after the last one ended, but one whose handler failed on the main
+ * thread may still be ending: a task that finds the builder lent gets a fresh one.
+ */
+const builders = {
+  kept: null as UpdatesBuilder | null,
+  lent: false,
+  idle: null as ReturnType<typeof setTimeout> | null,
+  lend(shape: UpdatesShape): UpdatesBuilder {
+    if (this.lent) return new UpdatesBuilder(shape, { reuseBuffers: true })
+    if (this.idle !== null) clearTimeout(this.idle)
+    this.idle = null
+    if (this.kept === null || !sameShape(this.kept.shape, shape)) this.kept = new UpdatesBuilder(shape, { reuseBuffers: true })
+    this.lent = true
+    return this.kept
+  },
+  giveBack(builder: UpdatesBuilder): void {
+    if (builder !== this.kept) return
+    this.lent = false
+    this.idle = setTimeout(() => {
+      this.kept = null
+      this.idle = null
+    }, BUILDER_IDLE_MS)
+    this.idle.unref()
+  },
+}
 
 let current: {
   taskId: number
@@ -97,6 +129,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
   const post = (type: string, fields: Record<string, unknown> = {}, transfer: ArrayBuffer[] = []): void =>
     port!.postMessage({ taskId, type, ...fields }, transfer)
   const reuse = payload.output.reuseBuffers ?? false
+  const builder = builders.lend({ keyType: payload.task.keyType, valType: payload.task.valType, timeKind: payload.task.timeKind })
   try {
     const stats = await mergeRuns(payload.task, {
       signal: state.abort.signal,
@@ -121,12 +154,14 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
         post('output', fields, reuse ? [] : [bytes.buffer as ArrayBuffer])
       },
       progress: (p) => post('progress', p),
+      builder,
     })
     post('done', { stats })
   } catch (err) {
     const code = isAppError(err) ? err.code : 'INTERNAL'
     post('error', { code, message: err instanceof Error ? err.message : String(err) })
   } finally {
+    builders.giveBack(builder)
     if (current === state) current = null
     // Whatever the merge still held, nothing reads any more.
     for (const key of [...state.held.keys()]) release(key)

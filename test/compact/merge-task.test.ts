@@ -35,6 +35,45 @@ describe('merge task outputs', () => {
     await pool.close()
   })
 
+  it('starts every task with an empty output builder, also after a task failed midway', async () => {
+    // Worker pools keep one output builder across tasks: a failed task leaves rows in it.
+    const input = runs(2, 1000, 250)
+    const payload = {
+      task: {
+        timeKind: 'u64' as const,
+        since: [0n],
+        asOf: null,
+        runs: input.map((parts) => ({ order: 'structured' as const, parts: parts.map((p) => ({ registeredLower: desc.lower, registeredUpper: desc.upper, encodedSizeBytes: p.byteLength })) })),
+        keyType: utf8,
+        valType: int64,
+        order: 'structured' as const,
+        targetSizeBytes: 1 << 20,
+        yieldAfterUpdates: 100,
+      },
+      output: { kind: 'parts' as const, desc, schemaId: 0, reuseBuffers: true },
+    }
+    const outputs: Uint8Array[] = []
+    const opts = (failAt: number | null) => ({
+      partSizes: input.map((parts) => parts.map((p) => p.byteLength)),
+      prefetchBudgetBytes: 0,
+      maxOutstanding: 1,
+      fetch: async (run: number, part: number) => {
+        if (run === 0 && part === failAt) throw new Error('lost part')
+        // A copy, as a blob read would give: the task transfers the bytes to the worker.
+        return ((input[run] as Uint8Array[])[part] as Uint8Array).slice()
+      },
+      onOutput: async (out: MergeTaskOutput) => {
+        outputs.push(out.bytes.slice())
+      },
+    })
+    await assert.rejects(runMergeTask(pool, payload, opts(3)), /lost part/)
+    assert.equal(outputs.length, 0, 'the failed task built rows but emitted none')
+    await runMergeTask(pool, payload, opts(null))
+    const keys = outputs.flatMap((o) => updatesToJson(decodePart(o).updates).map((r) => r.key as string))
+    assert.equal(keys.length, 2 * 1000)
+    assert.equal(new Set(keys).size, keys.length)
+  })
+
   for (const maxOutstanding of [1, 2]) {
     it(`encodes an output only while fewer than ${maxOutstanding} are unfinished, and counts the waits as write stalls`, async () => {
       const input = runs(3, 2000, 500)
