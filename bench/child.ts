@@ -1,8 +1,9 @@
 /**
  * A contender's process: forked by run.ts with an IPC channel, it takes one `ChildJob`, runs it,
- * sends back one `ChildMessage` with its own peak RSS (`process.resourceUsage().maxRSS`, which is
- * why every contender gets a fresh process) and CPU time, and exits.
+ * sends back one `ChildMessage` with its own peak RSS (`peakRssBytes`, which is why every
+ * contender gets a fresh process) and CPU time, and exits.
  */
+import { readFileSync } from 'node:fs'
 import type { ChildJob, ChildMessage, ChildResult } from './contenders.js'
 import { runCompactd } from './contender-compactd.js'
 import { runDuckDb } from './contender-duckdb.js'
@@ -22,6 +23,23 @@ function run(job: ChildJob): Promise<ChildResult> {
   }
 }
 
+/**
+ * This process's peak RSS: `VmHWM` of /proc/self/status where there is one (Linux), else
+ * `resourceUsage().maxRSS`. NB: on Linux `maxRSS` also counts the parent's RSS at the fork (the
+ * kernel carries the forked copy's high-water mark across exec), so a child forked while the
+ * orchestrator held a generated dataset reported the orchestrator's size; `VmHWM` counts only
+ * this process image.
+ */
+function peakRssBytes(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (hwm !== null) return Number(hwm[1]) * 1024
+  } catch {
+    // Not Linux: fall through.
+  }
+  return process.resourceUsage().maxRSS * 1024
+}
+
 if (process.send === undefined) throw new Error('bench/child.ts must be forked with an IPC channel')
 
 process.once('message', (job: ChildJob) => {
@@ -31,7 +49,7 @@ process.once('message', (job: ChildJob) => {
   run(job).then(
     (result) => {
       const usage = process.resourceUsage()
-      reply({ ok: true, result, maxRssBytes: usage.maxRSS * 1024, cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6 })
+      reply({ ok: true, result, maxRssBytes: peakRssBytes(), cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6 })
     },
     (err: unknown) => {
       process.exitCode = 1

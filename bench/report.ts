@@ -230,7 +230,7 @@ export function renderResults(input: ReportInput, summaries: readonly SizeSummar
 
   out.push('## Results', '')
   out.push(
-    'Throughput is input updates (and input encoded bytes, MB = 10^6 bytes) per second of the timed section; ratios are compactd\'s median throughput over the other contender\'s, from the same session. Peak RSS is each child process\'s `maxRSS` (it includes Node, tsx, the HTTP app, the worker threads and the warm-up; `rssBeforeMiB` in the per-round notes is the RSS just before the timed section). "Others\' CPU" is the median share of the whole machine that other processes used while the contender\'s process lived (from /proc/stat, minus the child\'s own CPU time): this machine is shared, and the figures of loaded rounds are slower and noisier.',
+    'Throughput is input updates (and input encoded bytes, MB = 10^6 bytes) per second of the timed section; ratios are compactd\'s median throughput over the other contender\'s, from the same session. Peak RSS is each child process\'s high-water RSS (`VmHWM` of /proc/self/status, not `maxRSS`, which on Linux also counts the orchestrator\'s RSS at the fork; it includes Node, tsx, the HTTP app, the worker threads and the warm-up; `rssBeforeMiB` in the per-round notes is the RSS just before the timed section). "Others\' CPU" is the median share of the whole machine that other processes used while the contender\'s process lived (from /proc/stat, minus the child\'s own CPU time): this machine is shared, and the figures of loaded rounds are slower and noisier.',
     '',
   )
   for (const s of summaries) {

@@ -1,8 +1,8 @@
 /**
- * An Arrow IPC file of one record batch, laid out first and then written with one copy of each
- * column buffer into a caller's buffer.
+ * An Arrow IPC file of one or more record batches, laid out first and then written with one copy
+ * of each column buffer into a caller's buffer.
  *
- * The bytes are exactly those of apache-arrow's `RecordBatchFileWriter.writeAll([batch])
+ * The bytes are exactly those of apache-arrow's `RecordBatchFileWriter.writeAll(batches)
  * .toUint8Array(true)`, whose flatbuffer encoders (`Message`, `Footer`) and buffer assembly
  * (`VectorAssembler`) this reuses through the package's deep imports:
  *
@@ -10,8 +10,9 @@
  * "ARROW1" 00 00                                      magic, padded to 8
  * FF FF FF FF <i32 len> <Message fb> 00…              record batch metadata; 8 + len is a multiple of 8
  * <buffer> 00… <buffer> 00… …                         body: each non-empty buffer padded to 8
+ * …                                                   (the next record batch, likewise)
  * FF FF FF FF 00 00 00 00                             end-of-stream marker
- * <Footer fb> <i32 footer length> "ARROW1"            schema, block of the batch; not padded
+ * <Footer fb> <i32 footer length> "ARROW1"            schema, one block per batch; not padded
  * ```
  *
  * NB: like apache-arrow's file writer, the file holds no schema message before the batch: the
@@ -80,42 +81,27 @@ function preOrder(d: arrow.Data, out: arrow.Data[]): void {
 const bytesOf = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
 
 /**
- * Lays out `batch` as a complete IPC file. Small pieces (magic, message header, footer) are encoded
- * now; column buffers are kept as views and copied only by `writeTo`.
+ * Lays out `batches` (at least one, all of one schema) as a complete IPC file. Small pieces
+ * (magic, message headers, footer) are encoded now; column buffers are kept as views and copied
+ * only by `writeTo`.
  *
- * NB: the layout views the batch's buffers: they must stay unmodified until the last `writeTo`,
+ * NB: the layout views the batches' buffers: they must stay unmodified until the last `writeTo`,
  * and the target must not overlap them.
  */
-export function layoutIpcFile(batch: arrow.RecordBatch): IpcFileLayout {
-  const columns: arrow.Data[] = []
-  for (const c of batch.data.children) preOrder(c, columns)
-  const assembled = VectorAssembler.assemble(batch)
-  if (assembled.nodes.length !== columns.length) throw new Error(`IPC layout: ${assembled.nodes.length} field nodes for ${columns.length} columns`)
-  const nodes = assembled.nodes.map((n, i) => (n.nullCount >= 0 ? n : new FieldNode(n.length, arrow.DataType.isNull(columns[i]!.type) ? n.length : 0)))
-  const header = new RecordBatchHeader(batch.numRows, nodes, assembled.bufferRegions, null, assembled.variadicBufferCounts, batch.metadata)
-  const messageFb = Message.encode(Message.from(header, assembled.byteLength))
-  const metaLength = pad8(8 + messageFb.byteLength)
-
-  const head = new Uint8Array(8 + metaLength)
-  head.set(MAGIC, 0)
-  const hv = new DataView(head.buffer)
-  hv.setInt32(8, CONTINUATION, true)
-  hv.setInt32(12, metaLength - 8, true)
-  head.set(messageFb, 16)
-
-  const segments: Segment[] = [head]
-  let body = 0
-  for (const b of assembled.buffers) {
-    if (b.byteLength === 0) continue
-    segments.push(bytesOf(b))
-    const padding = pad8(b.byteLength) - b.byteLength
-    if (padding > 0) segments.push(padding)
-    body += pad8(b.byteLength)
+export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLayout {
+  const first = batches[0]
+  if (first === undefined) throw new TypeError('an IPC file needs at least one record batch')
+  const magic = new Uint8Array(8)
+  magic.set(MAGIC, 0)
+  const segments: Segment[] = [magic]
+  const blocks: FileBlock[] = []
+  let at = magic.byteLength
+  for (const batch of batches) {
+    const block = layoutBatch(batch, at, segments)
+    blocks.push(block)
+    at += block.metaDataLength + Number(block.bodyLength)
   }
-  if (body !== assembled.byteLength) throw new Error(`IPC body of ${body} bytes disagrees with its buffer regions (${assembled.byteLength} bytes)`)
-
-  const block = new FileBlock(metaLength, assembled.byteLength, MAGIC.byteLength + 2)
-  const footerFb = Footer.encode(new Footer(batch.schema, arrow.MetadataVersion.V5, [block], []))
+  const footerFb = Footer.encode(new Footer(first.schema, arrow.MetadataVersion.V5, blocks, []))
   const tail = new Uint8Array(8 + footerFb.byteLength + 4 + MAGIC.byteLength)
   const tv = new DataView(tail.buffer)
   tv.setInt32(0, CONTINUATION, true)
@@ -125,4 +111,34 @@ export function layoutIpcFile(batch: arrow.RecordBatch): IpcFileLayout {
   tail.set(MAGIC, 8 + footerFb.byteLength + 4)
   segments.push(tail)
   return new LaidOutFile(segments)
+}
+
+/** Appends `batch`'s message and body to `segments`; returns its block (it starts at `offset`). */
+function layoutBatch(batch: arrow.RecordBatch, offset: number, segments: Segment[]): FileBlock {
+  const columns: arrow.Data[] = []
+  for (const c of batch.data.children) preOrder(c, columns)
+  const assembled = VectorAssembler.assemble(batch)
+  if (assembled.nodes.length !== columns.length) throw new Error(`IPC layout: ${assembled.nodes.length} field nodes for ${columns.length} columns`)
+  const nodes = assembled.nodes.map((n, i) => (n.nullCount >= 0 ? n : new FieldNode(n.length, arrow.DataType.isNull(columns[i]!.type) ? n.length : 0)))
+  const header = new RecordBatchHeader(batch.numRows, nodes, assembled.bufferRegions, null, assembled.variadicBufferCounts, batch.metadata)
+  const messageFb = Message.encode(Message.from(header, assembled.byteLength))
+  const metaLength = pad8(8 + messageFb.byteLength)
+
+  const head = new Uint8Array(metaLength)
+  const hv = new DataView(head.buffer)
+  hv.setInt32(0, CONTINUATION, true)
+  hv.setInt32(4, metaLength - 8, true)
+  head.set(messageFb, 8)
+  segments.push(head)
+
+  let body = 0
+  for (const b of assembled.buffers) {
+    if (b.byteLength === 0) continue
+    segments.push(bytesOf(b))
+    const padding = pad8(b.byteLength) - b.byteLength
+    if (padding > 0) segments.push(padding)
+    body += pad8(b.byteLength)
+  }
+  if (body !== assembled.byteLength) throw new Error(`IPC body of ${body} bytes disagrees with its buffer regions (${assembled.byteLength} bytes)`)
+  return new FileBlock(metaLength, assembled.byteLength, offset)
 }

@@ -3,9 +3,11 @@
  *
  * A part is one Arrow IPC **file** with columns `k`, `v` (the schema's Arrow types; unit is
  * `Null`), `t` (`uint64`, or `struct<a: uint32, b: uint32>` for product times) and `d` (`int64`),
- * written as one record batch. Its schema metadata (`PART_META_KEYS`) carries the inline
- * description (core/description.ts JSON), the run order, the schema id, the timestamp kind, the
- * wrapping i64 sum of the diffs (decimal string) and the key/val types (API JSON).
+ * written as record batches of about `PART_BATCH_BYTES` each. Its schema metadata
+ * (`PART_META_KEYS`) carries the inline description (core/description.ts JSON), the run order,
+ * the schema id, the timestamp kind, the wrapping i64 sum of the diffs (decimal string), the
+ * key/val types (API JSON) and, when there are several batches, each batch's rows, key lower and
+ * diff sum (so compaction can read a large part one batch at a time: part-windows.ts).
  *
  * Request and response bodies are Arrow IPC **streams** with the same four columns.
  *
@@ -15,16 +17,17 @@
  * otherwise the input is copied once.
  */
 import * as arrow from 'apache-arrow'
-import { parseDiff, RUN_ORDERS, type RunOrder } from '../core/batch.js'
+import { KEY_LOWER_MAX_BYTES, parseDiff, RUN_ORDERS, type RunOrder } from '../core/batch.js'
 import * as descs from '../core/description.js'
 import type { Description } from '../core/description.js'
 import { TIMESTAMP_KINDS, timestampKind, type TimestampKindName } from '../core/timestamp.js'
-import { bitAt, liveRows, onlyData, validityOf } from './column.js'
+import { bitAt, liveRows, onlyData, validityOf, valueAt } from './column.js'
 import { dataTypeToJson, formatDataType, parseDataType, toArrowType, type DataType } from './data-type.js'
 import { formatIpcType, IpcError, loadBatch, readIpcFile, readIpcStream, type ColumnPlan, type IpcContents, type IpcField, type IpcType } from './ipc-reader.js'
 import { layoutIpcFile } from './ipc-writer.js'
 import { err, ok, type Result } from './result.js'
-import { emptyUpdates, sumDiffs, UpdatesBuilder, type Updates, type UpdatesShape } from './updates.js'
+import { encodeSortKey } from './sort-key.js'
+import { emptyUpdates, sliceUpdates, sumDiffs, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from './updates.js'
 
 export const PART_FORMAT_VERSION = 1
 
@@ -38,7 +41,21 @@ export const PART_META_KEYS = {
   diffsSum: 'compactd.diffsSum',
   keySchema: 'compactd.keySchema',
   valSchema: 'compactd.valSchema',
+  /** JSON `[{ rows, keyLower, diffsSum }]` per record batch; only when there are several. */
+  batches: 'compactd.batches',
 } as const
+
+/** About how many bytes of rows (`updatesByteLength`) each record batch of a part holds. */
+export const PART_BATCH_BYTES = 1 << 20
+
+/** One record batch of a part, as the part's metadata describes it. */
+export interface PartBatchInfo {
+  readonly rows: number
+  /** Base64 of the batch's first key in the part's order, cut like a part's key lower ('' for unordered parts). */
+  readonly keyLower: string
+  /** Wrapping i64 sum of the batch's diffs. */
+  readonly diffsSum: bigint
+}
 
 /** A part that cannot be decoded: not Arrow, wrong columns or types, bad metadata, corrupt data. */
 export class PartFormatError extends Error {
@@ -154,9 +171,19 @@ export interface EncodedPart {
  * NB: the result views `u`'s buffers. Call `writeTo` before they change (an `UpdatesBuilder` with
  * `reuseBuffers` overwrites them on its next append), and never into a target that overlaps them.
  */
-export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): EncodedPart {
+export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint, opts: { readonly batchBytes?: number } = {}): EncodedPart {
   if (!Number.isSafeInteger(meta.schemaId) || meta.schemaId < 0) throw new TypeError('schemaId must be a non-negative integer')
   const tk = timestampKind(u.timeKind)
+  const bounds = batchBounds(u, opts.batchBytes ?? PART_BATCH_BYTES)
+  const batches: PartBatchInfo[] = []
+  if (bounds.length > 2) {
+    for (let i = 1; i < bounds.length; i++) {
+      const start = bounds[i - 1] as number
+      const end = bounds[i] as number
+      batches.push({ rows: end - start, keyLower: batchKeyLower(u, start, meta.order), diffsSum: sumDiffs(sliceUpdates(u, start, end)) })
+    }
+    diffsSum ??= batches.reduce((sum, b) => BigInt.asIntN(64, sum + b.diffsSum), 0n)
+  }
   const metadata = new Map<string, string>([
     [PART_META_KEYS.format, String(PART_FORMAT_VERSION)],
     [PART_META_KEYS.desc, JSON.stringify(descs.toJson(tk, meta.desc))],
@@ -167,8 +194,54 @@ export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint):
     [PART_META_KEYS.keySchema, JSON.stringify(dataTypeToJson(u.keyType))],
     [PART_META_KEYS.valSchema, JSON.stringify(dataTypeToJson(u.valType))],
   ])
+  if (batches.length > 0) metadata.set(PART_META_KEYS.batches, JSON.stringify(batches.map((b) => ({ rows: b.rows, keyLower: b.keyLower, diffsSum: b.diffsSum.toString() }))))
   const schema = arrowSchema(u, metadata)
-  return layoutIpcFile(recordBatch(u, schema))
+  const whole = recordBatch(u, schema)
+  return layoutIpcFile(bounds.length > 2 ? bounds.slice(1).map((end, i) => whole.slice(bounds[i] as number, end)) : [whole])
+}
+
+/** Row boundaries `[0, …, length]` of batches of about `batchBytes` of rows each (one batch at least). */
+function batchBounds(u: Updates, batchBytes: number): number[] {
+  const n = u.length
+  const rowBytes = n === 0 ? 1 : Math.max(1, updatesByteLength(u) / n)
+  const rows = Math.max(1, Math.floor(batchBytes / rowBytes))
+  const bounds = [0]
+  for (let at = rows; at < n; at += rows) bounds.push(at)
+  bounds.push(n)
+  return bounds
+}
+
+/** Base64 of row `row`'s key in `order`'s sort encoding, cut to KEY_LOWER_MAX_BYTES ('' when unordered). */
+function batchKeyLower(u: Updates, row: number, order: RunOrder): string {
+  if (order === 'unordered') return ''
+  const key = encodeSortKey(u.keyType, valueAt(onlyData(u.keys), u.keyType, row), order)
+  const cut = key.subarray(0, Math.min(key.byteLength, KEY_LOWER_MAX_BYTES))
+  return Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength).toString('base64')
+}
+
+/**
+ * The record batches a part's metadata describes, or null when it describes none (a part of one
+ * batch, or written before batches were described). Throws `PartFormatError` on a malformed list.
+ */
+export function partBatches(metadata: ReadonlyMap<string, string>): PartBatchInfo[] | null {
+  const text = metadata.get(PART_META_KEYS.batches)
+  if (text === undefined) return null
+  const bad = (why: string): PartFormatError => new PartFormatError(`part metadata ${PART_META_KEYS.batches}: ${why}`)
+  let list: unknown
+  try {
+    list = JSON.parse(text)
+  } catch {
+    throw bad('not JSON')
+  }
+  if (!Array.isArray(list)) throw bad('not a list')
+  return list.map((b: unknown, i) => {
+    const o = (typeof b === 'object' && b !== null ? b : {}) as Record<string, unknown>
+    if (!Number.isSafeInteger(o.rows) || (o.rows as number) < 0) throw bad(`batch ${i}: rows is not a count`)
+    if (typeof o.keyLower !== 'string') throw bad(`batch ${i}: keyLower is not a string`)
+    const sum = parseDiff(typeof o.diffsSum === 'string' ? o.diffsSum : '')
+    if (!sum.ok) throw bad(`batch ${i}: diffsSum ${sum.error}`)
+    return { rows: o.rows as number, keyLower: o.keyLower, diffsSum: sum.value }
+  })
 }
 
 /**
@@ -176,8 +249,8 @@ export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint):
  * `RecordBatchFileWriter` writes, except that sliced unit columns get their real null count
  * (ipc-writer.ts). `diffsSum` as for `encodedPart`.
  */
-export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint): Uint8Array {
-  const part = encodedPart(u, meta, diffsSum)
+export function encodePart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint, opts: { readonly batchBytes?: number } = {}): Uint8Array {
+  const part = encodedPart(u, meta, diffsSum, opts)
   const bytes = new Uint8Array(part.byteLength)
   part.writeTo(bytes)
   return bytes

@@ -7,6 +7,7 @@ import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart,
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
+import { PART_BATCH_BYTES } from '../columnar/part-format.js'
 import type { SortOrder } from '../columnar/sort-key.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
@@ -15,6 +16,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { DryRunPlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor-port.js'
 import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from './key-split.js'
+import { windowChunk, type WindowedChunk } from './windows.js'
 import { keepBuffer, startMergeTask, type MergeTaskOutput } from './merge-task.js'
 import { isLentHere, retainSlot, SharedSlots } from './shared-slots.js'
 import type { MergeRunsStats } from './merge-runs.js'
@@ -35,6 +37,8 @@ export interface ExecutorDeps {
   pinOutput?(shardId: ShardId, key: PartialBatchKey): void
   /** The key and value types of a shard's schema. */
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ readonly key: DataType; readonly val: DataType }>
+  /** Parts larger than this are read one record batch at a time (windows.ts). Default: 2 × `PART_BATCH_BYTES`. */
+  readonly windowMinBytes?: number
 }
 
 /** Thrown by `execute` when it fails after writing parts: the compactor deletes them. */
@@ -113,12 +117,20 @@ export function createExecutor(deps: ExecutorDeps) {
         progress.updatesWritten = taskCounts.reduce((s, x) => s + x.updatesWritten, 0)
         ctx.onProgress({ ...progress })
       }
-      const cache = new PartCache((p) => fetchPart(deps.blob, req.shardId, p, (size) => inputs.acquire(size, owner)))
-      for (const chunk of plan.chunks) {
+      // The current chunk's windows of large parts (windows.ts); other parts are fetched whole.
+      let windowed: WindowedChunk | null = null
+      const cache = new PartCache((p) => {
+        const window = windowed?.windows.get(p)
+        const alloc = (size: number): Uint8Array => inputs.acquire(size, owner)
+        return window !== undefined ? window(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
+      })
+      for (const planned of plan.chunks) {
         if (signal.aborted) throw signal.reason
         m.chunksCompacted.inc()
-        m.runsCompacted.inc(chunk.runs.length)
+        m.runsCompacted.inc(planned.runs.length)
         const started = performance.now()
+        windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, minPartBytes: deps.windowMinBytes ?? 2 * PART_BATCH_BYTES, signal })
+        const { chunk, firsts, windows } = windowed
         // The first part of every run is needed first in any case: fetch it, and sample its keys
         // for the split.
         const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
@@ -155,7 +167,11 @@ export function createExecutor(deps: ExecutorDeps) {
             onPrefetchPlan: (all) => {
               if (!all) m.notAllPrefetched.inc()
             },
-            onPartTaken: (prefetched) => {
+            onPartTaken: (prefetched, run, part) => {
+              // Fetch metrics count parts: a part read in windows counts at its first.
+              const r = range.runs[run] as RangeRun
+              const p = r.run.parts[r.parts[part] as number] as BatchPart
+              if (windows.has(p) && !firsts.has(p)) return
               metrics.consolidation.partsFetched.inc()
               if (prefetched) m.partsPrefetched.inc()
               else m.partsWaited.inc()

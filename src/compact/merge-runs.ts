@@ -110,6 +110,9 @@ interface Loaded {
   readonly rowBase: number
 }
 
+/** Parts up to this size (windows of large parts: windows.ts) are asked for one ahead per run. */
+const LOOK_AHEAD_MAX_BYTES = 4 << 20
+
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
   const tk = timestampKind(task.timeKind)
   const product = task.timeKind === 'product'
@@ -130,6 +133,24 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   let fetchSeconds = 0
   let firstKey: Uint8Array | null = null
 
+  // Each run's next part when it is small (a window of a large part), asked for as soon as the
+  // previous one is loaded, so that it is there when the kernel needs it (one round trip to the
+  // main thread per small part would otherwise stall the merge every time).
+  const ahead = new Map<number, Promise<Uint8Array>>()
+  const fetchPart = (run: number, index: number): Promise<Uint8Array> => {
+    const early = ahead.get(run)
+    ahead.delete(run)
+    const bytes = early ?? io.fetch(run, index)
+    const next = task.runs[run]?.parts[index + 1]
+    if (next !== undefined && next.encodedSizeBytes <= LOOK_AHEAD_MAX_BYTES) {
+      const later = io.fetch(run, index + 1)
+      // NB: awaited when its turn comes; until then a failure must not count as unhandled.
+      later.catch(() => undefined)
+      ahead.set(run, later)
+    }
+    return bytes
+  }
+
   const load = async (run: number): Promise<boolean> => {
     const runInput = task.runs[run] as MergeRunInput
     const index = nextPart[run] as number
@@ -137,7 +158,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     if (partInput === undefined) return false
     nextPart[run] = index + 1
     const started = performance.now()
-    const bytes = await io.fetch(run, index)
+    const bytes = await fetchPart(run, index)
     fetchSeconds += (performance.now() - started) / 1000
     bytesRead += bytes.byteLength
     const decoded = decodePart(bytes)

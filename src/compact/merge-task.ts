@@ -50,7 +50,7 @@ export interface MergeTaskOptions {
   onProgress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
   /** Metric hooks. */
   onPrefetchPlan?(allStarted: boolean): void
-  onPartTaken?(prefetched: boolean): void
+  onPartTaken?(prefetched: boolean, run: number, part: number): void
   onWriteStall?(): void
   readonly signal?: AbortSignal
 }

@@ -14,7 +14,7 @@ export interface PrefetcherOptions {
   /** Called once, at the first take: whether the whole plan was started within the budget. */
   onPrefetchPlan?(allStarted: boolean): void
   /** Called on every take: whether the part's prefetch had already settled. */
-  onPartTaken?(prefetched: boolean): void
+  onPartTaken?(prefetched: boolean, run: number, part: number): void
 }
 
 /**
@@ -50,7 +50,7 @@ export class Prefetcher {
     const key = `${run}:${part}`
     this.#taken.add(key)
     const started = this.#started.get(key)
-    this.#opts.onPartTaken?.(started !== undefined && this.#settled.has(key))
+    this.#opts.onPartTaken?.(started !== undefined && this.#settled.has(key), run, part)
     if (started === undefined) {
       const bytes = this.#opts.fetch(run, part)
       this.#fill()

@@ -6,6 +6,7 @@
  * characters, none of them `.` or `..`. So there is no absolute path, no backslash, no NUL, no
  * empty segment and no way out of a `file://` root. Part keys (`core/paths.ts`) satisfy it.
  */
+import type { BlobRange } from './blob.js'
 import { InvalidUsageError } from './errors.js'
 
 const KEY_CHARS = /^[A-Za-z0-9._/-]*$/
@@ -49,6 +50,24 @@ export function checkBlobPrefix(prefix: string): void {
 
 export function checkBlobValue(value: Uint8Array): void {
   if (!(value instanceof Uint8Array)) throw new InvalidUsageError('blob value must be a Uint8Array')
+}
+
+/** A `GetOptions.range`, when given: an object whose offset and length are non-negative safe integers. */
+export function checkBlobRange(range: BlobRange | undefined): void {
+  if (range === undefined) return
+  if (typeof range !== 'object' || range === null) throw new InvalidUsageError('blob range must be an object { offset, length }')
+  for (const field of ['offset', 'length'] as const) {
+    const n: unknown = range[field]
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidUsageError(`blob range ${field} must be a non-negative safe integer, not ${String(n)}`)
+    }
+  }
+}
+
+/** The bytes of a value of `size` bytes that `range` selects: `[start, end)`, cut at the end. */
+export function rangeBounds(range: BlobRange, size: number): { readonly start: number; readonly end: number } {
+  const start = Math.min(range.offset, size)
+  return { start, end: Math.min(size, start + range.length) }
 }
 
 function segmentProblem(key: string, segment: string): string | null {

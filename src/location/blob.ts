@@ -8,12 +8,25 @@ export interface BlobMeta {
   readonly lastModified: Date
 }
 
+/** A byte range of a value: `offset` and `length` are non-negative safe integers. */
+export interface BlobRange {
+  readonly offset: number
+  readonly length: number
+}
+
 export interface GetOptions extends Abortable {
   /**
    * Supplies the buffer to read into: called once with the value's size, it returns a view of
    * exactly that many bytes (e.g. in shared or reused memory), and `get` returns that view.
+   * Not called for a missing key.
    */
   readonly alloc?: (size: number) => Uint8Array
+  /**
+   * Only bytes [offset, offset + length) of the value, cut at its end (an offset at or past the end
+   * gives zero bytes). With `alloc`, it is called with the size of that range. A missing key is
+   * still null.
+   */
+  readonly range?: BlobRange
 }
 
 /** The buffer `alloc` gave for `size` bytes, checked. */

@@ -11,10 +11,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
-import { allocated, type Blob, type BlobMeta, type GetOptions } from './blob.js'
+import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
+import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
 import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
 
@@ -36,7 +36,9 @@ export class FileBlob implements Blob {
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     this.#check(opts)
     checkBlobKey(key)
+    checkBlobRange(opts?.range)
     try {
+      if (opts?.range !== undefined) return await readRange(join(this.#root, key), opts.range, opts.alloc, opts.signal)
       if (opts?.alloc !== undefined) return await readInto(join(this.#root, key), opts.alloc, opts.signal)
       const buf = await readFile(join(this.#root, key), { signal: opts?.signal })
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
@@ -163,16 +165,42 @@ async function readInto(path: string, alloc: (size: number) => Uint8Array, signa
   const handle = await open(path, 'r')
   try {
     const { size } = await handle.stat()
-    const out = allocated(alloc, size)
-    let at = 0
-    while (at < size) {
-      signal?.throwIfAborted()
-      const { bytesRead } = await handle.read(out, at, Math.min(size - at, 8 << 20), at)
-      if (bytesRead === 0) throw new Error(`file shrank while being read (${at} of ${size} bytes)`)
-      at += bytesRead
-    }
-    return out
+    return await readAt(handle, allocated(alloc, size), 0, signal)
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * Reads the bytes `range` selects (cut at the file's end) into a fresh buffer, or the one `alloc`
+ * gives for their count; null if `path` is not a regular file (a key used as a directory).
+ */
+async function readRange(
+  path: string,
+  range: BlobRange,
+  alloc: ((size: number) => Uint8Array) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array | null> {
+  const handle = await open(path, 'r')
+  try {
+    const st = await handle.stat()
+    if (!st.isFile()) return null
+    const { start, end } = rangeBounds(range, st.size)
+    const out = alloc !== undefined ? allocated(alloc, end - start) : new Uint8Array(end - start)
+    return await readAt(handle, out, start, signal)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Fills `out` from the file at `position`, in chunks of at most 8 MiB, checking `signal` between them. */
+async function readAt(handle: FileHandle, out: Uint8Array, position: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  let at = 0
+  while (at < out.byteLength) {
+    signal?.throwIfAborted()
+    const { bytesRead } = await handle.read(out, at, Math.min(out.byteLength - at, 8 << 20), position + at)
+    if (bytesRead === 0) throw new Error(`file shrank while being read (${at} of ${out.byteLength} bytes at ${position})`)
+    at += bytesRead
+  }
+  return out
 }

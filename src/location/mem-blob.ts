@@ -1,5 +1,5 @@
 /** MemBlob: the in-memory Blob adapter, for tests and `mem://`. */
-import { checkBlobKey, checkBlobPrefix, checkBlobValue } from './blob-args.js'
+import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type GetOptions } from './blob.js'
 import { closedError, InvalidUsageError, type Abortable } from './errors.js'
 
@@ -15,11 +15,14 @@ export class MemBlob implements Blob {
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
     this.#check(opts)
     checkBlobKey(key)
+    checkBlobRange(opts?.range)
     const entry = this.#entries.get(key)
     if (entry === undefined) return null
-    if (opts?.alloc === undefined) return new Uint8Array(entry.value)
-    const out = allocated(opts.alloc, entry.value.byteLength)
-    out.set(entry.value)
+    const { start, end } = rangeBounds(opts?.range ?? { offset: 0, length: entry.value.byteLength }, entry.value.byteLength)
+    const value = entry.value.subarray(start, end)
+    if (opts?.alloc === undefined) return new Uint8Array(value)
+    const out = allocated(opts.alloc, value.byteLength)
+    out.set(value)
     return out
   }
 

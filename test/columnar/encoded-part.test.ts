@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as arrow from 'apache-arrow'
 import fc from 'fast-check'
-import { onlyData } from '../../src/columnar/column.js'
+import { onlyData, valueAt } from '../../src/columnar/column.js'
 import { binary, bool, dataTypeToJson, field, float64, int64, struct, toArrowType, uint64, unit, utf8, type DataType } from '../../src/columnar/data-type.js'
-import { decodePart, encodedPart, encodePart, PART_FORMAT_VERSION, PART_META_KEYS, type PartWriteMeta } from '../../src/columnar/part-format.js'
+import { decodePart, encodedPart, encodePart, partBatches, PART_FORMAT_VERSION, PART_META_KEYS, type PartWriteMeta } from '../../src/columnar/part-format.js'
+import { encodeSortKey } from '../../src/columnar/sort-key.js'
 import { sliceUpdates, sumDiffs, updatesToJson, UpdatesBuilder, type Updates, type UpdatesShape } from '../../src/columnar/updates.js'
 import { canonical, type Antichain } from '../../src/core/antichain.js'
 import { RUN_ORDERS } from '../../src/core/batch.js'
@@ -66,9 +67,9 @@ function build(shape: Shape, rows: readonly Row[]): Updates {
   return b.finish()
 }
 
-/** The new path, into a fresh buffer of exactly the part's size. */
-function written(u: Updates, m: PartWriteMeta): Uint8Array {
-  const part = encodedPart(u, m)
+/** The new path, into a fresh buffer of exactly the part's size (one record batch unless `batchBytes` is given). */
+function written(u: Updates, m: PartWriteMeta, batchBytes = Infinity): Uint8Array {
+  const part = encodedPart(u, m, undefined, { batchBytes })
   const out = new Uint8Array(part.byteLength)
   part.writeTo(out)
   return out
@@ -211,6 +212,34 @@ describe('encodedPart', () => {
     const u = b.finish()
     assertSameBytes(written(u, metaProduct), referenceEncodePart(u, metaProduct), 'large values')
     assert.equal(json(decodePart(written(u, metaProduct)).updates), json(u))
+  })
+
+  it('cuts large parts into record batches, each described in the metadata, and decodes them whole', () => {
+    for (const order of ['structured', 'codec', 'unordered'] as const) {
+      const u = rowsFor({ keyType: utf8, valType: nested, timeKind: 'u64' }, 3_000)
+      const m = { ...metaU64, order }
+      const bytes = written(u, m, 16 * 1024)
+      const table = arrow.tableFromIPC(bytes)
+      assert.ok(table.batches.length > 3, `several batches: ${table.batches.length}`)
+      assert.equal(json(decodePart(bytes).updates), json(u))
+      const batches = partBatches(table.schema.metadata)
+      assert.ok(batches !== null)
+      assert.deepEqual(
+        batches.map((b) => b.rows),
+        table.batches.map((b) => b.numRows),
+      )
+      let start = 0
+      for (const b of batches) {
+        assert.equal(b.diffsSum, sumDiffs(sliceUpdates(u, start, start + b.rows)))
+        const key = order === 'unordered' ? '' : Buffer.from(encodeSortKey(utf8, valueAt(onlyData(u.keys), utf8, start), order)).toString('base64')
+        assert.equal(b.keyLower, key)
+        start += b.rows
+      }
+      // apache-arrow reads it too (ipc-writer.test.ts checks multi-batch bytes against its writer).
+      assert.equal(table.numRows, u.length)
+    }
+    // A part of one batch says nothing about batches.
+    assert.equal(partBatches(arrow.tableFromIPC(written(rowsFor({ keyType: utf8, valType: nested, timeKind: 'u64' }, 10), metaU64, 1 << 20)).schema.metadata), null)
   })
 
   it('writes the same bytes for slices (offsets not starting at 0, bitmaps at odd bit offsets) and decoded parts', () => {

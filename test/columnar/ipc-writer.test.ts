@@ -11,7 +11,7 @@ announceSeed('ipc-writer.test.ts')
 const reference = (batch: arrow.RecordBatch): Uint8Array => arrow.RecordBatchFileWriter.writeAll([batch]).toUint8Array(true)
 
 function written(batch: arrow.RecordBatch): Uint8Array {
-  const layout = layoutIpcFile(batch)
+  const layout = layoutIpcFile([batch])
   const out = new Uint8Array(layout.byteLength + 17).fill(0xaa)
   layout.writeTo(out)
   assert.ok(out.subarray(layout.byteLength).every((x) => x === 0xaa), 'nothing written beyond byteLength')
@@ -96,6 +96,27 @@ describe('layoutIpcFile', () => {
     )
   })
 
+  it('reproduces apache-arrow file bytes for several record batches', () => {
+    fc.assert(
+      fc.property(fc.array(arbColumn, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), (cols, cuts) => {
+        if (cols.some(([t]) => t === 'null')) return
+        const n = Math.min(...cols.map(([, vs]) => vs.length))
+        const columns: Record<string, arrow.Vector> = {}
+        cols.forEach(([t, vs], i) => (columns[`c${i}`] = arrow.vectorFromArray(vs.slice(0, n), TYPES[t])))
+        const batch = batchOf(columns, new Map([['k', 'v']]))
+        const bounds = [...new Set([0, ...cuts.map((c) => c % (n + 1)), n])].sort((x, y) => x - y)
+        const batches = bounds.slice(1).map((end, i) => batch.slice(bounds[i] as number, end))
+        if (batches.length === 0) return
+        const layout = layoutIpcFile(batches)
+        const out = new Uint8Array(layout.byteLength)
+        layout.writeTo(out)
+        assert.ok(Buffer.from(out).equals(Buffer.from(arrow.RecordBatchFileWriter.writeAll(batches).toUint8Array(true))))
+        assert.equal(arrow.tableFromIPC(out).numRows, n)
+      }),
+      { seed, numRuns: 200 },
+    )
+  })
+
   it('writes zero-row batches and batch metadata like apache-arrow', () => {
     assertSame(batchOf({ a: arrow.vectorFromArray([], new arrow.Utf8()) }), 'empty')
     const batch = batchOf({ a: arrow.vectorFromArray([1, 2, 3], new arrow.Int8()) })
@@ -115,8 +136,8 @@ describe('layoutIpcFile', () => {
 
   it('refuses column types whose children the assembler re-slices', () => {
     const list = arrow.vectorFromArray([[1], [2, 3]], new arrow.List(new arrow.Field('e', new arrow.Int32(), true)))
-    assert.throws(() => layoutIpcFile(batchOf({ l: list })), /not supported/)
+    assert.throws(() => layoutIpcFile([batchOf({ l: list })]), /not supported/)
     const dict = arrow.vectorFromArray(['a', 'b', 'a'], new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32()))
-    assert.throws(() => layoutIpcFile(batchOf({ d: dict })), /dictionary/)
+    assert.throws(() => layoutIpcFile([batchOf({ d: dict })]), /dictionary/)
   })
 })

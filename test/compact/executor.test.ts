@@ -37,7 +37,7 @@ const shardId = newShardId()
 const writer = newWriterKey()
 
 /** Writes `rows` as one sorted run cut into parts of about `rowsPerPart`, returning the batch. */
-async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: Timestamp, rows: Row[], rowsPerPart: number): Promise<HollowBatch> {
+async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: Timestamp, rows: Row[], rowsPerPart: number, batchBytes?: number): Promise<HollowBatch> {
   const b = new UpdatesBuilder(shape(tk))
   for (const r of rows) b.append(r.key, r.val, r.time, r.diff)
   const sorted = sortAndConsolidate(b.finish(), 'structured')
@@ -45,7 +45,7 @@ async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: T
   const parts: BatchPart[] = []
   for (let start = 0; start < sorted.length; start += rowsPerPart) {
     const slice = sliceUpdates(sorted, start, Math.min(sorted.length, start + rowsPerPart))
-    const bytes = encodePart(slice, { desc, order: 'structured', schemaId: 0 })
+    const bytes = encodePart(slice, { desc, order: 'structured', schemaId: 0 }, undefined, batchBytes === undefined ? {} : { batchBytes })
     const key = partialBatchKey(writer, newPartId())
     await blob.set(blobKey(shardId, key), bytes)
     // Real key lowers: they let the executor split a chunk between two workers.
@@ -103,25 +103,34 @@ describe('compaction Stage D through worker threads', () => {
   })
 
   for (const tk of [u64, product]) {
-    for (const [label, bound, target, keyPad] of [
-      ['one chunk', 1 << 30, 1 << 20, 0],
-      ['many chunks with memory violations', 4 * 600, 600, 0],
+    for (const [label, bound, target, keyPad, batchBytes] of [
+      ['one chunk', 1 << 30, 1 << 20, 0, undefined],
+      ['many chunks with memory violations', 4 * 600, 600, 0, undefined],
       // Key lowers cut at 256 bytes: the split must not trust them as upper bounds.
-      ['keys longer than a stored key lower', 1 << 30, 1 << 20, 300],
+      ['keys longer than a stored key lower', 1 << 30, 1 << 20, 300, undefined],
+      // Parts of several record batches, read one batch at a time, split between the workers.
+      ['parts read in windows', 1 << 30, 1 << 20, 0, 64],
+      ['parts read in windows, long keys', 1 << 30, 1 << 20, 300, 256],
     ] as const) {
       it(`consolidates ${tk.name} runs like sort-and-sum (${label})`, async () => {
-        const next = rng(SEED + (tk === u64 ? 0 : 7) + bound + keyPad)
-        const blob = new MemBlob()
+        const next = rng(SEED + (tk === u64 ? 0 : 7) + bound + keyPad + (batchBytes ?? 0))
+        let rangedReads = 0
+        const blob = new (class extends MemBlob {
+          override get(key: string, opts?: Parameters<MemBlob['get']>[1]): ReturnType<MemBlob['get']> {
+            if (opts?.range !== undefined) rangedReads++
+            return super.get(key, opts)
+          }
+        })()
         const registry = new Registry()
         const metrics = createMetrics(registry)
-        const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+        const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }), ...(batchBytes === undefined ? {} : { windowMinBytes: 0 }) })
         const inputs: HollowBatch[] = []
         const all: Row[] = []
         const ts = (x: number): Timestamp => (tk === u64 ? BigInt(x) : ([x, 0] as const))
         for (let i = 0; i < 5; i++) {
           const rows = randomRows(next, tk, 40 + Math.floor(next() * 80), i * 10, i * 10 + 10, keyPad)
           all.push(...rows)
-          inputs.push(await writeBatch(blob, tk, ts(i * 10), ts(i * 10 + 10), rows, 1 + Math.floor(next() * 30)))
+          inputs.push(await writeBatch(blob, tk, ts(i * 10), ts(i * 10 + 10), rows, 1 + Math.floor(next() * 30), batchBytes))
         }
         const since: ac.Antichain = tk === u64 ? [25n] : [[0, 3], [25, 0]]
         const req: ResolvedRequest = {
@@ -140,6 +149,8 @@ describe('compaction Stage D through worker threads', () => {
           onProgress: (p) => progress.push(p),
         })
         assert.deepEqual(await outputRows(blob, output), oracle(tk, all, since))
+        // Parts of several batches are read in windows (ranged reads), the others whole.
+        assert.equal(rangedReads > 0, batchBytes !== undefined, `ranged reads: ${rangedReads}`)
         // Every input slot came back: each worker released every part it was handed.
         assert.deepEqual(executor.inputSlots(), { ...executor.inputSlots(), lent: 0, dropped: 0 })
         assert.ok(executor.inputSlots().size > 0)

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
-import type { Blob, BlobMeta } from '../../src/location/blob.js'
+import type { Blob, BlobMeta, GetOptions } from '../../src/location/blob.js'
 import { InvalidUsageError } from '../../src/location/errors.js'
 
 export interface BlobFixture {
@@ -48,11 +48,30 @@ export async function collect(list: AsyncIterable<BlobMeta>): Promise<BlobMeta[]
 
 const keysOf = async (blob: Blob, prefix: string): Promise<string[]> => (await collect(blob.list(prefix))).map((m) => m.key)
 
-function sameBytes(actual: Uint8Array | null, expected: Uint8Array): void {
-  assert.ok(actual instanceof Uint8Array, 'expected bytes, got null')
-  assert.equal(actual.byteLength, expected.byteLength)
-  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected)), 'bytes differ')
+function sameBytes(actual: Uint8Array | null, expected: Uint8Array, what = ''): void {
+  assert.ok(actual instanceof Uint8Array, `${what}: expected bytes, got null`)
+  assert.equal(actual.byteLength, expected.byteLength, `${what}: length`)
+  const want = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)
+  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(want), `${what}: bytes differ`)
 }
+
+/** Malformed `GetOptions.range` values: negative, fractional, not finite, unsafe, mistyped, incomplete. */
+export const BAD_RANGES: readonly unknown[] = [
+  { offset: -1, length: 1 },
+  { offset: 0, length: -1 },
+  { offset: 1.5, length: 1 },
+  { offset: 0, length: 0.5 },
+  { offset: Number.NaN, length: 1 },
+  { offset: 0, length: Number.NaN },
+  { offset: Number.POSITIVE_INFINITY, length: 1 },
+  { offset: 0, length: Number.POSITIVE_INFINITY },
+  { offset: 2 ** 53, length: 1 },
+  { offset: -0.5, length: 0 },
+  { offset: '0', length: 1 },
+  { offset: 0 },
+  null,
+  5,
+]
 
 export function blobContract(name: string, makeBlob: MakeBlob): void {
   /** Runs `fn` on a fresh store with one client, closing and destroying both after. */
@@ -111,6 +130,75 @@ export function blobContract(name: string, makeBlob: MakeBlob): void {
         assert.ok(empty !== null && empty.buffer instanceof SharedArrayBuffer && empty.byteLength === 0)
         assert.equal(await blob.get('s1/w1/none', { alloc: () => assert.fail('alloc for a missing key') }), null)
         await assert.rejects(blob.get('s1/w1/into', { alloc: (n) => new Uint8Array(n - 1) }))
+      }),
+    )
+
+    it(
+      'a get with a range reads just those bytes, cut at the end, with and without alloc',
+      withBlob(async (blob) => {
+        const size = 200 * 1024
+        const value = randomBytes(size)
+        await blob.set('r/v', value)
+        const MAX = Number.MAX_SAFE_INTEGER
+        const cases: ReadonlyArray<readonly [number, number]> = [
+          [0, 1], // the first byte
+          [0, 4096], // a start
+          [1, 1],
+          [65536 - 3, 70_001], // a middle, across 64 KiB boundaries
+          [size / 2, 1],
+          [size - 100, 100], // the end, exactly
+          [size - 1, 1],
+          [size - 100, 1000], // across the end: cut
+          [size - 1, MAX],
+          [size, 1], // at the end: empty
+          [size + 5, 10], // past it: empty
+          [MAX, MAX],
+          [0, 0], // zero length: empty
+          [12_345, 0],
+          [0, size], // the whole value
+          [0, size + 1],
+          [0, MAX],
+        ]
+        for (const [offset, length] of cases) {
+          const what = `range ${offset}+${length}`
+          const expected = value.subarray(Math.min(offset, size), Math.min(size, offset + length))
+          sameBytes(await blob.get('r/v', { range: { offset, length } }), expected, what)
+          const sizes: number[] = []
+          const shared = new SharedArrayBuffer(expected.byteLength + 16)
+          const got = await blob.get('r/v', { range: { offset, length }, alloc: (n) => (sizes.push(n), new Uint8Array(shared, 16, n)) })
+          assert.deepEqual(sizes, [expected.byteLength], `${what}: alloc called once with the range's size`)
+          assert.ok(got !== null && got.buffer === shared && got.byteOffset === 16, `${what}: the view alloc gave`)
+          sameBytes(got, expected, `${what} into alloc`)
+        }
+        // The returned bytes are the caller's.
+        ;(await blob.get('r/v', { range: { offset: 10, length: 10 } }))?.fill(0)
+        sameBytes(await blob.get('r/v'), value, 'after filling a ranged read')
+        // An empty value has only empty ranges.
+        await blob.set('r/empty', new Uint8Array(0))
+        for (const [offset, length] of [[0, 0], [0, 10], [5, 1]] as const) {
+          sameBytes(await blob.get('r/empty', { range: { offset, length } }), new Uint8Array(0), `empty value, range ${offset}+${length}`)
+        }
+        // A missing key is null whatever the range, and alloc is not called.
+        for (const [offset, length] of [[0, 10], [0, 0], [size, 1], [size * 10, 5]] as const) {
+          const range = { offset, length }
+          assert.equal(await blob.get('r/none', { range, alloc: () => assert.fail('alloc for a missing key') }), null, `missing, ${offset}+${length}`)
+        }
+        // An alloc of the wrong size fails the read.
+        await assert.rejects(blob.get('r/v', { range: { offset: 5, length: 100 }, alloc: (n) => new Uint8Array(n + 1) }))
+        await assert.rejects(blob.get('r/v', { range: { offset: 5, length: 100 }, signal: AbortSignal.abort() }), { name: 'AbortError' })
+      }),
+    )
+
+    it(
+      'refuses a malformed range with InvalidUsageError, before any I/O',
+      withBlob(async (blob) => {
+        await blob.set('r/v', bytes('some bytes'))
+        for (const range of BAD_RANGES) {
+          const opts = { range: range as GetOptions['range'], alloc: () => assert.fail('alloc for a bad range') }
+          // A missing key would read as null after any I/O: rejecting it shows the check comes first.
+          await assert.rejects(blob.get('r/none', opts), InvalidUsageError, `missing key, range ${String(JSON.stringify(range))}`)
+          await assert.rejects(blob.get('r/v', opts), InvalidUsageError, `range ${String(JSON.stringify(range))}`)
+        }
       }),
     )
 

@@ -1,0 +1,93 @@
+/**
+ * One record batch of a part read alone, so that compaction holds a window of a large part rather
+ * than the whole part (parts are written as batches of about `PART_BATCH_BYTES`).
+ *
+ * The part's footer (at its end) gives each batch's position; its metadata gives each batch's
+ * rows, key lower and diff sum (`partBatches`). A window is made a complete part file of its rows,
+ * which `decodePart` decodes like any other: a head (the magic), the batch's bytes as stored, and
+ * a tail (end-of-stream marker, a footer naming that one batch with the window's own diff sum,
+ * the footer's length, the magic). Only the batch's bytes are read; head and tail are built here.
+ */
+import * as arrow from 'apache-arrow'
+import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file'
+import { PART_META_KEYS, PartFormatError, partBatches, type PartBatchInfo } from './part-format.js'
+
+/** How many of a part's last bytes to read first: its footer fits in them unless the schema is huge. */
+export const FOOTER_TAIL_BYTES = 16 * 1024
+
+const MAGIC = new TextEncoder().encode('ARROW1')
+/** Magic, footer length and magic around the footer: "ARROW1" 00 00 … <i32> "ARROW1". */
+const HEAD = 8
+const END = 4 + MAGIC.byteLength
+const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+
+export interface PartWindow {
+  /** Where the batch's bytes (message and body) are in the part file. */
+  readonly offset: number
+  readonly length: number
+  readonly info: PartBatchInfo
+  /** Size of the window's part file: head, the batch's bytes, tail. */
+  readonly byteLength: number
+  /** Writes the window's part file into `out`, whose bytes [HEAD, HEAD + length) already hold the batch's bytes. */
+  finish(out: Uint8Array): void
+  /** Where in the window's file the batch's bytes go. */
+  readonly batchAt: number
+}
+
+const corrupt = (why: string): PartFormatError => new PartFormatError(`not a valid part: ${why}`)
+
+/**
+ * Where a part's footer is, given the part's last bytes (`tail`, at most its whole `size`): the
+ * footer's offset and length in the file.
+ */
+export function footerSpan(tail: Uint8Array, size: number): { readonly offset: number; readonly length: number } {
+  const n = tail.byteLength
+  if (n < END || size < HEAD + END || !MAGIC.every((b, i) => tail[n - MAGIC.byteLength + i] === b)) throw corrupt('no ARROW1 magic at the end')
+  const length = new DataView(tail.buffer, tail.byteOffset, n).getInt32(n - END, true)
+  const offset = size - END - length
+  if (length <= 0 || offset < HEAD) throw corrupt('the footer length is out of range')
+  return { offset, length }
+}
+
+/**
+ * The windows of a part, from its footer's bytes: one per record batch. Null when the part is one
+ * batch, or its metadata does not describe its batches (then it is read whole).
+ */
+export function partWindows(footer: Uint8Array): PartWindow[] | null {
+  let decoded: InstanceType<typeof Footer>
+  try {
+    decoded = Footer.decode(footer)
+  } catch (e) {
+    throw corrupt(`unreadable footer: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  const blocks = [...decoded.recordBatches()]
+  if (blocks.length < 2) return null
+  const infos = partBatches(decoded.schema.metadata)
+  if (infos === null) return null
+  if (infos.length !== blocks.length) throw corrupt(`its metadata describes ${infos.length} batches, its footer ${blocks.length}`)
+  return blocks.map((block, i) => {
+    const info = infos[i] as PartBatchInfo
+    const length = block.metaDataLength + Number(block.bodyLength)
+    const metadata = new Map(decoded.schema.metadata)
+    metadata.delete(PART_META_KEYS.batches)
+    metadata.set(PART_META_KEYS.diffsSum, info.diffsSum.toString())
+    const footerFb = Footer.encode(new Footer(new arrow.Schema(decoded.schema.fields, metadata), arrow.MetadataVersion.V5, [new FileBlock(block.metaDataLength, block.bodyLength, HEAD)], []))
+    const tail = new Uint8Array(EOS.byteLength + footerFb.byteLength + END)
+    tail.set(EOS, 0)
+    tail.set(footerFb, EOS.byteLength)
+    new DataView(tail.buffer).setInt32(EOS.byteLength + footerFb.byteLength, footerFb.byteLength, true)
+    tail.set(MAGIC, tail.byteLength - MAGIC.byteLength)
+    return {
+      offset: Number(block.offset),
+      length,
+      info,
+      byteLength: HEAD + length + tail.byteLength,
+      batchAt: HEAD,
+      finish(out: Uint8Array): void {
+        out.fill(0, 0, HEAD)
+        out.set(MAGIC, 0)
+        out.set(tail, HEAD + length)
+      },
+    }
+  })
+}

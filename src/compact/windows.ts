@@ -1,0 +1,100 @@
+/**
+ * Large parts read one record batch at a time (our addition to persist's Stage D). Before a chunk
+ * is split and merged, each large part of a run in the compaction's order is replaced by its
+ * windows (columnar/part-windows.ts): stand-in parts of one batch each, with the batch's key
+ * lower, fetched by one ranged read. The key split, the prefetcher and the workers then see
+ * ordinary parts, and a merge holds a window per run instead of a whole part, so its memory
+ * follows the batch size rather than the part size.
+ *
+ * Reading the windows costs one small read per large part (its footer); parts written before
+ * parts had several batches, or small enough to be one, are read whole.
+ */
+import type { BatchPart, HollowPart } from '../core/batch.js'
+import type { ShardId } from '../core/ids.js'
+import { blobKey } from '../core/paths.js'
+import { FOOTER_TAIL_BYTES, footerSpan, partWindows, type PartWindow } from '../columnar/part-windows.js'
+import type { SortOrder } from '../columnar/sort-key.js'
+import { AppError } from '../errors.js'
+import type { Blob } from '../location/blob.js'
+import type { Chunk, PlannedRun } from './plan.js'
+
+/** Reads one window into the buffer `alloc` gives for its size (a fresh one without `alloc`). */
+export type WindowFetch = (alloc?: (size: number) => Uint8Array) => Promise<Uint8Array>
+
+export interface WindowedChunk {
+  /** The chunk with each large part replaced by its windows, in order. */
+  readonly chunk: Chunk
+  /** How each window is fetched; parts not in the map are fetched whole. */
+  readonly windows: ReadonlyMap<BatchPart, WindowFetch>
+  /** Each window that is the first of its part (fetch metrics count parts, not windows). */
+  readonly firsts: ReadonlySet<BatchPart>
+}
+
+export interface WindowOptions {
+  readonly blob: Blob
+  readonly shardId: ShardId
+  /** The compaction's order: only runs sorted in it are read in windows (see `windowChunk`). */
+  readonly order: SortOrder
+  /** Parts larger than this are read in windows (when they have several batches). */
+  readonly minPartBytes: number
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Replaces every large part of `chunk`'s runs in `opts.order` by its windows.
+ *
+ * NB: a run in another order (or exploded for it) is re-sorted part by part in the worker, so it
+ * must keep whole parts: windows re-sorted one by one would not make a sorted run.
+ */
+export async function windowChunk(chunk: Chunk, opts: WindowOptions): Promise<WindowedChunk> {
+  const windows = new Map<BatchPart, WindowFetch>()
+  const firsts = new Set<BatchPart>()
+  const runs = await Promise.all(
+    chunk.runs.map(async (run): Promise<PlannedRun> => {
+      if (run.exploded || (run.meta.order ?? 'codec') !== opts.order) return run
+      const parts = await Promise.all(run.parts.map((part) => windowPart(part, opts, windows, firsts)))
+      return { ...run, parts: parts.flat() }
+    }),
+  )
+  return { chunk: { runs, memoryBytes: chunk.memoryBytes }, windows, firsts }
+}
+
+async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<BatchPart, WindowFetch>, firsts: Set<BatchPart>): Promise<BatchPart[]> {
+  if (part.kind !== 'hollow' || part.encodedSizeBytes <= opts.minPartBytes) return [part]
+  const key = blobKey(opts.shardId, part.key)
+  const read = async (offset: number, length: number, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> => {
+    const bytes = await opts.blob.get(key, { range: { offset, length }, ...(alloc === undefined ? {} : { alloc }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
+    if (bytes === null) throw new AppError('INTERNAL', `part ${part.key} of shard ${opts.shardId} is missing from blob storage`)
+    if (bytes.byteLength !== length) throw new AppError('INTERNAL', `part ${part.key} of shard ${opts.shardId} is shorter than its ${part.encodedSizeBytes} bytes`)
+    return bytes
+  }
+  const size = part.encodedSizeBytes
+  const tailLength = Math.min(size, FOOTER_TAIL_BYTES)
+  const tail = await read(size - tailLength, tailLength)
+  const span = footerSpan(tail, size)
+  const inTail = span.offset - (size - tailLength)
+  const footer = inTail >= 0 ? tail.subarray(inTail, inTail + span.length) : await read(span.offset, span.length)
+  const found = partWindows(footer)
+  if (found === null) return [part]
+  return found.map((w, i) => {
+    const window: HollowPart = {
+      kind: 'hollow',
+      key: part.key,
+      encodedSizeBytes: w.byteLength,
+      keyLower: i === 0 ? part.keyLower : w.info.keyLower,
+      diffsSum: w.info.diffsSum,
+      schemaId: part.schemaId,
+      stats: { updates: w.info.rows },
+    }
+    windows.set(window, (alloc) => fetchWindow(w, read, alloc))
+    if (i === 0) firsts.add(window)
+    return window
+  })
+}
+
+async function fetchWindow(w: PartWindow, read: (offset: number, length: number, alloc?: (size: number) => Uint8Array) => Promise<Uint8Array>, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> {
+  const out = alloc === undefined ? new Uint8Array(w.byteLength) : alloc(w.byteLength)
+  await read(w.offset, w.length, () => out.subarray(w.batchAt, w.batchAt + w.length))
+  w.finish(out)
+  return out
+}
