@@ -79,6 +79,8 @@ export interface ShardsOptions {
   readonly leases?: Leases
   /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
   readonly onError?: (err: unknown) => void
+  /** Snapshot reads read parts larger than this one record batch at a time; default 2 × `PART_BATCH_BYTES`. */
+  readonly windowMinBytes?: number
 }
 
 export interface CreateShardRequest {
@@ -138,6 +140,7 @@ export class Shards {
   readonly #dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   readonly #writerKey: WriterKey
   readonly #leases: Leases
+  readonly #windowMinBytes: number | undefined
   readonly #gc: ShardGc
   readonly #now: () => Date
   readonly #gcIntervalMs: number | null
@@ -157,6 +160,7 @@ export class Shards {
     this.#dyncfg = opts.dyncfg
     this.#writerKey = opts.writerKey
     this.#leases = opts.leases ?? new Leases()
+    this.#windowMinBytes = opts.windowMinBytes
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
@@ -339,7 +343,7 @@ export class Shards {
     const schema = latestSchema(head.state)
     const release = this.#leases.acquire(shardId, head.seqno, head.state)
     const cfg = await this.#cfg()
-    const chunks = readSnapshot({ blob: this.#blob, pool: this.#pool() }, head.state, asOf, {
+    const chunks = readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, head.state, asOf, {
       signal: opts.signal,
       order: cfg.persist_batch_preferred_order,
       yieldAfterUpdates: cfg.compaction_yield_after_n_updates,

@@ -6,19 +6,22 @@
 import { description } from '../core/description.js'
 import { allHollowBatches } from '../trace/trace.js'
 import type { Timestamp } from '../core/timestamp.js'
-import { decodePart } from '../columnar/part-format.js'
+import { decodePart, PART_BATCH_BYTES } from '../columnar/part-format.js'
 import type { SortOrder } from '../columnar/sort-key.js'
 import type { Updates } from '../columnar/updates.js'
 import type { Blob } from '../location/blob.js'
 import { fetchPart } from '../compact/executor.js'
 import { runMergeTask } from '../compact/merge-task.js'
 import { orderRuns } from '../compact/plan.js'
+import { windowChunk } from '../compact/windows.js'
 import type { WorkerPool } from '../compact/worker-pool.js'
 import { latestSchema, tkOf, type ShardState } from './state.js'
 
 export interface SnapshotDeps {
   readonly pool: WorkerPool
   readonly blob: Blob
+  /** Parts larger than this are read one record batch at a time (compact/windows.ts). Default: 2 × `PART_BATCH_BYTES`. */
+  readonly windowMinBytes?: number
 }
 
 export interface SnapshotOptions {
@@ -39,8 +42,12 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
   const schema = latestSchema(state)
   const order = opts.order ?? 'structured'
   const batches = allHollowBatches(state.trace)
-  const runs = orderRuns(batches, order)
-  if (runs.length === 0) return
+  const planned = orderRuns(batches, order)
+  if (planned.length === 0) return
+  // Large parts are read a record batch at a time, as compaction reads them.
+  const minPartBytes = deps.windowMinBytes ?? 2 * PART_BATCH_BYTES
+  const { chunk, windows } = await windowChunk({ runs: planned, memoryBytes: 0 }, { blob: deps.blob, shardId: state.shardId, order, minPartBytes, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
+  const runs = chunk.runs
   const abort = new AbortController()
   const onOuterAbort = (): void => abort.abort(opts.signal?.reason)
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true })
@@ -79,7 +86,10 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
       partSizes: runs.map((r) => r.parts.map((p) => p.encodedSizeBytes)),
       prefetchBudgetBytes: 2 * (opts.chunkBytes ?? 1 << 20),
       maxOutstanding: 1,
-      fetch: (run, part) => fetchPart(deps.blob, state.shardId, runs[run]!.parts[part]!),
+      fetch: (run, part) => {
+        const p = runs[run]!.parts[part]!
+        return windows.get(p)?.() ?? fetchPart(deps.blob, state.shardId, p)
+      },
       onOutput: (out) =>
         new Promise<void>((resolve) => {
           ready.push(decodePart(out.bytes).updates)
