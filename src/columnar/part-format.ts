@@ -17,16 +17,16 @@
  * otherwise the input is copied once.
  */
 import * as arrow from 'apache-arrow'
-import { KEY_LOWER_MAX_BYTES, parseDiff, RUN_ORDERS, type RunOrder } from '../core/batch.js'
+import { parseDiff, RUN_ORDERS, type RunOrder } from '../core/batch.js'
 import * as descs from '../core/description.js'
 import type { Description } from '../core/description.js'
 import { TIMESTAMP_KINDS, timestampKind, type TimestampKindName } from '../core/timestamp.js'
-import { bitAt, liveRows, onlyData, validityOf, valueAt } from './column.js'
+import { bitAt, liveRows, onlyData, validityOf } from './column.js'
 import { dataTypeToJson, formatDataType, parseDataType, toArrowType, type DataType } from './data-type.js'
 import { formatIpcType, IpcError, loadBatch, readIpcFile, readIpcStream, type ColumnPlan, type IpcContents, type IpcField, type IpcType } from './ipc-reader.js'
 import { layoutIpcFile } from './ipc-writer.js'
 import { err, ok, type Result } from './result.js'
-import { encodeSortKey } from './sort-key.js'
+import { sortKeyLowerAt } from './sort-key.js'
 import { emptyUpdates, sliceUpdates, sumDiffs, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from './updates.js'
 
 export const PART_FORMAT_VERSION = 1
@@ -214,9 +214,8 @@ function batchBounds(u: Updates, batchBytes: number): number[] {
 /** Base64 of row `row`'s key in `order`'s sort encoding, cut to KEY_LOWER_MAX_BYTES ('' when unordered). */
 function batchKeyLower(u: Updates, row: number, order: RunOrder): string {
   if (order === 'unordered') return ''
-  const key = encodeSortKey(u.keyType, valueAt(onlyData(u.keys), u.keyType, row), order)
-  const cut = key.subarray(0, Math.min(key.byteLength, KEY_LOWER_MAX_BYTES))
-  return Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength).toString('base64')
+  const key = sortKeyLowerAt(u, row, order)
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('base64')
 }
 
 /**

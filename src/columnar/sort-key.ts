@@ -23,7 +23,8 @@
  */
 import * as arrow from 'apache-arrow'
 import { codecColumn, encodeCodecValue } from './codec.js'
-import { bitAt, float64ToWords, liveRows, offsetsFromLengths, onlyData, validityOf, words64 } from './column.js'
+import { KEY_LOWER_MAX_BYTES } from '../core/batch.js'
+import { bitAt, float64ToWords, liveRows, offsetsFromLengths, onlyData, validityOf, valueAt, words64 } from './column.js'
 import type { DataType } from './data-type.js'
 import { timeOrderWords, type Updates } from './updates.js'
 import type { StructValue, Value } from './values.js'
@@ -260,6 +261,15 @@ function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[]):
       return
     }
   }
+}
+
+/**
+ * Row `row`'s key in `order`'s sort encoding, cut to `KEY_LOWER_MAX_BYTES` as a part's key lower
+ * is (a prefix of a sort key is still a lower bound of it).
+ */
+export function sortKeyLowerAt(u: Updates, row: number, order: SortOrder): Uint8Array {
+  const key = encodeSortKey(u.keyType, valueAt(onlyData(u.keys), u.keyType, row), order)
+  return key.byteLength > KEY_LOWER_MAX_BYTES ? key.subarray(0, KEY_LOWER_MAX_BYTES) : key
 }
 
 /** The encoding of one value in `order`. */

@@ -4,10 +4,9 @@
  * are one sorted run. The split key balances the bytes each half reads, estimated from keys
  * sampled out of the runs' first parts (fetched anyway) and, beyond them, the parts' key lowers.
  */
-import { KEY_LOWER_MAX_BYTES, type BatchPart } from '../core/batch.js'
-import { onlyData, valueAt } from '../columnar/column.js'
+import type { BatchPart } from '../core/batch.js'
 import { decodePart } from '../columnar/part-format.js'
-import { encodeSortKey, type SortOrder } from '../columnar/sort-key.js'
+import { sortKeyLowerAt, type SortOrder } from '../columnar/sort-key.js'
 import type { Chunk, PlannedRun } from './plan.js'
 
 /** Keys sampled from one part. */
@@ -51,13 +50,8 @@ export function splittable(run: PlannedRun, order: SortOrder, schemaId: number):
  */
 export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_PER_PART): Uint8Array[] {
   const { updates: u } = decodePart(bytes)
-  const keys = onlyData(u.keys)
   const out: Uint8Array[] = []
-  for (let s = 0; s < count && u.length > 0; s++) {
-    const row = Math.min(u.length - 1, Math.floor(((s + 0.5) * u.length) / count))
-    const key = encodeSortKey(u.keyType, valueAt(keys, u.keyType, row), order)
-    out.push(key.byteLength > KEY_LOWER_MAX_BYTES ? key.slice(0, KEY_LOWER_MAX_BYTES) : key)
-  }
+  for (let s = 0; s < count && u.length > 0; s++) out.push(sortKeyLowerAt(u, Math.min(u.length - 1, Math.floor(((s + 0.5) * u.length) / count)), order))
   return out
 }
 
