@@ -91,8 +91,7 @@ const bytesOf = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.b
 export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLayout {
   const first = batches[0]
   if (first === undefined) throw new TypeError('an IPC file needs at least one record batch')
-  const magic = new Uint8Array(8)
-  magic.set(MAGIC, 0)
+  const magic = ipcFileHead()
   const segments: Segment[] = [magic]
   const blocks: FileBlock[] = []
   let at = magic.byteLength
@@ -101,7 +100,23 @@ export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLay
     blocks.push(block)
     at += block.metaDataLength + Number(block.bodyLength)
   }
-  const footerFb = Footer.encode(new Footer(first.schema, arrow.MetadataVersion.V5, blocks, []))
+  segments.push(ipcFileTail(first.schema, blocks))
+  return new LaidOutFile(segments)
+}
+
+/** The start of every IPC file: the magic, padded to 8 bytes. */
+export function ipcFileHead(): Uint8Array {
+  const head = new Uint8Array(8)
+  head.set(MAGIC, 0)
+  return head
+}
+
+/**
+ * The end of an IPC file whose record batches are at `blocks`: the end-of-stream marker, the
+ * footer (`schema`, the blocks), the footer's length and the magic.
+ */
+export function ipcFileTail(schema: arrow.Schema, blocks: readonly FileBlock[]): Uint8Array {
+  const footerFb = Footer.encode(new Footer(schema, arrow.MetadataVersion.V5, [...blocks], []))
   const tail = new Uint8Array(8 + footerFb.byteLength + 4 + MAGIC.byteLength)
   const tv = new DataView(tail.buffer)
   tv.setInt32(0, CONTINUATION, true)
@@ -109,8 +124,7 @@ export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLay
   tail.set(footerFb, 8)
   tv.setInt32(8 + footerFb.byteLength, footerFb.byteLength, true)
   tail.set(MAGIC, 8 + footerFb.byteLength + 4)
-  segments.push(tail)
-  return new LaidOutFile(segments)
+  return tail
 }
 
 /** Appends `batch`'s message and body to `segments`; returns its block (it starts at `offset`). */

@@ -10,16 +10,16 @@
  */
 import * as arrow from 'apache-arrow'
 import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file'
+import { ipcFileHead, ipcFileTail } from './ipc-writer.js'
 import { PART_META_KEYS, PartFormatError, partBatches, type PartBatchInfo } from './part-format.js'
 
 /** How many of a part's last bytes to read first: its footer fits in them unless the schema is huge. */
 export const FOOTER_TAIL_BYTES = 16 * 1024
 
 const MAGIC = new TextEncoder().encode('ARROW1')
-/** Magic, footer length and magic around the footer: "ARROW1" 00 00 … <i32> "ARROW1". */
-const HEAD = 8
+/** The file's head (magic, padded), and what follows the footer (its length, the magic). */
+const HEAD = ipcFileHead()
 const END = 4 + MAGIC.byteLength
-const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
 
 export interface PartWindow {
   /** Where the batch's bytes (message and body) are in the part file. */
@@ -28,7 +28,7 @@ export interface PartWindow {
   readonly info: PartBatchInfo
   /** Size of the window's part file: head, the batch's bytes, tail. */
   readonly byteLength: number
-  /** Writes the window's part file into `out`, whose bytes [HEAD, HEAD + length) already hold the batch's bytes. */
+  /** Writes the window's part file into `out`, whose bytes at `batchAt` already hold the batch's bytes. */
   finish(out: Uint8Array): void
   /** Where in the window's file the batch's bytes go. */
   readonly batchAt: number
@@ -42,10 +42,10 @@ const corrupt = (why: string): PartFormatError => new PartFormatError(`not a val
  */
 export function footerSpan(tail: Uint8Array, size: number): { readonly offset: number; readonly length: number } {
   const n = tail.byteLength
-  if (n < END || size < HEAD + END || !MAGIC.every((b, i) => tail[n - MAGIC.byteLength + i] === b)) throw corrupt('no ARROW1 magic at the end')
+  if (n < END || size < HEAD.byteLength + END || !MAGIC.every((b, i) => tail[n - MAGIC.byteLength + i] === b)) throw corrupt('no ARROW1 magic at the end')
   const length = new DataView(tail.buffer, tail.byteOffset, n).getInt32(n - END, true)
   const offset = size - END - length
-  if (length <= 0 || offset < HEAD) throw corrupt('the footer length is out of range')
+  if (length <= 0 || offset < HEAD.byteLength) throw corrupt('the footer length is out of range')
   return { offset, length }
 }
 
@@ -71,22 +71,16 @@ export function partWindows(footer: Uint8Array): PartWindow[] | null {
     const metadata = new Map(decoded.schema.metadata)
     metadata.delete(PART_META_KEYS.batches)
     metadata.set(PART_META_KEYS.diffsSum, info.diffsSum.toString())
-    const footerFb = Footer.encode(new Footer(new arrow.Schema(decoded.schema.fields, metadata), arrow.MetadataVersion.V5, [new FileBlock(block.metaDataLength, block.bodyLength, HEAD)], []))
-    const tail = new Uint8Array(EOS.byteLength + footerFb.byteLength + END)
-    tail.set(EOS, 0)
-    tail.set(footerFb, EOS.byteLength)
-    new DataView(tail.buffer).setInt32(EOS.byteLength + footerFb.byteLength, footerFb.byteLength, true)
-    tail.set(MAGIC, tail.byteLength - MAGIC.byteLength)
+    const tail = ipcFileTail(new arrow.Schema(decoded.schema.fields, metadata), [new FileBlock(block.metaDataLength, block.bodyLength, HEAD.byteLength)])
     return {
       offset: Number(block.offset),
       length,
       info,
-      byteLength: HEAD + length + tail.byteLength,
-      batchAt: HEAD,
+      byteLength: HEAD.byteLength + length + tail.byteLength,
+      batchAt: HEAD.byteLength,
       finish(out: Uint8Array): void {
-        out.fill(0, 0, HEAD)
-        out.set(MAGIC, 0)
-        out.set(tail, HEAD + length)
+        out.set(HEAD, 0)
+        out.set(tail, HEAD.byteLength + length)
       },
     }
   })
