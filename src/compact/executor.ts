@@ -7,7 +7,6 @@ import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart,
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
-import { PART_BATCH_BYTES } from '../columnar/part-format.js'
 import type { SortOrder } from '../columnar/sort-key.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
@@ -37,7 +36,7 @@ export interface ExecutorDeps {
   pinOutput?(shardId: ShardId, key: PartialBatchKey): void
   /** The key and value types of a shard's schema. */
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ readonly key: DataType; readonly val: DataType }>
-  /** Parts larger than this are read one record batch at a time (windows.ts). Default: 2 × `PART_BATCH_BYTES`. */
+  /** Parts larger than this are read one record batch at a time (windows.ts). Default: `WINDOW_MIN_PART_BYTES`. */
   readonly windowMinBytes?: number
 }
 
@@ -122,15 +121,15 @@ export function createExecutor(deps: ExecutorDeps) {
       const cache = new PartCache((p) => {
         const window = windowed?.windows.get(p)
         const alloc = (size: number): Uint8Array => inputs.acquire(size, owner)
-        return window !== undefined ? window(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
+        return window !== undefined ? window.fetch(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
       })
       for (const planned of plan.chunks) {
         if (signal.aborted) throw signal.reason
         m.chunksCompacted.inc()
         m.runsCompacted.inc(planned.runs.length)
         const started = performance.now()
-        windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, minPartBytes: deps.windowMinBytes ?? 2 * PART_BATCH_BYTES, signal })
-        const { chunk, firsts, windows } = windowed
+        windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal })
+        const { chunk, windows } = windowed
         // The first part of every run is needed first in any case: fetch it, and sample its keys
         // for the split.
         const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
@@ -171,7 +170,7 @@ export function createExecutor(deps: ExecutorDeps) {
               // Fetch metrics count parts: a part read in windows counts at its first.
               const r = range.runs[run] as RangeRun
               const p = r.run.parts[r.parts[part] as number] as BatchPart
-              if (windows.has(p) && !firsts.has(p)) return
+              if (windows.get(p)?.first === false) return
               metrics.consolidation.partsFetched.inc()
               if (prefetched) m.partsPrefetched.inc()
               else m.partsWaited.inc()

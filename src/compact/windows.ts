@@ -12,22 +12,29 @@
 import type { BatchPart, HollowPart } from '../core/batch.js'
 import type { ShardId } from '../core/ids.js'
 import { blobKey } from '../core/paths.js'
+import { PART_BATCH_BYTES } from '../columnar/part-format.js'
 import { FOOTER_TAIL_BYTES, footerSpan, partWindows, type PartWindow } from '../columnar/part-windows.js'
 import type { SortOrder } from '../columnar/sort-key.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Chunk, PlannedRun } from './plan.js'
 
-/** Reads one window into the buffer `alloc` gives for its size (a fresh one without `alloc`). */
-export type WindowFetch = (alloc?: (size: number) => Uint8Array) => Promise<Uint8Array>
+/** Parts larger than this are read in windows by default: a part of two batches or fewer is read whole. */
+export const WINDOW_MIN_PART_BYTES = 2 * PART_BATCH_BYTES
+
+/** One window of a large part. */
+export interface Window {
+  /** Reads the window into the buffer `alloc` gives for its size (a fresh one without `alloc`). */
+  fetch(alloc?: (size: number) => Uint8Array): Promise<Uint8Array>
+  /** Whether it is its part's first window (fetch metrics count parts, not windows). */
+  readonly first: boolean
+}
 
 export interface WindowedChunk {
   /** The chunk with each large part replaced by its windows, in order. */
   readonly chunk: Chunk
-  /** How each window is fetched; parts not in the map are fetched whole. */
-  readonly windows: ReadonlyMap<BatchPart, WindowFetch>
-  /** Each window that is the first of its part (fetch metrics count parts, not windows). */
-  readonly firsts: ReadonlySet<BatchPart>
+  /** The windows; parts not in the map are fetched whole. */
+  readonly windows: ReadonlyMap<BatchPart, Window>
 }
 
 export interface WindowOptions {
@@ -35,8 +42,8 @@ export interface WindowOptions {
   readonly shardId: ShardId
   /** The compaction's order: only runs sorted in it are read in windows (see `windowChunk`). */
   readonly order: SortOrder
-  /** Parts larger than this are read in windows (when they have several batches). */
-  readonly minPartBytes: number
+  /** Parts larger than this are read in windows (when they have several batches); default `WINDOW_MIN_PART_BYTES`. */
+  readonly minPartBytes?: number
   readonly signal?: AbortSignal
 }
 
@@ -47,20 +54,19 @@ export interface WindowOptions {
  * must keep whole parts: windows re-sorted one by one would not make a sorted run.
  */
 export async function windowChunk(chunk: Chunk, opts: WindowOptions): Promise<WindowedChunk> {
-  const windows = new Map<BatchPart, WindowFetch>()
-  const firsts = new Set<BatchPart>()
+  const windows = new Map<BatchPart, Window>()
   const runs = await Promise.all(
     chunk.runs.map(async (run): Promise<PlannedRun> => {
       if (run.exploded || (run.meta.order ?? 'codec') !== opts.order) return run
-      const parts = await Promise.all(run.parts.map((part) => windowPart(part, opts, windows, firsts)))
+      const parts = await Promise.all(run.parts.map((part) => windowPart(part, opts, windows)))
       return { ...run, parts: parts.flat() }
     }),
   )
-  return { chunk: { runs, memoryBytes: chunk.memoryBytes }, windows, firsts }
+  return { chunk: { runs, memoryBytes: chunk.memoryBytes }, windows }
 }
 
-async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<BatchPart, WindowFetch>, firsts: Set<BatchPart>): Promise<BatchPart[]> {
-  if (part.kind !== 'hollow' || part.encodedSizeBytes <= opts.minPartBytes) return [part]
+async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<BatchPart, Window>): Promise<BatchPart[]> {
+  if (part.kind !== 'hollow' || part.encodedSizeBytes <= (opts.minPartBytes ?? WINDOW_MIN_PART_BYTES)) return [part]
   const key = blobKey(opts.shardId, part.key)
   const read = async (offset: number, length: number, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> => {
     const bytes = await opts.blob.get(key, { range: { offset, length }, ...(alloc === undefined ? {} : { alloc }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
@@ -86,8 +92,7 @@ async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<Bat
       schemaId: part.schemaId,
       stats: { updates: w.info.rows },
     }
-    windows.set(window, (alloc) => fetchWindow(w, read, alloc))
-    if (i === 0) firsts.add(window)
+    windows.set(window, { fetch: (alloc) => fetchWindow(w, read, alloc), first: i === 0 })
     return window
   })
 }

@@ -79,7 +79,7 @@ export interface ShardsOptions {
   readonly leases?: Leases
   /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
   readonly onError?: (err: unknown) => void
-  /** Snapshot reads read parts larger than this one record batch at a time; default 2 × `PART_BATCH_BYTES`. */
+  /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (compact/windows.ts). */
   readonly windowMinBytes?: number
 }
 

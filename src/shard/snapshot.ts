@@ -6,7 +6,7 @@
 import { description } from '../core/description.js'
 import { allHollowBatches } from '../trace/trace.js'
 import type { Timestamp } from '../core/timestamp.js'
-import { decodePart, PART_BATCH_BYTES } from '../columnar/part-format.js'
+import { decodePart } from '../columnar/part-format.js'
 import type { SortOrder } from '../columnar/sort-key.js'
 import type { Updates } from '../columnar/updates.js'
 import type { Blob } from '../location/blob.js'
@@ -20,7 +20,7 @@ import { latestSchema, tkOf, type ShardState } from './state.js'
 export interface SnapshotDeps {
   readonly pool: WorkerPool
   readonly blob: Blob
-  /** Parts larger than this are read one record batch at a time (compact/windows.ts). Default: 2 × `PART_BATCH_BYTES`. */
+  /** Parts larger than this are read one record batch at a time (compact/windows.ts). Default: `WINDOW_MIN_PART_BYTES`. */
   readonly windowMinBytes?: number
 }
 
@@ -45,8 +45,10 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
   const planned = orderRuns(batches, order)
   if (planned.length === 0) return
   // Large parts are read a record batch at a time, as compaction reads them.
-  const minPartBytes = deps.windowMinBytes ?? 2 * PART_BATCH_BYTES
-  const { chunk, windows } = await windowChunk({ runs: planned, memoryBytes: 0 }, { blob: deps.blob, shardId: state.shardId, order, minPartBytes, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
+  const { chunk, windows } = await windowChunk(
+    { runs: planned, memoryBytes: 0 },
+    { blob: deps.blob, shardId: state.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) },
+  )
   const runs = chunk.runs
   const abort = new AbortController()
   const onOuterAbort = (): void => abort.abort(opts.signal?.reason)
@@ -88,7 +90,7 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
       maxOutstanding: 1,
       fetch: (run, part) => {
         const p = runs[run]!.parts[part]!
-        return windows.get(p)?.() ?? fetchPart(deps.blob, state.shardId, p)
+        return windows.get(p)?.fetch() ?? fetchPart(deps.blob, state.shardId, p)
       },
       onOutput: (out) =>
         new Promise<void>((resolve) => {

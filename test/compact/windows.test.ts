@@ -46,13 +46,13 @@ describe('windowChunk', () => {
     assert.ok(windows.length > 3, `the large part is several windows: ${windows.length}`)
     assert.equal(windows[windows.length - 1], small)
     assert.equal(w.windows.size, windows.length - 1)
-    assert.deepEqual([...w.firsts], [windows[0]])
+    assert.deepEqual([...w.windows].filter(([, x]) => x.first).map(([p]) => p), [windows[0]])
     // Each window decodes to its rows; together they are the part's rows; key lowers follow them.
     const keys: string[] = []
     for (const [i, p] of windows.slice(0, -1).entries()) {
-      const fetch = w.windows.get(p)
-      assert.ok(fetch !== undefined && p.kind === 'hollow')
-      const rows = updatesToJson(decodePart(await fetch()).updates)
+      const window = w.windows.get(p)
+      assert.ok(window !== undefined && p.kind === 'hollow')
+      const rows = updatesToJson(decodePart(await window.fetch()).updates)
       assert.equal(rows.length, p.stats.updates)
       assert.equal(p.keyLower, i === 0 ? 'first' : Buffer.from(rows[0]?.key as string).toString('base64'))
       keys.push(...rows.map((r) => r.key as string))
@@ -61,7 +61,7 @@ describe('windowChunk', () => {
     // Into a caller's buffer.
     const first = w.windows.get(windows[0] as BatchPart)
     const slot = new Uint8Array((windows[0] as HollowPart).encodedSizeBytes)
-    const into = await first?.((size) => slot.subarray(0, size))
+    const into = await first?.fetch((size) => slot.subarray(0, size))
     assert.equal(into?.buffer, slot.buffer)
     assert.equal(updatesToJson(decodePart(slot).updates).length, (windows[0] as HollowPart).stats.updates)
   })
