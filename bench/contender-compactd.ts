@@ -113,6 +113,8 @@ export async function runCompactd(job: ChildJob): Promise<ChildResult> {
       rssBeforeMiB: Math.round(rssBefore / 2 ** 20),
       ...peaks,
       cores: Math.round((100 * (cpu.user + cpu.system)) / 1e6 / seconds) / 100,
+      userSeconds: Math.round(cpu.user / 1e4) / 100,
+      systemSeconds: Math.round(cpu.system / 1e4) / 100,
       chunks: output.runMeta.length,
       outputParts: output.parts.length,
     }

@@ -231,7 +231,9 @@ async function main(): Promise<void> {
   await rm(join(WORK, 'data'), { recursive: true, force: true })
   const profDir = cpuProf ? join(WORK, 'prof', new Date().toISOString().replace(/[:.]/g, '-')) : null
   if (profDir !== null) await mkdir(profDir, { recursive: true })
-  const blob = new FileBlob(join(WORK, 'blob'))
+  // The generator writes through the page cache, so that every contender reads its input from
+  // there (the contenders' own blobs write with O_DIRECT, as a server does).
+  const blob = new FileBlob(join(WORK, 'blob'), { directWrites: false })
   const mach = await machine()
   const codeAtStart = await codeVersion()
   console.log(`compactd bench: ${mach.cpu}, ${mach.cores} cores, ${(mach.ramBytes / 2 ** 30).toFixed(1)} GiB, Node ${mach.node}, DuckDB ${mach.duckdb}`)

@@ -3,6 +3,8 @@
  *
  * - `set` is atomic and durable: write a temp file in the key's directory, fsync it, rename it over
  *   the key, fsync the directory (and the parents of any directory it created).
+ * - The temp file is written with O_DIRECT (direct-io.ts: no page cache) unless `directWrites` is
+ *   false; where the file system refuses direct I/O, the blob falls back to buffered writes for good.
  * - Keys pass `checkBlobKey` before any I/O, so no key reaches outside the root.
  * - Temp files are named `.tmp-<hex>~`; `~` is not a key character, so listings skip them and no key
  *   can collide with one. A crash can leave one behind; it is never listed or read.
@@ -16,21 +18,43 @@ import { dirname, join, resolve } from 'node:path'
 import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
+import { DirectIoRefused, StagingBuffers, writeFileDirect } from './direct-io.js'
 import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/
 
+export interface FileBlobOptions {
+  /**
+   * Write values with O_DIRECT, bypassing the page cache (default true; falls back to buffered
+   * writes where refused). False keeps written values in the page cache, e.g. for data that is
+   * about to be read back.
+   */
+  readonly directWrites?: boolean
+  /** Staging buffers for direct writes (tests give misaligned ones to see the fallback). */
+  readonly staging?: StagingBuffers
+}
+
 export class FileBlob implements Blob {
   readonly #root: string
   #closed = false
+  /** Whether the next `set` tries O_DIRECT: until the file system refuses it once. */
+  #direct: boolean
+  readonly #staging: StagingBuffers
 
   /** `root` is created on the first write; a missing root reads as empty. */
-  constructor(root: string) {
+  constructor(root: string, opts: FileBlobOptions = {}) {
     this.#root = resolve(root)
+    this.#direct = opts.directWrites ?? true
+    this.#staging = opts.staging ?? new StagingBuffers()
   }
 
   get root(): string {
     return this.#root
+  }
+
+  /** Whether writes currently bypass the page cache (false once the file system refused it). */
+  get directWrites(): boolean {
+    return this.#direct
   }
 
   async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
@@ -58,13 +82,7 @@ export class FileBlob implements Blob {
     let created: string | undefined
     try {
       created = await mkdir(dir, { recursive: true })
-      const handle = await open(tmp, 'wx')
-      try {
-        await handle.writeFile(value)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
+      await this.#writeTemp(tmp, value, opts?.signal)
       opts?.signal?.throwIfAborted()
       await rename(tmp, path)
     } catch (err) {
@@ -81,6 +99,30 @@ export class FileBlob implements Blob {
       await fsyncCreated(dir, created)
     } catch (err) {
       throw indeterminate(`file blob set "${key}": the write may not be durable: ${message(err)}`, err)
+    }
+  }
+
+  /** Creates the temp file `tmp` holding `value`, durably: directly when allowed, else buffered. */
+  async #writeTemp(tmp: string, value: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#direct) {
+      try {
+        return await writeFileDirect(tmp, value, this.#staging, signal)
+      } catch (err) {
+        if (!(err instanceof DirectIoRefused)) throw err
+        this.#direct = false
+        await rm(tmp, { force: true })
+      }
+    }
+    const handle = await open(tmp, 'wx')
+    try {
+      let at = 0
+      while (at < value.byteLength) {
+        const { bytesWritten } = await handle.write(value, at, value.byteLength - at)
+        at += bytesWritten
+      }
+      await handle.sync()
+    } finally {
+      await handle.close()
     }
   }
 

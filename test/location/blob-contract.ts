@@ -48,7 +48,8 @@ export async function collect(list: AsyncIterable<BlobMeta>): Promise<BlobMeta[]
 
 const keysOf = async (blob: Blob, prefix: string): Promise<string[]> => (await collect(blob.list(prefix))).map((m) => m.key)
 
-function sameBytes(actual: Uint8Array | null, expected: Uint8Array, what = ''): void {
+/** `actual` holds exactly `expected`'s bytes (compared as buffers: deepEqual of MiBs is slow). */
+export function sameBytes(actual: Uint8Array | null, expected: Uint8Array, what = ''): void {
   assert.ok(actual instanceof Uint8Array, `${what}: expected bytes, got null`)
   assert.equal(actual.byteLength, expected.byteLength, `${what}: length`)
   const want = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)
@@ -111,6 +112,25 @@ export function blobContract(name: string, makeBlob: MakeBlob): void {
         const got = await blob.get('s1/w1/p1')
         got?.fill(0)
         sameBytes(await blob.get('s1/w1/p1'), copy)
+      }),
+    )
+
+    it(
+      'values of every size round-trip: empty, around a 4 KiB block, and larger than a 4 MiB staging buffer',
+      withBlob(async (blob) => {
+        const sizes = [0, 1, 511, 4095, 4096, 4097, 65536 + 3, (4 << 20) + 13]
+        const values = sizes.map((n) => randomBytes(n))
+        await Promise.all(values.map((v, i) => blob.set(`s1/w1/size-${i}`, v)))
+        for (const [i, v] of values.entries()) sameBytes(await blob.get(`s1/w1/size-${i}`), v)
+        const listed = await collect(blob.list('s1/w1/size-'))
+        assert.deepEqual(
+          listed.map((m) => m.sizeBytes).sort((a, b) => a - b),
+          [...sizes].sort((a, b) => a - b),
+        )
+        // A view into a larger buffer is stored as the view's bytes only.
+        const outer = randomBytes(10_000)
+        await blob.set('s1/w1/view', outer.subarray(3, 5003))
+        sameBytes(await blob.get('s1/w1/view'), outer.subarray(3, 5003))
       }),
     )
 

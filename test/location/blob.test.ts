@@ -5,13 +5,16 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { DIRECT_STAGE_BYTES, StagingBuffers } from '../../src/location/direct-io.js'
 import { InvalidUsageError } from '../../src/location/errors.js'
 import { FileBlob } from '../../src/location/file-blob.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { openBlob } from '../../src/location/open.js'
 import { S3Blob } from '../../src/location/s3-blob.js'
 import { startS3, S3_TEST_BUCKET, type S3Server } from '../support/s3.js'
-import { BAD_KEYS, blobContract, collect } from './blob-contract.js'
+import { BAD_KEYS, blobContract, collect, sameBytes } from './blob-contract.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -112,6 +115,55 @@ describe('FileBlob', () => {
     assert.equal(await blob.get('x/y'), null)
     assert.equal(await blob.delete('x/y'), null)
     assert.deepEqual(await blob.get('a/b'), bytes('file'))
+    await blob.close()
+  })
+
+  it('writes with O_DIRECT where the file system allows it, and keeps doing so', async () => {
+    const dir = join(root, 'direct')
+    await mkdir(dir)
+    // Whether this file system takes O_DIRECT at all, asked without the blob.
+    let supported = constants.O_DIRECT !== undefined
+    if (supported) {
+      try {
+        await (await open(join(dir, 'probe'), constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT)).close()
+      } catch {
+        supported = false
+      }
+      await rm(join(dir, 'probe'), { force: true })
+    }
+    const blob = new FileBlob(dir)
+    const value = randomBytes(DIRECT_STAGE_BYTES + 4097)
+    await blob.set('s1/w1/p1', value)
+    await blob.set('s1/w1/p2', value.subarray(0, 100))
+    assert.equal(blob.directWrites, supported)
+    sameBytes(await blob.get('s1/w1/p1'), value)
+    sameBytes(await blob.get('s1/w1/p2'), value.subarray(0, 100))
+    assert.deepEqual(await readdir(join(dir, 's1', 'w1')), ['p1', 'p2'])
+    await blob.close()
+  })
+
+  it('falls back to buffered writes for good when direct I/O is refused, losing nothing', async () => {
+    const dir = join(root, 'refused')
+    let made = 0
+    // A staging buffer at an odd address: every device refuses O_DIRECT from it (EINVAL).
+    const staging = new StagingBuffers({ make: () => (made++, new Uint8Array(new ArrayBuffer(DIRECT_STAGE_BYTES + 8), 1, DIRECT_STAGE_BYTES)) })
+    const blob = new FileBlob(dir, { staging })
+    const value = randomBytes(3 * 4096 + 5)
+    await blob.set('s1/w1/p1', value)
+    assert.equal(blob.directWrites, false)
+    await blob.set('s1/w1/p2', value)
+    assert.ok(made <= 1, 'no second direct attempt')
+    sameBytes(await blob.get('s1/w1/p1'), value)
+    sameBytes(await blob.get('s1/w1/p2'), value)
+    assert.deepEqual(await readdir(join(dir, 's1', 'w1')), ['p1', 'p2'], 'no temp file left behind')
+    await blob.close()
+  })
+
+  it('writes through the page cache when asked to', async () => {
+    const blob = new FileBlob(join(root, 'buffered'), { directWrites: false, staging: new StagingBuffers({ make: () => assert.fail('staged a buffered write') }) })
+    await blob.set('s1/w1/p1', bytes('buffered'))
+    assert.deepEqual(await blob.get('s1/w1/p1'), bytes('buffered'))
+    assert.equal(blob.directWrites, false)
     await blob.close()
   })
 
