@@ -22,6 +22,17 @@ export interface ColumnCopier {
   copy(row: number): void
   /** Appends source rows `[start, end)`. */
   copyRange(start: number, end: number): void
+  /** A binary or string column without nulls, as its raw buffers (for `gather`); null otherwise. */
+  readonly raw: RawBinary | null
+}
+
+/** The buffers of a variable-length column without nulls. */
+export interface RawBinary {
+  readonly offsets: Int32Array
+  readonly bytes: Uint8Array
+  /** A u32 view of `bytes`' buffer, and the byte of it where `bytes` starts (see `wordView`). */
+  readonly words: Uint32Array
+  readonly wordShift: number
 }
 
 function grown<T extends Uint8Array | Int32Array | Uint32Array>(arr: T, min: number): T {
@@ -87,6 +98,18 @@ export abstract class ColumnBuilder {
   /** Bytes of buffers in use (what the column adds to an encoded part, before padding). */
   abstract byteLength(): number
   abstract finish(reuse: boolean): arrow.Data
+
+  /**
+   * Appends `n` rows gathered from several sources: row i is row `row[i] + bases[src[i]]` of
+   * `copiers[src[i]]` (copiers this builder made). One call per batch of rows instead of one per
+   * row; variable-length columns override it with a loop over raw buffers.
+   */
+  gather(copiers: readonly (ColumnCopier | undefined)[], bases: ArrayLike<number>, src: Uint32Array, row: Uint32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!
+      copiers[s]!.copy(row[i]! + bases[s]!)
+    }
+  }
 
   appendNull(): void {
     if (this.validity === null) {
@@ -205,6 +228,7 @@ class VarBinaryBuilder extends ColumnBuilder {
     }
     return {
       copy,
+      raw: valid === null ? { offsets: offs, bytes: src, words: srcWords, wordShift: src.byteOffset - srcBase } : null,
       copyRange: (start, end) => {
         if (end <= start) return
         if (valid !== null) {
@@ -225,6 +249,41 @@ class VarBinaryBuilder extends ColumnBuilder {
         this.validity?.pushRun(n, count)
         this.length = n + count
       },
+    }
+  }
+
+  override gather(copiers: readonly (ColumnCopier | undefined)[], bases: ArrayLike<number>, src: Uint32Array, row: Uint32Array, n: number): void {
+    if (this.length + n + 1 > this.offsets.length) this.offsets = grown(this.offsets, this.length + n + 1)
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!
+      const copier = copiers[s]!
+      const r = row[i]! + bases[s]!
+      const raw = copier.raw
+      if (raw === null) {
+        copier.copy(r)
+        continue
+      }
+      const k = this.length
+      const from = raw.offsets[r]!
+      const len = raw.offsets[r + 1]! - from
+      const at = this.offsets[k]!
+      const stop = at + len
+      if (stop > this.bytes.length) this.#growBytes(stop)
+      const sw = raw.wordShift + from
+      if (((sw | at | len) & 3) === 0) {
+        // Whole aligned words (fixed-length keys and values): the common case, copied inline.
+        const ws = sw >> 2
+        const wd = at >> 2
+        const words = this.words
+        for (let j = 0, m = len >> 2; j < m; j++) words[wd + j] = raw.words[ws + j]!
+      } else if (len > 256) {
+        this.bytes.set(raw.bytes.subarray(from, from + len), at)
+      } else {
+        copyBytes(raw.bytes, raw.words, sw, from, this.bytes, this.words, at, len)
+      }
+      this.offsets[k + 1] = stop
+      this.validity?.push(k, true)
+      this.length = k + 1
     }
   }
 
@@ -302,6 +361,7 @@ class Fixed64Builder extends ColumnBuilder {
       else this.appendWords(w[2 * row]!, w[2 * row + 1]!)
     }
     return {
+      raw: null,
       copy,
       copyRange: (start, end) => {
         if (end <= start) return
@@ -373,6 +433,7 @@ class BoolBuilder extends ColumnBuilder {
       else this.appendBit(bitAt(src, bitOffset + row))
     }
     return {
+      raw: null,
       copy,
       copyRange: (start, end) => {
         for (let r = start; r < end; r++) copy(r)
@@ -411,6 +472,7 @@ class UnitBuilder extends ColumnBuilder {
 
   copierFor(): ColumnCopier {
     return {
+      raw: null,
       copy: () => {
         this.length++
       },
@@ -473,6 +535,7 @@ class StructBuilder extends ColumnBuilder {
       this.length++
     }
     return {
+      raw: null,
       copy,
       copyRange: (start, end) => {
         if (end <= start) return

@@ -24,7 +24,8 @@ import { migrateUpdates } from '../columnar/migrate.js'
 import { decodePart } from '../columnar/part-format.js'
 import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
 import { compareBytes, sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
-import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type BoundSource, type Updates } from '../columnar/updates.js'
+import type { ColumnCopier } from '../columnar/column-builder.js'
+import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
 import type { MergeSource } from './merge/merge-source.js'
 
@@ -104,7 +105,6 @@ export interface MergeRunsStats {
 interface Loaded {
   readonly run: number
   readonly part: number
-  readonly bound: BoundSource
   readonly keys: SortKeyColumn
   /** The source handed to the kernel starts at this row of the part. */
   readonly rowBase: number
@@ -123,6 +123,10 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   // NB: a lent builder may hold the rows of a task that failed midway.
   builder.truncate(0)
   const loaded = new Map<number, Loaded>()
+  // The loaded sources' copiers and first rows, by source id, as the output gather reads them.
+  const keyCopiers: (ColumnCopier | undefined)[] = []
+  const valCopiers: (ColumnCopier | undefined)[] = []
+  const rowBases: number[] = []
   const released: number[] = []
   const nextPart = new Int32Array(task.runs.length)
   let nextId = 0
@@ -173,7 +177,11 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
     const id = nextId++
     const prepared = prepareSource(updates, truncate ? partInput : null, task)
-    loaded.set(id, { run, part: index, bound: builder.bind(prepared.updates), keys: prepared.keys, rowBase: prepared.rowBase })
+    const bound = builder.bind(prepared.updates)
+    loaded.set(id, { run, part: index, keys: prepared.keys, rowBase: prepared.rowBase })
+    keyCopiers[id] = bound.keys
+    valCopiers[id] = bound.vals
+    rowBases[id] = prepared.rowBase
     kernel.push(run, prepared.source, id)
     return true
   }
@@ -194,24 +202,20 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const l = loaded.get(id)
     if (l === undefined) return
     loaded.delete(id)
+    keyCopiers[id] = undefined
+    valCopiers[id] = undefined
     io.release?.(l.run, l.part)
   }
 
   const drain = (): void => {
     const out = kernel.output
     const n = out.rows
-    const src = out.src
-    const row = out.row
-    const t0 = out.time0
-    const t1 = out.time1
-    const dLo = out.diffLo
-    const dHi = out.diffHi
-    for (let i = 0; i < n; i++) {
-      const l = loaded.get(src[i] as number) as Loaded
-      const r = (row[i] as number) + l.rowBase
-      if (firstKey === null) firstKey = l.keys.bytes.slice(l.keys.offsets[r], l.keys.offsets[r + 1])
-      builder.appendFrom(l.bound, r, t0[i] as number, t1[i] as number, dLo[i] as number, dHi[i] as number)
+    if (n > 0 && firstKey === null) {
+      const l = loaded.get(out.src[0] as number) as Loaded
+      const r = (out.row[0] as number) + l.rowBase
+      firstKey = l.keys.bytes.slice(l.keys.offsets[r], l.keys.offsets[r + 1])
     }
+    builder.appendGathered(keyCopiers, valCopiers, rowBases, out)
     updatesWritten += n
     out.reset()
     for (const id of released.splice(0)) unload(id)

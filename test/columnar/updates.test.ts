@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { field, float64, int64, struct, uint64, utf8 } from '../../src/columnar/data-type.js'
+import { binary, field, float64, int64, struct, uint64, utf8 } from '../../src/columnar/data-type.js'
 import {
   diffWords,
   emptyUpdates,
@@ -140,6 +140,79 @@ describe('UpdatesBuilder', () => {
       ),
       { seed, numRuns: 200 },
     )
+  })
+
+  it('appendGathered copies the same rows as appendFrom, from several sources at once', () => {
+    fc.assert(
+      fc.property(
+        arbShape(2).chain((s) => fc.tuple(fc.constant(s), fc.array(arbRows(s, 12), { minLength: 1, maxLength: 4 }))),
+        fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 0xffff_ffff }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), { maxLength: 40 }),
+        fc.nat({ max: 40 }),
+        ([shape, sourceRows], picks, cut) => {
+          const sources = sourceRows.map((rows) => build(shape, rows))
+          // Each source is handed over from its row `base` on, as the merge hands a key range's rows.
+          const bases = sources.map((u, i) => (u.length === 0 ? 0 : i % u.length))
+          const rows = picks
+            .map(([s, r, t, lo, hi]) => ({ s: s % sources.length, r, t, lo, hi }))
+            .filter((p) => (sources[p.s] as Updates).length - (bases[p.s] as number) > 0)
+            .map((p) => ({ ...p, r: p.r % ((sources[p.s] as Updates).length - (bases[p.s] as number)) }))
+          const major = (t: number): number => (shape.timeKind === 'u64' ? t >>> 16 : t)
+          const minor = (t: number): number => (shape.timeKind === 'u64' ? t : t >>> 1)
+
+          const one = new UpdatesBuilder(shape)
+          const bound = sources.map((u) => one.bind(u))
+          for (const p of rows) one.appendFrom(bound[p.s]!, p.r + bases[p.s]!, major(p.t), minor(p.t), p.lo, p.hi >>> 0)
+          const want = json(one.finish())
+
+          const many = new UpdatesBuilder(shape, { capacity: 1 })
+          const copiers = sources.map((u) => many.bind(u))
+          const gather = (part: typeof rows): void =>
+            many.appendGathered(
+              copiers.map((c) => c.keys),
+              copiers.map((c) => c.vals),
+              bases,
+              {
+                rows: part.length,
+                src: Uint32Array.from(part, (p) => p.s),
+                row: Uint32Array.from(part, (p) => p.r),
+                time0: Uint32Array.from(part, (p) => major(p.t)),
+                time1: Uint32Array.from(part, (p) => minor(p.t)),
+                diffLo: Uint32Array.from(part, (p) => p.lo),
+                diffHi: Int32Array.from(part, (p) => p.hi),
+              },
+            )
+          const at = Math.min(cut, rows.length)
+          gather(rows.slice(0, at))
+          gather(rows.slice(at))
+          assert.equal(json(many.finish()), want)
+        },
+      ),
+      { seed, numRuns: 300 },
+    )
+  })
+
+  it('appendGathered copies values of every length and alignment, long ones included', () => {
+    const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
+    const lengths = [0, 1, 3, 4, 5, 16, 17, 32, 255, 256, 257, 1000]
+    const src = new UpdatesBuilder(shape)
+    lengths.forEach((n, i) => src.append(Uint8Array.from({ length: n }, (_, j) => (i * 31 + j) & 0xff), 'v'.repeat(n), 1n, 1n))
+    const u = src.finish()
+    const b = new UpdatesBuilder(shape)
+    const bound = b.bind(u)
+    // Every row after every other, so that each starts at a different alignment.
+    const order = lengths.flatMap((_, i) => lengths.map((__, j) => (i + j) % lengths.length))
+    const n = order.length
+    b.appendGathered([bound.keys], [bound.vals], [0], {
+      rows: n,
+      src: new Uint32Array(n),
+      row: Uint32Array.from(order),
+      time0: new Uint32Array(n),
+      time1: new Uint32Array(n).fill(1),
+      diffLo: new Uint32Array(n).fill(1),
+      diffHi: new Int32Array(n),
+    })
+    const all = updatesToJson(u)
+    assert.equal(json(b.finish()), JSON.stringify(order.map((i) => all[i])))
   })
 
   it('truncate drops rows, nulls included, and later appends are correct', () => {
