@@ -283,18 +283,30 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
     const upper = part === null ? null : u64Bound(part.registeredUpper)
     const since = u64Bound(task.since)
     const asOf = task.asOf === null ? null : splitU64(task.asOf as bigint)
-    for (let i = 0; i < n; i++) {
-      let lo = tw[2 * i] as number
-      let hi = tw[2 * i + 1] as number
-      if (lower !== null && lessWords(hi, lo, lower[0], lower[1])) drop(i)
-      else if (upper !== null && !lessWords(hi, lo, upper[0], upper[1])) drop(i)
-      if (asOf !== null && lessWords(asOf[0], asOf[1], hi, lo)) drop(i)
-      if (since !== null && lessWords(hi, lo, since[0], since[1])) {
-        hi = since[0]
-        lo = since[1]
+    if (lower === null && upper === null && asOf === null) {
+      // Compaction's case (nothing cut, no as-of): only times advance, in a loop without the checks.
+      const [sinceHi, sinceLo] = since ?? [0, 0]
+      for (let i = 0; i < n; i++) {
+        const lo = tw[2 * i] as number
+        const hi = tw[2 * i + 1] as number
+        const below = hi < sinceHi || (hi === sinceHi && lo < sinceLo)
+        time0[i] = below ? sinceHi : hi
+        time1[i] = below ? sinceLo : lo
       }
-      time0[i] = hi
-      time1[i] = lo
+    } else {
+      for (let i = 0; i < n; i++) {
+        let lo = tw[2 * i] as number
+        let hi = tw[2 * i + 1] as number
+        if (lower !== null && lessWords(hi, lo, lower[0], lower[1])) drop(i)
+        else if (upper !== null && !lessWords(hi, lo, upper[0], upper[1])) drop(i)
+        if (asOf !== null && lessWords(asOf[0], asOf[1], hi, lo)) drop(i)
+        if (since !== null && lessWords(hi, lo, since[0], since[1])) {
+          hi = since[0]
+          lo = since[1]
+        }
+        time0[i] = hi
+        time1[i] = lo
+      }
     }
   } else {
     const a = u.times.a.subarray(lo, hi)

@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
-import { encodedPart } from '../columnar/part-format.js'
+import { encodedPart, OffsetsScratch } from '../columnar/part-format.js'
 import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
@@ -46,6 +46,9 @@ if (port === null) throw new Error('worker.ts must run in a worker thread')
 
 /** Output buffers, reused across parts and tasks. */
 const outputs = new SharedSlots()
+
+/** The value offsets of outputs' record batches (each output is written before the next is laid out). */
+const scratch = new OffsetsScratch()
 
 /** Free builders lent to tasks are dropped after the worker has been idle this long. */
 const BUILDER_IDLE_MS = 2_000
@@ -147,7 +150,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
           post('ready')
         })
         state.abort.signal.throwIfAborted()
-        const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum)
+        const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum, { scratch })
         const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
         encoded.writeTo(bytes)
         const fields = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
