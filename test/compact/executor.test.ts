@@ -111,6 +111,7 @@ describe('compaction Stage D through worker threads', () => {
       // Parts of several record batches, read one batch at a time, split between the workers.
       ['parts read in windows', 1 << 30, 1 << 20, 0, 64],
       ['parts read in windows, long keys', 1 << 30, 1 << 20, 300, 256],
+      ['many chunks of parts read in windows', 4 * 600, 600, 0, 64],
     ] as const) {
       it(`consolidates ${tk.name} runs like sort-and-sum (${label})`, async () => {
         const next = rng(SEED + (tk === u64 ? 0 : 7) + bound + keyPad + (batchBytes ?? 0))
