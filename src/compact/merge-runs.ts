@@ -110,8 +110,9 @@ interface Loaded {
   readonly rowBase: number
 }
 
-/** Parts up to this size (windows of large parts: windows.ts) are asked for one ahead per run. */
+/** Parts up to this size (windows of large parts: windows.ts) are asked for ahead, this many per run. */
 const LOOK_AHEAD_MAX_BYTES = 4 << 20
+const LOOK_AHEAD_PARTS = 1
 
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
   const tk = timestampKind(task.timeKind)
@@ -137,20 +138,24 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   let fetchSeconds = 0
   let firstKey: Uint8Array | null = null
 
-  // Each run's next part when it is small (a window of a large part), asked for as soon as the
-  // previous one is loaded, so that it is there when the kernel needs it (one round trip to the
-  // main thread per small part would otherwise stall the merge every time).
-  const ahead = new Map<number, Promise<Uint8Array>>()
+  // Each run's next parts when they are small (windows of large parts), asked for as soon as the
+  // one before is loaded, so that they are there when the kernel needs them (a round trip to the
+  // main thread per small part would otherwise stall the merge every time), and every run's first
+  // part, asked for at once.
+  const asked = task.runs.map(() => new Map<number, Promise<Uint8Array>>())
+  const ask = (run: number, index: number): void => {
+    const later = io.fetch(run, index)
+    // NB: awaited when its turn comes; until then a failure must not count as unhandled.
+    later.catch(() => undefined)
+    asked[run]!.set(index, later)
+  }
   const fetchPart = (run: number, index: number): Promise<Uint8Array> => {
-    const early = ahead.get(run)
-    ahead.delete(run)
-    const bytes = early ?? io.fetch(run, index)
-    const next = task.runs[run]?.parts[index + 1]
-    if (next !== undefined && next.encodedSizeBytes <= LOOK_AHEAD_MAX_BYTES) {
-      const later = io.fetch(run, index + 1)
-      // NB: awaited when its turn comes; until then a failure must not count as unhandled.
-      later.catch(() => undefined)
-      ahead.set(run, later)
+    const mine = asked[run]!
+    const bytes = mine.get(index) ?? io.fetch(run, index)
+    mine.delete(index)
+    const parts = task.runs[run]!.parts
+    for (let k = index + 1; k <= index + LOOK_AHEAD_PARTS && (parts[k]?.encodedSizeBytes ?? Infinity) <= LOOK_AHEAD_MAX_BYTES; k++) {
+      if (!mine.has(k)) ask(run, k)
     }
     return bytes
   }
@@ -221,6 +226,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     for (const id of released.splice(0)) unload(id)
   }
 
+  for (let run = 0; run < task.runs.length; run++) if (task.runs[run]!.parts.length > 0) ask(run, 0)
   for (let run = 0; run < task.runs.length; run++) {
     if (!(await load(run))) kernel.end(run)
   }
