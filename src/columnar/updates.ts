@@ -133,7 +133,6 @@ export function sumDiffs(u: Updates): bigint {
   return total
 }
 
-/** A source `Updates` prepared for copying rows into one builder (bind once per source, not per row). */
 /** Rows to gather (see `UpdatesBuilder.appendGathered`); a merge's output has this shape. */
 export interface GatherRows {
   readonly rows: number
@@ -145,6 +144,7 @@ export interface GatherRows {
   readonly diffHi: Int32Array
 }
 
+/** A source `Updates` prepared for copying rows into one builder (bind once per source, not per row). */
 export interface BoundSource {
   readonly updates: Updates
   readonly keys: ColumnCopier
