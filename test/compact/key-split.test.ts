@@ -11,7 +11,7 @@ import { encodePart } from '../../src/columnar/part-format.js'
 import { sortKeyColumn } from '../../src/columnar/sort-key.js'
 import { UpdatesBuilder } from '../../src/columnar/updates.js'
 import { keyLowerAt } from '../../src/shard/batch-writer.js'
-import { sampleKeys, splitByKey, splittable, type KeySplit } from '../../src/compact/key-split.js'
+import { balancedKey, sampleKeys, splitByKey, splittable, type KeySplit } from '../../src/compact/key-split.js'
 import type { Chunk, PlannedRun } from '../../src/compact/plan.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
@@ -220,6 +220,22 @@ describe('splitByKey', () => {
     assert.ok(
       sorted.parts.some((_, i) => split.tasks.filter((t) => t.runs[0]?.parts.includes(i)).length === 1),
       `the sorted run is divided: ${JSON.stringify(split.tasks.map((t) => t.runs[0]?.parts))}`,
+    )
+  })
+
+  it('finds the most balanced candidate by binary search, as trying every candidate would', () => {
+    fc.assert(
+      fc.property(fc.array(shortKey, { minLength: 1, maxLength: 60 }), fc.array(fc.tuple(shortKey, fc.nat({ max: 1000 })), { maxLength: 40 }), (candidates, weights) => {
+        // Bytes below a key: the weights of points below it, so never falling as the key grows.
+        const below = (k: Uint8Array): number => weights.reduce((s, [p, w]) => s + (Buffer.compare(p, k) < 0 ? w : 0), 0)
+        const total = weights.reduce((s, [, w]) => s + w, 0)
+        const imbalance = (k: Uint8Array): number => Math.abs(2 * below(k) - total)
+        const best = Math.min(...candidates.map(imbalance))
+        const chosen = balancedKey([...candidates], below, total)
+        assert.ok((candidates as Uint8Array[]).includes(chosen), 'one of the candidates')
+        assert.equal(imbalance(chosen), best)
+      }),
+      { seed, numRuns: 300 },
     )
   })
 
