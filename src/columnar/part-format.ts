@@ -24,6 +24,7 @@ import { TIMESTAMP_KINDS, timestampKind, type TimestampKindName } from '../core/
 import { bitAt, liveRows, onlyData, validityOf } from './column.js'
 import { dataTypeToJson, formatDataType, parseDataType, toArrowType, type DataType } from './data-type.js'
 import { formatIpcType, IpcError, loadBatch, readIpcFile, readIpcStream, type ColumnPlan, type IpcContents, type IpcField, type IpcType } from './ipc-reader.js'
+import { batchSlicer, type OffsetsScratch } from './batch-slices.js'
 import { layoutIpcFile } from './ipc-writer.js'
 import { err, ok, type Result } from './result.js'
 import { sortKeyLowerAt } from './sort-key.js'
@@ -204,55 +205,8 @@ export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint, 
   if (batches.length > 0) metadata.set(PART_META_KEYS.batches, JSON.stringify(batches.map((b) => ({ rows: b.rows, keyLower: b.keyLower, diffsSum: b.diffsSum.toString() }))))
   const schema = arrowSchema(u, metadata)
   if (bounds.length <= 2) return layoutIpcFile([recordBatch(u, schema)])
-  const offsets = rebasedOffsets(u, bounds, opts.scratch)
-  return layoutIpcFile(bounds.slice(1).map((end, i) => recordBatch(offsets.slice(bounds[i] as number, end), schema)))
-}
-
-/**
- * Memory a writer of many parts keeps for the rebased value offsets of their batches (see
- * `encodedPart`), so that cutting a part into batches allocates nothing. One layout at a time: a
- * layout made with it must be written before the next is made.
- */
-export class OffsetsScratch {
-  #buf = new Int32Array(0)
-
-  /** At least `n` entries (their contents are not kept). */
-  take(n: number): Int32Array {
-    if (this.#buf.length < n) this.#buf = new Int32Array(Math.max(n, 2 * this.#buf.length))
-    return this.#buf
-  }
-}
-
-/**
- * Slices `u` into batches whose binary and string key and value columns carry their own value
- * offsets, starting at 0. NB: apache-arrow's assembler rebases the offsets of a slice that does not
- * start at byte 0 into a fresh array (~5% of a compaction worker's time); here they are written
- * into one region of `scratch` instead, every batch's in its own stretch.
- */
-function rebasedOffsets(u: Updates, bounds: readonly number[], scratch: OffsetsScratch = new OffsetsScratch()): { slice(start: number, end: number): Updates } {
-  const keys = onlyData(u.keys)
-  const vals = onlyData(u.vals)
-  const rebase = (d: arrow.Data): boolean => (arrow.DataType.isBinary(d.type) || arrow.DataType.isUtf8(d.type)) && d.nullCount === 0
-  const columns = (rebase(keys) ? 1 : 0) + (rebase(vals) ? 1 : 0)
-  // Each column's offsets for every batch, in order: rows + 1 entries per batch.
-  const region = scratch.take(columns * (u.length + bounds.length))
-  let at = 0
-  const cut = (d: arrow.Data, start: number, end: number): arrow.Data => {
-    if (!rebase(d)) return d.slice(start, end - start)
-    const offs = d.valueOffsets as Int32Array
-    const n = end - start
-    const into = region.subarray(at, at + n + 1)
-    at += n + 1
-    const begin = offs[start] as number
-    for (let j = 0; j <= n; j++) into[j] = (offs[start + j] as number) - begin
-    return arrow.makeData({ type: d.type as arrow.Binary, length: n, nullCount: 0, valueOffsets: into, data: (d.values as Uint8Array).subarray(begin, offs[end] as number) }) as arrow.Data
-  }
-  return {
-    slice: (start, end) => {
-      const rest = sliceUpdates(u, start, end)
-      return { ...rest, keys: new arrow.Vector([cut(keys, start, end)]), vals: new arrow.Vector([cut(vals, start, end)]) }
-    },
-  }
+  const slicer = batchSlicer(u, opts.scratch)
+  return layoutIpcFile(bounds.slice(1).map((end, i) => recordBatch(slicer.slice(bounds[i] as number, end), schema)))
 }
 
 /** Row boundaries `[0, …, length]` of batches of about `batchBytes` of rows each (one batch at least). */

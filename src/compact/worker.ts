@@ -6,7 +6,8 @@
  */
 import { parentPort } from 'node:worker_threads'
 import type { Description } from '../core/description.js'
-import { encodedPart, OffsetsScratch } from '../columnar/part-format.js'
+import { OffsetsScratch } from '../columnar/batch-slices.js'
+import { encodedPart } from '../columnar/part-format.js'
 import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
