@@ -26,22 +26,21 @@ export class OffsetsScratch {
  * carry their own value offsets, starting at 0. NB: apache-arrow's assembler rebases the offsets of
  * a slice that does not start at byte 0 into a fresh array (~5% of a compaction worker's time);
  * here they are written into one region of `scratch` instead, every slice's in its own stretch.
- * Slices must be disjoint, as a part's batches are.
+ * At most `slices` slices, disjoint, as a part's batches are.
  */
-export function batchSlicer(u: Updates, scratch: OffsetsScratch = new OffsetsScratch()): { slice(start: number, end: number): Updates } {
+export function batchSlicer(u: Updates, slices: number, scratch: OffsetsScratch = new OffsetsScratch()): { slice(start: number, end: number): Updates } {
   const keys = onlyData(u.keys)
   const vals = onlyData(u.vals)
   const rebase = (d: arrow.Data): boolean => (arrow.DataType.isBinary(d.type) || arrow.DataType.isUtf8(d.type)) && d.nullCount === 0
   const columns = (rebase(keys) ? 1 : 0) + (rebase(vals) ? 1 : 0)
-  // Each column's offsets for every slice, in order: rows + 1 entries per slice, so at most 2 × rows
-  // in all for disjoint slices of one row or more.
-  const region = scratch.take(columns * 2 * Math.max(1, u.length))
+  // Each column's offsets for every slice, in order: rows + 1 entries per slice.
+  const region = scratch.take(columns * (u.length + slices))
   let at = 0
   const cut = (d: arrow.Data, start: number, end: number): arrow.Data => {
     if (!rebase(d)) return d.slice(start, end - start)
     const offs = d.valueOffsets as Int32Array
     const n = end - start
-    if (at + n + 1 > region.length) throw new RangeError('batch slices of a part must be disjoint and cover at most its rows')
+    if (at + n + 1 > region.length) throw new RangeError(`batch slices of a part must be disjoint, at most ${slices} of them`)
     const into = region.subarray(at, at + n + 1)
     at += n + 1
     const begin = offs[start] as number

@@ -205,7 +205,7 @@ export function encodedPart(u: Updates, meta: PartWriteMeta, diffsSum?: bigint, 
   if (batches.length > 0) metadata.set(PART_META_KEYS.batches, JSON.stringify(batches.map((b) => ({ rows: b.rows, keyLower: b.keyLower, diffsSum: b.diffsSum.toString() }))))
   const schema = arrowSchema(u, metadata)
   if (bounds.length <= 2) return layoutIpcFile([recordBatch(u, schema)])
-  const slicer = batchSlicer(u, opts.scratch)
+  const slicer = batchSlicer(u, bounds.length - 1, opts.scratch)
   return layoutIpcFile(bounds.slice(1).map((end, i) => recordBatch(slicer.slice(bounds[i] as number, end), schema)))
 }
 
