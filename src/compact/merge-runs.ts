@@ -106,13 +106,10 @@ interface Loaded {
   readonly run: number
   readonly part: number
   readonly keys: SortKeyColumn
-  /** The source handed to the kernel starts at this row of the part. */
-  readonly rowBase: number
 }
 
-/** Parts up to this size (windows of large parts: windows.ts) are asked for ahead, this many per run. */
+/** Parts up to this size (windows of large parts: windows.ts) are asked for one ahead per run. */
 const LOOK_AHEAD_MAX_BYTES = 4 << 20
-const LOOK_AHEAD_PARTS = 1
 
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
   const tk = timestampKind(task.timeKind)
@@ -124,7 +121,8 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   // NB: a lent builder may hold the rows of a task that failed midway.
   builder.truncate(0)
   const loaded = new Map<number, Loaded>()
-  // The loaded sources' copiers and first rows, by source id, as the output gather reads them.
+  // The loaded sources' copiers, and the row of its part each source starts at (the kernel's
+  // rows count from there), by source id, as the output gather reads them.
   const keyCopiers: (ColumnCopier | undefined)[] = []
   const valCopiers: (ColumnCopier | undefined)[] = []
   const rowBases: number[] = []
@@ -138,9 +136,9 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   let fetchSeconds = 0
   let firstKey: Uint8Array | null = null
 
-  // Each run's next parts when they are small (windows of large parts), asked for as soon as the
-  // one before is loaded, so that they are there when the kernel needs them (a round trip to the
-  // main thread per small part would otherwise stall the merge every time), and every run's first
+  // Each run's next part when it is small (a window of a large part), asked for as soon as the one
+  // before is loaded, so that it is there when the kernel needs it (a round trip to the main
+  // thread per small part would otherwise stall the merge every time), and every run's first
   // part, asked for at once.
   const asked = task.runs.map(() => new Map<number, Promise<Uint8Array>>())
   const ask = (run: number, index: number): void => {
@@ -153,10 +151,8 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const mine = asked[run]!
     const bytes = mine.get(index) ?? io.fetch(run, index)
     mine.delete(index)
-    const parts = task.runs[run]!.parts
-    for (let k = index + 1; k <= index + LOOK_AHEAD_PARTS && (parts[k]?.encodedSizeBytes ?? Infinity) <= LOOK_AHEAD_MAX_BYTES; k++) {
-      if (!mine.has(k)) ask(run, k)
-    }
+    const next = task.runs[run]!.parts[index + 1]
+    if (next !== undefined && next.encodedSizeBytes <= LOOK_AHEAD_MAX_BYTES && !mine.has(index + 1)) ask(run, index + 1)
     return bytes
   }
 
@@ -183,7 +179,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const id = nextId++
     const prepared = prepareSource(updates, truncate ? partInput : null, task)
     const bound = builder.bind(prepared.updates)
-    loaded.set(id, { run, part: index, keys: prepared.keys, rowBase: prepared.rowBase })
+    loaded.set(id, { run, part: index, keys: prepared.keys })
     keyCopiers[id] = bound.keys
     valCopiers[id] = bound.vals
     rowBases[id] = prepared.rowBase
@@ -216,8 +212,9 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     const out = kernel.output
     const n = out.rows
     if (n > 0 && firstKey === null) {
-      const l = loaded.get(out.src[0] as number) as Loaded
-      const r = (out.row[0] as number) + l.rowBase
+      const id = out.src[0] as number
+      const l = loaded.get(id) as Loaded
+      const r = (out.row[0] as number) + (rowBases[id] as number)
       firstKey = l.keys.bytes.slice(l.keys.offsets[r], l.keys.offsets[r + 1])
     }
     builder.appendGathered(keyCopiers, valCopiers, rowBases, out)
