@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { layerConfigs } from './eslint-layers.js'
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'openapi/', '.tmp/', 'bench/.work/'] },
@@ -30,4 +31,5 @@ export default tseslint.config(
       ],
     },
   },
+  ...layerConfigs(),
 )

@@ -9,9 +9,9 @@
  */
 import { randomFillSync } from 'node:crypto'
 import { parseArgs } from 'node:util'
-import { MergeKernel } from '../src/compact/merge/merge-kernel.js'
-import { MergeOutput } from '../src/compact/merge/merge-output.js'
-import type { MergeSource } from '../src/compact/merge/merge-source.js'
+import { MergeKernel } from '../src/engine/merge/merge-kernel.js'
+import { MergeOutput } from '../src/engine/merge/merge-output.js'
+import type { MergeSource } from '../src/engine/merge/merge-source.js'
 import { mulberry32 as prng } from '../src/core/prng.js'
 
 const { values: args } = parseArgs({

@@ -21,7 +21,7 @@ import { withBlobMetrics, withConsensusMetrics } from './location/with-metrics.j
 import { withBlobRetry, withConsensusRetry, type RetryEvent, type RetryOptions } from './location/with-retry.js'
 import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type RetryMetrics } from './metrics/metrics.js'
 import type { Settings } from './settings.js'
-import { WorkerPool } from './compact/worker-pool.js'
+import { WorkerPool } from './engine/worker-pool.js'
 import { newWriterKey } from './core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
 import { Machine, type CmdMetrics } from './shard/machine.js'
@@ -29,8 +29,8 @@ import { Shards } from './shard/shards.js'
 import { shardStateCodec, type ShardState } from './shard/state.js'
 import { Compactor } from './compact/compactor.js'
 import { createExecutor } from './compact/executor.js'
-import { createCompactorShards } from './shard/compactor-shards.js'
-import { isAppError } from './errors.js'
+import { createCompactorShards } from './compact/compactor-shards.js'
+import { startWriterMaintenance } from './compact/maintenance.js'
 
 /** The compaction scheduler as /readyz sees it. */
 export interface SchedulerStatus {
@@ -157,13 +157,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     shards.start()
     closers.push(() => shards.stop())
 
-    const compactorShards = createCompactorShards({
-      machine,
-      blob,
-      dyncfg,
-      get: (id) => shards.get(id),
-      pin: (id, keys) => shards.leases.pin(id, keys),
-    })
+    const compactorShards = createCompactorShards({ shards, blob, dyncfg })
     const executor = createExecutor({
       pool: workerPool,
       blob,
@@ -180,19 +174,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       plan: executor.plan,
       onError: (err, context) => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`),
     })
-    // Writer maintenance: the merge requests an append makes become compactions under the same
-    // heuristics, queue and kill switch. A full queue drops them (counted); the trace keeps the
-    // work, so a later append or request picks it up.
-    shards.onMergeRequests((_shardId, reqs, current) => {
-      if (compactor.status() === 'stopped') return
-      for (const req of reqs) {
-        try {
-          compactor.submitResolved(compactorShards.requestFor(current.state, req.desc, req.inputs.map((i) => i.batch)), { source: 'maintenance' })
-        } catch (err) {
-          if (!isAppError(err) || (err.code !== 'QUEUE_FULL' && err.code !== 'SERVICE_UNAVAILABLE')) throw err
-        }
-      }
-    })
+    const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards)
+    closers.push(async () => stopMaintenance())
     closers.push(() => compactor.stop({ graceMs: settings.shutdownGraceMs }))
 
     let started: Promise<void> | undefined

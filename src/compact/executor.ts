@@ -14,14 +14,16 @@ import type { Blob } from '../location/blob.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { DryRunPlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor-port.js'
-import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from './key-split.js'
-import { windowChunk, type WindowedChunk } from './windows.js'
-import { keepBuffer, startMergeTask, type MergeTaskOutput } from './merge-task.js'
-import { isLentHere, retainSlot, SharedSlots } from './shared-slots.js'
-import type { MergeRunsStats } from './merge-runs.js'
-import type { MergeTaskPayload } from './worker.js'
-import { chunkRuns, heuristic, maxOutstandingParts, orderRuns, reserveMemory, selectSchema, timeoutMs, type PlannedRun } from './plan.js'
-import type { WorkerPool } from './worker-pool.js'
+import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
+import { windowChunk, type WindowedChunk } from '../engine/windows.js'
+import { startMergeTask, type MergeTaskOutput } from '../engine/merge-task.js'
+import { SharedSlots } from '../engine/shared-slots.js'
+import type { MergeRunsStats } from '../engine/merge-runs.js'
+import type { MergeTaskPayload } from '../engine/protocol.js'
+import { chunkRuns, heuristic, maxOutstandingParts, reserveMemory, selectSchema, timeoutMs } from './plan.js'
+import { orderRuns, type PlannedRun } from '../engine/runs.js'
+import { fetchPart, PartCache } from '../engine/part-cache.js'
+import type { WorkerPool } from '../engine/worker-pool.js'
 
 export interface ExecutorDeps {
   /** The worker pool (a getter: the pool is spawned on first use). */
@@ -289,77 +291,9 @@ function taskPayload(req: ResolvedRequest, ctx: ExecuteContext, schema: { readon
   }
 }
 
-/**
- * Parts fetched once and read by every task that needs them (both halves of a split chunk, and
- * the split's key sampling), held until each expected reader has taken them.
- *
- * NB: a fetched part's slot carries one hold, the cache's. Each take but the last adds a hold for
- * its taker; the last take hands the cache's hold over. So every taker owns one hold, which its
- * worker releases, and the slot is free once every reader is done with it.
- */
-class PartCache {
-  readonly #fetch: (part: BatchPart) => Promise<Uint8Array>
-  readonly #entries = new Map<BatchPart, { bytes: Promise<Uint8Array> | null; left: number | null }>()
-
-  constructor(fetch: (part: BatchPart) => Promise<Uint8Array>) {
-    this.#fetch = fetch
-  }
-
-  /** Starts fetching `part` (once) and returns its bytes, kept until its `expect`ed takes. */
-  fetch(part: BatchPart): Promise<Uint8Array> {
-    const entry = this.#entry(part)
-    entry.bytes ??= this.#fetch(part)
-    return entry.bytes
-  }
-
-  /** `users` tasks will take `part` (at least one). */
-  expect(part: BatchPart, users: number): void {
-    this.#entry(part).left = Math.max(1, users)
-  }
-
-  /** One expected reader takes `part` (fetched now unless it already was), with one hold. */
-  take(part: BatchPart): Promise<Uint8Array> {
-    const bytes = this.fetch(part)
-    const entry = this.#entries.get(part)
-    if (entry !== undefined && entry.left !== null && --entry.left > 0) {
-      return bytes.then((b) => {
-        if (isLentHere(b)) retainSlot(b)
-        return b
-      })
-    }
-    this.#entries.delete(part)
-    return bytes
-  }
-
-  #entry(part: BatchPart): { bytes: Promise<Uint8Array> | null; left: number | null } {
-    let entry = this.#entries.get(part)
-    if (entry === undefined) {
-      entry = { bytes: null, left: null }
-      this.#entries.set(part, entry)
-    }
-    return entry
-  }
-}
-
 /** The registered description of the input batch a planned run came from. */
 function registered(req: ResolvedRequest, r: PlannedRun): { lower: HollowBatch['desc']['lower']; upper: HollowBatch['desc']['upper'] } {
   const desc = (req.inputs[r.input] as HollowBatch).desc
   return { lower: desc.lower, upper: desc.upper }
-}
-
-/**
- * A part's bytes: from blob for hollow parts, from state for inline ones. A missing blob is an
- * error. `alloc`: the buffer to read into (see `GetOptions.alloc`).
- */
-export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> {
-  if (part.kind === 'inline') {
-    if (alloc === undefined) return keepBuffer(part.updates)
-    const copy = alloc(part.updates.byteLength)
-    copy.set(part.updates)
-    return copy
-  }
-  const bytes = await blob.get(blobKey(shardId, part.key), alloc === undefined ? {} : { alloc })
-  if (bytes === null) throw new AppError('INTERNAL', `part ${part.key} of shard ${shardId} is missing from blob storage`)
-  return bytes
 }
 

@@ -4,9 +4,10 @@
  * `order_runs` and `chunk_runs`. No I/O: the compactor runs these, the dry-run API prints them.
  */
 import * as ac from '../core/antichain.js'
-import { maxPartBytes, runs, type BatchPart, type HollowBatch, type RunMeta, type RunOrder } from '../core/batch.js'
+import { maxPartBytes, type HollowBatch } from '../core/batch.js'
 import type { Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
+import type { Chunk, PlannedRun } from '../engine/runs.js'
 
 export const MIB = 1024 * 1024
 
@@ -106,53 +107,6 @@ export interface MemoryReservation {
 export function reserveMemory(memoryBoundBytes: number, targetSizeBytes: number, mergingWorkers = 1): MemoryReservation {
   const inProgressBytes = 2 * targetSizeBytes * Math.max(1, mergingWorkers)
   return { inProgressBytes, runReservedBytes: Math.max(0, memoryBoundBytes - inProgressBytes) }
-}
-
-/** One run as compaction sees it: where it came from and its parts. */
-export interface PlannedRun {
-  /** Index of the input batch the run belongs to. */
-  readonly input: number
-  readonly meta: RunMeta
-  readonly parts: readonly BatchPart[]
-  /** True when this run is one part of a run exploded for being in the wrong order. */
-  readonly exploded: boolean
-}
-
-/**
- * `order_runs`: round robin over the inputs, taking each input's next run in turn. A run whose
- * order (null counts as `codec`) is not the preferred one is exploded into single-part runs, since
- * nothing can be assumed about order across its parts. Empty inputs contribute nothing.
- */
-export function orderRuns(inputs: readonly HollowBatch[], preferred: RunOrder): PlannedRun[] {
-  const perInput = inputs.map((b, input) => {
-    const out: PlannedRun[] = []
-    for (const r of runs(b)) {
-      if ((r.meta.order ?? 'codec') === preferred) {
-        out.push({ input, meta: r.meta, parts: r.parts, exploded: false })
-      } else {
-        for (const p of r.parts) out.push({ input, meta: r.meta, parts: [p], exploded: r.parts.length > 1 })
-      }
-    }
-    return out
-  })
-  const ordered: PlannedRun[] = []
-  for (let round = 0; ; round++) {
-    let took = false
-    for (const list of perInput) {
-      const r = list[round]
-      if (r !== undefined) {
-        ordered.push(r)
-        took = true
-      }
-    }
-    if (!took) return ordered
-  }
-}
-
-export interface Chunk {
-  readonly runs: readonly PlannedRun[]
-  /** Σ over the chunk's runs of each run's largest part. */
-  readonly memoryBytes: number
 }
 
 export interface ChunkPlan {

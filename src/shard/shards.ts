@@ -31,7 +31,8 @@ import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
-import type { WorkerPool } from '../compact/worker-pool.js'
+import type { WorkerPool } from '../engine/worker-pool.js'
+import type { ApplyMergeResult } from '../trace/apply-merge-res.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch, firstRowOutside } from './batch-check.js'
@@ -41,6 +42,7 @@ import { Leases, type Release } from './leases.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { readSnapshot } from './snapshot.js'
 import {
+  applyMergeRes,
   compareAndAppend,
   downgradeSince,
   latestSchema,
@@ -246,6 +248,16 @@ export class Shards {
       })
     }
     return { seqno: r.seqno, state: r.state }
+  }
+
+  /**
+   * Offers a compaction output to the shard's trace (the five outcomes of trace/apply-merge-res.ts),
+   * committed like every other command: exact knowledge of whether it landed. A shard that no
+   * longer exists answers `not_applied_no_match`.
+   */
+  async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyMergeResult> {
+    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith<ApplyMergeResult>('not_applied_no_match') : applyMergeRes(cur.state, output)))
+    return r.result
   }
 
   // ---- data ------------------------------------------------------------------------------------

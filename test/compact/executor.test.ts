@@ -19,7 +19,7 @@ import { mulberry32 as rng } from '../../src/core/prng.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import type { ResolvedRequest } from '../../src/compact/compaction.js'
 import { createExecutor, ExecuteError } from '../../src/compact/executor.js'
-import { WorkerPool } from '../../src/compact/worker-pool.js'
+import { WorkerPool } from '../../src/engine/worker-pool.js'
 import { selectSchema } from '../../src/compact/plan.js'
 
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)

@@ -11,12 +11,12 @@ import {
   heuristic,
   MIB,
   maxOutstandingParts,
-  orderRuns,
   reserveMemory,
   selectSchema,
   timeoutMs,
   validateRequest,
 } from '../../src/compact/plan.js'
+import { orderRuns } from '../../src/engine/runs.js'
 
 const writer = newWriterKey()
 function part(bytes: number, name = ''): BatchPart & { name: string } {

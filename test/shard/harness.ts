@@ -4,7 +4,7 @@
  * `close()` stops the service and the pool and closes the stores.
  */
 import { Registry } from 'prom-client'
-import { WorkerPool } from '../../src/compact/worker-pool.js'
+import { WorkerPool } from '../../src/engine/worker-pool.js'
 import { newWriterKey } from '../../src/core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from '../../src/dyncfg/dynamic-configs.js'
 import type { Blob } from '../../src/location/blob.js'

@@ -8,8 +8,8 @@ import { int64, utf8 } from '../../src/columnar/data-type.js'
 import { decodePart, encodePart } from '../../src/columnar/part-format.js'
 import { UpdatesBuilder, updatesToJson } from '../../src/columnar/updates.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
-import type { Chunk, PlannedRun } from '../../src/compact/plan.js'
-import { windowChunk } from '../../src/compact/windows.js'
+import type { Chunk, PlannedRun } from '../../src/engine/runs.js'
+import { windowChunk } from '../../src/engine/windows.js'
 
 const shardId = newShardId()
 const writer = newWriterKey()

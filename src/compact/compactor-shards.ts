@@ -1,6 +1,7 @@
 /**
- * The shard side of the compactor's port: turns a submission into a validated request against the
- * shard's current state, applies results through the machine, and deletes unreferenced outputs.
+ * The compactor's port onto shards: turns a submission into a validated request against the
+ * shard's current state, applies results through `Shards` (the same compare-and-set loop and lease
+ * as every other command), and deletes unreferenced outputs.
  */
 import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
@@ -9,26 +10,23 @@ import { description } from '../core/description.js'
 import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import type { ApplyResult, ResolvedRequest, SubmitBody } from '../compact/compaction.js'
-import type { CompactorShards } from '../compact/compactor-port.js'
-import { validateRequest } from '../compact/plan.js'
+import type { ApplyResult, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { CompactorShards } from './compactor-port.js'
+import { validateRequest } from './plan.js'
 import type { DataType } from '../columnar/data-type.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
-import { runLimited } from './batch-writer.js'
-import { breakWith, type Machine, type Versioned } from './machine.js'
-import { applyMergeRes, latestSchema, schemaById, tkOf, type ShardState } from './state.js'
+import { runLimited } from '../shard/batch-writer.js'
+import type { Shards } from '../shard/shards.js'
+import { latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.js'
 
 export interface CompactorShardsDeps {
-  readonly machine: Machine<ShardState>
+  /** State reads (`get`: SHARD_NOT_FOUND when the shard has none), applies, and GC pins. */
+  readonly shards: Pick<Shards, 'get' | 'applyMergeRes' | 'leases'>
   readonly blob: Blob
   readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
-  /** The shard's latest state (SHARD_NOT_FOUND when it has none). */
-  get(shardId: ShardId): Promise<Versioned<ShardState>>
-  /** Keeps GC away from blob keys until the returned release is called. */
-  pin?(shardId: ShardId, keys: readonly string[]): () => void
   /** How long an output stays pinned at most (outputs of `POST /v1/compact` are never applied here). */
   readonly pinTtlMs?: number
 }
@@ -65,9 +63,8 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
     requestFor,
 
     pinOutput(shardId: ShardId, key: PartialBatchKey): void {
-      if (deps.pin === undefined) return
       const full = blobKey(shardId, key)
-      const release = deps.pin(shardId, [full])
+      const release = deps.shards.leases.pin(shardId, [full])
       const timer = setTimeout(() => unpin(shardId, [key]), deps.pinTtlMs ?? 60 * 60 * 1000)
       timer.unref()
       pins.set(full, () => {
@@ -77,7 +74,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
     },
 
     async resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
-      const { state } = await deps.get(shardId)
+      const { state } = await deps.shards.get(shardId)
       const tk = tkOf(state)
       const lower = body.desc === undefined ? ac.minimumFrontier(tk) : frontier(tk, body.desc.lower, 'desc.lower')
       const upper = body.desc === undefined ? state.trace.upper : frontier(tk, body.desc.upper, 'desc.upper')
@@ -118,10 +115,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
 
     async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult> {
       try {
-        const { result } = await deps.machine.apply(shardId, 'merge_res', (current) =>
-          current === null ? breakWith<ApplyResult>('not_applied_no_match') : applyMergeRes(current.state, output),
-        )
-        return result
+        return await deps.shards.applyMergeRes(shardId, output)
       } finally {
         // Applied: state references the parts. Not applied: the compactor deletes them next.
         // Unknown: GC decides later by what state references.
@@ -140,7 +134,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
     },
 
     async lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }> {
-      const { state } = await deps.get(shardId)
+      const { state } = await deps.shards.get(shardId)
       const entry = schemaById(state, schemaId)
       if (entry === undefined) throw new AppError('SCHEMA_INCOMPATIBLE', `schema ${schemaId} is not a schema of shard ${shardId}`)
       return { key: entry.key, val: entry.val }

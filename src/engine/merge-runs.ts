@@ -12,54 +12,24 @@
  * the caller's thread (tests). Memory: one decoded part per run plus the output being built,
  * which `chunk_runs` has budgeted.
  */
-import type { Antichain } from '../core/antichain.js'
 import * as ac from '../core/antichain.js'
-import type { RunOrder } from '../core/batch.js'
 import { timestampKind } from '../core/timestamp.js'
-import type { Product, Timestamp, TimestampKindName } from '../core/timestamp.js'
+import type { Antichain } from '../core/antichain.js'
+import type { Product } from '../core/timestamp.js'
 import { AppError } from '../errors.js'
 import { canRepresent } from '../columnar/evolution.js'
 import { dataTypeEquals, formatDataType, type DataType } from '../columnar/data-type.js'
 import { migrateUpdates } from '../columnar/migrate.js'
 import { decodePart } from '../columnar/part-format.js'
 import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
-import { compareBytes, sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
+import { compareBytes, sortKeyColumn, type SortKeyColumn } from '../columnar/sort-key.js'
 import type { ColumnCopier } from '../columnar/column-builder.js'
 import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
 import type { MergeSource } from './merge/merge-source.js'
+import type { MergePartInput, MergeProgress, MergeRunInput, MergeRunsStats, MergeRunsTask } from './protocol.js'
 
-export interface MergePartInput {
-  /** The description the part's batch is registered with (rows outside it are dropped). */
-  readonly registeredLower: Antichain
-  readonly registeredUpper: Antichain
-  readonly encodedSizeBytes: number
-}
-
-export interface MergeRunInput {
-  readonly order: RunOrder | null
-  readonly parts: readonly MergePartInput[]
-}
-
-export interface MergeRunsTask {
-  readonly timeKind: TimestampKindName
-  /** Times are advanced by this frontier (the compaction since, or `[asOf]` for a snapshot). */
-  readonly since: Antichain
-  /** Snapshot reads: rows with a time not ≤ asOf are dropped. */
-  readonly asOf: Timestamp | null
-  readonly runs: readonly MergeRunInput[]
-  readonly keyType: DataType
-  readonly valType: DataType
-  /** Preferred order: how runs are compared and how output is sorted. */
-  readonly order: SortOrder
-  readonly targetSizeBytes: number
-  readonly yieldAfterUpdates: number
-  /**
-   * Only keys in `[lower, upper)` (sort-key bytes in `order`; null: unbounded) are merged. Lets
-   * two workers split one chunk by key: their outputs, concatenated, are one sorted run.
-   */
-  readonly keyRange?: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null }
-}
+export type { MergePartInput, MergeRunInput, MergeRunsStats, MergeRunsTask } from './protocol.js'
 
 export interface MergedPart {
   readonly updates: Updates
@@ -83,7 +53,7 @@ export interface MergeRunsIo {
   /** Part `part` of run `run` (from `fetch`) is no longer read: its bytes may be reused. */
   release?(run: number, part: number): void
   /** Called after every kernel step with cumulative counts. */
-  progress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
+  progress?(p: MergeProgress): void
   /**
    * A builder of the task's shape, made with `reuseBuffers`, to build the outputs in (a worker
    * lends the same one to each task, so its buffers grow once). Default: a new one.
@@ -91,15 +61,6 @@ export interface MergeRunsIo {
   readonly builder?: UpdatesBuilder
   /** Checked between steps; a raised signal ends the merge with its reason. */
   readonly signal?: AbortSignal
-}
-
-export interface MergeRunsStats {
-  readonly updatesRead: number
-  readonly bytesRead: number
-  readonly updatesWritten: number
-  readonly partsWritten: number
-  /** Seconds spent waiting for parts (persist's `step_seconds{part_fetch}`). */
-  readonly fetchSeconds: number
 }
 
 interface Loaded {

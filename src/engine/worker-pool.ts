@@ -2,36 +2,30 @@
  * A fixed pool of worker threads for CPU work (decode, merge, encode), so the event loop stays
  * free for HTTP, /metrics and config changes during the largest compaction.
  *
- * A task is a conversation: the pool posts `{taskId, kind, payload}`, the worker answers with
- * messages tagged with the task id, and the task's `onMessage` may reply through `post` (e.g. with
- * a part the worker asked for). A worker runs one task at a time; tasks wait in FIFO order.
- * A worker that dies fails its task and is replaced.
+ * A task is a conversation in the messages of protocol.ts: the pool posts `start`, the worker
+ * answers with messages tagged with the task id, and the task's `onMessage` may reply through
+ * its channel (e.g. with a part the worker asked for). A worker runs one task at a time; tasks wait
+ * in FIFO order. A worker that dies fails its task and is replaced.
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
-
-export interface WorkerMessage {
-  readonly taskId: number
-  readonly type: string
-  readonly [field: string]: unknown
-}
+import type { FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId } from './protocol.js'
 
 export interface TaskChannel {
   /** Sends a message to the worker running this task (no-op once the task ended). */
-  post(type: string, fields?: Record<string, unknown>, transfer?: TransferListItem[]): void
+  post(msg: WithoutTaskId<TaskReply>, transfer?: TransferListItem[]): void
 }
 
 export interface TaskHandlers<R> {
-  /** Called for every message but the final `done`/`error`; may reply through the channel. */
-  onMessage(msg: WorkerMessage, channel: TaskChannel): void
-  /** Maps the worker's `done` message to the task's result. */
-  onDone(msg: WorkerMessage): R
+  /** Called for every message but the final `done`/`failed`; may reply through the channel. */
+  onMessage(msg: TaskMessage, channel: TaskChannel): void
+  /** Maps the worker's result to the task's. */
+  onDone(result: TaskResult): R
 }
 
 interface Pending {
   readonly taskId: number
-  readonly kind: string
-  readonly payload: unknown
+  readonly task: TaskStart
   readonly transfer: TransferListItem[]
   readonly handlers: TaskHandlers<unknown>
   readonly resolve: (v: unknown) => void
@@ -82,13 +76,12 @@ export class WorkerPool extends EventEmitter {
     return this.#slots.filter((s) => s.task !== null).length
   }
 
-  run<R>(kind: string, payload: unknown, handlers: TaskHandlers<R>, opts: { transfer?: TransferListItem[]; signal?: AbortSignal } = {}): Promise<R> {
+  run<R>(task: TaskStart, handlers: TaskHandlers<R>, opts: { transfer?: TransferListItem[]; signal?: AbortSignal } = {}): Promise<R> {
     if (this.#closed) return Promise.reject(new TaskError('worker pool is closed', 'INTERNAL'))
     return new Promise<R>((resolve, reject) => {
       const pending: Pending = {
         taskId: this.#nextTaskId++,
-        kind,
-        payload,
+        task,
         transfer: opts.transfer ?? [],
         handlers: handlers as TaskHandlers<unknown>,
         resolve: resolve as (v: unknown) => void,
@@ -127,7 +120,7 @@ export class WorkerPool extends EventEmitter {
         })
       : new Worker(this.#url, { name: `compactd-worker-${index}` })
     worker.unref()
-    worker.on('message', (msg: WorkerMessage) => this.#onMessage(index, msg))
+    worker.on('message', (msg: FromWorker) => this.#onMessage(index, msg))
     worker.on('error', (err) => this.#onExit(index, err))
     worker.on('exit', (code) => {
       if (!this.#closed) this.#onExit(index, new Error(`worker exited with code ${code}`))
@@ -147,26 +140,26 @@ export class WorkerPool extends EventEmitter {
     this.#dispatch()
   }
 
-  #onMessage(index: number, msg: WorkerMessage): void {
+  #onMessage(index: number, msg: FromWorker): void {
     const slot = this.#slots[index]
     const task = slot?.task
     if (slot === undefined || task == null || msg.taskId !== task.taskId) return
     const channel: TaskChannel = {
-      post: (type, fields = {}, transfer = []) => {
-        if (slot.task === task) slot.worker.postMessage({ taskId: task.taskId, type, ...fields }, transfer)
+      post: (reply, transfer = []) => {
+        if (slot.task === task) slot.worker.postMessage({ ...reply, taskId: task.taskId } satisfies ToWorker, transfer)
       },
     }
-    if (msg.type === 'done' || msg.type === 'error') {
+    if (msg.type === 'done' || msg.type === 'failed') {
       slot.task = null
       task.signal?.removeEventListener('abort', abortListeners.get(task) as () => void)
       if (msg.type === 'done') {
         try {
-          task.resolve(task.handlers.onDone(msg))
+          task.resolve(task.handlers.onDone(msg.result))
         } catch (err) {
           task.reject(err)
         }
       } else {
-        task.reject(new TaskError(String(msg.message), typeof msg.code === 'string' ? msg.code : 'INTERNAL'))
+        task.reject(new TaskError(msg.message, msg.code))
       }
       this.#dispatch()
       return
@@ -175,7 +168,7 @@ export class WorkerPool extends EventEmitter {
       task.handlers.onMessage(msg, channel)
     } catch (err) {
       // The handler failed: tell the worker to stop and fail the task.
-      channel.post('abort', { reason: String(err) })
+      channel.post({ type: 'abort' })
       slot.task = null
       task.reject(err)
       this.#dispatch()
@@ -194,12 +187,12 @@ export class WorkerPool extends EventEmitter {
       slot.task = next
       if (next.signal !== undefined) {
         const onAbort = (): void => {
-          if (slot.task === next) slot.worker.postMessage({ taskId: next.taskId, type: 'abort' })
+          if (slot.task === next) slot.worker.postMessage({ type: 'abort', taskId: next.taskId } satisfies ToWorker)
         }
         abortListeners.set(next, onAbort)
         next.signal.addEventListener('abort', onAbort, { once: true })
       }
-      slot.worker.postMessage({ taskId: next.taskId, type: 'start', kind: next.kind, payload: next.payload }, next.transfer)
+      slot.worker.postMessage({ type: 'start', taskId: next.taskId, task: next.task } satisfies ToWorker, next.transfer)
     }
   }
 }

@@ -17,7 +17,7 @@ import { FOOTER_TAIL_BYTES, footerSpan, partWindows, type PartWindow } from '../
 import type { SortOrder } from '../columnar/sort-key.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
-import type { Chunk, PlannedRun } from './plan.js'
+import type { Chunk, PlannedRun } from './runs.js'
 
 /** Parts larger than this are read in windows by default: a part of two batches or fewer is read whole. */
 export const WINDOW_MIN_PART_BYTES = 2 * PART_BATCH_BYTES

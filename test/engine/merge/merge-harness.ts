@@ -3,10 +3,10 @@
  * way a compactor would, checking the step contract and the release contract as it goes.
  */
 import assert from 'node:assert/strict'
-import { MergeKernel } from '../../../src/compact/merge/merge-kernel.js'
-import { MergeOutput } from '../../../src/compact/merge/merge-output.js'
-import type { MergeSource } from '../../../src/compact/merge/merge-source.js'
-import type { ReferenceRow } from '../../../src/compact/merge/consolidate-reference.js'
+import { MergeKernel } from '../../../src/engine/merge/merge-kernel.js'
+import { MergeOutput } from '../../../src/engine/merge/merge-output.js'
+import type { MergeSource } from '../../../src/engine/merge/merge-source.js'
+import type { ReferenceRow } from '../../support/consolidate-reference.js'
 import { mulberry32 as rng } from '../../../src/core/prng.js'
 
 /** A row as a test writes it: the reference row plus whether the source's keep mask keeps it. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
-import { isLentHere, releaseSlot, retainSlot, SharedSlots } from '../../src/compact/shared-slots.js'
+import { isLentHere, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
 
 describe('SharedSlots', () => {
   it('lends 8-byte-aligned views of exactly the size asked, in shared memory', () => {

@@ -7,7 +7,7 @@
 import type { BatchPart } from '../core/batch.js'
 import { decodePart } from '../columnar/part-format.js'
 import { sortKeyLowerAt, type SortOrder } from '../columnar/sort-key.js'
-import type { Chunk, PlannedRun } from './plan.js'
+import type { Chunk, PlannedRun } from './runs.js'
 
 /** Keys sampled from one part. */
 const SAMPLES_PER_PART = 64

@@ -11,8 +11,8 @@ import { encodePart } from '../../src/columnar/part-format.js'
 import { sortKeyColumn } from '../../src/columnar/sort-key.js'
 import { UpdatesBuilder } from '../../src/columnar/updates.js'
 import { keyLowerAt } from '../../src/shard/batch-writer.js'
-import { balancedKey, sampleKeys, splitByKey, splittable, type KeySplit } from '../../src/compact/key-split.js'
-import type { Chunk, PlannedRun } from '../../src/compact/plan.js'
+import { balancedKey, sampleKeys, splitByKey, splittable, type KeySplit } from '../../src/engine/key-split.js'
+import type { Chunk, PlannedRun } from '../../src/engine/runs.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
 console.log(`key-split test seed: ${seed} (rerun with FC_SEED=${seed})`)

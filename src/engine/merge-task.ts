@@ -5,21 +5,13 @@
  * uploads), and encodes a built output only when fewer are: so at most `maxOutstanding` encoded
  * outputs exist at once (persist may hold one more, between pushing a part and waiting).
  */
-import type { MergeRunsStats } from './merge-runs.js'
 import { Prefetcher } from './prefetcher.js'
+import type { EncodedOutput, MergeProgress, MergeRunsStats, MergeTaskPayload, TaskMessage } from './protocol.js'
 import { isLentHere, releaseSlot } from './shared-slots.js'
-import type { MergeTaskPayload } from './worker.js'
-import type { TaskChannel, WorkerMessage, WorkerPool } from './worker-pool.js'
+import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
-export interface MergeTaskOutput {
-  readonly bytes: Uint8Array
-  readonly rows: number
-  readonly diffsSum?: bigint
-  readonly keyLower?: Uint8Array
-  /** Logical bytes of the rows (column data before encoding). */
-  readonly goodBytes?: number
-  readonly statsSeconds?: number
-}
+/** An output as its receiver gets it (whether its bytes were lent is the task's business). */
+export type MergeTaskOutput = Omit<EncodedOutput, 'lent'>
 
 /** Buffers that must never be transferred away (they stay referenced by state or callers). */
 const inlineBuffers = new WeakSet<ArrayBufferLike>()
@@ -47,7 +39,7 @@ export interface MergeTaskOptions {
    */
   onOutput(out: MergeTaskOutput): Promise<void>
   readonly maxOutstanding: number
-  onProgress?(p: { updatesRead: number; bytesRead: number; updatesWritten: number }): void
+  onProgress?(p: MergeProgress): void
   /** Metric hooks. */
   onPrefetchPlan?(allStarted: boolean): void
   onPartTaken?(prefetched: boolean, run: number, part: number): void
@@ -91,72 +83,61 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
   let failure: unknown = null
   const fail = (err: unknown, channel: TaskChannel): void => {
     if (failure === null) failure = err
-    channel.post('abort')
+    channel.post({ type: 'abort' })
   }
   try {
     const stats = await pool.run<MergeRunsStats>(
-      'merge',
-      payload,
+      { kind: 'merge', payload },
       {
-        onMessage: (msg: WorkerMessage, channel) => {
-          if (msg.type === 'need') {
-            const run = msg.run as number
-            const part = msg.part as number
-            prefetch.take(run, part).then(
-              (bytes) => {
-                // Transfer without a copy when the bytes own their whole buffer (not a view into a
-                // pooled or shared one, such as an inline part held in state).
-                // A lent slot is posted with the hold its fetch gave this task; the worker
-                // releases it when done. Other shared memory is posted as is.
-                if (isLentHere(bytes)) {
-                  channel.post('part', { run, part, bytes, slot: true })
-                  return
-                }
-                if (bytes.buffer instanceof SharedArrayBuffer) {
-                  channel.post('part', { run, part, bytes })
-                  return
-                }
-                const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-                const payload = owned && !inlineBuffers.has(bytes.buffer) ? bytes : bytes.slice()
-                channel.post('part', { run, part, bytes: payload }, [payload.buffer as ArrayBuffer])
-              },
-              (err: unknown) => fail(err, channel),
-            )
-          } else if (msg.type === 'ready') {
-            if (unfinished < opts.maxOutstanding) {
-              channel.post('go')
-            } else {
-              opts.onWriteStall?.()
-              ready.push(() => channel.post('go'))
+        onMessage: (msg: TaskMessage, channel) => {
+          switch (msg.type) {
+            case 'need': {
+              const { run, part } = msg
+              prefetch.take(run, part).then(
+                (bytes) => {
+                  const reply = partReply(run, part, bytes)
+                  channel.post(reply, reply.lent ? [] : transferOf(reply.bytes))
+                },
+                (err: unknown) => {
+                  channel.post({ type: 'part-failed', run, part, message: err instanceof Error ? err.message : String(err) })
+                  fail(err, channel)
+                },
+              )
+              return
             }
-          } else if (msg.type === 'output') {
-            const release = (): void => releaseSlot(msg.bytes as Uint8Array)
-            const done = opts.onOutput({
-              bytes: msg.bytes as Uint8Array,
-              rows: msg.rows as number,
-              diffsSum: msg.diffsSum as bigint | undefined,
-              keyLower: msg.keyLower as Uint8Array | undefined,
-              goodBytes: msg.goodBytes as number | undefined,
-              statsSeconds: msg.statsSeconds as number | undefined,
-            })
-            // A lent output's slot goes back to the worker once its receiver is done with it.
-            if (msg.lent === true) done.then(release, release)
-            done.catch((err: unknown) => fail(err, channel))
-            inFlight.push(done)
-            unfinished += 1
-            // NB: a failed output aborts the task, which wakes any waiting output in the worker.
-            done.then(
-              () => {
-                unfinished -= 1
-                if (unfinished < opts.maxOutstanding) ready.shift()?.()
-              },
-              () => undefined,
-            )
-          } else if (msg.type === 'progress') {
-            opts.onProgress?.(msg as unknown as { updatesRead: number; bytesRead: number; updatesWritten: number })
+            case 'ready':
+              if (unfinished < opts.maxOutstanding) {
+                channel.post({ type: 'go' })
+              } else {
+                opts.onWriteStall?.()
+                ready.push(() => channel.post({ type: 'go' }))
+              }
+              return
+            case 'output': {
+              const { lent, ...out } = msg.output
+              const release = (): void => releaseSlot(out.bytes)
+              const done = opts.onOutput(out)
+              // A lent output's slot goes back to the worker once its receiver is done with it.
+              if (lent) done.then(release, release)
+              done.catch((err: unknown) => fail(err, channel))
+              inFlight.push(done)
+              unfinished += 1
+              // NB: a failed output aborts the task, which wakes any waiting output in the worker.
+              done.then(
+                () => {
+                  unfinished -= 1
+                  if (unfinished < opts.maxOutstanding) ready.shift()?.()
+                },
+                () => undefined,
+              )
+              return
+            }
+            case 'progress':
+              opts.onProgress?.(msg.progress)
+              return
           }
         },
-        onDone: (msg) => msg.stats as MergeRunsStats,
+        onDone: (result) => result.stats,
       },
       { signal: opts.signal },
     )
@@ -169,4 +150,26 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
     await Promise.allSettled(inFlight)
     throw failure ?? err
   }
+}
+
+/**
+ * The `part` answer for `bytes`. A lent slot is posted with the hold its fetch gave this task (the
+ * worker releases it); other shared memory is posted as is; bytes that own their whole buffer are
+ * transferred without a copy unless they are kept elsewhere (an inline part held in state), and
+ * anything else is copied first (see `transferOf`).
+ */
+function partReply(run: number, part: number, bytes: Uint8Array): { type: 'part'; run: number; part: number; bytes: Uint8Array; lent: boolean } {
+  if (isLentHere(bytes)) return { type: 'part', run, part, bytes, lent: true }
+  if (bytes.buffer instanceof SharedArrayBuffer || transferable(bytes)) return { type: 'part', run, part, bytes, lent: false }
+  return { type: 'part', run, part, bytes: bytes.slice(), lent: false }
+}
+
+/** Whether `bytes` own their whole (non-shared) buffer and nobody else keeps it. */
+function transferable(bytes: Uint8Array): boolean {
+  return !(bytes.buffer instanceof SharedArrayBuffer) && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !inlineBuffers.has(bytes.buffer)
+}
+
+/** The transfer list for bytes about to be posted: their buffer when it may be moved. */
+function transferOf(bytes: Uint8Array): ArrayBuffer[] {
+  return transferable(bytes) ? [bytes.buffer as ArrayBuffer] : []
 }

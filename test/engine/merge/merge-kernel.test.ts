@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MergeKernel } from '../../../src/compact/merge/merge-kernel.js'
-import { MergeOrderError } from '../../../src/compact/merge/merge-order-error.js'
-import { MergeOutput } from '../../../src/compact/merge/merge-output.js'
-import { consolidateReference } from '../../../src/compact/merge/consolidate-reference.js'
+import { MergeKernel } from '../../../src/engine/merge/merge-kernel.js'
+import { MergeOrderError } from '../../../src/engine/merge/merge-order-error.js'
+import { MergeOutput } from '../../../src/engine/merge/merge-output.js'
+import { consolidateReference } from '../../support/consolidate-reference.js'
 import { mulberry32 as rng } from '../../../src/core/prng.js'
 import { diffOf, drive, I64_MAX, I64_MIN, show, sourceOf, type TestRow } from './merge-harness.js'
 

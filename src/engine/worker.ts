@@ -1,46 +1,17 @@
 /**
- * Worker-thread entry: runs merge tasks (`mergeRuns`) for the pool. Parts arrive as messages on
- * request. A finished output is encoded only once the main thread says `go` (room among its
- * outputs in flight: the upload backpressure), then leaves as a message while the next is built.
- * Outputs are encoded part files (for compaction and for snapshot reads alike).
+ * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time. Merge tasks
+ * (`mergeRuns`) ask for their parts by message. A finished output is encoded only once the main
+ * thread says `go` (room among its outputs in flight: the upload backpressure), then leaves as a
+ * message while the next is built.
  */
-import { parentPort } from 'node:worker_threads'
-import type { Description } from '../core/description.js'
+import { parentPort, type TransferListItem } from 'node:worker_threads'
 import { OffsetsScratch } from '../columnar/batch-slices.js'
 import { encodedPart } from '../columnar/part-format.js'
 import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
 import { isAppError } from '../errors.js'
-import { mergeRuns, type MergedPart, type MergeRunsTask } from './merge-runs.js'
+import { mergeRuns, type MergedPart } from './merge-runs.js'
+import type { FromWorker, MergeTaskPayload, ToWorker } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
-
-/** What a merge task produces: part files with this description and schema id. */
-export interface MergeOutputMode {
-  readonly kind: 'parts'
-  readonly desc: Description
-  readonly schemaId: number
-  /**
-   * Write outputs into shared buffers the worker reuses (`SharedSlots`) instead of a fresh buffer
-   * each. NB: the receiver must be done with an output's bytes when its `onOutput` settles.
-   */
-  readonly reuseBuffers?: boolean
-}
-
-export interface MergeTaskPayload {
-  readonly task: MergeRunsTask
-  readonly output: MergeOutputMode
-}
-
-interface Inbound {
-  readonly taskId: number
-  readonly type: 'start' | 'part' | 'go' | 'abort'
-  readonly payload?: MergeTaskPayload
-  readonly run?: number
-  readonly part?: number
-  readonly bytes?: Uint8Array
-  /** The bytes are a lent slot (shared-slots.ts): release the hold when done with them. */
-  readonly slot?: boolean
-  readonly error?: string
-}
 
 const port = parentPort
 if (port === null) throw new Error('worker.ts must run in a worker thread')
@@ -83,55 +54,74 @@ const builders = {
   },
 }
 
-let current: {
-  taskId: number
-  abort: AbortController
-  parts: Map<string, (bytes: Uint8Array | Error) => void>
+/** The task running now. */
+interface Current {
+  readonly taskId: number
+  readonly abort: AbortController
+  /** Part requests waiting for their answer, by `run:part`. */
+  readonly parts: Map<string, (bytes: Uint8Array | Error) => void>
   /** Lent input slots this task holds, by `run:part`. */
-  held: Map<string, Uint8Array>
+  readonly held: Map<string, Uint8Array>
   /** Outputs waiting for `go`, oldest first. */
-  waiting: (() => void)[]
-} | null = null
+  readonly waiting: (() => void)[]
+}
 
-port.on('message', (msg: Inbound) => {
+let current: Current | null = null
+
+port.on('message', (msg: ToWorker) => {
   if (msg.type === 'start') {
-    void start(msg.taskId, msg.payload as MergeTaskPayload)
-    return
+    switch (msg.task.kind) {
+      case 'merge':
+        void runMerge(msg.taskId, msg.task.payload)
+        return
+    }
   }
   if (current === null || msg.taskId !== current.taskId) {
     // A part for a task that has ended: nobody will read it.
-    if (msg.type === 'part' && msg.slot === true && msg.bytes !== undefined) releaseSlot(msg.bytes)
+    if (msg.type === 'part' && msg.lent) releaseSlot(msg.bytes)
     return
   }
-  if (msg.type === 'part') {
-    const key = `${msg.run}:${msg.part}`
-    const resolve = current.parts.get(key)
-    current.parts.delete(key)
-    if (msg.slot === true && msg.bytes !== undefined) {
-      if (resolve === undefined) releaseSlot(msg.bytes)
-      else current.held.set(key, msg.bytes)
+  switch (msg.type) {
+    case 'part':
+    case 'part-failed': {
+      const key = `${msg.run}:${msg.part}`
+      const resolve = current.parts.get(key)
+      current.parts.delete(key)
+      if (msg.type === 'part-failed') {
+        resolve?.(new Error(msg.message))
+        return
+      }
+      if (msg.lent) {
+        if (resolve === undefined) releaseSlot(msg.bytes)
+        else current.held.set(key, msg.bytes)
+      }
+      resolve?.(msg.bytes)
+      return
     }
-    resolve?.(msg.bytes ?? new Error(msg.error ?? 'part fetch failed'))
-  } else if (msg.type === 'go') {
-    current.waiting.shift()?.()
-  } else if (msg.type === 'abort') {
-    current.abort.abort(new Error('aborted'))
-    for (const resolve of current.parts.values()) resolve(new Error('aborted'))
-    current.parts.clear()
-    for (const go of current.waiting.splice(0)) go()
+    case 'go':
+      current.waiting.shift()?.()
+      return
+    case 'abort':
+      current.abort.abort(new Error('aborted'))
+      for (const resolve of current.parts.values()) resolve(new Error('aborted'))
+      current.parts.clear()
+      for (const go of current.waiting.splice(0)) go()
+      return
   }
 })
 
-async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
-  const state = { taskId, abort: new AbortController(), parts: new Map<string, (b: Uint8Array | Error) => void>(), held: new Map<string, Uint8Array>(), waiting: [] as (() => void)[] }
+function send(msg: FromWorker, transfer: TransferListItem[] = []): void {
+  port!.postMessage(msg, transfer)
+}
+
+async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void> {
+  const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [] }
   const release = (key: string): void => {
     const bytes = state.held.get(key)
     state.held.delete(key)
     if (bytes !== undefined) releaseSlot(bytes)
   }
   current = state
-  const post = (type: string, fields: Record<string, unknown> = {}, transfer: ArrayBuffer[] = []): void =>
-    port!.postMessage({ taskId, type, ...fields }, transfer)
   const reuse = payload.output.reuseBuffers ?? false
   const builder = builders.lend({ keyType: payload.task.keyType, valType: payload.task.valType, timeKind: payload.task.timeKind })
   try {
@@ -140,7 +130,7 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
       fetch: (run, part) =>
         new Promise<Uint8Array>((resolve, reject) => {
           state.parts.set(`${run}:${part}`, (b) => (b instanceof Error ? reject(b) : resolve(b)))
-          post('need', { run, part })
+          send({ type: 'need', taskId, run, part })
         }),
       release: (run, part) => release(`${run}:${part}`),
       emit: async (p: MergedPart) => {
@@ -148,22 +138,22 @@ async function start(taskId: number, payload: MergeTaskPayload): Promise<void> {
         // the main thread has room for it; the builder's rows wait meanwhile.
         await new Promise<void>((resolve) => {
           state.waiting.push(resolve)
-          post('ready')
+          send({ type: 'ready', taskId })
         })
         state.abort.signal.throwIfAborted()
         const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum, { scratch })
         const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
         encoded.writeTo(bytes)
-        const fields = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
-        post('output', fields, reuse ? [] : [bytes.buffer as ArrayBuffer])
+        const output = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
+        send({ type: 'output', taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
       },
-      progress: (p) => post('progress', p),
+      progress: (progress) => send({ type: 'progress', taskId, progress }),
       builder,
     })
-    post('done', { stats })
+    send({ type: 'done', taskId, result: { kind: 'merge', stats } })
   } catch (err) {
     const code = isAppError(err) ? err.code : 'INTERNAL'
-    post('error', { code, message: err instanceof Error ? err.message : String(err) })
+    send({ type: 'failed', taskId, code, message: err instanceof Error ? err.message : String(err) })
   } finally {
     builders.giveBack(builder)
     if (current === state) current = null

@@ -1,4 +1,3 @@
-export { consolidateReference, compareByteStrings, compareReferenceRows, type ReferenceRow } from './consolidate-reference.js'
 export { MergeKernel, type MergeKernelOptions, type MergeStep } from './merge-kernel.js'
 export { MergeOrderError } from './merge-order-error.js'
 export { MergeOutput } from './merge-output.js'

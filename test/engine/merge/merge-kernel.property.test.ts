@@ -3,8 +3,8 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import * as ac from '../../../src/core/antichain.js'
 import { product, type Product } from '../../../src/core/timestamp.js'
-import { compareByteStrings, consolidateReference } from '../../../src/compact/merge/consolidate-reference.js'
-import { MergeOrderError } from '../../../src/compact/merge/merge-order-error.js'
+import { compareByteStrings, consolidateReference } from '../../support/consolidate-reference.js'
+import { MergeOrderError } from '../../../src/engine/merge/merge-order-error.js'
 import { drive, I64_MAX, I64_MIN, show, type TestRow } from './merge-harness.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 0x7fff_ffff)

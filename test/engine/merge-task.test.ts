@@ -5,8 +5,8 @@ import { int64, utf8 } from '../../src/columnar/data-type.js'
 import { decodePart, encodePart } from '../../src/columnar/part-format.js'
 import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
 import { sliceUpdates, UpdatesBuilder, updatesToJson } from '../../src/columnar/updates.js'
-import { runMergeTask, type MergeTaskOutput } from '../../src/compact/merge-task.js'
-import { WorkerPool } from '../../src/compact/worker-pool.js'
+import { runMergeTask, type MergeTaskOutput } from '../../src/engine/merge-task.js'
+import { WorkerPool } from '../../src/engine/worker-pool.js'
 
 const desc = description([0n], [100n], [0n])
 

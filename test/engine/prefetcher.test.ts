@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { Prefetcher } from '../../src/compact/prefetcher.js'
+import { Prefetcher } from '../../src/engine/prefetcher.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
 console.log(`prefetcher test seed: ${seed} (rerun with FC_SEED=${seed})`)

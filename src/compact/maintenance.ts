@@ -1,0 +1,36 @@
+/**
+ * Writer maintenance (persist's `WriterMaintenance`): the merge requests an append makes become
+ * compactions under the same heuristics, queue and kill switch as submitted ones.
+ *
+ * NB: a full queue (or a stopping compactor) drops a request, counted as `dropped`; the trace keeps
+ * the work (a non-compact spine batch), so a later append or an operator request picks it up.
+ */
+import { isAppError } from '../errors.js'
+import type { Shards } from '../shard/shards.js'
+import type { Compactor } from './compactor.js'
+import type { createCompactorShards } from './compactor-shards.js'
+
+/** Subscribes the compactor to the shards' merge requests; returns the unsubscribe. */
+export function startWriterMaintenance(
+  shards: Pick<Shards, 'onMergeRequests'>,
+  compactor: Pick<Compactor, 'status' | 'submitResolved'>,
+  port: Pick<ReturnType<typeof createCompactorShards>, 'requestFor'>,
+): () => void {
+  return shards.onMergeRequests((_shardId, reqs, current) => {
+    if (compactor.status() === 'stopped') return
+    for (const req of reqs) {
+      try {
+        compactor.submitResolved(
+          port.requestFor(
+            current.state,
+            req.desc,
+            req.inputs.map((i) => i.batch),
+          ),
+          { source: 'maintenance' },
+        )
+      } catch (err) {
+        if (!isAppError(err) || (err.code !== 'QUEUE_FULL' && err.code !== 'SERVICE_UNAVAILABLE')) throw err
+      }
+    }
+  })
+}
