@@ -68,21 +68,37 @@ export const ShardSummaryJson = z
     seqno: z.number().int(),
     since: AntichainJson,
     upper: AntichainJson,
+    stats: z
+      .object({
+        spineBatches: z.number().int(),
+        batches: z.number().int(),
+        parts: z.number().int(),
+        runs: z.number().int(),
+        updates: z.number().int().meta({ description: 'Σ len: an upper bound until batches are compacted.' }),
+        encodedBytes: z.number().int(),
+        backlogBatches: z.number().int().meta({ description: 'Spine batches that are not compact: merge work the spine holds.' }),
+        backlogBytes: z.number().int().meta({ description: 'Encoded bytes of those batches.' }),
+      })
+      .meta({ id: 'ShardStats' }),
   })
   .meta({ id: 'ShardSummary' })
 
 export const ShardJson = ShardSummaryJson.extend({
   schemas: z.array(z.object({ id: z.number().int(), keySchema: DataTypeJson, valSchema: DataTypeJson })),
   trace: z.object({
-    batches: z.array(z.object({ id: z.string(), desc: DescriptionJson, len: z.number().int(), level: z.number().int(), batches: z.array(HollowBatchJson) })),
-  }),
-  stats: z.object({
-    spineBatches: z.number().int(),
-    batches: z.number().int(),
-    parts: z.number().int(),
-    runs: z.number().int(),
-    updates: z.number().int(),
-    encodedBytes: z.number().int(),
+    batches: z.array(
+      z.object({
+        id: z.string(),
+        desc: DescriptionJson,
+        len: z.number().int(),
+        level: z.number().int(),
+        compact: z.boolean().meta({ description: 'One hollow batch of one run: no merge work left in it.' }),
+        batches: z.array(HollowBatchJson),
+      }),
+    ),
+    merges: z
+      .array(z.object({ level: z.number().int(), id: z.string(), since: AntichainJson, remainingWork: z.number().int() }))
+      .meta({ description: 'Fueling merges in progress, one per full level, lowest level first.' }),
   }),
 }).meta({ id: 'Shard' })
 

@@ -13,18 +13,26 @@ export interface ShardSummaryJson {
   seqno: number
   since: TimestampJson[]
   upper: TimestampJson[]
+  stats: TraceStats
 }
 
 export interface ShardJson extends ShardSummaryJson {
   schemas: { id: number; keySchema: DataTypeJson; valSchema: DataTypeJson }[]
   trace: TraceSummaryJson
-  stats: TraceStats
 }
 
 export function shardSummaryJson(v: Versioned<ShardState>): ShardSummaryJson {
   const s = v.state
   const tk = tkOf(s)
-  return { shardId: s.shardId, name: s.name, timestamp: tk.name, seqno: v.seqno, since: ac.toJson(tk, sinceOf(s)), upper: ac.toJson(tk, upperOf(s)) }
+  return {
+    shardId: s.shardId,
+    name: s.name,
+    timestamp: tk.name,
+    seqno: v.seqno,
+    since: ac.toJson(tk, sinceOf(s)),
+    upper: ac.toJson(tk, upperOf(s)),
+    stats: traceStats(s.trace),
+  }
 }
 
 export function shardJson(v: Versioned<ShardState>): ShardJson {
@@ -33,6 +41,5 @@ export function shardJson(v: Versioned<ShardState>): ShardJson {
     ...shardSummaryJson(v),
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
     trace: traceSummaryJson(s.trace),
-    stats: traceStats(s.trace),
   }
 }

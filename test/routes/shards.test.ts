@@ -29,8 +29,8 @@ describe('shard routes', () => {
         since: [0],
         upper: [0],
         schemas: [{ id: 0, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }],
-        trace: { batches: [] },
-        stats: { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0 },
+        trace: { batches: [], merges: [] },
+        stats: { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, backlogBatches: 0, backlogBytes: 0 },
       },
     )
   })
@@ -60,7 +60,7 @@ describe('shard routes', () => {
     const list = await t.app.inject({ method: 'GET', url: '/v1/shards' })
     assert.equal(list.statusCode, 200)
     const summary = list.json().shards.find((s: { shardId: string }) => s.shardId === id)
-    assert.deepEqual(summary, { shardId: id, name: 'listed', timestamp: 'u64', seqno: 0, since: [0], upper: [0] })
+    assert.deepEqual(summary, { shardId: id, name: 'listed', timestamp: 'u64', seqno: 0, since: [0], upper: [0], stats: { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, backlogBatches: 0, backlogBytes: 0 } })
     const one = await t.app.inject({ method: 'GET', url: `/v1/shards/${id}` })
     assert.equal(one.statusCode, 200)
     assert.equal(one.json().shardId, id)

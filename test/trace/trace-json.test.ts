@@ -74,16 +74,19 @@ describe('traceSummaryJson', () => {
     const { trace } = pushAll(u64Trace(), [hb(0, 1, 0, 1), hb(1, 2, 0, 1), hb(2, 3, 0, 1)])
     const summary = traceSummaryJson(trace)
     assert.deepEqual(
-      summary.batches.map((b) => [b.id, b.desc, b.len, b.level, b.batches.length]),
+      summary.batches.map((b) => [b.id, b.desc, b.len, b.level, b.compact, b.batches.length]),
       [
-        ['0-2', { lower: [0], upper: [2], since: [0] }, 2, 1, 2],
-        ['2-3', { lower: [2], upper: [3], since: [0] }, 1, 0, 1],
+        ['0-2', { lower: [0], upper: [2], since: [0] }, 2, 1, false, 2],
+        ['2-3', { lower: [2], upper: [3], since: [0] }, 1, 0, true, 1],
       ],
     )
+    assert.deepEqual(summary.merges, [])
+    const merging = pushAll(u64Trace(), [hb(0, 1, 0, 1), hb(1, 2, 0, 1)]).trace
+    assert.deepEqual(traceSummaryJson(merging).merges, [{ level: 0, id: '0-2', since: [0], remainingWork: 2 }])
     assert.deepEqual(summary.batches[1]?.batches[0]?.desc, { lower: [2], upper: [3], since: [0] })
   })
   it('counts stats', () => {
     const { trace } = pushAll(u64Trace(), [hb(0, 1, 0, 1), hb(1, 2, 0, 2), hb(2, 3, 0, 0)])
-    assert.deepEqual(traceStats(trace), { spineBatches: 2, batches: 3, parts: 2, runs: 2, updates: 3, encodedBytes: 203 })
+    assert.deepEqual(traceStats(trace), { spineBatches: 2, batches: 3, parts: 2, runs: 2, updates: 3, encodedBytes: 203, backlogBatches: 1, backlogBytes: 203 })
   })
 })
