@@ -39,6 +39,7 @@ export function request(m: DatasetManifest): ResolvedRequest {
     inputs: inputBatches(m),
     writerSchemaId: 0,
     knownSchemaIds: new Set([0]),
+    apply: 'merge',
   }
 }
 

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
+import { COMPACTION_KINDS, COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
 import type { Compactor } from '../src/compact/compactor.js'
 import type { CompactionEvent, SubmitResult } from '../src/compact/compactor-port.js'
 import { SCHEMA_SELECTIONS } from '../src/compact/plan.js'
@@ -34,8 +34,16 @@ const Deadline = z
 
 const SubmitCompaction = z
   .strictObject({
-    desc: z.object({ lower: AntichainJson, upper: AntichainJson, since: AntichainJson.optional() }).optional().meta({ description: 'Output description; omitted: the whole trace. desc.since omitted: the join of the covered sinces.' }),
-    inputs: z.array(HollowBatchJson).optional().meta({ description: "Omitted: the trace's batches that exactly tile [desc.lower, desc.upper)." }),
+    desc: z
+      .object({ lower: AntichainJson, upper: AntichainJson, since: AntichainJson.optional() })
+      .optional()
+      .meta({
+        description:
+          'The range to compact: hollow batches inside one spine batch, or (with major) whole spine batches. Omitted: with major the whole trace, else every merge the spine has in progress. ' +
+          "desc.since omitted: the join of the covered spine batches' sinces (major: the shard's since).",
+      }),
+    inputs: z.array(HollowBatchJson).optional().meta({ description: "Explicit input batches (persist's CompactReq); omitted: the trace's batches that exactly tile desc." }),
+    major: z.boolean().optional().meta({ description: "Merge the whole trace (or desc, made of whole spine batches) into one batch at the shard's since." }),
     writerSchemaId: count.optional().meta({ description: "The requester's schema; default the shard's latest." }),
     wait: z.boolean().optional().meta({ description: 'Answer when the compaction ends (200, 503, 504 or 500 with the Compaction).' }),
     deadline: Deadline.optional(),
@@ -47,26 +55,34 @@ const SubmitHeaders = z.looseObject({
   'idempotency-key': z.string().min(1).max(256).optional().meta({ description: 'A repeated key for the same shard returns the existing compaction.' }),
 })
 
+const MergePlanFields = {
+  timeoutMs: count,
+  schemaSelection: z.enum(SCHEMA_SELECTIONS),
+  schemaId: count,
+  runs: z.array(
+    z.object({
+      input: count,
+      order: RunOrderJson.nullable(),
+      schemaId: count.nullable(),
+      parts: count,
+      encodedBytes: count,
+      maxPartBytes: count,
+      exploded: z.boolean(),
+    }),
+  ),
+  chunks: z.array(z.object({ runs: z.array(count).meta({ description: 'Indices into runs' }), memoryBytes: count })),
+  memoryViolations: count,
+}
+
 const CompactionPlan = z
   .object({
     plan: z.object({
+      kind: z.enum(COMPACTION_KINDS),
       heuristic: z.object({ inputs: count, parts: count, updates: count, wouldCompact: z.boolean() }),
-      timeoutMs: count,
-      schemaSelection: z.enum(SCHEMA_SELECTIONS),
-      schemaId: count,
-      runs: z.array(
-        z.object({
-          input: count,
-          order: RunOrderJson.nullable(),
-          schemaId: count.nullable(),
-          parts: count,
-          encodedBytes: count,
-          maxPartBytes: count,
-          exploded: z.boolean(),
-        }),
-      ),
-      chunks: z.array(z.object({ runs: z.array(count).meta({ description: 'Indices into runs' }), memoryBytes: count })),
-      memoryViolations: count,
+      ...MergePlanFields,
+      merges: z.array(z.object({ desc: DescriptionJson, heuristic: z.object({ inputs: count, parts: count, updates: count, wouldCompact: z.boolean() }), ...MergePlanFields })).meta({
+        description: "Each merge's plan; the fields above repeat the first's.",
+      }),
     }),
   })
   .meta({ id: 'CompactionPlan', description: 'What a compaction would do (dryRun), in order_runs order, chunked as chunk_runs would.' })
@@ -95,7 +111,7 @@ export function statusFor(r: SubmitResult): 200 | 202 | 500 | 503 | 504 {
   const c = r.compaction
   if (c.status === 'skipped') return 200
   if (!r.waited) return 202
-  if (c.status === 'succeeded') return 200
+  if (c.status === 'succeeded' || c.status === 'not_applied') return 200
   return (c.error === undefined ? undefined : WAIT_STATUS[c.error.code]) ?? 500
 }
 

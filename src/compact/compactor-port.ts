@@ -8,21 +8,38 @@ import type { PartialBatchKey } from '../core/paths.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { ApplyResult, Compaction, CompactionSource, CompactionStatus, DryRunPlan, Progress, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, MergePlan, Progress, ResolvedRequest, SubmitBody } from './compaction.js'
 import type { SchemaSelection } from './plan.js'
 
 /** The shard service as the compactor needs it (the composition root wires the real one). */
 export interface CompactorShards {
   /**
-   * Resolves a submission to a validated request (inputs from the trace tiling when omitted, since
-   * defaulting, validate_req, key ownership, schema ids). Throws AppError INVALID_COMPACTION (422)
-   * or SHARD_NOT_FOUND.
+   * Resolves a submission to a validated request against the shard's state: its kind and merges
+   * (inputs from the trace when omitted, since defaulting, validate_req, key ownership, schema ids).
+   * Throws AppError INVALID_COMPACTION (422) or SHARD_NOT_FOUND.
    */
-  resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest>
+  resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest>
+  /**
+   * The merges `req` calls for in the shard's state now (`range`: its own; `merges`: the spine's
+   * merges in progress; `major`: the range's whole spine batches), or why there are none any more.
+   */
+  replan(req: CompactionRequest): Promise<Replanned>
   /** Applies a compaction output through the machine; exact knowledge of whether it committed. */
-  applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult>
+  applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply']): Promise<ApplyOutcome>
   /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
   deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
+}
+
+/** The merges a request calls for now; `problem`: why a `major` range cannot be compacted any more. */
+export interface Replanned {
+  readonly merges: readonly ResolvedRequest[]
+  readonly problem: string | null
+}
+
+/** How an output fared in the trace (shard/state.ts `ApplyOutcome`). */
+export interface ApplyOutcome {
+  readonly result: ApplyResult
+  readonly detail: { readonly why: 'range' | 'diffs' | 'since' | 'updates'; readonly message: string } | null
 }
 
 export interface ExecuteContext {
@@ -47,11 +64,14 @@ export interface CompactorDeps {
   readonly shards: CompactorShards
   readonly execute: Execute
   /** The dry-run plan of a request, without doing the work. */
-  plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan
+  /** The dry-run plan of one merge, without doing the work. */
+  plan(req: ResolvedRequest, cfg: ConfigValues): MergePlan
   /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
   readonly now?: () => Date
   /** Finished compactions kept for `list`/`get` (oldest dropped, with their idempotency keys). Default 1000. */
   readonly historyLimit?: number
+  /** This instance's id, recorded on the compactions it runs. Default `local`. */
+  readonly instanceId?: string
   /**
    * Errors nobody awaits: failed output deletes, an apply whose outcome is unknown, a Stage D error
    * mapped to INTERNAL. Must not throw. Default: `process.emitWarning`.
@@ -90,4 +110,4 @@ export type CompactionEvent = { readonly type: 'progress' | 'done'; readonly com
 export type CompactorStatus = 'running' | 'paused' | 'stopped'
 
 /** Events: `change` with the new snapshot, every time a compaction's snapshot changes. */
-export type CompactorEvents = { change: [Compaction] }
+export type CompactorEvents = { change: [Compaction]; idle: [] }

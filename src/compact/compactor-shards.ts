@@ -10,21 +10,23 @@ import { description } from '../core/description.js'
 import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import type { ApplyResult, ResolvedRequest, SubmitBody } from './compaction.js'
-import type { CompactorShards } from './compactor-port.js'
+import type { CompactionRequest, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { ApplyOutcome, CompactorShards, Replanned } from './compactor-port.js'
 import { validateRequest } from './plan.js'
 import type { DataType } from '../columnar/data-type.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
+import { isCompact } from '../trace/spine-batch.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
+import { completeMerges as completeMergesOf, nonCompactMergeReqs, spineBatches, spineBoundaries } from '../trace/trace.js'
 import { runLimited } from '../shard/batch-writer.js'
 import type { Shards } from '../shard/shards.js'
 import { latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.js'
 
 export interface CompactorShardsDeps {
   /** State reads (`get`: SHARD_NOT_FOUND when the shard has none), applies, and GC pins. */
-  readonly shards: Pick<Shards, 'get' | 'applyMergeRes' | 'leases'>
+  readonly shards: Pick<Shards, 'get' | 'applyMergeRes' | 'completeMerges' | 'leases'>
   readonly blob: Blob
   readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
   /** How long an output stays pinned at most (outputs of `POST /v1/compact` are never applied here). */
@@ -35,7 +37,9 @@ const invalid = (message: string): AppError => new AppError('INVALID_COMPACTION'
 
 export function createCompactorShards(deps: CompactorShardsDeps): CompactorShards & {
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ key: DataType; val: DataType }>
-  requestFor(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[]): ResolvedRequest
+  requestFor(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[], writerSchemaId?: number): ResolvedRequest
+  /** A maintenance compaction of one merge request of the spine (kind `range`). */
+  maintenanceRequest(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[]): CompactionRequest
   pinOutput(shardId: ShardId, key: PartialBatchKey): void
 } {
   // Outputs uploaded but not yet applied or deleted: GC must not take them meanwhile.
@@ -50,17 +54,58 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
   const outputKeys = (output: HollowBatch | readonly PartialBatchKey[]): readonly PartialBatchKey[] =>
     Array.isArray(output) ? (output as readonly PartialBatchKey[]) : (output as HollowBatch).parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : []))
 
-  const requestFor = (state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[], writerSchemaId = latestSchema(state).id): ResolvedRequest => ({
+  const requestFor = (state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[], writerSchemaId = latestSchema(state).id, apply: ResolvedRequest['apply'] = 'merge'): ResolvedRequest => ({
     shardId: state.shardId,
     tk: tkOf(state),
     desc,
     inputs,
     writerSchemaId,
     knownSchemaIds: new Set(state.schemas.map((s) => s.id)),
+    apply,
   })
+
+  /**
+   * The one merge of a major compaction over `range` (null: the whole trace) at `since` (default:
+   * the shard's since): `none` when there is nothing to do (no updates, or already one batch of one
+   * run at that since), `invalid` when the range is not made of whole spine batches.
+   */
+  const majorRequest = (
+    state: ShardState,
+    range: CompactionRequest['range'],
+    since: Antichain | undefined,
+    writerSchemaId: number,
+  ): { kind: 'merge'; req: ResolvedRequest } | { kind: 'none' } | { kind: 'invalid'; message: string } => {
+    const tk = tkOf(state)
+    const all = spineBatches(state.trace)
+    const lower = range?.lower ?? ac.minimumFrontier(tk)
+    const upper = range?.upper ?? state.trace.upper
+    const where = `from ${ac.format(tk, lower)} to ${ac.format(tk, upper)}`
+    if (ac.equals(tk, lower, upper)) return range === null ? { kind: 'none' } : { kind: 'invalid', message: `desc: ${where} is an empty range` }
+    const first = all.findIndex((sb) => ac.equals(tk, sb.desc.lower, lower))
+    const last = first < 0 ? -1 : all.findLastIndex((sb, i) => i >= first && ac.equals(tk, sb.desc.upper, upper))
+    if (first < 0 || last < 0) return { kind: 'invalid', message: `desc: ${where} is not made of whole spine batches (${spineBoundaries(state.trace)})` }
+    const target = since ?? state.trace.since
+    if (!ac.frontierLessEqual(tk, target, state.trace.since)) {
+      return { kind: 'invalid', message: `desc.since: ${ac.format(tk, target)} is beyond the shard's since ${ac.format(tk, state.trace.since)}; downgrade the since first` }
+    }
+    const covered = all.slice(first, last + 1)
+    const inputs = covered.flatMap((sb) => sb.parts.map((p) => p.batch))
+    const only = covered.length === 1 ? covered[0] : undefined
+    const done = only !== undefined && isCompact(only) && ac.equals(tk, only.desc.since, target)
+    if (inputs.every((b) => b.len === 0) || done) return { kind: 'none' }
+    const desc = description(lower, upper, target)
+    const problem = validateRequest(tk, desc, inputs)
+    if (problem !== null) return { kind: 'invalid', message: problem }
+    return { kind: 'merge', req: requestFor(state, desc, inputs, writerSchemaId, 'major') }
+  }
 
   return {
     requestFor,
+
+    maintenanceRequest(state: ShardState, desc: ResolvedRequest['desc'], inputs: readonly HollowBatch[]): CompactionRequest {
+      const req = requestFor(state, desc, inputs)
+      return { kind: 'range', shardId: state.shardId, tk: req.tk, writerSchemaId: req.writerSchemaId, range: null, merges: [req] }
+    },
 
     pinOutput(shardId: ShardId, key: PartialBatchKey): void {
       const full = blobKey(shardId, key)
@@ -73,9 +118,35 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       })
     },
 
-    async resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
+    async resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest> {
       const { state } = await deps.shards.get(shardId)
       const tk = tkOf(state)
+      const writerSchemaId = body.writerSchemaId ?? latestSchema(state).id
+      if (schemaById(state, writerSchemaId) === undefined) throw invalid(`writerSchemaId ${writerSchemaId} is not a schema of this shard`)
+      const request = (kind: CompactionRequest['kind'], merges: readonly ResolvedRequest[], range: CompactionRequest['range'] = null): CompactionRequest => ({
+        kind,
+        shardId,
+        tk,
+        writerSchemaId,
+        range,
+        merges,
+      })
+
+      if (body.major === true) {
+        if (body.inputs !== undefined) throw invalid('inputs: a major compaction takes the trace\'s own batches; leave inputs out (give desc to compact a range of whole spine batches)')
+        const range = body.desc === undefined ? null : { lower: frontier(tk, body.desc.lower, 'desc.lower'), upper: frontier(tk, body.desc.upper, 'desc.upper') }
+        const since = body.desc?.since === undefined ? undefined : frontier(tk, body.desc.since, 'desc.since')
+        const major = majorRequest(state, range, since, writerSchemaId)
+        if (major.kind === 'invalid') throw invalid(major.message)
+        return request('major', major.kind === 'merge' ? [major.req] : [], range)
+      }
+
+      if (body.desc === undefined && body.inputs === undefined) {
+        // What completing the merges in progress would leave to compact (the runner does it for real).
+        const completed = { ...state, trace: completeMergesOf(state.trace).trace }
+        return request('merges', nonCompactMergeReqs(completed.trace).map((r) => requestFor(completed, r.desc, r.inputs.map((i) => i.batch), writerSchemaId)))
+      }
+
       const lower = body.desc === undefined ? ac.minimumFrontier(tk) : frontier(tk, body.desc.lower, 'desc.lower')
       const upper = body.desc === undefined ? state.trace.upper : frontier(tk, body.desc.upper, 'desc.upper')
       let inputs: HollowBatch[]
@@ -88,7 +159,14 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       } else {
         const tiling = batchesTiling(state.trace, lower, upper)
         if (tiling === null) {
-          throw invalid(`no batches of the trace exactly tile [${ac.format(tk, lower)}, ${ac.format(tk, upper)}); give inputs or another desc`)
+          throw invalid(`no batches of the trace exactly tile from ${ac.format(tk, lower)} to ${ac.format(tk, upper)}; give inputs or another desc (${spineBoundaries(state.trace)})`)
+        }
+        const spans = spineBatchesOverlapping(state.trace, lower, upper)
+        if (spans > 1) {
+          throw invalid(
+            `from ${ac.format(tk, lower)} to ${ac.format(tk, upper)} spans ${spans} spine batches, and a result applies only to one spine batch or to hollow batches inside one; ` +
+              `send "major": true to merge whole spine batches into one, or a desc inside one spine batch (${spineBoundaries(state.trace)})`,
+          )
         }
         inputs = tiling
       }
@@ -103,19 +181,27 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       const desc = description(lower, upper, since)
       const problem = validateRequest(tk, desc, inputs)
       if (problem !== null) throw invalid(problem)
-      for (const [i, b] of inputs.entries()) {
-        for (const [j, m] of b.runMeta.entries()) {
-          if (m.schemaId !== null && schemaById(state, m.schemaId) === undefined) throw invalid(`inputs[${i}].runMeta[${j}].schemaId ${m.schemaId} is not a schema of this shard`)
-        }
-      }
-      const writerSchemaId = body.writerSchemaId ?? latestSchema(state).id
-      if (schemaById(state, writerSchemaId) === undefined) throw invalid(`writerSchemaId ${writerSchemaId} is not a schema of this shard`)
-      return requestFor(state, desc, inputs, writerSchemaId)
+      checkSchemaIds(state, inputs)
+      return request('range', [requestFor(state, desc, inputs, writerSchemaId)])
     },
 
-    async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyResult> {
+    async replan(req: CompactionRequest): Promise<Replanned> {
+      if (req.kind === 'range') return { merges: req.merges, problem: null }
+      if (req.kind === 'merges') {
+        const { state } = await deps.shards.completeMerges(req.shardId)
+        return { merges: nonCompactMergeReqs(state.trace).map((r) => requestFor(state, r.desc, r.inputs.map((i) => i.batch), req.writerSchemaId)), problem: null }
+      }
+      const { state } = await deps.shards.get(req.shardId)
+      const first = req.merges[0]
+      const explicitSince = first !== undefined && req.range !== null ? first.desc.since : undefined
+      const major = majorRequest(state, req.range, explicitSince, req.writerSchemaId)
+      if (major.kind === 'invalid') return { merges: [], problem: major.message }
+      return { merges: major.kind === 'merge' ? [major.req] : [], problem: null }
+    },
+
+    async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply']): Promise<ApplyOutcome> {
       try {
-        return await deps.shards.applyMergeRes(shardId, output)
+        return await deps.shards.applyMergeRes(shardId, output, mode)
       } finally {
         // Applied: state references the parts. Not applied: the compactor deletes them next.
         // Unknown: GC decides later by what state references.
@@ -150,4 +236,19 @@ function frontier(tk: TimestampKind, json: unknown, field: string): Antichain {
 
 function joinSinces(tk: TimestampKind, inputs: readonly HollowBatch[]): Antichain {
   return inputs.reduce<Antichain>((acc, b) => ac.join(tk, acc, b.desc.since), ac.minimumFrontier(tk))
+}
+
+/** Refuses run schema ids the shard does not know. */
+function checkSchemaIds(state: ShardState, inputs: readonly HollowBatch[]): void {
+  for (const [i, b] of inputs.entries()) {
+    for (const [j, m] of b.runMeta.entries()) {
+      if (m.schemaId !== null && schemaById(state, m.schemaId) === undefined) throw invalid(`inputs[${i}].runMeta[${j}].schemaId ${m.schemaId} is not a schema of this shard`)
+    }
+  }
+}
+
+/** How many spine batches `[lower, upper)` overlaps. */
+function spineBatchesOverlapping(trace: ShardState['trace'], lower: Antichain, upper: Antichain): number {
+  const tk = trace.tk
+  return spineBatches(trace).filter((sb) => !ac.frontierLessEqual(tk, sb.desc.upper, lower) && !ac.frontierLessEqual(tk, upper, sb.desc.lower) && !ac.equals(tk, sb.desc.lower, sb.desc.upper)).length
 }

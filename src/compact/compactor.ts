@@ -20,26 +20,31 @@
 import { EventEmitter } from 'node:events'
 import type { HollowBatch } from '../core/batch.js'
 import { isCompactionId, newCompactionId, type CompactionId, type ShardId } from '../core/ids.js'
-import type { PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import { parseDuration } from '../dyncfg/duration.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError, isAppError } from '../errors.js'
+import * as descs from '../core/description.js'
 import {
   NO_PROGRESS,
+  finishedProgress,
   inputStats,
   isFinished,
+  nextProgress,
   nextStatus,
-  type ApplyResult,
+  requestDesc,
   type Compaction,
   type CompactionError,
+  type CompactionRequest,
   type CompactionSource,
   type CompactionStatus,
+  type DryRunPlan,
   type Progress,
-  type ResolvedRequest,
+  type Reason,
   type SubmitBody,
 } from './compaction.js'
-import { fastPathEligible, heuristic, selectSchema, timeoutMs } from './plan.js'
+import { runCompaction, runMerge, type RunnerDeps, type RunResult } from './job-runner.js'
+import { heuristic, selectSchema, timeoutMs } from './plan.js'
 import type {
   CompactionEvent,
   CompactOnlyBody,
@@ -52,7 +57,6 @@ import type {
   SubmitOptions,
   SubmitResult,
 } from './compactor-port.js'
-import { toAppError, toCompactionError, writtenParts } from './stage-d-failure.js'
 
 /** A `compactOnly` call in flight. */
 interface Adhoc {
@@ -66,7 +70,7 @@ type Phase = 'queued' | 'executing' | 'applying' | 'done'
 interface Job {
   snapshot: Compaction
   phase: Phase
-  readonly req: ResolvedRequest
+  readonly req: CompactionRequest
   /** ms since the epoch, from `now()`. */
   readonly enqueuedAt: number
   readonly deadlineMs: number | null
@@ -98,6 +102,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #now: () => Date
   readonly #historyLimit: number
   readonly #onError: (err: unknown, context: string) => void
+  readonly #instanceId: string
 
   #state: 'new' | 'started' | 'stopped' = 'new'
   #stopping: Promise<void> | null = null
@@ -130,6 +135,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     this.#now = deps.now ?? (() => new Date())
     this.#historyLimit = Math.max(1, deps.historyLimit ?? 1000)
     this.#onError = deps.onError ?? defaultOnError
+    this.#instanceId = deps.instanceId ?? 'local'
   }
 
   /** Starts scheduling; follows config changes. Idempotent. Throws after `stop`. */
@@ -177,7 +183,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     if (body.dryRun === true) {
       const req = await this.#resolve(shardId, body)
       this.#requireStarted()
-      return { kind: 'plan', plan: this.#plan(req, this.#dyncfg.snapshot()) }
+      return { kind: 'plan', plan: this.#dryRun(req, source) }
     }
     if (opts.idempotencyKey === undefined) {
       const req = await this.#resolve(shardId, body)
@@ -204,7 +210,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
    * Stage A for an already validated request (writer maintenance): heuristic, `requested`, queue.
    * Throws QUEUE_FULL or SERVICE_UNAVAILABLE.
    */
-  submitResolved(req: ResolvedRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Compaction {
+  submitResolved(req: CompactionRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Compaction {
     this.#requireStarted()
     return this.#accept(req, opts.source ?? 'maintenance', opts.deadlineMs ?? null, null)
   }
@@ -218,11 +224,11 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   async compactOnly(body: CompactOnlyBody): Promise<{ readonly tk: TimestampKind; readonly output: HollowBatch }> {
     this.#requireStarted()
     const req = await this.#resolve(body.shardId, { desc: body.desc, inputs: body.inputs, writerSchemaId: body.writerSchemaId })
+    const merge = req.merges[0]
+    if (req.kind !== 'range' || merge === undefined) throw new Error('a request with inputs resolves to one merge')
     this.#requireStarted()
     const cfg = this.#dyncfg.snapshot()
     if (killSwitchOn(cfg)) throw new AppError(DISABLED.code, DISABLED.message)
-    const timeout = timeoutMs(req.inputs, cfg.persist_compaction_minimum_timeout)
-    const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
     const controller = new AbortController()
     const aborted: { reason: AppError | null } = { reason: null }
     let settle!: () => void
@@ -236,24 +242,20 @@ export class Compactor extends EventEmitter<CompactorEvents> {
         settle = resolve
       }),
     }
-    const timer = setTimeout(() => entry.abort(new AppError('TIMED_OUT', `the compaction timed out after ${timeout} ms`)), timeout)
     this.#adhoc.add(entry)
     try {
-      let output: HollowBatch
-      try {
-        ;({ output } = await this.#execute(req, cfg, { signal: controller.signal, schema, onProgress: () => undefined }))
-      } catch (err) {
-        const written = writtenParts(err)
-        if (written.length > 0) await this.#deleteOutputs(req.shardId, written)
-        throw aborted.reason ?? toAppError(err, (e) => this.#report(e, `compaction of shard ${req.shardId} failed`))
-      }
-      if (aborted.reason !== null) {
-        await this.#deleteOutputs(req.shardId, output)
-        throw aborted.reason
-      }
-      return { tk: req.tk, output }
+      const r = await runMerge(this.#runnerDeps(), merge, cfg, {
+        signal: controller.signal,
+        abortReason: () => (aborted.reason === null ? null : { code: 'CANCELLED', message: aborted.reason.message }),
+        timeoutMs: timeoutMs(merge.inputs, cfg.persist_compaction_minimum_timeout),
+        schema: selectSchema(merge.inputs, merge.knownSchemaIds, merge.writerSchemaId, cfg.persist_compaction_use_most_recent_schema),
+        apply: false,
+      })
+      if (aborted.reason !== null) throw aborted.reason
+      if (r.kind === 'failed') throw new AppError(r.error.code, r.error.message)
+      if (r.kind !== 'applied') throw new Error('a merge run without apply hands its output over')
+      return { tk: req.tk, output: r.output }
     } finally {
-      clearTimeout(timer)
       this.#adhoc.delete(entry)
       settle()
     }
@@ -277,6 +279,15 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   /** Throws COMPACTION_NOT_FOUND. */
   get(id: string): Compaction {
     return this.#job(id).snapshot
+  }
+
+  /** Resolves once nothing is queued or running (at once when that is already so). */
+  async idle(): Promise<void> {
+    while (this.#busy()) await new Promise<void>((resolve) => this.once('idle', resolve))
+  }
+
+  #busy(): boolean {
+    return this.#held !== null || this.#queue.length > 0 || this.#running.size > 0
   }
 
   /** Resolves with the final snapshot. Throws COMPACTION_NOT_FOUND. */
@@ -357,7 +368,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
 
   // ---- Stage A -------------------------------------------------------------------------------
 
-  async #resolve(shardId: ShardId, body: SubmitBody): Promise<ResolvedRequest> {
+  async #resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest> {
     try {
       return await this.#shards.resolve(shardId, body)
     } catch (err) {
@@ -366,8 +377,11 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
   }
 
-  /** Heuristic, `requested`, queue. Synchronous, so capacity is judged and taken in one step. */
-  #accept(req: ResolvedRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Compaction {
+  /**
+   * Heuristic (maintenance only), nothing to do, `requested`, queue. Synchronous, so capacity is
+   * judged and taken in one step.
+   */
+  #accept(req: CompactionRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Compaction {
     this.#requireStarted()
     const m = this.#metrics.compaction
     const cfg = this.#dyncfg.snapshot()
@@ -376,22 +390,22 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       id: newCompactionId(),
       shardId: req.shardId,
       source,
+      kind: req.kind,
       status: 'queued',
       tk: req.tk,
-      desc: req.desc,
-      inputs: inputStats(req.inputs),
+      desc: requestDesc(req),
+      inputs: inputStats(req.merges.flatMap((r) => r.inputs)),
+      attempt: 1,
+      instance: null,
       writerSchemaId: req.writerSchemaId,
       createdAt,
       progress: NO_PROGRESS,
+      merges: [],
     }
-    const verdict = heuristic(req.inputs, {
-      minInputs: cfg.persist_compaction_heuristic_min_inputs,
-      minParts: cfg.persist_compaction_heuristic_min_parts,
-      minUpdates: cfg.persist_compaction_heuristic_min_updates,
-    })
-    if (!verdict.wouldCompact) {
+    const skip = this.#skipReason(req, source, cfg)
+    if (skip !== null) {
       m.skipped.inc()
-      const job = this.#newJob({ ...base, status: 'skipped', finishedAt: createdAt }, req, deadlineMs, idempotencyKey)
+      const job = this.#newJob({ ...base, status: 'skipped', finishedAt: createdAt, reason: skip }, req, deadlineMs, idempotencyKey)
       job.phase = 'done'
       job.resolveDone(job.snapshot)
       this.#remember(job)
@@ -422,7 +436,61 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     return job.snapshot
   }
 
-  #newJob(snapshot: Compaction, req: ResolvedRequest, deadlineMs: number | null, idempotencyKey: string | null): Job {
+  /**
+   * Why a request is skipped: nothing to do (an operator request whose merges are all done), or, for
+   * maintenance only, below every heuristic (they exist to save blob traffic on small merges).
+   */
+  #skipReason(req: CompactionRequest, source: CompactionSource, cfg: ConfigValues): Reason | null {
+    if (req.merges.length === 0) {
+      return {
+        code: 'NOTHING_TO_COMPACT',
+        message:
+          req.kind === 'major'
+            ? "the range is already one batch of one run at the shard's since, or holds no updates"
+            : 'the spine has no merge in progress: every spine batch is one batch of one run (send "major": true to merge the whole trace at the shard\'s since)',
+      }
+    }
+    if (source !== 'maintenance') return null
+    const v = heuristic(
+      req.merges.flatMap((r) => r.inputs),
+      {
+        minInputs: cfg.persist_compaction_heuristic_min_inputs,
+        minParts: cfg.persist_compaction_heuristic_min_parts,
+        minUpdates: cfg.persist_compaction_heuristic_min_updates,
+      },
+    )
+    if (v.wouldCompact) return null
+    return {
+      code: 'BELOW_HEURISTICS',
+      message:
+        `${v.inputs} inputs, ${v.parts} parts and ${v.updates} updates are below every heuristic (persist_compaction_heuristic_min_inputs ${cfg.persist_compaction_heuristic_min_inputs}, ` +
+        `_min_parts ${cfg.persist_compaction_heuristic_min_parts}, _min_updates ${cfg.persist_compaction_heuristic_min_updates}): maintenance waits until more work accumulates; an operator request compacts anyway`,
+    }
+  }
+
+  /** The dry-run plan: each merge's plan, the first one's repeated at the top. */
+  #dryRun(req: CompactionRequest, source: CompactionSource): DryRunPlan {
+    const cfg = this.#dyncfg.snapshot()
+    const plans = req.merges.map((r) => ({ ...this.#plan(r, cfg), desc: descs.toJson(req.tk, r.desc) }))
+    const all = req.merges.flatMap((r) => r.inputs)
+    const heuristicCfg = {
+      minInputs: cfg.persist_compaction_heuristic_min_inputs,
+      minParts: cfg.persist_compaction_heuristic_min_parts,
+      minUpdates: cfg.persist_compaction_heuristic_min_updates,
+    }
+    const verdict = heuristic(all, heuristicCfg)
+    const first = plans[0]
+    const top = first === undefined ? { timeoutMs: 0, schemaSelection: 'no_schema' as const, schemaId: req.writerSchemaId, runs: [], chunks: [], memoryViolations: 0 } : first
+    const { desc: _desc, ...fields } = top as typeof top & { desc?: unknown }
+    return {
+      ...fields,
+      heuristic: { ...verdict, wouldCompact: this.#skipReason(req, source, cfg) === null },
+      kind: req.kind,
+      merges: plans,
+    }
+  }
+
+  #newJob(snapshot: Compaction, req: CompactionRequest, deadlineMs: number | null, idempotencyKey: string | null): Job {
     let resolveDone!: (c: Compaction) => void
     const done = new Promise<Compaction>((resolve) => {
       resolveDone = resolve
@@ -494,6 +562,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       job.run = this.#run(job)
     }
     this.#updateGauges()
+    if (!this.#busy()) this.emit('idle')
   }
 
   /** Takes a queued job out of the queue or the scheduler's hand. */
@@ -539,83 +608,31 @@ export class Compactor extends EventEmitter<CompactorEvents> {
 
   async #stageC(job: Job): Promise<void> {
     const m = this.#metrics.compaction
-    const { req } = job
-    const shardId = req.shardId
     const startedAt = this.#now()
     m.queuedSeconds.inc(secondsBetween(job.enqueuedAt, startedAt.getTime()))
-    m.started.inc()
     const cfg = this.#dyncfg.snapshot()
-    const timeout = timeoutMs(req.inputs, cfg.persist_compaction_minimum_timeout)
-    const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
-    m.schemaSelection.inc({ selection: schema.selection })
-    if (fastPathEligible(req.tk, req.inputs)) m.fastPathEligible.inc()
     job.phase = 'executing'
-    this.#update(job, { status: nextStatus(job.snapshot.status, 'running'), startedAt, timeoutMs: timeout, schemaSelection: schema.selection })
-
-    const timer = setTimeout(() => this.#abort(job, { code: 'TIMED_OUT', message: `the compaction timed out after ${timeout} ms` }), timeout)
-    let output: HollowBatch | null = null
-    let failure: { readonly err: unknown } | null = null
+    this.#update(job, { status: nextStatus(job.snapshot.status, 'running'), startedAt, instance: this.#instanceId })
+    let end: RunResult
     try {
-      ;({ output } = await this.#execute(req, cfg, {
+      end = await runCompaction(this.#runnerDeps(), job.req, cfg, {
         signal: job.controller.signal,
-        schema,
-        onProgress: (p) => this.#progress(job, p),
-      }))
-    } catch (err) {
-      failure = { err }
+        abortReason: () => job.abortReason,
+        phase: (phase) => {
+          if (job.phase !== 'done') job.phase = phase
+        },
+        planned: (inputs, timeout, schemaSelection) => this.#update(job, { inputs, timeoutMs: timeout, schemaSelection }),
+        progress: (p) => this.#progress(job, p),
+        merged: (outcome) => this.#update(job, { merges: [...job.snapshot.merges, outcome] }),
+      })
     } finally {
-      clearTimeout(timer)
       this.#clearDeadline(job)
     }
-    const finishedAt = this.#now()
-    const seconds = secondsBetween(startedAt.getTime(), finishedAt.getTime())
-    m.seconds.inc(seconds)
+    const seconds = secondsBetween(startedAt.getTime(), this.#now().getTime())
     this.#durations.push(seconds)
     if (this.#durations.length > RECENT_DURATIONS) this.#durations.shift()
-
-    // NB: once aborted, the abort reason is the outcome, whatever Stage D returned afterwards.
-    const aborted = job.abortReason
-    if (aborted !== null || failure !== null) {
-      const written = output ?? writtenParts(failure?.err)
-      if (!Array.isArray(written) || written.length > 0) await this.#deleteOutputs(shardId, written)
-      let error: CompactionError
-      if (aborted !== null) {
-        error = aborted
-      } else {
-        error = toCompactionError(failure?.err, (e) => this.#report(e, `compaction ${job.snapshot.id} failed`))
-      }
-      if (error.code === 'TIMED_OUT') m.timedOut.inc()
-      if (error.code !== 'CANCELLED') m.failed.inc()
-      this.#finish(job, error.code === 'CANCELLED' ? 'cancelled' : 'failed', { error })
-      return
-    }
-    if (output === null) throw new Error('Stage D returned no output')
-
-    job.phase = 'applying'
-    let result: ApplyResult
-    try {
-      result = await this.#shards.applyMergeRes(shardId, output)
-    } catch (err) {
-      // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
-      this.#report(err, `applying compaction ${job.snapshot.id} to shard ${shardId} failed; its outputs are left to GC`)
-      m.failed.inc()
-      this.#finish(job, 'failed', {
-        error: { code: 'STORAGE_ERROR', message: 'applying the result to the shard failed and may or may not have taken effect; its outputs are left to GC' },
-      })
-      return
-    }
-    if (result === 'applied_exact' || result === 'applied_subset') {
-      m.applied.inc()
-      if (result === 'applied_exact') m.appliedExactMatch.inc()
-      else m.appliedSubsetMatch.inc()
-      this.#metrics.shard.compactionApplied.inc({ shard: shardId })
-      this.#finish(job, 'succeeded', { result, output })
-      return
-    }
-    if (result === 'not_applied_too_many_updates') m.notAppliedTooManyUpdates.inc()
-    m.noop.inc()
-    await this.#deleteOutputs(shardId, output)
-    this.#finish(job, 'succeeded', { result })
+    const { status, ...fields } = end
+    this.#finish(job, status, fields)
   }
 
   #abort(job: Job, reason: CompactionError): void {
@@ -625,25 +642,14 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   #progress(job: Job, p: Partial<Progress>): void {
-    if (job.phase !== 'executing') return
-    const next: Record<string, number> = { ...job.snapshot.progress }
-    let changed = false
-    for (const key of Object.keys(NO_PROGRESS) as (keyof Progress)[]) {
-      const v = p[key]
-      if (v === undefined || !Number.isSafeInteger(v) || v < 0 || v === next[key]) continue
-      next[key] = v
-      changed = true
-    }
-    if (changed) this.#update(job, { progress: Object.freeze(next as unknown as Progress) })
+    if (job.phase === 'done') return
+    const elapsed = job.snapshot.startedAt === undefined ? 0 : secondsBetween(job.snapshot.startedAt.getTime(), this.#now().getTime())
+    const next = nextProgress(job.snapshot.progress, p, job.snapshot.inputs.updates, elapsed)
+    if (next !== null) this.#update(job, { progress: next })
   }
 
-  /** Deletes outputs; a failure is reported and left to GC (SPEC "Leaks are collected"). */
-  async #deleteOutputs(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
-    try {
-      await this.#shards.deleteOutputParts(shardId, output)
-    } catch (err) {
-      this.#report(err, `deleting compaction outputs of shard ${shardId} failed; GC will collect them`)
-    }
+  #runnerDeps(): RunnerDeps {
+    return { shards: this.#shards, execute: this.#execute, metrics: this.#metrics, report: (err, context) => this.#report(err, context), now: this.#now }
   }
 
   // ---- records -------------------------------------------------------------------------------
@@ -653,10 +659,12 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     this.emit('change', job.snapshot)
   }
 
-  #finish(job: Job, status: CompactionStatus, patch: Pick<Partial<Compaction>, 'error' | 'result' | 'output'>): void {
+  #finish(job: Job, status: CompactionStatus, patch: Pick<Partial<Compaction>, 'error' | 'result' | 'output' | 'reason'>): void {
     this.#clearDeadline(job)
     job.phase = 'done'
-    job.snapshot = Object.freeze({ ...job.snapshot, ...patch, status: nextStatus(job.snapshot.status, status), finishedAt: this.#now() })
+    const ranToEnd = status === 'succeeded' || status === 'not_applied'
+    const progress = ranToEnd ? finishedProgress(job.snapshot.progress) : job.snapshot.progress
+    job.snapshot = Object.freeze({ ...job.snapshot, ...patch, progress, status: nextStatus(job.snapshot.status, status), finishedAt: this.#now() })
     this.#remember(job)
     job.resolveDone(job.snapshot)
     this.emit('change', job.snapshot)

@@ -12,7 +12,7 @@ import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { DryRunPlan, ResolvedRequest } from './compaction.js'
+import type { MergePlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor-port.js'
 import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
 import { windowChunk, type WindowedChunk } from '../engine/windows.js'
@@ -38,6 +38,8 @@ export interface ExecutorDeps {
   pinOutput?(shardId: ShardId, key: PartialBatchKey): void
   /** The key and value types of a shard's schema. */
   lookupSchema(shardId: ShardId, schemaId: number): Promise<{ readonly key: DataType; readonly val: DataType }>
+  /** Chunks with less input are merged by one worker. Default: the larger of `SPLIT_MIN_BYTES` and the target size. */
+  readonly splitMinBytes?: number
   /** Parts larger than this are read one record batch at a time (windows.ts). Default: `WINDOW_MIN_PART_BYTES`. */
   readonly windowMinBytes?: number
 }
@@ -136,8 +138,11 @@ export function createExecutor(deps: ExecutorDeps) {
         // for the split.
         const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
           run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
-        const samples = workers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
-        const split = splitByKey(chunk, order, ctx.schema.schemaId, workers, samples)
+        // NB: a chunk smaller than what one output part holds is not split: two halves would write
+        // two parts where one does, for a merge too short for a second worker to pay off.
+        const chunkWorkers = chunkInputBytes(chunk) >= (deps.splitMinBytes ?? Math.max(SPLIT_MIN_BYTES, target)) ? workers : 1
+        const samples = chunkWorkers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
+        const split = splitByKey(chunk, order, ctx.schema.schemaId, chunkWorkers, samples)
         for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.sharers(run, i)))
         const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
         const handles = split.tasks.map((range) => {
@@ -221,7 +226,7 @@ export function createExecutor(deps: ExecutorDeps) {
     }
   }
 
-  function plan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan {
+  function plan(req: ResolvedRequest, cfg: ConfigValues): MergePlan {
     const target = Math.max(1, cfg.persist_blob_target_size)
     const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
     const ordered = orderRuns(req.inputs, cfg.persist_batch_preferred_order)
@@ -257,6 +262,14 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   return { execute, plan, inputSlots }
+}
+
+/** Chunks with less input than this (or than the target size) are merged by one worker. */
+export const SPLIT_MIN_BYTES = 8 * 1024 * 1024
+
+/** The encoded bytes of every part of a chunk's runs. */
+function chunkInputBytes(chunk: { readonly runs: readonly PlannedRun[] }): number {
+  return chunk.runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
 }
 
 /**

@@ -14,14 +14,14 @@ import type { createCompactorShards } from './compactor-shards.js'
 export function startWriterMaintenance(
   shards: Pick<Shards, 'onMergeRequests'>,
   compactor: Pick<Compactor, 'status' | 'submitResolved'>,
-  port: Pick<ReturnType<typeof createCompactorShards>, 'requestFor'>,
+  port: Pick<ReturnType<typeof createCompactorShards>, 'maintenanceRequest'>,
 ): () => void {
   return shards.onMergeRequests((_shardId, reqs, current) => {
     if (compactor.status() === 'stopped') return
     for (const req of reqs) {
       try {
         compactor.submitResolved(
-          port.requestFor(
+          port.maintenanceRequest(
             current.state,
             req.desc,
             req.inputs.map((i) => i.batch),

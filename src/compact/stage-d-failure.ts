@@ -47,7 +47,7 @@ export function toCompactionError(err: unknown, report: (err: unknown) => void):
   return known ?? { code: 'INTERNAL', message: 'internal error; see the server log' }
 }
 
-/** A Stage D error as `compactOnly` throws it. */
+/** A Stage D error as an AppError a caller can rethrow (known codes pass through, the rest INTERNAL). */
 export function toAppError(err: unknown, report: (err: unknown) => void): unknown {
   const known = classify(err)
   if (known !== null && known.code !== 'STORAGE_ERROR') return new AppError(known.code, known.message, {}, { cause: err })

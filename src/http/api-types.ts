@@ -4,7 +4,9 @@
  * the services with the core parsers, which name the offending field.
  */
 import { z } from 'zod'
+import { COMPACTION_KINDS, COMPACTION_STATUSES, REASON_CODES } from '../compact/compaction.js'
 import { ID_PATTERNS } from '../core/ids.js'
+import { APPLY_MERGE_RESULTS as APPLY_RESULTS } from '../trace/apply-merge-res.js'
 
 export { ErrorBody } from './error-body.js'
 import { ErrorBody } from './error-body.js'
@@ -104,17 +106,24 @@ export const ShardJson = ShardSummaryJson.extend({
 
 export const UpdateJson = z.object({ key: z.unknown(), val: z.unknown(), time: TimestampJson, diff: DiffJson }).meta({ id: 'Update' })
 
-export const COMPACTION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const
-export const APPLY_RESULTS = ['applied_exact', 'applied_subset', 'not_applied_no_match', 'not_applied_invalid_since', 'not_applied_too_many_updates'] as const
+
+const InputStatsJson = z.object({ batches: z.number().int(), parts: z.number().int(), runs: z.number().int(), updates: z.number().int(), encodedBytes: z.number().int() })
+
+const ReasonJson = z.object({ code: z.enum(REASON_CODES), message: z.string() }).meta({ id: 'CompactionReason' })
 
 export const CompactionJson = z
   .object({
     id: z.string(),
     shardId: z.string(),
     source: z.enum(['request', 'maintenance']),
-    status: z.enum(COMPACTION_STATUSES),
+    kind: z.enum(COMPACTION_KINDS).meta({
+      description: 'merges: complete the merges in progress; major: merge whole spine batches into one at the shard\'s since; range: one merge of given or tiled inputs.',
+    }),
+    status: z.enum(COMPACTION_STATUSES).meta({ description: 'not_applied: it ran to its end but nothing it was asked to change changed (see reason).' }),
     desc: DescriptionJson,
-    inputs: z.object({ batches: z.number().int(), parts: z.number().int(), runs: z.number().int(), updates: z.number().int(), encodedBytes: z.number().int() }),
+    inputs: InputStatsJson,
+    attempt: z.number().int().min(1).meta({ description: '1 for the first run; counts up when a lost run is started again.' }),
+    instance: z.string().nullable().meta({ description: 'The instance running it; null while queued.' }),
     writerSchemaId: z.number().int(),
     schemaSelection: z.enum(['recent_schema', 'disabled', 'no_schema']).optional(),
     timeoutMs: z.number().int().optional(),
@@ -129,9 +138,16 @@ export const CompactionJson = z
       partsWritten: z.number().int(),
       chunksDone: z.number().int(),
       chunksTotal: z.number().int(),
+      chunksApplied: z.number().int().meta({ description: 'Chunks whose output is in the trace.' }),
+      fraction: z.number().min(0).max(1).meta({ description: 'Share of the input updates read, 0..1; never falls; 1 once finished.' }),
+      etaSeconds: z.number().nullable().meta({ description: 'Seconds left at the rate so far; null until something was read.' }),
     }),
-    result: z.enum(APPLY_RESULTS).optional(),
+    merges: z.array(
+      z.object({ desc: DescriptionJson, inputs: InputStatsJson, result: z.enum(APPLY_RESULTS), reason: ReasonJson.optional() }).meta({ description: 'How one merge ended.' }),
+    ),
+    result: z.enum(APPLY_RESULTS).optional().meta({ description: 'The apply outcome, for a compaction of one merge.' }),
     output: HollowBatchJson.optional(),
+    reason: ReasonJson.optional().meta({ description: 'Why it was skipped or did not apply (all or in part).' }),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
   })
   .meta({ id: 'Compaction' })

@@ -32,7 +32,6 @@ import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
-import type { ApplyMergeResult } from '../trace/apply-merge-res.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch, firstRowOutside } from './batch-check.js'
@@ -44,6 +43,7 @@ import { readSnapshot } from './snapshot.js'
 import {
   applyMergeRes,
   compareAndAppend,
+  completeMerges,
   downgradeSince,
   latestSchema,
   newShardState,
@@ -52,6 +52,7 @@ import {
   tkOf,
   upperOf,
   type AppendResult,
+  type ApplyOutcome,
   type ShardState,
 } from './state.js'
 
@@ -251,12 +252,23 @@ export class Shards {
   }
 
   /**
-   * Offers a compaction output to the shard's trace (the five outcomes of trace/apply-merge-res.ts),
-   * committed like every other command: exact knowledge of whether it landed. A shard that no
-   * longer exists answers `not_applied_no_match`.
+   * Completes every merge the shard's spine has in progress (an operator's compaction does this
+   * first, then compacts the merged batches); the state after it. SHARD_NOT_FOUND.
    */
-  async applyMergeRes(shardId: ShardId, output: HollowBatch): Promise<ApplyMergeResult> {
-    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith<ApplyMergeResult>('not_applied_no_match') : applyMergeRes(cur.state, output)))
+  async completeMerges(shardId: ShardId): Promise<Versioned<ShardState>> {
+    const r = await this.#command(shardId, 'complete_merges', (cur) => (cur === null ? breakWith(null) : completeMerges(cur.state)))
+    if (r.state === null || r.result === null) throw notFound(shardId)
+    return { seqno: r.seqno, state: r.state }
+  }
+
+  /**
+   * Offers a compaction output to the shard's trace (the outcomes of trace/apply-merge-res.ts, or of
+   * trace/replace-spine-batches.ts for `major`), committed like every other command: exact
+   * knowledge of whether it landed. A shard that no longer exists answers `not_applied_no_match`.
+   */
+  async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: 'merge' | 'major' = 'merge'): Promise<ApplyOutcome> {
+    const gone: ApplyOutcome = { result: 'not_applied_no_match', detail: { why: 'range', message: `shard ${shardId} does not exist` } }
+    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith(gone) : applyMergeRes(cur.state, output, mode)))
     return r.result
   }
 

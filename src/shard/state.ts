@@ -10,9 +10,10 @@ import type { ShardId } from '../core/ids.js'
 import { timestampKind, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
 import { dataTypeEquals, dataTypeToJson, parseDataType, type DataType } from '../columnar/data-type.js'
 import { checkEvolution } from '../columnar/evolution.js'
-import { applyMergeRes as traceApplyMergeRes, type ApplyMergeResult } from '../trace/apply-merge-res.js'
+import { applyMergeRes as traceApplyMergeRes, type ApplyDetail, type ApplyMergeResult } from '../trace/apply-merge-res.js'
+import { replaceSpineBatches } from '../trace/replace-spine-batches.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
-import { allHollowBatches, checkPush, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
+import { allHollowBatches, checkPush, completeMerges as traceCompleteMerges, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
 import { traceFromJson, traceToJson } from '../trace/trace-json.js'
 import { breakWith, continueWith, type StateCodec, type Transition } from './machine.js'
 
@@ -99,15 +100,29 @@ export function downgradeSince(s: ShardState, since: Antichain): Transition<Shar
   return continueWith({ ...s, trace: traceDowngradeSince(s.trace, since) }, { kind: 'ok' })
 }
 
+/** Completes every merge in progress in the trace (see trace.ts `completeMerges`); writes nothing when none is. */
+export function completeMerges(s: ShardState): Transition<ShardState, readonly FueledMergeReq[]> {
+  const r = traceCompleteMerges(s.trace)
+  if (!r.didWork) return breakWith([])
+  return continueWith({ ...s, trace: r.trace }, r.mergeReqs)
+}
+
+/** How a compaction output fared in the trace, and why when it did not apply. */
+export interface ApplyOutcome {
+  readonly result: ApplyMergeResult
+  readonly detail: ApplyDetail | null
+}
+
 /**
- * Offers a compaction output to the trace. NB: a not-applied result still commits a new version
- * upstream (to linearize the no-op); compactd writes nothing for it, since nothing changed and
- * the machine knows exactly whether an earlier attempt committed.
+ * Offers a compaction output to the trace: as persist does (`merge`: one spine batch, or hollow
+ * batches inside one), or over a run of whole spine batches (`major`). NB: a not-applied result
+ * still commits a new version upstream (to linearize the no-op); compactd writes nothing for it,
+ * since nothing changed and the machine knows exactly whether an earlier attempt committed.
  */
-export function applyMergeRes(s: ShardState, output: HollowBatch): Transition<ShardState, ApplyMergeResult> {
-  const { trace, result } = traceApplyMergeRes(s.trace, { output })
-  if (trace === s.trace) return breakWith(result)
-  return continueWith({ ...s, trace }, result)
+export function applyMergeRes(s: ShardState, output: HollowBatch, mode: 'merge' | 'major' = 'merge'): Transition<ShardState, ApplyOutcome> {
+  const { trace, result, detail } = mode === 'major' ? replaceSpineBatches(s.trace, output) : traceApplyMergeRes(s.trace, { output })
+  if (trace === s.trace) return breakWith({ result, detail })
+  return continueWith({ ...s, trace }, { result, detail })
 }
 
 export function stateInlineBytes(s: ShardState): number {

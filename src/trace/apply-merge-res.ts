@@ -21,8 +21,8 @@ import type { Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { MergeState } from './merge-state.js'
 import { singleSpineBatch, spineBatchLen, type IdHollowBatch, type SpineBatch } from './spine-batch.js'
-import { spineId } from './spine-id.js'
-import type { Trace } from './trace.js'
+import { formatSpineId, spineId } from './spine-id.js'
+import { spineBoundaries, type Trace } from './trace.js'
 
 export const APPLY_MERGE_RESULTS = [
   'applied_exact',
@@ -43,23 +43,45 @@ export interface FueledMergeRes {
   readonly output: HollowBatch
 }
 
+/**
+ * Why a result did not apply: its range matches nothing (`range`), its diffs do not sum like what it
+ * would replace (`diffs`), its since is beyond (`since`), it has more updates (`updates`); with a
+ * sentence for an operator.
+ */
+export interface ApplyDetail {
+  readonly why: 'range' | 'diffs' | 'since' | 'updates'
+  readonly message: string
+}
 
-/** Offers `res.output` to every spine batch; the first match (applied or too many updates) wins, per the table above. */
-export function applyMergeRes(trace: Trace, res: FueledMergeRes): { trace: Trace; result: ApplyMergeResult } {
-  let sinceOnly = false
+
+/**
+ * Offers `res.output` to every spine batch; the first match (applied or too many updates) wins, per
+ * the table above. `detail` says, for an operator, why a result did not apply (null when it did).
+ */
+export function applyMergeRes(trace: Trace, res: FueledMergeRes): { trace: Trace; result: ApplyMergeResult; detail: ApplyDetail | null } {
+  let sinceOnly: ApplyDetail | null = null
+  let mismatch: ApplyDetail | null = null
   // Newest first, as persist does; the spine batches' ranges are disjoint, so the order only
   // matters for results spanning an empty interval.
   for (let li = 0; li < trace.levels.length; li++) {
     const level = trace.levels[li] as MergeState
     for (let bi = level.batches.length - 1; bi >= 0; bi--) {
       const check = checkSpineBatch(trace.tk, level.batches[bi] as SpineBatch, res.output)
-      if (check.result === 'not_applied_invalid_since') sinceOnly = true
+      if (check.result === 'not_applied_invalid_since') sinceOnly ??= check.detail
+      else if (check.detail !== null && !matched(check.result)) mismatch ??= check.detail
       if (!matched(check.result)) continue
-      if (check.replacement === null) return { trace, result: check.result }
-      return { trace: replaceSpineBatch(trace, li, bi, check.replacement), result: check.result }
+      if (check.replacement === null) return { trace, result: check.result, detail: check.detail }
+      return { trace: replaceSpineBatch(trace, li, bi, check.replacement), result: check.result, detail: null }
     }
   }
-  return { trace, result: sinceOnly ? 'not_applied_invalid_since' : 'not_applied_no_match' }
+  if (sinceOnly !== null) return { trace, result: 'not_applied_invalid_since', detail: sinceOnly }
+  const tk = trace.tk
+  const range = `from ${ac.format(tk, res.output.desc.lower)} to ${ac.format(tk, res.output.desc.upper)}`
+  return {
+    trace,
+    result: 'not_applied_no_match',
+    detail: mismatch ?? { why: 'range', message: `no spine batch, and no run of hollow batches inside one, spans exactly ${range}: ${spineBoundaries(trace)}` },
+  }
 }
 
 /**
@@ -70,24 +92,42 @@ export function checkSpineBatch(
   tk: TimestampKind,
   sb: SpineBatch,
   output: HollowBatch,
-): { result: ApplyMergeResult; replacement: SpineBatch | null } {
+): { result: ApplyMergeResult; replacement: SpineBatch | null; detail: ApplyDetail | null } {
   const exact = ac.equals(tk, output.desc.lower, sb.desc.lower) && ac.equals(tk, output.desc.upper, sb.desc.upper)
   const range = exact ? null : findReplacementRange(tk, sb, output.desc)
-  if (!exact && range === null) return { result: 'not_applied_no_match', replacement: null }
-  if (!ac.frontierLessEqual(tk, output.desc.since, sb.desc.since)) return { result: 'not_applied_invalid_since', replacement: null }
+  if (!exact && range === null) return { result: 'not_applied_no_match', replacement: null, detail: null }
+  const name = `spine batch ${formatSpineId(sb.id)}`
+  if (!ac.frontierLessEqual(tk, output.desc.since, sb.desc.since)) {
+    return {
+      result: 'not_applied_invalid_since',
+      replacement: null,
+      detail: {
+        why: 'since',
+        message: `the output's since ${ac.format(tk, output.desc.since)} is beyond the since ${ac.format(tk, sb.desc.since)} of ${name} it would replace (a major compaction advances batches to the shard's since)`,
+      },
+    }
+  }
+  const diffMismatch = (replaced: readonly IdHollowBatch[]): ApplyDetail => ({
+    why: 'diffs',
+    message: `the batches it would replace in ${name} sum their diffs to ${knownDiffsSum(replaced.flatMap((p) => p.batch.parts))}, the output to ${knownDiffsSum(output.parts)}: it is not a compaction of them`,
+  })
+  const tooMany = (before: number): ApplyDetail => ({
+    why: 'updates',
+    message: `the output has ${output.len} updates, more than the ${before} it would replace in ${name} (a better compaction was applied meanwhile)`,
+  })
 
   // NB: persist treats a diff-sum mismatch as an invariant violation (its inputs always come from
   // state). compactd also takes inputs from requests, so a result whose diffs do not sum like the
   // batches it would replace is simply not a compaction of them: not matched, never applied.
   if (exact) {
-    if (!diffsSumsAgree(sb.parts, output)) return { result: 'not_applied_no_match', replacement: null }
-    if (output.len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null }
-    return { result: 'applied_exact', replacement: singleSpineBatch(Object.freeze({ id: sb.id, batch: output })) }
+    if (!diffsSumsAgree(sb.parts, output)) return { result: 'not_applied_no_match', replacement: null, detail: diffMismatch(sb.parts) }
+    if (output.len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null, detail: tooMany(sb.len) }
+    return { result: 'applied_exact', replacement: singleSpineBatch(Object.freeze({ id: sb.id, batch: output })), detail: null }
   }
 
   const { start, end } = range as { start: number; end: number }
   const replaced = sb.parts.slice(start, end + 1)
-  if (!diffsSumsAgree(replaced, output)) return { result: 'not_applied_no_match', replacement: null }
+  if (!diffsSumsAgree(replaced, output)) return { result: 'not_applied_no_match', replacement: null, detail: diffMismatch(replaced) }
   const first = replaced[0] as IdHollowBatch
   const last = replaced[replaced.length - 1] as IdHollowBatch
   const parts = Object.freeze([
@@ -96,8 +136,8 @@ export function checkSpineBatch(
     ...sb.parts.slice(end + 1),
   ])
   const len = spineBatchLen(parts)
-  if (len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null }
-  return { result: 'applied_subset', replacement: Object.freeze({ id: sb.id, desc: sb.desc, parts, len }) }
+  if (len > sb.len) return { result: 'not_applied_too_many_updates', replacement: null, detail: tooMany(spineBatchLen(replaced)) }
+  return { result: 'applied_subset', replacement: Object.freeze({ id: sb.id, desc: sb.desc, parts, len }), detail: null }
 }
 
 /**
@@ -119,7 +159,7 @@ function findReplacementRange(tk: TimestampKind, sb: SpineBatch, desc: Descripti
 }
 
 /** Sum of the parts' diffs; null when unknown, and (as upstream) for no parts at all. */
-function knownDiffsSum(parts: readonly BatchPart[]): bigint | null {
+export function knownDiffsSum(parts: readonly BatchPart[]): bigint | null {
   return parts.length === 0 ? null : diffsSum(parts)
 }
 

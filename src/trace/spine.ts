@@ -111,6 +111,24 @@ export class Spine {
     return true
   }
 
+  /**
+   * Completes every merge in progress now, as if each got all the fuel it still needs, highest
+   * level first, so a completed merge moves up into a level with room and nothing cascades: a merge
+   * its batch starts one level up stays in progress. Returns whether any merge was completed.
+   */
+  completeMerges(): boolean {
+    let any = false
+    for (let i = this.#merging.length - 1; i >= 0; i--) {
+      if (this.#level(i).merge === null) continue
+      const complete = this.#completeAt(i)
+      if (complete === null) throw new Error(`completing level ${i} produced nothing`)
+      this.#insertAt(complete, i + 1)
+      any = true
+    }
+    if (any) this.#tidyLayers()
+    return any
+  }
+
   downgradeSince(since: Antichain): void {
     this.#since = since
   }

@@ -74,6 +74,17 @@ export function exert(trace: Trace, fuel: number): { trace: Trace; mergeReqs: Fu
 }
 
 /**
+ * Completes every merge in progress (an operator's "complete the merges"; see Spine.completeMerges):
+ * their merged spine batches are the returned merge requests, for compaction to do the real work.
+ * `didWork` is false when no merge was in progress (the trace is returned as is).
+ */
+export function completeMerges(trace: Trace): { trace: Trace; mergeReqs: FueledMergeReq[]; didWork: boolean } {
+  const spine = Spine.of(trace)
+  if (!spine.completeMerges()) return { trace, mergeReqs: [], didWork: false }
+  return { trace: spine.toTrace(), mergeReqs: removeRedundantMergeReqs(trace.tk, spine.log), didWork: true }
+}
+
+/**
  * Sets the since. It may move beyond the upper (legal).
  * NB: the caller keeps it monotone; a since moved backwards below a batch's since fails `validate`.
  */
@@ -93,6 +104,13 @@ export function leveledSpineBatches(trace: Trace): { level: number; batch: Spine
     for (const batch of (trace.levels[level] as MergeState).batches) out.push({ level, batch })
   }
   return out
+}
+
+/** The spine batches' ranges, oldest first, as a sentence: `the spine batches are 0-3 from [0] to [8], 3-4 from [8] to [9]`. */
+export function spineBoundaries(trace: Trace): string {
+  const tk = trace.tk
+  const all = spineBatches(trace).map((sb) => `${formatSpineId(sb.id)} from ${ac.format(tk, sb.desc.lower)} to ${ac.format(tk, sb.desc.upper)}`)
+  return all.length === 0 ? 'the trace is empty' : `the spine batches are ${all.join(', ')}`
 }
 
 /** Every hollow batch the trace references, oldest first (for GC reachability and reads). */

@@ -11,7 +11,7 @@
 import { EventEmitter, once } from 'node:events'
 import type { Counter, Gauge } from 'prom-client'
 import { Registry } from 'prom-client'
-import type { ApplyResult, Compaction, CompactionStatus, DryRunPlan, ResolvedRequest, SubmitBody } from '../../src/compact/compaction.js'
+import type { ApplyResult, Compaction, CompactionStatus, MergePlan, ResolvedRequest, SubmitBody } from '../../src/compact/compaction.js'
 import { Compactor } from '../../src/compact/compactor.js'
 import { type CompactorDeps, type ExecuteContext } from '../../src/compact/compactor-port.js'
 import { heuristic, selectSchema, timeoutMs, validateRequest } from '../../src/compact/plan.js'
@@ -169,6 +169,8 @@ export class TestShards {
       this.resolved.push({ shardId, body: b })
       const shard = this.known.get(shardId)
       if (shard === undefined) throw new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
+      // No desc and no inputs: "complete the merges in progress", of which the test shards have none.
+      if (b.desc === undefined && b.inputs === undefined) return { kind: 'merges', shardId, tk: u64, writerSchemaId: shard.latestSchema, range: null, merges: [] }
       if (b.desc === undefined || b.inputs === undefined) throw new AppError('INVALID_COMPACTION', 'the test shards need desc and inputs')
       const desc = descs.parse(u64, b.desc)
       if (!desc.ok) throw new AppError('INVALID_COMPACTION', `desc.${desc.error}`)
@@ -182,15 +184,18 @@ export class TestShards {
       if (invalid !== null) throw new AppError('INVALID_COMPACTION', invalid)
       const writerSchemaId = b.writerSchemaId ?? shard.latestSchema
       if (!shard.knownSchemaIds.has(writerSchemaId)) throw new AppError('INVALID_COMPACTION', `unknown schema id ${writerSchemaId}`)
-      return { shardId, tk: u64, desc: desc.value, inputs, writerSchemaId, knownSchemaIds: shard.knownSchemaIds }
+      const merge = { shardId, tk: u64, desc: desc.value, inputs, writerSchemaId, knownSchemaIds: shard.knownSchemaIds, apply: 'merge' as const }
+      return { kind: 'range', shardId, tk: u64, writerSchemaId, range: null, merges: [merge] }
     },
+    replan: async (req) => ({ merges: req.merges, problem: null }),
     applyMergeRes: async (shardId, output) => {
       this.applied.push({ shardId, output })
       this.events.emit('apply', output)
       const next = this.applyScript.shift() ?? 'applied_exact'
-      if (typeof next === 'string') return next
+      const outcome = (result: ApplyResult) => ({ result, detail: result.startsWith('applied') ? null : { why: 'range' as const, message: `scripted ${result}` } })
+      if (typeof next === 'string') return outcome(next)
       if ('throws' in next) throw next.throws
-      return next.pending
+      return outcome(await next.pending)
     },
     deleteOutputParts: async (shardId, output) => {
       const keys = 'parts' in output ? output.parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : [])) : [...output]
@@ -206,7 +211,7 @@ export class TestShards {
 }
 
 /** The dry-run plan from the real planning steps (the composition root wires Stage D's own). */
-export function testPlan(req: ResolvedRequest, cfg: ConfigValues): DryRunPlan {
+export function testPlan(req: ResolvedRequest, cfg: ConfigValues): MergePlan {
   const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
   return {
     heuristic: heuristic(req.inputs, {

@@ -41,10 +41,12 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<AppError>
 }
 
 describe('Stage A: submission', () => {
-  it('skips a request below every heuristic: a final record, only `skipped` counted, nothing run', () =>
+  it('skips maintenance below every heuristic: a final record with its reason, only `skipped` counted, nothing run', () =>
     withHarness({}, async (h) => {
-      const c = await submitted(h, smallBody())
+      const c = await submitted(h, smallBody(), { source: 'maintenance' })
       assert.equal(c.status, 'skipped')
+      assert.equal(c.reason?.code, 'BELOW_HEURISTICS')
+      assert.match(c.reason?.message ?? '', /1 inputs, 1 parts and 1 updates are below every heuristic \(persist_compaction_heuristic_min_inputs 8/)
       assert.ok(c.finishedAt !== undefined)
       assert.deepEqual(await counters(h), { skipped: 1 })
       assert.equal(h.exec.calls.length, 0)
@@ -53,6 +55,18 @@ describe('Stage A: submission', () => {
         [c.id],
       )
       assert.equal((await h.compactor.wait(c.id)).status, 'skipped')
+    }))
+
+  it('runs an operator request below every heuristic: the heuristics filter maintenance only', () =>
+    withHarness({}, async (h) => {
+      const c = await submitted(h, smallBody())
+      assert.equal(c.status, 'queued')
+      assert.equal(c.reason, undefined)
+      ;(await h.exec.take()).succeed()
+      const done = await h.compactor.wait(c.id)
+      assert.equal(done.status, 'succeeded')
+      assert.equal(done.result, 'applied_exact')
+      assert.deepEqual(await counters(h), { requested: 1, started: 1, applied: 1, appliedExactMatch: 1, 'schemaSelection.recent_schema': 1, [`shardApplied.${h.shardId}`]: 1 })
     }))
 
   it('queues a request that passes a heuristic: `requested`, status queued, FIFO listing', () =>
@@ -318,20 +332,31 @@ describe('Stage C: running a compaction', () => {
         partsWritten: 0,
         chunksDone: 1,
         chunksTotal: 3,
+        chunksApplied: 0,
+        fraction: 20 / 1200,
+        etaSeconds: 0,
       })
+      h.advance(2000)
+      call.ctx.onProgress({ updatesRead: 600 })
+      assert.equal(h.compactor.get(c.id).progress.fraction, 0.5)
+      assert.equal(h.compactor.get(c.id).progress.etaSeconds, 2)
+      call.ctx.onProgress({ updatesRead: 300 })
+      assert.equal(h.compactor.get(c.id).progress.fraction, 0.5, 'the fraction never falls')
       call.succeed()
       const done = await until(h.compactor, c.id, 'succeeded')
       call.ctx.onProgress({ chunksDone: 3 })
       assert.equal(h.compactor.get(c.id).progress.chunksDone, 1)
       assert.equal(done.progress.chunksDone, 1)
+      assert.equal(done.progress.chunksApplied, 3, 'the chunks entered the trace with the apply')
+      assert.deepEqual([done.progress.fraction, done.progress.etaSeconds], [1, 0])
     }))
 
-  const outcomes: { result: ApplyResult; counted: Record<string, number>; deletes: boolean; output: boolean }[] = [
-    { result: 'applied_exact', counted: { applied: 1, appliedExactMatch: 1, shard: 1 }, deletes: false, output: true },
-    { result: 'applied_subset', counted: { applied: 1, appliedSubsetMatch: 1, shard: 1 }, deletes: false, output: true },
-    { result: 'not_applied_no_match', counted: { noop: 1 }, deletes: true, output: false },
-    { result: 'not_applied_invalid_since', counted: { noop: 1 }, deletes: true, output: false },
-    { result: 'not_applied_too_many_updates', counted: { noop: 1, notAppliedTooManyUpdates: 1 }, deletes: true, output: false },
+  const outcomes: { result: ApplyResult; counted: Record<string, number>; deletes: boolean; output: boolean; reason: string | null }[] = [
+    { result: 'applied_exact', counted: { applied: 1, appliedExactMatch: 1, shard: 1 }, deletes: false, output: true, reason: null },
+    { result: 'applied_subset', counted: { applied: 1, appliedSubsetMatch: 1, shard: 1 }, deletes: false, output: true, reason: null },
+    { result: 'not_applied_no_match', counted: { noop: 1 }, deletes: true, output: false, reason: 'SPINE_MOVED' },
+    { result: 'not_applied_invalid_since', counted: { noop: 1 }, deletes: true, output: false, reason: 'INVALID_SINCE' },
+    { result: 'not_applied_too_many_updates', counted: { noop: 1, notAppliedTooManyUpdates: 1 }, deletes: true, output: false, reason: 'TOO_MANY_UPDATES' },
   ]
   for (const o of outcomes) {
     it(`apply outcome ${o.result}: its counters${o.deletes ? ', outputs deleted' : ', outputs kept'}`, () =>
@@ -341,8 +366,10 @@ describe('Stage C: running a compaction', () => {
         const call = await h.exec.take()
         const written = call.write(2)
         const output = call.succeed()
-        const done = await until(h.compactor, c.id, 'succeeded')
+        const done = await until(h.compactor, c.id, o.reason === null ? 'succeeded' : 'not_applied')
         assert.equal(done.result, o.result)
+        assert.equal(done.reason?.code ?? null, o.reason)
+        assert.deepEqual(done.merges.map((m) => [m.result, m.reason?.code ?? null]), [[o.result, o.reason]])
         assert.equal(done.error, undefined)
         assert.deepEqual(h.shards.applied, [{ shardId: h.shardId, output }])
         assert.deepEqual(h.shards.deletedKeys(), o.deletes ? written : [])
@@ -489,7 +516,7 @@ describe('operator controls', () => {
       const a = await submitted(h)
       await h.exec.take()
       const b = await submitted(h, body(), {}, other)
-      const s = await submitted(h, smallBody())
+      const s = await submitted(h, smallBody(), { source: 'maintenance' })
       assert.deepEqual(
         h.compactor.list().map((c) => c.id),
         [b.id, a.id, s.id],
@@ -513,15 +540,15 @@ describe('operator controls', () => {
 
   it('keeps a bounded history of finished compactions; the oldest are forgotten with their keys', () =>
     withHarness({ historyLimit: 2 }, async (h) => {
-      const first = await submitted(h, smallBody(), { idempotencyKey: 'old' })
-      const second = await submitted(h, smallBody())
-      const third = await submitted(h, smallBody())
+      const first = await submitted(h, smallBody(), { idempotencyKey: 'old', source: 'maintenance' })
+      const second = await submitted(h, smallBody(), { source: 'maintenance' })
+      const third = await submitted(h, smallBody(), { source: 'maintenance' })
       assert.deepEqual(
         h.compactor.list().map((c) => c.id),
         [third.id, second.id],
       )
       await rejectsWith(Promise.resolve().then(() => h.compactor.get(first.id)), 'COMPACTION_NOT_FOUND')
-      const fresh = await submitted(h, smallBody(), { idempotencyKey: 'old' })
+      const fresh = await submitted(h, smallBody(), { idempotencyKey: 'old', source: 'maintenance' })
       assert.notEqual(fresh.id, first.id)
     }))
 
@@ -588,8 +615,15 @@ describe('operator controls', () => {
       await h.set({ compaction_process_requests: false })
       const disabled = await h.compactor.submit(h.shardId, body(2, { wait: true }))
       assert.ok(disabled.kind === 'compaction' && disabled.compaction.error?.code === 'COMPACTION_DISABLED')
-      const skipped = await h.compactor.submit(h.shardId, { ...smallBody(), wait: true })
+      const skipped = await h.compactor.submit(h.shardId, { ...smallBody(), wait: true }, { source: 'maintenance' })
       assert.ok(skipped.kind === 'compaction' && skipped.compaction.status === 'skipped')
+
+      await h.set({ compaction_process_requests: true })
+      h.shards.applyScript.push('not_applied_no_match')
+      const noop = h.compactor.submit(h.shardId, body(2, { wait: true }))
+      ;(await h.exec.take()).succeed()
+      const r2 = await noop
+      assert.ok(r2.kind === 'compaction' && r2.waited && r2.compaction.status === 'not_applied' && r2.compaction.reason?.code === 'SPINE_MOVED')
     }))
 
   it('events: progress snapshots (coalesced), then one done; a finished compaction yields only done', () =>
@@ -643,11 +677,15 @@ describe('operator controls', () => {
       const done = await until(h.compactor, c.id, 'succeeded')
       const json = toCompactionJson(done)
       assert.deepEqual(Object.keys(json).sort(), [
+        'attempt',
         'createdAt',
         'desc',
         'finishedAt',
         'id',
         'inputs',
+        'instance',
+        'kind',
+        'merges',
         'output',
         'progress',
         'result',
@@ -664,6 +702,8 @@ describe('operator controls', () => {
       assert.equal(json.createdAt, '2024-05-01T00:00:00.000Z')
       assert.equal(json.writerSchemaId, 1)
       assert.equal(json.output?.parts.length, 1)
+      assert.deepEqual([json.kind, json.attempt, json.instance], ['range', 1, 'local'])
+      assert.deepEqual(json.merges, [{ desc: { lower: [0], upper: [2], since: [0] }, inputs: json.inputs, result: 'applied_exact' }])
     }))
 })
 

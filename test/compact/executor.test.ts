@@ -124,7 +124,7 @@ describe('compaction Stage D through worker threads', () => {
         })()
         const registry = new Registry()
         const metrics = createMetrics(registry)
-        const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }), ...(batchBytes === undefined ? {} : { windowMinBytes: 0 }) })
+        const executor = createExecutor({ splitMinBytes: 0, pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }), ...(batchBytes === undefined ? {} : { windowMinBytes: 0 }) })
         const inputs: HollowBatch[] = []
         const all: Row[] = []
         const ts = (x: number): Timestamp => (tk === u64 ? BigInt(x) : ([x, 0] as const))
@@ -141,6 +141,7 @@ describe('compaction Stage D through worker threads', () => {
           inputs,
           writerSchemaId: 0,
           knownSchemaIds: new Set([0]),
+    apply: 'merge',
         }
         const cfg: ConfigValues = { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: bound, persist_blob_target_size: target }
         const progress: unknown[] = []
@@ -173,11 +174,11 @@ describe('compaction Stage D through worker threads', () => {
       }
     })()
     const metrics = createMetrics(new Registry())
-    const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    const executor = createExecutor({ splitMinBytes: 0, pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
     // Two runs over the same 200 keys, 20 rows a part: the split falls inside a later part of each.
     const rows = (t: number): Row[] => Array.from({ length: 200 }, (_, i) => ({ key: `k${String(i).padStart(4, '0')}`, val: 1n, time: BigInt(t), diff: 1n }))
     const inputs = [await writeBatch(blob, u64, 0n, 10n, rows(1), 20), await writeBatch(blob, u64, 10n, 20n, rows(11), 20)]
-    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [15n]), inputs, writerSchemaId: 0, knownSchemaIds: new Set([0]) }
+    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [15n]), inputs, writerSchemaId: 0, knownSchemaIds: new Set([0]), apply: 'merge' }
     const { output } = await executor.execute(req, { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: 1 << 30, persist_blob_target_size: 1 << 20 }, {
       signal: new AbortController().signal,
       schema: { selection: 'recent_schema', schemaId: 0 },
@@ -196,13 +197,13 @@ describe('compaction Stage D through worker threads', () => {
   it('fails with the keys it wrote when a part is missing', async () => {
     const blob = new MemBlob()
     const metrics = createMetrics(new Registry())
-    const executor = createExecutor({ pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    const executor = createExecutor({ splitMinBytes: 0, pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
     const next = rng(SEED)
     const a = await writeBatch(blob, u64, 0n, 10n, randomRows(next, u64, 50, 0, 10), 10)
     const b = await writeBatch(blob, u64, 10n, 20n, randomRows(next, u64, 50, 10, 20), 10)
     const lost = b.parts[b.parts.length - 1] as { key: string }
     await blob.delete(blobKey(shardId, lost.key as never))
-    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [0n]), inputs: [a, b], writerSchemaId: 0, knownSchemaIds: new Set([0]) }
+    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [20n], [0n]), inputs: [a, b], writerSchemaId: 0, knownSchemaIds: new Set([0]), apply: 'merge' }
     const cfg: ConfigValues = { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: 4 * 200, persist_blob_target_size: 200 }
     await assert.rejects(
       executor.execute(req, cfg, { signal: new AbortController().signal, schema: { selection: 'recent_schema', schemaId: 0 }, onProgress: () => undefined }),

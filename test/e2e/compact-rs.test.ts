@@ -80,8 +80,9 @@ describe("compact.rs through HTTP", () => {
       assert.equal(r.statusCode, 200, r.body)
     }
     await configs({ persist_compaction_heuristic_min_inputs: 1 })
+    await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/since`, payload: { since: [10] } })
     const submit = (upper: number, since: number) =>
-      app.inject({ method: 'POST', url: `/v1/shards/${shardId}/compactions`, payload: { desc: { lower: [0], upper: [upper], since: [since] }, wait: true } })
+      app.inject({ method: 'POST', url: `/v1/shards/${shardId}/compactions`, payload: { desc: { lower: [0], upper: [upper], since: [since] }, major: true, wait: true } })
 
     await configs({ compaction_process_requests: false })
     const disabled = await submit(2, 10)
@@ -97,6 +98,7 @@ describe("compact.rs through HTTP", () => {
     await writeBatch(app, shardId, [2], [3], [{ key: '2', val: 'two', time: 2, diff: 1 }], true)
     await writeBatch(app, shardId, [3], [4], [{ key: '2', val: 'two', time: 3, diff: -1 }, { key: '3', val: 'three', time: 3, diff: 1 }], true)
     await configs({ persist_compaction_check_process_flag: false, compaction_process_requests: false })
+    await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/since`, payload: { since: [20] } })
     const ignored = await submit(4, 20)
     assert.equal(ignored.statusCode, 200, ignored.body)
     assert.equal(ignored.json().status, 'succeeded')

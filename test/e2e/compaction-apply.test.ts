@@ -59,9 +59,10 @@ async function sixBatches(t: TestContext, opts: { readonly blobParts?: boolean }
 type Setup = Awaited<ReturnType<typeof sixBatches>>
 
 /** Asserts a not-applied outcome: no output in the record, trace and blobs and snapshots as before. */
-async function assertNotApplied(s: Setup, c: CompactionJson, result: string, delta: Record<string, number>): Promise<void> {
-  assert.equal(c.status, 'succeeded')
+async function assertNotApplied(s: Setup, c: CompactionJson, result: string, reason: string, delta: Record<string, number>): Promise<void> {
+  assert.equal(c.status, 'not_applied')
   assert.equal(c.result, result)
+  assert.equal((c.reason as { code: string } | undefined)?.code, reason)
   assert.equal(c.output, undefined)
   assert.deepEqual(countDelta(s.before.metrics, await scrape(s.app)), delta)
   assert.deepEqual((await getShard(s.app, s.shardId)).trace, s.before.shard.trace)
@@ -122,11 +123,13 @@ describe('apply outcomes through HTTP', () => {
     assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.before.snapshots)
   })
 
-  it('not_applied_no_match: a range spanning two spine batches', async (t) => {
+  it('a range spanning two spine batches is refused up front (422), pointing to major', async (t) => {
     const s = await sixBatches(t)
-    const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [3], upper: [5] } })
-    assert.equal((c.inputs as { batches: number }).batches, 2)
-    await assertNotApplied(s, c, 'not_applied_no_match', { requested: 1, started: 1, noop: 1, chunks_compacted: 1, runs_compacted: 2, [RECENT]: 1 })
+    const res = await submit(s.app, s.shardId, { desc: { lower: [3], upper: [5] } })
+    assert.equal(res.statusCode, 422, res.body)
+    assert.equal(res.json().code, 'INVALID_COMPACTION')
+    assert.match(res.json().message, /from \[3\] to \[5\] spans 2 spine batches.*"major": true/)
+    assert.deepEqual(countDelta(s.before.metrics, await scrape(s.app)), { rejected: 1 })
   })
 
   it('not_applied_no_match: a stale output offered after the trace changed', async (t) => {
@@ -137,14 +140,14 @@ describe('apply outcomes through HTTP', () => {
     // Now [1, 2) is no longer a hollow batch of the trace: compacting the old one cannot apply.
     const s2 = { ...s, before: { shard: await getShard(s.app, s.shardId), snapshots: s.before.snapshots, blobs: await blobKeys(s.services, s.shardId), metrics: await scrape(s.app) } }
     const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [1], upper: [2] }, inputs: [stale] })
-    await assertNotApplied(s2, c, 'not_applied_no_match', { requested: 1, started: 1, noop: 1, chunks_compacted: 1, runs_compacted: 1, [RECENT]: 1 })
+    await assertNotApplied(s2, c, 'not_applied_no_match', 'SPINE_MOVED', { requested: 1, started: 1, noop: 1, chunks_compacted: 1, runs_compacted: 1, [RECENT]: 1 })
   })
 
   it('not_applied_invalid_since: an explicit since beyond the spine batch since', async (t) => {
     const s = await sixBatches(t)
     assert.deepEqual(s.before.shard.trace.batches[1]?.desc.since, [0])
     const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [4], upper: [5], since: [10] } })
-    await assertNotApplied(s, c, 'not_applied_invalid_since', { requested: 1, started: 1, noop: 1, chunks_compacted: 1, runs_compacted: 1, [RECENT]: 1 })
+    await assertNotApplied(s, c, 'not_applied_invalid_since', 'INVALID_SINCE', { requested: 1, started: 1, noop: 1, chunks_compacted: 1, runs_compacted: 1, [RECENT]: 1 })
   })
 
   it('not_applied_too_many_updates: an output with more updates than the spine batch it matches', async (t) => {
@@ -165,7 +168,7 @@ describe('apply outcomes through HTTP', () => {
     )
     const blobs = await blobKeys(s.services, s.shardId)
     const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [4], upper: [5] }, inputs: [other] })
-    await assertNotApplied({ ...s, before: { ...s.before, blobs } }, c, 'not_applied_too_many_updates', {
+    await assertNotApplied({ ...s, before: { ...s.before, blobs } }, c, 'not_applied_too_many_updates', 'TOO_MANY_UPDATES', {
       requested: 1,
       started: 1,
       noop: 1,
@@ -196,8 +199,10 @@ describe('apply outcomes through HTTP', () => {
     const res = await submit(s.app, s.shardId, { desc: { lower: [4], upper: [5] }, inputs: [other], wait: true })
     assert.ok(res.statusCode < 500, `a client's inputs must not reach a 5xx: ${res.statusCode} ${res.body}`)
     const c = res.json() as CompactionJson
-    assert.equal(c.status, 'succeeded', res.body)
+    assert.equal(c.status, 'not_applied', res.body)
     assert.match(String(c.result), /^not_applied_/)
+    assert.equal((c.reason as { code: string } | undefined)?.code, 'NOT_A_COMPACTION')
+    assert.match((c.reason as { message: string }).message, /sum their diffs to 1, the output to 2/)
     const { noop, failed, ...rest } = countDelta(s.before.metrics, await scrape(s.app))
     assert.deepEqual({ noop, failed }, { noop: 1, failed: undefined })
     assert.equal(rest.applied, undefined)

@@ -308,23 +308,33 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
           // An explicit compaction of a random run of the trace's hollow batches, or of all of it.
           const m = s as ModelShard
           const res = await inject({ method: 'GET', url: `/v1/shards/${m.id}` })
-          const spine = (res.json() as { trace: { batches: { batches: { desc: { lower: number[]; upper: number[] } }[] }[] } }).trace.batches
+          type DescJson = { desc: { lower: number[]; upper: number[] } }
+          const spine = (res.json() as { trace: { batches: (DescJson & { batches: DescJson[] })[] } }).trace.batches
           if (spine.length === 0) break
-          // Mostly a range inside one spine batch (what can apply); sometimes the whole trace.
+          // Mostly a range inside one spine batch (what can apply); sometimes the merges in progress
+          // (no desc), a major compaction of the whole trace or of a run of whole spine batches.
           const batches = pick(spine).batches
           if (batches.length === 0) break
           const i = int(0, batches.length - 1)
           const j = int(i, batches.length - 1)
-          const whole = rand() < 0.2
-          const desc = whole ? undefined : { lower: batches[i]!.desc.lower, upper: batches[j]!.desc.upper, ...(rand() < 0.3 ? { since: [Number(m.since)] } : {}) }
-          const body = { ...(desc === undefined ? {} : { desc }), wait: true }
+          const kind = pick(['range', 'range', 'range', 'merges', 'major', 'major-range'] as const)
+          const a = int(0, spine.length - 1)
+          const z = int(a, spine.length - 1)
+          const body: Record<string, unknown> =
+            kind === 'range'
+              ? { desc: { lower: batches[i]!.desc.lower, upper: batches[j]!.desc.upper, ...(rand() < 0.3 ? { since: [Number(m.since)] } : {}) }, wait: true }
+              : kind === 'merges'
+                ? { wait: true }
+                : kind === 'major'
+                  ? { major: true, wait: true }
+                  : { major: true, desc: { lower: spine[a]!.desc.lower, upper: spine[z]!.desc.upper }, wait: true }
           const submitted = await inject({ method: 'POST', url: `/v1/shards/${m.id}/compactions`, payload: body })
           // 422: a background compaction changed the trace between the read and the submission,
           // or the since is behind an input's (a merge since). Both leave state alone.
           assert.ok([200, 422].includes(submitted.statusCode), `${where}: ${submitted.body}`)
           const outcome = submitted.statusCode === 200 ? `${submitted.json().status}:${submitted.json().result ?? '-'}` : 'rejected'
           counts[`compact=${outcome}`] = (counts[`compact=${outcome}`] ?? 0) + 1
-          if (submitted.statusCode === 200) assert.ok(['succeeded', 'skipped'].includes(submitted.json().status as string), `${where}: ${submitted.body}`)
+          if (submitted.statusCode === 200) assert.ok(['succeeded', 'not_applied', 'skipped'].includes(submitted.json().status as string), `${where}: ${submitted.body}`)
           break
         }
         case 'gc': {

@@ -69,14 +69,19 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       assert.equal(c.status, 'queued')
       assert.equal(c.shardId, h.shardId)
       assert.equal(c.source, 'request')
-      assert.deepEqual(c.progress, { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: 0 })
+      assert.deepEqual(c.progress, { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: 0, chunksApplied: 0, fraction: 0, etaSeconds: null })
+      assert.deepEqual([c.kind, c.attempt, c.instance, c.merges], ['range', 1, null, []])
     }))
 
-  it('200 with a skipped compaction below every heuristic', () =>
+  it('200 with a skipped compaction when there is nothing to do, with its reason', () =>
     withApp({}, async (h, t) => {
-      const res = await post(t, h.shardId, smallBody())
+      const res = await post(t, h.shardId, {})
       assert.equal(res.statusCode, 200)
       assert.equal(res.json().status, 'skipped')
+      assert.equal(res.json().kind, 'merges')
+      assert.equal(res.json().reason.code, 'NOTHING_TO_COMPACT')
+      const small = await post(t, h.shardId, smallBody())
+      assert.equal(small.statusCode, 202, 'an operator request is not dropped by the heuristics')
     }))
 
   it('200 with the plan for a dry run', () =>
@@ -180,8 +185,17 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       assert.equal(disabled.statusCode, 503)
       assert.deepEqual(disabled.json().error, { code: 'COMPACTION_DISABLED', message: 'compaction disabled' })
 
-      const skipped = await post(t, h.shardId, { ...smallBody(), wait: true })
+      const skipped = await post(t, h.shardId, { wait: true })
       assert.equal(skipped.statusCode, 200)
+      assert.equal(skipped.json().status, 'skipped')
+
+      await h.set({ compaction_process_requests: true })
+      h.shards.applyScript.push('not_applied_no_match')
+      const notApplied = post(t, h.shardId, { ...body(), wait: true })
+      ;(await h.exec.take()).succeed()
+      const noopRes = await notApplied
+      assert.equal(noopRes.statusCode, 200, 'a compaction that ran to its end is 200 whatever its outcome')
+      assert.equal(noopRes.json().status, 'not_applied')
     }))
 
   it('statusFor: cancelled while waited on is a 500 (API.md "500 otherwise")', () =>
@@ -201,7 +215,7 @@ describe('GET /v1/compactions', () => {
       const running = (await post(t, h.shardId, body())).json().id as string
       await h.exec.take()
       const queued = (await post(t, h.shardId, body())).json().id as string
-      const skipped = (await post(t, h.shardId, smallBody())).json().id as string
+      const skipped = (await post(t, h.shardId, {})).json().id as string
       const all = await t.app.inject({ method: 'GET', url: '/v1/compactions' })
       assert.equal(all.statusCode, 200)
       assert.deepEqual(
@@ -255,7 +269,7 @@ describe('GET and DELETE /v1/compactions/:id', () => {
 describe('GET /v1/compactions/:id/events', () => {
   it('a finished compaction yields just done', () =>
     withApp({}, async (h, t) => {
-      const id = (await post(t, h.shardId, smallBody())).json().id as string
+      const id = (await post(t, h.shardId, {})).json().id as string
       const res = await t.app.inject({ method: 'GET', url: `/v1/compactions/${id}/events` })
       assert.equal(res.statusCode, 200)
       assert.match(String(res.headers['content-type']), /^text\/event-stream/)
@@ -283,7 +297,9 @@ describe('GET /v1/compactions/:id/events', () => {
       const last = events.at(-1)
       assert.equal(last?.event, 'done')
       assert.equal(last?.data.status, 'succeeded')
-      assert.deepEqual(last?.data.progress, { updatesRead: 100, updatesWritten: 80, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 2, chunksTotal: 2 })
+      assert.deepEqual(last?.data.progress, { updatesRead: 100, updatesWritten: 80, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 2, chunksTotal: 2, chunksApplied: 2, fraction: 1, etaSeconds: 0 })
+      const fractions = events.map((e) => (e.data.progress as { fraction: number }).fraction)
+      assert.deepEqual([...fractions].sort((a, b) => a - b), fractions, 'the fraction never falls')
       for (const e of events) CompactionSchema.parse(e.data)
       assert.equal(h.compactor.listenerCount('change'), 0)
     }))

@@ -41,7 +41,7 @@ async function setup(h: Harness): Promise<{ id: ShardId; appended: HollowBatch; 
 
 async function applyReplacement(h: Harness, id: ShardId, output: HollowBatch): Promise<void> {
   const r = await h.machine.apply(id, 'merge_res', (cur) => applyMergeRes(cur!.state, output))
-  assert.equal(r.result, 'applied_exact')
+  assert.equal(r.result.result, 'applied_exact')
 }
 
 describe('GC', () => {

@@ -11,6 +11,7 @@ import { diffsSum, type HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
 import { APPLY_MERGE_RESULTS, applied, applyMergeRes } from '../../src/trace/apply-merge-res.js'
+import { replaceSpineBatches } from '../../src/trace/replace-spine-batches.js'
 import type { FueledMergeReq } from '../../src/trace/fueled-merge-req.js'
 import { spineIdEquals } from '../../src/trace/spine-id.js'
 import { traceFromJson, traceToJson } from '../../src/trace/trace-json.js'
@@ -42,6 +43,7 @@ type Op =
   | { kind: 'downgrade'; step: number; toEmpty: boolean }
   | { kind: 'exert'; fuel: number }
   | { kind: 'apply'; pick: number; subset: boolean; from: number; to: number; ratio: number; since: 'req' | 'minimum' | 'beyond' }
+  | { kind: 'major'; from: number; to: number; ratio: number; since: 'trace' | 'minimum' | 'beyond' }
 
 const lenArb = fc.oneof(
   { weight: 3, arbitrary: fc.constant(0) },
@@ -65,6 +67,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       to: fc.nat(),
       ratio: fc.oneof({ weight: 6, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }) }, { weight: 1, arbitrary: fc.double({ min: 1.01, max: 3, noNaN: true }) }),
       since: fc.constantFrom('req' as const, 'req' as const, 'minimum' as const, 'beyond' as const),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('major' as const),
+      from: fc.nat(),
+      to: fc.nat(),
+      ratio: fc.oneof({ weight: 6, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }) }, { weight: 1, arbitrary: fc.double({ min: 1.01, max: 3, noNaN: true }) }),
+      since: fc.constantFrom('trace' as const, 'trace' as const, 'minimum' as const, 'beyond' as const),
     }),
   },
 )
@@ -187,6 +199,35 @@ function run(tk: TimestampKind, ops: Op[]): void {
         assert.ok(coarsens(boundaries(trace), boundaries(before)), 'applying only merges adjacent hollow batches')
         break
       }
+      case 'major': {
+        // A major compaction of whole spine batches from..to, at the trace since (or wrongly beyond).
+        const all = spineBatches(trace)
+        if (all.length === 0) continue
+        const a = op.from % all.length
+        const z = a + (op.to % (all.length - a))
+        const covered = all.slice(a, z + 1)
+        const inputs = covered.flatMap((sb) => sb.parts.map((p) => p.batch))
+        const inLen = inputs.reduce((s, b) => s + b.len, 0)
+        const outLen = op.ratio > 1 ? Math.floor(inLen * op.ratio) + 1 : Math.max(inLen > 0 ? 1 : 0, Math.floor(inLen * op.ratio))
+        const diffs = inputs.reduce((s, b) => s + (diffsSum(b.parts) ?? 0n), 0n)
+        const beyond = sinceEmpty ? null : frontier(tk, sinceN + 1000)
+        const since = op.since === 'trace' ? trace.since : op.since === 'minimum' ? ac.minimumFrontier(tk) : (beyond ?? trace.since)
+        const output = batch(tk, (covered[0] as (typeof all)[number]).desc.lower, (covered.at(-1) as (typeof all)[number]).desc.upper, since, outLen, diffs)
+        const r = replaceSpineBatches(trace, output)
+        outcomes.set(`major ${r.result}`, (outcomes.get(`major ${r.result}`) ?? 0) + 1)
+        trace = r.trace
+        if (applied(r.result)) {
+          assert.ok(op.ratio <= 1, 'a major result with more updates than its inputs applied')
+          assert.ok(spineBatches(trace).length <= all.length - covered.length + 1, 'the covered spine batches become one (with empty-interval ones at its ends)')
+          assert.ok(spineBatches(trace).some((sb) => sb.parts.length === 1 && sb.parts[0]?.batch === output), 'one spine batch holds just the output')
+          assert.equal(r.detail, null)
+        } else {
+          assert.equal(trace, before, 'a result that is not applied leaves the trace as it was')
+          assert.ok(r.detail !== null && r.detail.message.length > 0, 'a result that is not applied says why')
+        }
+        if (op.ratio <= 1 && !(op.since === 'beyond' && beyond !== null)) assert.equal(r.result, 'applied_exact', 'a major result of whole spine batches at or behind the trace since applies')
+        break
+      }
     }
     assert.equal(JSON.stringify(traceToJson(before)), beforeJson, 'transitions do not change their argument')
     steps++
@@ -211,4 +252,5 @@ it('random histories keep the trace valid and contiguous (u64 and product)', () 
   )
   console.log(`steps ${steps}, max levels ${maxLevels}, apply outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`)
   for (const r of APPLY_MERGE_RESULTS) assert.ok((outcomes.get(r) ?? 0) > 0, `the generator never produced ${r}`)
+  for (const r of ['applied_exact', 'not_applied_invalid_since', 'not_applied_too_many_updates']) assert.ok((outcomes.get(`major ${r}`) ?? 0) > 0, `the generator never produced major ${r}`)
 })
