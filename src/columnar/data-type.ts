@@ -2,7 +2,7 @@
  * Schema types of keys and values: `utf8 | binary | int64 | uint64 | float64 | bool | unit` and
  * `struct` of named fields, as immutable values discriminated by `type`.
  *
- * JSON form (API.md): `{"type":"utf8"}`, `{"type":"struct","fields":[{"name","type","nullable"}]}`.
+ * JSON form (docs/api.md#json-values): `{"type":"utf8"}`, `{"type":"struct","fields":[{"name","type","nullable"}]}`.
  *
  * NB: `unit` has exactly one value (JSON `null`, Arrow `Null`); a nullable unit field is accepted
  * but cannot tell "null" from "unit". Its Arrow field is always written nullable, because Arrow's

@@ -1,5 +1,5 @@
 /**
- * Schema evolution rules (SPEC.md §1): a shard's next schema may add nullable fields to a struct
+ * Schema evolution rules (docs/concepts.md#schemas-and-evolution): a shard's next schema may add nullable fields to a struct
  * (at any depth, at any position) and make non-null fields nullable. Nothing else: no removed
  * field, no changed type, no nullable→non-null, no new non-null field, no reordered fields.
  *

@@ -1,5 +1,6 @@
 /**
- * The on-storage form of a part (SPEC.md §2) and the Arrow wire form of updates (API.md).
+ * The on-storage form of a part (docs/concepts.md#part-files) and the Arrow wire form of updates
+ * (docs/api.md#arrow-batches).
  *
  * A part is one Arrow IPC **file** with columns `k`, `v` (the schema's Arrow types; unit is
  * `Null`), `t` (`uint64`, or `struct<a: uint32, b: uint32>` for product times) and `d` (`int64`),

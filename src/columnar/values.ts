@@ -1,5 +1,5 @@
 /**
- * Values of schema types as JS values, and their JSON encoding (API.md):
+ * Values of schema types as JS values, and their JSON encoding (docs/api.md#json-values):
  *
  * | type    | JS value                 | JSON                                                        |
  * |---------|--------------------------|-------------------------------------------------------------|

@@ -1,5 +1,5 @@
 /**
- * The dynamic configs (SPEC.md §5): names, types, defaults, descriptions and validation rules.
+ * The dynamic configs (docs/operations.md#dynamic-configs): names, types, defaults, descriptions and validation rules.
  * This list is the single source: `ConfigName` and `ConfigValues` are derived from it.
  *
  * Held values: booleans, non-negative safe integers (counts and bytes), integer milliseconds
@@ -122,7 +122,7 @@ const GiB = 1024 * MiB
 export const BATCH_ORDERS = ['structured', 'codec'] as const
 export type BatchOrder = (typeof BATCH_ORDERS)[number]
 
-/** Every dynamic config, in the order of SPEC.md §5 (the order `list()` returns). */
+/** Every dynamic config, in the order `list()` returns (and docs/operations.md#dynamic-configs lists them). */
 export const CONFIG_DEFS = [
   bool('compaction_process_requests', true, 'Kill switch: whether queued compaction requests are processed at all.'),
   bool(

@@ -1,5 +1,5 @@
 /**
- * Stores chosen by URL at start-up (SPEC.md §2). Every failure is an Error whose one-line message
+ * Stores chosen by URL at start-up (docs/operations.md#storage). Every failure is an Error whose one-line message
  * names the URL (passwords redacted) and the rule it broke, fit for a start-up failure.
  *
  *   blob:      mem://   file:///abs/path   file://./relative   s3://bucket/prefix?endpoint=…&region=…&forcePathStyle=true

@@ -9,7 +9,7 @@
  *   same bytes, a `delete` of an absent key is a no-op (so a retried delete may report null).
  * - NB: compareAndSet retries only *determinate* errors (nothing was written). An indeterminate one
  *   goes up unchanged: the write may have landed, and only the caller, by re-reading state, can
- *   tell (PERSIST_SEMANTICS.md §5.4).
+ *   tell (docs/concepts.md#shard-state-and-compare-and-set).
  * - A blob `list` that fails part-way is restarted and skips keys it already yielded.
  */
 import type { Blob, BlobMeta, GetOptions } from './blob.js'

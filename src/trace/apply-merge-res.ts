@@ -1,5 +1,5 @@
 /**
- * Applying a compaction result to the trace (PERSIST_SEMANTICS.md §5.3, desc-based matching), as a
+ * Applying a compaction result to the trace (docs/compaction.md#applying-the-result, desc-based matching), as a
  * pure function with five outcomes:
  *
  * | result | when | trace |
@@ -11,7 +11,7 @@
  * | `not_applied_no_match` | otherwise | unchanged |
  *
  * NB: unlike persist, which folds an invalid since into no-match at the trace level, compactd
- * reports it (SPEC.md §4). When the parts being replaced and the output both have known diff sums,
+ * reports it (docs/compaction.md#the-five-outcomes). When the parts being replaced and the output both have known diff sums,
  * they must agree; a mismatch is `not_applied_no_match` (persist panics: its inputs always come
  * from state, while compactd's may come from a request).
  */

@@ -1,6 +1,6 @@
 /**
  * Spine: the mutable engine behind the immutable `Trace` value, persist's fork of differential
- * dataflow's fueled spine (PERSIST_SEMANTICS.md §5.2). `Spine.of(trace)` copies the level arrays
+ * dataflow's fueled spine (docs/spine.md). `Spine.of(trace)` copies the level arrays
  * (spine batches themselves are immutable and shared), the transition methods mutate the copy,
  * and `toTrace()` freezes it back into a value. Nothing outside src/trace should need this class.
  *

@@ -1,5 +1,5 @@
 /**
- * Finding what a compaction request covers (API.md "Submission rules"): the hollow batches that
+ * Finding what a compaction request covers (docs/compaction.md#submission-and-validation): the hollow batches that
  * exactly tile a range, and the since a result for that range should have.
  */
 import * as ac from '../core/antichain.js'

@@ -1,5 +1,5 @@
 /**
- * The trace as the HTTP API shows it (API.md, Shard `trace` and `stats`): spine batches oldest
+ * The trace as the HTTP API shows it (docs/spine.md#reading-the-trace-in-the-api): spine batches oldest
  * first with their level and hollow batches, the merges in progress per level, and counts including
  * the backlog (merge work the spine holds). Not lossless; see trace-json.ts for that.
  */

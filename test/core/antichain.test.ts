@@ -10,7 +10,7 @@ const params = { seed, numRuns: 300 }
 
 const p = (a: number, b: number): Product => [a, b] as const
 
-describe('advanceBy: the worked examples of PERSIST_SEMANTICS.md §2.3', () => {
+describe('advanceBy: the worked examples of docs/concepts.md#advancing-a-time-by-a-frontier', () => {
   const cases: [TimestampKind, Timestamp, ac.Antichain, Timestamp][] = [
     [u64, 0n, [10n], 10n],
     [u64, 1n, [10n], 10n],
