@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { register as globalRegistry, Registry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
 
@@ -91,9 +93,15 @@ describe('createMetrics', () => {
   it('points help texts only into the repository (docs/...), never at documents outside it', async () => {
     const registry = new Registry()
     createMetrics(registry)
+    const doc = await readFile(fileURLToPath(new URL('../../docs/metrics.md', import.meta.url)), 'utf8')
+    const anchors = new Set([...doc.matchAll(/^#+ (.+)$/gm)].map((h) => (h[1] ?? '').toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')))
     for (const m of await registry.getMetricsAsJSON()) {
       assert.doesNotMatch(m.help, /SPEC|PERSIST_SEMANTICS|API\.md|§/, m.name)
-      for (const ref of m.help.match(/docs\/[\w./#-]+/g) ?? []) assert.match(ref, /^docs\/metrics\.md(#[a-z0-9-]+)?$/, `${m.name}: ${ref}`)
+      for (const ref of m.help.match(/docs\/[\w./#-]+/g) ?? []) {
+        assert.match(ref, /^docs\/metrics\.md(#[a-z0-9-]+)?$/, `${m.name}: ${ref}`)
+        const anchor = ref.split('#')[1]
+        if (anchor !== undefined) assert.ok(anchors.has(anchor), `${m.name}: docs/metrics.md has no section #${anchor}`)
+      }
     }
   })
 

@@ -64,6 +64,15 @@ describe('GET /metrics on a live server', () => {
     assert.ok((sample(text, 'persist_compaction_updates_read_total') ?? 0) > 0, 'updates read moved')
   })
 
+  it('shows the kill switch: persist_compaction_paused follows compaction_process_requests', async (t) => {
+    const { baseUrl } = await liveApp(t)
+    assert.equal(sample(await scrapeText(baseUrl), 'persist_compaction_paused'), 0)
+    await call(baseUrl, 'PATCH', '/v1/configs', { compaction_process_requests: false })
+    assert.equal(sample(await scrapeText(baseUrl), 'persist_compaction_paused'), 1)
+    await call(baseUrl, 'PATCH', '/v1/configs', { compaction_process_requests: true })
+    assert.equal(sample(await scrapeText(baseUrl), 'persist_compaction_paused'), 0)
+  })
+
   it('is documented family by family in docs/metrics.md, and the document names nothing else', async (t) => {
     const { baseUrl } = await liveApp(t)
     await compactOnce(baseUrl)
