@@ -19,8 +19,6 @@ export const CLIENT_TYPES_HEADER = [
 
 /** The .d.ts text for the OpenAPI document `documentJson`. */
 export async function clientTypes(documentJson: string): Promise<string> {
-  const doc: unknown = JSON.parse(documentJson)
-  if (typeof doc !== 'object' || doc === null) throw new Error('the OpenAPI document is not a JSON object')
-  const ast = await openapiTS(doc as Parameters<typeof openapiTS>[0])
+  const ast = await openapiTS(documentJson)
   return `${CLIENT_TYPES_HEADER}${astToString(ast)}`
 }
