@@ -64,7 +64,7 @@ export const opsRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',
-        description: 'Every compactd family (SPEC §6) and Node process metrics.',
+        description: 'Every compactd family and Node process metrics, in the Prometheus text format; docs/metrics.md in the repository describes each.',
         response: {
           200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } },
         },

@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
-# Makes sure what the tests need beyond npm packages is on this machine: PostgreSQL's server
-# binaries (the tests start their own cluster with initdb in a temp dir; DATABASE_URL skips that).
+# Makes sure what the tests need beyond npm packages is on this machine:
+# - PostgreSQL's server binaries (the tests start their own cluster with initdb in a temp dir;
+#   DATABASE_URL skips that);
+# - Prometheus and promtool (the monitoring tests check the rules and /metrics with promtool and
+#   start their own Prometheus on a random loopback port).
+# Missing ones are installed from Debian's packages with apt-get when running as root.
 set -euo pipefail
 
-if [ -n "${DATABASE_URL:-}" ]; then exit 0; fi
-if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  id postgres >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && useradd --system --no-create-home postgres; } || true
-  exit 0
+missing=()
+if [ -z "${DATABASE_URL:-}" ]; then
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing+=(postgresql)
+  fi
 fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-test-deps: PostgreSQL server binaries (initdb, pg_ctl) are missing; install them (Debian: apt-get install postgresql) or set DATABASE_URL" >&2
-  exit 1
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  missing+=(prometheus)
 fi
-echo "ensure-test-deps: installing postgresql with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-# The Debian package may start a cluster of its own; the tests do not use it.
-service postgresql stop >/dev/null 2>&1 || true
-id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-test-deps: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}), or set DATABASE_URL for PostgreSQL" >&2
+    exit 1
+  fi
+  echo "ensure-test-deps: installing ${missing[*]} with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian packages may start services of their own; the tests start their own instances.
+  for service in "${missing[@]}"; do service "$service" stop >/dev/null 2>&1 || true; done
+fi
+
+if [ -z "${DATABASE_URL:-}" ] && [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+fi

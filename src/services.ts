@@ -20,6 +20,8 @@ import { openBlob, openConsensus } from './location/open.js'
 import { withBlobMetrics, withConsensusMetrics } from './location/with-metrics.js'
 import { withBlobRetry, withConsensusRetry, type RetryEvent, type RetryOptions } from './location/with-retry.js'
 import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type RetryMetrics } from './metrics/metrics.js'
+import type { CompactionView } from './metrics/compaction-observer.js'
+import { traceStats } from './trace/trace-summary.js'
 import type { Settings } from './settings.js'
 import { WorkerPool } from './engine/worker-pool.js'
 import { newWriterKey } from './core/ids.js'
@@ -28,6 +30,7 @@ import { Machine, type CmdMetrics } from './shard/machine.js'
 import { Shards } from './shard/shards.js'
 import { shardStateCodec, type ShardState } from './shard/state.js'
 import { Compactor } from './compact/compactor.js'
+import type { Compaction } from './compact/compaction.js'
 import { createExecutor } from './compact/executor.js'
 import { createCompactorShards } from './compact/compactor-shards.js'
 import { startWriterMaintenance } from './compact/maintenance.js'
@@ -113,7 +116,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
 
   try {
     const registry = opts.registry ?? new Registry()
-    const metrics = createMetrics(registry)
+    const metrics = createMetrics(registry, { shardSeriesLimit: settings.metricsShardSeries })
 
     const rawBlob = opts.rawBlob ?? (await openBlob(settings.blobUrl))
     closers.push(() => rawBlob.close())
@@ -153,6 +156,10 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       metrics,
       gcGraceMs: settings.gcGraceMs,
       gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
+      onState: (shardId, state) => {
+        const stats = traceStats(state.trace)
+        metrics.shard.backlog(shardId, { batches: stats.backlogBatches, bytes: stats.backlogBytes })
+      },
     })
     shards.start()
     closers.push(() => shards.stop())
@@ -174,6 +181,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       plan: executor.plan,
       onError: (err, context) => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`),
     })
+    compactor.on('change', (c) => metrics.throughput.observer.observe(compactionView(c)))
     const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards)
     closers.push(async () => stopMaintenance())
     closers.push(() => compactor.stop({ graceMs: settings.shutdownGraceMs }))
@@ -184,6 +192,11 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
         await dyncfg.start()
         dyncfg.watch(5_000)
         compactor.start()
+        // persist_compaction_paused follows the kill switch: set now, then on every config change.
+        const showPaused = (): void => metrics.compactor.paused.set(compactor.status() === 'paused' ? 1 : 0)
+        showPaused()
+        const unsubscribe = dyncfg.onChange(showPaused)
+        closers.push(async () => unsubscribe())
       })())
 
     const schedulerStatus =
@@ -243,6 +256,19 @@ function retryOptions(store: 'blob' | 'consensus', metrics: RetryMetrics): Retry
       metrics.sleepSeconds.inc({ op }, event.delayMs / 1000)
     },
   }
+}
+
+/** A compactor snapshot as the throughput observer sees it: progress, and how a final one that ran ended. */
+function compactionView(c: Compaction): CompactionView {
+  const final = c.finishedAt !== undefined
+  const ran = final && c.startedAt !== undefined ? { outcome: outcomeOf(c), seconds: Math.max(0, (c.finishedAt.getTime() - c.startedAt.getTime()) / 1000) } : null
+  return { id: c.id, progress: c.progress, final, ran }
+}
+
+function outcomeOf(c: Compaction): NonNullable<CompactionView['ran']>['outcome'] {
+  if (c.status === 'succeeded') return c.result === 'applied_exact' || c.result === 'applied_subset' ? 'applied' : 'not_applied'
+  if (c.status === 'cancelled') return 'cancelled'
+  return c.error?.code === 'TIMED_OUT' ? 'timed_out' : 'failed'
 }
 
 /** The machine's command callbacks on the `persist_cmd_*` counters. */

@@ -38,6 +38,8 @@ export interface Settings {
   readonly shutdownGraceMs: number
   /** Age below which an unreferenced blob is never collected (it may belong to a write in flight). */
   readonly gcGraceMs: number
+  /** Most shards with per-shard metric series at once (docs/metrics.md); 0 for none. */
+  readonly metricsShardSeries: number
 }
 
 /** A bad setting; `message` is one line naming the flag and variable. */
@@ -65,6 +67,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
   shutdownGraceMs: { flag: 'shutdown-grace', env: 'COMPACTD_SHUTDOWN_GRACE', help: 'time running compactions get on SIGTERM, e.g. 30s  [30s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
+  metricsShardSeries: { flag: 'metrics-shard-series', env: 'COMPACTD_METRICS_SHARD_SERIES', help: 'most shards with per-shard metric series at once  [100]' },
 }
 
 export const AUTH_TOKEN_ENV = 'COMPACTD_AUTH_TOKEN'
@@ -121,6 +124,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
   const shutdownGraceMs = field('shutdownGraceMs', duration, () => 30_000)
   const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
+  const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
 
   const token = env[AUTH_TOKEN_ENV]
   const authToken = token === undefined || token === '' ? null : token
@@ -146,6 +150,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     bodyLimitBytes,
     shutdownGraceMs,
     gcGraceMs,
+    metricsShardSeries,
   })
 }
 
@@ -186,6 +191,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     bodyLimitBytes: s.bodyLimitBytes,
     shutdownGraceMs: s.shutdownGraceMs,
     gcGraceMs: s.gcGraceMs,
+    metricsShardSeries: s.metricsShardSeries,
   }
 }
 

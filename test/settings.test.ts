@@ -23,6 +23,7 @@ describe('parseSettings', () => {
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
       gcGraceMs: 600_000,
+      metricsShardSeries: 100,
     })
     assert.ok(Object.isFrozen(s))
   })
@@ -40,6 +41,7 @@ describe('parseSettings', () => {
       COMPACTD_BODY_LIMIT: '2MiB',
       COMPACTD_SHUTDOWN_GRACE: '5s',
       COMPACTD_GC_GRACE: '1h',
+      COMPACTD_METRICS_SHARD_SERIES: '7',
     })
     assert.equal(s.port, 7000)
     assert.equal(s.host, '0.0.0.0')
@@ -52,6 +54,7 @@ describe('parseSettings', () => {
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
     assert.equal(s.gcGraceMs, 3_600_000)
+    assert.equal(s.metricsShardSeries, 7)
   })
 
   it('lets flags win over the environment, in both --flag value and --flag=value forms', () => {

@@ -1,13 +1,15 @@
 /**
  * Every Prometheus family compactd exports, created on an injected registry (never prom-client's
- * global one) and handed out as typed handles. Meanings follow PERSIST_SEMANTICS.md §8 (persist's
- * `CompactionMetrics`, `BatchWriteMetrics`, consolidation, retry, cmd and GC metrics), renamed to
- * Prometheus conventions: `mz_persist_x` → `persist_x_total` for counters, `_seconds_total` for
- * seconds counters, `_count` suffixes dropped.
+ * global one) and handed out as typed handles. docs/metrics.md lists each family with its type,
+ * labels and meaning. Names follow persist's compaction, batch-write, consolidation, retry, cmd and
+ * GC metrics, renamed to Prometheus conventions: `mz_persist_x` → `persist_x_total` for counters,
+ * `_seconds_total` for seconds counters, `_count` suffixes dropped.
  *
  * NB: a registry refuses a second family of the same name, so call createMetrics once per registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { COMPACTION_OUTCOMES, CompactionObserver, type CompactionThroughputMetrics } from './compaction-observer.js'
+import { DEFAULT_SHARD_SERIES_LIMIT, ShardSeries, type ShardBacklog } from './shard-series.js'
 
 /** Label values of `persist_compaction_schema_selection_total{selection}` (§4.4 step 3). */
 export const SCHEMA_SELECTIONS = ['recent_schema', 'disabled', 'no_schema'] as const
@@ -19,6 +21,17 @@ export type CompactionStep = (typeof COMPACTION_STEPS)[number]
 
 /** Label values of `persist_compaction_write_batch_order_total{order}`. */
 export const RUN_ORDERS = ['unordered', 'codec', 'structured'] as const
+
+/** Label values of `persist_compaction_jobs{status}`: the statuses of a compaction job in the cluster's store. */
+export const COMPACTION_JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'not_applied'] as const
+export type CompactionJobStatus = (typeof COMPACTION_JOB_STATUSES)[number]
+
+/**
+ * prom-client's default Node metrics that are gauges named like counters (`…_total`): the sum of
+ * their unsuffixed gauge over its `type` label, so dropping them loses nothing, and keeps
+ * `promtool check metrics` quiet.
+ */
+export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const
 
 /** §8.1: one compaction's life, from heuristic to apply. */
 export interface CompactionMetrics {
@@ -69,10 +82,35 @@ export interface CompactorMetrics {
   readonly running: Gauge
   readonly queueSizeLimit: Gauge
   readonly concurrencyLimit: Gauge
+  /** 1 while the kill switch pauses compaction (`compaction_process_requests` false and obeyed), else 0. */
+  readonly paused: Gauge
 }
 
+/** Per-shard series (bounded, see shard-series.ts) and the instance's backlog totals. */
 export interface ShardMetrics {
-  readonly compactionApplied: Counter<'shard'>
+  /** `persist_shard_compaction_applied_total{shard}`: increments go through the bounded series. */
+  readonly compactionApplied: Pick<Counter<'shard'>, 'get'> & { inc(labels: { readonly shard: string }, value?: number): void }
+  /** Records a shard's backlog as of a state this instance committed or read. */
+  backlog(shard: string, backlog: ShardBacklog): void
+  readonly series: ShardSeries
+}
+
+/**
+ * Compaction jobs shared by a cluster of instances. Registered here so dashboards and alerts can
+ * name them; the cluster's job store and leases bump them.
+ */
+export interface ClusterMetrics {
+  /** Jobs in the cluster's store by status, as this instance last saw them. */
+  readonly jobs: Gauge<'status'>
+  readonly claims: Counter
+  readonly leaseRenewals: Counter
+  readonly rescued: Counter
+  readonly fenced: Counter
+  readonly chunksApplied: Counter
+  readonly readerLeases: Gauge
+  readonly idleSweeps: Counter
+  readonly idleSweepSubmitted: Counter
+  readonly instances: Gauge
 }
 
 /** §3.3: the streaming consolidator. */
@@ -124,8 +162,11 @@ export interface HttpMetrics {
 export interface Metrics {
   readonly compaction: CompactionMetrics
   readonly compactionWrites: BatchWriteMetrics
+  /** Updates and bytes moved by compactions, and their durations by outcome; fed by `observer`. */
+  readonly throughput: CompactionThroughputMetrics & { readonly observer: CompactionObserver }
   readonly compactor: CompactorMetrics
   readonly shard: ShardMetrics
+  readonly cluster: ClusterMetrics
   readonly consolidation: ConsolidationMetrics
   readonly retry: RetryMetrics
   readonly cmd: CmdMetrics
@@ -134,15 +175,23 @@ export interface Metrics {
   readonly http: HttpMetrics
 }
 
+/** Compaction durations: 10 ms (a tiny merge) to 1 h (past the default timeout of a large one). */
+const COMPACTION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
 /** Store latencies: 0.5 ms (mem, warm file) to ~33 s (a slow S3 or a Postgres failover). */
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 33]
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
-export function createMetrics(registry: Registry): Metrics {
+export interface MetricsOptions {
+  /** Most shards with per-shard series at once; default DEFAULT_SHARD_SERIES_LIMIT (100). */
+  readonly shardSeriesLimit?: number
+}
+
+export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Metrics {
   const registers = [registry]
   const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
     new Counter<L>({ name, help, labelNames, registers })
-  const gauge = (name: string, help: string): Gauge => new Gauge({ name, help, registers })
+  const gauge = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> =>
+    new Gauge<L>({ name, help, labelNames, registers })
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> =>
     new Histogram<L>({ name, help, labelNames, buckets, registers })
 
@@ -167,7 +216,7 @@ export function createMetrics(registry: Registry): Metrics {
     notAllPrefetched: c('not_all_prefetched_total', 'Chunk merges whose prefetch budget ran out before every part was prefetched.'),
     partsPrefetched: c('parts_prefetched_total', 'Parts already prefetched when the merge needed them.'),
     partsWaited: c('parts_waited_total', 'Parts the merge had to wait for or fetch on demand.'),
-    fastPathEligible: c('fast_path_eligible_total', 'Compactions whose inputs were eligible for the fast path (PERSIST_SEMANTICS §4.5 step 2).'),
+    fastPathEligible: c('fast_path_eligible_total', 'Compactions whose inputs were eligible for the fast path: one input run, nothing to merge (docs/metrics.md).'),
     appliedExactMatch: c('applied_exact_match_total', 'Results applied by replacing exactly one spine batch.'),
     appliedSubsetMatch: c('applied_subset_match_total', 'Results applied by replacing a subset of a fueled merge.'),
     notAppliedTooManyUpdates: c('not_applied_too_many_updates_total', 'Results not applied because they had more updates than the batches they would replace.'),
@@ -193,15 +242,60 @@ export function createMetrics(registry: Registry): Metrics {
     writeBatchOrder: counter('persist_compaction_write_batch_order_total', 'Runs written by compaction, by run order.', ['order']),
   }
 
+  const throughputFamilies: CompactionThroughputMetrics = {
+    updatesRead: c('updates_read_total', 'Updates read by compaction merges (input rows, before consolidation).'),
+    updatesWritten: c('updates_written_total', 'Updates written by compaction merges (output rows, after consolidation).'),
+    bytesRead: c('bytes_read_total', 'Encoded bytes of input parts read by compaction merges.'),
+    duration: histogram(
+      'persist_compaction_duration_seconds',
+      'Seconds from permit to result of compactions that ran, by outcome (applied, not_applied, failed, timed_out, cancelled).',
+      ['outcome'],
+      COMPACTION_BUCKETS,
+    ),
+  }
+  const throughput = { ...throughputFamilies, observer: new CompactionObserver(throughputFamilies) }
+
   const compactor: CompactorMetrics = {
     queueDepth: gauge('persist_compaction_queue_depth', 'Compaction requests waiting in the queue.'),
     running: gauge('persist_compaction_running', 'Compactions running now.'),
     queueSizeLimit: gauge('persist_compaction_queue_size_limit', 'Configured queue capacity (compaction_queue_size).'),
     concurrencyLimit: gauge('persist_compaction_concurrency_limit', 'Configured concurrent compactions (compaction_concurrency_limit).'),
+    paused: gauge('persist_compaction_paused', '1 while the kill switch pauses compaction (compaction_process_requests is false and obeyed), else 0.'),
   }
 
+  const perShard = '; per-shard series are bounded (docs/metrics.md#per-shard-series)'
+  const applied = counter<'shard'>('persist_shard_compaction_applied_total', `Compaction results applied, by shard${perShard}.`, ['shard'])
+  const series = new ShardSeries(
+    {
+      applied,
+      backlogBatches: gauge('persist_shard_backlog_batches', `Non-compact spine batches (merge work) in the shard's latest state this instance saw${perShard}.`, ['shard']),
+      backlogBytes: gauge('persist_shard_backlog_bytes', `Encoded bytes of the shard's non-compact spine batches, as last seen${perShard}.`, ['shard']),
+      tracked: gauge('persist_shard_series', 'Shards that have per-shard series now (at most persist_shard_series_limit).'),
+      limit: gauge('persist_shard_series_limit', 'Most shards with per-shard series at once (COMPACTD_METRICS_SHARD_SERIES).'),
+      evicted: counter('persist_shard_series_evicted_total', "Shards whose per-shard series were removed to make room (least recently updated first)."),
+      totalBatches: gauge('persist_backlog_batches', 'Non-compact spine batches summed over every shard this instance has seen, as last seen.'),
+      totalBytes: gauge('persist_backlog_bytes', 'Encoded bytes of non-compact spine batches summed over every shard this instance has seen.'),
+      shardsWithBacklog: gauge('persist_backlog_shards', 'Shards this instance has seen with at least one non-compact spine batch.'),
+    },
+    opts.shardSeriesLimit ?? DEFAULT_SHARD_SERIES_LIMIT,
+  )
   const shard: ShardMetrics = {
-    compactionApplied: counter('persist_shard_compaction_applied_total', 'Compaction results applied, by shard.', ['shard']),
+    compactionApplied: { inc: (labels, value = 1) => series.applied(labels.shard, value), get: () => applied.get() },
+    backlog: (id, b) => series.backlog(id, b),
+    series,
+  }
+
+  const cluster: ClusterMetrics = {
+    jobs: gauge('persist_compaction_jobs', "Compaction jobs in the cluster's store by status, as this instance last saw them.", ['status']),
+    claims: counter('persist_compaction_claims_total', 'Compaction jobs this instance claimed from the cluster queue.'),
+    leaseRenewals: counter('persist_compaction_lease_renewals_total', 'Lease renewals of compaction jobs this instance runs.'),
+    rescued: counter('persist_compaction_rescued_total', "Compaction jobs this instance requeued after their owner's lease expired."),
+    fenced: counter('persist_compaction_fenced_total', 'Compaction attempts of this instance fenced off because their lease was lost; their outputs are not applied.'),
+    chunksApplied: counter('persist_compaction_chunks_applied_total', 'Compaction chunks applied to the trace incrementally, before the whole job ended.'),
+    readerLeases: gauge('persist_shard_reader_leases', 'Reader leases held in the shard states this instance knows.'),
+    idleSweeps: counter('persist_compaction_idle_sweeps_total', 'Sweeps over idle shards looking for merge work left behind.'),
+    idleSweepSubmitted: counter('persist_compaction_idle_sweep_submitted_total', 'Compactions submitted by idle sweeps.'),
+    instances: gauge('persist_cluster_instances', 'Live compactd instances in the cluster, as this instance last saw them.'),
   }
 
   const consolidation: ConsolidationMetrics = {
@@ -263,8 +357,12 @@ export function createMetrics(registry: Registry): Metrics {
   for (const selection of SCHEMA_SELECTIONS) compaction.schemaSelection.inc({ selection }, 0)
   for (const step of COMPACTION_STEPS) compaction.stepSeconds.inc({ step }, 0)
   for (const order of RUN_ORDERS) compactionWrites.writeBatchOrder.inc({ order }, 0)
+  for (const status of COMPACTION_JOB_STATUSES) cluster.jobs.set({ status }, 0)
+  for (const outcome of COMPACTION_OUTCOMES) throughput.duration.zero({ outcome })
+  compactor.paused.set(0)
 
   collectDefaultMetrics({ register: registry })
+  for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name)
 
-  return { compaction, compactionWrites, compactor, shard, consolidation, retry, cmd, gc, location, http }
+  return { compaction, compactionWrites, throughput, compactor, shard, cluster, consolidation, retry, cmd, gc, location, http }
 }

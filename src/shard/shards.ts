@@ -84,6 +84,8 @@ export interface ShardsOptions {
   readonly onError?: (err: unknown) => void
   /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (compact/windows.ts). */
   readonly windowMinBytes?: number
+  /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
+  readonly onState?: (shardId: ShardId, state: ShardState) => void
 }
 
 export interface CreateShardRequest {
@@ -148,6 +150,7 @@ export class Shards {
   readonly #now: () => Date
   readonly #gcIntervalMs: number | null
   readonly #onError: (err: unknown) => void
+  readonly #onState: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #listeners = new Set<MergeRequestListener>()
   /** Latest seqno this service saw per shard: commands lease it to hold back truncation. */
   readonly #lastSeqno = new Map<ShardId, SeqNo>()
@@ -167,6 +170,7 @@ export class Shards {
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
+    this.#onState = opts.onState
     this.#gc = new ShardGc({
       blob: opts.blob,
       consensus: opts.consensus,
@@ -219,7 +223,7 @@ export class Shards {
   async get(shardId: ShardId): Promise<Versioned<ShardState>> {
     const head = await this.#machine.head(shardId)
     if (head === null) throw notFound(shardId)
-    this.#saw(shardId, head.seqno)
+    this.#saw(shardId, head.seqno, head.state)
     return head
   }
 
@@ -447,7 +451,7 @@ export class Shards {
     const release = this.#leases.acquire(shardId, this.#lastSeqno.get(shardId) ?? 0)
     try {
       const r = await this.#machine.apply(shardId, cmd, transition)
-      if (r.seqno >= 0) this.#saw(shardId, r.seqno)
+      if (r.seqno >= 0) this.#saw(shardId, r.seqno, r.state)
       return r
     } finally {
       release()
@@ -460,8 +464,13 @@ export class Shards {
     return this.#dyncfg.snapshot()
   }
 
-  #saw(shardId: ShardId, seqno: SeqNo): void {
+  #saw(shardId: ShardId, seqno: SeqNo, state: ShardState | null): void {
     if (seqno > (this.#lastSeqno.get(shardId) ?? -1)) this.#lastSeqno.set(shardId, seqno)
+    try {
+      if (state !== null) this.#onState?.(shardId, state)
+    } catch (err) {
+      this.#onError(err)
+    }
   }
 
   #target(shardId: ShardId, pins: Release[]): BatchWriterTarget {

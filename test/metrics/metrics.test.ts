@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { register as globalRegistry, Registry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
 
-/** Every family SPEC.md §6 names, with its type and label names. */
+/** Every family docs/metrics.md lists, with its type and label names. */
 const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
   ...[
     'requested', 'dropped', 'disabled', 'skipped', 'started', 'applied', 'timed_out', 'failed', 'noop', 'seconds',
@@ -21,6 +23,21 @@ const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
   ['persist_compaction_running', 'gauge', []],
   ['persist_compaction_queue_size_limit', 'gauge', []],
   ['persist_compaction_concurrency_limit', 'gauge', []],
+  ['persist_compaction_paused', 'gauge', []],
+  ['persist_shard_backlog_batches', 'gauge', ['shard']],
+  ['persist_shard_backlog_bytes', 'gauge', ['shard']],
+  ['persist_shard_series', 'gauge', []],
+  ['persist_shard_series_limit', 'gauge', []],
+  ['persist_shard_series_evicted_total', 'counter', []],
+  ['persist_backlog_batches', 'gauge', []],
+  ['persist_backlog_bytes', 'gauge', []],
+  ['persist_backlog_shards', 'gauge', []],
+  ['persist_compaction_jobs', 'gauge', ['status']],
+  ...['claims', 'lease_renewals', 'rescued', 'fenced', 'chunks_applied', 'idle_sweeps', 'idle_sweep_submitted'].map(
+    (s): [string, 'counter', string[]] => [`persist_compaction_${s}_total`, 'counter', []],
+  ),
+  ['persist_shard_reader_leases', 'gauge', []],
+  ['persist_cluster_instances', 'gauge', []],
   ...['parts_fetched', 'parts_skipped', 'parts_wasted', 'wrong_sort'].map((s): [string, 'counter', string[]] => [`persist_consolidation_${s}_total`, 'counter', []]),
   ...['started', 'finished', 'retries', 'sleep_seconds'].map((s): [string, 'counter', string[]] => [`persist_retry_${s}_total`, 'counter', ['op']]),
   ...['started', 'succeeded', 'failed', 'cas_mismatch', 'seconds'].map((s): [string, 'counter', string[]] => [`persist_cmd_${s}_total`, 'counter', ['cmd']]),
@@ -31,7 +48,7 @@ const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
 ]
 
 describe('createMetrics', () => {
-  it('registers every SPEC §6 family, typed, with a help text, on the given registry only', async () => {
+  it('registers every documented family, typed, with a help text, on the given registry only', async () => {
     const registry = new Registry()
     const globalBefore = (await globalRegistry.getMetricsAsJSON()).length
     createMetrics(registry)
@@ -62,6 +79,30 @@ describe('createMetrics', () => {
     const text = await registry.metrics()
     assert.match(text, /^process_cpu_user_seconds_total /m)
     assert.match(text, /^nodejs_eventloop_lag_seconds /m)
+    assert.match(text, /^nodejs_active_handles\{/m)
+  })
+
+  it('names no gauge or histogram like a counter (promtool: non-counters must not end in _total)', async () => {
+    const registry = new Registry()
+    createMetrics(registry)
+    for (const m of await registry.getMetricsAsJSON()) {
+      if (String(m.type) !== 'counter') assert.doesNotMatch(m.name, /_total$/, `${m.name} is a ${String(m.type)}`)
+    }
+  })
+
+  it('points help texts only into the repository (docs/...), never at documents outside it', async () => {
+    const registry = new Registry()
+    createMetrics(registry)
+    const doc = await readFile(fileURLToPath(new URL('../../docs/metrics.md', import.meta.url)), 'utf8')
+    const anchors = new Set([...doc.matchAll(/^#+ (.+)$/gm)].map((h) => (h[1] ?? '').toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')))
+    for (const m of await registry.getMetricsAsJSON()) {
+      assert.doesNotMatch(m.help, /SPEC|PERSIST_SEMANTICS|API\.md|§/, m.name)
+      for (const ref of m.help.match(/docs\/[\w./#-]+/g) ?? []) {
+        assert.match(ref, /^docs\/metrics\.md(#[a-z0-9-]+)?$/, `${m.name}: ${ref}`)
+        const anchor = ref.split('#')[1]
+        if (anchor !== undefined) assert.ok(anchors.has(anchor), `${m.name}: docs/metrics.md has no section #${anchor}`)
+      }
+    }
   })
 
   it('exposes the known label values of small vectors from the start, at 0', async () => {
@@ -75,6 +116,9 @@ describe('createMetrics', () => {
       'persist_compaction_step_seconds_total{step="part_fetch"} 0',
       'persist_compaction_step_seconds_total{step="heap_population"} 0',
       'persist_compaction_write_batch_order_total{order="structured"} 0',
+      'persist_compaction_jobs{status="queued"} 0',
+      'persist_compaction_jobs{status="not_applied"} 0',
+      'persist_compaction_paused 0',
     ]) {
       assert.ok(text.includes(line), line)
     }

@@ -13,11 +13,11 @@
 import { execFile as execFileCb } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { access, chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { freePort } from './free-port.js'
 
 const execFile = promisify(execFileCb)
 
@@ -131,16 +131,4 @@ async function chownTree(dir: string, user: string): Promise<void> {
   const uid = Number((await execFile('id', ['-u', user])).stdout.trim())
   const gid = Number((await execFile('id', ['-g', user])).stdout.trim())
   for (const path of [dir, ...(await readdir(dir, { recursive: true })).map((p) => join(dir, p))]) await chown(path, uid, gid)
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', resolve)
-  })
-  const address = probe.address()
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
 }
