@@ -12,7 +12,9 @@ describe('shard routes', () => {
   })
   after(() => t.close())
 
-  const create = async (body: unknown = U64_SHARD) => t.app.inject({ method: 'POST', url: '/v1/shards', payload: body as object })
+  // Names are unique: each shard of these tests gets its own unless the test names it.
+  let named = 0
+  const create = async (body: unknown = { ...U64_SHARD, name: `orders-${named++}` }) => t.app.inject({ method: 'POST', url: '/v1/shards', payload: body as object })
 
   it('POST /v1/shards is 201 with the Shard', async () => {
     const res = await create()
@@ -23,7 +25,7 @@ describe('shard routes', () => {
       { ...shard, shardId: undefined },
       {
         shardId: undefined,
-        name: 'orders',
+        name: 'orders-0',
         timestamp: 'u64',
         seqno: 0,
         since: [0],
