@@ -91,7 +91,7 @@ async function byName(src: ListingSource, name: string): Promise<Versioned<Shard
   const holder = await src.holder(name)
   if (holder === null) return null
   const v = await src.shard(holder)
-  return v !== null && v.state.name === name ? v : null
+  return v !== null && !isDeleted(v.state) && v.state.name === name ? v : null
 }
 
 /** Reads candidates in order until `limit` live shards are found or `2 × limit` were examined. */
