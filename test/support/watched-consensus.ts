@@ -12,16 +12,17 @@ export interface WatchedConsensus extends Consensus {
   /** Forgets the counts. */
   resetCounts(): void
   /**
-   * The next compare-and-set of machine command `cmd` on `key` waits, before it reaches the store,
-   * until `release()` is called. `reached` resolves when it is waiting.
+   * The next compare-and-set of machine command `cmd` on `key` (or on any key `key` accepts) waits,
+   * before it reaches the store, until `release()` is called. `reached` resolves with its key when
+   * it is waiting.
    */
-  hold(key: string, cmd: string): { readonly reached: Promise<void>; release(): void }
+  hold(key: string | ((key: string) => boolean), cmd: string): { readonly reached: Promise<string>; release(): void }
 }
 
 interface Gate {
-  readonly key: string
+  readonly key: (key: string) => boolean
   readonly cmd: string
-  readonly arrive: () => void
+  readonly arrive: (key: string) => void
   readonly opened: Promise<void>
 }
 
@@ -42,11 +43,11 @@ export function watched(inner: Consensus): WatchedConsensus {
     heads: (match = () => true) => [...counts].reduce((n, [k, c]) => (match(k) ? n + c : n), 0),
     resetCounts: () => counts.clear(),
     hold(key, cmd) {
-      let arrive!: () => void
+      let arrive!: (key: string) => void
       let release!: () => void
-      const reached = new Promise<void>((resolve) => (arrive = resolve))
+      const reached = new Promise<string>((resolve) => (arrive = resolve))
       const opened = new Promise<void>((resolve) => (release = resolve))
-      gates.push({ key, cmd, arrive, opened })
+      gates.push({ key: typeof key === 'string' ? (k) => k === key : key, cmd, arrive, opened })
       return { reached, release }
     },
     async head(key: string, opts?: Abortable) {
@@ -54,10 +55,10 @@ export function watched(inner: Consensus): WatchedConsensus {
       return inner.head(key, opts)
     },
     async compareAndSet(key: string, expected: SeqNo | null, data: VersionedData, opts?: Abortable): Promise<CasResult> {
-      const i = gates.findIndex((g) => g.key === key && g.cmd === commandOf(data.data))
+      const i = gates.findIndex((g) => g.key(key) && g.cmd === commandOf(data.data))
       if (i >= 0) {
         const [gate] = gates.splice(i, 1) as [Gate]
-        gate.arrive()
+        gate.arrive(key)
         await gate.opened
       }
       return inner.compareAndSet(key, expected, data, opts)
