@@ -154,6 +154,11 @@ export class Shards {
   readonly #windowMinBytes: number | undefined
   readonly #gc: ShardGc
   readonly #names: NameIndex
+  /** What the name index asks of shards: their states, and creates rolled forward. */
+  readonly #claimHolders: ClaimHolders = {
+    state: async (shardId) => (await this.#machine.head(shardId))?.state ?? null,
+    createIfAbsent: async (initial) => (await this.#createIfAbsent(initial)).state,
+  }
   readonly #now: () => Date
   readonly #gcIntervalMs: number | null
   readonly #onError: (err: unknown) => void
@@ -490,11 +495,6 @@ export class Shards {
     const r = await this.#command(initial.shardId, 'create', (cur) => (cur === null ? continueWith(initial, true) : breakWith(false)))
     if (r.state === null) throw new Error(`create of ${initial.shardId} left no state`)
     return { seqno: r.seqno, state: r.state }
-  }
-
-  readonly #claimHolders: ClaimHolders = {
-    state: async (shardId) => (await this.#machine.head(shardId))?.state ?? null,
-    createIfAbsent: async (initial) => (await this.#createIfAbsent(initial)).state,
   }
 
   /** The current config values, once loaded. */
