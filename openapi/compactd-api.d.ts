@@ -216,7 +216,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every shard, oldest first */
+        /**
+         * Shards, a page at a time: oldest first, or by name
+         * @description Without name filters: live shards oldest first (ids made before ids were time-ordered sort by id). namePrefix: named shards whose name starts with it, in name order. name: the shard with exactly that name.
+         */
         get: operations["listShards"];
         put?: never;
         /** Create a shard */
@@ -238,7 +241,86 @@ export interface paths {
         get: operations["getShard"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a shard
+         * @description Turns the shard into a tombstone: from then on reads, writes, schemas, since, GC and compactions of it answer 410 SHARD_DELETED, its name is free for a new shard, and GC deletes its blobs. Deleting it again is 410.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    shardId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The shard was deleted */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeletedShard"];
+                    };
+                };
+                /** @description Invalid request: the message names the field (BAD_REQUEST) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or wrong bearer token (UNAUTHORIZED) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No such shard (SHARD_NOT_FOUND) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Internal error; the body carries the request id to find it in the log (INTERNAL) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -583,7 +665,7 @@ export interface components {
         };
         CreateShard: {
             keySchema: components["schemas"]["Type"];
-            /** @description A label; default empty. */
+            /** @description Unique among shards not deleted (empty: no name, any number of shards); at most 100 bytes of UTF-8, no control characters. Default empty. */
             name?: string;
             /**
              * @description u64: totally ordered; product: pairs [a, b] with the product order.
@@ -591,6 +673,11 @@ export interface components {
              */
             timestamp: "u64" | "product";
             valSchema: components["schemas"]["Type"];
+        };
+        DeletedShard: {
+            /** @description When it was deleted (ISO 8601). */
+            deletedAt: string;
+            shardId: string;
         };
         Description: {
             lower: components["schemas"]["Antichain"];
@@ -606,7 +693,7 @@ export interface components {
              * @description Machine-readable error code
              * @enum {string}
              */
-            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "SERVICE_UNAVAILABLE" | "INTERNAL";
+            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SHARD_DELETED" | "SHARD_NAME_TAKEN" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "SERVICE_UNAVAILABLE" | "INTERNAL";
             /** @description Human sentence naming the field or rule */
             message: string;
         } & {
@@ -711,6 +798,11 @@ export interface components {
                 }[];
             };
             upper: components["schemas"]["Antichain"];
+        };
+        ShardPage: {
+            /** @description Present when there may be more: pass it as cursor for the next page. */
+            nextCursor?: string;
+            shards: components["schemas"]["ShardSummary"][];
         };
         ShardStats: {
             /** @description Spine batches that are not compact: merge work the spine holds. */
@@ -978,6 +1070,15 @@ export interface operations {
             };
             /** @description No such shard (SHARD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1602,22 +1703,38 @@ export interface operations {
     };
     listShards: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many shards (default 100). A page may hold fewer (deleted shards are skipped) and still have a nextCursor. */
+                limit?: number;
+                /** @description The nextCursor of the page before, as received (opaque). */
+                cursor?: string;
+                /** @description Exactly this name: the one shard that has it, or none. */
+                name?: string;
+                /** @description Names starting with this, in name order (unnamed shards are left out). */
+                namePrefix?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The shards */
+            /** @description A page of shards */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        shards: components["schemas"]["ShardSummary"][];
-                    };
+                    "application/json": components["schemas"]["ShardPage"];
+                };
+            };
+            /** @description Bad limit, cursor, name or namePrefix (BAD_REQUEST) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Missing or wrong bearer token (UNAUTHORIZED) */
@@ -1671,7 +1788,7 @@ export interface operations {
                     "application/json": components["schemas"]["Shard"];
                 };
             };
-            /** @description Invalid body or type (BAD_REQUEST) */
+            /** @description Invalid body, name or type (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1682,6 +1799,15 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token (UNAUTHORIZED) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another shard has the name (SHARD_NAME_TAKEN, with its shardId) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1774,6 +1900,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Internal error; the body carries the request id to find it in the log (INTERNAL) */
             500: {
                 headers: {
@@ -1847,6 +1982,15 @@ export interface operations {
             };
             /** @description expectedUpper is not the shard upper (UPPER_MISMATCH, with "currentUpper") */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1962,6 +2106,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Body larger than the configured limit (PAYLOAD_TOO_LARGE) */
             413: {
                 headers: {
@@ -2056,6 +2209,15 @@ export interface operations {
             };
             /** @description No such shard (SHARD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2175,6 +2337,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Internal error; the body carries the request id to find it in the log (INTERNAL) */
             500: {
                 headers: {
@@ -2238,6 +2409,15 @@ export interface operations {
             };
             /** @description No such shard (SHARD_NOT_FOUND) or part (PART_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2309,6 +2489,15 @@ export interface operations {
             };
             /** @description No such shard (SHARD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2414,6 +2603,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Body larger than the configured limit (PAYLOAD_TOO_LARGE) */
             413: {
                 headers: {
@@ -2496,6 +2694,15 @@ export interface operations {
             };
             /** @description No such shard (SHARD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -142,6 +142,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
           202: jsonResponse('Queued', CompactionJson),
           ...errorResponses({
             404: 'No such shard (SHARD_NOT_FOUND)',
+            410: 'The shard was deleted (SHARD_DELETED)',
             422: 'Invalid request: non-consecutive inputs, since, foreign keys, unknown schema (INVALID_COMPACTION)',
             429: 'Queue full (QUEUE_FULL), with Retry-After and queueDepth',
           }),
@@ -175,6 +176,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
           200: jsonResponse('The output batch; its parts belong to the caller', z.object({ output: HollowBatchJson })),
           ...errorResponses({
             404: 'No such shard (SHARD_NOT_FOUND)',
+            410: 'The shard was deleted (SHARD_DELETED)',
             422: 'Invalid request (INVALID_COMPACTION)',
             503: 'Compaction disabled by the kill switch (COMPACTION_DISABLED), storage failed, or the compactor is stopping',
             504: 'Timed out (TIMED_OUT); parts written so far were deleted',

@@ -87,7 +87,7 @@ const PartJson = z
   .object({ key: z.string(), desc: DescriptionJson, order: RunOrderJson, schemaId: z.number().int().nonnegative(), updates: z.array(UpdateJson) })
   .meta({ id: 'PartContents' })
 
-const NOT_FOUND = { 404: 'No such shard (SHARD_NOT_FOUND)' } as const
+const NOT_FOUND = { 404: 'No such shard (SHARD_NOT_FOUND)', 410: 'The shard was deleted (SHARD_DELETED)' } as const
 
 /** JSON or Arrow, by the request's Accept header. */
 function wantsArrow(accept: string | undefined): boolean {
@@ -266,7 +266,7 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
         params: PartParams,
         response: {
           200: { description: 'The part', content: { 'application/json': { schema: PartJson }, [ARROW_STREAM]: { schema: ArrowStreamDoc } } },
-          ...errorResponses({ 404: 'No such shard (SHARD_NOT_FOUND) or part (PART_NOT_FOUND)' }),
+          ...errorResponses({ 404: 'No such shard (SHARD_NOT_FOUND) or part (PART_NOT_FOUND)', 410: NOT_FOUND[410] }),
         },
       },
     },

@@ -1,5 +1,6 @@
 /**
- * Shards over HTTP (API.md "Shards"): create, list, detail, schemas, since, GC. Thin: parse → one
+ * Shards over HTTP (API.md "Shards"): create, list (paged, by name), detail, delete, schemas,
+ * since, GC. Thin: parse → one
  * Shards call → map. Errors are AppErrors thrown by the service and mapped by the app's error
  * handler.
  *
@@ -19,7 +20,9 @@ import type { ShardId } from '../src/core/ids.js'
 import { TIMESTAMP_KINDS } from '../src/core/timestamp.js'
 import { AntichainJson, DataTypeJson, ShardIdParam, ShardJson, ShardSummaryJson } from '../src/http/api-types.js'
 import { errorResponses, jsonResponse } from '../src/http/responses.js'
+import { MAX_NAME_BYTES } from '../src/shard/name-index.js'
 import { shardJson, shardSummaryJson } from '../src/shard/shard-json.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../src/shard/shard-listing.js'
 import type { Shards } from '../src/shard/shards.js'
 
 // ---- loose validation ----------------------------------------------------------------------------
@@ -61,14 +64,17 @@ export function looseValidatorCompiler<T>(route: FastifyRouteSchemaDef<T>): Fast
 
 // ---- schemas -------------------------------------------------------------------------------------
 
-const ShardName = z.string().max(256)
+// NB: zod counts UTF-16 code units, never more than UTF-8 bytes; the service checks the bytes.
+const ShardName = z.string().max(MAX_NAME_BYTES)
 
 const CreateShardCheck = z.strictObject({ name: ShardName.optional(), timestamp: z.enum(TIMESTAMP_KINDS), keySchema: z.unknown().optional(), valSchema: z.unknown().optional() })
 const CreateShard = documentedAs(
   CreateShardCheck,
   z
     .strictObject({
-      name: ShardName.optional().meta({ description: 'A label; default empty.' }),
+      name: ShardName.optional().meta({
+        description: `Unique among shards not deleted (empty: no name, any number of shards); at most ${MAX_NAME_BYTES} bytes of UTF-8, no control characters. Default empty.`,
+      }),
       timestamp: z.enum(TIMESTAMP_KINDS).meta({ description: 'u64: totally ordered; product: pairs [a, b] with the product order.' }),
       keySchema: DataTypeJson,
       valSchema: DataTypeJson,
@@ -96,7 +102,29 @@ const GcResultJson = z
   })
   .meta({ id: 'GcResult' })
 
-const NOT_FOUND = { 404: 'No such shard (SHARD_NOT_FOUND)' } as const
+const ListShardsQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_LIST_LIMIT)
+    .optional()
+    .meta({ description: `At most this many shards (default ${DEFAULT_LIST_LIMIT}). A page may hold fewer (deleted shards are skipped) and still have a nextCursor.` }),
+  cursor: z.string().min(1).max(2048).optional().meta({ description: 'The nextCursor of the page before, as received (opaque).' }),
+  name: ShardName.optional().meta({ description: 'Exactly this name: the one shard that has it, or none.' }),
+  namePrefix: ShardName.optional().meta({ description: 'Names starting with this, in name order (unnamed shards are left out).' }),
+})
+
+const ShardPageJson = z
+  .object({
+    shards: z.array(ShardSummaryJson),
+    nextCursor: z.string().optional().meta({ description: 'Present when there may be more: pass it as cursor for the next page.' }),
+  })
+  .meta({ id: 'ShardPage' })
+
+const DeletedShardJson = z.object({ shardId: z.string(), deletedAt: z.string().meta({ description: 'When it was deleted (ISO 8601).' }) }).meta({ id: 'DeletedShard' })
+
+const NOT_FOUND = { 404: 'No such shard (SHARD_NOT_FOUND)', 410: 'The shard was deleted (SHARD_DELETED, with deletedAt)' } as const
 
 const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { shards }) => {
   fastify.post(
@@ -107,7 +135,10 @@ const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
         tags: ['shards'],
         summary: 'Create a shard',
         body: CreateShard,
-        response: { 201: jsonResponse('The new shard', ShardJson), ...errorResponses({ 400: 'Invalid body or type (BAD_REQUEST)' }) },
+        response: {
+          201: jsonResponse('The new shard', ShardJson),
+          ...errorResponses({ 400: 'Invalid body, name or type (BAD_REQUEST)', 409: 'Another shard has the name (SHARD_NAME_TAKEN, with its shardId)' }),
+        },
       },
     },
     async (req, reply) => reply.code(201).send(shardJson(await shards.create(req.body))),
@@ -118,11 +149,17 @@ const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
     {
       schema: {
         tags: ['shards'],
-        summary: 'Every shard, oldest first',
-        response: { 200: jsonResponse('The shards', z.object({ shards: z.array(ShardSummaryJson) })) },
+        summary: 'Shards, a page at a time: oldest first, or by name',
+        description:
+          'Without name filters: live shards oldest first (ids made before ids were time-ordered sort by id). namePrefix: named shards whose name starts with it, in name order. name: the shard with exactly that name.',
+        querystring: ListShardsQuery,
+        response: { 200: jsonResponse('A page of shards', ShardPageJson), ...errorResponses({ 400: 'Bad limit, cursor, name or namePrefix (BAD_REQUEST)' }) },
       },
     },
-    async () => ({ shards: (await shards.list()).map(shardSummaryJson) }),
+    async (req) => {
+      const page = await shards.list(req.query)
+      return { shards: page.shards.map(shardSummaryJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) }
+    },
   )
 
   fastify.get(
@@ -136,6 +173,21 @@ const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
       },
     },
     async (req) => shardJson(await shards.get(req.params.shardId as ShardId)),
+  )
+
+  fastify.delete(
+    '/v1/shards/:shardId',
+    {
+      schema: {
+        tags: ['shards'],
+        summary: 'Delete a shard',
+        description:
+          'Turns the shard into a tombstone: from then on reads, writes, schemas, since, GC and compactions of it answer 410 SHARD_DELETED, its name is free for a new shard, and GC deletes its blobs. Deleting it again is 410.',
+        params: ShardIdParam,
+        response: { 200: jsonResponse('The shard was deleted', DeletedShardJson), ...errorResponses(NOT_FOUND) },
+      },
+    },
+    async (req) => shards.delete(req.params.shardId as ShardId),
   )
 
   fastify.post(

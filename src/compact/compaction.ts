@@ -84,6 +84,10 @@ export const FAILURE_CODES = [
   'SCHEMA_INCOMPATIBLE',
   'STORAGE_ERROR',
   'CANCELLED',
+  /** A part an input names is not in blob storage. */
+  'PART_NOT_FOUND',
+  /** The shard was deleted while the compaction ran. */
+  'SHARD_DELETED',
   'INTERNAL',
 ] as const
 export type FailureCode = (typeof FAILURE_CODES)[number]

@@ -8,7 +8,7 @@ import type { PartialBatchKey } from '../core/paths.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, MergePlan, Progress, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, MergePlan, Progress, Reason, ResolvedRequest, SubmitBody } from './compaction.js'
 import type { SchemaSelection } from './plan.js'
 
 /** The shard service as the compactor needs it (the composition root wires the real one). */
@@ -30,16 +30,16 @@ export interface CompactorShards {
   deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
 }
 
-/** The merges a request calls for now; `problem`: why a `major` range cannot be compacted any more. */
+/** The merges a request calls for now; `problem`: why its range cannot be compacted any more. */
 export interface Replanned {
   readonly merges: readonly ResolvedRequest[]
-  readonly problem: string | null
+  readonly problem: Reason | null
 }
 
 /** How an output fared in the trace (shard/state.ts `ApplyOutcome`). */
 export interface ApplyOutcome {
   readonly result: ApplyResult
-  readonly detail: { readonly why: 'range' | 'diffs' | 'since' | 'updates'; readonly message: string } | null
+  readonly detail: { readonly why: 'range' | 'diffs' | 'since' | 'updates' | 'deleted'; readonly message: string } | null
 }
 
 export interface ExecuteContext {

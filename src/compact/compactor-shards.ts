@@ -195,7 +195,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       const first = req.merges[0]
       const explicitSince = first !== undefined && req.range !== null ? first.desc.since : undefined
       const major = majorRequest(state, req.range, explicitSince, req.writerSchemaId)
-      if (major.kind === 'invalid') return { merges: [], problem: major.message }
+      if (major.kind === 'invalid') return { merges: [], problem: { code: 'SPINE_MOVED', message: major.message } }
       return { merges: major.kind === 'merge' ? [major.req] : [], problem: null }
     },
 

@@ -27,7 +27,7 @@ import {
   type Reason,
   type ResolvedRequest,
 } from './compaction.js'
-import type { ApplyOutcome, CompactorDeps, CompactorShards, Execute } from './compactor-port.js'
+import type { ApplyOutcome, CompactorDeps, CompactorShards, Execute, Replanned } from './compactor-port.js'
 import { fastPathEligible, selectSchema, timeoutMs } from './plan.js'
 import { toCompactionError, writtenParts } from './stage-d-failure.js'
 
@@ -85,7 +85,7 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
   for (let round = 0; round < (req.kind === 'range' ? 1 : MAX_ROUNDS); round++) {
     const plan = req.kind === 'range' ? { merges: req.merges, problem: null } : await replan(deps, req)
     if (plan === null) return failed(obs, { code: 'STORAGE_ERROR', message: 'reading the shard to plan the compaction failed; see the server log' })
-    if (plan.problem !== null) return end(outcomes, lastRound, { code: 'SPINE_MOVED', message: plan.problem })
+    if (plan.problem !== null) return end(outcomes, lastRound, plan.problem)
     if (plan.merges.length === 0) {
       if (round === 0) return { status: 'not_applied', reason: { code: 'NOTHING_TO_COMPACT', message: nothingToDo(req) } }
       break
@@ -153,11 +153,11 @@ function end(outcomes: readonly MergeOutcome[], lastRound: readonly MergeEnd[], 
   }
 }
 
-async function replan(deps: RunnerDeps, req: CompactionRequest): Promise<{ merges: readonly ResolvedRequest[]; problem: string | null } | null> {
+async function replan(deps: RunnerDeps, req: CompactionRequest): Promise<Replanned | null> {
   try {
     return await deps.shards.replan(req)
   } catch (err) {
-    if (err instanceof AppError && err.code === 'SHARD_NOT_FOUND') return { merges: [], problem: err.message }
+    if (err instanceof AppError && (err.code === 'SHARD_NOT_FOUND' || err.code === 'SHARD_DELETED')) return { merges: [], problem: { code: 'SHARD_DELETED', message: err.message } }
     deps.report(err, `planning compaction of shard ${req.shardId} failed`)
     return null
   }
@@ -279,6 +279,8 @@ export function reasonOf(outcome: ApplyOutcome): Reason {
       return { code: 'INVALID_SINCE', message }
     case 'updates':
       return { code: 'TOO_MANY_UPDATES', message }
+    case 'deleted':
+      return { code: 'SHARD_DELETED', message }
     default:
       if (outcome.result === 'not_applied_invalid_since') return { code: 'INVALID_SINCE', message }
       if (outcome.result === 'not_applied_too_many_updates') return { code: 'TOO_MANY_UPDATES', message }

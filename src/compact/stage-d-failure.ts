@@ -9,7 +9,7 @@ import { LocationError } from '../location/errors.js'
 import type { CompactionError, FailureCode } from './compaction.js'
 
 /** Codes a Stage D error may carry through to the record; anything else is INTERNAL. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR'])
+const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR', 'PART_NOT_FOUND', 'SHARD_DELETED'])
 
 /** The part keys a failed Stage D says it wrote (`err.writtenParts`), else none. */
 export function writtenParts(err: unknown): readonly PartialBatchKey[] {

@@ -12,11 +12,18 @@
  * That also collects what crashed writes and compactions leaked, and batches never appended
  * (which must therefore be appended within the grace period).
  *
- * Consensus is truncated below min(head seqno, smallest leased seqno).
+ * A **deleted** shard (its head is a tombstone) can gain no part again, so every blob under its
+ * prefix is garbage at once, whatever its age, except what a leased state of an in-flight read of
+ * this process or a pin still holds (released, the next pass takes it).
+ *
+ * Consensus is truncated below min(head seqno, smallest leased seqno): for a tombstone without
+ * leases that leaves the tombstone alone, the record that the shard existed.
  *
  * NB: the blob listing is taken BEFORE the head is read, so a part appended between the two is
  * either absent from the listing or referenced by the head; never deleted while live.
  * NB: `graceMs` must exceed the longest compaction and the longest snapshot read of any instance.
+ * NB: reads of a deleted shard's older states by other instances are not protected: their parts
+ * may go while they read.
  */
 import { blobKey, parseBlobKey, shardPrefix } from '../core/paths.js'
 import type { ShardId } from '../core/ids.js'
@@ -25,9 +32,9 @@ import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
 import { runLimited } from './batch-writer.js'
 import type { Leases } from './leases.js'
-import type { Machine, Versioned } from './machine.js'
+import type { Machine } from './machine.js'
 import { allHollowBatches } from '../trace/trace.js'
-import type { ShardState } from './state.js'
+import { isDeleted, type ShardState } from './state.js'
 
 export interface GcResult {
   readonly deletedParts: number
@@ -68,13 +75,18 @@ export class ShardGc {
         this.#unreferencedSince.delete(shardId)
         return null
       }
-      const referenced = this.#referenced(shardId, head)
+      const tombstone = isDeleted(head.state)
+      const referenced = this.#referenced(shardId, tombstone ? [] : [head.state])
       const now = this.#o.now().getTime()
       const seen = this.#unreferencedSince.get(shardId) ?? new Map<string, number>()
       const nextSeen = new Map<string, number>()
       const doomed: { key: string }[] = []
       for (const meta of listed) {
         if (referenced.has(meta.key)) continue
+        if (tombstone) {
+          doomed.push(meta)
+          continue
+        }
         const parsed = parseBlobKey(meta.key)
         // NB: only part keys of this shard; anything else under the prefix is not ours to judge.
         if (!parsed.ok || parsed.value.shardId !== shardId) continue
@@ -111,10 +123,10 @@ export class ShardGc {
     }
   }
 
-  /** Full blob keys the head, the leased states and the pins of `shardId` reference. */
-  #referenced(shardId: ShardId, head: Versioned<ShardState>): Set<string> {
+  /** Full blob keys that `states`, the leased states and the pins of `shardId` reference. */
+  #referenced(shardId: ShardId, states: readonly ShardState[]): Set<string> {
     const out = new Set<string>(this.#o.leases.pinned(shardId))
-    for (const state of [head.state, ...this.#o.leases.states(shardId)]) {
+    for (const state of [...states, ...this.#o.leases.states(shardId)]) {
       for (const batch of allHollowBatches(state.trace)) {
         for (const part of batch.parts) if (part.kind === 'hollow') out.add(blobKey(shardId, part.key))
       }

@@ -12,6 +12,11 @@
  * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
  * keeps its parts and state version.
  *
+ * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
+ * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every
+ * read and command answers SHARD_DELETED (410) and GC collects the shard's blobs; `list` pages
+ * through shards by id or by name (shard-listing.ts).
+ *
  * NB: a batch given to `append` is the client's: on a mismatch its parts are NOT deleted (it may
  * be a batch the shard already references, appended a second time); unreferenced ones are
  * collected by GC after the grace period.
@@ -39,12 +44,16 @@ import { flushInlineParts, hollowKeys, runLimited, userBatchDesc, writeUserBatch
 import { ShardGc, type GcResult } from './gc.js'
 import { Leases, type Release } from './leases.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
+import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
+import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
 import { readSnapshot } from './snapshot.js'
 import {
   applyMergeRes,
   compareAndAppend,
   completeMerges,
+  deleteShard,
   downgradeSince,
+  isDeleted,
   latestSchema,
   newShardState,
   registerSchema,
@@ -147,6 +156,12 @@ export class Shards {
   readonly #leases: Leases
   readonly #windowMinBytes: number | undefined
   readonly #gc: ShardGc
+  readonly #names: NameIndex
+  /** What the name index asks of shards: their states, and creates rolled forward. */
+  readonly #claimHolders: ClaimHolders = {
+    state: async (shardId) => (await this.#machine.head(shardId))?.state ?? null,
+    createIfAbsent: async (initial) => (await this.#createIfAbsent(initial)).state,
+  }
   readonly #now: () => Date
   readonly #gcIntervalMs: number | null
   readonly #onError: (err: unknown) => void
@@ -180,6 +195,7 @@ export class Shards {
       now: this.#now,
       graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
     })
+    this.#names = new NameIndex(opts.consensus)
   }
 
   get leases(): Leases {
@@ -192,39 +208,63 @@ export class Shards {
 
   // ---- shards ----------------------------------------------------------------------------------
 
+  /** A new shard; a non-empty name must be free (SHARD_NAME_TAKEN, with the holder's `shardId`). */
   async create(req: CreateShardRequest): Promise<Versioned<ShardState>> {
     if (!(TIMESTAMP_KINDS as readonly string[]).includes(req.timestamp)) {
       throw new AppError('BAD_REQUEST', `body.timestamp: must be one of ${TIMESTAMP_KINDS.join(', ')}`)
     }
+    const name = req.name ?? ''
+    const badName = checkShardName(name, 'body.name')
+    if (badName !== null) throw new AppError('BAD_REQUEST', badName)
     const key = parseDataType(req.keySchema, 'body.keySchema')
     if (!key.ok) throw new AppError('BAD_REQUEST', key.error)
     const val = parseDataType(req.valSchema, 'body.valSchema')
     if (!val.ok) throw new AppError('BAD_REQUEST', val.error)
-    const shardId = newShardId()
-    const state = newShardState(shardId, req.name ?? '', req.timestamp, key.value, val.value, this.#now().toISOString())
-    const r = await this.#command(shardId, 'create', (cur) => (cur === null ? continueWith(state, true) : breakWith(false)))
-    // NB: a fresh uuid never collides; a `false` would mean the id generator is broken.
-    if (!r.result || r.state === null) throw new Error(`shard ${shardId} already exists`)
-    return { seqno: r.seqno, state: r.state }
+    const initial = newShardState(newShardId(), name, req.timestamp, key.value, val.value, this.#now().toISOString())
+    if (name !== '') {
+      const claim = await this.#names.claim(initial, this.#claimHolders)
+      if (claim.kind === 'taken') {
+        throw new AppError('SHARD_NAME_TAKEN', `body.name: "${name}" is the name of shard ${claim.holder}; choose another name, or delete that shard first`, { shardId: claim.holder })
+      }
+    }
+    const created = await this.#createIfAbsent(initial)
+    // NB: a fresh id exists already only when a create that found our claim rolled it forward.
+    if (isDeleted(created.state)) throw deletedError(created.state)
+    return created
   }
 
-  /** Every shard, oldest first. */
-  async list(): Promise<Versioned<ShardState>[]> {
-    const ids = (await this.#consensus.list()).filter(isShardId)
-    const heads = await runLimited(
-      ids.map((id) => () => this.#machine.head(id)),
-      8,
+  /** A page of live shards, oldest first, or those with a name or name prefix (shard-listing.ts). */
+  async list(query: ListShardsQuery = {}): Promise<ShardPage> {
+    return listShards(
+      {
+        keys: () => this.#consensus.list(),
+        shard: (id) => this.#machine.head(id),
+        holder: (name) => this.#names.holder(name),
+      },
+      query,
     )
-    const out = heads.filter((h): h is Versioned<ShardState> => h !== null)
-    return out.sort((a, b) => (a.state.createdAt < b.state.createdAt ? -1 : a.state.createdAt > b.state.createdAt ? 1 : a.state.shardId < b.state.shardId ? -1 : 1))
   }
 
-  /** The latest state; SHARD_NOT_FOUND. */
+  /** The latest state; SHARD_NOT_FOUND, or SHARD_DELETED for a tombstone. */
   async get(shardId: ShardId): Promise<Versioned<ShardState>> {
     const head = await this.#machine.head(shardId)
     if (head === null) throw notFound(shardId)
     this.#saw(shardId, head.seqno, head.state)
+    if (isDeleted(head.state)) throw deletedError(head.state)
     return head
+  }
+
+  /**
+   * Deletes the shard: its state becomes a tombstone (by compare-and-set, so a write racing it
+   * commits either before it, and is deleted with the shard, or not at all), its name is free
+   * again, and GC collects its blobs. SHARD_NOT_FOUND; SHARD_DELETED when it was deleted already.
+   */
+  async delete(shardId: ShardId): Promise<{ readonly shardId: ShardId; readonly deletedAt: string }> {
+    const at = this.#now().toISOString()
+    const r = await this.#command(shardId, 'delete_shard', (cur) => (cur === null ? breakWith(null) : deleteShard(cur.state, at)))
+    if (r.result === null || r.state === null) throw notFound(shardId)
+    if (r.result.kind === 'already_deleted') throw deletedError(r.state)
+    return { shardId, deletedAt: r.result.deletedAt }
   }
 
   /** Registers a schema evolved from the latest; returns its id (the latest's when equal). */
@@ -234,7 +274,8 @@ export class Shards {
     const val = parseDataType(valSchema, 'body.valSchema')
     if (!val.ok) throw new AppError('BAD_REQUEST', val.error)
     const r = await this.#command(shardId, 'register_schema', (cur) => (cur === null ? breakWith(null) : registerSchema(cur.state, key.value, val.value)))
-    if (r.result === null) throw notFound(shardId)
+    if (r.result === null || r.state === null) throw notFound(shardId)
+    if (r.result.kind === 'deleted') throw deletedError(r.state)
     if (r.result.kind === 'incompatible') throw new AppError('SCHEMA_INCOMPATIBLE', r.result.error)
     return { id: r.result.id }
   }
@@ -247,6 +288,7 @@ export class Shards {
     if (!since.ok) throw new AppError('BAD_REQUEST', `body.since: ${since.error}`)
     const r = await this.#command(shardId, 'downgrade_since', (cur) => (cur === null ? breakWith(null) : downgradeSince(cur.state, since.value)))
     if (r.result === null || r.state === null) throw notFound(shardId)
+    if (r.result.kind === 'deleted') throw deletedError(r.state)
     if (r.result.kind === 'regression') {
       throw new AppError('SINCE_REGRESSION', `body.since: ${ac.format(tk, since.value)} is behind the shard's since ${ac.format(tk, r.result.current)}; since only moves forward`, {
         since: ac.toJson(tk, r.result.current),
@@ -262,6 +304,7 @@ export class Shards {
   async completeMerges(shardId: ShardId): Promise<Versioned<ShardState>> {
     const r = await this.#command(shardId, 'complete_merges', (cur) => (cur === null ? breakWith(null) : completeMerges(cur.state)))
     if (r.state === null || r.result === null) throw notFound(shardId)
+    if (isDeleted(r.state)) throw deletedError(r.state)
     return { seqno: r.seqno, state: r.state }
   }
 
@@ -400,11 +443,17 @@ export class Shards {
 
   // ---- GC --------------------------------------------------------------------------------------
 
-  /** One GC pass over the shard; SHARD_NOT_FOUND. */
+  /** One GC pass over a live shard; SHARD_NOT_FOUND, SHARD_DELETED (deleted shards are `collect`ed). */
   async gc(shardId: ShardId): Promise<GcResult> {
-    const r = await this.#gc.collect(shardId, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)
+    await this.get(shardId)
+    const r = await this.collect(shardId)
     if (r === null) throw notFound(shardId)
     return r
+  }
+
+  /** One GC pass over any shard, a deleted one included (all its blobs go); null when it has no state. */
+  async collect(shardId: ShardId): Promise<GcResult | null> {
+    return this.#gc.collect(shardId, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)
   }
 
   /** Starts the periodic GC over every shard (when an interval was configured). Idempotent. */
@@ -431,7 +480,7 @@ export class Shards {
   async collectAll(): Promise<number> {
     let n = 0
     for (const id of (await this.#consensus.list()).filter(isShardId)) {
-      if ((await this.#gc.collect(id, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)) !== null) n++
+      if ((await this.collect(id)) !== null) n++
     }
     return n
   }
@@ -456,6 +505,13 @@ export class Shards {
     } finally {
       release()
     }
+  }
+
+  /** Creates the shard with `initial` unless it has a state; the state it has afterwards. */
+  async #createIfAbsent(initial: ShardState): Promise<Versioned<ShardState>> {
+    const r = await this.#command(initial.shardId, 'create', (cur) => (cur === null ? continueWith(initial, true) : breakWith(false)))
+    if (r.state === null) throw new Error(`create of ${initial.shardId} left no state`)
+    return { seqno: r.seqno, state: r.state }
   }
 
   /** The current config values, once loaded. */
@@ -504,6 +560,8 @@ export class Shards {
       switch (result.kind) {
         case 'not_found':
           throw notFound(shardId)
+        case 'deleted':
+          throw deletedError(r.state as ShardState)
         case 'upper_mismatch': {
           const tk = tkOf(r.state as ShardState)
           if (!own) {
@@ -549,7 +607,7 @@ export class Shards {
 /** `compareAndAppend`, with `checkPush`'s objections (a since beyond the trace's) as `invalid`. */
 function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUpper: Antichain, inlineTotalMaxBytes: number): Transition<ShardState, AppendResult> {
   const tk = tkOf(s)
-  if (ac.equals(tk, upperOf(s), expectedUpper) && ac.equals(tk, batch.desc.lower, expectedUpper) && !ac.equals(tk, batch.desc.lower, batch.desc.upper)) {
+  if (!isDeleted(s) && ac.equals(tk, upperOf(s), expectedUpper) && ac.equals(tk, batch.desc.lower, expectedUpper) && !ac.equals(tk, batch.desc.lower, batch.desc.upper)) {
     const problem = checkPush(s.trace, batch)
     if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
   }
@@ -574,4 +632,10 @@ function timestampFromText(text: string): unknown {
 
 function notFound(shardId: ShardId): AppError {
   return new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
+}
+
+function deletedError(s: ShardState): AppError {
+  return new AppError('SHARD_DELETED', `shard ${s.shardId} was deleted at ${s.deletedAt}; its data is being collected and nothing more can be done with it`, {
+    deletedAt: s.deletedAt,
+  })
 }

@@ -2,6 +2,11 @@
  * A shard's state: what consensus holds for it, one version per change. Values are immutable;
  * every change is a pure transition `(state, args) → Transition` that the machine commits with one
  * compare-and-set (and may run again against a newer state after a mismatch).
+ *
+ * A deleted shard's state is a **tombstone** (`deletedAt` set by `deleteShard`). It is final: every
+ * transition that changes data refuses a tombstone itself, so a write racing the deletion is
+ * refused atomically by whichever compare-and-set comes second. GC then deletes the shard's blobs
+ * and truncates its versions down to the tombstone, which stays as the record that it existed.
  */
 import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
@@ -29,6 +34,8 @@ export interface ShardState {
   readonly createdAt: string
   readonly schemas: readonly SchemaEntry[]
   readonly trace: Trace
+  /** When the shard was deleted (ISO 8601); absent while it is live. */
+  readonly deletedAt?: string
 }
 
 export const tkOf = (s: ShardState): TimestampKind => s.trace.tk
@@ -49,12 +56,31 @@ export function newShardState(shardId: ShardId, name: string, kind: TimestampKin
   return { shardId, name, createdAt, schemas: [{ id: 0, key, val }], trace: emptyTrace(timestampKind(kind)) }
 }
 
+export const isDeleted = (s: ShardState): boolean => s.deletedAt !== undefined
+
 // ---- transitions -----------------------------------------------------------------------------
 
-export type RegisterSchemaResult = { readonly kind: 'registered'; readonly id: number } | { readonly kind: 'incompatible'; readonly error: string }
+/** Refused because the shard is a tombstone. */
+export interface Deleted {
+  readonly kind: 'deleted'
+  readonly deletedAt: string
+}
+
+const deleted = (s: ShardState): Deleted => ({ kind: 'deleted', deletedAt: s.deletedAt as string })
+
+export type DeleteShardResult = Deleted | { readonly kind: 'already_deleted'; readonly deletedAt: string }
+
+/** Turns the shard into a tombstone deleted at `at` (ISO 8601); a tombstone stays as it is. */
+export function deleteShard(s: ShardState, at: string): Transition<ShardState, DeleteShardResult> {
+  if (s.deletedAt !== undefined) return breakWith({ kind: 'already_deleted', deletedAt: s.deletedAt })
+  return continueWith({ ...s, deletedAt: at }, { kind: 'deleted', deletedAt: at })
+}
+
+export type RegisterSchemaResult = { readonly kind: 'registered'; readonly id: number } | { readonly kind: 'incompatible'; readonly error: string } | Deleted
 
 /** Registers a schema evolved from the latest one; registering the latest again returns its id. */
 export function registerSchema(s: ShardState, key: DataType, val: DataType): Transition<ShardState, RegisterSchemaResult> {
+  if (isDeleted(s)) return breakWith(deleted(s))
   const latest = latestSchema(s)
   if (dataTypeEquals(latest.key, key) && dataTypeEquals(latest.val, val)) return breakWith({ kind: 'registered', id: latest.id })
   const problem = checkEvolution(latest.key, key, 'keySchema') ?? checkEvolution(latest.val, val, 'valSchema')
@@ -68,6 +94,7 @@ export type AppendResult =
   | { readonly kind: 'upper_mismatch'; readonly currentUpper: Antichain }
   | { readonly kind: 'inline_backpressure' }
   | { readonly kind: 'invalid'; readonly error: string }
+  | Deleted
 
 /**
  * Compare-and-append: `batch` is appended iff the shard's upper is `expectedUpper` and the batch
@@ -75,6 +102,7 @@ export type AppendResult =
  * (the writer then moves them to blob and tries again).
  */
 export function compareAndAppend(s: ShardState, batch: HollowBatch, expectedUpper: Antichain, inlineTotalMaxBytes: number): Transition<ShardState, AppendResult> {
+  if (isDeleted(s)) return breakWith(deleted(s))
   const tk = tkOf(s)
   if (!ac.equals(tk, upperOf(s), expectedUpper)) return breakWith({ kind: 'upper_mismatch', currentUpper: upperOf(s) })
   if (!ac.equals(tk, batch.desc.lower, expectedUpper)) {
@@ -89,10 +117,11 @@ export function compareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
   return continueWith({ ...s, trace }, { kind: 'appended', mergeReqs })
 }
 
-export type DowngradeSinceResult = { readonly kind: 'ok' } | { readonly kind: 'regression'; readonly current: Antichain }
+export type DowngradeSinceResult = { readonly kind: 'ok' } | { readonly kind: 'regression'; readonly current: Antichain } | Deleted
 
 /** Moves the since forward (or leaves it); never backwards. */
 export function downgradeSince(s: ShardState, since: Antichain): Transition<ShardState, DowngradeSinceResult> {
+  if (isDeleted(s)) return breakWith(deleted(s))
   const tk = tkOf(s)
   const current = sinceOf(s)
   if (!ac.frontierLessEqual(tk, current, since)) return breakWith({ kind: 'regression', current })
@@ -102,6 +131,7 @@ export function downgradeSince(s: ShardState, since: Antichain): Transition<Shar
 
 /** Completes every merge in progress in the trace (see trace.ts `completeMerges`); writes nothing when none is. */
 export function completeMerges(s: ShardState): Transition<ShardState, readonly FueledMergeReq[]> {
+  if (isDeleted(s)) return breakWith([])
   const r = traceCompleteMerges(s.trace)
   if (!r.didWork) return breakWith([])
   return continueWith({ ...s, trace: r.trace }, r.mergeReqs)
@@ -110,16 +140,19 @@ export function completeMerges(s: ShardState): Transition<ShardState, readonly F
 /** How a compaction output fared in the trace, and why when it did not apply. */
 export interface ApplyOutcome {
   readonly result: ApplyMergeResult
-  readonly detail: ApplyDetail | null
+  /** Why it did not apply: the trace's answer, or the shard being deleted. */
+  readonly detail: ApplyDetail | { readonly why: 'deleted'; readonly message: string } | null
 }
 
 /**
  * Offers a compaction output to the trace: as persist does (`merge`: one spine batch, or hollow
  * batches inside one), or over a run of whole spine batches (`major`). NB: a not-applied result
  * still commits a new version upstream (to linearize the no-op); compactd writes nothing for it,
- * since nothing changed and the machine knows exactly whether an earlier attempt committed.
+ * since nothing changed and the machine knows exactly whether an earlier attempt committed. A
+ * deleted shard takes nothing (`not_applied_no_match`: the compactor deletes the output).
  */
 export function applyMergeRes(s: ShardState, output: HollowBatch, mode: 'merge' | 'major' = 'merge'): Transition<ShardState, ApplyOutcome> {
+  if (isDeleted(s)) return breakWith({ result: 'not_applied_no_match', detail: { why: 'deleted', message: `shard ${s.shardId} was deleted at ${s.deletedAt}` } })
   const { trace, result, detail } = mode === 'major' ? replaceSpineBatches(s.trace, output) : traceApplyMergeRes(s.trace, { output })
   if (trace === s.trace) return breakWith({ result, detail })
   return continueWith({ ...s, trace }, { result, detail })
@@ -138,6 +171,7 @@ interface ShardStateJson {
   timestamp: TimestampKindName
   schemas: { id: number; keySchema: unknown; valSchema: unknown }[]
   trace: unknown
+  deletedAt?: string
 }
 
 export const shardStateCodec: StateCodec<ShardState> = {
@@ -148,6 +182,7 @@ export const shardStateCodec: StateCodec<ShardState> = {
     timestamp: tkOf(s).name,
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
     trace: traceToJson(s.trace),
+    ...(s.deletedAt === undefined ? {} : { deletedAt: s.deletedAt }),
   }),
   decode: (json) => {
     const j = json as ShardStateJson
@@ -160,6 +195,7 @@ export const shardStateCodec: StateCodec<ShardState> = {
     })
     const trace = traceFromJson(tk, j.trace)
     if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
-    return { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
+    const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
+    return typeof j.deletedAt === 'string' ? { ...base, deletedAt: j.deletedAt } : base
   },
 }

@@ -2,9 +2,10 @@
  * Model-based testing of the shard API: seeded random operations (create, write with right and
  * wrong uppers, JSON and Arrow bodies, unappended batches appended later or never, since moves
  * and regressions, schema evolution, config flips that change part sizes and inlining, GC,
- * restarts) go through `app.inject`, and every answer is checked against a simple model: per
- * shard, a list of rows with since and upper. Every snapshot is compared with the model's
- * consolidation of the rows at or before asOf.
+ * restarts, deletes, unique names) go through `app.inject`, and every answer is checked against a
+ * simple model: per shard, a list of rows with since and upper. Every snapshot is compared with the
+ * model's consolidation of the rows at or before asOf. A deleted shard is simply gone: 410 for
+ * everything, absent from listings, its name free, and no blob of it left after GC.
  *
  * Background compaction (writer maintenance) runs as in production, so every check holds whatever
  * it did meanwhile; env MODEL_NO_COMPACTION turns it off (the kill switch) to tell its faults apart.
@@ -20,6 +21,7 @@ import { encodeUpdatesStream } from '../../src/columnar/part-format.js'
 import { parseDataType } from '../../src/columnar/data-type.js'
 import { updatesFromJson } from '../../src/columnar/updates.js'
 import type { Services } from '../../src/services.js'
+import type { ShardId } from '../../src/core/ids.js'
 import { mulberry32 as prng } from '../../src/core/prng.js'
 
 export const ARROW = 'application/vnd.apache.arrow.stream'
@@ -55,6 +57,8 @@ interface Pending {
 
 interface ModelShard {
   readonly id: string
+  /** '' for none; unique among the model's live shards otherwise. */
+  readonly name: string
   since: bigint
   upper: bigint
   /** Nullable fields added by evolutions, in order. */
@@ -104,6 +108,7 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
   const counts: Record<string, number> = {}
   const shards: ModelShard[] = []
+  const deleted: ModelShard[] = []
   let server = await run.start()
   await server.services.dyncfg.start()
   if (process.env.MODEL_NO_COMPACTION !== undefined) await server.services.dyncfg.update({ compaction_process_requests: false })
@@ -178,7 +183,8 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
       else if (r < 0.86) op = 'compact'
       else if (r < 0.92) op = 'config'
       else if (r < 0.96) op = 'gc'
-      else if (r < 0.98 && run.restarts) op = 'restart'
+      else if (r < 0.975) op = 'delete'
+      else if (r < 0.99 && run.restarts) op = 'restart'
       else op = 'snapshot'
       counts[op] = (counts[op] ?? 0) + 1
       const s = shards.length > 0 ? pick(shards) : undefined
@@ -186,9 +192,33 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
 
       switch (op) {
         case 'create': {
-          const res = await inject({ method: 'POST', url: '/v1/shards', payload: { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: valType([]) } })
-          assert.equal(res.statusCode, 201, where)
-          shards.push({ id: res.json().shardId, since: 0n, upper: 0n, fields: [], rows: [], pending: [] })
+          const payload = (name: string) => ({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: valType([]), ...(name === '' ? {} : { name }) })
+          const holder = shards.find((m) => m.name !== '')
+          if (holder !== undefined && rand() < 0.3) {
+            const taken = await inject({ method: 'POST', url: '/v1/shards', payload: payload(holder.name) })
+            assert.equal(taken.statusCode, 409, `${where}: ${taken.body}`)
+            assert.deepEqual({ code: taken.json().code, shardId: taken.json().shardId }, { code: 'SHARD_NAME_TAKEN', shardId: holder.id }, where)
+          }
+          // A new name, none, or the name of a deleted shard (free again).
+          const freed = deleted.filter((m) => m.name !== '' && !shards.some((l) => l.name === m.name))
+          const name = freed.length > 0 && rand() < 0.5 ? pick(freed).name : rand() < 0.5 ? `shard-${step}` : ''
+          const res = await inject({ method: 'POST', url: '/v1/shards', payload: payload(name) })
+          assert.equal(res.statusCode, 201, `${where}: ${res.body}`)
+          shards.push({ id: res.json().shardId, name, since: 0n, upper: 0n, fields: [], rows: [], pending: [] })
+          break
+        }
+        case 'delete': {
+          const m = s as ModelShard
+          const res = await inject({ method: 'DELETE', url: `/v1/shards/${m.id}` })
+          assert.equal(res.statusCode, 200, `${where}: ${res.body}`)
+          shards.splice(shards.indexOf(m), 1)
+          deleted.push(m)
+          for (const [method, url] of [['GET', `/v1/shards/${m.id}`], ['GET', `/v1/shards/${m.id}/snapshot?asOf=${m.since}`], ['DELETE', `/v1/shards/${m.id}`]] as const) {
+            const gone = await inject({ method, url })
+            assert.deepEqual({ status: gone.statusCode, code: gone.json().code }, { status: 410, code: 'SHARD_DELETED' }, `${where}: ${method} ${url}`)
+          }
+          const refused = await write(m, m.upper, m.upper + 1n, randomRows(m, m.upper, m.upper + 1n, 2))
+          assert.equal(refused.statusCode, 410, `${where}: ${refused.body}`)
           break
         }
         case 'write': {
@@ -353,6 +383,16 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
         }
       }
     }
+    // Every live shard is listed with its name, oldest first; deleted ones are not.
+    const listed = (await inject({ method: 'GET', url: '/v1/shards?limit=1000' })).json() as { shards: { shardId: string; name: string }[] }
+    assert.deepEqual(
+      listed.shards.map((x) => [x.shardId, x.name]),
+      shards.map((m) => [m.id, m.name]),
+    )
+    for (const m of shards.filter((x) => x.name !== '')) {
+      const found = (await inject({ method: 'GET', url: `/v1/shards?name=${encodeURIComponent(m.name)}` })).json() as { shards: { shardId: string }[] }
+      assert.deepEqual(found.shards.map((x) => x.shardId), [m.id])
+    }
     // Every shard, at every available asOf, one last time.
     for (const m of shards) {
       const state = await shardState(m)
@@ -373,6 +413,14 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
       assert.deepEqual(stored.filter((k) => !referenced.has(k)).sort(), [], `unreferenced blobs of ${m.id} after GC`)
       assert.deepEqual([...referenced].filter((k) => !stored.includes(k)), [], `referenced blobs of ${m.id} missing`)
     }
+    // And of a deleted shard, nothing.
+    for (const m of deleted) {
+      await server.services.shards.collect(m.id as ShardId)
+      const stored: string[] = []
+      for await (const meta of server.services.blob.list(`${m.id}/`)) stored.push(meta.key)
+      assert.deepEqual(stored, [], `blobs of the deleted shard ${m.id} after GC`)
+    }
+    counts['deleted'] = deleted.length
     return { ops: counts }
   } finally {
     await server.stop()

@@ -370,7 +370,7 @@ describe('OpenAPI', () => {
     withApp({}, async (_h, t) => {
       const doc = t.app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
       const submit = doc.paths['/v1/shards/{shardId}/compactions']?.post
-      assert.deepEqual(Object.keys(submit?.responses ?? {}).sort(), ['200', '202', '400', '401', '404', '413', '415', '422', '429', '500', '503', '504'])
+      assert.deepEqual(Object.keys(submit?.responses ?? {}).sort(), ['200', '202', '400', '401', '404', '410', '413', '415', '422', '429', '500', '503', '504'])
       for (const [path, method] of [
         ['/v1/compact', 'post'],
         ['/v1/compactions', 'get'],

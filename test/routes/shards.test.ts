@@ -12,7 +12,9 @@ describe('shard routes', () => {
   })
   after(() => t.close())
 
-  const create = async (body: unknown = U64_SHARD) => t.app.inject({ method: 'POST', url: '/v1/shards', payload: body as object })
+  // Names are unique: each shard of these tests gets its own unless the test names it.
+  let named = 0
+  const create = async (body: unknown = { ...U64_SHARD, name: `orders-${named++}` }) => t.app.inject({ method: 'POST', url: '/v1/shards', payload: body as object })
 
   it('POST /v1/shards is 201 with the Shard', async () => {
     const res = await create()
@@ -23,7 +25,7 @@ describe('shard routes', () => {
       { ...shard, shardId: undefined },
       {
         shardId: undefined,
-        name: 'orders',
+        name: 'orders-0',
         timestamp: 'u64',
         seqno: 0,
         since: [0],
@@ -111,19 +113,117 @@ describe('shard routes', () => {
     assert.match(metrics.body, /persist_gc_started_total [1-9]/)
   })
 
+  it('DELETE /v1/shards/{id} is 200 {shardId, deletedAt}; afterwards every route of the shard is 410 SHARD_DELETED', async () => {
+    const id = (await create({ ...U64_SHARD, name: 'to-delete' })).json().shardId
+    const written = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/batches`, payload: { lower: [0], upper: [2], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }], append: false } })
+    assert.equal(written.statusCode, 201, written.body)
+    const del = await t.app.inject({ method: 'DELETE', url: `/v1/shards/${id}` })
+    assert.equal(del.statusCode, 200, del.body)
+    const { shardId, deletedAt } = del.json()
+    assert.equal(shardId, id)
+    assert.ok(!Number.isNaN(Date.parse(deletedAt)))
+
+    const calls: Array<[string, string, object?]> = [
+      ['GET', `/v1/shards/${id}`],
+      ['DELETE', `/v1/shards/${id}`],
+      ['POST', `/v1/shards/${id}/batches`, { lower: [0], upper: [2], updates: [] }],
+      ['POST', `/v1/shards/${id}/append`, { batch: written.json().batch }],
+      ['GET', `/v1/shards/${id}/snapshot?asOf=0`],
+      ['POST', `/v1/shards/${id}/schemas`, { keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }],
+      ['POST', `/v1/shards/${id}/since`, { since: [1] }],
+      ['POST', `/v1/shards/${id}/gc`],
+      ['POST', `/v1/shards/${id}/compactions`, {}],
+      ['POST', '/v1/compact', { shardId: id, desc: { lower: [0], upper: [2], since: [0] }, inputs: [written.json().batch] }],
+    ]
+    for (const [method, url, payload] of calls) {
+      const res = await t.app.inject({ method: method as 'GET', url, ...(payload === undefined ? {} : { payload }) })
+      assert.equal(res.statusCode, 410, `${method} ${url}: ${res.body}`)
+      assert.deepEqual({ code: res.json().code, deletedAt: res.json().deletedAt }, { code: 'SHARD_DELETED', deletedAt }, `${method} ${url}`)
+      assert.match(res.json().message, new RegExp(`^shard ${id} was deleted at ${deletedAt}; its data is being collected`))
+    }
+    const list = await t.app.inject({ method: 'GET', url: '/v1/shards?limit=1000' })
+    assert.ok(!list.json().shards.some((s: { shardId: string }) => s.shardId === id))
+    const byName = await t.app.inject({ method: 'GET', url: '/v1/shards?name=to-delete' })
+    assert.deepEqual(byName.json(), { shards: [] })
+    const unknown = await t.app.inject({ method: 'DELETE', url: '/v1/shards/s00000000-0000-4000-8000-000000000000' })
+    assert.equal(unknown.statusCode, 404)
+    assert.equal(unknown.json().code, 'SHARD_NOT_FOUND')
+    const malformed = await t.app.inject({ method: 'DELETE', url: '/v1/shards/nope' })
+    assert.equal(malformed.statusCode, 400)
+    assert.match(malformed.json().message, /^params\.shardId/)
+  })
+
+  it('POST /v1/shards is 409 SHARD_NAME_TAKEN naming the holder; the name is free again once it is deleted', async () => {
+    const holder = (await create({ ...U64_SHARD, name: 'unique' })).json().shardId
+    const taken = await create({ ...U64_SHARD, name: 'unique' })
+    assert.equal(taken.statusCode, 409)
+    assert.deepEqual({ code: taken.json().code, shardId: taken.json().shardId }, { code: 'SHARD_NAME_TAKEN', shardId: holder })
+    assert.match(taken.json().message, /^body\.name: "unique" is the name of shard/)
+    const long = await create({ ...U64_SHARD, name: 'ü'.repeat(60) })
+    assert.equal(long.statusCode, 400)
+    assert.match(long.json().message, /^body\.name: must be at most 100 bytes of UTF-8; this one is 120$/)
+    const tooLong = await create({ ...U64_SHARD, name: 'x'.repeat(101) })
+    assert.equal(tooLong.statusCode, 400)
+    assert.match(tooLong.json().message, /^body\.name/)
+    assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/shards/${holder}` })).statusCode, 200)
+    assert.equal((await create({ ...U64_SHARD, name: 'unique' })).statusCode, 201)
+  })
+
+  it('GET /v1/shards pages with limit and cursor, finds by name and by prefix; 400 naming the query field', async () => {
+    const made: string[] = []
+    for (const name of ['page-b', 'page-a', 'page-c']) made.push((await create({ ...U64_SHARD, name })).json().shardId)
+    const all: string[] = []
+    let url = '/v1/shards?limit=2'
+    for (let i = 0; i < 1000; i++) {
+      const res = await t.app.inject({ method: 'GET', url })
+      assert.equal(res.statusCode, 200, res.body)
+      const body = res.json() as { shards: { shardId: string }[]; nextCursor?: string }
+      assert.ok(body.shards.length <= 2)
+      all.push(...body.shards.map((s) => s.shardId))
+      if (body.nextCursor === undefined) break
+      assert.match(body.nextCursor, /^[A-Za-z0-9_-]+$/)
+      url = `/v1/shards?limit=2&cursor=${body.nextCursor}`
+    }
+    assert.deepEqual(all, [...all].sort(), 'oldest first: ids are time-ordered')
+    assert.deepEqual(all.slice(-3), made)
+    const prefix = await t.app.inject({ method: 'GET', url: '/v1/shards?namePrefix=page-' })
+    assert.deepEqual(prefix.json().shards.map((s: { name: string }) => s.name), ['page-a', 'page-b', 'page-c'])
+    const exact = await t.app.inject({ method: 'GET', url: `/v1/shards?name=${encodeURIComponent('page-c')}` })
+    assert.deepEqual(exact.json().shards.map((s: { shardId: string }) => s.shardId), [made[2]])
+    const bad: Array<[string, RegExp]> = [
+      // The route's schema checks these first, naming the part as fastify does (querystring).
+      ['limit=0', /^querystring\.limit/],
+      ['limit=1001', /^querystring\.limit/],
+      ['limit=two', /^querystring\.limit/],
+      ['cursor=bm9wZQ', /^query\.cursor: not a cursor of this listing/],
+      ['name=a&namePrefix=a', /^query\.name: give name \(exact\) or namePrefix \(search\), not both$/],
+      ['name=', /^query\.name: must not be empty/],
+      [`name=${'x'.repeat(101)}`, /^querystring\.name/],
+    ]
+    for (const [query, message] of bad) {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/shards?${query}` })
+      assert.equal(res.statusCode, 400, query)
+      assert.equal(res.json().code, 'BAD_REQUEST', query)
+      assert.match(res.json().message, message, query)
+    }
+  })
+
   it('documents every shard and data route with its error statuses', () => {
     const doc = JSON.parse(renderOpenApi(t.app)) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
     const expect: Array<[string, string, string[]]> = [
-      ['/v1/shards', 'post', ['201', '400']],
-      ['/v1/shards', 'get', ['200']],
-      ['/v1/shards/{shardId}', 'get', ['200', '404']],
-      ['/v1/shards/{shardId}/schemas', 'post', ['201', '400', '404']],
-      ['/v1/shards/{shardId}/since', 'post', ['200', '400', '404', '409']],
-      ['/v1/shards/{shardId}/gc', 'post', ['200', '404']],
-      ['/v1/shards/{shardId}/batches', 'post', ['201', '400', '404', '409', '413', '415']],
-      ['/v1/shards/{shardId}/append', 'post', ['201', '400', '404', '409']],
-      ['/v1/shards/{shardId}/snapshot', 'get', ['200', '400', '404']],
-      ['/v1/shards/{shardId}/parts/{writerKey}/{partId}', 'get', ['200', '404']],
+      ['/v1/shards', 'post', ['201', '400', '409']],
+      ['/v1/shards', 'get', ['200', '400']],
+      ['/v1/shards/{shardId}', 'get', ['200', '404', '410']],
+      ['/v1/shards/{shardId}', 'delete', ['200', '400', '404', '410']],
+      ['/v1/shards/{shardId}/schemas', 'post', ['201', '400', '404', '410']],
+      ['/v1/shards/{shardId}/since', 'post', ['200', '400', '404', '409', '410']],
+      ['/v1/shards/{shardId}/gc', 'post', ['200', '404', '410']],
+      ['/v1/shards/{shardId}/batches', 'post', ['201', '400', '404', '409', '410', '413', '415']],
+      ['/v1/shards/{shardId}/append', 'post', ['201', '400', '404', '409', '410']],
+      ['/v1/shards/{shardId}/snapshot', 'get', ['200', '400', '404', '410']],
+      ['/v1/shards/{shardId}/parts/{writerKey}/{partId}', 'get', ['200', '404', '410']],
+      ['/v1/shards/{shardId}/compactions', 'post', ['404', '410']],
+      ['/v1/compact', 'post', ['404', '410']],
     ]
     for (const [path, method, statuses] of expect) {
       const op = doc.paths[path]?.[method]

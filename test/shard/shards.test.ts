@@ -46,8 +46,9 @@ describe('Shards', () => {
   })
   after(() => h.close())
 
+  let named = 0
   async function shard(spec: { timestamp: 'u64' | 'product'; keySchema: unknown; valSchema: unknown } = U64): Promise<ShardId> {
-    return (await h.shards.create({ name: 'test', ...spec })).state.shardId
+    return (await h.shards.create({ name: `test-${named++}`, ...spec })).state.shardId
   }
 
   describe('create, get, list', () => {
@@ -58,7 +59,7 @@ describe('Shards', () => {
       assert.deepEqual(v.state.schemas.map((s) => s.id), [0])
       const got = await h.shards.get(v.state.shardId)
       assert.equal(got.seqno, 0)
-      assert.ok((await h.shards.list()).some((s) => s.state.shardId === v.state.shardId))
+      assert.ok((await h.shards.list()).shards.some((s) => s.state.shardId === v.state.shardId))
     })
 
     it('refuses a malformed type naming the field, and an unknown shard', async () => {
@@ -402,7 +403,7 @@ describe('Shards', () => {
     it('lists upper after appends', async () => {
       const id = await shard()
       await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [7], updates: [] })
-      const listed = (await h.shards.list()).find((v) => v.state.shardId === id)
+      const listed = (await h.shards.list({ limit: 1000 })).shards.find((v) => v.state.shardId === id)
       assert.deepEqual(listed && upperOf(listed.state), [7n])
     })
   })
