@@ -123,7 +123,7 @@ describe('deleting a shard', () => {
     await rejectsWith(h.shards.registerSchema(id, { type: 'utf8' }, { type: 'int64' }), 'SHARD_DELETED')
     await rejectsWith(h.shards.downgradeSince(id, [1]), 'SHARD_DELETED')
     await rejectsWith(h.shards.gc(id), 'SHARD_DELETED')
-    assert.equal(await h.shards.applyMergeRes(id, w.batch), 'not_applied_no_match')
+    assert.equal((await h.shards.applyMergeRes(id, w.batch)).result, 'not_applied_no_match')
 
     assert.deepEqual((await h.shards.list()).shards.map((v) => v.state.shardId), [])
     assert.deepEqual((await h.shards.list({ name: 'doomed' })).shards, [])
@@ -178,7 +178,7 @@ describe('deleting a shard', () => {
     const races: Array<[string, (id: ShardId) => Promise<unknown>, unknown]> = [
       ['register_schema', (id) => h.shards.registerSchema(id, { type: 'utf8' }, v1), 'SHARD_DELETED'],
       ['downgrade_since', (id) => h.shards.downgradeSince(id, [1]), 'SHARD_DELETED'],
-      ['merge_res', async (id) => h.shards.applyMergeRes(id, await replacement(h, id)), 'not_applied_no_match'],
+      ['merge_res', async (id) => (await h.shards.applyMergeRes(id, await replacement(h, id))).detail?.why, 'deleted'],
     ]
     for (const [cmd, command, refused] of races) {
       const id = (await h.shards.create({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: v0 })).state.shardId
