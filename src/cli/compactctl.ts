@@ -15,6 +15,15 @@ import { jobsCommands } from './jobs-commands.js'
 import { shardsCommands } from './shards-commands.js'
 import { statusCommand } from './status-command.js'
 
+const EXIT_HELP = `
+Exit codes:
+  0 done (a waited compaction succeeded and applied)   1 server error or unexpected failure
+  2 usage: bad command, flag or argument                3 server unreachable
+  4 unauthorized: token missing or refused              5 not found (shard, compaction, config)
+  6 request refused (invalid, conflict, queue full)     7 waited compaction failed or was cancelled
+  8 waited compaction changed nothing (skipped, or its result did not apply)
+`
+
 export function program(): Command {
   const p = new Command('compactctl')
     .description("compactd's command line: status, shards, compactions and configs over the HTTP API")
@@ -22,6 +31,7 @@ export function program(): Command {
     .addOption(new Option('--token <token>', 'bearer token (COMPACTD_AUTH_TOKEN of the server)').env('COMPACTD_TOKEN'))
     .option('--json', 'print one JSON document on stdout (errors as {"error": ...})')
     .configureOutput({ outputError: (text, write) => write(`compactctl: USAGE: ${text.replace(/^error: /, '').trim()}\n`) })
+    .addHelpText('after', EXIT_HELP)
   statusCommand(p)
   shardsCommands(p)
   compactCommand(p)
