@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need beyond npm packages is on this machine: PostgreSQL's server
-# binaries (the tests start their own cluster with initdb in a temp dir; DATABASE_URL skips that).
+# binaries (the tests start their own cluster with initdb in a temp dir; DATABASE_URL skips that),
+# and Debian's chromium for the console's browser test (CHROMIUM_PATH names another build).
 set -euo pipefail
+
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-test-deps: chromium is missing; install it (Debian: apt-get install chromium) or set CHROMIUM_PATH" >&2
+    exit 1
+  fi
+  echo "ensure-test-deps: installing chromium with apt-get" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
 
 if [ -n "${DATABASE_URL:-}" ]; then exit 0; fi
 if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
