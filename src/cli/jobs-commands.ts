@@ -1,6 +1,6 @@
 /** `compactctl jobs ls|show|watch|cancel`: compactions, as the cluster reports them. */
 import type { Command } from 'commander'
-import { fractionOf, statusLabel, timelineOf } from '../client/compaction-view.js'
+import { fractionOf, percentLabel, statusLabel, timelineOf } from '../client/compaction-view.js'
 import { elapsedMs, formatDuration, formatInstant, formatRange } from '../client/format.js'
 import type { CompactionJson } from '../client/wire.js'
 import { summary } from './compact-command.js'
@@ -72,7 +72,7 @@ export function jobsCommands(program: Command): void {
 function listTable(cs: readonly CompactionJson[]): string {
   return table(
     ['compaction', 'shard', 'source', 'status', 'range', 'created', 'took', 'done'],
-    cs.map((c) => [c.id, c.shardId, c.source, statusLabel(c), formatRange(c.desc), formatInstant(c.createdAt), formatDuration(elapsedMs(c.startedAt, c.finishedAt)), `${Math.round(fractionOf(c) * 100)}%`]),
+    cs.map((c) => [c.id, c.shardId, c.source, statusLabel(c), formatRange(c.desc), formatInstant(c.createdAt), formatDuration(elapsedMs(c.startedAt, c.finishedAt)), percentLabel(c)]),
   )
 }
 

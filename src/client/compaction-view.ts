@@ -23,7 +23,8 @@ export function outcomeOf(c: CompactionJson): Outcome {
 /**
  * Fraction done in [0, 1]: the server's own `progress.fraction` when it sends one; otherwise the
  * larger of merged chunks over planned chunks and rows read over input rows. A finished compaction
- * that succeeded is 1.
+ * that succeeded is 1; a live one stays below 1 (NB: rows read may exceed the inputs' Σ len, an
+ * upper bound, and a merged last chunk still has its apply ahead).
  */
 export function fractionOf(c: CompactionJson): number {
   const p = c.progress
@@ -31,7 +32,15 @@ export function fractionOf(c: CompactionJson): number {
   if (c.status === 'succeeded' || c.status === 'not_applied') return 1
   const chunks = p !== undefined && p.chunksTotal > 0 ? p.chunksDone / p.chunksTotal : 0
   const rows = p !== undefined && c.inputs?.updates > 0 ? p.updatesRead / c.inputs.updates : 0
-  return clamp01(Math.max(chunks, rows))
+  return Math.min(LIVE_MAX, clamp01(Math.max(chunks, rows)))
+}
+
+const LIVE_MAX = 0.99
+
+/** The done column of a list: `42%`, or `—` for one that ended without doing its work. */
+export function percentLabel(c: CompactionJson): string {
+  const o = outcomeOf(c)
+  return o === 'failed' || o === 'nothing' ? '—' : `${Math.round(fractionOf(c) * 100)}%`
 }
 
 const clamp01 = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : x)

@@ -27,8 +27,11 @@ async function visit(page: Page, name: string): Promise<void> {
   assert.deepEqual(violations, [], `${name}: accessibility findings ${JSON.stringify(violations, null, 1)}`)
 }
 
+/** The page's document, as far as these tests read it (the tests compile without the DOM's types). */
+type Doc = { querySelector(selector: string): { value?: number } | null }
+
 /** The `value` of the progress bar inside `selector`. */
-const progressOf = (page: Page, selector: string): Promise<number> => page.locator(`${selector} progress`).first().evaluate((el) => (el as HTMLProgressElement).value)
+const progressOf = (page: Page, selector: string): Promise<number> => page.locator(`${selector} progress`).first().evaluate((el) => (el as unknown as { value: number }).value)
 
 async function serverSupportsMajor(s: OperatorServer): Promise<boolean> {
   const doc = (await (await fetch(`${s.url}/openapi.json`)).json()) as { components?: { schemas?: { SubmitCompaction?: { properties?: Record<string, unknown> } } } }
@@ -84,7 +87,8 @@ describe('the console in a real browser', { timeout: 300_000 }, () => {
     const row = `[data-compaction="${runningId}"]`
     await page.locator(row).waitFor(WAIT)
     await page.waitForFunction((sel) => {
-      const v = document.querySelector<HTMLProgressElement>(`${sel} progress`)?.value ?? 0
+      const doc = (globalThis as unknown as { document: Doc }).document
+      const v = doc.querySelector(`${sel} progress`)?.value ?? 0
       return v > 0 && v < 100
     }, row, WAIT)
     await page.locator('[data-testid=queue-depth]', { hasText: '1' }).waitFor(WAIT)

@@ -6,7 +6,7 @@ import { elapsedMs, formatDuration, formatInstant, formatRange, shortId } from '
 import { STATUSES, type CompactionJson } from '../../src/client/wire.js'
 import { useApi, useLoad } from './hooks.js'
 import { href, navigate, type Route } from './router.js'
-import { ConfirmButton, ErrorNote, Pager, ProgressBar, StatusBadge } from './widgets.js'
+import { ConfirmButton, ErrorNote, ListProgress, Pager, StatusBadge } from './widgets.js'
 
 const PAGE = 50
 
@@ -85,7 +85,7 @@ function Row({ c, onChange }: { c: CompactionJson; onChange: () => void }) {
       <td>{formatRange(c.desc)}</td>
       <td>{formatInstant(c.createdAt)}</td>
       <td>{formatDuration(elapsedMs(c.startedAt, c.finishedAt))}</td>
-      <td><ProgressBar compaction={c} label={`Progress of ${c.id}`} /></td>
+      <td><ListProgress compaction={c} label={`Progress of ${c.id}`} /></td>
       <td>{isFinal(c) ? null : <CancelButton id={c.id} onDone={onChange} />}</td>
     </tr>
   )

@@ -4,7 +4,7 @@ import { formatBytes, formatCount, formatFrontier, formatInstant, formatRange, s
 import { useApi, useLoad } from './hooks.js'
 import { href, navigate } from './router.js'
 import { SpineDrawing, SpineTable } from './spine-drawing.js'
-import { ConfirmButton, ErrorNote, ProgressBar, Section, StatusBadge } from './widgets.js'
+import { ConfirmButton, ErrorNote, ListProgress, Section, StatusBadge } from './widgets.js'
 
 export function ShardView({ id }: { id: string }) {
   const client = useApi()
@@ -102,7 +102,7 @@ export function ShardView({ id }: { id: string }) {
                   <td><StatusBadge compaction={c} /></td>
                   <td>{formatRange(c.desc)}</td>
                   <td>{formatInstant(c.createdAt)}</td>
-                  <td><ProgressBar compaction={c} label={`Progress of ${c.id}`} /></td>
+                  <td><ListProgress compaction={c} label={`Progress of ${c.id}`} /></td>
                 </tr>
               ))}
             </tbody>

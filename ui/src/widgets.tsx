@@ -16,6 +16,13 @@ export function ProgressBar({ compaction, label }: { compaction: CompactionJson;
   )
 }
 
+/** In lists: the bar while live or done, `—` for one that ended without doing its work. */
+export function ListProgress({ compaction, label }: { compaction: CompactionJson; label: string }) {
+  const o = outcomeOf(compaction)
+  if (o === 'failed' || o === 'nothing') return <span class="muted">—</span>
+  return <ProgressBar compaction={compaction} label={label} />
+}
+
 export function StatusBadge({ compaction }: { compaction: CompactionJson }) {
   return <span class={`badge badge-${outcomeOf(compaction)} status-${compaction.status}`}>{statusLabel(compaction)}</span>
 }
