@@ -1,4 +1,5 @@
 /** One shard: its frontiers and stats, its spine drawn, merges in progress, leases, recent compactions, delete. */
+import { useState } from 'preact/hooks'
 import { isApiError } from '../../src/client/api-client.js'
 import { formatBytes, formatCount, formatFrontier, formatInstant, formatRange, shortId } from '../../src/client/format.js'
 import { useApi, useLoad } from './hooks.js'
@@ -10,6 +11,7 @@ export function ShardView({ id }: { id: string }) {
   const client = useApi()
   const shard = useLoad((c) => c.shard(id), [id], 5000)
   const jobs = useLoad((c) => c.listCompactions({ shardId: id, limit: 10 }), [id], 5000)
+  const [deleteError, setDeleteError] = useState<string | null>(null)
 
   if (shard.data === undefined) {
     return (
@@ -35,12 +37,13 @@ export function ShardView({ id }: { id: string }) {
                 await client.deleteShard(s.shardId)
                 navigate(href(['shards']))
               } catch (err) {
-                window.alert(isApiError(err) && err.code === 'NOT_FOUND' ? 'This server cannot delete shards (its API lacks the endpoint).' : `Delete failed: ${String(err)}`)
+                setDeleteError(isApiError(err) && err.code === 'NOT_FOUND' ? 'This server cannot delete shards (its API lacks the endpoint).' : `Delete failed: ${isApiError(err) ? `${err.code}: ${err.message}` : String(err)}`)
               }
             }}
           />
         </span>
       </div>
+      {deleteError === null ? null : <p class="error" role="alert">{deleteError}</p>}
       {shard.error !== undefined ? <ErrorNote error={shard.error} what="the latest state" /> : null}
       <dl class="facts">
         <dt>Shard id</dt><dd><code>{s.shardId}</code></dd>
