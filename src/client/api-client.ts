@@ -80,14 +80,17 @@ export class ApiClient {
   }
 
   /**
-   * One page of shards. NB: a server without pagination answers every shard and no cursor; the
-   * page is cut to `limit` here so a view never renders more than it asked for.
+   * One page of shards whose names contain `name`. NB: a server without pagination answers every
+   * shard, unfiltered, and no cursor; such an answer is filtered (case-insensitively) and cut to
+   * `limit` here, so a view never renders more than it asked for.
    */
   async listShards(q: { name?: string; limit?: number; cursor?: string } = {}): Promise<ShardPage> {
     const limit = q.limit ?? PAGE_SIZE
     const page = (await this.#json('GET', `/v1/shards${query({ name: q.name, limit, cursor: q.cursor })}`)) as ShardPage
     const shards = page.shards ?? []
-    return page.nextCursor === undefined ? { shards: shards.slice(0, limit) } : { shards, nextCursor: page.nextCursor }
+    if (page.nextCursor !== undefined) return { shards, nextCursor: page.nextCursor }
+    const needle = (q.name ?? '').toLowerCase()
+    return { shards: shards.filter((s) => s.name.toLowerCase().includes(needle)).slice(0, limit) }
   }
 
   async shard(id: string): Promise<ShardJson> {

@@ -3,7 +3,7 @@
  * compactd, used as an operator would: sign in with the token, watch a running compaction's
  * progress bar move and finish, cancel a queued one, flip the kill switch off and on, see a config
  * edit refused inline, open a shard and its spine, and submit a compaction from the form after its
- * dry-run plan. Every page is checked with axe-core (no serious or critical finding) and
+ * dry-run plan; every list it asks for is one bounded page. Every page is checked with axe-core (no serious or critical finding) and
  * photographed into .tmp/screenshots/.
  *
  * The running compaction is held at a known point without timers: the blob reads of the inputs of
@@ -54,6 +54,12 @@ describe('the console in a real browser', { timeout: 300_000 }, () => {
     const page = await browser.browser.newPage({ viewport: { width: 1400, height: 900 } })
     const pageErrors: string[] = []
     page.on('pageerror', (e) => pageErrors.push(e.message))
+    // Every list the console asks for is one bounded page.
+    const lists: string[] = []
+    page.on('request', (r) => {
+      const u = new URL(r.url())
+      if (u.pathname === '/v1/shards' || u.pathname === '/v1/compactions') lists.push(`${u.pathname}${u.search}`)
+    })
 
     // `/` redirects to the console, which asks for the token and refuses a wrong one.
     await page.goto(`${s.url}/`)
@@ -182,5 +188,7 @@ describe('the console in a real browser', { timeout: 300_000 }, () => {
     await visit(page, '11-submitted')
 
     assert.deepEqual(pageErrors, [])
+    assert.ok(lists.length > 5)
+    assert.deepEqual(lists.filter((l) => !/[?&]limit=[0-9]+(&|$)/.test(l)), [], 'every list request carries a limit')
   })
 })
