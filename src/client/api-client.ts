@@ -110,11 +110,17 @@ export class ApiClient {
     return { kind: 'compaction', status: res.status, compaction: json as CompactionJson }
   }
 
-  /** One page of compactions, newest first; `limit` defaults to PAGE_SIZE. */
+  /**
+   * One page of compactions, newest first; `limit` defaults to PAGE_SIZE. NB: a server that does
+   * not know a filter (`source`, say) ignores it; the filters are applied again here, so a page
+   * never shows what was filtered out.
+   */
   async listCompactions(q: CompactionQuery = {}): Promise<CompactionPage> {
     const limit = q.limit ?? PAGE_SIZE
     const page = (await this.#json('GET', `/v1/compactions${query({ ...q, limit })}`)) as CompactionPage
-    const compactions = page.compactions ?? []
+    const compactions = (page.compactions ?? []).filter(
+      (c) => (q.shardId === undefined || c.shardId === q.shardId) && (q.status === undefined || c.status === q.status) && (q.source === undefined || c.source === q.source),
+    )
     return page.nextCursor === undefined ? { compactions: compactions.slice(0, limit) } : { compactions, nextCursor: page.nextCursor }
   }
 

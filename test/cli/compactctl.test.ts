@@ -136,7 +136,7 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.equal(off.code, 0, off.stderr)
     assert.deepEqual(json<{ configs: { name: string; value: unknown }[] }>(off).configs.map((c) => [c.name, c.value]), [['compaction_process_requests', false]])
     assert.equal(json<{ value: unknown }>(await ctl(s, ['configs', 'get', 'compaction_process_requests', '--json'])).value, false)
-    const disabled = await ctl(s, ['compact', 'cli', '--wait'])
+    const disabled = await ctl(s, ['compact', 'cli', '--desc', '[0]..[80]', '--wait'])
     assert.equal(disabled.code, 7, disabled.stdout + disabled.stderr)
     assert.match(disabled.stdout, /COMPACTION_DISABLED: compaction disabled/)
     assert.equal((await ctl(s, ['configs', 'set', 'compaction_process_requests=true'])).code, 0)

@@ -43,6 +43,7 @@ describe('ApiClient', { timeout: 120_000 }, () => {
     assert.ok(events.slice(0, -1).every((e) => e.event === 'progress'))
     assert.equal(events.at(-1)?.data.id, submitted.compaction.id)
     assert.equal((await s.client.listCompactions({ shardId: shard.shardId, limit: 1 })).compactions.length, 1)
+    assert.deepEqual((await s.client.listCompactions({ source: 'maintenance' })).compactions.filter((c) => c.source !== 'maintenance'), [])
 
     const missing = await rejection(s.client.shard('s00000000-0000-4000-8000-000000000000'))
     assert.deepEqual([missing.status, missing.code, missing.notFound], [404, 'SHARD_NOT_FOUND', true])
