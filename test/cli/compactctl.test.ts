@@ -30,6 +30,18 @@ function ctl(s: OperatorServer | null, args: readonly string[], env: Record<stri
   })
 }
 
+/** The same in a pseudo-terminal (util-linux `script`), where compactctl draws a live bar. */
+function ctlOnTerminal(s: OperatorServer, args: readonly string[]): Promise<Run> {
+  const quote = (a: string): string => `'${a.replaceAll("'", "'\\''")}'`
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ')
+  const env = { ...process.env, COMPACTD_URL: s.url, COMPACTD_TOKEN: TOKEN }
+  return new Promise((resolve) => {
+    execFile('script', ['-qec', command, '/dev/null'], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
+    })
+  })
+}
+
 const json = <T>(r: Run): T => JSON.parse(r.stdout) as T
 
 /** Percentages of the progress lines compact --wait writes on stderr (no terminal: a line per event). */
@@ -143,5 +155,11 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     const history = json<{ changes: { name: string; new: unknown }[] }>(await ctl(s, ['configs', 'history', '--limit', '2', '--json']))
     assert.deepEqual(history.changes[0], { ...history.changes[0], name: 'compaction_process_requests', new: true })
     assert.equal(history.changes.length, 2)
+
+    // On a terminal, cli-progress draws the bar in place (carriage returns, no line per event).
+    const tty = await ctlOnTerminal(s, ['compact', 'cli', '--desc', '[0]..[80]', '--wait'])
+    assert.equal(tty.code, 0, tty.stdout)
+    assert.match(tty.stdout, /\] 100% \| succeeded \| ([0-9]+)\/\1 chunks/)
+    assert.match(tty.stdout, /\x1b\[1G/, 'the bar is redrawn in place')
   })
 })
