@@ -161,5 +161,11 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.equal(tty.code, 0, tty.stdout)
     assert.match(tty.stdout, /\] 100% \| succeeded \| ([0-9]+)\/\1 chunks/)
     assert.match(tty.stdout, /\x1b\[1G/, 'the bar is redrawn in place')
+
+    // A range across two spine batches compacts, but its result matches no spine batch: no effect.
+    const across = await ctl(s, ['compact', 'cli', '--desc', '[0]..[160]', '--wait', '--json'])
+    assert.equal(across.code, 8, across.stdout + across.stderr)
+    const acrossJson = json<CompactionJson>(across)
+    assert.ok(acrossJson.status === 'not_applied' || acrossJson.result === 'not_applied_no_match', across.stdout)
   })
 })
