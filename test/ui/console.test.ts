@@ -122,6 +122,8 @@ describe('the console in a real browser', { timeout: 300_000 }, () => {
     assert.equal(await progressOf(page, live), 100)
     await page.locator('ol.timeline li[data-step=succeeded]').waitFor(WAIT)
     assert.equal((await s.client.compaction(runningId)).result, 'applied_exact')
+    await page.getByRole('button', { name: 'Show plan' }).click()
+    await page.locator('[data-testid=plan]').waitFor(WAIT)
     await visit(page, '05-compaction-done')
 
     // The kill switch: off, then on, each behind a confirmation; a bad edit is refused inline.
