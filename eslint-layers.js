@@ -32,32 +32,59 @@ export const LAYERS = [
   ],
 ]
 
+/**
+ * The operator clients, outside the server's layers: they speak HTTP only. `client` (the public API
+ * client) imports nothing of the server; `cli` and the console (`ui`) import only `client`; no
+ * server layer imports any of them.
+ */
+export const CLIENTS = [
+  { name: 'client', files: ['src/client/**/*.ts'], may: [] },
+  { name: 'cli', files: ['src/cli/**/*.ts'], may: ['client'] },
+  { name: 'ui', files: ['ui/**/*.ts', 'ui/**/*.tsx'], may: ['client'] },
+]
+
 const ORDER = LAYERS.flatMap((rank) => rank.map((l) => l.name)).join(' → ')
 
 /** An import path that names layer `name`: `../compact/x.js`, `./services.js`, `../src/shard/x.js`. */
 const importOf = (name) => `^(?:\\.{1,2}/)+(?:src/)?${name}(?:/|\\.js$)`
 
-/** One ESLint config object per layer, forbidding imports of the layers above it and of its peers. */
+/** One ESLint config object per layer and per client, forbidding the imports the tables above rule out. */
 export function layerConfigs() {
   return LAYERS.flatMap((rank, r) =>
     rank.map((layer) => {
       const above = LAYERS.slice(0, r).flat()
       const peers = rank.filter((l) => l !== layer)
-      const forbidden = [...above.map((l) => ({ l, why: 'a layer above it' })), ...peers.map((l) => ({ l, why: 'a peer layer' }))]
-      return {
-        files: layer.files,
-        rules: {
-          'no-restricted-imports': [
-            'error',
-            {
-              patterns: forbidden.map(({ l, why }) => ({
-                regex: importOf(l.name),
-                message: `${layer.name} must not import ${l.name} (${why}); imports flow one way: ${ORDER}. Move the shared piece down a layer.`,
-              })),
-            },
-          ],
-        },
-      }
+      const forbidden = [
+        ...above.map((l) => ({ l, why: 'a layer above it' })),
+        ...peers.map((l) => ({ l, why: 'a peer layer' })),
+        ...CLIENTS.map((l) => ({ l, why: 'an operator client' })),
+      ]
+      return restrict(layer, forbidden)
     }),
+  ).concat(
+    CLIENTS.map((client) =>
+      restrict(client, [
+        ...LAYERS.flat().map((l) => ({ l, why: 'the server: clients speak HTTP only' })),
+        ...CLIENTS.filter((c) => c !== client && !client.may.includes(c.name)).map((l) => ({ l, why: 'another client' })),
+      ]),
+    ),
   )
+}
+
+/** The ESLint config object forbidding `layer`'s files to import the `forbidden` layers. */
+function restrict(layer, forbidden) {
+  return {
+    files: layer.files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: forbidden.map(({ l, why }) => ({
+            regex: importOf(l.name),
+            message: `${layer.name} must not import ${l.name} (${why}); imports flow one way: ${ORDER}. Move the shared piece down a layer.`,
+          })),
+        },
+      ],
+    },
+  }
 }

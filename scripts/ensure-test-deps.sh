@@ -3,7 +3,8 @@
 # - PostgreSQL's server binaries (the tests start their own cluster with initdb in a temp dir;
 #   DATABASE_URL skips that);
 # - Prometheus and promtool (the monitoring tests check the rules and /metrics with promtool and
-#   start their own Prometheus on a random loopback port).
+#   start their own Prometheus on a random loopback port);
+# - Debian's chromium for the console's browser test (CHROMIUM_PATH names another build).
 # Missing ones are installed from Debian's packages with apt-get when running as root.
 set -euo pipefail
 
@@ -16,10 +17,13 @@ fi
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   missing+=(prometheus)
 fi
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium fonts-dejavu-core)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-test-deps: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}), or set DATABASE_URL for PostgreSQL" >&2
+    echo "ensure-test-deps: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}), or set DATABASE_URL for PostgreSQL and CHROMIUM_PATH for the browser" >&2
     exit 1
   fi
   echo "ensure-test-deps: installing ${missing[*]} with apt-get" >&2
@@ -27,7 +31,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian packages may start services of their own; the tests start their own instances.
-  for service in "${missing[@]}"; do service "$service" stop >/dev/null 2>&1 || true; done
+  for service in postgresql prometheus; do service "$service" stop >/dev/null 2>&1 || true; done
 fi
 
 if [ -z "${DATABASE_URL:-}" ] && [ "$(id -u)" = 0 ]; then

@@ -14,6 +14,7 @@ import configsRoutes from '../routes/configs.js'
 import dataRoutes from '../routes/data.js'
 import { opsRoutes } from '../routes/ops.js'
 import shardsRoutes from '../routes/shards.js'
+import { uiRoutes } from '../routes/ui.js'
 import { authPlugin } from './http/auth.js'
 import { errorHandler, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin } from './http/http-metrics.js'
@@ -38,6 +39,7 @@ export const ROUTES: readonly RoutePlugin[] = [
   { name: 'data', plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards })) },
   { name: 'compactions', plugin: async (app) => void (await app.register(compactionsRoutes, { compactor: app.services.compactor })) },
   { name: 'configs', plugin: async (app) => void (await app.register(configsRoutes, { dyncfg: app.services.dyncfg })) },
+  { name: 'ui', plugin: uiRoutes },
 ]
 
 export interface BuildAppOptions {

@@ -1,0 +1,225 @@
+/**
+ * ApiClient: compactd's public HTTP API (docs/api.md) for the operator clients, over `fetch`, in a
+ * browser or in Node. It uses nothing but the public routes, so it works against any instance.
+ *
+ * Every non-2xx answer becomes an `ApiError` carrying the status and the body's `code`/`message`;
+ * a network failure becomes an `ApiError` with status 0 and code `UNREACHABLE`. Lists always ask
+ * for a bounded page (`limit`), and pass the cursor along, so no call loads everything.
+ */
+import { readSse, type SseMessage } from './sse.js'
+import type {
+  CompactionEventJson,
+  CompactionJson,
+  CompactionPage,
+  CompactionQuery,
+  ConfigChangeJson,
+  ConfigJson,
+  DryRunPlanJson,
+  ErrorJson,
+  InstanceJson,
+  ReadinessJson,
+  ShardJson,
+  ShardPage,
+  SubmitBody,
+} from './wire.js'
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly body: ErrorJson | null
+
+  constructor(status: number, code: string, message: string, body: ErrorJson | null = null) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+    this.body = body
+  }
+
+  /** The route or resource does not exist on this server (404/410), e.g. an endpoint it lacks. */
+  get notFound(): boolean {
+    return this.status === 404 || this.status === 410
+  }
+}
+
+export const isApiError = (err: unknown): err is ApiError => err instanceof ApiError
+
+export interface ApiClientOptions {
+  /** Where compactd listens: `http://127.0.0.1:6880`; '' in a browser means this page's origin. */
+  readonly baseUrl: string
+  /** Sent as `Authorization: Bearer <token>` on /v1 calls; null sends none. */
+  readonly token: string | null
+  readonly fetch?: typeof fetch
+}
+
+/** What a submission answered: a queued or finished compaction, or a dry-run plan. */
+export type SubmitAnswer = { readonly kind: 'compaction'; readonly status: number; readonly compaction: CompactionJson } | { readonly kind: 'plan'; readonly plan: DryRunPlanJson }
+
+/** The default page size of every list call. */
+export const PAGE_SIZE = 50
+
+export class ApiClient {
+  readonly #base: string
+  readonly #token: string | null
+  readonly #fetch: typeof fetch
+
+  constructor(opts: ApiClientOptions) {
+    this.#base = opts.baseUrl.replace(/\/+$/, '')
+    this.#token = opts.token
+    this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init))
+  }
+
+  /** `/readyz`: 200 or 503, both carry the checks (scheduler running or paused). */
+  async readiness(): Promise<ReadinessJson> {
+    const res = await this.#send('GET', '/readyz', undefined, { accept: [200, 503] })
+    return (await res.json()) as ReadinessJson
+  }
+
+  async instances(): Promise<InstanceJson[]> {
+    return ((await this.#json('GET', '/v1/instances')) as { instances?: InstanceJson[] }).instances ?? []
+  }
+
+  /**
+   * One page of shards whose names contain `name`. NB: a server without pagination answers every
+   * shard, unfiltered, and no cursor; such an answer is filtered (case-insensitively) and cut to
+   * `limit` here, so a view never renders more than it asked for.
+   */
+  async listShards(q: { name?: string; limit?: number; cursor?: string } = {}): Promise<ShardPage> {
+    const limit = q.limit ?? PAGE_SIZE
+    const page = (await this.#json('GET', `/v1/shards${query({ name: q.name, limit, cursor: q.cursor })}`)) as ShardPage
+    const shards = page.shards ?? []
+    if (page.nextCursor !== undefined) return { shards, nextCursor: page.nextCursor }
+    const needle = (q.name ?? '').toLowerCase()
+    return { shards: shards.filter((s) => s.name.toLowerCase().includes(needle)).slice(0, limit) }
+  }
+
+  async shard(id: string): Promise<ShardJson> {
+    return (await this.#json('GET', `/v1/shards/${encodeURIComponent(id)}`)) as ShardJson
+  }
+
+  async deleteShard(id: string): Promise<void> {
+    await this.#send('DELETE', `/v1/shards/${encodeURIComponent(id)}`)
+  }
+
+  async submit(shardId: string, body: SubmitBody): Promise<SubmitAnswer> {
+    // NB: with wait, 500/503/504 still carry the final Compaction; those are answers, not errors.
+    const res = await this.#send('POST', `/v1/shards/${encodeURIComponent(shardId)}/compactions`, body, { accept: body.wait === true ? [500, 503, 504] : [] })
+    const json = (await res.json()) as { plan?: DryRunPlanJson } & Partial<CompactionJson> & Partial<ErrorJson>
+    if (json.plan !== undefined) return { kind: 'plan', plan: json.plan }
+    if (typeof json.id !== 'string') throw new ApiError(res.status, json.code ?? 'INTERNAL', json.message ?? `HTTP ${res.status}`, json as ErrorJson)
+    return { kind: 'compaction', status: res.status, compaction: json as CompactionJson }
+  }
+
+  /**
+   * One page of compactions, newest first; `limit` defaults to PAGE_SIZE. NB: a server that does
+   * not know a filter (`source`, say) ignores it; the filters are applied again here, so a page
+   * never shows what was filtered out.
+   */
+  async listCompactions(q: CompactionQuery = {}): Promise<CompactionPage> {
+    const limit = q.limit ?? PAGE_SIZE
+    const page = (await this.#json('GET', `/v1/compactions${query({ ...q, limit })}`)) as CompactionPage
+    const compactions = (page.compactions ?? []).filter(
+      (c) => (q.shardId === undefined || c.shardId === q.shardId) && (q.status === undefined || c.status === q.status) && (q.source === undefined || c.source === q.source),
+    )
+    return page.nextCursor === undefined ? { compactions: compactions.slice(0, limit) } : { compactions, nextCursor: page.nextCursor }
+  }
+
+  async compaction(id: string): Promise<CompactionJson> {
+    return (await this.#json('GET', `/v1/compactions/${encodeURIComponent(id)}`)) as CompactionJson
+  }
+
+  async cancel(id: string): Promise<CompactionJson> {
+    return (await this.#json('DELETE', `/v1/compactions/${encodeURIComponent(id)}`)) as CompactionJson
+  }
+
+  /**
+   * The compaction's events: `progress` (the current record first), then one `done`. Ends after
+   * `done`, when the server closes the stream, or when `signal` aborts.
+   */
+  async *events(id: string, signal?: AbortSignal): AsyncGenerator<CompactionEventJson, void, undefined> {
+    const res = await this.#send('GET', `/v1/compactions/${encodeURIComponent(id)}/events`, undefined, { signal, headers: { accept: 'text/event-stream' } })
+    if (res.body === null) return
+    for await (const m of readSse(res.body)) {
+      const e = toEvent(m)
+      if (e === null) continue
+      yield e
+      if (e.event === 'done') return
+    }
+  }
+
+  async configs(): Promise<ConfigJson[]> {
+    return ((await this.#json('GET', '/v1/configs')) as { configs: ConfigJson[] }).configs
+  }
+
+  async config(name: string): Promise<ConfigJson> {
+    return (await this.#json('GET', `/v1/configs/${encodeURIComponent(name)}`)) as ConfigJson
+  }
+
+  /** All-or-nothing: a 400 INVALID_CONFIG applies nothing and names the bad entry. */
+  async patchConfigs(values: Record<string, unknown>): Promise<ConfigJson[]> {
+    return ((await this.#json('PATCH', '/v1/configs', values)) as { configs: ConfigJson[] }).configs
+  }
+
+  /** Newest first, at most `limit` (the route has no paging: it answers the audit log). */
+  async configHistory(limit = PAGE_SIZE): Promise<ConfigChangeJson[]> {
+    const { changes } = (await this.#json('GET', '/v1/configs/history')) as { changes: ConfigChangeJson[] }
+    return changes.slice(0, limit)
+  }
+
+  async #json(method: string, path: string, body?: unknown): Promise<unknown> {
+    const res = await this.#send(method, path, body)
+    if (res.status === 204) return null
+    return res.json()
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { accept?: readonly number[]; signal?: AbortSignal | undefined; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
+    if (this.#token !== null && path.startsWith('/v1')) headers.authorization = `Bearer ${this.#token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await this.#fetch(`${this.#base}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: opts.signal ?? null })
+    } catch (err) {
+      if (opts.signal?.aborted === true) throw err
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach compactd at ${this.#base || 'this origin'}: ${causeOf(err)}`)
+    }
+    if (res.ok || (opts.accept ?? []).includes(res.status)) return res
+    throw await errorOf(res)
+  }
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '')
+  try {
+    const body = JSON.parse(text) as ErrorJson
+    if (typeof body.code === 'string' && typeof body.message === 'string') return new ApiError(res.status, body.code, body.message, body)
+  } catch {
+    // Not JSON (a proxy's page, say): fall through to a generic error.
+  }
+  return new ApiError(res.status, `HTTP_${res.status}`, `HTTP ${res.status} ${res.statusText}`.trim())
+}
+
+function causeOf(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err
+  return cause instanceof Error ? cause.message : String(cause)
+}
+
+function toEvent(m: SseMessage): CompactionEventJson | null {
+  try {
+    return { event: m.event, data: JSON.parse(m.data) as CompactionJson }
+  } catch {
+    return null
+  }
+}
+
+/** `?a=1&b=x` from the defined entries, or ''. */
+export function query(params: Record<string, string | number | undefined>): string {
+  const entries = Object.entries(params).filter((e): e is [string, string | number] => e[1] !== undefined && e[1] !== '')
+  if (entries.length === 0) return ''
+  return `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}`
+}

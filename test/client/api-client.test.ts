@@ -1,0 +1,62 @@
+/**
+ * ApiClient against a real compactd on loopback: bounded, filtered shard pages, compaction pages,
+ * the event stream to its end, answers with the API's error codes, and an unreachable server.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ApiClient, ApiError } from '../../src/client/api-client.js'
+import { startOperatorServer } from '../support/operator-server.js'
+
+const SHARD = { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
+
+async function rejection(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p
+  } catch (err) {
+    assert.ok(err instanceof ApiError, String(err))
+    return err
+  }
+  assert.fail('expected an ApiError')
+}
+
+describe('ApiClient', { timeout: 120_000 }, () => {
+  it('lists bounded pages of shards, filtered by name', async (t) => {
+    const s = await startOperatorServer(t)
+    for (const name of ['alpha-1', 'Alpha-2', 'beta', 'gamma']) await s.call('POST', '/v1/shards', { name, ...SHARD }, 201)
+    assert.equal((await s.client.listShards()).shards.length, 4)
+    assert.deepEqual((await s.client.listShards({ name: 'alpha' })).shards.map((x) => x.name).sort(), ['Alpha-2', 'alpha-1'])
+    const page = await s.client.listShards({ limit: 2 })
+    assert.equal(page.shards.length, 2)
+    assert.deepEqual((await s.client.listShards({ name: 'zeta' })).shards, [])
+  })
+
+  it('follows a compaction’s events to done, and names errors by the API’s codes', async (t) => {
+    const s = await startOperatorServer(t)
+    await s.call('PATCH', '/v1/configs', { persist_compaction_heuristic_min_inputs: 1 }, 200)
+    const shard = (await s.call('POST', '/v1/shards', { name: 'ev', ...SHARD }, 201)) as { shardId: string }
+    await s.call('POST', `/v1/shards/${shard.shardId}/batches`, { lower: [0], upper: [5], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] }, 201)
+    const submitted = await s.client.submit(shard.shardId, {})
+    assert.ok(submitted.kind === 'compaction')
+    const events = []
+    for await (const e of s.client.events(submitted.compaction.id)) events.push(e)
+    assert.equal(events.at(-1)?.event, 'done')
+    assert.ok(events.slice(0, -1).every((e) => e.event === 'progress'))
+    assert.equal(events.at(-1)?.data.id, submitted.compaction.id)
+    assert.equal((await s.client.listCompactions({ shardId: shard.shardId, limit: 1 })).compactions.length, 1)
+    assert.deepEqual((await s.client.listCompactions({ source: 'maintenance' })).compactions.filter((c) => c.source !== 'maintenance'), [])
+
+    const missing = await rejection(s.client.shard('s00000000-0000-4000-8000-000000000000'))
+    assert.deepEqual([missing.status, missing.code, missing.notFound], [404, 'SHARD_NOT_FOUND', true])
+    const bad = await rejection(s.client.patchConfigs({ compaction_queue_size: 0 }))
+    assert.deepEqual([bad.status, bad.code], [400, 'INVALID_CONFIG'])
+    assert.match(bad.message, /compaction_queue_size/)
+    const unauthorized = await rejection(new ApiClient({ baseUrl: s.url, token: null }).configs())
+    assert.deepEqual([unauthorized.status, unauthorized.code], [401, 'UNAUTHORIZED'])
+  })
+
+  it('says UNREACHABLE when nothing listens', async () => {
+    const err = await rejection(new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: null }).configs())
+    assert.deepEqual([err.status, err.code], [0, 'UNREACHABLE'])
+    assert.match(err.message, /cannot reach compactd at http:\/\/127\.0\.0\.1:9/)
+  })
+})
