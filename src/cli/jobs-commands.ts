@@ -81,7 +81,7 @@ function showText(c: CompactionJson): string {
     facts([
       ['compaction', c.id],
       ['shard', c.shardId],
-      ['source', `${c.source}${c.major === true ? ' (major)' : ''}`],
+      ['source', `${c.source}${c.kind !== undefined ? ` (${c.kind})` : ''}`],
       ['status', statusLabel(c)],
       ['range', `${formatRange(c.desc)} since ${JSON.stringify(c.desc.since)}`],
       ['inputs', `${c.inputs.batches} batches, ${c.inputs.runs} runs, ${c.inputs.parts} parts, ${c.inputs.updates} updates`],

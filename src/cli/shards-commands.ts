@@ -26,12 +26,12 @@ export function shardsCommands(program: Command): void {
   shards
     .command('ls')
     .description('one page of shards with size and backlog')
-    .option('--name <text>', 'only shards whose name matches')
+    .option('--name <prefix>', 'only shards whose name starts with it')
     .option('--limit <n>', 'page size', positiveInt(), 50)
     .option('--cursor <cursor>', 'the page after this cursor (printed by the previous page)')
     .action((opts: { name?: string; limit: number; cursor?: string }, cmd: Command) =>
       run(cmd, async ({ client, out }) => {
-        const page = await client.listShards(opts)
+        const page = await client.listShards({ ...(opts.name === undefined ? {} : { namePrefix: opts.name }), limit: opts.limit, ...(opts.cursor === undefined ? {} : { cursor: opts.cursor }) })
         out.result(page, () => {
           if (page.shards.length === 0) return 'no shards'
           const rows = page.shards.map((s) => [

@@ -80,17 +80,13 @@ export class ApiClient {
   }
 
   /**
-   * One page of shards whose names contain `name`. NB: a server without pagination answers every
-   * shard, unfiltered, and no cursor; such an answer is filtered (case-insensitively) and cut to
-   * `limit` here, so a view never renders more than it asked for.
+   * One page of shards, oldest first: all of them, the one named exactly `name`, or those whose name
+   * starts with `namePrefix` (a search; in name order). The server reads only the page.
    */
-  async listShards(q: { name?: string; limit?: number; cursor?: string } = {}): Promise<ShardPage> {
+  async listShards(q: { name?: string; namePrefix?: string; limit?: number; cursor?: string } = {}): Promise<ShardPage> {
     const limit = q.limit ?? PAGE_SIZE
-    const page = (await this.#json('GET', `/v1/shards${query({ name: q.name, limit, cursor: q.cursor })}`)) as ShardPage
-    const shards = page.shards ?? []
-    if (page.nextCursor !== undefined) return { shards, nextCursor: page.nextCursor }
-    const needle = (q.name ?? '').toLowerCase()
-    return { shards: shards.filter((s) => s.name.toLowerCase().includes(needle)).slice(0, limit) }
+    const page = (await this.#json('GET', `/v1/shards${query({ name: q.name, namePrefix: q.namePrefix, limit, cursor: q.cursor })}`)) as ShardPage
+    return page.nextCursor === undefined ? { shards: page.shards ?? [] } : { shards: page.shards ?? [], nextCursor: page.nextCursor }
   }
 
   async shard(id: string): Promise<ShardJson> {

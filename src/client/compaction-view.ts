@@ -80,7 +80,7 @@ export interface TimelineEntry {
 export function timelineOf(c: CompactionJson, now: number = Date.now()): TimelineEntry[] {
   const out: TimelineEntry[] = []
   const attempt = typeof c.attempt === 'number' ? `, attempt ${c.attempt}` : ''
-  out.push({ at: c.createdAt, label: 'queued', detail: `by ${c.source}${c.major === true ? ', major' : ''}${attempt}; ${c.inputs?.batches ?? 0} batches, ${formatCount(c.inputs?.updates)} updates, ${formatBytes(c.inputs?.encodedBytes)}` })
+  out.push({ at: c.createdAt, label: 'queued', detail: `by ${c.source}${c.kind !== undefined && c.kind !== 'range' ? `, ${c.kind}` : ''}${attempt}; ${c.inputs?.batches ?? 0} batches, ${formatCount(c.inputs?.updates)} updates, ${formatBytes(c.inputs?.encodedBytes)}` })
   if (c.startedAt !== undefined) {
     const on = typeof c.instance === 'string' ? ` on ${c.instance}` : ''
     const waited = formatDuration(elapsedMs(c.createdAt, c.startedAt, now))

@@ -126,7 +126,10 @@ export interface CompactionJson {
   output?: HollowBatchJson
   error?: { code: string; message: string }
   reason?: { code: string; message: string }
-  major?: boolean
+  /** `merges` (complete the merges in progress), `major`, or `range`. */
+  kind?: 'merges' | 'major' | 'range'
+  /** How each merge it ran ended. */
+  merges?: { desc: { lower: AntichainJson; upper: AntichainJson; since: AntichainJson }; result: string; reason?: { code: string; message: string } }[]
   attempt?: number
   instance?: string | null
 }

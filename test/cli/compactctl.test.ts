@@ -162,10 +162,24 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.match(tty.stdout, /\] 100% \| succeeded \| ([0-9]+)\/\1 chunks/)
     assert.ok(tty.stdout.includes('\u001b[1G'), 'the bar is redrawn in place (cursor to column 1)')
 
-    // A range across two spine batches compacts, but its result matches no spine batch: no effect.
+    // A range across two spine batches can never apply: refused up front, pointing to --major.
     const across = await ctl(s, ['compact', 'cli', '--desc', '[0]..[160]', '--wait', '--json'])
-    assert.equal(across.code, 8, across.stdout + across.stderr)
-    const acrossJson = json<CompactionJson>(across)
-    assert.ok(acrossJson.status === 'not_applied' || acrossJson.result === 'not_applied_no_match', across.stdout)
+    assert.equal(across.code, 6, across.stdout + across.stderr)
+    assert.match(across.stdout + across.stderr, /spans 2 spine batches.*major/)
+    // A since beyond the spine batch's cannot apply either, but that is only known at the end: no effect.
+    const beyond = await ctl(s, ['compact', 'cli', '--desc', '{"lower":[0],"upper":[80],"since":[5]}', '--wait', '--json'])
+    assert.equal(beyond.code, 8, beyond.stdout + beyond.stderr)
+    const beyondJson = json<CompactionJson & { reason?: { code: string } }>(beyond)
+    assert.equal(beyondJson.status, 'not_applied', beyond.stdout)
+    assert.equal(beyondJson.reason?.code, 'INVALID_SINCE')
+    // Major merges the whole trace into one batch.
+    const major = await ctl(s, ['compact', 'cli', '--major', '--wait', '--json'])
+    assert.equal(major.code, 0, major.stdout + major.stderr)
+    assert.deepEqual([json<CompactionJson & { kind: string }>(major).kind, json<CompactionJson>(major).status], ['major', 'succeeded'])
+    const afterMajor = json<{ shardId: string; trace: { batches: unknown[] } }>(await ctl(s, ['shards', 'show', 'cli', '--json']))
+    assert.equal(afterMajor.trace.batches.length, 1)
+    // Deleting asks for --yes; then the shard is gone (410: exit 5).
+    assert.equal((await ctl(s, ['shards', 'delete', 'cli', '--yes'])).code, 0)
+    assert.equal((await ctl(s, ['shards', 'show', afterMajor.shardId])).code, 5)
   })
 })

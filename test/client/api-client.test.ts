@@ -24,10 +24,13 @@ describe('ApiClient', { timeout: 120_000 }, () => {
     const s = await startOperatorServer(t)
     for (const name of ['alpha-1', 'Alpha-2', 'beta', 'gamma']) await s.call('POST', '/v1/shards', { name, ...SHARD }, 201)
     assert.equal((await s.client.listShards()).shards.length, 4)
-    assert.deepEqual((await s.client.listShards({ name: 'alpha' })).shards.map((x) => x.name).sort(), ['Alpha-2', 'alpha-1'])
+    assert.deepEqual((await s.client.listShards({ namePrefix: 'alpha' })).shards.map((x) => x.name), ['alpha-1'])
+    assert.deepEqual((await s.client.listShards({ name: 'Alpha-2' })).shards.map((x) => x.name), ['Alpha-2'])
     const page = await s.client.listShards({ limit: 2 })
     assert.equal(page.shards.length, 2)
-    assert.deepEqual((await s.client.listShards({ name: 'zeta' })).shards, [])
+    assert.deepEqual((await s.client.listShards({ namePrefix: 'zeta' })).shards, [])
+    assert.ok(page.nextCursor !== undefined)
+    assert.equal((await s.client.listShards({ limit: 2, cursor: page.nextCursor })).shards.length, 2)
   })
 
   it('follows a compaction’s events to done, and names errors by the API’s codes', async (t) => {

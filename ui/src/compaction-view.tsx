@@ -44,7 +44,7 @@ function Live({ initial, reload }: { initial: CompactionJson; reload: () => void
       </div>
       <dl class="facts">
         <dt>Shard</dt><dd><a href={href(['shards', c.shardId])}><code>{c.shardId}</code></a></dd>
-        <dt>Source</dt><dd>{c.source}{c.major === true ? ' (major)' : ''}</dd>
+        <dt>Source</dt><dd>{c.source}{c.kind !== undefined ? ` (${c.kind})` : ''}</dd>
         <dt>Range</dt><dd>{formatRange(c.desc)} since {formatFrontier(c.desc.since)}</dd>
         <dt>Inputs</dt><dd>{c.inputs.batches} batches, {c.inputs.runs} runs, {formatCount(c.inputs.parts)} parts, {formatCount(c.inputs.updates)} updates, {formatBytes(c.inputs.encodedBytes)}</dd>
         <dt>Output</dt><dd>{c.output === undefined ? '—' : `${c.output.parts.length} parts, ${formatCount(c.output.len)} updates, ${formatBytes(batchBytes(c.output))}`}</dd>
@@ -72,7 +72,7 @@ function PlanOnDemand({ c }: { c: CompactionJson }) {
   const [error, setError] = useState<string | null>(null)
   const load = async (): Promise<void> => {
     try {
-      const answer = await client.submit(c.shardId, { desc: { lower: c.desc.lower, upper: c.desc.upper, since: c.desc.since }, dryRun: true, ...(c.major === true ? { major: true } : {}) })
+      const answer = await client.submit(c.shardId, { desc: { lower: c.desc.lower, upper: c.desc.upper, since: c.desc.since }, dryRun: true, ...(c.kind === 'major' ? { major: true } : {}) })
       if (answer.kind === 'plan') setPlan(answer.plan)
       setError(null)
     } catch (err) {

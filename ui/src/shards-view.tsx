@@ -11,7 +11,7 @@ export function ShardsView({ route }: { route: Route }) {
   const name = route.params.get('name') ?? ''
   const stack = (route.params.get('pages') ?? '').split(',').filter((c) => c !== '')
   const cursor = stack.at(-1)
-  const page = useLoad((c) => c.listShards({ name, limit: PAGE, cursor }), [name, cursor])
+  const page = useLoad((c) => c.listShards({ ...(name === '' ? {} : { namePrefix: name }), limit: PAGE, cursor }), [name, cursor])
   const [draft, setDraft] = useState(name)
 
   return (
