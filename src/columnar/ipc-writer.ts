@@ -31,6 +31,10 @@ import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler'
 /** An Arrow IPC file laid out but not yet written: its exact size, then one copy into any buffer. */
 export interface IpcFileLayout {
   readonly byteLength: number
+  /** How many record batches it holds. */
+  readonly batches: number
+  /** Bytes of the largest record batch (its metadata and body): what reading the file a batch at a time holds. */
+  readonly maxBatchBytes: number
   /** Writes the whole file into target[0, byteLength) (target.byteLength >= byteLength). */
   writeTo(target: Uint8Array): void
 }
@@ -45,10 +49,14 @@ type Segment = Uint8Array | number
 
 class LaidOutFile implements IpcFileLayout {
   readonly byteLength: number
+  readonly batches: number
+  readonly maxBatchBytes: number
   readonly #segments: readonly Segment[]
 
-  constructor(segments: readonly Segment[]) {
+  constructor(segments: readonly Segment[], blocks: readonly FileBlock[]) {
     this.#segments = segments
+    this.batches = blocks.length
+    this.maxBatchBytes = blocks.reduce((m, b) => Math.max(m, b.metaDataLength + Number(b.bodyLength)), 0)
     this.byteLength = segments.reduce<number>((n, s) => n + (typeof s === 'number' ? s : s.byteLength), 0)
   }
 
@@ -101,7 +109,7 @@ export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLay
     at += block.metaDataLength + Number(block.bodyLength)
   }
   segments.push(ipcFileTail(first.schema, blocks))
-  return new LaidOutFile(segments)
+  return new LaidOutFile(segments, blocks)
 }
 
 /** The start of every IPC file: the magic, padded to 8 bytes. */

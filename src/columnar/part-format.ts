@@ -165,6 +165,9 @@ export interface EncodeOptions {
 /** A part file laid out but not yet written: its exact size, then one copy into any buffer. */
 export interface EncodedPart {
   readonly byteLength: number
+  /** How many record batches it holds, and the bytes of the largest (see `IpcFileLayout`). */
+  readonly batches: number
+  readonly maxBatchBytes: number
   /** Writes the whole file into target[0, byteLength) (target.byteLength >= byteLength; may be a view over a SharedArrayBuffer). */
   writeTo(target: Uint8Array): void
 }

@@ -264,7 +264,7 @@ export interface DryRunRun {
   readonly schemaId: number | null
   readonly parts: number
   readonly encodedBytes: number
-  /** What the run costs in the memory budget: its largest part. */
+  /** What the run costs in the memory budget: its largest part, or two windows of a part read in windows. */
   readonly maxPartBytes: number
   /** A part of a run exploded for being in the wrong order. */
   readonly exploded: boolean

@@ -182,6 +182,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       const problem = validateRequest(tk, desc, inputs)
       if (problem !== null) throw invalid(problem)
       checkSchemaIds(state, inputs)
+      if (body.inputs !== undefined) await checkPartsExist(deps.blob, shardId, inputs)
       return request('range', [requestFor(state, desc, inputs, writerSchemaId)])
     },
 
@@ -236,6 +237,28 @@ function frontier(tk: TimestampKind, json: unknown, field: string): Antichain {
 
 function joinSinces(tk: TimestampKind, inputs: readonly HollowBatch[]): Antichain {
   return inputs.reduce<Antichain>((acc, b) => ac.join(tk, acc, b.desc.since), ac.minimumFrontier(tk))
+}
+
+/** How many parts of client-given inputs are looked up at once. */
+const PART_CHECKS_IN_FLIGHT = 16
+
+/**
+ * Refuses inputs naming a part the shard's blob storage does not hold (a one-byte ranged read
+ * each), so a client's mistake is a 422 naming the part, before anything is queued or written.
+ */
+async function checkPartsExist(blob: Blob, shardId: ShardId, inputs: readonly HollowBatch[]): Promise<void> {
+  const checks = inputs.flatMap((b, i) =>
+    b.parts.flatMap((p, j) =>
+      p.kind !== 'hollow'
+        ? []
+        : [
+            async (): Promise<string | null> =>
+              (await blob.get(blobKey(shardId, p.key), { range: { offset: 0, length: 1 } })) === null ? `inputs[${i}].parts[${j}]: part ${p.key} is not in the blob storage of shard ${shardId}` : null,
+          ],
+    ),
+  )
+  const missing = (await runLimited(checks, PART_CHECKS_IN_FLIGHT)).find((m) => m !== null)
+  if (missing !== undefined && missing !== null) throw invalid(`${missing}; give parts the shard holds (write them first)`)
 }
 
 /** Refuses run schema ids the shard does not know. */

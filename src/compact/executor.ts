@@ -15,12 +15,12 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { MergePlan, ResolvedRequest } from './compaction.js'
 import type { ExecuteContext } from './compactor-port.js'
 import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
-import { windowChunk, type WindowedChunk } from '../engine/windows.js'
+import { WINDOW_MIN_PART_BYTES, windowChunk, type WindowedChunk } from '../engine/windows.js'
 import { startMergeTask, type MergeTaskOutput } from '../engine/merge-task.js'
 import { SharedSlots } from '../engine/shared-slots.js'
 import type { MergeRunsStats } from '../engine/merge-runs.js'
 import type { MergeTaskPayload } from '../engine/protocol.js'
-import { chunkRuns, heuristic, maxOutstandingParts, reserveMemory, selectSchema, timeoutMs } from './plan.js'
+import { chunkRuns, heuristic, maxOutstandingParts, reserveMemory, runCost, selectSchema, timeoutMs } from './plan.js'
 import { orderRuns, type PlannedRun } from '../engine/runs.js'
 import { fetchPart, PartCache } from '../engine/part-cache.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
@@ -97,7 +97,8 @@ export function createExecutor(deps: ExecutorDeps) {
         keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
         diffsSum: out.diffsSum ?? null,
         schemaId: ctx.schema.schemaId,
-        stats: { updates: out.rows },
+        // NB: a part of one batch is read whole, whatever its size; only several batches make windows.
+        stats: out.batches > 1 ? { updates: out.rows, batchBytes: out.maxBatchBytes } : { updates: out.rows },
       }
     }
 
@@ -107,7 +108,7 @@ export function createExecutor(deps: ExecutorDeps) {
       const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, workers)
       const order = cfg.persist_batch_preferred_order
       const ordered = orderRuns(req.inputs, order)
-      const plan = chunkRuns(ordered, runReservedBytes, target)
+      const plan = chunkRuns(ordered, runReservedBytes, target, { order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES })
       m.memoryViolations.inc(plan.memoryViolations)
       const schema = await deps.lookupSchema(req.shardId, ctx.schema.schemaId)
       const progress = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: plan.chunks.length }
@@ -230,7 +231,7 @@ export function createExecutor(deps: ExecutorDeps) {
     const target = Math.max(1, cfg.persist_blob_target_size)
     const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
     const ordered = orderRuns(req.inputs, cfg.persist_batch_preferred_order)
-    const chunks = chunkRuns(ordered, runReservedBytes, target)
+    const chunks = chunkRuns(ordered, runReservedBytes, target, { order: cfg.persist_batch_preferred_order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES })
     const index = new Map(ordered.map((r, i) => [r, i]))
     const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
     return {
@@ -248,7 +249,7 @@ export function createExecutor(deps: ExecutorDeps) {
         schemaId: r.meta.schemaId,
         parts: r.parts.length,
         encodedBytes: r.parts.reduce((s, p) => s + p.encodedSizeBytes, 0),
-        maxPartBytes: r.parts.reduce((s, p) => Math.max(s, p.encodedSizeBytes), 0),
+        maxPartBytes: runCost(r, { order: cfg.persist_batch_preferred_order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES }),
         exploded: r.exploded,
       })),
       chunks: chunks.chunks.map((c) => ({ runs: c.runs.map((r) => index.get(r) as number), memoryBytes: c.memoryBytes })),

@@ -4,7 +4,7 @@
  * `order_runs` and `chunk_runs`. No I/O: the compactor runs these, the dry-run API prints them.
  */
 import * as ac from '../core/antichain.js'
-import { maxPartBytes, type HollowBatch } from '../core/batch.js'
+import { maxPartBytes, type HollowBatch, type RunOrder } from '../core/batch.js'
 import type { Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { Chunk, PlannedRun } from '../engine/runs.js'
@@ -121,8 +121,8 @@ export interface ChunkPlan {
  * single run: then the next run joins anyway (a memory violation), so every chunk but possibly the
  * last merges at least two runs and repeated compaction converges.
  */
-export function chunkRuns(ordered: readonly PlannedRun[], runReservedBytes: number, targetSizeBytes: number): ChunkPlan {
-  const cost = (r: PlannedRun): number => (r.parts.length === 0 ? targetSizeBytes : maxPartBytes(r))
+export function chunkRuns(ordered: readonly PlannedRun[], runReservedBytes: number, targetSizeBytes: number, windows: WindowedReads | null = null): ChunkPlan {
+  const cost = (r: PlannedRun): number => (r.parts.length === 0 ? targetSizeBytes : windows === null ? maxPartBytes(r) : runCost(r, windows))
   const chunks: Chunk[] = []
   let violations = 0
   let current: PlannedRun[] = []
@@ -144,6 +144,29 @@ export function chunkRuns(ordered: readonly PlannedRun[], runReservedBytes: numb
   }
   if (current.length > 0) chunks.push({ runs: current, memoryBytes: usage })
   return { chunks, memoryViolations: violations }
+}
+
+/** Which parts a compaction reads a record batch at a time (engine/windows.ts decides the same way). */
+export interface WindowedReads {
+  /** The compaction's order: only runs sorted in it (and not exploded) are read in windows. */
+  readonly order: RunOrder
+  /** Parts larger than this (written in several batches) are read in windows. */
+  readonly minPartBytes: number
+}
+
+/**
+ * What a run costs in a chunk's memory budget: persist's largest part, except that a part read in
+ * windows costs two windows (the one being merged and the next, asked for ahead), whatever its size.
+ * So runs whose windows fit the bound merge in one pass into one run (our addition to persist's
+ * `chunk_runs`; parts read whole keep persist's accounting and its memory violations).
+ */
+export function runCost(run: PlannedRun, windows: WindowedReads): number {
+  const windowed = !run.exploded && (run.meta.order ?? 'codec') === windows.order
+  return run.parts.reduce((m, p) => {
+    const batch = p.kind === 'hollow' ? p.stats.batchBytes : undefined
+    const cost = windowed && batch !== undefined && p.encodedSizeBytes > windows.minPartBytes ? Math.min(p.encodedSizeBytes, 2 * batch) : p.encodedSizeBytes
+    return Math.max(m, cost)
+  }, 0)
 }
 
 /** `1 + floor(leftover / target)` concurrent uploads for a chunk (§4.5 step 6). */

@@ -33,7 +33,11 @@ export interface HollowPart {
   /** Wrapping i64 sum of the part's diffs; null when unknown. */
   readonly diffsSum: bigint | null
   readonly schemaId: number | null
-  readonly stats: { readonly updates: number }
+  /**
+   * `batchBytes`: bytes of the part's largest record batch, when it was written in several (what
+   * reading it a batch at a time holds; compaction plans its memory by it). Absent: read whole.
+   */
+  readonly stats: { readonly updates: number; readonly batchBytes?: number }
 }
 
 /** A small part kept inside shard state: the Arrow IPC file bytes themselves. */
@@ -137,7 +141,7 @@ export type PartJson =
       keyLower: string
       diffsSum: number | string | null
       schemaId: number | null
-      stats: { updates: number }
+      stats: { updates: number; batchBytes?: number }
     }
   | { inline: { encodedSizeBytes: number; updates: string } }
 
@@ -182,7 +186,7 @@ export function partToJson(p: BatchPart): PartJson {
     keyLower: p.keyLower,
     diffsSum: p.diffsSum === null ? null : diffToJson(p.diffsSum),
     schemaId: p.schemaId,
-    stats: { updates: p.stats.updates },
+    stats: p.stats.batchBytes === undefined ? { updates: p.stats.updates } : { updates: p.stats.updates, batchBytes: p.stats.batchBytes },
   }
 }
 
@@ -244,9 +248,13 @@ function parseHollowRest(o: Record<string, unknown>, key: PartialBatchKey, at: s
   const stats = (o.stats ?? {}) as Record<string, unknown>
   const updates = stats.updates ?? 0
   if (!isCount(updates)) return { ok: false, error: `${at}.stats.updates must be a non-negative integer` }
+  const batchBytes = stats.batchBytes
+  if (batchBytes !== undefined && (!isCount(batchBytes) || batchBytes > o.encodedSizeBytes)) {
+    return { ok: false, error: `${at}.stats.batchBytes must be a non-negative integer no larger than encodedSizeBytes` }
+  }
   return {
     ok: true,
-    value: { kind: 'hollow', key, encodedSizeBytes: o.encodedSizeBytes, keyLower, diffsSum: diffs, schemaId, stats: { updates } },
+    value: { kind: 'hollow', key, encodedSizeBytes: o.encodedSizeBytes, keyLower, diffsSum: diffs, schemaId, stats: batchBytes === undefined ? { updates } : { updates, batchBytes } },
   }
 }
 

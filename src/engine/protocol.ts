@@ -107,6 +107,9 @@ export interface EncodedOutput {
   readonly goodBytes: number
   /** Seconds spent computing the part's statistics. */
   readonly statsSeconds: number
+  /** How many record batches it holds, and the bytes of the largest (a window when it is read in windows). */
+  readonly batches: number
+  readonly maxBatchBytes: number
 }
 
 // ---- task kinds --------------------------------------------------------------------------------

@@ -144,7 +144,17 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
         const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum, { scratch })
         const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
         encoded.writeTo(bytes)
-        const output = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
+        const output = {
+          bytes,
+          lent: reuse,
+          rows: p.updates.length,
+          diffsSum: p.diffsSum,
+          keyLower: p.keyLower,
+          goodBytes: updatesByteLength(p.updates),
+          statsSeconds: p.statsSeconds,
+          batches: encoded.batches,
+          maxBatchBytes: encoded.maxBatchBytes,
+        }
         send({ type: 'output', taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
       },
       progress: (progress) => send({ type: 'progress', taskId, progress }),

@@ -8,7 +8,7 @@ import { blobKey, partialBatchKey } from '../../src/core/paths.js'
 import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
 import * as ac from '../../src/core/antichain.js'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
-import { decodePart, encodePart } from '../../src/columnar/part-format.js'
+import { decodePart, encodedPart } from '../../src/columnar/part-format.js'
 import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
 import { sortKeyColumn } from '../../src/columnar/sort-key.js'
 import { keyLowerAt } from '../../src/shard/batch-writer.js'
@@ -37,7 +37,7 @@ const shardId = newShardId()
 const writer = newWriterKey()
 
 /** Writes `rows` as one sorted run cut into parts of about `rowsPerPart`, returning the batch. */
-async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: Timestamp, rows: Row[], rowsPerPart: number, batchBytes?: number): Promise<HollowBatch> {
+async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: Timestamp, rows: Row[], rowsPerPart: number, batchBytes?: number, statBatches = false): Promise<HollowBatch> {
   const b = new UpdatesBuilder(shape(tk))
   for (const r of rows) b.append(r.key, r.val, r.time, r.diff)
   const sorted = sortAndConsolidate(b.finish(), 'structured')
@@ -45,12 +45,16 @@ async function writeBatch(blob: MemBlob, tk: TimestampKind, lo: Timestamp, hi: T
   const parts: BatchPart[] = []
   for (let start = 0; start < sorted.length; start += rowsPerPart) {
     const slice = sliceUpdates(sorted, start, Math.min(sorted.length, start + rowsPerPart))
-    const bytes = encodePart(slice, { desc, order: 'structured', schemaId: 0 }, undefined, batchBytes === undefined ? {} : { batchBytes })
+    const encoded = encodedPart(slice, { desc, order: 'structured', schemaId: 0 }, undefined, batchBytes === undefined ? {} : { batchBytes })
+    const bytes = new Uint8Array(encoded.byteLength)
+    encoded.writeTo(bytes)
     const key = partialBatchKey(writer, newPartId())
     await blob.set(blobKey(shardId, key), bytes)
     // Real key lowers: they let the executor split a chunk between two workers.
     const keyLower = keyLowerAt(sortKeyColumn(slice.keys, utf8, 'structured'), 0)
-    parts.push({ kind: 'hollow', key, encodedSizeBytes: bytes.byteLength, keyLower, diffsSum: null, schemaId: 0, stats: { updates: slice.length } })
+    // `statBatches`: the part says how large its batches are, as compactd's writers record it.
+    const stats = statBatches && encoded.batches > 1 ? { updates: slice.length, batchBytes: encoded.maxBatchBytes } : { updates: slice.length }
+    parts.push({ kind: 'hollow', key, encodedSizeBytes: bytes.byteLength, keyLower, diffsSum: null, schemaId: 0, stats })
   }
   return { desc, len: sorted.length, parts, runSplits: [], runMeta: parts.length > 0 ? [{ order: 'structured', schemaId: 0 }] : [] }
 }
@@ -112,6 +116,8 @@ describe('compaction Stage D through worker threads', () => {
       ['parts read in windows', 1 << 30, 1 << 20, 0, 64],
       ['parts read in windows, long keys', 1 << 30, 1 << 20, 300, 256],
       ['many chunks of parts read in windows', 4 * 600, 600, 0, 64],
+      // The same parts, saying how large their batches are: planned by their windows, one chunk.
+      ['one chunk planned by windows', 1200 + 6 * 1024, 600, 0, 64],
     ] as const) {
       it(`consolidates ${tk.name} runs like sort-and-sum (${label})`, async () => {
         const next = rng(SEED + (tk === u64 ? 0 : 7) + bound + keyPad + (batchBytes ?? 0))
@@ -131,7 +137,8 @@ describe('compaction Stage D through worker threads', () => {
         for (let i = 0; i < 5; i++) {
           const rows = randomRows(next, tk, 40 + Math.floor(next() * 80), i * 10, i * 10 + 10, keyPad)
           all.push(...rows)
-          inputs.push(await writeBatch(blob, tk, ts(i * 10), ts(i * 10 + 10), rows, 1 + Math.floor(next() * 30), batchBytes))
+          const planned = label === 'one chunk planned by windows'
+          inputs.push(await writeBatch(blob, tk, ts(i * 10), ts(i * 10 + 10), rows, planned ? 1000 : 1 + Math.floor(next() * 30), batchBytes, planned))
         }
         const since: ac.Antichain = tk === u64 ? [25n] : [[0, 3], [25, 0]]
         const req: ResolvedRequest = {
@@ -161,6 +168,13 @@ describe('compaction Stage D through worker threads', () => {
         const chunks = (await registry.getSingleMetric('persist_compaction_chunks_compacted_total')?.get())?.values[0]?.value ?? 0
         if (label.startsWith('many')) assert.ok(chunks > 1, `expected several chunks, got ${chunks}`)
         else assert.equal(chunks, 1)
+        if (label === 'one chunk planned by windows') {
+          // Without the windows' sizes, the same parts would take several chunks.
+          const whole = { ...req, inputs: inputs.map((b) => ({ ...b, parts: b.parts.map((p) => (p.kind === 'hollow' ? { ...p, stats: { updates: p.stats.updates } } : p)) })) }
+          assert.ok(executor.plan(whole, cfg).chunks.length > 1, 'whole parts do not fit one chunk')
+          assert.equal(executor.plan(req, cfg).chunks.length, 1)
+          assert.equal(output.runSplits.length, 0, 'one run')
+        }
       })
     }
   }

@@ -7,6 +7,7 @@ import { partialBatchKey } from '../../src/core/paths.js'
 import { u64 } from '../../src/core/timestamp.js'
 import {
   chunkRuns,
+  runCost,
   fastPathEligible,
   heuristic,
   MIB,
@@ -139,6 +140,27 @@ describe('orderRuns and chunkRuns (PERSIST_SEMANTICS.md §6.2, §6.3)', () => {
     const legacy = { ...wrong, runMeta: [{ order: null, schemaId: 0 }] }
     assert.equal(orderRuns([legacy], 'codec').length, 1)
     assert.equal(orderRuns([legacy], 'structured').length, 3)
+  })
+  it('costs a run read in windows two windows, not its largest part, so runs that fit merge in one chunk', () => {
+    const windowed = (lo: number, name: string, order: RunOrder = 'structured'): HollowBatch => {
+      const b = batch(lo, lo + 1, [[[32 * M, `${name}1`], [32 * M, `${name}2`]]], order)
+      return { ...b, parts: b.parts.map((p) => (p.kind === 'hollow' ? { ...p, stats: { updates: 1, batchBytes: M } } : p)) }
+    }
+    const sixteen = Array.from({ length: 16 }, (_, i) => windowed(i, `r${i}-`))
+    const windows = { order: 'structured' as const, minPartBytes: 2 * M }
+    const ordered = orderRuns(sixteen, 'structured')
+    assert.equal(runCost(ordered[0]!, windows), 2 * M)
+    const { runReservedBytes } = reserveMemory(256 * M, 32 * M, 2)
+    assert.equal(runReservedBytes, 128 * M)
+    // Persist's accounting: 32 MiB a run makes four chunks of four; windows make one of sixteen.
+    assert.equal(chunkRuns(ordered, runReservedBytes, 32 * M).chunks.length, 4)
+    const one = chunkRuns(ordered, runReservedBytes, 32 * M, windows)
+    assert.deepEqual(one.chunks.map((c) => [c.runs.length, c.memoryBytes / M]), [[16, 32]])
+    // A run in another order, a part of one batch, or a small part is read whole: its whole size.
+    assert.equal(runCost(orderRuns([windowed(0, 'c', 'codec')], 'structured')[0]!, windows), 32 * M)
+    assert.equal(runCost(orderRuns([batch(0, 1, [[32 * M]])], 'structured')[0]!, windows), 32 * M)
+    const small = { ...batch(0, 1, [[2 * M]]), parts: [{ ...part(2 * M), stats: { updates: 1, batchBytes: M / 2 } }] }
+    assert.equal(runCost(orderRuns([small], 'structured')[0]!, windows), 2 * M)
   })
   it('gives empty inputs no runs and no memory', () => {
     const empty = { ...batch(0, 1, []), len: 0 }

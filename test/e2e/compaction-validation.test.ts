@@ -41,6 +41,9 @@ describe('validation', () => {
     ;(foreignKey.parts[0] as { key: string }).key = `${other}/${key}`
     const unknownSchema = clone(b0)
     unknownSchema.runMeta = [{ order: 'structured', schemaId: 7 }]
+    const missingPart = clone(b0)
+    const missingKey = key.replace(/\/p[0-9a-f]{8}/, '/p00000000')
+    ;(missingPart.parts[0] as { key: string }).key = missingKey
 
     const cases: [string, Json, RegExp][] = [
       ['non-consecutive inputs', { desc: { lower: [0], upper: [3] }, inputs: [b0, b2] }, /non-consecutive/],
@@ -50,6 +53,7 @@ describe('validation', () => {
       ['an unknown schema id in runMeta', { desc: { lower: [0], upper: [1] }, inputs: [unknownSchema] }, /schemaId 7/],
       ['an unknown writerSchemaId', { desc: { lower: [0], upper: [1] }, inputs: [b0], writerSchemaId: 7 }, /writerSchemaId 7/],
       ['no inputs', { desc: { lower: [0], upper: [1] }, inputs: [] }, /at least one input/],
+      ['a part the shard does not have', { desc: { lower: [0], upper: [1] }, inputs: [missingPart] }, new RegExp(`inputs\\[0\\]\\.parts\\[0\\]: part ${missingKey} is not in the blob storage`)],
       ['no exact tiling (beyond the upper)', { desc: { lower: [0], upper: [5] } }, /tile/],
       ['no exact tiling (an empty range)', { desc: { lower: [1], upper: [1] } }, /tile/],
     ]
@@ -73,6 +77,18 @@ describe('validation', () => {
     }
     assert.deepEqual(countDelta(before, await scrape(app)), { rejected })
     assert.equal(services.compactor.list().length, recorded, 'nothing queued or recorded')
+  })
+
+  it('a part lost from blob storage fails a compaction of the trace with PART_NOT_FOUND, not INTERNAL', async (t) => {
+    const { app, services, shardId, b } = await setup(t)
+    const key = b[1].parts[0]?.key as string
+    await services.blob.delete(`${shardId}/${key}`)
+    const res = await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/compactions`, payload: { major: true, wait: true } })
+    assert.ok(res.statusCode < 600)
+    const c = res.json() as { status: string; error?: { code: string; message: string } }
+    assert.equal(c.status, 'failed', res.body)
+    assert.equal(c.error?.code, 'PART_NOT_FOUND')
+    assert.match(c.error?.message ?? '', new RegExp(`part ${key} of shard ${shardId} is missing from blob storage`))
   })
 
   it('404 for an unknown shard, 400 for malformed bodies; no counter moves', async (t) => {
