@@ -39,7 +39,7 @@ export interface Replanned {
 /** How an output fared in the trace (shard/state.ts `ApplyOutcome`). */
 export interface ApplyOutcome {
   readonly result: ApplyResult
-  readonly detail: { readonly why: 'range' | 'diffs' | 'since' | 'updates' | 'deleted'; readonly message: string } | null
+  readonly detail: { readonly why: 'range' | 'diffs' | 'since' | 'updates' | 'deleted' | 'fenced'; readonly message: string } | null
 }
 
 export interface ExecuteContext {

@@ -1,24 +1,24 @@
 /**
  * Durations of dynamic configs: held as integer milliseconds, written as `"90s"`, `"1500ms"`,
- * `"2m"`, `"1h"` or as a JSON integer of milliseconds.
+ * `"2m"`, `"1h"`, `"7d"` or as a JSON integer of milliseconds.
  *
  * The canonical string uses the largest unit that divides the value exactly (90000 → `"90s"`,
  * 120000 → `"2m"`, 1500 → `"1500ms"`, 0 → `"0s"`), so `formatDuration(parseDuration(s))` is
  * stable and every value has exactly one canonical spelling.
  */
 
-export const DURATION_UNITS = ['h', 'm', 's', 'ms'] as const
+export const DURATION_UNITS = ['d', 'h', 'm', 's', 'ms'] as const
 export type DurationUnit = (typeof DURATION_UNITS)[number]
 
 /** Milliseconds per unit, largest first (the order `formatDuration` tries them in). */
-const MS_PER_UNIT: Readonly<Record<DurationUnit, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
+const MS_PER_UNIT: Readonly<Record<DurationUnit, number>> = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
 
-const DURATION = /^([0-9]+)(h|m|s|ms)$/
+const DURATION = /^([0-9]+)(d|h|m|s|ms)$/
 
 export type DurationParse = { ok: true; value: number } | { ok: false; error: string }
 
 /**
- * Parses a duration into milliseconds: a string `<digits><unit>` with unit one of h, m, s, ms, or
+ * Parses a duration into milliseconds: a string `<digits><unit>` with unit one of d, h, m, s, ms, or
  * a non-negative safe integer of milliseconds. Returns an error sentence instead of throwing.
  */
 export function parseDuration(input: unknown): DurationParse {
@@ -58,6 +58,6 @@ function describeBadString(input: string): string {
   if (/^[0-9]*\.[0-9]*[a-z]*$/.test(input)) {
     return `a duration must be a whole number of a unit (write "1500ms", not "1.5s"), got ${shown}`
   }
-  if (/^[0-9]+$/.test(input)) return `a duration string needs a unit (h, m, s or ms), got ${shown}`
-  return `a duration must be a whole number followed by h, m, s or ms (like "90s"), got ${shown}`
+  if (/^[0-9]+$/.test(input)) return `a duration string needs a unit (d, h, m, s or ms), got ${shown}`
+  return `a duration must be a whole number followed by d, h, m, s or ms (like "90s"), got ${shown}`
 }

@@ -154,9 +154,25 @@ export const CONFIG_DEFS = [
   bytes('persist_inline_writes_single_max_bytes', 4 * KiB, 'Largest batch written inline in state rather than to blob (compaction always writes to blob).'),
   bytes('persist_inline_writes_total_max_bytes', MiB, 'Total inline bytes allowed in a shard state before writes go to blob.'),
   count('persist_gc_blob_delete_concurrency_limit', 32, 'Concurrent blob deletes for GC and for the outputs of not-applied compactions.', 1),
-  count('compaction_queue_size', 20, 'Capacity of the compaction queue; a request beyond it is dropped with 429. Lowering it never drops queued work.', 1),
-  count('compaction_concurrency_limit', 5, 'Compactions running at once. Lowering it never kills running work.', 1),
+  count('compaction_queue_size', 20, "Capacity of the cluster's compaction queue; a request beyond it is dropped with 429. Lowering it never drops queued work.", 1),
+  count('compaction_concurrency_limit', 5, 'Compactions running at once on each instance. Lowering it never kills running work.', 1),
   count('compaction_yield_after_n_updates', 100_000, 'Most updates the consolidator emits before yielding a chunk.', 1),
+  duration(
+    'compaction_lease_timeout',
+    15_000,
+    "How long a running compaction's owner may go without progress before another instance takes the job over (attempt + 1). Owners renew while their compaction makes progress.",
+  ),
+  duration('compaction_history_retention', 7 * 24 * 60 * 60 * 1000, 'How long finished compactions are kept for listing and idempotency keys.'),
+  bool(
+    'persist_enable_incremental_compaction',
+    true,
+    'Apply each finished chunk of a multi-chunk compaction to the trace at once, so a crash, timeout or cancel keeps the chunks already applied and a rescued job compacts only what is left.',
+  ),
+  duration(
+    'compaction_idle_sweep_interval',
+    60_000,
+    'How often one instance looks for shards whose spine holds merge work but that receive no appends, and submits their maintenance; 0s turns the sweep off.',
+  ),
 ] as const
 
 export type ConfigDef = (typeof CONFIG_DEFS)[number]

@@ -49,6 +49,7 @@ import { listShards, type ListShardsQuery, type ShardPage } from './shard-listin
 import { readSnapshot } from './snapshot.js'
 import {
   applyMergeRes,
+  claimCompaction,
   compareAndAppend,
   completeMerges,
   deleteShard,
@@ -57,11 +58,13 @@ import {
   latestSchema,
   newShardState,
   registerSchema,
+  releaseClaim,
   sinceOf,
   tkOf,
   upperOf,
   type AppendResult,
   type ApplyOutcome,
+  type Fence,
   type ShardState,
 } from './state.js'
 
@@ -313,10 +316,26 @@ export class Shards {
    * trace/replace-spine-batches.ts for `major`), committed like every other command: exact
    * knowledge of whether it landed. A shard that no longer exists answers `not_applied_no_match`.
    */
-  async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: 'merge' | 'major' = 'merge'): Promise<ApplyOutcome> {
+  async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: 'merge' | 'major' = 'merge', fence: Fence | null = null): Promise<ApplyOutcome> {
     const gone: ApplyOutcome = { result: 'not_applied_no_match', detail: { why: 'range', message: `shard ${shardId} does not exist` } }
-    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith(gone) : applyMergeRes(cur.state, output, mode)))
+    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith(gone) : applyMergeRes(cur.state, output, mode, fence)))
     return r.result
+  }
+
+  /**
+   * Gives attempt `token` of compaction `job` the right to change the shard's trace (see
+   * state.ts `claims`); `fenced` when a newer attempt holds it. SHARD_NOT_FOUND, SHARD_DELETED.
+   */
+  async claimCompaction(shardId: ShardId, job: string, token: number): Promise<'claimed' | 'fenced'> {
+    const r = await this.#command(shardId, 'claim_compaction', (cur) => (cur === null ? breakWith(null) : claimCompaction(cur.state, job, token, this.#now().toISOString())))
+    if (r.result === null || r.state === null) throw notFound(shardId)
+    if (r.result.kind === 'deleted') throw deletedError(r.state)
+    return r.result.kind
+  }
+
+  /** Drops attempt `token`'s claim of `job` (nothing when a newer attempt holds it, or the shard is gone). */
+  async releaseClaim(shardId: ShardId, job: string, token: number): Promise<void> {
+    await this.#command(shardId, 'release_claim', (cur) => (cur === null ? breakWith(null) : releaseClaim(cur.state, job, token)))
   }
 
   // ---- data ------------------------------------------------------------------------------------

@@ -36,6 +36,27 @@ export interface ShardState {
   readonly trace: Trace
   /** When the shard was deleted (ISO 8601); absent while it is live. */
   readonly deletedAt?: string
+  /**
+   * The compactions allowed to change this shard's trace: one claim per job, holding the fencing
+   * token of its current attempt (compact/job-runner.ts). A result offered with an older token is
+   * refused, so at most one attempt of a job ever applies. Absent: none.
+   */
+  readonly claims?: readonly CompactionClaim[]
+}
+
+export interface CompactionClaim {
+  /** The compaction (job) id. */
+  readonly job: string
+  /** Its attempt's fencing token. */
+  readonly token: number
+  /** When the attempt claimed (ISO 8601): claims older than a day are dropped by the next claim. */
+  readonly at: string
+}
+
+/** A compaction attempt's right to change the trace: its job and token. */
+export interface Fence {
+  readonly job: string
+  readonly token: number
 }
 
 export const tkOf = (s: ShardState): TimestampKind => s.trace.tk
@@ -137,11 +158,48 @@ export function completeMerges(s: ShardState): Transition<ShardState, readonly F
   return continueWith({ ...s, trace: r.trace }, r.mergeReqs)
 }
 
+/** Claims older than this are dropped when another is made (their attempts died long ago). */
+const CLAIM_MAX_AGE_MS = 24 * 60 * 60 * 1000
+
+export type ClaimResult = { readonly kind: 'claimed' } | { readonly kind: 'fenced'; readonly token: number } | Deleted
+
+/**
+ * Records that attempt `token` of compaction `job` may change the trace (replacing an older
+ * attempt's claim); refused (`fenced`) when a newer attempt has claimed already.
+ */
+export function claimCompaction(s: ShardState, job: string, token: number, at: string): Transition<ShardState, ClaimResult> {
+  if (isDeleted(s)) return breakWith(deleted(s))
+  const current = s.claims?.find((c) => c.job === job)
+  if (current !== undefined && current.token > token) return breakWith({ kind: 'fenced', token: current.token })
+  if (current !== undefined && current.token === token) return breakWith({ kind: 'claimed' })
+  const cutoff = Date.parse(at) - CLAIM_MAX_AGE_MS
+  const kept = (s.claims ?? []).filter((c) => c.job !== job && Date.parse(c.at) >= cutoff)
+  return continueWith({ ...s, claims: [...kept, { job, token, at }] }, { kind: 'claimed' })
+}
+
+/** Drops attempt `token`'s claim of `job` (an older attempt's too); a newer attempt's stays. */
+export function releaseClaim(s: ShardState, job: string, token: number): Transition<ShardState, null> {
+  const current = s.claims?.find((c) => c.job === job)
+  if (current === undefined || current.token > token) return breakWith(null)
+  const claims = (s.claims ?? []).filter((c) => c.job !== job)
+  const { claims: _dropped, ...rest } = s
+  return continueWith(claims.length === 0 ? rest : { ...rest, claims }, null)
+}
+
+/** Why `fence` may not change the trace, or null when it holds the job's claim. */
+function fenced(s: ShardState, fence: Fence): string | null {
+  const current = s.claims?.find((c) => c.job === fence.job)
+  if (current?.token === fence.token) return null
+  return current === undefined
+    ? `compaction ${fence.job} holds no claim on shard ${s.shardId} (its attempt ${fence.token} was given up)`
+    : `attempt ${fence.token} of compaction ${fence.job} lost its claim to attempt ${current.token}`
+}
+
 /** How a compaction output fared in the trace, and why when it did not apply. */
 export interface ApplyOutcome {
   readonly result: ApplyMergeResult
   /** Why it did not apply: the trace's answer, or the shard being deleted. */
-  readonly detail: ApplyDetail | { readonly why: 'deleted'; readonly message: string } | null
+  readonly detail: ApplyDetail | { readonly why: 'deleted' | 'fenced'; readonly message: string } | null
 }
 
 /**
@@ -151,8 +209,10 @@ export interface ApplyOutcome {
  * since nothing changed and the machine knows exactly whether an earlier attempt committed. A
  * deleted shard takes nothing (`not_applied_no_match`: the compactor deletes the output).
  */
-export function applyMergeRes(s: ShardState, output: HollowBatch, mode: 'merge' | 'major' = 'merge'): Transition<ShardState, ApplyOutcome> {
+export function applyMergeRes(s: ShardState, output: HollowBatch, mode: 'merge' | 'major' = 'merge', fence: Fence | null = null): Transition<ShardState, ApplyOutcome> {
   if (isDeleted(s)) return breakWith({ result: 'not_applied_no_match', detail: { why: 'deleted', message: `shard ${s.shardId} was deleted at ${s.deletedAt}` } })
+  const lost = fence === null ? null : fenced(s, fence)
+  if (lost !== null) return breakWith({ result: 'not_applied_no_match', detail: { why: 'fenced', message: lost } })
   const { trace, result, detail } = mode === 'major' ? replaceSpineBatches(s.trace, output) : traceApplyMergeRes(s.trace, { output })
   if (trace === s.trace) return breakWith({ result, detail })
   return continueWith({ ...s, trace }, { result, detail })
@@ -172,6 +232,7 @@ interface ShardStateJson {
   schemas: { id: number; keySchema: unknown; valSchema: unknown }[]
   trace: unknown
   deletedAt?: string
+  claims?: { job: string; token: number; at: string }[]
 }
 
 export const shardStateCodec: StateCodec<ShardState> = {
@@ -183,6 +244,7 @@ export const shardStateCodec: StateCodec<ShardState> = {
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
     trace: traceToJson(s.trace),
     ...(s.deletedAt === undefined ? {} : { deletedAt: s.deletedAt }),
+    ...(s.claims === undefined ? {} : { claims: s.claims.map((c) => ({ ...c })) }),
   }),
   decode: (json) => {
     const j = json as ShardStateJson
@@ -196,6 +258,7 @@ export const shardStateCodec: StateCodec<ShardState> = {
     const trace = traceFromJson(tk, j.trace)
     if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
     const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
-    return typeof j.deletedAt === 'string' ? { ...base, deletedAt: j.deletedAt } : base
+    const claims = Array.isArray(j.claims) ? j.claims.map((c) => Object.freeze({ job: c.job, token: c.token, at: c.at })) : undefined
+    return { ...base, ...(typeof j.deletedAt === 'string' ? { deletedAt: j.deletedAt } : {}), ...(claims === undefined ? {} : { claims }) }
   },
 }

@@ -36,12 +36,12 @@ describe('parseDuration', () => {
     ['1.5s', /whole number.*"1500ms"/],
     ['.5s', /whole number/],
     ['90', /needs a unit/],
-    ['90 s', /followed by h, m, s or ms/],
-    ['90S', /followed by h, m, s or ms/],
-    ['1m30s', /followed by h, m, s or ms/],
-    ['s', /followed by h, m, s or ms/],
-    ['', /followed by h, m, s or ms/],
-    ['ninety seconds', /followed by h, m, s or ms/],
+    ['90 s', /followed by d, h, m, s or ms/],
+    ['90S', /followed by d, h, m, s or ms/],
+    ['1m30s', /followed by d, h, m, s or ms/],
+    ['s', /followed by d, h, m, s or ms/],
+    ['', /followed by d, h, m, s or ms/],
+    ['ninety seconds', /followed by d, h, m, s or ms/],
     ['3000000000h', /at most/],
     [null, /string like "90s" or an integer/],
     [true, /string like "90s" or an integer/],
@@ -97,10 +97,10 @@ describe('formatDuration', () => {
         assert.deepEqual(parseDuration(canonical), parsed)
         assert.equal(formatDuration((parseDuration(canonical) as { value: number }).value), canonical)
         // No larger unit divides the canonical number exactly.
-        const m = /^([0-9]+)(h|m|s|ms)$/.exec(canonical)
+        const m = /^([0-9]+)(d|h|m|s|ms)$/.exec(canonical)
         assert.ok(m !== null)
-        if (parsed.value !== 0 && m[2] !== 'h') {
-          const larger = { m: 60, s: 60, ms: 1000 }[m[2] as 'm' | 's' | 'ms']
+        if (parsed.value !== 0 && m[2] !== 'd') {
+          const larger = { h: 24, m: 60, s: 60, ms: 1000 }[m[2] as 'h' | 'm' | 's' | 'ms']
           assert.notEqual(Number(m[1]) % larger, 0)
         }
       }),

@@ -48,16 +48,20 @@ const CASES: Record<ConfigName, Case> = {
   compaction_queue_size: count(1),
   compaction_concurrency_limit: count(1),
   compaction_yield_after_n_updates: count(1),
+  compaction_lease_timeout: { good: ['30s', 30_000], badType: false, outOfRange: '-1s' },
+  compaction_history_retention: { good: ['7d', 604_800_000], badType: [], outOfRange: '1.5d' },
+  persist_enable_incremental_compaction: bool,
+  compaction_idle_sweep_interval: { good: ['0s', 0], badType: {}, outOfRange: -5 },
 }
 
 describe('registry', () => {
-  it('has exactly the configs of SPEC.md §5, each with a test case', () => {
+  it('has exactly the configs of docs/operations.md, each with a test case', () => {
     assert.deepEqual([...CONFIG_NAMES].sort(), Object.keys(CASES).sort())
-    assert.equal(CONFIG_DEFS.length, 17)
+    assert.equal(CONFIG_DEFS.length, 21)
     assert.equal(new Set(CONFIG_NAMES).size, CONFIG_NAMES.length)
   })
 
-  it('has the defaults of SPEC.md §5', () => {
+  it('has the documented defaults', () => {
     const expected: ConfigValues = {
       compaction_process_requests: true,
       persist_compaction_check_process_flag: true,
@@ -76,6 +80,10 @@ describe('registry', () => {
       compaction_queue_size: 20,
       compaction_concurrency_limit: 5,
       compaction_yield_after_n_updates: 100_000,
+      compaction_lease_timeout: 15_000,
+      compaction_history_retention: 7 * 24 * 60 * 60 * 1000,
+      persist_enable_incremental_compaction: true,
+      compaction_idle_sweep_interval: 60_000,
     }
     assert.deepEqual(DEFAULT_CONFIG_VALUES, expected)
     assert.ok(Object.isFrozen(DEFAULT_CONFIG_VALUES))
