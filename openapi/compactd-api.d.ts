@@ -109,7 +109,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Queued, then running, then recent finished compactions */
+        /**
+         * The cluster's compactions, newest first, a page at a time
+         * @description Every instance lists the same compactions: queued, running (on any instance) and finished ones younger than compaction_history_retention.
+         */
         get: operations["listCompactions"];
         put?: never;
         post?: never;
@@ -146,7 +149,7 @@ export interface paths {
         };
         /**
          * Server-sent events of one compaction's progress
-         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one.
+         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance.
          */
         get: operations["streamCompactionEvents"];
         put?: never;
@@ -201,6 +204,26 @@ export interface paths {
         };
         /** One dynamic config */
         get: operations["getConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live instances of the cluster
+         * @description Every instance sharing this consensus store that sent a heartbeat recently, by id.
+         */
+        get: operations["listInstances"];
         put?: never;
         post?: never;
         delete?: never;
@@ -566,7 +589,7 @@ export interface components {
         };
         CompactionReason: {
             /** @enum {string} */
-            code: "BELOW_HEURISTICS" | "NOTHING_TO_COMPACT" | "SPINE_MOVED" | "INVALID_SINCE" | "TOO_MANY_UPDATES" | "NOT_A_COMPACTION" | "SHARD_DELETED" | "PARTIALLY_APPLIED";
+            code: "BELOW_HEURISTICS" | "NOTHING_TO_COMPACT" | "SPINE_MOVED" | "INVALID_SINCE" | "TOO_MANY_UPDATES" | "NOT_A_COMPACTION" | "SHARD_DELETED" | "SUPERSEDED" | "PARTIALLY_APPLIED";
             message: string;
         };
         Config: {
@@ -644,6 +667,22 @@ export interface components {
                 schemaId?: number | null;
             }[];
             runSplits?: number[];
+        };
+        Instance: {
+            /**
+             * Format: date-time
+             * @description Its last heartbeat; an instance missing three is no longer listed.
+             */
+            heartbeatAt: string;
+            /** @description COMPACTD_INSTANCE_ID, or the host name and a random suffix. */
+            id: string;
+            /** @description Compactions it was running at its last heartbeat. */
+            running: number;
+            /** @description The instance that answered. */
+            self: boolean;
+            /** Format: date-time */
+            startedAt: string;
+            version: string;
         };
         Part: {
             diffsSum?: (number | string) | null;
@@ -1072,8 +1111,12 @@ export interface operations {
             query?: {
                 shardId?: string;
                 status?: "queued" | "running" | "succeeded" | "not_applied" | "failed" | "cancelled" | "skipped";
+                /** @description Only operator requests (`request`) or writer maintenance (`maintenance`). */
+                source?: "request" | "maintenance";
                 /** @description At most this many (default 100). */
                 limit?: number;
+                /** @description The page after the one whose `nextCursor` this is. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1081,7 +1124,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The compactions */
+            /** @description A page of compactions */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1089,10 +1132,12 @@ export interface operations {
                 content: {
                     "application/json": {
                         compactions: components["schemas"]["Compaction"][];
+                        /** @description Pass as cursor for the next page; null on the last page. */
+                        nextCursor: string | null;
                     };
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description A bad filter or cursor (BAD_REQUEST, naming the field) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1400,11 +1445,17 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description (count) Compactions running at once. Lowering it never kills running work. */
+                    /** @description (count) Compactions running at once on each instance. Lowering it never kills running work. */
                     compaction_concurrency_limit?: number;
+                    /** @description (duration) How long finished compactions are kept for listing and idempotency keys. */
+                    compaction_history_retention?: string | number;
+                    /** @description (duration) How often one instance looks for shards whose spine holds merge work but that receive no appends, and submits their maintenance; 0s turns the sweep off. */
+                    compaction_idle_sweep_interval?: string | number;
+                    /** @description (duration) How long a running compaction's owner may go without progress before another instance takes the job over (attempt + 1). Owners renew while their compaction makes progress. */
+                    compaction_lease_timeout?: string | number;
                     /** @description (bool) Kill switch: whether queued compaction requests are processed at all. */
                     compaction_process_requests?: boolean;
-                    /** @description (count) Capacity of the compaction queue; a request beyond it is dropped with 429. Lowering it never drops queued work. */
+                    /** @description (count) Capacity of the cluster's compaction queue; a request beyond it is dropped with 429. Lowering it never drops queued work. */
                     compaction_queue_size?: number;
                     /** @description (count) Most updates the consolidator emits before yielding a chunk. */
                     compaction_yield_after_n_updates?: number;
@@ -1431,6 +1482,8 @@ export interface operations {
                     persist_compaction_minimum_timeout?: string | number;
                     /** @description (bool) Whether compaction writes with the newest schema among the inputs' runs rather than the requester's writer schema. */
                     persist_compaction_use_most_recent_schema?: boolean;
+                    /** @description (bool) Apply each finished chunk of a multi-chunk compaction to the trace at once, so a crash, timeout or cancel keeps the chunks already applied and a rescued job compacts only what is left. */
+                    persist_enable_incremental_compaction?: boolean;
                     /** @description (count) Concurrent blob deletes for GC and for the outputs of not-applied compactions. */
                     persist_gc_blob_delete_concurrency_limit?: number;
                     /** @description (bytes) Largest batch written inline in state rather than to blob (compaction always writes to blob). */
@@ -1599,6 +1652,55 @@ export interface operations {
             };
             /** @description CONFIG_NOT_FOUND: no config has that name */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error; the body carries the request id to find it in the log (INTERNAL) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listInstances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The instances */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        instances: components["schemas"]["Instance"][];
+                    };
+                };
+            };
+            /** @description Missing or wrong bearer token (UNAUTHORIZED) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { COMPACTION_KINDS, COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
+import { COMPACTION_KINDS, COMPACTION_SOURCES, COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
 import type { Compactor } from '../src/compact/compactor.js'
 import type { CompactionEvent, SubmitResult } from '../src/compact/compactor-port.js'
 import { SCHEMA_SELECTIONS } from '../src/compact/plan.js'
@@ -90,8 +90,21 @@ const CompactionPlan = z
 const ListQuery = z.object({
   shardId: z.string().regex(new RegExp(ID_PATTERNS.shardId), 'must be a shard id s<uuid>').optional(),
   status: z.enum(COMPACTION_STATUSES).optional(),
+  source: z.enum(COMPACTION_SOURCES).optional().meta({ description: 'Only operator requests (`request`) or writer maintenance (`maintenance`).' }),
   limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: 'At most this many (default 100).' }),
+  cursor: z.string().min(1).max(256).optional().meta({ description: "The page after the one whose `nextCursor` this is." }),
 })
+
+const Instance = z
+  .object({
+    id: z.string().meta({ description: 'COMPACTD_INSTANCE_ID, or the host name and a random suffix.' }),
+    version: z.string(),
+    startedAt: z.iso.datetime(),
+    heartbeatAt: z.iso.datetime().meta({ description: 'Its last heartbeat; an instance missing three is no longer listed.' }),
+    running: count.meta({ description: 'Compactions it was running at its last heartbeat.' }),
+    self: z.boolean().meta({ description: 'The instance that answered.' }),
+  })
+  .meta({ id: 'Instance' })
 
 const CompactOnly = z
   .strictObject({
@@ -123,8 +136,14 @@ function withRetryAfter(err: unknown, reply: FastifyReply): unknown {
   return err
 }
 
+/** The stream's frames; when the events end early (this instance stops), a last `error` frame says why. */
 async function* sseFrames(events: AsyncIterable<CompactionEvent>): AsyncGenerator<string> {
-  for await (const e of events) yield `event: ${e.type}\ndata: ${JSON.stringify(toCompactionJson(e.compaction))}\n\n`
+  try {
+    for await (const e of events) yield `event: ${e.type}\ndata: ${JSON.stringify(toCompactionJson(e.compaction))}\n\n`
+  } catch (err) {
+    if (!isAppError(err)) throw err
+    yield `event: error\ndata: ${JSON.stringify({ code: err.code, message: err.message })}\n\n`
+  }
 }
 
 const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async (fastify, { compactor }) => {
@@ -195,12 +214,25 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
     {
       schema: {
         tags: ['compactions'],
-        summary: 'Queued, then running, then recent finished compactions',
+        summary: "The cluster's compactions, newest first, a page at a time",
+        description: 'Every instance lists the same compactions: queued, running (on any instance) and finished ones younger than compaction_history_retention.',
         querystring: ListQuery,
-        response: { 200: jsonResponse('The compactions', z.object({ compactions: z.array(CompactionJson) })) },
+        response: {
+          200: jsonResponse(
+            'A page of compactions',
+            z.object({
+              compactions: z.array(CompactionJson),
+              nextCursor: z.string().nullable().meta({ description: 'Pass as cursor for the next page; null on the last page.' }),
+            }),
+          ),
+          ...errorResponses({ 400: 'A bad filter or cursor (BAD_REQUEST, naming the field)' }),
+        },
       },
     },
-    async (req) => ({ compactions: compactor.list(req.query).map(toCompactionJson) }),
+    async (req) => {
+      const page = await compactor.list(req.query)
+      return { compactions: page.compactions.map(toCompactionJson), nextCursor: page.nextCursor }
+    },
   )
 
   fastify.get(
@@ -213,7 +245,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
         response: { 200: jsonResponse('The compaction', CompactionJson), ...errorResponses({ 404: 'Unknown or forgotten (COMPACTION_NOT_FOUND)' }) },
       },
     },
-    async (req) => toCompactionJson(compactor.get(req.params.id)),
+    async (req) => toCompactionJson(await compactor.get(req.params.id)),
   )
 
   fastify.delete(
@@ -241,7 +273,8 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
       schema: {
         tags: ['compactions'],
         summary: "Server-sent events of one compaction's progress",
-        description: '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one.',
+        description:
+          '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance.',
         params: CompactionIdParam,
         response: {
           200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
@@ -250,6 +283,8 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
       },
     },
     async (req, reply) => {
+      // NB: an unknown id is a 404 before the stream opens.
+      await compactor.get(req.params.id)
       const disconnected = new AbortController()
       const events = compactor.events(req.params.id, { signal: disconnected.signal })
       reply.raw.once('close', () => disconnected.abort())
@@ -259,6 +294,28 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
         // NB: the cast only quiets the type provider; fastify pipes a stream without serializing it.
         .send(Readable.from(sseFrames(events)) as unknown as string)
     },
+  )
+
+  fastify.get(
+    '/v1/instances',
+    {
+      schema: {
+        tags: ['cluster'],
+        summary: 'The live instances of the cluster',
+        description: 'Every instance sharing this consensus store that sent a heartbeat recently, by id.',
+        response: { 200: jsonResponse('The instances', z.object({ instances: z.array(Instance) })) },
+      },
+    },
+    async () => ({
+      instances: (await compactor.instances()).map((i) => ({
+        id: i.id,
+        version: i.version,
+        startedAt: new Date(i.startedAt).toISOString(),
+        heartbeatAt: new Date(i.heartbeatAt).toISOString(),
+        running: i.running,
+        self: i.self,
+      })),
+    }),
   )
 }
 

@@ -30,6 +30,10 @@ import { Machine, type CmdMetrics } from './shard/machine.js'
 import { Shards } from './shard/shards.js'
 import { shardStateCodec, type ShardState } from './shard/state.js'
 import { Compactor } from './compact/compactor.js'
+import type { CompactorDeps } from './compact/compactor-port.js'
+import type { JobStore } from './location/job-store.js'
+import { MemJobStore } from './location/mem-job-store.js'
+import pkg from '../package.json' with { type: 'json' }
 import type { Compaction } from './compact/compaction.js'
 import { createExecutor } from './compact/executor.js'
 import { createCompactorShards } from './compact/compactor-shards.js'
@@ -87,6 +91,10 @@ export interface ServicesOptions {
   readonly schedulerStatus?: () => SchedulerStatus
   /** Period of the background GC over every shard; null for none. Default 5 minutes. */
   readonly gcIntervalMs?: number | null
+  /** The cluster's job store to use instead of the one the consensus URL names; the services own it. */
+  readonly jobStore?: JobStore
+  /** Periods of the compactor's background work (tests shorten them). */
+  readonly compactorTimers?: CompactorDeps['timers']
 }
 
 export const DEFAULT_GC_INTERVAL_MS = 5 * 60 * 1000
@@ -173,16 +181,23 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       lookupSchema: compactorShards.lookupSchema,
       pinOutput: compactorShards.pinOutput,
     })
+    const warn = (err: unknown, context: string): void => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`)
+    const jobs = opts.jobStore ?? new MemJobStore()
+    closers.push(() => jobs.close())
     const compactor = new Compactor({
       dyncfg,
       metrics,
       shards: compactorShards,
       execute: executor.execute,
       plan: executor.plan,
-      onError: (err, context) => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`),
+      store: jobs,
+      instanceId: settings.instanceId,
+      version: pkg.version,
+      ...(opts.compactorTimers === undefined ? {} : { timers: opts.compactorTimers }),
+      onError: warn,
     })
     compactor.on('change', (c) => metrics.throughput.observer.observe(compactionView(c)))
-    const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards)
+    const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards, warn)
     closers.push(async () => stopMaintenance())
     closers.push(() => compactor.stop({ graceMs: settings.shutdownGraceMs }))
 

@@ -6,7 +6,8 @@
  * NB: the auth token is read from the environment only. A flag would show it in `ps` output and
  * shell history, so `--auth-token` is refused by name.
  */
-import { availableParallelism } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { availableParallelism, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
@@ -40,6 +41,8 @@ export interface Settings {
   readonly gcGraceMs: number
   /** Most shards with per-shard metric series at once (docs/metrics.md); 0 for none. */
   readonly metricsShardSeries: number
+  /** This instance's name in the cluster (a pod name, say); generated from the host name when unset. */
+  readonly instanceId: string
 }
 
 /** A bad setting; `message` is one line naming the flag and variable. */
@@ -68,6 +71,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   shutdownGraceMs: { flag: 'shutdown-grace', env: 'COMPACTD_SHUTDOWN_GRACE', help: 'time running compactions get on SIGTERM, e.g. 30s  [30s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
   metricsShardSeries: { flag: 'metrics-shard-series', env: 'COMPACTD_METRICS_SHARD_SERIES', help: 'most shards with per-shard metric series at once  [100]' },
+  instanceId: { flag: 'instance-id', env: 'COMPACTD_INSTANCE_ID', help: "this instance's name in a cluster: 1-128 of A-Z a-z 0-9 . _ -  [<host>-<random>]" },
 }
 
 export const AUTH_TOKEN_ENV = 'COMPACTD_AUTH_TOKEN'
@@ -125,6 +129,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const shutdownGraceMs = field('shutdownGraceMs', duration, () => 30_000)
   const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
   const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
+  const instanceId = field('instanceId', z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ -'), generatedInstanceId)
 
   const token = env[AUTH_TOKEN_ENV]
   const authToken = token === undefined || token === '' ? null : token
@@ -151,7 +156,14 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     shutdownGraceMs,
     gcGraceMs,
     metricsShardSeries,
+    instanceId,
   })
+}
+
+/** `<host name>-<6 hex>`: unique enough for a cluster, and readable in listings. */
+function generatedInstanceId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'compactd'
+  return `${host}-${randomBytes(3).toString('hex')}`
 }
 
 /** True for 127.0.0.0/8, ::1, their IPv4-mapped forms, and `localhost`. */
@@ -192,6 +204,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     shutdownGraceMs: s.shutdownGraceMs,
     gcGraceMs: s.gcGraceMs,
     metricsShardSeries: s.metricsShardSeries,
+    instanceId: s.instanceId,
   }
 }
 

@@ -62,6 +62,8 @@ export const REASON_CODES = [
   'NOT_A_COMPACTION',
   /** Not applied: the shard was deleted while it ran. */
   'SHARD_DELETED',
+  /** Not applied: a later attempt of the same compaction took it over (this one lost its lease). */
+  'SUPERSEDED',
   /** Succeeded in part: some merges applied, others did not (see `merges`). */
   'PARTIALLY_APPLIED',
 ] as const

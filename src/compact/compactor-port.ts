@@ -7,6 +7,7 @@ import type { ShardId } from '../core/ids.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
+import type { InstanceRecord, JobStore } from '../location/job-store.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, MergePlan, Progress, Reason, ResolvedRequest, SubmitBody } from './compaction.js'
 import type { SchemaSelection } from './plan.js'
@@ -24,8 +25,15 @@ export interface CompactorShards {
    * merges in progress; `major`: the range's whole spine batches), or why there are none any more.
    */
   replan(req: CompactionRequest): Promise<Replanned>
-  /** Applies a compaction output through the machine; exact knowledge of whether it committed. */
-  applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply']): Promise<ApplyOutcome>
+  /**
+   * Applies a compaction output through the machine; exact knowledge of whether it committed.
+   * With a `fence`, only while that attempt holds the job's claim on the shard (else not applied).
+   */
+  applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null): Promise<ApplyOutcome>
+  /** Gives a compaction attempt the right to change the shard; `fenced` when a newer attempt holds it. SHARD_NOT_FOUND, SHARD_DELETED. */
+  claimCompaction(shardId: ShardId, job: string, token: number): Promise<'claimed' | 'fenced'>
+  /** Drops an attempt's claim (nothing when a newer attempt holds it). */
+  releaseClaim(shardId: ShardId, job: string, token: number): Promise<void>
   /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
   deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
 }
@@ -34,6 +42,12 @@ export interface CompactorShards {
 export interface Replanned {
   readonly merges: readonly ResolvedRequest[]
   readonly problem: Reason | null
+}
+
+/** A compaction attempt's right to change a shard: its job and fencing token (shard/state.ts). */
+export interface Fence {
+  readonly job: string
+  readonly token: number
 }
 
 /** How an output fared in the trace (shard/state.ts `ApplyOutcome`). */
@@ -60,16 +74,29 @@ export type Execute = (req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteCont
 
 export interface CompactorDeps {
   readonly dyncfg: Pick<DynamicConfigs, 'snapshot' | 'onChange'>
-  readonly metrics: Pick<Metrics, 'compaction' | 'compactor' | 'shard'>
+  readonly metrics: Pick<Metrics, 'compaction' | 'compactor' | 'shard' | 'cluster'>
   readonly shards: CompactorShards
   readonly execute: Execute
+  /** The cluster's durable jobs (every instance of a cluster shares one). */
+  readonly store: JobStore
+  /** What `GET /v1/instances` shows as this instance's version. */
+  readonly version?: string
+  /** Periods of the background work (tests shorten them). */
+  readonly timers?: {
+    /** Claims and sweeps (rescue, deadlines). Default 500 ms. */
+    readonly pollMs?: number
+    /** This instance's heartbeat; an instance is live for three of them. Default 2 s. */
+    readonly heartbeatMs?: number
+    /** How often events and waits read a compaction another instance runs. Default 250 ms. */
+    readonly remotePollMs?: number
+    /** Purging finished jobs past `compaction_history_retention`. Default 10 min. */
+    readonly purgeMs?: number
+  }
   /** The dry-run plan of a request, without doing the work. */
   /** The dry-run plan of one merge, without doing the work. */
   plan(req: ResolvedRequest, cfg: ConfigValues): MergePlan
   /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
   readonly now?: () => Date
-  /** Finished compactions kept for `list`/`get` (oldest dropped, with their idempotency keys). Default 1000. */
-  readonly historyLimit?: number
   /** This instance's id, recorded on the compactions it runs. Default `local`. */
   readonly instanceId?: string
   /**
@@ -101,8 +128,23 @@ export interface CompactOnlyBody {
 export interface ListFilter {
   readonly shardId?: string
   readonly status?: CompactionStatus
+  readonly source?: CompactionSource
   /** Default 100. */
   readonly limit?: number
+  /** The `nextCursor` of the page before. */
+  readonly cursor?: string
+}
+
+/** A page of compactions, newest first; `nextCursor` when there may be more. */
+export interface CompactionPage {
+  readonly compactions: readonly Compaction[]
+  readonly nextCursor: string | null
+}
+
+/** A live instance of the cluster, as `GET /v1/instances` shows it. */
+export interface InstanceView extends InstanceRecord {
+  /** The instance answering. */
+  readonly self: boolean
 }
 
 export type CompactionEvent = { readonly type: 'progress' | 'done'; readonly compaction: Compaction }

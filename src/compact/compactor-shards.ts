@@ -11,7 +11,7 @@ import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { CompactionRequest, ResolvedRequest, SubmitBody } from './compaction.js'
-import type { ApplyOutcome, CompactorShards, Replanned } from './compactor-port.js'
+import type { ApplyOutcome, CompactorShards, Fence, Replanned } from './compactor-port.js'
 import { validateRequest } from './plan.js'
 import type { DataType } from '../columnar/data-type.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
@@ -26,7 +26,7 @@ import { latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.
 
 export interface CompactorShardsDeps {
   /** State reads (`get`: SHARD_NOT_FOUND when the shard has none), applies, and GC pins. */
-  readonly shards: Pick<Shards, 'get' | 'applyMergeRes' | 'completeMerges' | 'leases'>
+  readonly shards: Pick<Shards, 'get' | 'applyMergeRes' | 'completeMerges' | 'claimCompaction' | 'releaseClaim' | 'leases'>
   readonly blob: Blob
   readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
   /** How long an output stays pinned at most (outputs of `POST /v1/compact` are never applied here). */
@@ -200,9 +200,12 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       return { merges: major.kind === 'merge' ? [major.req] : [], problem: null }
     },
 
-    async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply']): Promise<ApplyOutcome> {
+    claimCompaction: (shardId, job, token) => deps.shards.claimCompaction(shardId, job, token),
+    releaseClaim: (shardId, job, token) => deps.shards.releaseClaim(shardId, job, token),
+
+    async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null): Promise<ApplyOutcome> {
       try {
-        return await deps.shards.applyMergeRes(shardId, output, mode)
+        return await deps.shards.applyMergeRes(shardId, output, mode, fence)
       } finally {
         // Applied: state references the parts. Not applied: the compactor deletes them next.
         // Unknown: GC decides later by what state references.

@@ -1,163 +1,140 @@
 /**
- * The compactor: persist's Stages A–C (PERSIST_SEMANTICS.md §4.2–§4.4, [classic]) around an
- * injected Stage D, plus the operator controls of SPEC.md §4.
+ * The compactor: persist's Stages A–C around an injected Stage D, on a job store the instances of
+ * a cluster share, plus the operator controls. Every compaction is a durable job record, so any
+ * instance accepts a submission, lists, shows and cancels any compaction, and runs what it claims.
  *
- * - Stage A, `submit`: validation first (`shards.resolve`), idempotency, dry run, heuristic,
- *   `requested`, then a bounded FIFO queue (capacity `compaction_queue_size`, read at enqueue).
- * - Stage B, one scheduler (`#pump`): takes the oldest queued compaction into its hand, fails it at
- *   once when the kill switch is on, else holds it until a permit is free (`compaction_concurrency_limit`,
- *   read at every decision). While it holds one, later ones stay in the queue, so a busy compactor
- *   fills its queue and answers 429, as persist does.
- * - Stage C, `#run`: config snapshot, timeout, schema choice, Stage D under one AbortController
- *   (timeout, caller deadline, cancel, stop), then the apply and its five outcomes.
+ * - Stage A, `submit`: validation first (`shards.resolve`), idempotency (cluster-wide, by the
+ *   store), dry run, skip (nothing to do; heuristics for maintenance), `requested`, then the
+ *   store's bounded queue (capacity `compaction_queue_size`, for the whole cluster).
+ * - Stage B, the scheduler (`#pump`, on a poll timer and on store notifications): fails queued
+ *   jobs at once while the kill switch is on, else claims the oldest queued job whenever this
+ *   instance has a permit (`compaction_concurrency_limit`, per instance). A claim is a lease
+ *   (`compaction_lease_timeout`) and a fencing token.
+ * - Stage C, `#run`: claims the shard (compact/job-runner.ts fences every apply with the job's
+ *   token), runs the merges, renews the lease while progress is made (and reads cancellations
+ *   then), and finishes the record; an owner that lost its lease stops, deletes its unapplied
+ *   outputs, and leaves the job to whoever claimed it.
+ * - Sweeps on every instance: jobs whose lease expired go back to the queue (rescued; the next
+ *   claim counts an attempt), queued jobs past their deadline fail, finished jobs older than
+ *   `compaction_history_retention` are purged; and a heartbeat makes the instance visible.
  *
  * The life of one compaction and the counters of each step are tabled in compaction.ts.
- *
- * NB: outputs are deleted whenever a compaction ends without its output in the trace (not applied,
- * failed, timed out, cancelled), EXCEPT when the apply itself failed: its outcome is unknown, the
- * output may be referenced, and GC collects it if it is not.
  */
 import { EventEmitter } from 'node:events'
 import type { HollowBatch } from '../core/batch.js'
-import { isCompactionId, newCompactionId, type CompactionId, type ShardId } from '../core/ids.js'
+import { isCompactionId, newCompactionId, type ShardId } from '../core/ids.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import { parseDuration } from '../dyncfg/duration.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError, isAppError } from '../errors.js'
-import * as descs from '../core/description.js'
+import { isFinalJobStatus, type FinalJobStatus, type InstanceRecord, type JobRecord } from '../location/job-store.js'
 import {
   NO_PROGRESS,
-  finishedProgress,
   inputStats,
   isFinished,
-  nextProgress,
-  nextStatus,
   requestDesc,
+  toCompactionJson,
   type Compaction,
   type CompactionError,
   type CompactionRequest,
   type CompactionSource,
-  type CompactionStatus,
-  type DryRunPlan,
-  type Progress,
-  type Reason,
   type SubmitBody,
 } from './compaction.js'
-import { runCompaction, runMerge, type RunnerDeps, type RunResult } from './job-runner.js'
-import { heuristic, selectSchema, timeoutMs } from './plan.js'
 import type {
   CompactionEvent,
+  CompactionPage,
   CompactOnlyBody,
   CompactorDeps,
   CompactorEvents,
-  CompactorShards,
   CompactorStatus,
-  Execute,
+  InstanceView,
   ListFilter,
   SubmitOptions,
   SubmitResult,
 } from './compactor-port.js'
+import { dryRun, parseDeadline, skipReason } from './admission.js'
+import { Attempt } from './attempt.js'
+import { jobData, parseJob } from './job-record.js'
+import { listJobs } from './listing.js'
+import { runMerge, type RunnerDeps } from './job-runner.js'
+import { selectSchema, timeoutMs } from './plan.js'
 
 /** A `compactOnly` call in flight. */
 interface Adhoc {
   abort(reason: AppError): void
-  /** Resolves once the call is over, outputs deleted. */
   readonly settled: Promise<void>
-}
-
-type Phase = 'queued' | 'executing' | 'applying' | 'done'
-
-interface Job {
-  snapshot: Compaction
-  phase: Phase
-  readonly req: CompactionRequest
-  /** ms since the epoch, from `now()`. */
-  readonly enqueuedAt: number
-  readonly deadlineMs: number | null
-  deadlineTimer: NodeJS.Timeout | null
-  readonly controller: AbortController
-  /** Why the controller was aborted (the first reason wins). */
-  abortReason: CompactionError | null
-  /** Whether this job already bumped `concurrency_waits`. */
-  countedWait: boolean
-  readonly idempotencyKey: string | null
-  readonly done: Promise<Compaction>
-  resolveDone(c: Compaction): void
-  /** Stage C in flight: settles after the job left `#running`. */
-  run: Promise<void> | null
 }
 
 const DISABLED: CompactionError = { code: 'COMPACTION_DISABLED', message: 'compaction disabled' }
 const DEFAULT_LIST_LIMIT = 100
-/** Durations kept for the Retry-After hint. */
 const RECENT_DURATIONS = 32
 const MAX_RETRY_AFTER_SECONDS = 300
+/** Queued jobs looked at per pass when failing them for the kill switch or a passed deadline. */
+const SWEEP_BATCH = 100
 
 export class Compactor extends EventEmitter<CompactorEvents> {
-  readonly #dyncfg: CompactorDeps['dyncfg']
-  readonly #metrics: CompactorDeps['metrics']
-  readonly #shards: CompactorShards
-  readonly #execute: Execute
-  readonly #plan: CompactorDeps['plan']
+  readonly #deps: CompactorDeps
   readonly #now: () => Date
-  readonly #historyLimit: number
   readonly #onError: (err: unknown, context: string) => void
   readonly #instanceId: string
+  readonly #timers: Required<NonNullable<CompactorDeps['timers']>>
 
   #state: 'new' | 'started' | 'stopped' = 'new'
+  #startedAt = 0
   #stopping: Promise<void> | null = null
-  #unsubscribe: (() => void) | null = null
-  #pumpScheduled = false
+  readonly #cleanup: (() => void)[] = []
+  #pumping: Promise<void> | null = null
+  #pumpAgain = false
 
-  /** Every compaction still known: queued, running and the last `historyLimit` finished. */
-  readonly #jobs = new Map<CompactionId, Job>()
-  /** FIFO of queued compactions, excluding the one the scheduler holds. */
-  readonly #queue: Job[] = []
-  /** The compaction the scheduler took from the queue and holds until a permit is free. */
-  #held: Job | null = null
-  /** Compactions holding a permit (Stage C), in start order. */
-  readonly #running = new Set<Job>()
-  /** Finished compactions, newest first. */
-  readonly #recent: Job[] = []
-  /** `shardId \n key` → the submission that claimed it. */
-  readonly #idempotent = new Map<string, Promise<Compaction>>()
-  /** `compactOnly` calls in flight, for `stop`. */
+  /** Compactions this instance runs, by id. */
+  readonly #running = new Map<string, Attempt>()
+  /** Runs in flight (settle after the job left `#running`). */
+  readonly #runs = new Set<Promise<void>>()
   readonly #adhoc = new Set<Adhoc>()
+  /** Queued jobs already counted in `concurrency_waits`. */
+  readonly #countedWaits = new Set<string>()
   readonly #durations: number[] = []
 
   constructor(deps: CompactorDeps) {
     super()
-    this.#dyncfg = deps.dyncfg
-    this.#metrics = deps.metrics
-    this.#shards = deps.shards
-    this.#execute = deps.execute
-    this.#plan = deps.plan
+    this.#deps = deps
     this.#now = deps.now ?? (() => new Date())
-    this.#historyLimit = Math.max(1, deps.historyLimit ?? 1000)
     this.#onError = deps.onError ?? defaultOnError
     this.#instanceId = deps.instanceId ?? 'local'
+    this.#timers = { pollMs: 500, heartbeatMs: 2_000, remotePollMs: 250, purgeMs: 10 * 60_000, ...deps.timers }
   }
 
-  /** Starts scheduling; follows config changes. Idempotent. Throws after `stop`. */
+  get instanceId(): string {
+    return this.#instanceId
+  }
+
+  /** Starts scheduling, sweeping and heartbeats; follows config changes. Idempotent. Throws after `stop`. */
   start(): void {
     if (this.#state === 'started') return
     if (this.#state === 'stopped') throw new Error('a stopped compactor cannot be started again')
     this.#state = 'started'
-    this.#unsubscribe = this.#dyncfg.onChange((names) => {
-      if (names.some((n) => n === 'compaction_concurrency_limit' || n === 'compaction_queue_size')) {
-        this.#updateGauges()
-        // NB: a raised limit takes effect now; a lowered one only stops new starts.
-        this.#schedulePump()
-      }
-    })
-    this.#updateGauges()
+    this.#startedAt = this.#nowMs()
+    this.#cleanup.push(this.#deps.store.subscribe(() => this.#schedulePump()))
+    this.#cleanup.push(
+      this.#deps.dyncfg.onChange((names) => {
+        if (names.some((n) => n === 'compaction_concurrency_limit' || n === 'compaction_queue_size' || n === 'compaction_process_requests' || n === 'persist_compaction_check_process_flag')) {
+          this.#updateLimits()
+          this.#schedulePump()
+        }
+      }),
+    )
+    this.#every(this.#timers.pollMs, () => this.sweep())
+    this.#every(this.#timers.heartbeatMs, () => this.heartbeat())
+    this.#every(this.#timers.purgeMs, () => this.purge())
+    this.#updateLimits()
+    void this.heartbeat().catch((err: unknown) => this.#report(err, 'the first heartbeat failed; it is sent again'))
     this.#schedulePump()
   }
 
   /**
-   * Refuses new work (SERVICE_UNAVAILABLE), cancels queued compactions, lets running ones finish
-   * for up to `graceMs`, then aborts the rest (their outputs deleted) and waits for them.
-   * Idempotent: later calls return the first call's promise.
+   * Stops claiming and refuses new submissions (SERVICE_UNAVAILABLE); lets running compactions
+   * finish for up to `graceMs`, then aborts the rest (their unapplied outputs deleted) and gives
+   * them back to the queue for another instance (or this one after a restart). Queued jobs stay
+   * queued: they are the cluster's. Idempotent.
    */
   stop(opts: { readonly graceMs?: number } = {}): Promise<void> {
     this.#stopping ??= this.#stop(Math.max(0, opts.graceMs ?? 0))
@@ -167,59 +144,122 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   /** For /readyz: `paused` while the kill switch holds compaction back. */
   status(): CompactorStatus {
     if (this.#state !== 'started') return 'stopped'
-    return killSwitchOn(this.#dyncfg.snapshot()) ? 'paused' : 'running'
+    return killSwitchOn(this.#deps.dyncfg.snapshot()) ? 'paused' : 'running'
   }
+
+  // ---- Stage A -------------------------------------------------------------------------------
 
   /**
    * Stage A for a submission. Throws AppError: BAD_REQUEST (deadline), INVALID_COMPACTION,
-   * SHARD_NOT_FOUND, QUEUE_FULL (extras `queueDepth`, `retryAfterSeconds`), SERVICE_UNAVAILABLE
-   * (not started or stopping). With `body.wait`, resolves once the compaction is final.
+   * SHARD_NOT_FOUND, SHARD_DELETED, QUEUE_FULL (extras `queueDepth`, `retryAfterSeconds`),
+   * SERVICE_UNAVAILABLE (not started or stopping). With `body.wait`, resolves once it is final.
    */
   async submit(shardId: ShardId, body: SubmitBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
     this.#requireStarted()
     const deadlineMs = parseDeadline(body.deadline)
     const source = opts.source ?? 'request'
     const wait = body.wait === true
-    if (body.dryRun === true) {
-      const req = await this.#resolve(shardId, body)
-      this.#requireStarted()
-      return { kind: 'plan', plan: this.#dryRun(req, source) }
+    if (opts.idempotencyKey !== undefined && body.dryRun !== true) {
+      const earlier = await this.#deps.store.byIdempotencyKey(shardId, opts.idempotencyKey)
+      if (earlier !== null) return this.#answer(this.#compactionOf(earlier), wait)
     }
-    if (opts.idempotencyKey === undefined) {
-      const req = await this.#resolve(shardId, body)
-      return this.#answer(this.#accept(req, source, deadlineMs, null), wait)
-    }
-    const key = `${shardId}\n${opts.idempotencyKey}`
-    const earlier = this.#idempotent.get(key)
-    if (earlier !== undefined) {
-      const first = await earlier
-      return this.#answer(this.#jobs.get(first.id)?.snapshot ?? first, wait)
-    }
-    const claim = this.#resolve(shardId, body).then((req) => this.#accept(req, source, deadlineMs, key))
-    this.#idempotent.set(key, claim)
-    try {
-      return this.#answer(await claim, wait)
-    } catch (err) {
-      // Nothing was recorded: the key is free for a retry.
-      if (this.#idempotent.get(key) === claim) this.#idempotent.delete(key)
-      throw err
-    }
+    const req = await this.#resolve(shardId, body)
+    this.#requireStarted()
+    if (body.dryRun === true) return { kind: 'plan', plan: dryRun(req, source, this.#deps.dyncfg.snapshot(), this.#deps.plan) }
+    return this.#answer(await this.#accept(req, source, deadlineMs, opts.idempotencyKey ?? null), wait)
   }
 
-  /**
-   * Stage A for an already validated request (writer maintenance): heuristic, `requested`, queue.
-   * Throws QUEUE_FULL or SERVICE_UNAVAILABLE.
-   */
-  submitResolved(req: CompactionRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Compaction {
+  /** Stage A for an already validated request (writer maintenance). Throws QUEUE_FULL or SERVICE_UNAVAILABLE. */
+  async submitResolved(req: CompactionRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Promise<Compaction> {
     this.#requireStarted()
     return this.#accept(req, opts.source ?? 'maintenance', opts.deadlineMs ?? null, null)
   }
 
+  async #resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest> {
+    try {
+      return await this.#deps.shards.resolve(shardId, body)
+    } catch (err) {
+      if (isAppError(err) && err.code === 'INVALID_COMPACTION') this.#deps.metrics.compaction.rejected.inc()
+      throw err
+    }
+  }
+
+  /** Skip, `requested`, then the cluster's bounded queue (or the earlier job of the idempotency key). */
+  async #accept(req: CompactionRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Promise<Compaction> {
+    const m = this.#deps.metrics.compaction
+    const cfg = this.#deps.dyncfg.snapshot()
+    const now = this.#nowMs()
+    const base: Compaction = {
+      id: newCompactionId(),
+      shardId: req.shardId,
+      source,
+      kind: req.kind,
+      status: 'queued',
+      tk: req.tk,
+      desc: requestDesc(req),
+      inputs: inputStats(req.merges.flatMap((r) => r.inputs)),
+      attempt: 1,
+      instance: null,
+      writerSchemaId: req.writerSchemaId,
+      createdAt: new Date(now),
+      progress: NO_PROGRESS,
+      merges: [],
+    }
+    const skip = skipReason(req, source, cfg)
+    const snapshot: Compaction = skip === null ? base : { ...base, status: 'skipped', finishedAt: new Date(now), reason: skip }
+    const record: JobRecord = {
+      id: snapshot.id,
+      shardId: snapshot.shardId,
+      source,
+      status: snapshot.status,
+      attempt: 0,
+      owner: null,
+      token: 0,
+      leaseExpiresAt: null,
+      cancelRequested: false,
+      idempotencyKey,
+      deadlineAt: deadlineMs === null ? null : now + deadlineMs,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: skip === null ? null : now,
+      data: jobData(req, toCompactionJson(snapshot)),
+    }
+    const r = await this.#deps.store.insert(record, skip === null ? cfg.compaction_queue_size : Number.MAX_SAFE_INTEGER)
+    if (r.kind === 'exists') return this.#compactionOf(r.job)
+    if (skip === null) m.requested.inc()
+    if (r.kind === 'full') {
+      m.dropped.inc()
+      const retryAfterSeconds = this.#retryAfterSeconds(r.queued, cfg.compaction_concurrency_limit)
+      throw new AppError('QUEUE_FULL', `the compaction queue is full (${r.queued} of ${cfg.compaction_queue_size} waiting); retry after ${retryAfterSeconds} s`, {
+        queueDepth: r.queued,
+        retryAfterSeconds,
+      })
+    }
+    if (skip !== null) m.skipped.inc()
+    this.emit('change', snapshot)
+    if (skip === null) this.#schedulePump()
+    return snapshot
+  }
+
+  async #answer(c: Compaction, wait: boolean): Promise<SubmitResult> {
+    if (!wait || isFinished(c.status)) return { kind: 'compaction', compaction: c, waited: wait }
+    return { kind: 'compaction', compaction: await this.wait(c.id), waited: true }
+  }
+
+  #retryAfterSeconds(queueDepth: number, concurrency: number): number {
+    if (this.#durations.length === 0) return 1
+    const mean = this.#durations.reduce((s, d) => s + d, 0) / this.#durations.length
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((mean * Math.max(1, queueDepth)) / Math.max(1, concurrency))))
+  }
+
+  // ---- the stateless compaction -------------------------------------------------------------
+
   /**
    * `POST /v1/compact`: validation and Stage D only, under the same timeout, on the same worker
-   * pool; no heuristic, no queue, no permit, no apply, no lifecycle counters. The caller owns the
-   * output's parts. Obeys the kill switch (COMPACTION_DISABLED, 503). Throws INVALID_COMPACTION,
-   * SHARD_NOT_FOUND, TIMED_OUT, SERVICE_UNAVAILABLE, or Stage D's error (outputs it wrote deleted).
+   * pool; no heuristic, no queue, no permit, no apply, no record, no lifecycle counters. The caller
+   * owns the output's parts. Obeys the kill switch (COMPACTION_DISABLED, 503). Throws
+   * INVALID_COMPACTION, SHARD_NOT_FOUND, TIMED_OUT, SERVICE_UNAVAILABLE, or Stage D's error
+   * (outputs it wrote deleted).
    */
   async compactOnly(body: CompactOnlyBody): Promise<{ readonly tk: TimestampKind; readonly output: HollowBatch }> {
     this.#requireStarted()
@@ -227,7 +267,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const merge = req.merges[0]
     if (req.kind !== 'range' || merge === undefined) throw new Error('a request with inputs resolves to one merge')
     this.#requireStarted()
-    const cfg = this.#dyncfg.snapshot()
+    const cfg = this.#deps.dyncfg.snapshot()
     if (killSwitchOn(cfg)) throw new AppError(DISABLED.code, DISABLED.message)
     const controller = new AbortController()
     const aborted: { reason: AppError | null } = { reason: null }
@@ -244,7 +284,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
     this.#adhoc.add(entry)
     try {
-      const r = await runMerge(this.#runnerDeps(), merge, cfg, {
+      const r = await runMerge(this.#runnerDeps(), merge, cfg, null, {
         signal: controller.signal,
         abortReason: () => (aborted.reason === null ? null : { code: 'CANCELLED', message: aborted.reason.message }),
         timeoutMs: timeoutMs(merge.inputs, cfg.persist_compaction_minimum_timeout),
@@ -261,104 +301,114 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
   }
 
-  /** Queued (in queue order), then running (in start order), then finished (newest first). */
-  list(filter: ListFilter = {}): Compaction[] {
-    const limit = filter.limit ?? DEFAULT_LIST_LIMIT
-    const out: Compaction[] = []
-    const ordered = [...(this.#held === null ? [] : [this.#held]), ...this.#queue, ...this.#running, ...this.#recent]
-    for (const job of ordered) {
-      if (out.length >= limit) break
-      const c = job.snapshot
-      if (filter.shardId !== undefined && c.shardId !== filter.shardId) continue
-      if (filter.status !== undefined && c.status !== filter.status) continue
-      out.push(c)
-    }
-    return out
+  // ---- operator controls ---------------------------------------------------------------------
+
+  /** A page of the cluster's compactions: queued, then running, then finished, each newest first. */
+  async list(filter: ListFilter = {}): Promise<CompactionPage> {
+    const page = await listJobs(this.#deps.store, { ...filter, limit: filter.limit ?? DEFAULT_LIST_LIMIT })
+    return { compactions: page.jobs.map((j) => this.#compactionOf(j)), nextCursor: page.nextCursor }
   }
 
-  /** Throws COMPACTION_NOT_FOUND. */
-  get(id: string): Compaction {
-    return this.#job(id).snapshot
+  /** One compaction, wherever it runs. Throws COMPACTION_NOT_FOUND. */
+  async get(id: string): Promise<Compaction> {
+    const record = isCompactionId(id) ? await this.#deps.store.get(id) : null
+    if (record === null) throw notFound(id)
+    return this.#compactionOf(record)
   }
 
-  /** Resolves once nothing is queued or running (at once when that is already so). */
-  async idle(): Promise<void> {
-    while (this.#busy()) await new Promise<void>((resolve) => this.once('idle', resolve))
-  }
-
-  #busy(): boolean {
-    return this.#held !== null || this.#queue.length > 0 || this.#running.size > 0
-  }
-
-  /** Resolves with the final snapshot. Throws COMPACTION_NOT_FOUND. */
-  wait(id: string): Promise<Compaction> {
-    return this.#job(id).done
+  /** Resolves with the final snapshot, wherever it runs. Throws COMPACTION_NOT_FOUND. */
+  async wait(id: string): Promise<Compaction> {
+    for await (const e of this.events(id)) if (e.type === 'done') return e.compaction
+    throw notFound(id)
   }
 
   /**
-   * Cancels a compaction: a queued one is removed; a running one is aborted and resolves once its
-   * outputs are deleted. Throws COMPACTION_NOT_FOUND, or ALREADY_FINISHED for a final one or one
-   * already applying its result.
+   * Cancels a compaction: a queued one is cancelled at once; a running one is aborted by its owner
+   * (this instance at once, another at its next renewal, within a second or so), its outputs
+   * deleted, and the call resolves once it is final. Throws COMPACTION_NOT_FOUND, or
+   * ALREADY_FINISHED for a final one or one applying its last result.
    */
   async cancel(id: string): Promise<Compaction> {
-    const job = this.#job(id)
-    switch (job.phase) {
-      case 'queued':
-        this.#dequeue(job)
-        this.#finish(job, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled before it started' } })
-        this.#schedulePump()
-        return job.snapshot
-      case 'executing':
-        this.#abort(job, { code: 'CANCELLED', message: 'cancelled while running; its outputs were deleted' })
-        return job.done
-      case 'applying':
-        throw new AppError('ALREADY_FINISHED', `compaction ${id} has finished compacting and is applying its result; it can no longer be cancelled`, {
-          status: job.snapshot.status,
-        })
-      case 'done':
-        throw new AppError('ALREADY_FINISHED', `compaction ${id} already finished (${job.snapshot.status})`, { status: job.snapshot.status })
+    const cancelled: CompactionError = { code: 'CANCELLED', message: 'cancelled while running; its outputs were deleted' }
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const local = this.#running.get(id)
+      if (local !== undefined) {
+        if (!local.cancellable) {
+          throw new AppError('ALREADY_FINISHED', `compaction ${id} has finished compacting and is applying its result; it can no longer be cancelled`, { status: local.snapshot.status })
+        }
+        local.abort(cancelled)
+        return local.done
+      }
+      const record = isCompactionId(id) ? await this.#deps.store.get(id) : null
+      if (record === null) throw notFound(id)
+      const c = this.#compactionOf(record)
+      if (isFinalJobStatus(record.status)) throw new AppError('ALREADY_FINISHED', `compaction ${id} already finished (${record.status})`, { status: c.status })
+      if (record.status === 'queued') {
+        const error: CompactionError = { code: 'CANCELLED', message: 'cancelled before it started' }
+        const done = await this.#finishQueued(record, 'cancelled', { error })
+        if (done !== null) return done
+        continue
+      }
+      if ((await this.#deps.store.requestCancel(id, this.#nowMs())) === null) continue
+      return this.wait(id)
     }
+    throw new AppError('SERVICE_UNAVAILABLE', `compaction ${id} kept changing while it was being cancelled; retry`)
   }
 
   /**
    * The progress of one compaction: its current snapshot as `progress` (unless final), one
    * `progress` per change after that (coalesced: a slow reader sees the latest), then one `done`
-   * with the final snapshot. Ends early when `signal` aborts. Throws COMPACTION_NOT_FOUND at once.
+   * with the final snapshot. A compaction another instance runs is read from the store every
+   * `remotePollMs`. Ends early when `signal` aborts. The first `next()` throws COMPACTION_NOT_FOUND
+   * for an unknown id; a later one SERVICE_UNAVAILABLE when this instance stops before the end.
    */
   events(id: string, opts: { readonly signal?: AbortSignal } = {}): AsyncGenerator<CompactionEvent, void, undefined> {
-    return this.#events(this.#job(id), opts.signal)
+    return this.#events(id, opts.signal)
   }
 
-  async *#events(job: Job, signal: AbortSignal | undefined): AsyncGenerator<CompactionEvent, void, undefined> {
-    const id = job.snapshot.id
-    let latest = job.snapshot
-    let changed = true
-    let wake: (() => void) | null = null
+  async *#events(id: string, signal: AbortSignal | undefined): AsyncGenerator<CompactionEvent, void, undefined> {
+    // NB: one object, because the change listener writes what the loop reads.
+    const seen = { latest: await this.get(id), changed: true, wake: null as (() => void) | null }
     const onChange = (c: Compaction): void => {
       if (c.id !== id) return
-      latest = c
-      changed = true
-      wake?.()
+      seen.latest = c
+      seen.changed = true
+      seen.wake?.()
     }
-    const onAbort = (): void => wake?.()
+    const onAbort = (): void => seen.wake?.()
+    const stopped = (): boolean => signal?.aborted === true
     this.on('change', onChange)
     signal?.addEventListener('abort', onAbort)
     try {
       for (;;) {
-        if (signal?.aborted === true) return
-        if (isFinished(latest.status)) {
-          yield { type: 'done', compaction: latest }
+        if (stopped()) return
+        if (isFinished(seen.latest.status)) {
+          yield { type: 'done', compaction: seen.latest }
           return
         }
-        if (changed) {
-          changed = false
-          yield { type: 'progress', compaction: latest }
+        if (this.#state === 'stopped' && !this.#finishesHere(seen.latest)) {
+          throw new AppError('SERVICE_UNAVAILABLE', `this instance is stopping; compaction ${id} is ${seen.latest.status} and another instance finishes it: follow it there (GET /v1/compactions/${id})`, {
+            compactionId: id,
+          })
+        }
+        if (seen.changed) {
+          seen.changed = false
+          yield { type: 'progress', compaction: seen.latest }
           continue
         }
+        // NB: a compaction this instance runs emits every change; another instance's is polled.
+        const local = this.#running.has(id)
+        const timer = local ? null : setTimeout(() => seen.wake?.(), this.#timers.remotePollMs)
         await new Promise<void>((resolve) => {
-          wake = resolve
+          seen.wake = resolve
         })
-        wake = null
+        seen.wake = null
+        if (timer !== null) clearTimeout(timer)
+        if (!local && !seen.changed && !stopped()) {
+          const fresh = await this.get(id)
+          seen.changed = JSON.stringify(toCompactionJson(fresh)) !== JSON.stringify(toCompactionJson(seen.latest))
+          seen.latest = fresh
+        }
       }
     } finally {
       this.off('change', onChange)
@@ -366,355 +416,236 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
   }
 
-  // ---- Stage A -------------------------------------------------------------------------------
-
-  async #resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest> {
-    try {
-      return await this.#shards.resolve(shardId, body)
-    } catch (err) {
-      if (isAppError(err) && err.code === 'INVALID_COMPACTION') this.#metrics.compaction.rejected.inc()
-      throw err
-    }
+  /** True while this instance runs `c` and will record its end (also during a stop's grace). */
+  #finishesHere(c: Compaction): boolean {
+    return c.status === 'running' && c.instance === this.#instanceId && this.#running.has(c.id)
   }
 
-  /**
-   * Heuristic (maintenance only), nothing to do, `requested`, queue. Synchronous, so capacity is
-   * judged and taken in one step.
-   */
-  #accept(req: CompactionRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Compaction {
-    this.#requireStarted()
-    const m = this.#metrics.compaction
-    const cfg = this.#dyncfg.snapshot()
-    const createdAt = this.#now()
-    const base: Compaction = {
-      id: newCompactionId(),
-      shardId: req.shardId,
-      source,
-      kind: req.kind,
-      status: 'queued',
-      tk: req.tk,
-      desc: requestDesc(req),
-      inputs: inputStats(req.merges.flatMap((r) => r.inputs)),
-      attempt: 1,
-      instance: null,
-      writerSchemaId: req.writerSchemaId,
-      createdAt,
-      progress: NO_PROGRESS,
-      merges: [],
-    }
-    const skip = this.#skipReason(req, source, cfg)
-    if (skip !== null) {
-      m.skipped.inc()
-      const job = this.#newJob({ ...base, status: 'skipped', finishedAt: createdAt, reason: skip }, req, deadlineMs, idempotencyKey)
-      job.phase = 'done'
-      job.resolveDone(job.snapshot)
-      this.#remember(job)
-      this.emit('change', job.snapshot)
-      return job.snapshot
-    }
-    m.requested.inc()
-    const capacity = cfg.compaction_queue_size
-    if (this.#queue.length >= capacity) {
-      m.dropped.inc()
-      const queueDepth = this.#queue.length
-      const retryAfterSeconds = this.#retryAfterSeconds(queueDepth, cfg.compaction_concurrency_limit)
-      throw new AppError(
-        'QUEUE_FULL',
-        `the compaction queue is full (${queueDepth} of ${capacity} waiting); retry after ${retryAfterSeconds} s`,
-        { queueDepth, retryAfterSeconds },
-      )
-    }
-    const job = this.#newJob(base, req, deadlineMs, idempotencyKey)
-    this.#jobs.set(base.id, job)
-    this.#queue.push(job)
-    if (deadlineMs !== null) {
-      job.deadlineTimer = setTimeout(() => this.#deadlinePassed(job), deadlineMs)
-    }
-    this.emit('change', job.snapshot)
-    this.#updateGauges()
-    this.#schedulePump()
-    return job.snapshot
+  /** The live instances of the cluster (this one marked `self`). */
+  async instances(): Promise<InstanceView[]> {
+    const since = this.#nowMs() - 3 * this.#timers.heartbeatMs
+    const all = await this.#deps.store.instances(since)
+    this.#deps.metrics.cluster.instances.set(all.length)
+    return all.map((i) => ({ ...i, self: i.id === this.#instanceId }))
   }
 
-  /**
-   * Why a request is skipped: nothing to do (an operator request whose merges are all done), or, for
-   * maintenance only, below every heuristic (they exist to save blob traffic on small merges).
-   */
-  #skipReason(req: CompactionRequest, source: CompactionSource, cfg: ConfigValues): Reason | null {
-    if (req.merges.length === 0) {
-      return {
-        code: 'NOTHING_TO_COMPACT',
-        message:
-          req.kind === 'major'
-            ? "the range is already one batch of one run at the shard's since, or holds no updates"
-            : 'the spine has no merge in progress: every spine batch is one batch of one run (send "major": true to merge the whole trace at the shard\'s since)',
-      }
+  /** Resolves once this instance runs nothing and the cluster's queue is empty. */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 10_000; i++) {
+      if (this.#running.size === 0 && this.#runs.size === 0 && (await this.#deps.store.active()).queued === 0 && this.#running.size === 0) return
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          this.off('idle', done)
+          resolve()
+        }
+        const timer = setTimeout(done, this.#timers.remotePollMs)
+        this.once('idle', done)
+      })
     }
-    if (source !== 'maintenance') return null
-    const v = heuristic(
-      req.merges.flatMap((r) => r.inputs),
-      {
-        minInputs: cfg.persist_compaction_heuristic_min_inputs,
-        minParts: cfg.persist_compaction_heuristic_min_parts,
-        minUpdates: cfg.persist_compaction_heuristic_min_updates,
-      },
-    )
-    if (v.wouldCompact) return null
-    return {
-      code: 'BELOW_HEURISTICS',
-      message:
-        `${v.inputs} inputs, ${v.parts} parts and ${v.updates} updates are below every heuristic (persist_compaction_heuristic_min_inputs ${cfg.persist_compaction_heuristic_min_inputs}, ` +
-        `_min_parts ${cfg.persist_compaction_heuristic_min_parts}, _min_updates ${cfg.persist_compaction_heuristic_min_updates}): maintenance waits until more work accumulates; an operator request compacts anyway`,
-    }
-  }
-
-  /** The dry-run plan: each merge's plan, the first one's repeated at the top. */
-  #dryRun(req: CompactionRequest, source: CompactionSource): DryRunPlan {
-    const cfg = this.#dyncfg.snapshot()
-    const plans = req.merges.map((r) => ({ ...this.#plan(r, cfg), desc: descs.toJson(req.tk, r.desc) }))
-    const all = req.merges.flatMap((r) => r.inputs)
-    const heuristicCfg = {
-      minInputs: cfg.persist_compaction_heuristic_min_inputs,
-      minParts: cfg.persist_compaction_heuristic_min_parts,
-      minUpdates: cfg.persist_compaction_heuristic_min_updates,
-    }
-    const verdict = heuristic(all, heuristicCfg)
-    const first = plans[0]
-    const top = first === undefined ? { timeoutMs: 0, schemaSelection: 'no_schema' as const, schemaId: req.writerSchemaId, runs: [], chunks: [], memoryViolations: 0 } : first
-    const { desc: _desc, ...fields } = top as typeof top & { desc?: unknown }
-    return {
-      ...fields,
-      heuristic: { ...verdict, wouldCompact: this.#skipReason(req, source, cfg) === null },
-      kind: req.kind,
-      merges: plans,
-    }
-  }
-
-  #newJob(snapshot: Compaction, req: CompactionRequest, deadlineMs: number | null, idempotencyKey: string | null): Job {
-    let resolveDone!: (c: Compaction) => void
-    const done = new Promise<Compaction>((resolve) => {
-      resolveDone = resolve
-    })
-    return {
-      snapshot: Object.freeze(snapshot),
-      phase: 'queued',
-      req,
-      enqueuedAt: snapshot.createdAt.getTime(),
-      deadlineMs,
-      deadlineTimer: null,
-      controller: new AbortController(),
-      abortReason: null,
-      countedWait: false,
-      idempotencyKey,
-      done,
-      resolveDone,
-      run: null,
-    }
-  }
-
-  async #answer(c: Compaction, wait: boolean): Promise<SubmitResult> {
-    if (!wait || isFinished(c.status)) return { kind: 'compaction', compaction: c, waited: wait }
-    return { kind: 'compaction', compaction: await this.wait(c.id), waited: true }
-  }
-
-  #retryAfterSeconds(queueDepth: number, concurrency: number): number {
-    if (this.#durations.length === 0) return 1
-    const mean = this.#durations.reduce((s, d) => s + d, 0) / this.#durations.length
-    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((mean * Math.max(1, queueDepth)) / Math.max(1, concurrency))))
   }
 
   // ---- Stage B -------------------------------------------------------------------------------
 
   #schedulePump(): void {
-    if (this.#pumpScheduled) return
-    this.#pumpScheduled = true
-    queueMicrotask(() => this.#pump())
+    if (this.#state !== 'started' || this.#stopping !== null) return
+    if (this.#pumping !== null) {
+      this.#pumpAgain = true
+      return
+    }
+    this.#pumping = this.#pump()
+      .catch((err: unknown) => this.#report(err, 'scheduling compactions failed; retrying'))
+      .finally(() => {
+        this.#pumping = null
+        if (this.#pumpAgain) {
+          this.#pumpAgain = false
+          this.#schedulePump()
+        }
+        if (this.#running.size === 0) this.emit('idle')
+      })
   }
 
-  /**
-   * The scheduler: dequeue in FIFO order, kill switch, permit. NB: only ever runs from a microtask
-   * (`#schedulePump`), never inside another compactor call, so no call observes a half-made step.
-   */
-  #pump(): void {
-    this.#pumpScheduled = false
-    if (this.#state !== 'started') return
-    for (;;) {
-      let job = this.#held
-      if (job === null) {
-        job = this.#queue.shift() ?? null
+  /** Fails queued jobs while the kill switch is on; else claims the oldest while a permit is free. */
+  async #pump(): Promise<void> {
+    const store = this.#deps.store
+    const cfg = this.#deps.dyncfg.snapshot()
+    const leaseMs = cfg.compaction_lease_timeout
+    if (killSwitchOn(cfg)) {
+      for (let i = 0; i < SWEEP_BATCH && this.#stopping === null; i++) {
+        const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs)
         if (job === null) break
-        if (killSwitchOn(this.#dyncfg.snapshot())) {
-          this.#metrics.compaction.disabled.inc()
-          this.#finish(job, 'failed', { error: DISABLED })
-          continue
-        }
-        this.#held = job
+        this.#deps.metrics.compaction.disabled.inc()
+        await this.#finishOwned(job, 'failed', { error: DISABLED })
       }
-      if (this.#running.size >= this.#dyncfg.snapshot().compaction_concurrency_limit) {
-        if (!job.countedWait) {
-          job.countedWait = true
-          this.#metrics.compaction.concurrencyWaits.inc()
-        }
-        break
+      return
+    }
+    while (this.#stopping === null && this.#state === 'started' && this.#running.size < this.#deps.dyncfg.snapshot().compaction_concurrency_limit) {
+      const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs)
+      if (job === null) break
+      this.#deps.metrics.cluster.claims.inc()
+      this.#countedWaits.delete(job.id)
+      this.#start(job)
+    }
+    const active = await store.active()
+    this.#deps.metrics.compactor.queueDepth.set(active.queued)
+    if (active.queued > 0 && this.#running.size >= cfg.compaction_concurrency_limit) {
+      // No permit free: count each queued job once (persist's `concurrency_waits`).
+      const queued = await store.list({ status: 'queued', limit: Math.max(1, cfg.compaction_queue_size) })
+      for (const j of queued.jobs) {
+        if (this.#countedWaits.has(j.id)) continue
+        this.#countedWaits.add(j.id)
+        this.#deps.metrics.compaction.concurrencyWaits.inc()
       }
-      this.#held = null
-      this.#running.add(job)
-      job.run = this.#run(job)
-    }
-    this.#updateGauges()
-    if (!this.#busy()) this.emit('idle')
-  }
-
-  /** Takes a queued job out of the queue or the scheduler's hand. */
-  #dequeue(job: Job): void {
-    if (this.#held === job) {
-      this.#held = null
-    } else {
-      const i = this.#queue.indexOf(job)
-      if (i >= 0) this.#queue.splice(i, 1)
-    }
-    this.#updateGauges()
-  }
-
-  #deadlinePassed(job: Job): void {
-    const error: CompactionError = { code: 'DEADLINE_EXCEEDED', message: `the caller's deadline of ${job.deadlineMs} ms passed` }
-    if (job.phase === 'queued') {
-      this.#dequeue(job)
-      this.#finish(job, 'failed', { error })
-      this.#schedulePump()
-    } else if (job.phase === 'executing') {
-      this.#abort(job, error)
     }
   }
 
   // ---- Stage C -------------------------------------------------------------------------------
 
-  async #run(job: Job): Promise<void> {
-    try {
-      await this.#stageC(job)
-    } catch (err) {
-      // A bug in the compactor itself: never leave a compaction running forever.
-      this.#report(err, `compaction ${job.snapshot.id} failed unexpectedly`)
-      if (job.phase !== 'done') {
-        this.#metrics.compaction.failed.inc()
-        this.#finish(job, 'failed', { error: { code: 'INTERNAL', message: 'internal error; see the server log' } })
-      }
-    } finally {
-      this.#running.delete(job)
+  #start(record: JobRecord): void {
+    const parsed = parseJob(record)
+    if (!parsed.ok) {
+      this.#report(new Error(parsed.problem), 'a compaction record does not parse')
+      void this.#deps.store.finish(record.id, record.token, 'failed', record.data, this.#nowMs()).catch((err: unknown) => this.#report(err, 'failing an unreadable record failed'))
+      return
+    }
+    const attempt = new Attempt(
+      { store: this.#deps.store, runner: this.#runnerDeps(), emit: (c) => this.emit('change', c), compactionOf: (r) => this.#compactionOf(r) },
+      record,
+      parsed,
+      this.#instanceId,
+    )
+    this.#running.set(record.id, attempt)
+    this.#updateGauges()
+    const run = attempt.run(this.#deps.dyncfg.snapshot()).finally(() => {
+      this.#durations.push(Math.max(0, this.#nowMs() - attempt.startedAtMs) / 1000)
+      if (this.#durations.length > RECENT_DURATIONS) this.#durations.shift()
+      this.#running.delete(record.id)
+      this.#runs.delete(run)
       this.#updateGauges()
       this.#schedulePump()
+    })
+    this.#runs.add(run)
+  }
+
+  /** Ends a job this instance claimed without running it (the kill switch). */
+  async #finishOwned(job: JobRecord, status: FinalJobStatus, patch: Pick<Partial<Compaction>, 'error' | 'reason'>): Promise<void> {
+    const parsed = parseJob(job)
+    if (!parsed.ok) {
+      await this.#deps.store.finish(job.id, job.token, status, job.data, this.#nowMs())
+      return
     }
+    const final = Object.freeze({ ...parsed.compaction, ...patch, status, finishedAt: this.#now() })
+    const written = await this.#deps.store.finish(job.id, job.token, status, jobData(parsed.request, toCompactionJson(final)), this.#nowMs())
+    if (written !== null) this.emit('change', this.#compactionOf(written))
   }
 
-  async #stageC(job: Job): Promise<void> {
-    const m = this.#metrics.compaction
-    const startedAt = this.#now()
-    m.queuedSeconds.inc(secondsBetween(job.enqueuedAt, startedAt.getTime()))
-    const cfg = this.#dyncfg.snapshot()
-    job.phase = 'executing'
-    this.#update(job, { status: nextStatus(job.snapshot.status, 'running'), startedAt, instance: this.#instanceId })
-    let end: RunResult
-    try {
-      end = await runCompaction(this.#runnerDeps(), job.req, cfg, {
-        signal: job.controller.signal,
-        abortReason: () => job.abortReason,
-        phase: (phase) => {
-          if (job.phase !== 'done') job.phase = phase
-        },
-        planned: (inputs, timeout, schemaSelection) => this.#update(job, { inputs, timeoutMs: timeout, schemaSelection }),
-        progress: (p) => this.#progress(job, p),
-        merged: (outcome) => this.#update(job, { merges: [...job.snapshot.merges, outcome] }),
-      })
-    } finally {
-      this.#clearDeadline(job)
+  /** Ends a queued job (cancel, deadline); null when it was claimed meanwhile. */
+  async #finishQueued(job: JobRecord, status: FinalJobStatus, patch: Pick<Partial<Compaction>, 'error'>): Promise<Compaction | null> {
+    const parsed = parseJob(job)
+    const data = parsed.ok ? jobData(parsed.request, toCompactionJson(Object.freeze({ ...parsed.compaction, ...patch, status, finishedAt: this.#now() }))) : job.data
+    const written = await this.#deps.store.finish(job.id, null, status, data, this.#nowMs())
+    if (written === null) return null
+    const c = this.#compactionOf(written)
+    this.emit('change', c)
+    return c
+  }
+
+  // ---- sweeps --------------------------------------------------------------------------------
+
+  /**
+   * One pass of the background work any instance does: jobs whose lease expired go back to the
+   * queue, queued jobs past their deadline fail, and the scheduler claims what it may; resolves
+   * once that scheduling pass is done. Runs on the poll timer; tests call it to settle.
+   */
+  async sweep(): Promise<void> {
+    if (this.#state !== 'started' || this.#stopping !== null) return
+    const store = this.#deps.store
+    const now = this.#nowMs()
+    const rescued = await store.rescue(now)
+    if (rescued.length > 0) {
+      this.#deps.metrics.cluster.rescued.inc(rescued.length)
+      for (const j of rescued) this.emit('change', this.#compactionOf(j))
     }
-    const seconds = secondsBetween(startedAt.getTime(), this.#now().getTime())
-    this.#durations.push(seconds)
-    if (this.#durations.length > RECENT_DURATIONS) this.#durations.shift()
-    const { status, ...fields } = end
-    this.#finish(job, status, fields)
+    for (const j of await store.deadlinePassed(now, SWEEP_BATCH)) {
+      await this.#finishQueued(j, 'failed', { error: { code: 'DEADLINE_EXCEEDED', message: `the caller's deadline passed (${new Date(j.deadlineAt ?? now).toISOString()}) before it started` } })
+    }
+    this.#schedulePump()
+    for (let i = 0; i < 100 && this.#pumping !== null; i++) await this.#pumping
   }
 
-  #abort(job: Job, reason: CompactionError): void {
-    if (job.phase !== 'executing' || job.abortReason !== null) return
-    job.abortReason = reason
-    job.controller.abort(new AppError(reason.code, reason.message))
+  /** Forgets finished compactions older than `compaction_history_retention`. Runs on a timer; tests call it. */
+  async purge(): Promise<void> {
+    const retention = this.#deps.dyncfg.snapshot().compaction_history_retention
+    await this.#deps.store.purge(this.#nowMs() - retention)
   }
 
-  #progress(job: Job, p: Partial<Progress>): void {
-    if (job.phase === 'done') return
-    const elapsed = job.snapshot.startedAt === undefined ? 0 : secondsBetween(job.snapshot.startedAt.getTime(), this.#now().getTime())
-    const next = nextProgress(job.snapshot.progress, p, job.snapshot.inputs.updates, elapsed)
-    if (next !== null) this.#update(job, { progress: next })
+  /** Records this instance as live (on a timer; tests call it). */
+  async heartbeat(): Promise<void> {
+    const instance: InstanceRecord = { id: this.#instanceId, startedAt: this.#startedAt, heartbeatAt: this.#nowMs(), version: this.#deps.version ?? 'unknown', running: this.#running.size }
+    await this.#deps.store.heartbeat(instance)
+    const counts = await this.#deps.store.active()
+    this.#deps.metrics.cluster.jobs.set({ status: 'queued' }, counts.queued)
+    this.#deps.metrics.cluster.jobs.set({ status: 'running' }, counts.running)
   }
 
-  #runnerDeps(): RunnerDeps {
-    return { shards: this.#shards, execute: this.#execute, metrics: this.#metrics, report: (err, context) => this.#report(err, context), now: this.#now }
+  /** Runs `fn` every `ms` while started; its failures are reported, never thrown. */
+  #every(ms: number, fn: () => Promise<void> | void): void {
+    let busy = false
+    const timer = setInterval(() => {
+      if (busy) return
+      busy = true
+      Promise.resolve()
+        .then(fn)
+        .catch((err: unknown) => this.#report(err, 'a background task of the compactor failed; it runs again'))
+        .finally(() => (busy = false))
+    }, ms)
+    timer.unref()
+    this.#cleanup.push(() => clearInterval(timer))
   }
 
   // ---- records -------------------------------------------------------------------------------
 
-  #update(job: Job, patch: Partial<Compaction>): void {
-    job.snapshot = Object.freeze({ ...job.snapshot, ...patch })
-    this.emit('change', job.snapshot)
+  /** The compaction a record holds, with this instance's live snapshot when it runs it. */
+  #compactionOf(record: JobRecord): Compaction {
+    // NB: this instance's live snapshot only while its attempt still holds the job.
+    const local = this.#running.get(record.id)
+    if (local !== undefined && record.status === 'running' && record.token === local.token) return local.snapshot
+    const parsed = parseJob(record)
+    if (parsed.ok) return parsed.compaction
+    this.#report(new Error(parsed.problem), 'a compaction record does not parse')
+    throw new AppError('INTERNAL', `compaction ${record.id} has a record this version cannot read`)
   }
 
-  #finish(job: Job, status: CompactionStatus, patch: Pick<Partial<Compaction>, 'error' | 'result' | 'output' | 'reason'>): void {
-    this.#clearDeadline(job)
-    job.phase = 'done'
-    const ranToEnd = status === 'succeeded' || status === 'not_applied'
-    const progress = ranToEnd ? finishedProgress(job.snapshot.progress) : job.snapshot.progress
-    job.snapshot = Object.freeze({ ...job.snapshot, ...patch, progress, status: nextStatus(job.snapshot.status, status), finishedAt: this.#now() })
-    this.#remember(job)
-    job.resolveDone(job.snapshot)
-    this.emit('change', job.snapshot)
+  #runnerDeps(): RunnerDeps {
+    return { shards: this.#deps.shards, execute: this.#deps.execute, metrics: this.#deps.metrics, report: (err, context) => this.#report(err, context), now: this.#now }
   }
 
-  /** Adds a final job to the history, evicting the oldest beyond the limit (and their keys). */
-  #remember(job: Job): void {
-    this.#jobs.set(job.snapshot.id, job)
-    this.#recent.unshift(job)
-    while (this.#recent.length > this.#historyLimit) {
-      const old = this.#recent.pop() as Job
-      this.#jobs.delete(old.snapshot.id)
-      if (old.idempotencyKey !== null) this.#idempotent.delete(old.idempotencyKey)
-    }
+  #nowMs(): number {
+    return this.#now().getTime()
   }
 
-  #clearDeadline(job: Job): void {
-    if (job.deadlineTimer !== null) clearTimeout(job.deadlineTimer)
-    job.deadlineTimer = null
-  }
-
-  #job(id: string): Job {
-    const job = isCompactionId(id) ? this.#jobs.get(id) : undefined
-    if (job === undefined) throw new AppError('COMPACTION_NOT_FOUND', `compaction ${id} does not exist (or is too old to be remembered)`)
-    return job
-  }
-
-  /** Hands `err` to `onError`. NB: a throwing `onError` must not turn into an unhandled rejection. */
   #report(err: unknown, context: string): void {
     try {
       this.#onError(err, context)
     } catch (thrown) {
-      defaultOnError(thrown, 'the compactor\'s onError threw')
+      defaultOnError(thrown, "the compactor's onError threw")
     }
   }
 
   #requireStarted(): void {
     if (this.#state === 'new') throw new AppError('SERVICE_UNAVAILABLE', 'the compactor is not started yet; retry shortly')
-    if (this.#state === 'stopped') throw new AppError('SERVICE_UNAVAILABLE', 'the compactor is stopping and accepts no new compactions')
+    if (this.#state === 'stopped' || this.#stopping !== null) throw new AppError('SERVICE_UNAVAILABLE', 'the compactor is stopping and accepts no new compactions')
   }
 
   #updateGauges(): void {
-    const g = this.#metrics.compactor
-    g.queueDepth.set(this.#queue.length)
-    g.running.set(this.#running.size)
-    if (this.#state === 'started') {
-      const cfg = this.#dyncfg.snapshot()
-      g.queueSizeLimit.set(cfg.compaction_queue_size)
-      g.concurrencyLimit.set(cfg.compaction_concurrency_limit)
-    }
+    this.#deps.metrics.compactor.running.set(this.#running.size)
+  }
+
+  #updateLimits(): void {
+    const cfg = this.#deps.dyncfg.snapshot()
+    const g = this.#deps.metrics.compactor
+    g.queueSizeLimit.set(cfg.compaction_queue_size)
+    g.concurrencyLimit.set(cfg.compaction_concurrency_limit)
   }
 
   // ---- stop ----------------------------------------------------------------------------------
@@ -722,17 +653,10 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   async #stop(graceMs: number): Promise<void> {
     const wasStarted = this.#state === 'started'
     this.#state = 'stopped'
-    this.#unsubscribe?.()
-    this.#unsubscribe = null
+    for (const c of this.#cleanup.splice(0)) c()
     if (!wasStarted) return
-    const queued = [...(this.#held === null ? [] : [this.#held]), ...this.#queue]
-    this.#held = null
-    this.#queue.length = 0
-    for (const job of queued) {
-      this.#finish(job, 'cancelled', { error: { code: 'CANCELLED', message: 'the compactor stopped before the compaction started' } })
-    }
-    this.#updateGauges()
-    const pending = (): Promise<unknown>[] => [...[...this.#running].map((j) => j.run ?? j.done), ...[...this.#adhoc].map((a) => a.settled)]
+    await this.#pumping
+    const pending = (): Promise<unknown>[] => [...this.#runs, ...[...this.#adhoc].map((a) => a.settled)]
     if (pending().length > 0) {
       let timer: NodeJS.Timeout | undefined
       const grace = new Promise<void>((resolve) => {
@@ -744,11 +668,11 @@ export class Compactor extends EventEmitter<CompactorEvents> {
         clearTimeout(timer)
       }
     }
-    const stopped: CompactionError = { code: 'CANCELLED', message: 'the compactor stopped before the compaction finished; its outputs were deleted' }
-    for (const job of this.#running) this.#abort(job, stopped)
+    for (const attempt of this.#running.values()) attempt.release()
     const gone = new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped before the compaction finished; retry it')
     for (const a of this.#adhoc) a.abort(gone)
     await Promise.all(pending())
+    await this.#deps.store.leave(this.#instanceId).catch((err: unknown) => this.#report(err, 'leaving the cluster failed; the instance expires from the list'))
     this.#updateGauges()
   }
 }
@@ -757,16 +681,8 @@ function killSwitchOn(cfg: ConfigValues): boolean {
   return cfg.persist_compaction_check_process_flag && !cfg.compaction_process_requests
 }
 
-function parseDeadline(deadline: SubmitBody['deadline']): number | null {
-  if (deadline === undefined) return null
-  const parsed = parseDuration(deadline)
-  if (!parsed.ok) throw new AppError('BAD_REQUEST', `deadline: ${parsed.error}`, { field: 'body.deadline' })
-  if (parsed.value < 1) throw new AppError('BAD_REQUEST', 'deadline: must be at least 1ms', { field: 'body.deadline' })
-  return parsed.value
-}
-
-function secondsBetween(fromMs: number, toMs: number): number {
-  return Math.max(0, toMs - fromMs) / 1000
+function notFound(id: string): AppError {
+  return new AppError('COMPACTION_NOT_FOUND', `compaction ${id} does not exist (or is older than compaction_history_retention)`)
 }
 
 function defaultOnError(err: unknown, context: string): void {

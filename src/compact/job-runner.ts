@@ -27,7 +27,7 @@ import {
   type Reason,
   type ResolvedRequest,
 } from './compaction.js'
-import type { ApplyOutcome, CompactorDeps, CompactorShards, Execute, Replanned } from './compactor-port.js'
+import type { ApplyOutcome, CompactorDeps, CompactorShards, Execute, Fence, Replanned } from './compactor-port.js'
 import { fastPathEligible, selectSchema, timeoutMs } from './plan.js'
 import { toCompactionError, writtenParts } from './stage-d-failure.js'
 
@@ -75,7 +75,7 @@ type MergeEnd =
   | { readonly kind: 'failed'; readonly error: CompactionError }
 
 /** Runs every merge of `req` (Stage C); never throws. */
-export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cfg: ConfigValues, obs: RunObserver): Promise<RunResult> {
+export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cfg: ConfigValues, fence: Fence | null, obs: RunObserver): Promise<RunResult> {
   const outcomes: MergeOutcome[] = []
   let lastRound: MergeEnd[] = []
   let planned: ResolvedRequest[] = []
@@ -100,7 +100,7 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
       obs.planned(sumStats([...outcomes.map((o) => o.inputs), ...planned.slice(outcomes.length).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
       // This merge's running totals (Stage D reports running totals of its own).
       const current: Record<string, number> = {}
-      const r = await runMerge(deps, merge, cfg, {
+      const r = await runMerge(deps, merge, cfg, fence, {
         signal: obs.signal,
         abortReason: () => obs.abortReason(),
         timeoutMs: timeout,
@@ -196,7 +196,7 @@ export interface MergeRun {
  * persist's per-request metrics (started, seconds, applied/noop/failed...). Outputs not applied are
  * deleted. Never throws.
  */
-export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: ConfigValues, run: MergeRun): Promise<MergeEnd> {
+export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: ConfigValues, fence: Fence | null, run: MergeRun): Promise<MergeEnd> {
   const m = deps.metrics.compaction
   const started = deps.now().getTime()
   if (run.apply) {
@@ -245,7 +245,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
   run.phase?.('applying')
   let applied: ApplyOutcome
   try {
-    applied = await deps.shards.applyMergeRes(req.shardId, output, req.apply)
+    applied = await deps.shards.applyMergeRes(req.shardId, output, req.apply, fence)
   } catch (err) {
     // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
     deps.report(err, `applying a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
@@ -281,6 +281,8 @@ export function reasonOf(outcome: ApplyOutcome): Reason {
       return { code: 'TOO_MANY_UPDATES', message }
     case 'deleted':
       return { code: 'SHARD_DELETED', message }
+    case 'fenced':
+      return { code: 'SUPERSEDED', message }
     default:
       if (outcome.result === 'not_applied_invalid_since') return { code: 'INVALID_SINCE', message }
       if (outcome.result === 'not_applied_too_many_updates') return { code: 'TOO_MANY_UPDATES', message }

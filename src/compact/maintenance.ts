@@ -15,22 +15,20 @@ export function startWriterMaintenance(
   shards: Pick<Shards, 'onMergeRequests'>,
   compactor: Pick<Compactor, 'status' | 'submitResolved'>,
   port: Pick<ReturnType<typeof createCompactorShards>, 'maintenanceRequest'>,
+  onError: (err: unknown, context: string) => void,
 ): () => void {
   return shards.onMergeRequests((_shardId, reqs, current) => {
     if (compactor.status() === 'stopped') return
     for (const req of reqs) {
-      try {
-        compactor.submitResolved(
-          port.maintenanceRequest(
-            current.state,
-            req.desc,
-            req.inputs.map((i) => i.batch),
-          ),
-          { source: 'maintenance' },
-        )
-      } catch (err) {
-        if (!isAppError(err) || (err.code !== 'QUEUE_FULL' && err.code !== 'SERVICE_UNAVAILABLE')) throw err
-      }
+      const resolved = port.maintenanceRequest(
+        current.state,
+        req.desc,
+        req.inputs.map((i) => i.batch),
+      )
+      compactor.submitResolved(resolved, { source: 'maintenance' }).catch((err: unknown) => {
+        if (isAppError(err) && (err.code === 'QUEUE_FULL' || err.code === 'SERVICE_UNAVAILABLE')) return
+        onError(err, `queueing writer maintenance for shard ${resolved.shardId} failed; a later append or an operator request picks the work up`)
+      })
     }
   })
 }

@@ -5,8 +5,9 @@
  * - `s<uuid>` shard, `w<uuid>` writer (one per process that writes parts), `p<uuid>` part,
  *   `c<uuid>` compaction. A writer key may also be a version key `n` + 7 digits (persist's
  *   `n0011500` for v0.115.0); compactd never writes those but accepts them in part keys.
- * - New shard ids are time-ordered (UUID version 7, uuid-v7.ts): sorted as strings they are in
- *   creation order, which is what lets a shard listing page through ids without reading states.
+ * - New shard and compaction ids are time-ordered (UUID version 7, uuid-v7.ts): sorted as strings
+ *   they are in creation order, which is what lets a listing page through ids without reading
+ *   every record (and the job queue take the oldest first).
  *   Shards created before carry random (version 4) ids; they still parse, and sort by id.
  */
 import { randomUUID } from 'node:crypto'
@@ -27,11 +28,12 @@ const COMPACTION_ID = new RegExp(`^c${UUID}$`)
 const WRITER_KEY = new RegExp(`^(w${UUID}|n[0-9]{7})$`)
 
 const shardUuids = new UuidV7()
+const compactionUuids = new UuidV7()
 
 export const newShardId = (): ShardId => `s${shardUuids.next()}` as ShardId
 export const newWriterKey = (): WriterKey => `w${randomUUID()}` as WriterKey
 export const newPartId = (): PartId => `p${randomUUID()}` as PartId
-export const newCompactionId = (): CompactionId => `c${randomUUID()}` as CompactionId
+export const newCompactionId = (): CompactionId => `c${compactionUuids.next()}` as CompactionId
 
 export const isShardId = (s: string): s is ShardId => SHARD_ID.test(s)
 export const isWriterKey = (s: string): s is WriterKey => WRITER_KEY.test(s)

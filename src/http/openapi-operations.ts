@@ -103,6 +103,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   'get /v1/compactions/{id}': { operationId: 'getCompaction' },
   'delete /v1/compactions/{id}': { operationId: 'cancelCompaction' },
   'get /v1/compactions/{id}/events': { operationId: 'streamCompactionEvents' },
+  'get /v1/instances': { operationId: 'listInstances' },
 }
 
 /** The table key of an operation. */

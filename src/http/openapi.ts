@@ -37,6 +37,7 @@ export const API_TAGS = [
   { name: 'data', description: 'Write and append batches, read snapshots and stored parts.' },
   { name: 'compactions', description: 'Submit, list, watch and cancel compactions; stateless compaction.' },
   { name: 'configs', description: 'Dynamic configs: read, change atomically, audit history.' },
+  { name: 'cluster', description: 'The instances sharing this consensus store and their compactions.' },
 ] as const
 
 export function swaggerOptions(): FastifyDynamicSwaggerOptions {

@@ -6,14 +6,15 @@
  *   "write" part keys first (`write`), and on abort it rejects carrying them in `writtenParts`,
  *   as the real Stage D does.
  * - `TestShards`: `resolve` parses and validates with the real core parsers and `validateRequest`;
- *   `applyMergeRes` answers from a script (default `applied_exact`); deletes are recorded.
+ *   `applyMergeRes` answers from a script (default `applied_exact`), and `not_applied` (fenced) for
+ *   an attempt that no longer holds the shard's claim; claims and deletes are recorded.
  */
 import { EventEmitter, once } from 'node:events'
 import type { Counter, Gauge } from 'prom-client'
 import { Registry } from 'prom-client'
-import type { ApplyResult, Compaction, CompactionStatus, MergePlan, ResolvedRequest, SubmitBody } from '../../src/compact/compaction.js'
+import { isFinished, type ApplyResult, type Compaction, type CompactionStatus, type MergePlan, type ResolvedRequest, type SubmitBody } from '../../src/compact/compaction.js'
 import { Compactor } from '../../src/compact/compactor.js'
-import { type CompactorDeps, type ExecuteContext } from '../../src/compact/compactor-port.js'
+import { type CompactorDeps, type ExecuteContext, type Fence } from '../../src/compact/compactor-port.js'
 import { heuristic, selectSchema, timeoutMs, validateRequest } from '../../src/compact/plan.js'
 import { parseBatch, type BatchPart, type HollowBatch, type HollowBatchJson } from '../../src/core/batch.js'
 import * as descs from '../../src/core/description.js'
@@ -24,6 +25,7 @@ import { createDynamicConfigs, type DynamicConfigs } from '../../src/dyncfg/dyna
 import type { ConfigValues } from '../../src/dyncfg/registry.js'
 import { AppError } from '../../src/errors.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
+import { MemJobStore } from '../../src/location/mem-job-store.js'
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js'
 
 const writer = newWriterKey()
@@ -152,7 +154,9 @@ type ApplyScript = ApplyResult | { readonly throws: unknown } | { readonly pendi
 export class TestShards {
   readonly known = new Map<ShardId, { knownSchemaIds: Set<number>; latestSchema: number }>()
   readonly resolved: { shardId: ShardId; body: SubmitBody }[] = []
-  readonly applied: { shardId: ShardId; output: HollowBatch }[] = []
+  readonly applied: { shardId: ShardId; output: HollowBatch; fence: Fence | null }[] = []
+  /** The claims the shards hold now, by `<shard>/<job>` (the state machine's `claims`). */
+  readonly claims = new Map<string, Fence>()
   readonly deleted: { shardId: ShardId; keys: PartialBatchKey[] }[] = []
   /** Answers of the next applies, in order; `applied_exact` when empty. */
   readonly applyScript: ApplyScript[] = []
@@ -188,14 +192,29 @@ export class TestShards {
       return { kind: 'range', shardId, tk: u64, writerSchemaId, range: null, merges: [merge] }
     },
     replan: async (req) => ({ merges: req.merges, problem: null }),
-    applyMergeRes: async (shardId, output) => {
-      this.applied.push({ shardId, output })
+    applyMergeRes: async (shardId, output, _mode, fence) => {
+      const held = fence === null ? undefined : this.claims.get(`${shardId}/${fence.job}`)
+      if (fence !== null && held?.token !== fence.token) {
+        return { result: 'not_applied_invalid_since' as const, detail: { why: 'fenced' as const, message: `attempt ${fence.token} no longer holds the claim` } }
+      }
+      this.applied.push({ shardId, output, fence })
       this.events.emit('apply', output)
       const next = this.applyScript.shift() ?? 'applied_exact'
       const outcome = (result: ApplyResult) => ({ result, detail: result.startsWith('applied') ? null : { why: 'range' as const, message: `scripted ${result}` } })
       if (typeof next === 'string') return outcome(next)
       if ('throws' in next) throw next.throws
       return outcome(await next.pending)
+    },
+    claimCompaction: async (shardId, job, token) => {
+      if (!this.known.has(shardId)) throw new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
+      const held = this.claims.get(`${shardId}/${job}`)
+      if (held !== undefined && held.token > token) return 'fenced'
+      this.claims.set(`${shardId}/${job}`, { job, token })
+      return 'claimed'
+    },
+    releaseClaim: async (shardId, job, token) => {
+      const held = this.claims.get(`${shardId}/${job}`)
+      if (held !== undefined && held.token <= token) this.claims.delete(`${shardId}/${job}`)
     },
     deleteOutputParts: async (shardId, output) => {
       const keys = 'parts' in output ? output.parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : [])) : [...output]
@@ -237,35 +256,54 @@ export interface Harness {
   readonly shards: TestShards
   readonly shardId: ShardId
   readonly errors: { err: unknown; context: string }[]
+  readonly store: MemJobStore
   /** Advances the fake wall clock. */
   advance(ms: number): void
   set(patch: Record<string, unknown>): Promise<void>
   close(): Promise<void>
 }
 
-export async function harness(opts: { readonly configs?: Record<string, unknown>; readonly historyLimit?: number } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  readonly configs?: Record<string, unknown>
+  /** Another instance of the same cluster: its store and shards (and clock) are shared. */
+  readonly peer?: Harness
+  readonly instanceId?: string
+}
+
+/**
+ * A started compactor on a fake clock. Its background timers are an hour apart, so a test runs
+ * sweeps itself (`compactor.sweep()`); claims follow submissions and the store's notifications.
+ */
+export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dyncfg = createDynamicConfigs({ consensus: new MemConsensus() })
   await dyncfg.start()
-  if (opts.configs !== undefined) await dyncfg.update(opts.configs)
+  // NB: an hour's lease, so advancing the fake clock never expires one unless a test asks.
+  await dyncfg.update({ compaction_lease_timeout: '1h', ...opts.configs })
   const registry = new Registry()
   const metrics = createMetrics(registry)
   const exec = new TestExecutor()
-  const shards = new TestShards()
-  const shardId = shards.addShard([0, 1])
+  const shards = opts.peer?.shards ?? new TestShards()
+  const shardId = opts.peer?.shardId ?? shards.addShard([0, 1])
+  const store = opts.peer?.store ?? new MemJobStore()
   const errors: { err: unknown; context: string }[] = []
-  let nowMs = Date.parse('2024-05-01T00:00:00.000Z')
+  const clock = opts.peer === undefined ? { nowMs: Date.parse('2024-05-01T00:00:00.000Z') } : clocks.get(opts.peer)
+  if (clock === undefined) throw new Error('the peer is not a harness')
+  const hour = 3_600_000
   const compactor = new Compactor({
     dyncfg,
     metrics,
     shards: shards.impl,
     execute: exec.execute,
     plan: testPlan,
-    now: () => new Date(nowMs),
-    historyLimit: opts.historyLimit,
+    store,
+    instanceId: opts.instanceId ?? 'test-a',
+    version: 'test',
+    timers: { pollMs: hour, heartbeatMs: hour, purgeMs: hour, remotePollMs: 5 },
+    now: () => new Date(clock.nowMs),
     onError: (err, context) => errors.push({ err, context }),
   })
   compactor.start()
-  return {
+  const h: Harness = {
     compactor,
     dyncfg,
     metrics,
@@ -274,8 +312,9 @@ export async function harness(opts: { readonly configs?: Record<string, unknown>
     shards,
     shardId,
     errors,
+    store,
     advance: (ms) => {
-      nowMs += ms
+      clock.nowMs += ms
     },
     set: async (patch) => {
       await dyncfg.update(patch)
@@ -285,14 +324,34 @@ export async function harness(opts: { readonly configs?: Record<string, unknown>
       await dyncfg.stop()
     },
   }
+  clocks.set(h, clock)
+  return h
 }
+
+/** Each harness's clock, shared with its peers. */
+const clocks = new WeakMap<Harness, { nowMs: number }>()
 
 /** Waits (on `change` events, never a timer) until compaction `id` has `status`. */
 export async function until(compactor: Compactor, id: string, status: CompactionStatus): Promise<Compaction> {
-  for (let i = 0; i < 1000; i++) {
-    const c = compactor.get(id)
-    if (c.status === status) return c
-    await once(compactor, 'change')
+  // NB: listening before reading, so a change between the read and the wait is not missed.
+  let changed = 0
+  let wake: (() => void) | null = null
+  const onChange = (): void => {
+    changed++
+    wake?.()
+  }
+  compactor.on('change', onChange)
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const seen = changed
+      const c = await compactor.get(id)
+      if (c.status === status) return c
+      if (isFinished(c.status)) throw new Error(`compaction ${id} ended ${c.status}, not ${status}: ${JSON.stringify(c.reason ?? c.error ?? null)}`)
+      if (changed === seen) await new Promise<void>((resolve) => (wake = resolve))
+      wake = null
+    }
+  } finally {
+    compactor.off('change', onChange)
   }
   throw new Error(`compaction ${id} never became ${status}`)
 }
@@ -303,8 +362,9 @@ async function valueOf(metric: Counter | Gauge, labels: Record<string, string> =
   return v?.value ?? 0
 }
 
-/** Every non-zero compaction lifecycle counter (fresh registry per harness, so values are deltas). */
+/** Every non-zero compaction lifecycle counter (fresh registry per harness, so values are deltas), after a sweep settles the scheduler. */
 export async function counters(h: Harness): Promise<Record<string, number>> {
+  await h.compactor.sweep()
   const m = h.metrics.compaction
   const out: Record<string, number> = {}
   const plain = {
@@ -342,6 +402,7 @@ export async function seconds(h: Harness): Promise<{ seconds: number; queuedSeco
 }
 
 export async function gauges(h: Harness): Promise<{ queueDepth: number; running: number; queueSizeLimit: number; concurrencyLimit: number }> {
+  await h.compactor.sweep()
   const g = h.metrics.compactor
   return {
     queueDepth: await valueOf(g.queueDepth),

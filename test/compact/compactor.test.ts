@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import type { ApplyResult } from '../../src/compact/compaction.js'
-import { isFinished, toCompactionJson } from '../../src/compact/compaction.js'
+import { toCompactionJson } from '../../src/compact/compaction.js'
 import { TaskError } from '../../src/engine/worker-pool.js'
 import { newShardId } from '../../src/core/ids.js'
 import { AppError } from '../../src/errors.js'
@@ -51,7 +51,7 @@ describe('Stage A: submission', () => {
       assert.deepEqual(await counters(h), { skipped: 1 })
       assert.equal(h.exec.calls.length, 0)
       assert.deepEqual(
-        h.compactor.list().map((x) => x.id),
+        (await h.compactor.list()).compactions.map((x) => x.id),
         [c.id],
       )
       assert.equal((await h.compactor.wait(c.id)).status, 'skipped')
@@ -69,7 +69,7 @@ describe('Stage A: submission', () => {
       assert.deepEqual(await counters(h), { requested: 1, started: 1, applied: 1, appliedExactMatch: 1, 'schemaSelection.recent_schema': 1, [`shardApplied.${h.shardId}`]: 1 })
     }))
 
-  it('queues a request that passes a heuristic: `requested`, status queued, FIFO listing', () =>
+  it('queues a request that passes a heuristic: `requested`, status queued; listed queued, then running, newest first', () =>
     withHarness({ configs: { compaction_concurrency_limit: 1 } }, async (h) => {
       const a = await submitted(h)
       const b = await submitted(h)
@@ -77,14 +77,14 @@ describe('Stage A: submission', () => {
       assert.deepEqual([a.status, b.status, c.status], ['queued', 'queued', 'queued'])
       await h.exec.take()
       assert.deepEqual(
-        h.compactor.list().map((x) => [x.id, x.status]),
+        (await h.compactor.list()).compactions.map((x) => [x.id, x.status]),
         [
-          [b.id, 'queued'],
           [c.id, 'queued'],
+          [b.id, 'queued'],
           [a.id, 'running'],
         ],
       )
-      assert.deepEqual(await counters(h), { requested: 3, started: 1, concurrencyWaits: 1, 'schemaSelection.recent_schema': 1 })
+      assert.deepEqual(await counters(h), { requested: 3, started: 1, concurrencyWaits: 2, 'schemaSelection.recent_schema': 1 })
     }))
 
   it('rejects an invalid request with 422, counting only `rejected`', () =>
@@ -93,7 +93,7 @@ describe('Stage A: submission', () => {
       const inputs = [...(bad.inputs ?? [])].reverse()
       await rejectsWith(h.compactor.submit(h.shardId, { ...bad, inputs }), 'INVALID_COMPACTION')
       assert.deepEqual(await counters(h), { rejected: 1 })
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
       await rejectsWith(h.compactor.submit(newShardId(), body()), 'SHARD_NOT_FOUND')
       assert.deepEqual(await counters(h), { rejected: 1 })
     }))
@@ -113,22 +113,21 @@ describe('Stage A: submission', () => {
       assert.equal(r.kind === 'plan' && r.plan.timeoutMs, 90_000)
       assert.equal(r.kind === 'plan' && r.plan.heuristic.wouldCompact, true)
       assert.deepEqual(await counters(h), {})
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
   it('drops a request when the queue is full: QUEUE_FULL with queueDepth and a retry hint', () =>
     withHarness({ configs: { compaction_queue_size: 1, compaction_concurrency_limit: 1 } }, async (h) => {
       await submitted(h) // runs
       await h.exec.take()
-      await submitted(h) // held by the scheduler, waiting for a permit
-      const queued = await submitted(h) // in the queue
+      const queued = await submitted(h) // waits for a permit: the queue is full
       assert.equal(queued.status, 'queued')
       const err = await rejectsWith(h.compactor.submit(h.shardId, body()), 'QUEUE_FULL')
       assert.equal(err.status, 429)
       assert.equal(err.extra.queueDepth, 1)
       assert.equal(err.extra.retryAfterSeconds, 1)
-      assert.deepEqual(await counters(h), { requested: 4, dropped: 1, started: 1, concurrencyWaits: 1, 'schemaSelection.recent_schema': 1 })
-      assert.equal(h.compactor.list().length, 3)
+      assert.deepEqual(await counters(h), { requested: 3, dropped: 1, started: 1, concurrencyWaits: 1, 'schemaSelection.recent_schema': 1 })
+      assert.equal((await h.compactor.list()).compactions.length, 2)
       assert.deepEqual(await gauges(h), { queueDepth: 1, running: 1, queueSizeLimit: 1, concurrencyLimit: 1 })
     }))
 
@@ -141,7 +140,6 @@ describe('Stage A: submission', () => {
       await until(h.compactor, first.id, 'succeeded')
       await submitted(h)
       await h.exec.take()
-      await submitted(h)
       await submitted(h)
       const err = await rejectsWith(h.compactor.submit(h.shardId, body()), 'QUEUE_FULL')
       // mean 20 s × 1 waiting / 1 permit
@@ -210,20 +208,20 @@ describe('Stage B: kill switch and permits', () => {
       h.advance(1_000)
       const b = await submitted(h)
       const c = await submitted(h)
-      assert.equal((await counters(h)).concurrencyWaits, 1)
+      assert.equal((await counters(h)).concurrencyWaits, 2)
       h.advance(5_000)
       callA.succeed()
       await until(h.compactor, a.id, 'succeeded')
       const callB = await h.exec.take()
       assert.equal(callB.req.inputs.length, 2)
-      assert.equal(h.compactor.get(b.id).status, 'running')
-      // b waited 5 s for its permit, then c is held and counts its own wait.
+      assert.equal((await h.compactor.get(b.id)).status, 'running')
+      // b waited 5 s for its permit; c, still waiting, is not counted again.
       assert.equal((await counters(h)).concurrencyWaits, 2)
       assert.deepEqual(await seconds(h), { seconds: 6, queuedSeconds: 5 })
       h.advance(2_000)
       callB.succeed()
       await h.exec.take()
-      assert.equal(h.compactor.get(c.id).status, 'running')
+      assert.equal((await h.compactor.get(c.id)).status, 'running')
       assert.deepEqual(await seconds(h), { seconds: 8, queuedSeconds: 12 })
     }))
 
@@ -232,25 +230,25 @@ describe('Stage B: kill switch and permits', () => {
       const a = await submitted(h)
       const b = await submitted(h)
       const callA = await h.exec.take()
-      assert.equal(h.compactor.get(b.id).status, 'queued')
+      assert.equal((await h.compactor.get(b.id)).status, 'queued')
       await h.set({ compaction_concurrency_limit: 2 })
       const callB = await h.exec.take()
-      assert.equal(h.compactor.get(b.id).status, 'running')
+      assert.equal((await h.compactor.get(b.id)).status, 'running')
       assert.deepEqual(await gauges(h), { queueDepth: 0, running: 2, queueSizeLimit: 20, concurrencyLimit: 2 })
 
       await h.set({ compaction_concurrency_limit: 1 })
       const c = await submitted(h)
       assert.equal(callA.ctx.signal.aborted, false)
       assert.equal(callB.ctx.signal.aborted, false)
-      assert.equal(h.compactor.get(c.id).status, 'queued')
+      assert.equal((await h.compactor.get(c.id)).status, 'queued')
       callA.succeed()
       await until(h.compactor, a.id, 'succeeded')
       // Still one running against a limit of one: c keeps waiting.
-      assert.equal(h.compactor.get(c.id).status, 'queued')
+      assert.equal((await h.compactor.get(c.id)).status, 'queued')
       callB.succeed()
       await until(h.compactor, b.id, 'succeeded')
       await h.exec.take()
-      assert.equal(h.compactor.get(c.id).status, 'running')
+      assert.equal((await h.compactor.get(c.id)).status, 'running')
       assert.equal((await gauges(h)).concurrencyLimit, 1)
     }))
 
@@ -258,7 +256,6 @@ describe('Stage B: kill switch and permits', () => {
     withHarness({ configs: { compaction_queue_size: 1, compaction_concurrency_limit: 1 } }, async (h) => {
       await submitted(h)
       await h.exec.take()
-      await submitted(h) // held
       await submitted(h) // queued: full
       await rejectsWith(h.compactor.submit(h.shardId, body()), 'QUEUE_FULL')
       await h.set({ compaction_queue_size: 3 })
@@ -266,12 +263,12 @@ describe('Stage B: kill switch and permits', () => {
       const q2 = await submitted(h)
       const q3 = await submitted(h)
       await h.set({ compaction_queue_size: 1 })
-      assert.equal(h.compactor.get(q2.id).status, 'queued')
-      assert.equal(h.compactor.get(q3.id).status, 'queued')
-      assert.deepEqual(await gauges(h), { queueDepth: 3, running: 1, queueSizeLimit: 1, concurrencyLimit: 1 })
+      assert.equal((await h.compactor.get(q2.id)).status, 'queued')
+      assert.equal((await h.compactor.get(q3.id)).status, 'queued')
       const err = await rejectsWith(h.compactor.submit(h.shardId, body()), 'QUEUE_FULL')
       assert.equal(err.extra.queueDepth, 3)
-      assert.deepEqual(await counters(h), { requested: 7, dropped: 2, started: 1, concurrencyWaits: 1, 'schemaSelection.recent_schema': 1 })
+      assert.deepEqual(await gauges(h), { queueDepth: 3, running: 1, queueSizeLimit: 1, concurrencyLimit: 1 })
+      assert.deepEqual(await counters(h), { requested: 6, dropped: 2, started: 1, concurrencyWaits: 3, 'schemaSelection.recent_schema': 1 })
     }))
 })
 
@@ -281,7 +278,7 @@ describe('Stage C: running a compaction', () => {
       // 3 parts of 1.5 MiB: 4.5 MiB ⇒ 4 s, beyond the 1 s floor. Inputs carry schema 1, which the shard knows.
       const c = await submitted(h, body(3, { partBytes: 1.5 * 1024 * 1024, schemaId: 1 }))
       const call = await h.exec.take()
-      const running = h.compactor.get(c.id)
+      const running = await h.compactor.get(c.id)
       assert.equal(running.status, 'running')
       assert.equal(running.timeoutMs, 4000)
       assert.equal(running.schemaSelection, 'recent_schema')
@@ -302,7 +299,7 @@ describe('Stage C: running a compaction', () => {
       const e = await submitted(h, body(1, { len: 2000, since: 1, schemaId: null }))
       const callE = await h.exec.take()
       assert.deepEqual(callE.ctx.schema, { selection: 'no_schema', schemaId: 1 })
-      assert.equal(h.compactor.get(e.id).timeoutMs, 1000)
+      assert.equal((await h.compactor.get(e.id)).timeoutMs, 1000)
       callE.succeed()
       await until(h.compactor, e.id, 'succeeded')
       assert.deepEqual(await counters(h), {
@@ -324,7 +321,7 @@ describe('Stage C: running a compaction', () => {
       const call = await h.exec.take()
       call.ctx.onProgress({ chunksTotal: 3, updatesRead: 10 })
       call.ctx.onProgress({ chunksDone: 1, updatesRead: 20, bytesWritten: -5, partsWritten: 1.5 })
-      assert.deepEqual(h.compactor.get(c.id).progress, {
+      assert.deepEqual((await h.compactor.get(c.id)).progress, {
         updatesRead: 20,
         updatesWritten: 0,
         bytesRead: 0,
@@ -338,14 +335,14 @@ describe('Stage C: running a compaction', () => {
       })
       h.advance(2000)
       call.ctx.onProgress({ updatesRead: 600 })
-      assert.equal(h.compactor.get(c.id).progress.fraction, 0.5)
-      assert.equal(h.compactor.get(c.id).progress.etaSeconds, 2)
+      assert.equal((await h.compactor.get(c.id)).progress.fraction, 0.5)
+      assert.equal((await h.compactor.get(c.id)).progress.etaSeconds, 2)
       call.ctx.onProgress({ updatesRead: 300 })
-      assert.equal(h.compactor.get(c.id).progress.fraction, 0.5, 'the fraction never falls')
+      assert.equal((await h.compactor.get(c.id)).progress.fraction, 0.5, 'the fraction never falls')
       call.succeed()
       const done = await until(h.compactor, c.id, 'succeeded')
       call.ctx.onProgress({ chunksDone: 3 })
-      assert.equal(h.compactor.get(c.id).progress.chunksDone, 1)
+      assert.equal((await h.compactor.get(c.id)).progress.chunksDone, 1)
       assert.equal(done.progress.chunksDone, 1)
       assert.equal(done.progress.chunksApplied, 3, 'the chunks entered the trace with the apply')
       assert.deepEqual([done.progress.fraction, done.progress.etaSeconds], [1, 0])
@@ -371,7 +368,7 @@ describe('Stage C: running a compaction', () => {
         assert.equal(done.reason?.code ?? null, o.reason)
         assert.deepEqual(done.merges.map((m) => [m.result, m.reason?.code ?? null]), [[o.result, o.reason]])
         assert.equal(done.error, undefined)
-        assert.deepEqual(h.shards.applied, [{ shardId: h.shardId, output }])
+        assert.deepEqual(h.shards.applied, [{ shardId: h.shardId, output, fence: { job: c.id, token: 1 } }])
         assert.deepEqual(h.shards.deletedKeys(), o.deletes ? written : [])
         assert.equal(done.output !== undefined, o.output)
         const { shard, ...counted } = o.counted
@@ -420,7 +417,7 @@ describe('Stage C: running a compaction', () => {
       const call = await h.exec.take()
       call.honourAbort = false
       await once(call.ctx.signal, 'abort')
-      assert.equal(h.compactor.get(c.id).status, 'running')
+      assert.equal((await h.compactor.get(c.id)).status, 'running')
       const output = call.succeed()
       const done = await until(h.compactor, c.id, 'failed')
       assert.equal(done.error?.code, 'TIMED_OUT')
@@ -449,6 +446,8 @@ describe('Stage C: running a compaction', () => {
       await submitted(h)
       const call = await h.exec.take()
       const late = await submitted(h, body(2, { deadline: '5ms' }))
+      h.advance(10)
+      await h.compactor.sweep()
       const done = await until(h.compactor, late.id, 'failed')
       assert.equal(done.error?.code, 'DEADLINE_EXCEEDED')
       assert.equal(done.startedAt, undefined)
@@ -458,7 +457,7 @@ describe('Stage C: running a compaction', () => {
       const next = await submitted(h)
       call.succeed()
       await h.exec.take()
-      assert.equal(h.compactor.get(next.id).status, 'running')
+      assert.equal((await h.compactor.get(next.id)).status, 'running')
     }))
 
   it('maps Stage D errors: known codes pass through (also wrapped), the rest is INTERNAL; written parts deleted', () =>
@@ -518,59 +517,84 @@ describe('operator controls', () => {
       const b = await submitted(h, body(), {}, other)
       const s = await submitted(h, smallBody(), { source: 'maintenance' })
       assert.deepEqual(
-        h.compactor.list().map((c) => c.id),
+        (await h.compactor.list()).compactions.map((c) => c.id),
         [b.id, a.id, s.id],
       )
       assert.deepEqual(
-        h.compactor.list({ shardId: other }).map((c) => c.id),
+        (await h.compactor.list({ shardId: other })).compactions.map((c) => c.id),
         [b.id],
       )
       assert.deepEqual(
-        h.compactor.list({ status: 'running' }).map((c) => c.id),
+        (await h.compactor.list({ status: 'running' })).compactions.map((c) => c.id),
         [a.id],
       )
       assert.deepEqual(
-        h.compactor.list({ limit: 1 }).map((c) => c.id),
+        (await h.compactor.list({ limit: 1 })).compactions.map((c) => c.id),
         [b.id],
       )
-      assert.equal(h.compactor.get(a.id).id, a.id)
+      assert.equal((await h.compactor.get(a.id)).id, a.id)
       await rejectsWith(Promise.resolve().then(() => h.compactor.get('c00000000-0000-0000-0000-000000000000')), 'COMPACTION_NOT_FOUND')
       await rejectsWith(Promise.resolve().then(() => h.compactor.get('nonsense')), 'COMPACTION_NOT_FOUND')
     }))
 
-  it('keeps a bounded history of finished compactions; the oldest are forgotten with their keys', () =>
-    withHarness({ historyLimit: 2 }, async (h) => {
+  it('forgets finished compactions older than compaction_history_retention, with their idempotency keys', () =>
+    withHarness({ configs: { compaction_history_retention: '1h' } }, async (h) => {
       const first = await submitted(h, smallBody(), { idempotencyKey: 'old', source: 'maintenance' })
+      h.advance(30 * 60_000)
       const second = await submitted(h, smallBody(), { source: 'maintenance' })
-      const third = await submitted(h, smallBody(), { source: 'maintenance' })
+      h.advance(31 * 60_000)
+      await h.compactor.purge()
       assert.deepEqual(
-        h.compactor.list().map((c) => c.id),
-        [third.id, second.id],
+        (await h.compactor.list()).compactions.map((c) => c.id),
+        [second.id],
       )
-      await rejectsWith(Promise.resolve().then(() => h.compactor.get(first.id)), 'COMPACTION_NOT_FOUND')
+      await rejectsWith(h.compactor.get(first.id), 'COMPACTION_NOT_FOUND')
       const fresh = await submitted(h, smallBody(), { idempotencyKey: 'old', source: 'maintenance' })
       assert.notEqual(fresh.id, first.id)
+    }))
+
+  it('pages through the listing with nextCursor: queued, then running, then finished', () =>
+    withHarness({ configs: { compaction_concurrency_limit: 1 } }, async (h) => {
+      const done = await submitted(h, smallBody(), { source: 'maintenance' })
+      const running = await submitted(h)
+      await h.exec.take()
+      const q1 = await submitted(h)
+      const q2 = await submitted(h)
+      const seen: string[] = []
+      let cursor: string | undefined
+      for (let i = 0; i < 10; i++) {
+        const page = await h.compactor.list({ limit: 1, ...(cursor === undefined ? {} : { cursor }) })
+        seen.push(...page.compactions.map((c) => c.id))
+        if (page.nextCursor === null) break
+        cursor = page.nextCursor
+      }
+      assert.deepEqual(seen, [q2.id, q1.id, running.id, done.id])
+      assert.deepEqual((await h.compactor.list({ source: 'maintenance' })).compactions.map((c) => c.id), [done.id])
+      const err = await rejectsWith(h.compactor.list({ cursor: 'nonsense!' }), 'BAD_REQUEST')
+      assert.match(err.message, /^query\.cursor: /)
     }))
 
   it('cancels a queued compaction: removed from the queue, never run', () =>
     withHarness({ configs: { compaction_concurrency_limit: 1 } }, async (h) => {
       await submitted(h)
       const call = await h.exec.take()
-      const held = await submitted(h)
+      const first = await submitted(h)
       const queued = await submitted(h)
-      assert.equal((await gauges(h)).queueDepth, 1)
+      assert.equal((await gauges(h)).queueDepth, 2)
       const c1 = await h.compactor.cancel(queued.id)
       assert.equal(c1.status, 'cancelled')
       assert.equal(c1.error?.code, 'CANCELLED')
-      assert.equal((await gauges(h)).queueDepth, 0)
-      const c2 = await h.compactor.cancel(held.id)
+      assert.equal(c1.startedAt, undefined)
+      const c2 = await h.compactor.cancel(first.id)
       assert.equal(c2.status, 'cancelled')
+      await h.compactor.sweep()
+      assert.equal((await gauges(h)).queueDepth, 0)
       const next = await submitted(h)
       call.succeed()
       await h.exec.take()
-      assert.equal(h.compactor.get(next.id).status, 'running')
+      assert.equal((await h.compactor.get(next.id)).status, 'running')
       assert.equal(h.exec.calls.length, 2)
-      assert.deepEqual(await counters(h), { requested: 4, started: 2, applied: 1, appliedExactMatch: 1, [`shardApplied.${h.shardId}`]: 1, concurrencyWaits: 2, 'schemaSelection.recent_schema': 2 })
+      assert.deepEqual(await counters(h), { requested: 4, started: 2, applied: 1, appliedExactMatch: 1, [`shardApplied.${h.shardId}`]: 1, concurrencyWaits: 3, 'schemaSelection.recent_schema': 2 })
     }))
 
   it('cancels a running compaction: aborted, outputs deleted, cancelled with CANCELLED, not counted as failed', () =>
@@ -653,7 +677,7 @@ describe('operator controls', () => {
       const finished: string[] = []
       for await (const e of h.compactor.events(c.id)) finished.push(e.type)
       assert.deepEqual(finished, ['done'])
-      assert.throws(() => h.compactor.events('c00000000-0000-0000-0000-000000000000'), (e: unknown) => e instanceof AppError && e.code === 'COMPACTION_NOT_FOUND')
+      await rejectsWith(h.compactor.events('c00000000-0000-0000-0000-000000000000').next(), 'COMPACTION_NOT_FOUND')
     }))
 
   it('events end when their signal aborts, releasing the listener', () =>
@@ -702,7 +726,7 @@ describe('operator controls', () => {
       assert.equal(json.createdAt, '2024-05-01T00:00:00.000Z')
       assert.equal(json.writerSchemaId, 1)
       assert.equal(json.output?.parts.length, 1)
-      assert.deepEqual([json.kind, json.attempt, json.instance], ['range', 1, 'local'])
+      assert.deepEqual([json.kind, json.attempt, json.instance], ['range', 1, 'test-a'])
       assert.deepEqual(json.merges, [{ desc: { lower: [0], upper: [2], since: [0] }, inputs: json.inputs, result: 'applied_exact' }])
     }))
 })
@@ -722,32 +746,52 @@ describe('lifecycle', () => {
     await h.close()
   })
 
-  it('stop lets running compactions finish within the grace and cancels queued ones', () =>
+  it('stop lets running compactions finish within the grace; queued ones stay queued for the cluster', () =>
     withHarness({ configs: { compaction_concurrency_limit: 1 } }, async (h) => {
       const a = await submitted(h)
       const call = await h.exec.take()
       const b = await submitted(h)
       const stopping = h.compactor.stop({ graceMs: 60_000 })
-      assert.equal(h.compactor.get(b.id).status, 'cancelled')
       assert.equal(h.compactor.status(), 'stopped')
       call.succeed()
       await stopping
-      assert.equal(h.compactor.get(a.id).status, 'succeeded')
+      assert.equal((await h.compactor.get(a.id)).status, 'succeeded')
+      assert.equal((await h.compactor.get(b.id)).status, 'queued')
       assert.equal(h.exec.calls.length, 1)
-      assert.deepEqual(await gauges(h), { queueDepth: 0, running: 0, queueSizeLimit: 20, concurrencyLimit: 1 })
+      assert.equal((await gauges(h)).running, 0)
+
+      const peer = await harness({ peer: h, instanceId: 'test-b' })
+      try {
+        ;(await peer.exec.take()).succeed()
+        const done = await until(peer.compactor, b.id, 'succeeded')
+        assert.deepEqual([done.instance, done.attempt], ['test-b', 1])
+      } finally {
+        await peer.close()
+      }
     }))
 
-  it('stop aborts what outlives the grace and deletes its outputs', () =>
+  it('stop aborts what outlives the grace, deletes its outputs and queues it again; the next attempt runs elsewhere', () =>
     withHarness({}, async (h) => {
       const a = await submitted(h)
       const call = await h.exec.take()
       const written = call.write(2)
       await h.compactor.stop({ graceMs: 1 })
-      const done = h.compactor.get(a.id)
-      assert.equal(done.status, 'cancelled')
-      assert.equal(done.error?.code, 'CANCELLED')
+      const back = await h.compactor.get(a.id)
+      assert.equal(back.status, 'queued')
+      assert.equal(back.error, undefined)
       assert.deepEqual(h.shards.deletedKeys(), written)
-      assert.ok(isFinished(done.status))
+      assert.equal(h.shards.claims.size, 0, 'the shard claim was released')
+
+      const peer = await harness({ peer: h, instanceId: 'test-b' })
+      try {
+        const second = await peer.exec.take()
+        second.succeed()
+        const done = await until(peer.compactor, a.id, 'succeeded')
+        assert.deepEqual([done.instance, done.attempt], ['test-b', 2])
+        assert.deepEqual(h.shards.applied.map((x) => x.fence), [{ job: a.id, token: 2 }])
+      } finally {
+        await peer.close()
+      }
     }))
 })
 
@@ -761,7 +805,7 @@ describe('compactOnly', () => {
       assert.equal(r.output, output)
       assert.deepEqual(h.shards.applied, [])
       assert.deepEqual(await counters(h), {})
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
   it('times out with TIMED_OUT and deletes what it wrote', () =>

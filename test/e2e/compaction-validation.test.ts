@@ -57,7 +57,7 @@ describe('validation', () => {
       ['no exact tiling (beyond the upper)', { desc: { lower: [0], upper: [5] } }, /tile/],
       ['no exact tiling (an empty range)', { desc: { lower: [1], upper: [1] } }, /tile/],
     ]
-    const recorded = services.compactor.list().length
+    const recorded = (await services.compactor.list()).compactions.length
     const before = await scrape(app)
     let rejected = 0
     for (const [name, body, message] of cases) {
@@ -76,7 +76,7 @@ describe('validation', () => {
       }
     }
     assert.deepEqual(countDelta(before, await scrape(app)), { rejected })
-    assert.equal(services.compactor.list().length, recorded, 'nothing queued or recorded')
+    assert.equal((await services.compactor.list()).compactions.length, recorded, 'nothing queued or recorded')
   })
 
   it('a part lost from blob storage fails a compaction of the trace with PART_NOT_FOUND, not INTERNAL', async (t) => {
@@ -94,7 +94,7 @@ describe('validation', () => {
   it('404 for an unknown shard, 400 for malformed bodies; no counter moves', async (t) => {
     const { app, services, shardId, b } = await setup(t)
     const unknown = `s${randomUUID()}`
-    const recorded = services.compactor.list()
+    const recorded = (await services.compactor.list()).compactions
     const before = await scrape(app)
     const notFound: InjectOptions[] = [
       { method: 'POST', url: `/v1/shards/${unknown}/compactions`, payload: {} },
@@ -126,6 +126,6 @@ describe('validation', () => {
       assert.equal(res.json().code, 'BAD_REQUEST', name)
     }
     assert.deepEqual(countDelta(before, await scrape(app)), {})
-    assert.deepEqual(services.compactor.list(), recorded, 'nothing queued or recorded')
+    assert.deepEqual((await services.compactor.list()).compactions, recorded, 'nothing queued or recorded')
   })
 })

@@ -402,7 +402,7 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
     }
     // Once compactions settle and GC runs, no blob is left that state does not reference.
     const compactor = server.services.compactor
-    for (const c of compactor.list({ limit: 10_000 })) if (c.status === 'queued' || c.status === 'running') await compactor.wait(c.id)
+    for (const c of (await compactor.list({ limit: 1000 })).compactions) if (c.status === 'queued' || c.status === 'running') await compactor.wait(c.id)
     for (const m of shards) {
       const gc = await inject({ method: 'POST', url: `/v1/shards/${m.id}/gc` })
       assert.equal(gc.statusCode, 200, gc.body)

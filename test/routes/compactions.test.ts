@@ -92,7 +92,7 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       assert.equal(plan.heuristic.wouldCompact, true)
       assert.equal(plan.timeoutMs, 90_000)
       assert.equal(plan.schemaSelection, 'recent_schema')
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
   it('422, 404 and 400 for invalid requests', () =>
@@ -120,14 +120,13 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       }
       const badId = await post(t, 'not-a-shard', body())
       assert.equal(badId.statusCode, 400)
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
   it('429 with Retry-After and queueDepth when the queue is full', () =>
     withApp({ configs: { compaction_queue_size: 1, compaction_concurrency_limit: 1 } }, async (h, t) => {
       assert.equal((await post(t, h.shardId, body())).statusCode, 202)
       await h.exec.take()
-      assert.equal((await post(t, h.shardId, body())).statusCode, 202)
       assert.equal((await post(t, h.shardId, body())).statusCode, 202)
       const res = await post(t, h.shardId, body())
       assert.equal(res.statusCode, 429)
@@ -202,7 +201,7 @@ describe('POST /v1/shards/:shardId/compactions', () => {
     withApp({}, async (h) => {
       const pending = h.compactor.submit(h.shardId, { ...body(), wait: true })
       await h.exec.take()
-      const [c] = h.compactor.list({ status: 'running' })
+      const [c] = (await h.compactor.list({ status: 'running' })).compactions
       await h.compactor.cancel(c?.id ?? '')
       const r = await pending
       assert.equal(statusFor(r), 500)
@@ -228,12 +227,29 @@ describe('GET /v1/compactions', () => {
         [skipped],
       )
       const limited = await t.app.inject({ method: 'GET', url: '/v1/compactions?limit=1' })
-      assert.equal(limited.json().compactions.length, 1)
-      for (const q of ['status=done', 'limit=0', 'limit=abc', 'shardId=x']) {
+      assert.deepEqual((limited.json().compactions as CompactionJson[]).map((c) => c.id), [queued])
+      const next = await t.app.inject({ method: 'GET', url: `/v1/compactions?limit=2&cursor=${encodeURIComponent(limited.json().nextCursor as string)}` })
+      assert.deepEqual((next.json().compactions as CompactionJson[]).map((c) => c.id), [running, skipped])
+      assert.equal((await t.app.inject({ method: 'GET', url: '/v1/compactions?source=maintenance' })).json().compactions.length, 0)
+      for (const q of ['status=done', 'limit=0', 'limit=abc', 'shardId=x', 'source=cron', 'cursor=%20nope']) {
         const res = await t.app.inject({ method: 'GET', url: `/v1/compactions?${q}` })
         assert.equal(res.statusCode, 400, q)
         assert.equal(res.json().code, 'BAD_REQUEST')
+        assert.match(res.json().message as string, /^query\./, q)
       }
+    }))
+})
+
+describe('GET /v1/instances', () => {
+  it('lists the live instances, the answering one marked self', () =>
+    withApp({}, async (h, t) => {
+      await h.compactor.heartbeat()
+      const res = await t.app.inject({ method: 'GET', url: '/v1/instances' })
+      assert.equal(res.statusCode, 200)
+      const [me, ...others] = res.json().instances as { id: string; self: boolean; version: string; running: number; startedAt: string; heartbeatAt: string }[]
+      assert.deepEqual(others, [])
+      assert.deepEqual([me?.id, me?.self, me?.version, me?.running], ['test-a', true, 'test', 0])
+      assert.ok(Date.parse(me?.heartbeatAt ?? '') >= Date.parse(me?.startedAt ?? ''))
     }))
 })
 
@@ -346,7 +362,7 @@ describe('POST /v1/compact', () => {
       assert.equal(res.statusCode, 200)
       assert.equal(res.json().output.parts[0].key, output.parts[0]?.kind === 'hollow' ? output.parts[0].key : undefined)
       assert.deepEqual(h.shards.applied, [])
-      assert.deepEqual(h.compactor.list(), [])
+      assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
   it('504 on timeout, 422 when invalid, 400 when malformed', () =>

@@ -1,0 +1,117 @@
+/**
+ * Two compactors sharing one job store and one shard service: the cluster's behaviour without
+ * processes (test/cluster/ runs real instances on PostgreSQL and S3). Clocks are shared and fake;
+ * leases expire only when a test advances the clock past them.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { AppError } from '../../src/errors.js'
+import { body, harness, submitted, until, type Harness } from './compactor-harness.js'
+
+/** Runs `fn` with instance `a`, and `b` joining when `fn` asks (so work can land on `a` first). */
+async function withPair(configs: Record<string, unknown>, fn: (a: Harness, join: () => Promise<Harness>) => Promise<void>): Promise<void> {
+  const a = await harness({ configs, instanceId: 'a' })
+  let b: Harness | null = null
+  try {
+    await fn(a, async () => (b ??= await harness({ configs, peer: a, instanceId: 'b' })))
+  } finally {
+    await (b as Harness | null)?.close()
+    await a.close()
+  }
+}
+
+describe('a cluster of two compactors', () => {
+  it('a compaction submitted on one is listed, shown and followed on the other', () =>
+    withPair({}, async (a, join) => {
+      const c = await submitted(a)
+      const call = await a.exec.take()
+      const b = await join()
+      assert.deepEqual(
+        (await b.compactor.list()).compactions.map((x) => [x.id, x.status, x.instance]),
+        [[c.id, 'running', 'a']],
+      )
+      const seen: string[] = []
+      const following = (async () => {
+        for await (const e of b.compactor.events(c.id)) seen.push(`${e.type}:${e.compaction.status}`)
+      })()
+      call.succeed()
+      await following
+      assert.equal(seen.at(-1), 'done:succeeded')
+      assert.equal((await b.compactor.get(c.id)).result, 'applied_exact')
+    }))
+
+  it('a cancel on one stops the compaction the other runs, at its next lease renewal', () =>
+    withPair({ compaction_lease_timeout: '300ms' }, async (a, join) => {
+      const c = await submitted(a)
+      const call = await a.exec.take()
+      const b = await join()
+      const written = call.write(2)
+      call.ctx.onProgress({ updatesRead: 10 })
+      const done = await b.compactor.cancel(c.id)
+      assert.equal(done.status, 'cancelled')
+      assert.equal(done.error?.code, 'CANCELLED')
+      assert.ok(call.ctx.signal.aborted)
+      assert.deepEqual(a.shards.deletedKeys(), written)
+    }))
+
+  it('an idempotency key is the cluster’s: a repeat on the other instance returns the same compaction', () =>
+    withPair({}, async (a, join) => {
+      const b = await join()
+      const first = await submitted(a, body(), { idempotencyKey: 'k' })
+      const again = await submitted(b, body(), { idempotencyKey: 'k' })
+      assert.equal(again.id, first.id)
+    }))
+
+  it('a job whose owner stopped renewing is rescued and run again; the old attempt can no longer apply or record', () =>
+    withPair({ compaction_lease_timeout: '10s', compaction_concurrency_limit: 1 }, async (a, join) => {
+      const c = await submitted(a)
+      const stale = await a.exec.take()
+      const staleParts = stale.write(1)
+      // a is wedged (its one permit held): no progress, so no renewal; its lease runs out.
+      a.advance(11_000)
+      const b = await join()
+      await b.compactor.sweep()
+      const fresh = await b.exec.take()
+      assert.equal((await b.compactor.get(c.id)).attempt, 2)
+      const output = fresh.succeed()
+      const done = await until(b.compactor, c.id, 'succeeded')
+      assert.deepEqual([done.instance, done.attempt, done.result], ['b', 2, 'applied_exact'])
+
+      // The wedged attempt finishes at last: refused by the shard's claim, its outputs deleted.
+      stale.succeed()
+      await a.compactor.sweep()
+      for (let i = 0; i < 100 && !a.shards.deletedKeys().includes(staleParts[0] as never); i++) await new Promise((r) => setImmediate(r))
+      assert.deepEqual(a.shards.applied.map((x) => x.output), [output])
+      assert.ok(a.shards.deletedKeys().includes(staleParts[0] as never))
+      const final = await a.compactor.get(c.id)
+      assert.deepEqual([final.status, final.instance, final.attempt], ['succeeded', 'b', 2])
+      assert.equal(await counterValue(a, 'fenced'), 1)
+      assert.equal(await counterValue(b, 'rescued'), 1)
+    }))
+
+  it('both instances are listed while they beat; a stopped one leaves', () =>
+    withPair({}, async (a, join) => {
+      const b = await join()
+      await a.compactor.heartbeat()
+      await b.compactor.heartbeat()
+      const seen = await a.compactor.instances()
+      assert.deepEqual(
+        seen.map((i) => [i.id, i.self]),
+        [
+          ['a', true],
+          ['b', false],
+        ],
+      )
+      await b.compactor.stop()
+      assert.deepEqual(
+        (await a.compactor.instances()).map((i) => i.id),
+        ['a'],
+      )
+      await assert.rejects(b.compactor.submit(b.shardId, body()), (e: unknown) => e instanceof AppError && e.code === 'SERVICE_UNAVAILABLE')
+    }))
+})
+
+async function counterValue(h: Harness, name: 'fenced' | 'rescued'): Promise<number> {
+  const got = await h.metrics.cluster[name].get()
+  return got.values.reduce((s, v) => s + v.value, 0)
+}
