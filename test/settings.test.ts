@@ -19,6 +19,7 @@ describe('parseSettings', () => {
       consensusUrl: pathToFileURL(`${dataDir}/consensus`).href,
       workers: availableParallelism(),
       logLevel: 'info',
+      logFormat: 'json',
       authToken: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
@@ -36,6 +37,7 @@ describe('parseSettings', () => {
       COMPACTD_CONSENSUS: 'postgres://u:p@db/compactd',
       COMPACTD_WORKERS: '3',
       COMPACTD_LOG_LEVEL: 'debug',
+      COMPACTD_LOG_FORMAT: 'pretty',
       COMPACTD_AUTH_TOKEN: TOKEN,
       COMPACTD_BODY_LIMIT: '2MiB',
       COMPACTD_SHUTDOWN_GRACE: '5s',
@@ -48,6 +50,7 @@ describe('parseSettings', () => {
     assert.equal(s.consensusUrl, 'postgres://u:p@db/compactd')
     assert.equal(s.workers, 3)
     assert.equal(s.logLevel, 'debug')
+    assert.equal(s.logFormat, 'pretty')
     assert.equal(s.authToken, TOKEN)
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
@@ -86,6 +89,7 @@ describe('parseSettings', () => {
     ['port fractional', ['--port', '80.5'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
     ['workers zero', ['--workers', '0'], {}, '--workers/COMPACTD_WORKERS: must be an integer in [1, 1024]'],
     ['log level', [], { COMPACTD_LOG_LEVEL: 'loud' }, '--log-level/COMPACTD_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['log format', ['--log-format', 'text'], {}, '--log-format/COMPACTD_LOG_FORMAT: must be one of json, pretty'],
     ['blob scheme', ['--blob', 'http://x'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['blob not a URL', ['--blob', 'data/blob'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['consensus scheme', [], { COMPACTD_CONSENSUS: 's3://b' }, '--consensus/COMPACTD_CONSENSUS: must be a URL with scheme mem://, file://, postgres://, postgresql://'],
