@@ -34,7 +34,7 @@ function classify(err: unknown): CompactionError | null {
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
     const code = codeOf(e)
     if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
-    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.kind}); see the server log` }
+    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.permanent ? 'permanent' : e.kind}); see the server log` }
   }
   return null
 }
