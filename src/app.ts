@@ -16,6 +16,7 @@ import { opsRoutes } from '../routes/ops.js'
 import shardsRoutes from '../routes/shards.js'
 import { allowedMethods } from './http/allowed-methods.js'
 import { authPlugin } from './http/auth.js'
+import { drainingPlugin } from './http/draining.js'
 import { errorHandler, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
@@ -84,6 +85,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   void app.register(servicesPlugin, { services })
   void app.register(requestIdPlugin)
   void app.register(probeLoggingPlugin)
+  void app.register(drainingPlugin)
   void app.register(authPlugin, { token: settings.authToken })
   void app.register(httpMetricsPlugin, { metrics: services.metrics.http })
   void app.register(standardResponsesPlugin)

@@ -22,7 +22,7 @@ describe('request logs', () => {
   it('log probes (/healthz, /readyz, /metrics) at debug only, other requests at info', async (t) => {
     const { app, lines } = await loggedApp(t, 'info')
     for (const url of ['/healthz', '/readyz', '/metrics']) assert.equal((await app.inject({ method: 'GET', url })).statusCode, 200)
-    assert.deepEqual(lines, [], 'no probe line at info')
+    assert.equal(lines.length, 0, 'no probe line at info')
     await app.inject({ method: 'GET', url: '/v1/shards' })
     assert.deepEqual(
       lines.map((l) => [l.level, l.msg]),
