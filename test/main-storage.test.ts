@@ -6,7 +6,8 @@
  *
  * NB: the child's environment is scrubbed (no AWS_* credentials, HOME an empty directory, so no
  * profile files) and AWS_EC2_METADATA_DISABLED keeps the SDK's chain from asking an instance
- * metadata address: every attempt stays on loopback.
+ * metadata address: every attempt stays on loopback. NODE_NO_WARNINGS: on Node 20 the AWS SDK
+ * warns on stderr that it will soon need Node 22, which is not compactd's line.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -43,7 +44,7 @@ describe('start-up with a blob store that cannot work', () => {
   /** Runs main with `blob` and a scrubbed environment; its exit code and stderr. */
   async function startWith(blob: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
     const child = startMain(['--port', '0', '--data-dir', join(home, 'data'), '--blob', blob], {
-      env: { HOME: home, AWS_EC2_METADATA_DISABLED: 'true', ...env },
+      env: { HOME: home, AWS_EC2_METADATA_DISABLED: 'true', NODE_NO_WARNINGS: '1', ...env },
     })
     const { code } = await child.exited()
     return { code, stderr: child.stderr() }
