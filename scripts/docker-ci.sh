@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker part of CI: builds compactd's image on Node 24 and checks it for real, builds the
 # compose cluster's images and validates docker-compose.yml. As root it installs what is missing
-# (Debian's docker.io, docker-compose, debootstrap) and starts a Docker daemon when none answers
+# (Debian's docker.io, docker-compose, debootstrap, curl) and starts a Docker daemon when none answers
 # (without a bridge or iptables, as these machines need: builds and runs use the host network),
 # and stops that daemon at the end, failed or not. Public registries need not be reachable: the
 # base image is built locally (scripts/docker-base-image.sh).
