@@ -4,20 +4,38 @@
 #   docker run -p 6880:6880 -v compactd-data:/data -e COMPACTD_AUTH_TOKEN=<16+ characters> compactd
 #
 # NB: the image listens on 0.0.0.0 (COMPACTD_HOST), and compactd refuses a non-loopback address
-# without COMPACTD_AUTH_TOKEN (SPEC §7): without a token the container exits at once with a one-line
-# reason. Every setting is an environment variable (see `docker run compactd --help`); point
-# COMPACTD_BLOB / COMPACTD_CONSENSUS at s3:// and postgres:// to share state between instances.
+# without COMPACTD_AUTH_TOKEN: without a token the container exits at once with a one-line reason.
+# Every setting is an environment variable (see `docker run compactd --help`); point COMPACTD_BLOB /
+# COMPACTD_CONSENSUS at s3:// and postgres:// to share state between instances.
+#
+# NODE_IMAGE: any Debian-based image with Node 24, npm and a `node` user. Where public registries
+# cannot be reached, build one locally with scripts/docker-base-image.sh and pass
+# `--build-arg NODE_IMAGE=compactd-base:node24`.
+# npm behind a TLS-intercepting proxy: pass its CA bundle as a build secret,
+# `DOCKER_BUILDKIT=1 docker build --secret id=npm_ca,src=/path/to/ca.pem .`; it is used by the
+# build stages' `npm ci` only and never lands in the image.
 
-ARG NODE_IMAGE=node:22-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
+# npm ci with the optional CA bundle. Optional dependencies are left out: they are the Node binary
+# npm scripts run on a developer's machine (the image has its own) and esbuild for tsx.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --omit=optional --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
 RUN npm run build
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --omit=dev --omit=optional --no-audit --no-fund --loglevel=error && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -25,16 +43,17 @@ ENV NODE_ENV=production \
     COMPACTD_PORT=6880 \
     COMPACTD_DATA_DIR=/data
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The file stores live under /data by default; the volume must be writable by the runtime user.
 RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 USER node
 EXPOSE 6880
-HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.COMPACTD_PORT || 6880) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# SIGTERM (docker stop) drains: stop accepting, finish running work within COMPACTD_SHUTDOWN_GRACE,
-# close the stores, exit 0. Give `docker stop -t` more than that grace.
+# SIGTERM (docker stop) drains: stop accepting, finish running work within COMPACTD_SHUTDOWN_GRACE
+# (30s by default), close the stores, exit 0. Give `docker stop -t` more than that grace.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -641,7 +641,7 @@ export interface components {
              * @description Machine-readable error code
              * @enum {string}
              */
-            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SHARD_DELETED" | "SHARD_NAME_TAKEN" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "SERVICE_UNAVAILABLE" | "INTERNAL";
+            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SHARD_DELETED" | "SHARD_NAME_TAKEN" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "DATA_LOSS" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "SERVICE_UNAVAILABLE" | "INTERNAL";
             /** @description Human sentence naming the field or rule */
             message: string;
         } & {
@@ -1014,7 +1014,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1059,7 +1059,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1164,7 +1164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1195,7 +1195,7 @@ export interface operations {
                     "application/json": components["schemas"]["Compaction"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1231,7 +1231,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1262,7 +1262,7 @@ export interface operations {
                     "application/json": components["schemas"]["Compaction"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1307,7 +1307,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1338,7 +1338,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1374,7 +1374,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1423,7 +1423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1534,7 +1534,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1601,7 +1601,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1632,7 +1632,7 @@ export interface operations {
                     "application/json": components["schemas"]["Config"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1668,7 +1668,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1717,7 +1717,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1782,7 +1782,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1851,7 +1851,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1869,7 +1869,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1900,7 +1900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Shard"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1945,7 +1945,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1976,7 +1976,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeletedShard"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2021,7 +2021,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2110,7 +2110,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2128,7 +2128,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2227,7 +2227,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2245,7 +2245,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2292,7 +2292,7 @@ export interface operations {
                     "application/json": components["schemas"]["Compaction"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2337,7 +2337,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2413,7 +2413,7 @@ export interface operations {
                     "application/json": components["schemas"]["GcResult"];
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2458,7 +2458,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2492,7 +2492,7 @@ export interface operations {
                     "application/vnd.apache.arrow.stream": string;
                 };
             };
-            /** @description Invalid request: the message names the field (BAD_REQUEST) */
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2537,7 +2537,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2617,7 +2617,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2635,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2724,7 +2724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Content type not accepted here (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2742,7 +2742,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2822,7 +2822,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed; retry later (STORAGE_ERROR) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -7,7 +7,7 @@
  */
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import compactionsRoutes from '../routes/compactions.js'
 import configsRoutes from '../routes/configs.js'
@@ -15,10 +15,14 @@ import dataRoutes from '../routes/data.js'
 import { opsRoutes } from '../routes/ops.js'
 import shardsRoutes from '../routes/shards.js'
 import { uiRoutes } from '../routes/ui.js'
+import { allowedMethods } from './http/allowed-methods.js'
 import { authPlugin } from './http/auth.js'
+import { drainingPlugin } from './http/draining.js'
 import { errorHandler, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
+import { logDestination } from './http/log-format.js'
+import { probeLoggingPlugin, skipRequestLogging } from './http/probe-logging.js'
 import { genReqId, requestIdPlugin } from './http/request-id.js'
 import { servicesPlugin } from './http/services-plugin.js'
 import { standardResponsesPlugin } from './http/standard-responses.js'
@@ -43,7 +47,7 @@ export const ROUTES: readonly RoutePlugin[] = [
 ]
 
 export interface BuildAppOptions {
-  /** Overrides the logger built from `settings.logLevel` (tests pass `false`). */
+  /** Overrides the logger built from `settings.logLevel` and `logFormat` (tests pass `false`). */
   readonly logger?: FastifyServerOptions['logger']
   /** Extra route plugins after ROUTES (tests). */
   readonly routes?: readonly RoutePlugin[]
@@ -60,7 +64,10 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
       logger: opts.logger ?? {
         level: settings.logLevel,
         redact: { paths: ['req.headers.authorization'], censor: '***' },
+        ...(settings.logFormat === 'pretty' ? { stream: logDestination(settings.logFormat) } : {}),
       },
+      // Probes are logged at debug by probeLoggingPlugin instead.
+      logController: new LogController({ disableRequestLogging: skipRequestLogging }),
       genReqId,
       bodyLimit: settings.bodyLimitBytes,
       // NB: routes match exactly; `/v1//x` or `/V1/x` are 404s, never a way around auth.
@@ -71,10 +78,16 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)
-  app.setNotFoundHandler(notFoundHandler)
+  const methods = allowedMethods()
+  app.addHook('onRoute', methods.onRoute)
+  app.setNotFoundHandler(notFoundHandler(methods.allowed))
+  // Bodies are JSON unless a route plugin adds a parser (Arrow); text/plain is a 415, not a string.
+  app.removeContentTypeParser('text/plain')
 
   void app.register(servicesPlugin, { services })
   void app.register(requestIdPlugin)
+  void app.register(probeLoggingPlugin)
+  void app.register(drainingPlugin)
   void app.register(authPlugin, { token: settings.authToken })
   void app.register(httpMetricsPlugin, { metrics: services.metrics.http })
   void app.register(standardResponsesPlugin)

@@ -1,16 +1,27 @@
 /**
- * Process entry: settings → services → app → listen, and a graceful shutdown on SIGTERM/SIGINT
- * (stop accepting, finish in-flight requests, close the services, exit 0).
+ * Process entry: settings → services → app → listen, and a graceful shutdown on SIGTERM/SIGINT:
+ * stop accepting requests (new ones get 503), give running compactions the shutdown grace to
+ * finish, abort the rest and delete their outputs (so requests waiting on them are answered),
+ * finish in-flight requests, close the services, exit 0.
  *
- * Exit codes: 0 clean shutdown (or --help), 1 failure at start-up or during shutdown, 2 bad setting.
+ * Exit codes: 0 clean shutdown (or --help), 1 failure at start-up or during shutdown (or a second
+ * signal), 2 bad setting.
+ *
+ * NB: a signal repeated within REPEAT_WINDOW_MS is the same request, not a second one: under
+ * `npm start` a terminal's Ctrl-C reaches the server twice (the terminal signals the whole process
+ * group, and npm relays what it got to its child). A later second signal exits at once.
  */
-import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { createServices } from './services.js'
+import { buildApp, type App } from './app.js'
+import { createServices, type Services } from './services.js'
 import { loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings } from './settings.js'
 
 /** Slack on top of the shutdown grace for closing the HTTP server and the stores. */
 const CLOSE_SLACK_MS = 10_000
+
+/** A shutdown signal repeated within this window is the first one again (see the NB above). */
+const REPEAT_WINDOW_MS = 1_000
+
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const
 
 async function main(argv: readonly string[]): Promise<void> {
   if (wantsHelp(argv)) {
@@ -30,19 +41,71 @@ async function main(argv: readonly string[]): Promise<void> {
   const services = await createServices(settings)
   await services.start()
   const app = buildApp(services)
-  closeWithGrace({ delay: settings.shutdownGraceMs + CLOSE_SLACK_MS, logger: app.log }, async ({ signal, err }) => {
-    if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
-    else app.log.info({ signal }, 'shutting down')
-    try {
-      await app.close()
-    } finally {
-      await services.close()
-    }
-    app.log.info('stopped')
-  })
+  onShutdown(app, settings.shutdownGraceMs, (cause) => shutDown(app, services, cause))
 
   const address = await app.listen({ port: settings.port, host: settings.host })
   app.log.info({ address, settings: loggableSettings(settings) }, 'compactd listening')
+}
+
+type Cause = { readonly signal: NodeJS.Signals } | { readonly err: unknown }
+
+/**
+ * Runs `shutDown` once, on the first SIGTERM/SIGINT or uncaught error, then exits: 0 after a
+ * clean shutdown, 1 after an error, or when the shutdown outlives grace + slack, or on a second
+ * signal (past the repeat window).
+ */
+function onShutdown(app: App, shutdownGraceMs: number, shutDown: (cause: Cause) => Promise<void>): void {
+  let startedAt: number | null = null
+  const run = (cause: Cause): void => {
+    startedAt = Date.now()
+    const deadline = setTimeout(() => {
+      app.log.error({ afterMs: shutdownGraceMs + CLOSE_SLACK_MS }, 'shutdown took too long; exiting')
+      process.exit(1)
+    }, shutdownGraceMs + CLOSE_SLACK_MS)
+    deadline.unref()
+    shutDown(cause).then(
+      () => process.exit('err' in cause ? 1 : 0),
+      (err: unknown) => {
+        app.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  for (const signal of SHUTDOWN_SIGNALS) {
+    process.on(signal, () => {
+      if (startedAt === null) return run({ signal })
+      if (Date.now() - startedAt < REPEAT_WINDOW_MS) return
+      app.log.warn({ signal }, 'second signal: exiting now, without waiting for running work')
+      process.exit(1)
+    })
+  }
+  const fail = (err: unknown): void => {
+    if (startedAt !== null) {
+      app.log.error({ err }, 'error while shutting down')
+      return
+    }
+    app.log.error({ err }, 'shutting down after an unexpected error')
+    run({ err })
+  }
+  process.on('uncaughtException', fail)
+  process.on('unhandledRejection', fail)
+}
+
+/**
+ * Stops accepting first, then lets the compactor use its grace (so requests waiting on a
+ * compaction get their answer), then waits for in-flight requests, then closes the services.
+ */
+async function shutDown(app: App, services: Services, cause: Cause): Promise<void> {
+  const graceMs = services.settings.shutdownGraceMs
+  if ('signal' in cause) app.log.info({ signal: cause.signal, graceMs }, 'shutting down')
+  const appClosed = app.close()
+  try {
+    await services.compactor.stop({ graceMs })
+    await appClosed
+  } finally {
+    await services.close()
+  }
+  app.log.info('stopped')
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

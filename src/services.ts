@@ -13,10 +13,10 @@ import { access, mkdir } from 'node:fs/promises'
 import { Registry } from 'prom-client'
 import type { Blob } from './location/blob.js'
 import type { Consensus } from './location/consensus.js'
-import { LocationError } from './location/errors.js'
+import { errorMessage, LocationError } from './location/errors.js'
 import { FileBlob } from './location/file-blob.js'
 import { FileConsensus } from './location/file-consensus.js'
-import { openBlob, openConsensus } from './location/open.js'
+import { describeUrl, openBlob, openConsensus } from './location/open.js'
 import { withBlobMetrics, withConsensusMetrics } from './location/with-metrics.js'
 import { withBlobRetry, withConsensusRetry, type RetryEvent, type RetryOptions } from './location/with-retry.js'
 import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type RetryMetrics } from './metrics/metrics.js'
@@ -101,6 +101,9 @@ export const DEFAULT_GC_INTERVAL_MS = 5 * 60 * 1000
 
 export const READINESS_TIMEOUT_MS = 2000
 
+/** How long start-up waits for the blob store's first answer. */
+export const START_CHECK_TIMEOUT_MS = 15_000
+
 /**
  * Keys the readiness probe reads. NB: valid for every adapter's key rules, and never written, so a
  * probe is a real round trip that finds nothing.
@@ -129,6 +132,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     const rawBlob = opts.rawBlob ?? (await openBlob(settings.blobUrl))
     closers.push(() => rawBlob.close())
     await ensureWritableRoot(rawBlob)
+    if (opts.rawBlob === undefined) await checkBlobWorks(rawBlob, settings.blobUrl)
     const blob = withBlobMetrics(withBlobRetry(rawBlob, retryOptions('blob', metrics.retry)), metrics.location.blobOperationSeconds)
 
     const rawConsensus = opts.rawConsensus ?? (await openConsensus(settings.consensusUrl))
@@ -139,8 +143,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       metrics.location.consensusOperationSeconds,
     )
 
-    // NB: not loaded here (creating the services does no store I/O, so a hanging store cannot
-    // hang start-up; /readyz reports it). Users await `dyncfg.start()` (idempotent, retried after
+    // NB: not loaded here (creating the services does no store I/O beyond the bounded blob check,
+    // so a hanging store cannot hang start-up; /readyz reports it). Users await `dyncfg.start()` (idempotent, retried after
     // a failure) before `snapshot()`.
     const dyncfg = createDynamicConfigs({ consensus })
     closers.push(() => dyncfg.stop())
@@ -316,6 +320,21 @@ async function ensureWritableRoot(store: Blob | Consensus): Promise<void> {
   }
 }
 
+/**
+ * One real read of the blob store at start-up, so a store that cannot work (no credentials, a
+ * missing bucket, an unreachable endpoint) stops start-up with one line naming the store and the
+ * cause, as a bad consensus URL does. NB: bounded; a store that does not answer in time is refused.
+ */
+async function checkBlobWorks(blob: Blob, url: string): Promise<void> {
+  const signal = AbortSignal.timeout(START_CHECK_TIMEOUT_MS)
+  try {
+    await blob.get(PROBE_KEYS.blob, { signal })
+  } catch (err) {
+    const cause = signal.aborted ? `no answer within ${START_CHECK_TIMEOUT_MS / 1000} s` : errorMessage(err)
+    throw new Error(`blob store ${describeUrl(url)}: ${cause}`, { cause: err })
+  }
+}
+
 /** Runs `op` with a deadline; "ok", or a one-line sentence saying what went wrong. */
 async function probe(op: (signal: AbortSignal) => Promise<unknown>, timeoutMs: number): Promise<string> {
   const controller = new AbortController()
@@ -334,7 +353,7 @@ async function probe(op: (signal: AbortSignal) => Promise<unknown>, timeoutMs: n
 }
 
 function describeFailure(err: unknown): string {
-  const kind = err instanceof LocationError ? `${err.kind} error` : 'error'
+  const kind = err instanceof LocationError ? `${err.permanent ? 'permanent' : err.kind} error` : 'error'
   const message = err instanceof Error ? err.message : String(err)
   const line = `${kind}: ${message}`.replace(/\s*[\r\n]+\s*/g, ' ')
   return line.length > 200 ? `${line.slice(0, 197)}...` : line

@@ -16,6 +16,10 @@ import { parseDuration } from './dyncfg/duration.js'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
+/** `json`: one JSON object a line (for collectors); `pretty`: one readable line an entry (terminals). */
+export const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
 export const STORE_SCHEMES = {
   blob: ['mem:', 'file:', 's3:'],
   consensus: ['mem:', 'file:', 'postgres:', 'postgresql:'],
@@ -32,6 +36,7 @@ export interface Settings {
   readonly consensusUrl: string
   readonly workers: number
   readonly logLevel: LogLevel
+  readonly logFormat: LogFormat
   /** null: no auth, and then the host must be a loopback address. */
   readonly authToken: string | null
   readonly bodyLimitBytes: number
@@ -67,6 +72,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   consensusUrl: { flag: 'consensus', env: 'COMPACTD_CONSENSUS', help: 'consensus URL: file:///path, postgres://..., mem://  [file://<data-dir>/consensus]' },
   workers: { flag: 'workers', env: 'COMPACTD_WORKERS', help: 'compaction worker threads  [CPU count]' },
   logLevel: { flag: 'log-level', env: 'COMPACTD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')}  [info]` },
+  logFormat: { flag: 'log-format', env: 'COMPACTD_LOG_FORMAT', help: `json (one object a line) or pretty (for terminals)  [json]` },
   bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
   shutdownGraceMs: { flag: 'shutdown-grace', env: 'COMPACTD_SHUTDOWN_GRACE', help: 'time running compactions get on SIGTERM, e.g. 30s  [30s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
@@ -125,6 +131,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
   const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
   const logLevel = field('logLevel', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), () => 'info' as const)
+  const logFormat = field('logFormat', z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }), () => 'json' as const)
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
   const shutdownGraceMs = field('shutdownGraceMs', duration, () => 30_000)
   const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
@@ -151,6 +158,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     consensusUrl,
     workers,
     logLevel,
+    logFormat,
     authToken,
     bodyLimitBytes,
     shutdownGraceMs,
@@ -199,6 +207,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     consensus: redactUrl(s.consensusUrl),
     workers: s.workers,
     logLevel: s.logLevel,
+    logFormat: s.logFormat,
     auth: s.authToken === null ? 'off' : 'bearer',
     bodyLimitBytes: s.bodyLimitBytes,
     shutdownGraceMs: s.shutdownGraceMs,

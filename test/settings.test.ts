@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
@@ -11,7 +11,10 @@ describe('parseSettings', () => {
   it('has the documented defaults', () => {
     const s = parseSettings([], {})
     const dataDir = resolve('./data')
-    assert.deepEqual(s, {
+    const { instanceId, ...rest } = s
+    assert.match(instanceId, new RegExp(`^${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-[0-9a-f]{6}$`))
+    assert.notEqual(parseSettings([], {}).instanceId, instanceId, 'two instances on one host get two ids')
+    assert.deepEqual(rest, {
       port: 6880,
       host: '127.0.0.1',
       dataDir,
@@ -19,6 +22,7 @@ describe('parseSettings', () => {
       consensusUrl: pathToFileURL(`${dataDir}/consensus`).href,
       workers: availableParallelism(),
       logLevel: 'info',
+      logFormat: 'json',
       authToken: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
@@ -37,11 +41,13 @@ describe('parseSettings', () => {
       COMPACTD_CONSENSUS: 'postgres://u:p@db/compactd',
       COMPACTD_WORKERS: '3',
       COMPACTD_LOG_LEVEL: 'debug',
+      COMPACTD_LOG_FORMAT: 'pretty',
       COMPACTD_AUTH_TOKEN: TOKEN,
       COMPACTD_BODY_LIMIT: '2MiB',
       COMPACTD_SHUTDOWN_GRACE: '5s',
       COMPACTD_GC_GRACE: '1h',
       COMPACTD_METRICS_SHARD_SERIES: '7',
+      COMPACTD_INSTANCE_ID: 'compactd-0.pod',
     })
     assert.equal(s.port, 7000)
     assert.equal(s.host, '0.0.0.0')
@@ -50,11 +56,13 @@ describe('parseSettings', () => {
     assert.equal(s.consensusUrl, 'postgres://u:p@db/compactd')
     assert.equal(s.workers, 3)
     assert.equal(s.logLevel, 'debug')
+    assert.equal(s.logFormat, 'pretty')
     assert.equal(s.authToken, TOKEN)
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
     assert.equal(s.gcGraceMs, 3_600_000)
     assert.equal(s.metricsShardSeries, 7)
+    assert.equal(s.instanceId, 'compactd-0.pod')
   })
 
   it('lets flags win over the environment, in both --flag value and --flag=value forms', () => {
@@ -89,14 +97,16 @@ describe('parseSettings', () => {
     ['port fractional', ['--port', '80.5'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
     ['workers zero', ['--workers', '0'], {}, '--workers/COMPACTD_WORKERS: must be an integer in [1, 1024]'],
     ['log level', [], { COMPACTD_LOG_LEVEL: 'loud' }, '--log-level/COMPACTD_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['log format', ['--log-format', 'text'], {}, '--log-format/COMPACTD_LOG_FORMAT: must be one of json, pretty'],
     ['blob scheme', ['--blob', 'http://x'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['blob not a URL', ['--blob', 'data/blob'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['consensus scheme', [], { COMPACTD_CONSENSUS: 's3://b' }, '--consensus/COMPACTD_CONSENSUS: must be a URL with scheme mem://, file://, postgres://, postgresql://'],
     ['body limit unit', ['--body-limit', '64MB'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
     ['body limit zero', ['--body-limit', '0'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
-    ['grace without unit', ['--shutdown-grace', '30'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: a duration string needs a unit (h, m, s or ms), got "30"'],
+    ['grace without unit', ['--shutdown-grace', '30'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: a duration string needs a unit (d, h, m, s or ms), got "30"'],
     ['gc grace fractional', [], { COMPACTD_GC_GRACE: '1.5m' }, '--gc-grace/COMPACTD_GC_GRACE: a duration must be a whole number of a unit (write "1500ms", not "1.5s"), got "1.5m"'],
     ['empty data dir', ['--data-dir='], {}, '--data-dir/COMPACTD_DATA_DIR: must not be empty'],
+    ['instance id with a space', [], { COMPACTD_INSTANCE_ID: 'node 1' }, '--instance-id/COMPACTD_INSTANCE_ID: must be 1 to 128 characters of A-Z a-z 0-9 . _ -'],
     ['host garbage', ['--host', 'a b'], {}, '--host/COMPACTD_HOST: must be an IP address or a host name'],
     ['short token', [], { COMPACTD_AUTH_TOKEN: 'short' }, 'COMPACTD_AUTH_TOKEN: must be at least 16 characters'],
     ['token with a space', [], { COMPACTD_AUTH_TOKEN: 'abcdefgh ijklmnopq' }, 'COMPACTD_AUTH_TOKEN: must not contain whitespace'],

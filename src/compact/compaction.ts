@@ -86,8 +86,8 @@ export const FAILURE_CODES = [
   'SCHEMA_INCOMPATIBLE',
   'STORAGE_ERROR',
   'CANCELLED',
-  /** A part an input names is not in blob storage. */
-  'PART_NOT_FOUND',
+  /** A part the shard's state references is missing from blob storage. */
+  'DATA_LOSS',
   /** The shard was deleted while the compaction ran. */
   'SHARD_DELETED',
   'INTERNAL',

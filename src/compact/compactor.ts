@@ -226,6 +226,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
     const r = await this.#deps.store.insert(record, skip === null ? cfg.compaction_queue_size : Number.MAX_SAFE_INTEGER)
     if (r.kind === 'exists') return this.#compactionOf(r.job)
+    // NB: persist counts a dropped request as requested too.
     if (skip === null) m.requested.inc()
     if (r.kind === 'full') {
       m.dropped.inc()
@@ -237,7 +238,10 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
     if (skip !== null) m.skipped.inc()
     this.emit('change', snapshot)
-    if (skip === null) this.#schedulePump()
+    if (skip === null) {
+      await this.#refreshQueueDepth()
+      this.#schedulePump()
+    }
     return snapshot
   }
 
@@ -486,8 +490,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       this.#countedWaits.delete(job.id)
       this.#start(job)
     }
-    const active = await store.active()
-    this.#deps.metrics.compactor.queueDepth.set(active.queued)
+    const active = await this.#refreshQueueDepth()
     if (active.queued > 0 && this.#running.size >= cfg.compaction_concurrency_limit) {
       // No permit free: count each queued job once (persist's `concurrency_waits`).
       const queued = await store.list({ status: 'queued', limit: Math.max(1, cfg.compaction_queue_size) })
@@ -497,6 +500,13 @@ export class Compactor extends EventEmitter<CompactorEvents> {
         this.#deps.metrics.compaction.concurrencyWaits.inc()
       }
     }
+  }
+
+  /** Sets the queue-depth gauge from the store (the cluster's queue); the counts read. */
+  async #refreshQueueDepth(): Promise<{ readonly queued: number; readonly running: number }> {
+    const active = await this.#deps.store.active()
+    this.#deps.metrics.compactor.queueDepth.set(active.queued)
+    return active
   }
 
   // ---- Stage C -------------------------------------------------------------------------------

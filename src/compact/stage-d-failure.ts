@@ -9,7 +9,7 @@ import { LocationError } from '../location/errors.js'
 import type { CompactionError, FailureCode } from './compaction.js'
 
 /** Codes a Stage D error may carry through to the record; anything else is INTERNAL. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR', 'PART_NOT_FOUND', 'SHARD_DELETED'])
+const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR', 'DATA_LOSS', 'SHARD_DELETED'])
 
 /** The part keys a failed Stage D says it wrote (`err.writtenParts`), else none. */
 export function writtenParts(err: unknown): readonly PartialBatchKey[] {
@@ -34,7 +34,7 @@ function classify(err: unknown): CompactionError | null {
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
     const code = codeOf(e)
     if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
-    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.kind}); see the server log` }
+    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.permanent ? 'permanent' : e.kind}); see the server log` }
   }
   return null
 }

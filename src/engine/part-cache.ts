@@ -75,7 +75,7 @@ export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart, a
     return copy
   }
   const bytes = await blob.get(blobKey(shardId, part.key), alloc === undefined ? {} : { alloc })
-  if (bytes === null) throw new AppError('PART_NOT_FOUND', `part ${part.key} of shard ${shardId} is missing from blob storage`)
+  if (bytes === null) throw new AppError('DATA_LOSS', `part ${part.key} of shard ${shardId} is in the shard's state but missing from blob storage`)
   return bytes
 }
 

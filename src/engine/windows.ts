@@ -70,7 +70,7 @@ async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<Bat
   const key = blobKey(opts.shardId, part.key)
   const read = async (offset: number, length: number, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> => {
     const bytes = await opts.blob.get(key, { range: { offset, length }, ...(alloc === undefined ? {} : { alloc }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
-    if (bytes === null) throw new AppError('PART_NOT_FOUND', `part ${part.key} of shard ${opts.shardId} is missing from blob storage`)
+    if (bytes === null) throw new AppError('DATA_LOSS', `part ${part.key} of shard ${opts.shardId} is in the shard's state but missing from blob storage`)
     if (bytes.byteLength !== length) throw new AppError('INTERNAL', `part ${part.key} of shard ${opts.shardId} is shorter than its ${part.encodedSizeBytes} bytes`)
     return bytes
   }

@@ -2,11 +2,14 @@
  * The one error handler: every error becomes `{code, message, ...extra}` with its status.
  *
  * - AppError: its code, status, message and extras.
- * - Request validation (zod, through fastify-type-provider-zod): 400 BAD_REQUEST naming the field,
- *   e.g. `body.since: expected array, received undefined`, with `field` as an extra.
- * - Fastify's own client errors: 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE, 400 BAD_REQUEST
- *   for bad JSON and the rest.
- * - LocationError (a store failed under a request): 503 STORAGE_ERROR, generic message.
+ * - Request validation (zod, through fastify-type-provider-zod): 400 BAD_REQUEST naming the first
+ *   invalid field, e.g. `body.since: expected array, received undefined`, with `field` (that path)
+ *   and `fields` (every invalid field of that request part, each `{field, message}`) as extras.
+ *   Request parts are named `params.`, `query.`, `headers.` and `body.`.
+ * - Fastify's own client errors: 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE (naming the
+ *   content types the route accepts, extra `accepted`), 400 BAD_REQUEST for bad JSON and the rest.
+ * - LocationError (a store failed under a request): 503 STORAGE_ERROR, a generic message that says
+ *   whether a retry can help (a permanent error needs an operator: credentials, a missing bucket).
  * - Anything else: 500 INTERNAL with a generic message.
  *
  * NB: no 5xx body ever carries the error's own message or stack; they go to the log only.
@@ -34,23 +37,42 @@ const CLIENT_CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
 
 export const INTERNAL_MESSAGE = 'internal error; see the server log for this request id'
 export const STORAGE_MESSAGE = 'a storage operation failed; retry later'
+export const STORAGE_PERMANENT_MESSAGE =
+  'the storage refused the operation (credentials, permissions or a missing bucket); an operator must fix the store configuration, see the server log'
+
+/** Content types a route takes when its schema declares no `consumes`. */
+export const DEFAULT_ACCEPTED = ['application/json'] as const
+
+/** What a 415 names: the content type sent, and those the route takes. */
+export interface RequestContext {
+  readonly contentType?: string
+  readonly accepted?: readonly string[]
+}
 
 /** Maps any thrown value to the reply it deserves. Pure. */
-export function toErrorReply(err: unknown): ErrorReply {
+export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorReply {
   if (isAppError(err)) {
     return { status: err.status, body: { ...err.extra, code: err.code, message: err.message }, internal: err.status >= 500 }
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const context = (err as { validationContext?: string }).validationContext ?? 'request'
-    const first = err.validation[0]
-    const field = fieldPath(context, first?.instancePath ?? '')
-    const reason = issueReason(first?.message ?? 'is invalid')
-    return { status: 400, body: { code: 'BAD_REQUEST', message: `${field}: ${reason}`, field }, internal: false }
+    const fields = err.validation.map((issue) => ({ field: fieldPath(context, issue.instancePath), message: issueReason(issue.message ?? 'is invalid') }))
+    const first = fields[0] ?? { field: fieldPath(context, ''), message: 'is invalid' }
+    const more = fields.length > 1 ? ` (and ${fields.length - 1} more: see fields)` : ''
+    return { status: 400, body: { code: 'BAD_REQUEST', message: `${first.field}: ${first.message}${more}`, field: first.field, fields }, internal: false }
   }
   if (err instanceof LocationError) {
-    return { status: 503, body: { code: 'STORAGE_ERROR', message: STORAGE_MESSAGE, kind: err.kind }, internal: true }
+    const message = err.permanent ? STORAGE_PERMANENT_MESSAGE : STORAGE_MESSAGE
+    return { status: 503, body: { code: 'STORAGE_ERROR', message, kind: err.kind, permanent: err.permanent }, internal: true }
   }
   const status = statusOf(err)
+  if (status === 415) {
+    const sent = request.contentType ?? ''
+    const accepted = request.accepted ?? DEFAULT_ACCEPTED
+    const what = sent !== '' ? `content type ${JSON.stringify(clip(sent))} is` : 'a body without a content type is'
+    const message = `${what} not accepted here; send ${accepted.length === 1 ? accepted[0] : `one of ${accepted.join(', ')}`}`
+    return { status, body: { code: 'UNSUPPORTED_MEDIA_TYPE', message, accepted: [...accepted] }, internal: false }
+  }
   if (status !== undefined && status >= 400 && status < 500) {
     const code = CLIENT_CODE_FOR_STATUS[status] ?? 'BAD_REQUEST'
     const message = err instanceof Error && err.message !== '' ? err.message : code.toLowerCase().replaceAll('_', ' ')
@@ -60,7 +82,7 @@ export function toErrorReply(err: unknown): ErrorReply {
 }
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, body, internal } = toErrorReply(err)
+  const { status, body, internal } = toErrorReply(err, { contentType: req.headers['content-type'] ?? '', accepted: acceptedTypes(req) })
   if (internal) {
     req.log.error({ err }, 'request failed')
     return reply.code(status).send({ ...body, requestId: req.id })
@@ -69,15 +91,40 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   return reply.code(status).send(body)
 }
 
-export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = req.url.split('?')[0] ?? ''
-  const shown = path.length > 200 ? `${path.slice(0, 197)}...` : path
-  return reply.code(404).send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${shown}` } satisfies ErrorBody)
+/**
+ * The not-found handler: 405 METHOD_NOT_ALLOWED with `Allow` when some route answers the path with
+ * another method (`allowed` lists them), else 404 NOT_FOUND.
+ */
+export function notFoundHandler(allowed: (path: string) => readonly string[] = () => []) {
+  return (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const path = req.url.split('?')[0] ?? ''
+    const shown = path.length > 200 ? `${path.slice(0, 197)}...` : path
+    const methods = allowed(path)
+    // NB: a route that exists for this method and calls not-found itself (an unknown asset) is a 404.
+    if (methods.length > 0 && !methods.includes(req.method) && !(req.method === 'HEAD' && methods.includes('GET'))) {
+      const message = `${req.method} is not allowed on ${shown}; use ${methods.join(', ')}`
+      return reply
+        .code(405)
+        .header('allow', methods.join(', '))
+        .send({ code: 'METHOD_NOT_ALLOWED', message, allowed: [...methods] } satisfies ErrorBody)
+    }
+    const message = methods.length > 0 ? `nothing at ${shown}` : `no route for ${req.method} ${shown}`
+    return reply.code(404).send({ code: 'NOT_FOUND', message } satisfies ErrorBody)
+  }
 }
 
-/** `body` + `/updates/3/diff` → `body.updates[3].diff`. */
+/** The content types the request's route takes: its schema's `consumes`, else JSON. */
+function acceptedTypes(req: FastifyRequest): readonly string[] {
+  const consumes = (req.routeOptions.schema as { consumes?: unknown } | undefined)?.consumes
+  return Array.isArray(consumes) && consumes.length > 0 && consumes.every((c) => typeof c === 'string') ? consumes : DEFAULT_ACCEPTED
+}
+
+/** Request parts as messages name them; fastify says `querystring`. */
+const PART_NAMES: Readonly<Record<string, string>> = { querystring: 'query' }
+
+/** `body` + `/updates/3/diff` → `body.updates[3].diff`; `querystring` + `/limit` → `query.limit`. */
 export function fieldPath(context: string, instancePath: string): string {
-  let out = context
+  let out = PART_NAMES[context] ?? context
   for (const segment of instancePath.split('/')) {
     if (segment === '') continue
     out += /^[0-9]+$/.test(segment) ? `[${segment}]` : `.${segment}`
@@ -94,6 +141,10 @@ function statusOf(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined
   const status = (err as { statusCode?: unknown }).statusCode
   return typeof status === 'number' && Number.isInteger(status) ? status : undefined
+}
+
+function clip(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 97)}...` : s
 }
 
 function oneLine(s: string): string {

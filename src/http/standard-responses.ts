@@ -20,12 +20,12 @@ import { errorResponses } from './responses.js'
 export const BEARER_SCHEME = 'bearerAuth'
 
 const STANDARD = errorResponses({
-  400: 'Invalid request: the message names the field (BAD_REQUEST)',
+  400: 'Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST)',
   401: 'Missing or wrong bearer token (UNAUTHORIZED)',
   413: 'Body larger than the configured limit (PAYLOAD_TOO_LARGE)',
-  415: 'Content type not accepted here (UNSUPPORTED_MEDIA_TYPE)',
+  415: 'Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE)',
   500: 'Internal error; the body carries the request id to find it in the log (INTERNAL)',
-  503: 'A storage operation failed; retry later (STORAGE_ERROR)',
+  503: 'A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator)',
 })
 
 type RouteSchema = {

@@ -2,17 +2,24 @@
  * Storage errors say whether the operation *definitely* failed (determinate: retrying is safe and
  * nothing happened) or *may* have succeeded (indeterminate: e.g. a timeout after the request left).
  * Callers that must not act on a false "failed" (a compare-and-set, say) re-read before deciding.
+ *
+ * A determinate error may also be *permanent*: the store refused for a reason no retry mends (no
+ * credentials, credentials refused, access denied, a missing bucket) until an operator changes
+ * its configuration. Permanent errors are never retried and never reported as "retry later".
  */
 export type ErrorKind = 'determinate' | 'indeterminate'
 
 export class LocationError extends Error {
   override readonly name = 'LocationError'
+  /** True only for determinate errors that no retry can mend. */
+  readonly permanent: boolean
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { readonly permanent?: boolean },
   ) {
     super(message, options)
+    this.permanent = kind === 'determinate' && options?.permanent === true
   }
 }
 
@@ -21,6 +28,10 @@ export const determinate = (message: string, cause?: unknown): LocationError =>
 
 export const indeterminate = (message: string, cause?: unknown): LocationError =>
   new LocationError('indeterminate', message, cause === undefined ? undefined : { cause })
+
+/** Determinate and permanent: `message` should say what the operator has to fix. */
+export const permanent = (message: string, cause?: unknown): LocationError =>
+  new LocationError('determinate', message, { permanent: true, ...(cause === undefined ? {} : { cause }) })
 
 /**
  * Invalid arguments to a store (a malformed key, a seqno that does not advance): the caller's bug,

@@ -5,7 +5,9 @@
  * - The SDK's own retries are off (`maxAttempts: 1`): retrying is `with-retry.ts`'s job, so one
  *   policy (bounded, with jitter, CAS-aware) governs every store.
  * - Errors: any answer from the server (4xx/5xx) is determinate; no answer (reset, timeout) on a
- *   write is indeterminate; a connection that was never made is determinate.
+ *   write is indeterminate; a connection that was never made is determinate. No credentials, a
+ *   refused signature or key, access denied and a missing bucket are permanent (never retried):
+ *   the message names the cause and what to fix.
  * - Trade-off: request checksums are sent only when an operation requires them, since many
  *   S3-compatible stores reject the SDK's newer default trailing checksums.
  */
@@ -20,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, isBlobKey, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
-import { closedError, determinate, errorMessage, indeterminate, type Abortable } from './errors.js'
+import { closedError, determinate, errorMessage, indeterminate, permanent, type Abortable } from './errors.js'
 
 export interface S3BlobOptions {
   readonly bucket: string
@@ -40,6 +42,18 @@ export interface S3BlobOptions {
 
 /** Errors whose request never reached a server: nothing can have happened. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/** Server answers no retry mends: the credentials, the bucket or its policy must change. */
+const REFUSED = new Set([
+  'AccessDenied',
+  'AccountProblem',
+  'AllAccessDisabled',
+  'AuthorizationHeaderMalformed',
+  'InvalidAccessKeyId',
+  'InvalidBucketName',
+  'PermanentRedirect',
+  'SignatureDoesNotMatch',
+])
 
 export class S3Blob implements Blob {
   readonly #client: S3Client
@@ -190,10 +204,21 @@ export class S3Blob implements Blob {
 
 function classify(op: string, key: string, write: boolean, err: unknown, opts: Abortable | undefined): unknown {
   if (opts?.signal?.aborted) return opts.signal.reason
-  const what = `s3 blob ${op} "${key}": ${nameOf(err) ?? 'error'}: ${errorMessage(err)}`
-  if (statusOf(err) !== undefined) return determinate(what, err)
-  if (!write || NOT_SENT.has(codeOf(err) ?? '')) return determinate(what, err)
-  return indeterminate(what, err)
+  const name = nameOf(err) ?? 'error'
+  const what = `s3 blob ${op} "${key}"`
+  const status = statusOf(err)
+  // NB: the SDK's credential chain fails before any request is sent, whatever the operation.
+  if (name === 'CredentialsProviderError') {
+    return permanent(`${what}: no credentials (${errorMessage(err)}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the machine a role`, err)
+  }
+  if (name === 'NoSuchBucket') return permanent(`${what}: the bucket does not exist (NoSuchBucket); create it or fix the blob URL`, err)
+  if (REFUSED.has(name) || status === 401 || status === 403) {
+    return permanent(`${what}: the store refused the request (${name}: ${errorMessage(err)}); check the credentials, the bucket's policy and region`, err)
+  }
+  const code = codeOf(err)
+  if (code !== undefined && NOT_SENT.has(code)) return determinate(`${what}: cannot reach the store (${code}: ${errorMessage(err)})`, err)
+  if (status !== undefined || !write) return determinate(`${what}: ${name}: ${errorMessage(err)}`, err)
+  return indeterminate(`${what}: ${name}: ${errorMessage(err)}`, err)
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -3,8 +3,9 @@
  * uniformly from [0, min(maxDelayMs, baseDelayMs · 2^(retry−1))) ), honouring the caller's
  * AbortSignal during the wait.
  *
- * - Only LocationErrors are retried. InvalidUsageError (the caller's bug), aborts and unknown errors
- *   go straight up.
+ * - Only LocationErrors are retried, and never permanent ones (no credentials, a missing bucket:
+ *   nothing changes until an operator acts). InvalidUsageError (the caller's bug), aborts and
+ *   unknown errors go straight up.
  * - Idempotent operations (everything but compareAndSet) retry both kinds: a blob `set` rewrites the
  *   same bytes, a `delete` of an absent key is a no-op (so a retried delete may report null).
  * - NB: compareAndSet retries only *determinate* errors (nothing was written). An indeterminate one
@@ -121,7 +122,7 @@ async function* retriedList(policy: Policy, opts: Abortable | undefined, list: (
 
 function retryable(err: unknown, determinateOnly: boolean, opts: Abortable | undefined): err is LocationError {
   if (opts?.signal?.aborted) return false
-  return err instanceof LocationError && (!determinateOnly || err.kind === 'determinate')
+  return err instanceof LocationError && !err.permanent && (!determinateOnly || err.kind === 'determinate')
 }
 
 async function pause(policy: Policy, op: BlobOp | ConsensusOp, attempt: number, error: LocationError, opts: Abortable | undefined): Promise<void> {

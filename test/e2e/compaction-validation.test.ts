@@ -79,7 +79,7 @@ describe('validation', () => {
     assert.equal((await services.compactor.list()).compactions.length, recorded, 'nothing queued or recorded')
   })
 
-  it('a part lost from blob storage fails a compaction of the trace with PART_NOT_FOUND, not INTERNAL', async (t) => {
+  it('a part lost from blob storage fails a compaction of the trace with DATA_LOSS, not INTERNAL', async (t) => {
     const { app, services, shardId, b } = await setup(t)
     const key = b[1].parts[0]?.key as string
     await services.blob.delete(`${shardId}/${key}`)
@@ -87,8 +87,8 @@ describe('validation', () => {
     assert.ok(res.statusCode < 600)
     const c = res.json() as { status: string; error?: { code: string; message: string } }
     assert.equal(c.status, 'failed', res.body)
-    assert.equal(c.error?.code, 'PART_NOT_FOUND')
-    assert.match(c.error?.message ?? '', new RegExp(`part ${key} of shard ${shardId} is missing from blob storage`))
+    assert.equal(c.error?.code, 'DATA_LOSS')
+    assert.match(c.error?.message ?? '', new RegExp(`part ${key} of shard ${shardId} is in the shard's state but missing from blob storage`))
   })
 
   it('404 for an unknown shard, 400 for malformed bodies; no counter moves', async (t) => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError } from '../../src/errors.js'
-import { fieldPath, INTERNAL_MESSAGE, STORAGE_MESSAGE, toErrorReply } from '../../src/http/error-handler.js'
-import { determinate, indeterminate } from '../../src/location/errors.js'
+import { fieldPath, INTERNAL_MESSAGE, STORAGE_MESSAGE, STORAGE_PERMANENT_MESSAGE, toErrorReply } from '../../src/http/error-handler.js'
+import { determinate, indeterminate, permanent } from '../../src/location/errors.js'
 
 describe('toErrorReply', () => {
   it('keeps an AppError’s code, status, message and extras; code and message win over extras', () => {
@@ -21,8 +21,29 @@ describe('toErrorReply', () => {
     for (const err of [determinate('ENOSPC at /data/blob/x'), indeterminate('socket hang up talking to 10.0.0.5')]) {
       const r = toErrorReply(err)
       assert.equal(r.status, 503)
-      assert.deepEqual(r.body, { code: 'STORAGE_ERROR', message: STORAGE_MESSAGE, kind: err.kind })
+      assert.deepEqual(r.body, { code: 'STORAGE_ERROR', message: STORAGE_MESSAGE, kind: err.kind, permanent: false })
     }
+  })
+
+  it('says a permanent storage error needs an operator, never "retry later"', () => {
+    const r = toErrorReply(permanent('s3 blob get "k": no credentials'))
+    assert.equal(r.status, 503)
+    assert.deepEqual(r.body, { code: 'STORAGE_ERROR', message: STORAGE_PERMANENT_MESSAGE, kind: 'determinate', permanent: true })
+    assert.doesNotMatch(r.body.message, /retry/)
+  })
+
+  it('names the content type sent and the ones accepted in a 415', () => {
+    const fst = Object.assign(new Error('Unsupported Media Type'), { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' })
+    assert.deepEqual(toErrorReply(fst, { contentType: 'text/csv', accepted: ['application/json', 'application/vnd.apache.arrow.stream'] }).body, {
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: 'content type "text/csv" is not accepted here; send one of application/json, application/vnd.apache.arrow.stream',
+      accepted: ['application/json', 'application/vnd.apache.arrow.stream'],
+    })
+    assert.deepEqual(toErrorReply(fst).body, {
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: 'a body without a content type is not accepted here; send application/json',
+      accepted: ['application/json'],
+    })
   })
 
   it('maps fastify-style client errors by status', () => {
@@ -31,7 +52,6 @@ describe('toErrorReply', () => {
       code: 'PAYLOAD_TOO_LARGE',
       message: 'Request body is too large',
     })
-    assert.equal(toErrorReply(fst(415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'Unsupported Media Type')).body.code, 'UNSUPPORTED_MEDIA_TYPE')
     assert.equal(toErrorReply(fst(400, 'FST_ERR_CTP_INVALID_JSON_BODY', 'bad')).body.code, 'BAD_REQUEST')
     const odd = toErrorReply(fst(418, 'FST_SOMETHING', 'teapot'))
     assert.equal(odd.status, 400)
@@ -50,7 +70,8 @@ describe('fieldPath', () => {
     ['body', '', 'body'],
     ['body', '/since', 'body.since'],
     ['body', '/updates/3/diff', 'body.updates[3].diff'],
-    ['querystring', '/limit', 'querystring.limit'],
+    ['querystring', '/limit', 'query.limit'],
+    ['headers', '/idempotency-key', 'headers.idempotency-key'],
     ['params', '/shardId', 'params.shardId'],
   ]
   for (const [context, path, expected] of table) it(`${context} ${path || '(root)'} → ${expected}`, () => assert.equal(fieldPath(context, path), expected))

@@ -91,7 +91,7 @@ describe('malformed requests', () => {
     { name: 'Arrow row outside', method: 'POST', path: '/batches?lower=[10]&upper=[20]', raw: { contentType: ARROW, payload: arrowRows([{ key: 'k', val: 1n, time: 11n, diff: 1n }, { key: 'k', val: 1n, time: 25n, diff: 1n }]) }, status: 400, code: 'INVALID_BATCH', message: /^body: row 1: time 25/ },
     { name: 'Arrow without lower', method: 'POST', path: '/batches?upper=[20]', raw: { contentType: ARROW, payload: arrowRows([]) }, status: 400, code: 'INVALID_BATCH', message: /^query\.lower/ },
     { name: 'Arrow lower not JSON', method: 'POST', path: '/batches?lower=ten&upper=[20]', raw: { contentType: ARROW, payload: arrowRows([]) }, status: 400, code: 'INVALID_BATCH', message: /^query\.lower: must be JSON/ },
-    { name: 'Arrow append not a boolean', method: 'POST', path: '/batches?lower=[10]&upper=[20]&append=maybe', raw: { contentType: ARROW, payload: arrowRows([]) }, status: 400, code: 'BAD_REQUEST', message: /^querystring\.append/ },
+    { name: 'Arrow append not a boolean', method: 'POST', path: '/batches?lower=[10]&upper=[20]&append=maybe', raw: { contentType: ARROW, payload: arrowRows([]) }, status: 400, code: 'BAD_REQUEST', message: /^query\.append/ },
     { name: 'Arrow body to /append', method: 'POST', path: '/append', raw: { contentType: ARROW, payload: arrowRows([]) }, status: 400, code: 'BAD_REQUEST' },
     // append
     { name: 'append of a non-object', method: 'POST', path: '/append', body: { batch: 5 }, status: 400, code: 'INVALID_BATCH', message: /^body\.batch must be an object/ },
@@ -108,7 +108,7 @@ describe('malformed requests', () => {
     { name: 'snapshot before since', method: 'GET', path: '/snapshot?asOf=1', status: 400, code: 'AS_OF_NOT_AVAILABLE' },
     { name: 'snapshot at upper', method: 'GET', path: '/snapshot?asOf=10', status: 400, code: 'AS_OF_NOT_AVAILABLE' },
     { name: 'snapshot at a product time', method: 'GET', path: `/snapshot?asOf=${encodeURIComponent('[3,3]')}`, status: 400, code: 'BAD_REQUEST', message: /^query\.asOf/ },
-    { name: 'snapshot without asOf', method: 'GET', path: '/snapshot', status: 400, code: 'BAD_REQUEST', message: /^querystring\.asOf/ },
+    { name: 'snapshot without asOf', method: 'GET', path: '/snapshot', status: 400, code: 'BAD_REQUEST', message: /^query\.asOf/ },
     { name: 'part with a malformed writer key', method: 'GET', path: '/parts/x/p00000000-0000-4000-8000-000000000000', status: 400, code: 'BAD_REQUEST', message: /^params\.writerKey/ },
     { name: 'part with a malformed part id', method: 'GET', path: `/parts/${batch.parts[0]!.key.split('/')[0]}/p..%2F..%2Fx`, status: 400, code: 'BAD_REQUEST', message: /^params\.partId/ },
     { name: 'unknown part', method: 'GET', path: `/parts/${batch.parts[0]!.key.split('/')[0]}/p00000000-0000-4000-8000-000000000000`, status: 404, code: 'PART_NOT_FOUND' },

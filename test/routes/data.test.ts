@@ -128,7 +128,8 @@ describe('data routes', () => {
         const res = await snapshot(id, '4', accept)
         assert.equal(res.statusCode, 500)
         assert.match(String(res.headers['content-type']), /^application\/json/)
-        assert.equal(res.json().code, 'INTERNAL')
+        assert.equal(res.json().code, 'DATA_LOSS')
+        assert.match(res.json().message as string, /is in the shard's state but missing from blob storage/)
       }
       assert.equal(t.services.shards.leases.minSeqno(id as ShardId), null)
     } finally {

@@ -191,14 +191,14 @@ describe('shard routes', () => {
     const exact = await t.app.inject({ method: 'GET', url: `/v1/shards?name=${encodeURIComponent('page-c')}` })
     assert.deepEqual(exact.json().shards.map((s: { shardId: string }) => s.shardId), [made[2]])
     const bad: Array<[string, RegExp]> = [
-      // The route's schema checks these first, naming the part as fastify does (querystring).
-      ['limit=0', /^querystring\.limit/],
-      ['limit=1001', /^querystring\.limit/],
-      ['limit=two', /^querystring\.limit/],
+      // The route's schema checks these first, naming the part (query).
+      ['limit=0', /^query\.limit/],
+      ['limit=1001', /^query\.limit/],
+      ['limit=two', /^query\.limit/],
       ['cursor=bm9wZQ', /^query\.cursor: not a cursor of this listing/],
       ['name=a&namePrefix=a', /^query\.name: give name \(exact\) or namePrefix \(search\), not both$/],
       ['name=', /^query\.name: must not be empty/],
-      [`name=${'x'.repeat(101)}`, /^querystring\.name/],
+      [`name=${'x'.repeat(101)}`, /^query\.name/],
     ]
     for (const [query, message] of bad) {
       const res = await t.app.inject({ method: 'GET', url: `/v1/shards?${query}` })

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Checks a built compactd image for real: runs it (host network, a token, a free loopback port, a
+# short shutdown grace, a data volume), waits for its HEALTHCHECK to say healthy, checks /readyz,
+# that it runs as a non-root user on Node 24, writes a shard and compacts it, then `docker stop`s
+# it and checks it exited 0 on its own, within the grace. Removes what it made.
+#
+#   bash scripts/check-image.sh compactd:ci
+set -euo pipefail
+
+image=${1:?usage: check-image.sh IMAGE}
+docker=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
+grace_s=5
+token="check-image-$RANDOM$RANDOM$RANDOM"
+name="compactd-check-$$"
+volume="compactd-check-$$"
+port=$(node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })")
+base="http://127.0.0.1:$port"
+
+cleanup() {
+  "$docker" rm -f "$name" >/dev/null 2>&1 || true
+  "$docker" volume rm "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+fail() {
+  echo "check-image: FAILED: $*" >&2
+  "$docker" logs --tail 30 "$name" >&2 2>&1 || true
+  exit 1
+}
+
+# field JSON PATH: one field of a JSON document, e.g. `field "$body" status`.
+field() {
+  node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(typeof v === "object" ? JSON.stringify(v) : String(v))' "$1" "$2"
+}
+
+# call METHOD PATH [BODY]: the response body; fails unless the status is 2xx.
+call() {
+  local out status
+  out=$(mktemp)
+  status=$(curl -sS -o "$out" -w '%{http_code}' -X "$1" "$base$2" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' ${3:+--data "$3"}) || fail "$1 $2: no answer"
+  [ "${status:0:1}" = 2 ] || fail "$1 $2: HTTP $status $(cat "$out")"
+  cat "$out"
+  rm -f "$out"
+}
+
+echo "check-image: run $image on 127.0.0.1:$port"
+"$docker" run -d --name "$name" --network host -v "$volume:/data" \
+  -e COMPACTD_PORT="$port" -e COMPACTD_AUTH_TOKEN="$token" -e COMPACTD_SHUTDOWN_GRACE="${grace_s}s" \
+  "$image" >/dev/null
+
+health=starting
+for _ in $(seq 1 90); do
+  health=$("$docker" inspect -f '{{.State.Health.Status}}' "$name" 2>/dev/null || echo gone)
+  [ "$health" = healthy ] || [ "$health" = unhealthy ] || [ "$health" = gone ] && break
+  sleep 1
+done
+[ "$health" = healthy ] || fail "health is $health"
+echo "check-image: healthcheck healthy"
+
+ready=$(curl -sS "$base/readyz")
+[ "$(field "$ready" status)" = ready ] || fail "readyz: $ready"
+echo "check-image: /readyz ready"
+
+uid=$("$docker" exec "$name" id -u)
+[ "$uid" != 0 ] || fail "runs as root"
+node_version=$("$docker" exec "$name" node --version)
+case "$node_version" in v24.*) ;; *) fail "node $node_version, not 24" ;; esac
+echo "check-image: user $uid, node $node_version"
+
+# One small batch: below the small-input heuristics unless they are lowered.
+call PATCH /v1/configs '{"persist_compaction_heuristic_min_inputs":1}' >/dev/null
+shard=$(call POST /v1/shards '{"name":"check","timestamp":"u64","keySchema":{"type":"utf8"},"valSchema":{"type":"int64"}}')
+id=$(field "$shard" shardId)
+call POST "/v1/shards/$id/batches" \
+  '{"lower":[0],"upper":[5],"updates":[{"key":"a","val":1,"time":1,"diff":1},{"key":"a","val":1,"time":3,"diff":2},{"key":"b","val":2,"time":2,"diff":1},{"key":"b","val":2,"time":4,"diff":-1}]}' >/dev/null
+call POST "/v1/shards/$id/since" '{"since":[4]}' >/dev/null
+desc=$(field "$(call GET "/v1/shards/$id")" 'trace.batches.0.desc')
+compaction=$(call POST "/v1/shards/$id/compactions" "{\"desc\":$desc,\"wait\":true}")
+[ "$(field "$compaction" status)" = succeeded ] || fail "compaction: $compaction"
+snapshot=$(call GET "/v1/shards/$id/snapshot?asOf=4")
+echo "check-image: shard written and compacted ($(field "$compaction" result)); snapshot at 4: $snapshot"
+
+started=$(date +%s)
+"$docker" stop -t $((grace_s + 10)) "$name" >/dev/null
+took=$(($(date +%s) - started))
+code=$("$docker" inspect -f '{{.State.ExitCode}}' "$name")
+[ "$code" = 0 ] || fail "exit code $code after docker stop"
+echo "check-image: docker stop: exit 0 after ${took}s (grace ${grace_s}s, stop timeout $((grace_s + 10))s)"
+"$docker" logs "$name" 2>&1 | grep -q '"msg":"stopped"' || fail "no 'stopped' log line"
+echo "check-image: OK"
