@@ -38,6 +38,7 @@ import type { Compaction } from './compact/compaction.js'
 import { createExecutor } from './compact/executor.js'
 import { createCompactorShards } from './compact/compactor-shards.js'
 import { startWriterMaintenance } from './compact/maintenance.js'
+import { IdleSweep } from './compact/idle-sweep.js'
 
 /** The compaction scheduler as /readyz sees it. */
 export interface SchedulerStatus {
@@ -72,6 +73,8 @@ export interface Services {
   readonly shards: Shards
   /** The compaction scheduler and its operator controls. */
   readonly compactor: Compactor
+  /** Submits maintenance for shards with merge work left and no appends (compact/idle-sweep.ts). */
+  readonly idleSweep: IdleSweep
   /** Loads the dynamic configs and starts the scheduler. Idempotent; call before serving. */
   start(): Promise<void>
   /** Probes each dependency with a cheap real operation, each bounded by `timeoutMs`. Never throws. */
@@ -203,6 +206,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     compactor.on('change', (c) => metrics.throughput.observer.observe(compactionView(c)))
     const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards, warn)
     closers.push(async () => stopMaintenance())
+    const idleSweep = new IdleSweep({ shards, compactor, dyncfg, metrics, onError: warn })
+    closers.push(async () => idleSweep.stop())
     closers.push(() => compactor.stop({ graceMs: settings.shutdownGraceMs }))
 
     let started: Promise<void> | undefined
@@ -211,6 +216,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
         await dyncfg.start()
         dyncfg.watch(5_000)
         compactor.start()
+        idleSweep.start()
         // persist_compaction_paused follows the kill switch: set now, then on every config change.
         const showPaused = (): void => metrics.compactor.paused.set(compactor.status() === 'paused' ? 1 : 0)
         showPaused()
@@ -251,6 +257,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       workerPool,
       shards,
       compactor,
+      idleSweep,
       start,
       checkReadiness,
       close: () => (closing ??= closeAll()),

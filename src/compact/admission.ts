@@ -11,9 +11,10 @@ import { heuristic } from './plan.js'
 
 /**
  * Why a request is skipped: nothing to do (an operator request whose merges are all done), or,
- * for maintenance only, below every heuristic (they exist to save blob traffic on small merges).
+ * for maintenance only (unless `heuristics` is false), below every heuristic (they exist to save
+ * blob traffic on small merges while appends keep adding work).
  */
-export function skipReason(req: CompactionRequest, source: CompactionSource, cfg: ConfigValues): Reason | null {
+export function skipReason(req: CompactionRequest, source: CompactionSource, cfg: ConfigValues, heuristics = true): Reason | null {
   if (req.merges.length === 0) {
     return {
       code: 'NOTHING_TO_COMPACT',
@@ -23,7 +24,7 @@ export function skipReason(req: CompactionRequest, source: CompactionSource, cfg
           : 'the spine has no merge in progress: every spine batch is one batch of one run (send "major": true to merge the whole trace at the shard\'s since)',
     }
   }
-  if (source !== 'maintenance') return null
+  if (source !== 'maintenance' || !heuristics) return null
   const v = verdict(req, cfg)
   if (v.wouldCompact) return null
   return {

@@ -92,7 +92,6 @@ export interface CompactorDeps {
     /** Purging finished jobs past `compaction_history_retention`. Default 10 min. */
     readonly purgeMs?: number
   }
-  /** The dry-run plan of a request, without doing the work. */
   /** The dry-run plan of one merge, without doing the work. */
   plan(req: ResolvedRequest, cfg: ConfigValues): MergePlan
   /** Wall clock of the records and of the duration counters. Default `() => new Date()`. */
@@ -111,6 +110,8 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string
   /** Default `request`. */
   readonly source?: CompactionSource
+  /** False: maintenance that runs even below the small-input heuristics (the idle sweep). Default true. */
+  readonly heuristics?: boolean
 }
 
 export type SubmitResult =

@@ -166,7 +166,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const req = await this.#resolve(shardId, body)
     this.#requireStarted()
     if (body.dryRun === true) return { kind: 'plan', plan: dryRun(req, source, this.#deps.dyncfg.snapshot(), this.#deps.plan) }
-    return this.#answer(await this.#accept(req, source, deadlineMs, opts.idempotencyKey ?? null), wait)
+    return this.#answer(await this.#accept(req, source, deadlineMs, opts.idempotencyKey ?? null, opts.heuristics ?? true), wait)
   }
 
   /** Stage A for an already validated request (writer maintenance). Throws QUEUE_FULL or SERVICE_UNAVAILABLE. */
@@ -185,7 +185,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   /** Skip, `requested`, then the cluster's bounded queue (or the earlier job of the idempotency key). */
-  async #accept(req: CompactionRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null): Promise<Compaction> {
+  async #accept(req: CompactionRequest, source: CompactionSource, deadlineMs: number | null, idempotencyKey: string | null, heuristics = true): Promise<Compaction> {
     const m = this.#deps.metrics.compaction
     const cfg = this.#deps.dyncfg.snapshot()
     const now = this.#nowMs()
@@ -205,7 +205,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       progress: NO_PROGRESS,
       merges: [],
     }
-    const skip = skipReason(req, source, cfg)
+    const skip = skipReason(req, source, cfg, heuristics)
     const snapshot: Compaction = skip === null ? base : { ...base, status: 'skipped', finishedAt: new Date(now), reason: skip }
     const record: JobRecord = {
       id: snapshot.id,

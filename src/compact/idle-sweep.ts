@@ -1,0 +1,129 @@
+/**
+ * The idle sweep: persist fuels its spine merges with appends, so a shard that stops receiving
+ * appends keeps its merges in progress and its uncompacted spine batches forever. Every
+ * `compaction_idle_sweep_interval`, one instance of the cluster walks the shards and submits
+ * maintenance for each one whose spine still holds merge work and whose state did not change for a
+ * whole interval (no append, no compaction, nothing).
+ *
+ * - One instance at a time: the live instance with the smallest id sweeps (instances are known by
+ *   their heartbeats). While membership changes two may sweep at once; that is harmless, because
+ *   every submission carries the idempotency key `idle-sweep:<seqno>`, so one shard state yields
+ *   at most one job, whichever instance submits it.
+ * - A submission is a `merges` compaction of source `maintenance` that ignores the small-input
+ *   heuristics: they exist to let work accumulate across appends, and none are coming.
+ * - A shard whose state holds a compaction claim has a job at work on it already (claims change the
+ *   seqno too): the sweep leaves it to that job.
+ * - An instance that starts sweeping remembers nothing yet: a shard becomes idle for it one
+ *   interval after it first sees the shard's current state.
+ */
+import type { ShardId } from '../core/ids.js'
+import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
+import { isAppError } from '../errors.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Shards } from '../shard/shards.js'
+import type { ShardState } from '../shard/state.js'
+import type { Trace } from '../trace/trace.js'
+import { traceStats } from '../trace/trace-summary.js'
+import type { Compactor } from './compactor.js'
+
+/** Shards read per listing page. */
+const PAGE = 200
+/** Pages per sweep at most (so a sweep is bounded: 200 000 shards). */
+const MAX_PAGES = 1000
+
+export interface IdleSweepDeps {
+  readonly shards: Pick<Shards, 'list'>
+  readonly compactor: Pick<Compactor, 'instanceId' | 'instances' | 'submit' | 'status'>
+  readonly dyncfg: Pick<DynamicConfigs, 'snapshot'>
+  readonly metrics: Pick<Metrics, 'cluster'>
+  /** Errors of a pass (the sweep goes on at the next interval). Must not throw. */
+  readonly onError: (err: unknown, context: string) => void
+}
+
+export class IdleSweep {
+  readonly #deps: IdleSweepDeps
+  /** Each shard's seqno at the pass before: unchanged for a whole interval means idle. */
+  #seen = new Map<ShardId, number>()
+  #timer: NodeJS.Timeout | null = null
+  #busy = false
+
+  constructor(deps: IdleSweepDeps) {
+    this.#deps = deps
+  }
+
+  /** Checks every second whether a pass is due (the interval is a dyncfg, changed at runtime). */
+  start(): void {
+    if (this.#timer !== null) return
+    let last = Date.now()
+    this.#timer = setInterval(() => {
+      const interval = this.#deps.dyncfg.snapshot().compaction_idle_sweep_interval
+      if (interval <= 0 || Date.now() - last < interval || this.#busy) return
+      last = Date.now()
+      void this.sweep().catch((err: unknown) => this.#deps.onError(err, 'the idle sweep failed; it runs again at the next interval'))
+    }, 1_000)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  /**
+   * One pass, when this instance is the one to sweep: submits maintenance for the shards idle since
+   * the pass before. Returns the shards it submitted for (tests call it directly).
+   */
+  async sweep(): Promise<ShardId[]> {
+    const { compactor, metrics } = this.#deps
+    if (this.#busy || compactor.status() !== 'running' || !(await this.#isSweeper())) return []
+    this.#busy = true
+    try {
+      metrics.cluster.idleSweeps.inc()
+      const seen = new Map<ShardId, number>()
+      const submitted: ShardId[] = []
+      let cursor: string | undefined
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const p = await this.#deps.shards.list({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) })
+        for (const { seqno, state } of p.shards) {
+          const id = state.shardId
+          seen.set(id, seqno)
+          if (this.#seen.get(id) !== seqno || (state.claims?.length ?? 0) > 0 || !hasMergeWork(state)) continue
+          if (await this.#submit(id, seqno)) submitted.push(id)
+        }
+        if (p.nextCursor === undefined) break
+        cursor = p.nextCursor
+      }
+      this.#seen = seen
+      return submitted
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  async #isSweeper(): Promise<boolean> {
+    const live = await this.#deps.compactor.instances()
+    const first = live.map((i) => i.id).sort()[0]
+    return first === undefined || first === this.#deps.compactor.instanceId
+  }
+
+  async #submit(shardId: ShardId, seqno: number): Promise<boolean> {
+    try {
+      const r = await this.#deps.compactor.submit(shardId, {}, { source: 'maintenance', idempotencyKey: `idle-sweep:${seqno}`, heuristics: false })
+      if (r.kind === 'compaction' && r.compaction.status === 'queued') this.#deps.metrics.cluster.idleSweepSubmitted.inc()
+      return true
+    } catch (err) {
+      // A shard deleted since the listing, a full queue, a stopping compactor: the next pass retries.
+      if (isAppError(err) && ['SHARD_NOT_FOUND', 'SHARD_DELETED', 'QUEUE_FULL', 'SERVICE_UNAVAILABLE', 'INVALID_COMPACTION'].includes(err.code)) return false
+      throw err
+    }
+  }
+}
+
+/** The spine has a merge in progress or a spine batch that is not one compact run. */
+export function hasMergeWork(state: ShardState): boolean {
+  return traceStats(state.trace).backlogBatches > 0 || mergesInProgress(state.trace)
+}
+
+function mergesInProgress(trace: Trace): boolean {
+  return trace.levels.some((l) => l.merge !== null)
+}

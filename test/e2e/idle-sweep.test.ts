@@ -1,0 +1,76 @@
+/**
+ * The idle sweep on the real stack: a shard whose spine was left with merge work (a merge in
+ * progress that no append will fuel) is compacted without any new append, once its state has not
+ * changed for a whole sweep interval; a busy shard is left to writer maintenance.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { toCompactionJson } from '../../src/compact/compaction.js'
+import { GATED, appendOneRowBatches, createShard, e2eApp, getShard, patchConfigs, scrape, snapshots } from './support.js'
+
+interface MergesJson {
+  trace: { merges: unknown[]; batches: { batches: unknown[] }[] }
+  stats: { backlogBatches: number }
+}
+
+describe('idle sweep', () => {
+  it('compacts an idle shard with merge work, without an append; once per state', async (t) => {
+    const { app, services } = await e2eApp(t)
+    const idle = await createShard(app)
+    await appendOneRowBatches(app, idle, 3)
+    const before = (await getShard(app, idle)) as unknown as MergesJson
+    assert.ok(before.trace.merges.length > 0 || before.stats.backlogBatches > 0, `the spine has merge work: ${JSON.stringify(before.trace)}`)
+    const snaps = await snapshots(app, idle, [0, 1, 2])
+    await services.compactor.heartbeat()
+
+    // The first pass only learns the shard's state; the second finds it unchanged and submits.
+    assert.deepEqual(await services.idleSweep.sweep(), [])
+    const busy = await createShard(app)
+    await appendOneRowBatches(app, busy, 3)
+    const submitted = await services.idleSweep.sweep()
+    assert.deepEqual(submitted, [idle], 'the shard created since the first pass is not idle yet')
+    const [job] = (await services.compactor.list({ shardId: idle })).compactions
+    assert.ok(job !== undefined)
+    assert.deepEqual([job.source, job.kind], ['maintenance', 'merges'])
+    const done = await services.compactor.wait(job.id)
+    assert.equal(done.status, 'succeeded', JSON.stringify(toCompactionJson(done), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))
+
+    const after = (await getShard(app, idle)) as unknown as MergesJson
+    assert.deepEqual(after.trace.merges, [])
+    assert.equal(after.stats.backlogBatches, 0)
+    assert.deepEqual(await snapshots(app, idle, [0, 1, 2]), snaps)
+
+    // The compacted shard has no merge work left; the other one has now been idle a whole interval.
+    assert.deepEqual(await services.idleSweep.sweep(), [busy])
+    const metrics = await scrape(app)
+    assert.equal(metrics.get('persist_compaction_idle_sweeps_total'), 3)
+    assert.equal(metrics.get('persist_compaction_idle_sweep_submitted_total'), 2)
+  })
+
+  it('a shard a job is compacting is left to it; a paused cluster is not swept', GATED, async (t) => {
+    const { app, services, blob } = await e2eApp(t)
+    await patchConfigs(app, { persist_inline_writes_single_max_bytes: 0 })
+    const idle = await createShard(app)
+    await appendOneRowBatches(app, idle, 3)
+    await services.compactor.heartbeat()
+    const hold = blob.hold((key) => key.startsWith(`${idle}/`))
+    await services.idleSweep.sweep()
+    assert.deepEqual(await services.idleSweep.sweep(), [idle])
+    await hold.reached
+    // The job holds at its first read, its claim in the shard's state: passes leave the shard to it.
+    assert.deepEqual(await services.idleSweep.sweep(), [])
+    assert.deepEqual(await services.idleSweep.sweep(), [])
+    // (Writer maintenance of the appends was skipped by the heuristics; the sweep's job is the one running.)
+    const jobs = (await services.compactor.list({ shardId: idle })).compactions.filter((j) => j.status !== 'skipped')
+    assert.deepEqual(jobs.map((j) => j.status), ['running'])
+    hold.release()
+    assert.equal((await services.compactor.wait(jobs[0]?.id ?? '')).status, 'succeeded')
+
+    await patchConfigs(app, { compaction_process_requests: false })
+    const paused = await createShard(app)
+    await appendOneRowBatches(app, paused, 3)
+    await services.idleSweep.sweep()
+    assert.deepEqual(await services.idleSweep.sweep(), [])
+    assert.deepEqual((await services.compactor.list({ shardId: paused })).compactions.filter((j) => j.status !== 'skipped'), [])
+  })
+})
