@@ -127,8 +127,8 @@ export function jobStoreLoadContract(name: string, makeJobStore: MakeJobStore): 
 
     it(
       '2,000 jobs: every filter pages through each job exactly once, and each page reads a bounded amount',
-      withClients(async ([s], fixture) => {
-        const store = s as JobStore
+      withClients(async (clients, fixture) => {
+        const store = clients[0] as JobStore
         const now = new Map<string, JobRecord>()
         for (let i = 0; i < 2_000; i++) {
           const over = { shardId: `s-${i % 4}`, source: i % 3 === 0 ? 'maintenance' : 'request' }
@@ -140,19 +140,20 @@ export function jobStoreLoadContract(name: string, makeJobStore: MakeJobStore): 
           now.set(job.id, i % 2 === 0 ? ((await store.finish(job.id, job.token, 'succeeded', { i }, 2_100)) as JobRecord) : job)
         }
         const jobs = [...now.values()]
+        // Narrow filters first, each on a client that has listed nothing yet (an adapter may remember what it read).
         const filters: Array<Omit<JobFilter, 'cursor'>> = [
-          { limit: 50 },
-          { limit: 500 },
-          { limit: 30, shardId: 's-2' },
+          { limit: 10, shardId: 's-nowhere' },
           { limit: 20, status: 'queued' },
           { limit: 20, status: 'running' },
-          { limit: 100, status: 'succeeded' },
-          { limit: 40, source: 'maintenance', shardId: 's-1' },
           { limit: 10, shardId: 's-3', status: 'failed', source: 'request' },
-          { limit: 10, shardId: 's-nowhere' },
+          { limit: 40, source: 'maintenance', shardId: 's-1' },
+          { limit: 100, status: 'succeeded' },
+          { limit: 30, shardId: 's-2' },
+          { limit: 50 },
+          { limit: 500 },
         ]
-        for (const filter of filters) {
-          const listed = await pages(store, filter, fixture)
+        for (const [i, filter] of filters.entries()) {
+          const listed = await pages(clients[(i + 1) % CLIENTS] as JobStore, filter, fixture)
           const { limit: _, ...only } = filter
           assert.deepEqual(
             listed.map((j) => j.id),
