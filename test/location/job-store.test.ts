@@ -2,9 +2,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
 import { FileJobStore } from '../../src/location/file-job-store.js'
 import { LIST_SCAN_BUDGET } from '../../src/location/file-job-archive.js'
 import { MemJobStore } from '../../src/location/mem-job-store.js'
+import { PostgresJobStore } from '../../src/location/postgres-job-store.js'
+import { startPostgres, type PostgresServer } from '../support/postgres.js'
 import { jobStoreContract } from './job-store-contract.js'
 import { jobStoreLoadContract } from './job-store-contract-load.js'
 import type { MakeJobStore } from './job-store-contract.js'
@@ -36,3 +39,23 @@ const fileStore =
 jobStoreContract('file', fileStore(1))
 jobStoreLoadContract('file', fileStore())
 
+let pg: PostgresServer
+before(async () => {
+  pg = await startPostgres()
+})
+after(async () => {
+  await pg.stop()
+})
+
+/** Each fixture a fresh schema; every client counts the rows its statements return. */
+const postgresStore: MakeJobStore = async () => {
+  const url = await pg.schemaUrl()
+  let rows = 0
+  return {
+    open: () => PostgresJobStore.open({ connectionString: url, onRows: (n) => (rows += n) }),
+    destroy: async () => undefined,
+    reads: { count: () => rows, bound: (limit) => limit + 1 },
+  }
+}
+jobStoreContract('postgres', postgresStore)
+jobStoreLoadContract('postgres', postgresStore)
