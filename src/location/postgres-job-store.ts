@@ -24,7 +24,9 @@
  *   COMMITTED explicitly.
  * - subscribe: a row trigger NOTIFYs `compactd_jobs_<table oid>` (one notification per transaction:
  *   PostgreSQL folds identical ones) and a dedicated connection LISTENs (postgres-listener.ts), so
- *   every instance hears every instance's changes; this process's own changes call listeners at once.
+ *   every instance hears every instance's changes; this process's own changes call listeners at once
+ *   (notifications from its own sessions are dropped). Listeners are also called whenever LISTEN
+ *   takes effect, the first time and after a reconnection.
  * - Ids compare in the "C" collation: byte order, which is the order JavaScript sorts them in.
  *
  * CockroachDB: the SQL is plain, but advisory locks, LISTEN/NOTIFY and plpgsql triggers are
@@ -50,6 +52,8 @@ export interface PostgresJobStoreOptions {
   readonly queryTimeoutMs?: number
   /** The LISTEN connection's first reconnection delay cap; default 100 ms, doubling up to 10 s. */
   readonly listenRetryMs?: number
+  /** Each failure of the LISTEN connection (it is replaced; subscribers are called once it listens again). */
+  readonly onListenError?: (err: unknown) => void
   /** Test hook: called after every statement with the number of rows it returned. */
   readonly onRows?: (rows: number) => void
 }
@@ -179,6 +183,7 @@ export class PostgresJobStore implements JobStore {
       ownSessions: this.#sessions,
       applicationName: 'compactd-jobs-listen',
       ...(options.listenRetryMs === undefined ? {} : { firstRetryMs: options.listenRetryMs }),
+      ...(options.onListenError === undefined ? {} : { onError: options.onListenError }),
     })
   }
 
