@@ -56,16 +56,24 @@ interface Summary {
 /** What one listing may read (files and directories) beyond its page. */
 export const LIST_SCAN_BUDGET = 256
 
+/** Test hooks (see FileJobStoreOptions). */
+export interface ArchiveHooks {
+  readonly onRead?: (path: string) => void
+  readonly beforeWrite?: (step: string) => void
+}
+
 export class JobArchive {
   readonly #done: string
   readonly #idem: string
   readonly #onRead: (path: string) => void
+  readonly #beforeWrite: (step: string) => void
   readonly #summaries = new Map<string, Summary>()
 
-  constructor(root: string, onRead: (path: string) => void) {
+  constructor(root: string, hooks: ArchiveHooks = {}) {
     this.#done = join(root, 'done')
     this.#idem = join(root, 'idem')
-    this.#onRead = onRead
+    this.#onRead = hooks.onRead ?? (() => undefined)
+    this.#beforeWrite = hooks.beforeWrite ?? (() => undefined)
   }
 
   /** The finished job `id`, or null (never written, or purged). */
@@ -110,6 +118,7 @@ export class JobArchive {
       const bucket = join(this.#done, bucketOf(job.id))
       if (await this.#writeOnce(bucket, `${job.id}.json`, JSON.stringify({ v: 1, job }))) touched.add(bucket)
     }
+    this.#beforeWrite('fsync archived jobs')
     for (const dir of touched) await fsyncDir(dir)
   }
 
@@ -204,6 +213,7 @@ export class JobArchive {
         if (id !== undefined && e.isFile()) {
           const s = this.#summaries.get(id) ?? (await this.#read(id))
           if (s !== null && s.finishedAt !== null && s.finishedAt < before) {
+            this.#beforeWrite('tombstone')
             await replaceWithTombstone(dir, path)
             this.#summaries.delete(id)
             if (s.idempotencyKey !== null) gone.push({ id, hash: keyHash(s.shardId, s.idempotencyKey) })
@@ -211,8 +221,10 @@ export class JobArchive {
           }
           left++
         } else if (id !== undefined && e.isSymbolicLink()) {
-          if (await olderThan(path, now - TOMBSTONE_MS)) await unlinkIfPresent(path)
-          else left++
+          if (await olderThan(path, now - TOMBSTONE_MS)) {
+            this.#beforeWrite('delete tombstone')
+            await unlinkIfPresent(path)
+          } else left++
         } else if (e.name.startsWith('.tmp-')) {
           if (await olderThan(path, now - STALE_TEMP_MS)) await unlinkIfPresent(path)
           else left++
@@ -221,6 +233,7 @@ export class JobArchive {
         }
       }
       // NB: key entries go only once the tombstones that replace their jobs are durable.
+      this.#beforeWrite('fsync tombstones')
       if (tombstoned > 0) await fsyncDir(dir)
       purged += tombstoned
       for (const { id, hash } of gone) await this.#dropEntry(hash, id)
@@ -260,6 +273,7 @@ export class JobArchive {
   async #createEntry(dir: string, name: string): Promise<void> {
     await inDir(dir, async () => {
       try {
+        this.#beforeWrite('key entry')
         const handle = await open(join(dir, name), 'wx')
         await handle.close()
       } catch (err) {
@@ -271,6 +285,7 @@ export class JobArchive {
   }
 
   async #dropEntry(hash: string, id: string): Promise<void> {
+    this.#beforeWrite('drop key entry')
     const dir = join(this.#idem, hash)
     await unlinkIfPresent(join(dir, id))
     await rmdir(dir).catch((err: unknown) => ignoreCodes(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST'))
@@ -298,6 +313,7 @@ export class JobArchive {
         } finally {
           await handle.close()
         }
+        this.#beforeWrite('archive a job')
         await link(tmp, final)
         return true
       } catch (err) {

@@ -66,6 +66,8 @@ export interface FileJobStoreOptions {
   readonly flushAfter?: number
   /** Test hook: called with every file and directory the store reads (to bound a call's reads). */
   readonly onRead?: (path: string) => void
+  /** Test hook: called before each step that changes files (to crash a process between any two). */
+  readonly beforeWrite?: (step: string) => void
 }
 
 interface Doc {
@@ -80,15 +82,17 @@ export class FileJobStore implements JobStore {
   readonly #instances: string
   readonly #flushAfter: number
   readonly #onRead: (path: string) => void
+  readonly #beforeWrite: (step: string) => void
   readonly #listeners = new Set<() => void>()
   #closed = false
 
   /** `root` is created on the first write; a missing root reads as empty. */
   constructor(root: string, options: FileJobStoreOptions = {}) {
     this.#root = resolve(root)
-    this.#consensus = new FileConsensus(join(this.#root, 'active'))
     this.#onRead = options.onRead ?? (() => undefined)
-    this.#archive = new JobArchive(this.#root, this.#onRead)
+    this.#beforeWrite = options.beforeWrite ?? (() => undefined)
+    this.#consensus = new FileConsensus(join(this.#root, 'active'), { beforeLink: async () => this.#beforeWrite('document') })
+    this.#archive = new JobArchive(this.#root, { onRead: this.#onRead, beforeWrite: this.#beforeWrite })
     this.#instances = join(this.#root, 'instances')
     this.#flushAfter = Math.max(1, options.flushAfter ?? DEFAULT_FLUSH_AFTER)
   }
@@ -199,6 +203,7 @@ export class FileJobStore implements JobStore {
         } finally {
           await handle.close()
         }
+        this.#beforeWrite('heartbeat')
         await rename(tmp, this.#instancePath(instance.id))
       } catch (err) {
         await unlink(tmp).catch(() => undefined) // NB: a leftover temp file is never read
@@ -233,6 +238,7 @@ export class FileJobStore implements JobStore {
     this.#check(opts)
     await this.#guard('leave', opts, async () => {
       try {
+        this.#beforeWrite('leave')
         await unlink(this.#instancePath(id))
       } catch (err) {
         if (hasCode(err, 'ENOENT')) return
@@ -303,6 +309,7 @@ export class FileJobStore implements JobStore {
     const res = await this.#consensus.compareAndSet(DOC_KEY, doc.seqno, { seqno, data }, opts)
     if (res.kind !== 'committed') return false
     if (seqno > 0 && seqno % TRUNCATE_EVERY === 0) {
+      this.#beforeWrite('truncate')
       // Housekeeping after a committed write: a failure leaves old versions for the next truncation.
       await this.#consensus.truncate(DOC_KEY, seqno).catch(() => undefined)
     }
