@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { FinalJobStatus, JobFilter, JobRecord, JobStore } from '../../src/location/job-store.js'
-import { expected, FINAL_STATUSES, finalJob, type JobStoreFixture, type MakeJobStore, pages, put, queuedJob } from './job-store-contract.js'
+import { expected, type JobStoreFixture, type MakeJobStore, pages } from './job-store-contract.js'
+import { FINAL_STATUSES, finalJob, put, queuedJob } from './job-store-records.js'
 
 const CLIENTS = 8
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { JobRecord } from '../../src/location/job-store.js'
 import { openJobStore } from '../../src/location/open.js'
 import { LineReader } from '../support/line-reader.js'
-import { put, queuedJob } from './job-store-contract.js'
+import { put, queuedJob } from './job-store-records.js'
 
 const RACER = fileURLToPath(new URL('./job-store-racer.ts', import.meta.url))
 
@@ -23,14 +23,19 @@ export function claimsAcrossProcesses(consensusUrl: () => Promise<string>): void
       const child = spawn(process.execPath, ['--import', 'tsx', RACER, url, `p${i}`], { stdio: ['pipe', 'pipe', 'inherit'] })
       return { child, lines: new LineReader(child.stdout), exit: once(child, 'exit') }
     })
-    const ask = async (i: number, command: string): Promise<unknown> => {
+    /** The racer's next line; a racer that dies instead fails the test (rather than leave it waiting). */
+    const line = async (i: number): Promise<string> => {
       const racer = racers[i]
       assert.ok(racer !== undefined)
-      racer.child.stdin.write(`${command}\n`)
-      return JSON.parse(await racer.lines.next()) as unknown
+      const died = racer.exit.then(([code, signal]) => assert.fail(`racer p${i} exited (${String(code ?? signal)}) before answering`))
+      return Promise.race([racer.lines.next(), died])
+    }
+    const ask = async (i: number, command: string): Promise<unknown> => {
+      racers[i]?.child.stdin.write(`${command}\n`)
+      return JSON.parse(await line(i)) as unknown
     }
     try {
-      assert.deepEqual(await Promise.all(racers.map((r) => r.lines.next())), ['ready', 'ready', 'ready'])
+      assert.deepEqual(await Promise.all(racers.map((_, i) => line(i))), ['ready', 'ready', 'ready'])
       const ids: string[] = []
       for (let i = 0; i < 90; i++) ids.push((await put(store, queuedJob(), 1_000)).id)
 

@@ -11,7 +11,7 @@ import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { MemJobStore } from '../../src/location/mem-job-store.js'
 import { describeUrl, openBlob, openConsensus, openJobStore } from '../../src/location/open.js'
-import { queuedJob } from './job-store-contract.js'
+import { queuedJob } from './job-store-records.js'
 import { S3Blob } from '../../src/location/s3-blob.js'
 
 /** A port nothing listens on (bound, then released). */

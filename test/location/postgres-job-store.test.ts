@@ -7,7 +7,8 @@ import { PostgresJobStore } from '../../src/location/postgres-job-store.js'
 import { PostgresListener } from '../../src/location/postgres-listener.js'
 import { freePort } from '../support/free-port.js'
 import { startPostgres, type PostgresServer } from '../support/postgres.js'
-import { Calls, put, queuedJob } from './job-store-contract.js'
+import { Calls } from './job-store-contract.js'
+import { put, queuedJob } from './job-store-records.js'
 import { claimsAcrossProcesses } from './job-store-processes.js'
 
 let server: PostgresServer
