@@ -16,7 +16,7 @@ import type { Consensus } from './location/consensus.js'
 import { errorMessage, LocationError } from './location/errors.js'
 import { FileBlob } from './location/file-blob.js'
 import { FileConsensus } from './location/file-consensus.js'
-import { describeUrl, openBlob, openConsensus } from './location/open.js'
+import { describeUrl, openBlob, openConsensus, openJobStore } from './location/open.js'
 import { withBlobMetrics, withConsensusMetrics } from './location/with-metrics.js'
 import { withBlobRetry, withConsensusRetry, type RetryEvent, type RetryOptions } from './location/with-retry.js'
 import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type RetryMetrics } from './metrics/metrics.js'
@@ -94,7 +94,10 @@ export interface ServicesOptions {
   readonly schedulerStatus?: () => SchedulerStatus
   /** Period of the background GC over every shard; null for none. Default 5 minutes. */
   readonly gcIntervalMs?: number | null
-  /** The cluster's job store to use instead of the one the consensus URL names; the services own it. */
+  /**
+   * The cluster's job store to use instead of the one the consensus URL names (with `rawConsensus`,
+   * the default is a new MemJobStore); the services own it.
+   */
   readonly jobStore?: JobStore
   /** Periods of the compactor's background work (tests shorten them). */
   readonly compactorTimers?: CompactorDeps['timers']
@@ -189,7 +192,9 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       pinOutput: compactorShards.pinOutput,
     })
     const warn = (err: unknown, context: string): void => process.emitWarning(`${context}: ${err instanceof Error ? err.message : String(err)}`)
-    const jobs = opts.jobStore ?? new MemJobStore()
+    // The jobs live beside the consensus store its URL names (one store per cluster); a test's own
+    // consensus store goes with a job store of this process.
+    const jobs = opts.jobStore ?? (opts.rawConsensus === undefined ? await openJobStore(settings.consensusUrl) : new MemJobStore())
     closers.push(() => jobs.close())
     const compactor = new Compactor({
       dyncfg,

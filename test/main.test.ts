@@ -34,6 +34,50 @@ describe('main', () => {
     assert.deepEqual((await readdir(dataDir)).sort(), ['blob', 'consensus'])
   })
 
+  it('keeps compactions across a restart on the file stores: history, the record and its idempotency key', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    const start = async (): Promise<{ address: string; stop: () => Promise<void> }> => {
+      const child = startMain(['--port', '0', '--data-dir', dataDir])
+      t.after(child.kill)
+      const address = (await child.logLine('compactd listening')).address as string
+      return {
+        address,
+        stop: async () => {
+          child.proc.kill('SIGTERM')
+          assert.equal((await child.exited()).code, 0, child.stderr())
+        },
+      }
+    }
+    const call = async (address: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${address}${path}`, {
+        method,
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${await res.clone().text()}`)
+      return (await res.json()) as Record<string, unknown>
+    }
+
+    const first = await start()
+    const shard = (await call(first.address, 'POST', '/v1/shards', { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'utf8' } })).shardId as string
+    for (let i = 0; i < 3; i++) {
+      await call(first.address, 'POST', `/v1/shards/${shard}/batches`, { lower: [i], upper: [i + 1], updates: [{ key: `k${i}`, val: 'v', time: i, diff: 1 }] })
+    }
+    const key = { 'idempotency-key': 'restart-1' }
+    const done = await call(first.address, 'POST', `/v1/shards/${shard}/compactions`, { major: true, wait: true }, key)
+    assert.equal(done.status, 'succeeded', JSON.stringify(done))
+    await first.stop()
+
+    const second = await start()
+    assert.deepEqual(await call(second.address, 'GET', `/v1/compactions/${String(done.id)}`), done)
+    const again = await call(second.address, 'POST', `/v1/shards/${shard}/compactions`, { major: true }, key)
+    assert.equal(again.id, done.id, 'the idempotency key is known after the restart')
+    const listed = (await call(second.address, 'GET', `/v1/compactions?shardId=${shard}&source=request`)).compactions as { id: string }[]
+    assert.deepEqual(listed.map((c) => c.id), [done.id])
+    await second.stop()
+  })
+
   it('exits 2 with one line naming a bad setting', async () => {
     const child = startMain(['--port', 'http'])
     assert.equal((await child.exited()).code, 2)

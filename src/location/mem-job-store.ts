@@ -1,9 +1,12 @@
 /**
  * MemJobStore: the JobStore in one process's memory (tests, and `mem://` servers). Every method
- * runs synchronously to its end, so each is atomic; results are frozen copies.
+ * runs synchronously to its end, so each is atomic; results are frozen copies, and `data` is copied
+ * as JSON going in and coming out (what the other adapters do by storing it), so neither the
+ * caller's later changes to its objects nor changes to a returned record's data reach the store.
  */
 import { InvalidUsageError, closedError, type Abortable } from './errors.js'
 import { isFinalJobStatus, type FinalJobStatus, type InsertResult, type InstanceRecord, type JobFilter, type JobPage, type JobRecord, type JobStore } from './job-store.js'
+import { storedJob } from './job-transitions.js'
 
 export class MemJobStore implements JobStore {
   readonly #jobs = new Map<string, JobRecord>()
@@ -16,7 +19,7 @@ export class MemJobStore implements JobStore {
     if (this.#jobs.has(job.id)) throw new InvalidUsageError(`job ${job.id} exists already`)
     if (job.idempotencyKey !== null) {
       const earlier = this.#byKey(job.shardId, job.idempotencyKey)
-      if (earlier !== null) return { kind: 'exists', job: earlier }
+      if (earlier !== null) return { kind: 'exists', job: storedJob(earlier) }
     }
     if (job.status === 'queued') {
       const queued = this.#count('queued')
@@ -29,12 +32,14 @@ export class MemJobStore implements JobStore {
 
   async get(id: string, opts?: Abortable): Promise<JobRecord | null> {
     this.#check(opts)
-    return this.#jobs.get(id) ?? null
+    const j = this.#jobs.get(id)
+    return j === undefined ? null : storedJob(j)
   }
 
   async byIdempotencyKey(shardId: string, idempotencyKey: string, opts?: Abortable): Promise<JobRecord | null> {
     this.#check(opts)
-    return this.#byKey(shardId, idempotencyKey)
+    const j = this.#byKey(shardId, idempotencyKey)
+    return j === null ? null : storedJob(j)
   }
 
   async list(filter: JobFilter, opts?: Abortable): Promise<JobPage> {
@@ -42,7 +47,7 @@ export class MemJobStore implements JobStore {
     const matching = [...this.#jobs.values()]
       .filter((j) => (filter.cursor === undefined || j.id < filter.cursor) && (filter.shardId === undefined || j.shardId === filter.shardId) && (filter.status === undefined || j.status === filter.status) && (filter.source === undefined || j.source === filter.source))
       .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    const jobs = matching.slice(0, Math.max(1, filter.limit))
+    const jobs = matching.slice(0, Math.max(1, filter.limit)).map(storedJob)
     return { jobs, nextCursor: matching.length > jobs.length ? (jobs[jobs.length - 1] as JobRecord).id : null }
   }
 
@@ -67,6 +72,7 @@ export class MemJobStore implements JobStore {
 
   async finish(id: string, token: number | null, status: FinalJobStatus, data: unknown, now: number, opts?: Abortable): Promise<JobRecord | null> {
     this.#check(opts)
+    if (!isFinalJobStatus(status)) throw new InvalidUsageError(`finish with ${String(status)}, which is not a final status`)
     const j = token === null ? this.#queued(id) : this.#owned(id, token)
     return j === null ? null : this.#put({ ...j, status, owner: null, leaseExpiresAt: null, data, updatedAt: now, finishedAt: now })
   }
@@ -75,7 +81,7 @@ export class MemJobStore implements JobStore {
     this.#check(opts)
     const j = this.#jobs.get(id)
     if (j === undefined || j.status !== 'running') return null
-    return j.cancelRequested ? j : this.#put({ ...j, cancelRequested: true, updatedAt: now })
+    return j.cancelRequested ? storedJob(j) : this.#put({ ...j, cancelRequested: true, updatedAt: now })
   }
 
   async release(id: string, token: number, now: number, opts?: Abortable): Promise<JobRecord | null> {
@@ -101,6 +107,7 @@ export class MemJobStore implements JobStore {
       .filter((j) => j.status === 'queued' && j.deadlineAt !== null && j.deadlineAt < now)
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .slice(0, limit)
+      .map(storedJob)
   }
 
   async purge(before: number, opts?: Abortable): Promise<number> {
@@ -112,6 +119,7 @@ export class MemJobStore implements JobStore {
         n++
       }
     }
+    if (n > 0) this.#notify()
     return n
   }
 
@@ -141,10 +149,14 @@ export class MemJobStore implements JobStore {
   }
 
   #put(job: JobRecord): JobRecord {
-    const frozen = Object.freeze({ ...job })
-    this.#jobs.set(job.id, frozen)
+    const stored = storedJob(job)
+    this.#jobs.set(job.id, stored)
+    this.#notify()
+    return storedJob(stored)
+  }
+
+  #notify(): void {
     for (const l of this.#listeners) queueMicrotask(l)
-    return frozen
   }
 
   #owned(id: string, token: number): JobRecord | null {

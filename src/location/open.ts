@@ -4,16 +4,21 @@
  *
  *   blob:      mem://   file:///abs/path   file://./relative   s3://bucket/prefix?endpoint=…&region=…&forcePathStyle=true
  *   consensus: mem://   file:///abs/path   file://./relative   postgres://…  postgresql://…
+ *   jobs:      beside the consensus store, from its URL (openJobStore)
  */
-import { isAbsolute, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import type { Blob } from './blob.js'
 import type { Consensus } from './consensus.js'
 import { errorMessage } from './errors.js'
 import { FileBlob } from './file-blob.js'
 import { FileConsensus } from './file-consensus.js'
+import { FileJobStore } from './file-job-store.js'
+import type { JobStore } from './job-store.js'
 import { MemBlob } from './mem-blob.js'
 import { MemConsensus } from './mem-consensus.js'
+import { MemJobStore } from './mem-job-store.js'
 import { PostgresConsensus } from './postgres-consensus.js'
+import { PostgresJobStore } from './postgres-job-store.js'
 import { S3Blob } from './s3-blob.js'
 
 export interface OpenOptions {
@@ -60,6 +65,44 @@ export async function openConsensus(url: string, opts: OpenOptions = {}): Promis
       }
     default:
       throw urlError(url, 'consensus', `unknown scheme "${scheme}"; use mem://, file:///abs/path, file://./relative or postgres://…`)
+  }
+}
+
+/** The directory of the file job store inside a file consensus store's root. */
+export const JOBS_DIR = 'jobs'
+
+/**
+ * The job store that goes with the consensus store `consensusUrl` names, so a cluster's instances
+ * share it whenever they share consensus:
+ * - `mem://`: a new MemJobStore (this process only);
+ * - `file://<root>`: a FileJobStore in `<root>/jobs`. NB: FileConsensus takes only hex-named
+ *   directories of its root for keys, so `jobs` is never one; and the jobs live (and are backed up)
+ *   with the consensus store whatever its root is called, never in a directory another store's URL
+ *   could also name;
+ * - `postgres://`: a PostgresJobStore on the same database (its own tables).
+ */
+export async function openJobStore(consensusUrl: string, opts: OpenOptions = {}): Promise<JobStore> {
+  const scheme = schemeOf(consensusUrl)
+  switch (scheme) {
+    case 'mem':
+      checkMem(consensusUrl, 'job')
+      return new MemJobStore()
+    case 'file':
+      return new FileJobStore(join(filePath(consensusUrl, 'job', opts), JOBS_DIR))
+    case 'postgres':
+    case 'postgresql':
+      try {
+        new URL(consensusUrl)
+      } catch {
+        throw urlError(consensusUrl, 'job', 'not a valid postgres:// URL')
+      }
+      try {
+        return await PostgresJobStore.open({ connectionString: consensusUrl })
+      } catch (err) {
+        throw urlError(consensusUrl, 'job', `cannot be opened: ${errorMessage(err)}`, err)
+      }
+    default:
+      throw urlError(consensusUrl, 'job', `unknown scheme "${scheme}"; use the consensus store's URL: mem://, file:///abs/path, file://./relative or postgres://…`)
   }
 }
 

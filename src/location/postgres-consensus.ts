@@ -16,14 +16,13 @@
  *
  * SQL stays within what CockroachDB also accepts (explicit casts, no ON CONFLICT, no PG-only types).
  *
- * Errors: failing to get a connection, or any error answer from the server, is determinate; losing
- * the connection (or a client-side timeout) during a write is indeterminate, as is CockroachDB's
- * `40003 statement_completion_unknown`.
+ * Errors are classified as postgres-errors.ts says.
  */
 import pg from 'pg'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
-import { closedError, determinate, errorMessage, indeterminate, type Abortable, type LocationError } from './errors.js'
+import { closedError, determinate, errorMessage, type Abortable } from './errors.js'
+import { classify, DUPLICATE_OBJECT, DUPLICATE_TABLE, hasSqlState, isSerializationFailure, MAX_SERIALIZATION_ATTEMPTS, pause, UNIQUE_VIOLATION } from './postgres-errors.js'
 
 export interface PostgresConsensusOptions {
   /** `postgres://user:pass@host:port/db?…` (libpq-style options such as `sslmode` and `options` apply). */
@@ -54,18 +53,7 @@ const SCAN = `SELECT sequence_number, data FROM consensus
 const TRUNCATE = 'DELETE FROM consensus WHERE shard = $1 AND sequence_number < $2::bigint'
 const LIST = 'SELECT DISTINCT shard FROM consensus'
 
-const UNIQUE_VIOLATION = '23505'
-const DUPLICATE_TABLE = '42P07'
-const DUPLICATE_OBJECT = '42710'
-const STATEMENT_COMPLETION_UNKNOWN = '40003'
-const SERIALIZATION_FAILURE = '40001'
-const DEADLOCK_DETECTED = '40P01'
 const SERIALIZABLE = "SET default_transaction_isolation = 'serializable'"
-/** Attempts of one statement that keeps failing to serialize (each failure wrote nothing). */
-const MAX_SERIALIZATION_ATTEMPTS = 16
-
-/** A statement aborted by the serializable scheduler: it wrote nothing and may simply be re-run. */
-const isSerializationFailure = (err: unknown): boolean => hasSqlState(err, SERIALIZATION_FAILURE, DEADLOCK_DETECTED)
 
 interface Row {
   readonly sequence_number: string
@@ -213,31 +201,11 @@ export class PostgresConsensus implements Consensus {
       } catch (err) {
         // A client whose query failed for a connection reason is not reused.
         client.release(err instanceof pg.DatabaseError ? undefined : (err as Error))
-        if (!isSerializationFailure(err) || attempt >= MAX_SERIALIZATION_ATTEMPTS) throw classify(op, key, write, err)
+        if (!isSerializationFailure(err) || attempt >= MAX_SERIALIZATION_ATTEMPTS) throw classify(`postgres consensus ${op}${key === '' ? '' : ` "${key}"`}`, write, err)
       }
       await pause(attempt)
     }
   }
-}
-
-/** A short, growing, jittered wait between serialization retries (they contend for the same rows). */
-async function pause(attempt: number, opts?: Abortable): Promise<void> {
-  opts?.signal?.throwIfAborted()
-  await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
-}
-
-function classify(op: string, key: string, write: boolean, err: unknown): LocationError {
-  const what = `postgres consensus ${op}${key === '' ? '' : ` "${key}"`}: ${errorMessage(err)}`
-  if (err instanceof pg.DatabaseError) {
-    const lost = err.code === STATEMENT_COMPLETION_UNKNOWN || (err.code?.startsWith('08') ?? false)
-    return write && lost ? indeterminate(what, err) : determinate(what, err)
-  }
-  // No answer from the server: the statement may or may not have run.
-  return write ? indeterminate(what, err) : determinate(what, err)
-}
-
-function hasSqlState(err: unknown, ...codes: string[]): boolean {
-  return err instanceof pg.DatabaseError && err.code !== undefined && codes.includes(err.code)
 }
 
 function toVersion(row: Row): VersionedData {

@@ -5,13 +5,13 @@ import { once } from 'node:events'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { FileConsensus } from '../../src/location/file-consensus.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { openConsensus } from '../../src/location/open.js'
 import { PostgresConsensus } from '../../src/location/postgres-consensus.js'
+import { LineReader } from '../support/line-reader.js'
 import { startPostgres, type PostgresServer } from '../support/postgres.js'
 import { consensusContract, fill, text, v } from './consensus-contract.js'
 
@@ -142,25 +142,6 @@ describe('FileConsensus', () => {
     }
   })
 })
-
-/** Reads a stream line by line on demand: `next()` resolves with the next line. */
-class LineReader {
-  readonly #queue: string[] = []
-  readonly #waiting: Array<(line: string) => void> = []
-
-  constructor(input: NodeJS.ReadableStream) {
-    createInterface({ input }).on('line', (line) => {
-      const waiter = this.#waiting.shift()
-      if (waiter !== undefined) waiter(line)
-      else this.#queue.push(line)
-    })
-  }
-
-  next(): Promise<string> {
-    const line = this.#queue.shift()
-    return line !== undefined ? Promise.resolve(line) : new Promise((resolve) => this.#waiting.push(resolve))
-  }
-}
 
 describe('PostgresConsensus', () => {
   it('an unreachable server is a determinate error at open', async () => {

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { resolve } from 'node:path'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { FileBlob } from '../../src/location/file-blob.js'
 import { FileConsensus } from '../../src/location/file-consensus.js'
+import { FileJobStore } from '../../src/location/file-job-store.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
-import { describeUrl, openBlob, openConsensus } from '../../src/location/open.js'
+import { MemJobStore } from '../../src/location/mem-job-store.js'
+import { describeUrl, openBlob, openConsensus, openJobStore } from '../../src/location/open.js'
+import { queuedJob } from './job-store-records.js'
 import { S3Blob } from '../../src/location/s3-blob.js'
 
 /** A port nothing listens on (bound, then released). */
@@ -88,6 +93,49 @@ describe('openConsensus', () => {
     const url = `postgresql://compactd:hunter2@127.0.0.1:${await closedPort()}/db`
     await rejectsNaming(openConsensus(url), url, /cannot be opened: .*ECONNREFUSED|cannot be opened: .*connect/)
     await assert.rejects(openConsensus(url), (err: Error) => !err.message.includes('hunter2') && err.message.includes('compactd:***@'))
+  })
+})
+
+describe('openJobStore', () => {
+  it('opens the job store beside the consensus store: mem://, and file:// in <consensus root>/jobs', async () => {
+    const mem = await openJobStore('mem://')
+    assert.ok(mem instanceof MemJobStore)
+    assert.notEqual(await openJobStore('mem://'), mem, 'each mem:// store is its own')
+    const abs = await openJobStore('file:///var/tmp/compactd%20x/consensus')
+    assert.ok(abs instanceof FileJobStore)
+    assert.equal(abs.root, '/var/tmp/compactd x/consensus/jobs')
+    const rel = await openJobStore('file://./data/consensus', { baseDir: '/srv/app' })
+    assert.equal((rel as FileJobStore).root, '/srv/app/data/consensus/jobs')
+  })
+
+  it('a file job store shares the consensus root without ever looking like a consensus key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-open-'))
+    try {
+      const url = `file://${dir}/consensus`
+      const consensus = await openConsensus(url)
+      const jobs = await openJobStore(url)
+      await jobs.insert(queuedJob(), 10)
+      await jobs.heartbeat({ id: 'i-1', startedAt: 0, heartbeatAt: 0, version: 'v', running: 0 })
+      assert.deepEqual(await consensus.list(), [])
+      await consensus.compareAndSet('k', null, { seqno: 0, data: new Uint8Array([1]) })
+      assert.deepEqual(await consensus.list(), ['k'])
+      assert.deepEqual((await readdir(join(dir, 'consensus'))).sort(), ['6b', 'jobs'])
+      assert.equal((await jobs.active()).queued, 1)
+      await jobs.close()
+      await consensus.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses what openConsensus refuses, naming the URL; an unreachable database cannot be opened', async () => {
+    await rejectsNaming(openJobStore('s3://bucket'), 's3://bucket', /unknown scheme "s3"/)
+    await rejectsNaming(openJobStore('mem://x'), 'mem://x', /mem:\/\/ URL takes no/)
+    await rejectsNaming(openJobStore('file://host/x'), 'file://host/x', /host is not allowed/)
+    await rejectsNaming(openJobStore('postgres://u:p@h:99999/db'), 'postgres://u:p@h:99999/db', /not a valid postgres/)
+    const url = `postgres://compactd:hunter2@127.0.0.1:${await closedPort()}/db`
+    await rejectsNaming(openJobStore(url), url, /^job store URL .*cannot be opened/)
+    await assert.rejects(openJobStore(url), (err: Error) => !err.message.includes('hunter2'))
   })
 })
 

@@ -1,0 +1,357 @@
+/**
+ * FileJobStore: the JobStore in a directory, correct across processes on one machine and
+ * crash-safe (every acknowledged write is fsynced). The embedded default (`file://` URLs).
+ *
+ * Layout under `root`:
+ *   active/      a FileConsensus; its key `jobs` holds the document: every queued and running job
+ *                and the final jobs not yet moved out (`{ "v": 1, "jobs": [...] }`, sorted by id)
+ *   done/ idem/  the archive of finished jobs and their idempotency keys (file-job-archive.ts)
+ *   instances/   `<sha256 of the instance id>.json`, each replaced atomically
+ *
+ * Every change of jobs is a pure step (job-transitions.ts) applied to the document by
+ * compare-and-set, retried on a mismatch; FileConsensus makes that atomic across processes and
+ * crash-safe, so each method's effect is all or nothing.
+ *
+ * A flush moves final jobs out: it archives them (key entry, then job file, each fsynced), then
+ * removes them from the document by compare-and-set. A mutating call flushes first once the document
+ * holds `flushAfter` final jobs; `purge` flushes them all. NB: at every moment a job is in the
+ * document or archived (or both, between a flush's two steps: then both copies are equal, as final
+ * jobs never change), so readers read the document first, then the archive.
+ *
+ * NB (keys): `insert` reads the document, then looks the key up in the archive, then writes the
+ * document expecting the version it read. A job leaves the document only after its key entry is
+ * durable, so if the write lands, every job with that key that had left the document was in the
+ * archive's index when the insert looked.
+ *
+ * Times are the caller's; only garbage collection (temp files, tombstones) reads the clock.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { SeqNo } from './consensus.js'
+import { closedError, determinate, errorMessage, InvalidUsageError, LocationError, type Abortable } from './errors.js'
+import { checkJobId, JobArchive } from './file-job-archive.js'
+import { FileConsensus } from './file-consensus.js'
+import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+import { isFinalJobStatus, type FinalJobStatus, type InsertResult, type InstanceRecord, type JobFilter, type JobPage, type JobRecord, type JobStore } from './job-store.js'
+import {
+  checkInsertable,
+  claimOldest,
+  countStatus,
+  deadlinePassedJobs,
+  findJob,
+  finishJob,
+  insertJob,
+  jobByKey,
+  jsonCopy,
+  releaseJob,
+  renewJob,
+  requestCancelJob,
+  rescueExpired,
+  storedJob,
+  withoutFinal,
+  type JobTable,
+  type Step,
+} from './job-transitions.js'
+
+const DOC_KEY = 'jobs'
+const DEFAULT_FLUSH_AFTER = 32
+/** Document versions between truncations of the older ones. */
+const TRUNCATE_EVERY = 64
+/** Compare-and-set attempts of one call; each lost attempt means another call's write landed. */
+const MAX_ATTEMPTS = 1000
+
+export interface FileJobStoreOptions {
+  /** Final jobs the document may hold before a mutating call moves them out; default 32 (≥ 1). */
+  readonly flushAfter?: number
+  /** Test hook: called with every file and directory the store reads (to bound a call's reads). */
+  readonly onRead?: (path: string) => void
+  /** Test hook: called before each step that changes files (to crash a process between any two). */
+  readonly beforeWrite?: (step: string) => void
+}
+
+interface Doc {
+  readonly seqno: SeqNo | null
+  readonly jobs: JobTable
+}
+
+export class FileJobStore implements JobStore {
+  readonly #root: string
+  readonly #consensus: FileConsensus
+  readonly #archive: JobArchive
+  readonly #instances: string
+  readonly #flushAfter: number
+  readonly #onRead: (path: string) => void
+  readonly #beforeWrite: (step: string) => void
+  readonly #listeners = new Set<() => void>()
+  #closed = false
+
+  /** `root` is created on the first write; a missing root reads as empty. */
+  constructor(root: string, options: FileJobStoreOptions = {}) {
+    this.#root = resolve(root)
+    this.#onRead = options.onRead ?? (() => undefined)
+    this.#beforeWrite = options.beforeWrite ?? (() => undefined)
+    this.#consensus = new FileConsensus(join(this.#root, 'active'), { beforeLink: async () => this.#beforeWrite('document') })
+    this.#archive = new JobArchive(this.#root, { onRead: this.#onRead, beforeWrite: this.#beforeWrite })
+    this.#instances = join(this.#root, 'instances')
+    this.#flushAfter = Math.max(1, options.flushAfter ?? DEFAULT_FLUSH_AFTER)
+  }
+
+  get root(): string {
+    return this.#root
+  }
+
+  async insert(job: JobRecord, capacity: number, opts?: Abortable): Promise<InsertResult> {
+    this.#check(opts)
+    checkJobId(job.id)
+    checkInsertable(job)
+    const stored = storedJob(job)
+    return this.#apply('insert', opts, async (jobs): Promise<Step<InsertResult>> => {
+      if (findJob(jobs, job.id) !== null || (await this.#archive.used(job.id))) throw new InvalidUsageError(`job ${job.id} exists already`)
+      if (job.idempotencyKey !== null && jobByKey(jobs, job.shardId, job.idempotencyKey) === null) {
+        const earlier = await this.#archive.byKey(job.shardId, job.idempotencyKey)
+        if (earlier !== null) return { jobs: null, result: { kind: 'exists', job: earlier } }
+      }
+      return insertJob(jobs, stored, capacity)
+    })
+  }
+
+  async get(id: string, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    return this.#guard('get', opts, async () => findJob((await this.#read()).jobs, id) ?? (await this.#archive.get(id)))
+  }
+
+  async byIdempotencyKey(shardId: string, idempotencyKey: string, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    return this.#guard('byIdempotencyKey', opts, async () => jobByKey((await this.#read()).jobs, shardId, idempotencyKey) ?? (await this.#archive.byKey(shardId, idempotencyKey)))
+  }
+
+  async list(filter: JobFilter, opts?: Abortable): Promise<JobPage> {
+    this.#check(opts)
+    return this.#guard('list', opts, async () => this.#archive.list((await this.#read()).jobs, filter))
+  }
+
+  async active(opts?: Abortable): Promise<{ readonly queued: number; readonly running: number }> {
+    this.#check(opts)
+    const { jobs } = await this.#guard('active', opts, () => this.#read())
+    return { queued: countStatus(jobs, 'queued'), running: countStatus(jobs, 'running') }
+  }
+
+  async claim(owner: string, now: number, leaseMs: number, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    return this.#apply('claim', opts, (jobs) => claimOldest(jobs, owner, now, leaseMs))
+  }
+
+  async renew(id: string, token: number, now: number, leaseMs: number, data: unknown, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    const stored = jsonCopy(data)
+    return this.#apply('renew', opts, (jobs) => renewJob(jobs, id, token, now, leaseMs, stored))
+  }
+
+  async finish(id: string, token: number | null, status: FinalJobStatus, data: unknown, now: number, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    const stored = jsonCopy(data)
+    return this.#apply('finish', opts, (jobs) => finishJob(jobs, id, token, status, stored, now))
+  }
+
+  async requestCancel(id: string, now: number, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    return this.#apply('requestCancel', opts, (jobs) => requestCancelJob(jobs, id, now))
+  }
+
+  async release(id: string, token: number, now: number, opts?: Abortable): Promise<JobRecord | null> {
+    this.#check(opts)
+    return this.#apply('release', opts, (jobs) => releaseJob(jobs, id, token, now))
+  }
+
+  async rescue(now: number, opts?: Abortable): Promise<readonly JobRecord[]> {
+    this.#check(opts)
+    return this.#apply('rescue', opts, (jobs) => rescueExpired(jobs, now))
+  }
+
+  async deadlinePassed(now: number, limit: number, opts?: Abortable): Promise<readonly JobRecord[]> {
+    this.#check(opts)
+    return deadlinePassedJobs((await this.#guard('deadlinePassed', opts, () => this.#read())).jobs, now, limit)
+  }
+
+  /** Moves every final job out of the document, then purges the archive (see JobArchive.purge). */
+  async purge(before: number, opts?: Abortable): Promise<number> {
+    this.#check(opts)
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.#guard('purge', opts, () => this.#read())
+      if (!doc.jobs.some((j) => isFinalJobStatus(j.status))) break
+      if ((await this.#flush('purge', doc, opts)) !== null) break
+      await this.#pause('purge', attempt, opts)
+    }
+    const purged = await this.#guard('purge', opts, () => this.#archive.purge(before))
+    if (purged > 0) this.#notify()
+    return purged
+  }
+
+  async heartbeat(instance: InstanceRecord, opts?: Abortable): Promise<void> {
+    this.#check(opts)
+    const record: InstanceRecord = { id: instance.id, startedAt: instance.startedAt, heartbeatAt: instance.heartbeatAt, version: instance.version, running: instance.running }
+    await this.#guard('heartbeat', opts, async () => {
+      const created = await mkdir(this.#instances, { recursive: true })
+      await fsyncCreated(this.#instances, created)
+      const tmp = join(this.#instances, `.tmp-${randomBytes(8).toString('hex')}~`)
+      try {
+        const handle = await open(tmp, 'wx')
+        try {
+          await handle.writeFile(JSON.stringify({ v: 1, instance: record }))
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        this.#beforeWrite('heartbeat')
+        await rename(tmp, this.#instancePath(instance.id))
+      } catch (err) {
+        await unlink(tmp).catch(() => undefined) // NB: a leftover temp file is never read
+        throw err
+      }
+      await fsyncDir(this.#instances)
+    })
+  }
+
+  async instances(since: number, opts?: Abortable): Promise<readonly InstanceRecord[]> {
+    this.#check(opts)
+    return this.#guard('instances', opts, async () => {
+      this.#onRead(this.#instances)
+      const out: InstanceRecord[] = []
+      for (const name of await readdirOrEmpty(this.#instances)) {
+        if (!/^[0-9a-f]{64}\.json$/.test(name)) continue
+        const path = join(this.#instances, name)
+        this.#onRead(path)
+        const text = await readFile(path, 'utf8').catch((err: unknown) => {
+          if (hasCode(err, 'ENOENT')) return null // it left meanwhile
+          throw err
+        })
+        if (text === null) continue
+        const instance = (JSON.parse(text) as { instance: InstanceRecord }).instance
+        if (instance.heartbeatAt >= since) out.push(Object.freeze(instance))
+      }
+      return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    })
+  }
+
+  async leave(id: string, opts?: Abortable): Promise<void> {
+    this.#check(opts)
+    await this.#guard('leave', opts, async () => {
+      try {
+        this.#beforeWrite('leave')
+        await unlink(this.#instancePath(id))
+      } catch (err) {
+        if (hasCode(err, 'ENOENT')) return
+        throw err
+      }
+      await fsyncDir(this.#instances)
+    })
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#listeners.clear()
+    await this.#consensus.close()
+  }
+
+  /**
+   * The compare-and-set loop: reads the document (flushing it first when due), applies `step`,
+   * writes the result expecting the version read, and on a mismatch starts again.
+   */
+  async #apply<T>(op: string, opts: Abortable | undefined, step: (jobs: JobTable) => Step<T> | Promise<Step<T>>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let doc: Doc | null = await this.#guard(op, opts, () => this.#read())
+      if (doc.jobs.filter((j) => isFinalJobStatus(j.status)).length >= this.#flushAfter) doc = await this.#flush(op, doc, opts)
+      if (doc !== null) {
+        const current = doc
+        const { jobs, result } = await this.#guard(op, opts, async () => step(current.jobs))
+        if (jobs === null) return result
+        if (await this.#write(current, jobs, opts)) {
+          this.#notify()
+          return result
+        }
+      }
+      await this.#pause(op, attempt, opts)
+    }
+  }
+
+  /** Archives the document's final jobs, then removes them from it; the document after, or null on a mismatch. */
+  async #flush(op: string, doc: Doc, opts: Abortable | undefined): Promise<Doc | null> {
+    const { kept, final } = withoutFinal(doc.jobs)
+    await this.#guard(op, opts, () => this.#archive.put(final))
+    try {
+      return (await this.#write(doc, kept, opts)) ? { seqno: (doc.seqno ?? -1) + 1, jobs: kept } : null
+    } catch (err) {
+      // Either way every job is in the document or archived: the call itself changed nothing yet.
+      if (err instanceof LocationError && err.kind === 'indeterminate') throw determinate(err.message, err)
+      throw err
+    }
+  }
+
+  async #read(): Promise<Doc> {
+    this.#onRead(join(this.#consensus.root, DOC_KEY))
+    const head = await this.#consensus.head(DOC_KEY)
+    if (head === null) return { seqno: null, jobs: [] }
+    const parsed = JSON.parse(new TextDecoder().decode(head.data)) as { v?: unknown; jobs?: JobRecord[] }
+    if (parsed.v !== 1 || !Array.isArray(parsed.jobs)) throw determinate(`file job store ${this.#root}: the jobs document is not one this version of compactd wrote`)
+    return { seqno: head.seqno, jobs: parsed.jobs.map((j) => Object.freeze(j)) }
+  }
+
+  /** Writes `jobs` as the version after `doc`'s; false on a mismatch. Errors are the consensus store's. */
+  async #write(doc: Doc, jobs: JobTable, opts: Abortable | undefined): Promise<boolean> {
+    const seqno = doc.seqno === null ? 0 : doc.seqno + 1
+    const data = new TextEncoder().encode(JSON.stringify({ v: 1, jobs }))
+    const res = await this.#consensus.compareAndSet(DOC_KEY, doc.seqno, { seqno, data }, opts)
+    if (res.kind !== 'committed') return false
+    if (seqno > 0 && seqno % TRUNCATE_EVERY === 0) {
+      this.#beforeWrite('truncate')
+      // Housekeeping after a committed write: a failure leaves old versions for the next truncation.
+      await this.#consensus.truncate(DOC_KEY, seqno).catch(() => undefined)
+    }
+    return true
+  }
+
+  async #pause(op: string, attempt: number, opts: Abortable | undefined): Promise<void> {
+    if (attempt >= MAX_ATTEMPTS) throw determinate(`file job store ${op}: the jobs document kept changing (${attempt} attempts)`)
+    opts?.signal?.throwIfAborted()
+    await new Promise((ok) => setTimeout(ok, Math.random() * Math.min(50, 2 ** attempt)))
+  }
+
+  #notify(): void {
+    for (const l of this.#listeners) queueMicrotask(l)
+  }
+
+  #instancePath(id: string): string {
+    return join(this.#instances, `${createHash('sha256').update(id).digest('hex')}.json`)
+  }
+
+  #check(opts: Abortable | undefined): void {
+    if (this.#closed) throw closedError('file job store')
+    opts?.signal?.throwIfAborted()
+  }
+
+  /** Runs a step that made no change visible yet: its filesystem failures are determinate. */
+  async #guard<T>(op: string, opts: Abortable | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (opts?.signal?.aborted) throw opts.signal.reason
+      if (err instanceof LocationError || err instanceof InvalidUsageError) throw err
+      throw determinate(`file job store ${op}: ${errorMessage(err)}`, err)
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (err) {
+    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
+    throw err
+  }
+}

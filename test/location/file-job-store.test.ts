@@ -1,0 +1,224 @@
+/**
+ * FileJobStore beyond the contract: its document and archive, processes sharing it, and a process
+ * killed with SIGKILL at random points.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomInt } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { isDeepStrictEqual } from 'node:util'
+import { mulberry32 } from '../../src/core/prng.js'
+import { InvalidUsageError } from '../../src/location/errors.js'
+import { bucketOf, JobArchive } from '../../src/location/file-job-archive.js'
+import { FileConsensus } from '../../src/location/file-consensus.js'
+import { FileJobStore } from '../../src/location/file-job-store.js'
+import type { InstanceRecord, JobRecord, JobStore } from '../../src/location/job-store.js'
+import { MemJobStore } from '../../src/location/mem-job-store.js'
+import { applyOp, type JobOp } from './job-store-ops.js'
+import { claimsAcrossProcesses } from './job-store-processes.js'
+import { allJobs, finalJob, put, queuedJob } from './job-store-records.js'
+
+const CRASHER = fileURLToPath(new URL('./file-job-store-crasher.ts', import.meta.url))
+const CRASH_ROUNDS = 16
+
+let root: string
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'compactd-filejobs-'))
+})
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+/** The document's jobs, read straight from the store's FileConsensus. */
+async function documentJobs(dir: string): Promise<JobRecord[]> {
+  const consensus = new FileConsensus(join(dir, 'active'))
+  const head = await consensus.head('jobs')
+  await consensus.close()
+  return head === null ? [] : (JSON.parse(new TextDecoder().decode(head.data)) as { jobs: JobRecord[] }).jobs
+}
+
+interface Snapshot {
+  readonly jobs: JobRecord[]
+  readonly instances: readonly InstanceRecord[]
+}
+
+const snapshot = async (s: JobStore): Promise<Snapshot> => ({ jobs: await allJobs(s, 16), instances: await s.instances(0) })
+
+describe('FileJobStore', () => {
+  claimsAcrossProcesses(async () => `file://${await mkdtemp(join(root, 'processes-'))}/consensus`)
+
+  it('moves final jobs out of the document once it holds flushAfter of them; readers see every job throughout', async () => {
+    const dir = join(root, 'flush')
+    const s = new FileJobStore(dir, { flushAfter: 3 })
+    const jobs = [await put(s, finalJob({ idempotencyKey: 'a' })), await put(s, finalJob()), await put(s, queuedJob())]
+    assert.deepEqual((await documentJobs(dir)).length, 3, 'two final jobs stay in the document')
+    jobs.push(await put(s, finalJob()))
+    assert.deepEqual((await documentJobs(dir)).length, 4)
+    jobs.push(await put(s, queuedJob()), await put(s, finalJob({ idempotencyKey: 'b' })))
+    const doc = await documentJobs(dir)
+    assert.deepEqual(
+      doc.map((j) => j.id),
+      [jobs[2]?.id, jobs[4]?.id, jobs[5]?.id],
+      'the write after the third final job moved them out first',
+    )
+    const bucket = join(dir, 'done', bucketOf(jobs[0]?.id ?? ''))
+    assert.deepEqual((await readdir(bucket)).sort(), [0, 1, 3].map((i) => `${jobs[i]?.id}.json`).sort())
+    for (const job of jobs) assert.deepEqual(await s.get(job.id), job)
+    assert.deepEqual(await allJobs(s), [...jobs].reverse())
+    assert.deepEqual(await s.byIdempotencyKey('s-one', 'a'), jobs[0])
+    assert.deepEqual(await s.byIdempotencyKey('s-one', 'b'), jobs[5])
+    assert.equal((await s.insert(queuedJob({ idempotencyKey: 'a' }), 10)).kind, 'exists')
+    await s.close()
+  })
+
+  it('a purged job stays purged when a stale flusher archives it again, and its id is never taken again', async () => {
+    const dir = join(root, 'tombstones')
+    const s = new FileJobStore(dir, { flushAfter: 1 })
+    const job = await put(s, finalJob({ idempotencyKey: 'k', finishedAt: 100 }))
+    await put(s, finalJob({ finishedAt: 5_000 }))
+    assert.equal(await s.purge(1_000), 1)
+    // A flusher that read the document before the job moved out, writing it now.
+    await new JobArchive(dir).put([job])
+    assert.equal(await s.get(job.id), null)
+    assert.equal(await s.byIdempotencyKey('s-one', 'k'), null)
+    assert.equal((await allJobs(s)).length, 1)
+    assert.equal(await s.purge(1_000), 0)
+    await assert.rejects(s.insert({ ...job }, 10), InvalidUsageError)
+    const again = await put(s, queuedJob({ idempotencyKey: 'k' }))
+    assert.deepEqual(await s.byIdempotencyKey('s-one', 'k'), again)
+    await s.close()
+  })
+
+  it('refuses ids that are not plain file names; ignores temp files and names it did not write', async () => {
+    const dir = join(root, 'names')
+    const s = new FileJobStore(dir, { flushAfter: 1 })
+    for (const id of ['', 'a/b', '../x', '.hidden', 'x'.repeat(201), 'ünï']) await assert.rejects(s.insert(queuedJob({ id }), 10), InvalidUsageError, JSON.stringify(id))
+    const job = await put(s, finalJob({ idempotencyKey: 'k' }))
+    await put(s, queuedJob())
+    const bucket = join(dir, 'done', bucketOf(job.id))
+    await writeFile(join(bucket, '.tmp-0123456789abcdef~'), 'half a write')
+    await writeFile(join(bucket, 'notes.txt'), 'foreign')
+    await mkdir(join(dir, 'done', 'not a bucket'), { recursive: true })
+    await writeFile(join(dir, 'instances', 'foreign.json'), '{}').catch(async () => {
+      await mkdir(join(dir, 'instances'))
+      await writeFile(join(dir, 'instances', 'foreign.json'), '{}')
+    })
+    assert.equal((await allJobs(s)).length, 2)
+    assert.deepEqual(await s.get(job.id), job)
+    assert.deepEqual(await s.instances(0), [])
+    assert.equal(await s.get('a/../b'), null)
+    await s.close()
+  })
+
+  it('a document this version did not write is a determinate error, not a guess', async () => {
+    const dir = join(root, 'future')
+    const consensus = new FileConsensus(join(dir, 'active'))
+    await consensus.compareAndSet('jobs', null, { seqno: 0, data: new TextEncoder().encode('{"v":2,"jobs":{}}') })
+    await consensus.close()
+    const s = new FileJobStore(dir)
+    await assert.rejects(s.get('c1'), { name: 'LocationError', kind: 'determinate' })
+    await assert.rejects(s.claim('i', 0, 1), { name: 'LocationError', kind: 'determinate' })
+    await s.close()
+  })
+
+  it('survives SIGKILL at random points of a seeded workload: every acknowledged call is durable, the call in flight all or nothing', async (t) => {
+    const seed = Number(process.env['JOB_STORE_CRASH_SEED'] ?? randomInt(2 ** 31))
+    t.diagnostic(`seed ${seed} (JOB_STORE_CRASH_SEED=${seed} repeats the workloads and the even rounds' crash points; odd rounds' kills also depend on timing)`)
+    const random = mulberry32(seed)
+    const dir = join(root, 'crash')
+    /** Every call that took effect, in order; `oracle` is a MemJobStore that made them all. */
+    const log: JobOp[] = []
+    let oracle = new MemJobStore()
+    let nextId = 1
+    let now = 10_000
+    let killed = 0
+    for (let round = 0; round < CRASH_ROUNDS; round++) {
+      // Even rounds: the child kills itself before a write step the seed picks. Odd rounds: the
+      // parent kills it a random while after a line the seed picks (anywhere inside a call).
+      const killStep = round % 2 === 0 ? 1 + Math.floor(random() * 200) : 0
+      const killAt = round % 2 === 0 ? 0 : 4 + Math.floor(random() * 150)
+      const killDelayMs = random() * 20
+      const child = spawn(process.execPath, ['--import', 'tsx', CRASHER, dir, String(seed + round), String(nextId), String(now), '120', String(killStep)], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const exit = once(child, 'exit')
+      const done: Array<{ op: JobOp; result: unknown }> = []
+      let inFlight: JobOp | null = null
+      let lines = 0
+      // NB: read to the end even after the kill: a call the child reported done before it died counts.
+      for await (const line of createInterface({ input: child.stdout })) {
+        if (++lines === killAt) setTimeout(() => child.kill('SIGKILL'), killDelayMs)
+        if (line.startsWith('start ')) inFlight = JSON.parse(line.slice(6)) as JobOp
+        else if (line.startsWith('done ') && inFlight !== null) {
+          done.push({ op: inFlight, result: JSON.parse(line.slice(5)) as unknown })
+          inFlight = null
+        } else assert.fail(`round ${round}: unexpected line ${line}`)
+      }
+      const [code, signal] = await exit
+      if (signal === 'SIGKILL') killed++
+      else assert.equal(code, 0, `round ${round}: the child failed`)
+
+      for (const [i, { op, result }] of done.entries()) {
+        const want = JSON.parse(JSON.stringify(await applyOp(oracle, op)) ?? 'null') as unknown
+        assert.deepEqual(result, want, `round ${round}, call ${i} (${op.op}): the file store and the oracle disagree`)
+        log.push(op)
+      }
+      const s = new FileJobStore(dir, { flushAfter: 2 })
+      let actual = await snapshot(s)
+      if (inFlight !== null) {
+        const without = await snapshot(oracle)
+        const withIt = new MemJobStore()
+        for (const op of [...log, inFlight]) await applyOp(withIt, op)
+        const landed = await snapshot(withIt)
+        if (!isDeepStrictEqual(actual, without)) {
+          if (inFlight.op === 'purge' && !isDeepStrictEqual(actual, landed)) {
+            // A purge cut short removed some of the jobs it would purge: finish it, then it landed.
+            const cut = inFlight.before
+            const missing = without.jobs.filter((j) => !actual.jobs.some((a) => a.id === j.id))
+            assert.ok(missing.every((j) => j.finishedAt !== null && j.finishedAt < cut), `round ${round}: a purge cut short lost a job it should keep`)
+            await s.purge(cut)
+            actual = await snapshot(s)
+          }
+          assert.deepEqual(actual, landed, `round ${round}: after a kill during ${JSON.stringify(inFlight)} the store is neither before nor after it`)
+          oracle = withIt
+          log.push(inFlight)
+        }
+      }
+      assert.deepEqual(actual, await snapshot(oracle), `round ${round}: the store after the kill is not what the acknowledged calls made`)
+      await checkInvariants(s, oracle, log)
+      await s.close()
+      const inserted = log.concat(inFlight === null ? [] : [inFlight]).flatMap((op) => (op.op === 'insert' ? [Number(op.job.id.slice(1))] : []))
+      nextId = Math.max(nextId, ...inserted) + 1
+      now += 10 * lines + 10_000
+    }
+    assert.ok(killed >= CRASH_ROUNDS / 2, `only ${killed} of ${CRASH_ROUNDS} rounds were killed`)
+    t.diagnostic(`${log.length} calls in ${CRASH_ROUNDS} rounds, ${killed} killed`)
+  })
+})
+
+/** What every state must satisfy, checked through every read path of `s` against the oracle. */
+async function checkInvariants(s: JobStore, oracle: JobStore, log: readonly JobOp[]): Promise<void> {
+  const jobs = await allJobs(s, 5)
+  const seen = new Set<string>()
+  for (const j of jobs) {
+    assert.deepEqual(await s.get(j.id), j)
+    if (j.idempotencyKey !== null) {
+      const key = `${j.shardId}/${j.idempotencyKey}`
+      assert.ok(!seen.has(key), `two jobs hold ${key}`)
+      seen.add(key)
+    }
+  }
+  for (const op of log) {
+    if (op.op !== 'insert' || op.job.idempotencyKey === null) continue
+    assert.deepEqual(await s.byIdempotencyKey(op.job.shardId, op.job.idempotencyKey), await oracle.byIdempotencyKey(op.job.shardId, op.job.idempotencyKey))
+  }
+  assert.deepEqual(await s.active(), await oracle.active())
+  for (const status of ['queued', 'running', 'succeeded'] as const) {
+    assert.deepEqual((await s.list({ status, limit: 1_000 })).jobs, (await oracle.list({ status, limit: 1_000 })).jobs)
+  }
+  assert.deepEqual(await s.deadlinePassed(Number.MAX_SAFE_INTEGER, 1_000), await oracle.deadlinePassed(Number.MAX_SAFE_INTEGER, 1_000))
+}
