@@ -157,7 +157,7 @@ function copyBytes(src: Uint8Array, srcWords: Uint32Array, sw: number, s: number
   for (; i < len; i++) dst[d + i] = src[s + i]!
 }
 
-class VarBinaryBuilder extends ColumnBuilder {
+export class VarBinaryBuilder extends ColumnBuilder {
   offsets = new Int32Array(1)
   bytes = new Uint8Array(0)
   /** u32 view of `bytes` (whose byteOffset is always 0). */
@@ -196,6 +196,22 @@ class VarBinaryBuilder extends ColumnBuilder {
   #growBytes(min: number): void {
     this.bytes = grown(this.bytes, min)
     this.words = new Uint32Array(this.bytes.buffer, 0, this.bytes.length >> 2)
+  }
+
+  /** Appends bytes `src[start, end)` as one value (e.g. the UTF-8 of a string read from a request). */
+  appendSpan(src: Uint8Array, start: number, end: number): void {
+    const n = this.length
+    if (n + 2 > this.offsets.length) this.offsets = grown(this.offsets, n + 2)
+    const at = this.offsets[n]!
+    const stop = at + end - start
+    if (stop > 0x7fffffff) throw new RangeError('a column of a part may hold at most 2 GiB of bytes')
+    if (stop > this.bytes.length) this.#growBytes(stop)
+    const b = this.bytes
+    if (end - start > 32) b.set(src.subarray(start, end), at)
+    else for (let i = start, j = at; i < end; i++, j++) b[j] = src[i]!
+    this.offsets[n + 1] = stop
+    this.validity?.push(n, true)
+    this.length = n + 1
   }
 
   /**
@@ -318,7 +334,7 @@ class VarBinaryBuilder extends ColumnBuilder {
   }
 }
 
-class Fixed64Builder extends ColumnBuilder {
+export class Fixed64Builder extends ColumnBuilder {
   words = new Uint32Array(0)
 
   appendValue(v: Value): void {

@@ -1,40 +1,170 @@
 /**
- * Sorting and consolidating one in-memory `Updates` (user writes, snapshot reads): sort by
- * (key, val, time) in a run order, sum the diffs of equal (key, val, time) with wrapping i64
- * addition, drop zero sums. The output is a sorted, consolidated copy.
+ * Sorting and consolidating one in-memory `Updates` (user writes, wrong-order runs in a merge):
+ * sort by (key, val, time) in a run order, sum the diffs of equal (key, val, time) with wrapping
+ * i64 addition, drop zero sums. The output is a sorted, consolidated copy.
+ *
+ * The sort is a radix sort of the first 8 bytes of each row's key encoding (a prefix of a sort
+ * key orders like the key wherever two prefixes differ), then a comparison sort of each run of
+ * equal prefixes. Keys that differ early (most keys) never reach the comparator; keys that share
+ * long prefixes cost a comparison sort of their group, as before.
  */
-import { compareRows, firstUnsortedRow, rowOrderKeys, type RowOrderKeys, type SortOrder } from './sort-key.js'
-import { I64Sum, shapeOf, UpdatesBuilder, type Updates } from './updates.js'
+import type { ColumnCopier } from './column-builder.js'
+import { compareRows, firstUnsortedRow, rowOrderKeys, type RowOrderKeys, type SortKeyColumn, type SortOrder } from './sort-key.js'
+import { diffWords, I64Sum, shapeOf, UpdatesBuilder, type GatherRows, type Updates } from './updates.js'
+
+/** Below this many rows a comparison sort beats the radix passes. */
+const RADIX_MIN_ROWS = 256
 
 /** Row indices of `[0, length)` in (key, val, time) order; the identity when already sorted. */
 export function sortPermutation(k: RowOrderKeys, length: number): Uint32Array {
+  return sortRows(k, length).order
+}
+
+/**
+ * The rows of `k` sorted and consolidated (see `consolidateInOrder`): one source to gather from.
+ * Already sorted rows are only consolidated.
+ */
+export function sortConsolidated(k: RowOrderKeys, diffs: Uint32Array, length: number): GatherRows {
+  const { order, prefixes } = sortRows(k, length)
+  return consolidateInOrder(k, diffs, order, length, prefixes)
+}
+
+/** Key prefixes of rows in sorted order (see `keyPrefixes`): rows with different prefixes differ. */
+interface SortedPrefixes {
+  readonly hi: Uint32Array
+  readonly lo: Uint32Array
+}
+
+function sortRows(k: RowOrderKeys, length: number): { order: Uint32Array; prefixes: SortedPrefixes | null } {
   const perm = new Uint32Array(length)
   for (let i = 0; i < length; i++) perm[i] = i
-  if (firstUnsortedRow(k, length) !== -1) perm.sort((x, y) => compareRows(k, x, k, y))
-  return perm
+  if (firstUnsortedRow(k, length) === -1) return { order: perm, prefixes: null }
+  if (length < RADIX_MIN_ROWS) return { order: perm.sort((x, y) => compareRows(k, x, k, y)), prefixes: null }
+  const hi = new Uint32Array(length)
+  const lo = new Uint32Array(length)
+  keyPrefixes(k.keys, length, hi, lo)
+  const sorted = radixSort(perm, hi, lo)
+  // Runs of equal prefixes: ordered by the whole row.
+  for (let i = 0; i < length; ) {
+    let j = i + 1
+    while (j < length && hi[j] === hi[i] && lo[j] === lo[i]) j++
+    if (j - i > 1) sorted.subarray(i, j).sort((x, y) => compareRows(k, x, k, y))
+    i = j
+  }
+  return { order: sorted, prefixes: { hi, lo } }
+}
+
+/** The first 8 bytes of each key encoding as big-endian words, zero-padded. */
+function keyPrefixes(keys: SortKeyColumn, length: number, hi: Uint32Array, lo: Uint32Array): void {
+  const o = keys.offsets
+  const b = keys.bytes
+  for (let i = 0; i < length; i++) {
+    const s = o[i]!
+    const len = o[i + 1]! - s
+    if (len >= 8) {
+      hi[i] = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0
+      lo[i] = ((b[s + 4]! << 24) | (b[s + 5]! << 16) | (b[s + 6]! << 8) | b[s + 7]!) >>> 0
+      continue
+    }
+    let h = 0
+    let l = 0
+    for (let j = 0; j < len; j++) {
+      if (j < 4) h |= b[s + j]! << (24 - 8 * j)
+      else l |= b[s + j]! << (24 - 8 * (j - 4))
+    }
+    hi[i] = h >>> 0
+    lo[i] = l >>> 0
+  }
+}
+
+/**
+ * LSD radix sort of `perm` by (hi, lo) in 16-bit digits, skipping digits every row shares. `hi`
+ * and `lo` are permuted along (on return they are in sorted order); returns the sorted indices.
+ */
+function radixSort(perm: Uint32Array, hi: Uint32Array, lo: Uint32Array): Uint32Array {
+  const n = perm.length
+  const counts = new Uint32Array(1 << 16)
+  let idx: Uint32Array = perm
+  let h: Uint32Array = hi
+  let l: Uint32Array = lo
+  let idx2: Uint32Array = new Uint32Array(n)
+  let h2: Uint32Array = new Uint32Array(n)
+  let l2: Uint32Array = new Uint32Array(n)
+  for (let pass = 0; pass < 4; pass++) {
+    const words = pass < 2 ? l : h
+    const shift = pass % 2 === 0 ? 0 : 16
+    counts.fill(0)
+    for (let i = 0; i < n; i++) counts[(words[i]! >>> shift) & 0xffff]!++
+    if (counts[(words[0]! >>> shift) & 0xffff] === n) continue
+    let sum = 0
+    for (let d = 0; d < counts.length; d++) {
+      const c = counts[d]!
+      counts[d] = sum
+      sum += c
+    }
+    for (let i = 0; i < n; i++) {
+      const at = counts[(words[i]! >>> shift) & 0xffff]!++
+      idx2[at] = idx[i]!
+      h2[at] = h[i]!
+      l2[at] = l[i]!
+    }
+    ;[idx, idx2] = [idx2, idx]
+    ;[h, h2] = [h2, h]
+    ;[l, l2] = [l2, l]
+  }
+  if (h !== hi) {
+    hi.set(h)
+    lo.set(l)
+  }
+  return idx
+}
+
+/**
+ * The consolidation of rows visited in `order` (sorted): one entry per distinct (key, val, time),
+ * its first row's index and the wrapping sum of the group's diffs; groups summing to zero are
+ * dropped. The result gathers from source 0 (see `UpdatesBuilder.appendGathered`). `prefixes`, when
+ * given, are the rows' key prefixes in `order`, which spare most comparisons.
+ */
+export function consolidateInOrder(k: RowOrderKeys, diffs: Uint32Array, order: Uint32Array, length: number, prefixes: SortedPrefixes | null = null): GatherRows {
+  const row = new Uint32Array(length)
+  const time0 = new Uint32Array(length)
+  const time1 = new Uint32Array(length)
+  const diffLo = new Uint32Array(length)
+  const diffHi = new Int32Array(length)
+  const acc = new I64Sum()
+  let rows = 0
+  for (let i = 0; i < length; ) {
+    const first = order[i]!
+    acc.reset(diffs[2 * first]!, diffs[2 * first + 1]!)
+    let j = i + 1
+    for (; j < length; j++) {
+      const r = order[j]!
+      if (prefixes !== null && (prefixes.hi[j] !== prefixes.hi[i] || prefixes.lo[j] !== prefixes.lo[i])) break
+      if (compareRows(k, first, k, r) !== 0) break
+      acc.add(diffs[2 * r]!, diffs[2 * r + 1]!)
+    }
+    if (!acc.isZero()) {
+      row[rows] = first
+      time0[rows] = k.major[first]!
+      time1[rows] = k.minor[first]!
+      diffLo[rows] = acc.lo
+      diffHi[rows] = acc.hi
+      rows++
+    }
+    i = j
+  }
+  return { rows, src: new Uint32Array(rows), row, time0, time1, diffLo, diffHi }
 }
 
 /** `u` sorted in `order` and consolidated (equal rows summed, zero sums dropped). */
 export function sortAndConsolidate(u: Updates, order: SortOrder): Updates {
   const n = u.length
   const k = rowOrderKeys(u, order)
-  const perm = sortPermutation(k, n)
-  const b = new UpdatesBuilder(shapeOf(u), { capacity: n })
+  const consolidated = sortConsolidated(k, diffWords(u), n)
+  const b = new UpdatesBuilder(shapeOf(u), { capacity: consolidated.rows })
   const src = b.bind(u)
-  const dw = src.diffs
-  const acc = new I64Sum()
-  let i = 0
-  while (i < n) {
-    const first = perm[i]!
-    acc.reset(dw[2 * first]!, dw[2 * first + 1]!)
-    let j = i + 1
-    for (; j < n; j++) {
-      const r = perm[j]!
-      if (compareRows(k, first, k, r) !== 0) break
-      acc.add(dw[2 * r]!, dw[2 * r + 1]!)
-    }
-    if (!acc.isZero()) b.appendFrom(src, first, k.major[first]!, k.minor[first]!, acc.lo, acc.hi)
-    i = j
-  }
+  const keys: ColumnCopier[] = [src.keys]
+  const vals: ColumnCopier[] = [src.vals]
+  b.appendGathered(keys, vals, [0], consolidated)
   return b.finish()
 }
