@@ -153,6 +153,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       metrics,
       gcGraceMs: settings.gcGraceMs,
       gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
+      bodyLimitBytes: settings.bodyLimitBytes,
     })
     shards.start()
     closers.push(() => shards.stop())

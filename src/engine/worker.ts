@@ -1,17 +1,25 @@
 /**
- * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time. Merge tasks
- * (`mergeRuns`) ask for their parts by message. A finished output is encoded only once the main
- * thread says `go` (room among its outputs in flight: the upload backpressure), then leaves as a
- * message while the next is built.
+ * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time.
+ *
+ * - Merge tasks (`mergeRuns`) ask for their parts by message (inline parts came with the task).
+ *   With parts output, a finished part is encoded only once the main thread says `go` (room among
+ *   its outputs in flight: the upload backpressure), then leaves as a message while the next is
+ *   built. With stream output (snapshot reads), each chunk of rows is encoded as the response body
+ *   (Arrow IPC stream messages or JSON text) and posted while the worker has credit.
+ * - Write tasks (`BatchWrite`) read their request body as the main thread forwards it, and post
+ *   parts as merges do.
  */
 import { parentPort, type TransferListItem } from 'node:worker_threads'
 import { OffsetsScratch } from '../columnar/batch-slices.js'
-import { encodedPart } from '../columnar/part-format.js'
-import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
+import { ByteSink, writeJsonRows } from '../columnar/json-rows-writer.js'
+import { encodedPart, UpdatesStreamWriter } from '../columnar/part-format.js'
+import { emptyUpdates, sameShape, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
-import type { FromWorker, MergeTaskPayload, ToWorker } from './protocol.js'
+import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WriteTaskPayload } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
+import { BatchWrite } from './write-batch.js'
 
 const port = parentPort
 if (port === null) throw new Error('worker.ts must run in a worker thread')
@@ -64,6 +72,11 @@ interface Current {
   readonly held: Map<string, Uint8Array>
   /** Outputs waiting for `go`, oldest first. */
   readonly waiting: (() => void)[]
+  /** Stream outputs: `go`s received and not yet used (credit for chunks). */
+  credit: number
+  /** Write tasks: body chunks received and not yet read, and whoever waits for the next. */
+  readonly body: { readonly bytes: Uint8Array; readonly end: boolean }[]
+  bodyWaiter: (() => void) | null
 }
 
 let current: Current | null = null
@@ -73,6 +86,9 @@ port.on('message', (msg: ToWorker) => {
     switch (msg.task.kind) {
       case 'merge':
         void runMerge(msg.taskId, msg.task.payload)
+        return
+      case 'write':
+        void runWrite(msg.taskId, msg.task.payload)
         return
     }
   }
@@ -98,14 +114,24 @@ port.on('message', (msg: ToWorker) => {
       resolve?.(msg.bytes)
       return
     }
-    case 'go':
-      current.waiting.shift()?.()
+    case 'go': {
+      const next = current.waiting.shift()
+      if (next !== undefined) next()
+      else current.credit++
+      return
+    }
+    case 'body':
+      current.body.push({ bytes: msg.bytes, end: msg.end })
+      current.bodyWaiter?.()
+      current.bodyWaiter = null
       return
     case 'abort':
       current.abort.abort(new Error('aborted'))
       for (const resolve of current.parts.values()) resolve(new Error('aborted'))
       current.parts.clear()
       for (const go of current.waiting.splice(0)) go()
+      current.bodyWaiter?.()
+      current.bodyWaiter = null
       return
   }
 })
@@ -114,50 +140,192 @@ function send(msg: FromWorker, transfer: TransferListItem[] = []): void {
   port!.postMessage(msg, transfer)
 }
 
+function begin(taskId: number): Current {
+  const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [], credit: 0, body: [], bodyWaiter: null }
+  current = state
+  return state
+}
+
+function fail(taskId: number, err: unknown): void {
+  const code = isAppError(err) ? err.code : 'INTERNAL'
+  const details: FailureDetails = isAppError(err) ? detailsOf(err.extra) : {}
+  send({ type: 'failed', taskId, code, message: err instanceof Error ? err.message : String(err), details })
+}
+
+function detailsOf(extra: Readonly<Record<string, unknown>>): FailureDetails {
+  const out: Record<string, number | string> = {}
+  for (const [k, v] of Object.entries(extra)) if (typeof v === 'number' || typeof v === 'string') out[k] = v
+  return out
+}
+
+/** Waits for room among the outputs in flight (`ready` → `go`), as parts outputs do. */
+function room(state: Current): Promise<void> {
+  return new Promise<void>((resolve) => {
+    state.waiting.push(resolve)
+    send({ type: 'ready', taskId: state.taskId })
+  })
+}
+
+/** Encodes a built part into an output slot (or a fresh buffer) and posts it. */
+function postPart(state: Current, p: { readonly updates: Updates; readonly diffsSum: bigint; readonly keyLower: Uint8Array; readonly statsSeconds: number; readonly run: number }, meta: PartsOutput, order: MergeTaskPayload['task']['order']): void {
+  const reuse = meta.reuseBuffers ?? false
+  const encoded = encodedPart(p.updates, { desc: meta.desc, order, schemaId: meta.schemaId }, p.diffsSum, { scratch })
+  const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
+  encoded.writeTo(bytes)
+  const output: EncodedOutput = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, run: p.run }
+  send({ type: 'output', taskId: state.taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
+}
+
 async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void> {
-  const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [] }
+  const state = begin(taskId)
   const release = (key: string): void => {
     const bytes = state.held.get(key)
     state.held.delete(key)
     if (bytes !== undefined) releaseSlot(bytes)
   }
-  current = state
-  const reuse = payload.output.reuseBuffers ?? false
-  const builder = builders.lend({ keyType: payload.task.keyType, valType: payload.task.valType, timeKind: payload.task.timeKind })
+  const task = payload.task
+  const out = payload.output
+  const builder = builders.lend({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
+  const stream = out.kind === 'stream' ? new StreamEncoder(state, task, out) : null
   try {
-    const stats = await mergeRuns(payload.task, {
+    const stats = await mergeRuns(task, {
       signal: state.abort.signal,
-      fetch: (run, part) =>
-        new Promise<Uint8Array>((resolve, reject) => {
+      fetch: (run, part) => {
+        const inline = task.runs[run]?.parts[part]?.inline
+        if (inline !== undefined) return Promise.resolve(inline)
+        return new Promise<Uint8Array>((resolve, reject) => {
           state.parts.set(`${run}:${part}`, (b) => (b instanceof Error ? reject(b) : resolve(b)))
           send({ type: 'need', taskId, run, part })
-        }),
+        })
+      },
       release: (run, part) => release(`${run}:${part}`),
       emit: async (p: MergedPart) => {
+        if (stream !== null) return stream.rows(p.updates)
         // NB: the encoded copy is the memory an output in flight holds, so it is made only when
         // the main thread has room for it; the builder's rows wait meanwhile.
-        await new Promise<void>((resolve) => {
-          state.waiting.push(resolve)
-          send({ type: 'ready', taskId })
-        })
+        await room(state)
         state.abort.signal.throwIfAborted()
-        const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum, { scratch })
-        const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
-        encoded.writeTo(bytes)
-        const output = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds }
-        send({ type: 'output', taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
+        postPart(state, { ...p, run: 0 }, out as PartsOutput, task.order)
       },
-      progress: (progress) => send({ type: 'progress', taskId, progress }),
+      progress: stream === null ? (progress) => send({ type: 'progress', taskId, progress }) : undefined,
       builder,
     })
+    if (stream !== null) await stream.end()
     send({ type: 'done', taskId, result: { kind: 'merge', stats } })
   } catch (err) {
-    const code = isAppError(err) ? err.code : 'INTERNAL'
-    send({ type: 'failed', taskId, code, message: err instanceof Error ? err.message : String(err) })
+    fail(taskId, err)
   } finally {
     builders.giveBack(builder)
     if (current === state) current = null
     // Whatever the merge still held, nothing reads any more.
     for (const key of [...state.held.keys()]) release(key)
   }
+}
+
+/**
+ * A snapshot's response body, encoded chunk by chunk. Each chunk is held back until the next is
+ * encoded (or the end), so the last one carries the end of the body and a small snapshot is one
+ * message.
+ */
+class StreamEncoder {
+  readonly #state: Current
+  readonly #json: { readonly sink: ByteSink; readonly head: string } | null
+  readonly #arrow: UpdatesStreamWriter | null
+  readonly #shape: UpdatesShape
+  #pending: { bytes: Uint8Array; rows: number } | null = null
+  #first = true
+
+  constructor(state: Current, task: MergeTaskPayload['task'], out: StreamOutput) {
+    this.#state = state
+    state.credit = out.maxOutstanding
+    this.#shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
+    if (out.format === 'json') {
+      const asOf = task.asOf === null ? null : timestampKind(task.timeKind).toJson(task.asOf)
+      this.#json = { sink: new ByteSink(), head: `{"asOf":${JSON.stringify(asOf)},"updates":[` }
+      this.#arrow = null
+    } else {
+      this.#json = null
+      this.#arrow = new UpdatesStreamWriter(this.#shape)
+    }
+  }
+
+  /** Encodes a chunk of rows (NB: before returning: their buffers are reused). */
+  async rows(u: Updates): Promise<void> {
+    const bytes = this.#encode(u, false)
+    const previous = this.#pending
+    this.#pending = { bytes, rows: u.length }
+    if (previous !== null) await this.#post(previous.bytes, previous.rows)
+  }
+
+  async end(): Promise<void> {
+    const tail = this.#encode(emptyUpdates(this.#shape), true)
+    const previous = this.#pending
+    this.#pending = null
+    if (previous === null) return this.#post(tail, 0)
+    const bytes = new Uint8Array(previous.bytes.byteLength + tail.byteLength)
+    bytes.set(previous.bytes)
+    bytes.set(tail, previous.bytes.byteLength)
+    return this.#post(bytes, previous.rows)
+  }
+
+  #encode(u: Updates, last: boolean): Uint8Array {
+    const first = this.#first
+    this.#first = false
+    if (this.#json !== null) {
+      const { sink, head } = this.#json
+      if (first) sink.ascii(head)
+      writeJsonRows(sink, u, first)
+      if (last) sink.ascii(']}')
+      return sink.take()
+    }
+    const layout = (this.#arrow as UpdatesStreamWriter).layout(u, { last })
+    const bytes = new Uint8Array(layout.byteLength)
+    layout.writeTo(bytes)
+    return bytes
+  }
+
+  async #post(bytes: Uint8Array, rows: number): Promise<void> {
+    const state = this.#state
+    if (state.credit === 0) await new Promise<void>((resolve) => state.waiting.push(resolve))
+    else state.credit--
+    state.abort.signal.throwIfAborted()
+    send({ type: 'chunk', taskId: state.taskId, bytes, rows }, [bytes.buffer as ArrayBuffer])
+  }
+}
+
+async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void> {
+  const state = begin(taskId)
+  const meta: PartsOutput = { kind: 'parts', desc: { lower: [], upper: [], since: [] }, schemaId: payload.schemaId, reuseBuffers: true }
+  try {
+    const write = new BatchWrite(payload, {
+      emit: async (p) => {
+        await room(state)
+        state.abort.signal.throwIfAborted()
+        postPart(state, p, { ...meta, desc: write.desc() }, payload.order)
+      },
+    })
+    for (;;) {
+      const chunk = await nextBodyChunk(state)
+      if (chunk.bytes.byteLength > 0) {
+        await write.push(chunk.bytes)
+        send({ type: 'body-taken', taskId, byteLength: chunk.bytes.byteLength })
+      }
+      if (chunk.end) break
+    }
+    const written = await write.end()
+    send({ type: 'done', taskId, result: { kind: 'write', header: written.header, stats: written.stats } })
+  } catch (err) {
+    fail(taskId, err)
+  } finally {
+    if (current === state) current = null
+  }
+}
+
+function nextBodyChunk(state: Current): Promise<{ readonly bytes: Uint8Array; readonly end: boolean }> {
+  state.abort.signal.throwIfAborted()
+  const next = state.body.shift()
+  if (next !== undefined) return Promise.resolve(next)
+  return new Promise<void>((resolve) => {
+    state.bodyWaiter = resolve
+  }).then(() => nextBodyChunk(state))
 }

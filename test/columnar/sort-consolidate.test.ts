@@ -1,54 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { encodeCodecValue } from '../../src/columnar/codec.js'
 import { utf8 } from '../../src/columnar/data-type.js'
 import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
-import { compareBytes, firstUnsortedRow, rowOrderKeys, type SortOrder } from '../../src/columnar/sort-key.js'
+import { firstUnsortedRow, rowOrderKeys } from '../../src/columnar/sort-key.js'
 import { updatesToJson, UpdatesBuilder, type Updates } from '../../src/columnar/updates.js'
-import { valueToJson } from '../../src/columnar/values.js'
-import { timestampKind } from '../../src/core/timestamp.js'
-import { announceSeed, arbRows, arbShape, compareTimes, refCompare, seed, type Row, type Shape } from './arbitraries.js'
+import { buildUpdates, normalizedJson, oracleJson } from '../support/updates-oracle.js'
+import { announceSeed, arbRows, arbShape, seed, type Row, type Shape } from './arbitraries.js'
 
 announceSeed('sort-consolidate.test.ts')
 
-function build(shape: Shape, rows: readonly Row[]): Updates {
-  const b = new UpdatesBuilder(shape)
-  for (const r of rows) b.append(r.key, r.val, r.time, r.diff)
-  return b.finish()
-}
-
-const bytesOrder = (a: Uint8Array, b: Uint8Array): number => Math.sign(compareBytes(a, 0, a.length, b, 0, b.length))
-
-/** The oracle: group by the JSON of (key, val, time), sum with BigInt, drop zeros, sort by the reference order. */
-function oracle(shape: Shape, rows: readonly Row[], order: SortOrder): string {
-  const tk = timestampKind(shape.timeKind)
-  const groups = new Map<string, { row: Row; sum: bigint }>()
-  for (const r of rows) {
-    const id = JSON.stringify([valueToJson(shape.keyType, r.key), valueToJson(shape.valType, r.val), tk.toJson(r.time)])
-    const g = groups.get(id)
-    if (g === undefined) groups.set(id, { row: r, sum: r.diff })
-    else g.sum = BigInt.asIntN(64, g.sum + r.diff)
-  }
-  const cmp = (a: Row, b: Row): number => {
-    if (order === 'structured') {
-      const k = refCompare(shape.keyType, a.key, b.key)
-      if (k !== 0) return k
-      const v = refCompare(shape.valType, a.val, b.val)
-      if (v !== 0) return v
-    } else {
-      const k = bytesOrder(encodeCodecValue(shape.keyType, a.key), encodeCodecValue(shape.keyType, b.key))
-      if (k !== 0) return k
-      const v = bytesOrder(encodeCodecValue(shape.valType, a.val), encodeCodecValue(shape.valType, b.val))
-      if (v !== 0) return v
-    }
-    return compareTimes(a.time, b.time)
-  }
-  const out = [...groups.values()].filter((g) => g.sum !== 0n).sort((a, b) => cmp(a.row, b.row))
-  return JSON.stringify(out.map((g) => ({ key: valueToJson(shape.keyType, g.row.key), val: valueToJson(shape.valType, g.row.val), time: tk.toJson(g.row.time), diff: g.sum.toString() })))
-}
-
-const normalize = (u: Updates): string => JSON.stringify(updatesToJson(u).map((r) => ({ ...r, diff: String(r.diff) })))
+const build = buildUpdates
+const oracle = oracleJson
+const normalize = (u: Updates): string => normalizedJson([u])
 
 describe('sortAndConsolidate', () => {
   for (const order of ['structured', 'codec'] as const) {

@@ -1,0 +1,102 @@
+/**
+ * The main-thread half of a snapshot read: serves the merge's part requests (prefetching within a
+ * budget, as compaction's merge tasks do) and hands out the response body that the worker merges
+ * and encodes, chunk by chunk. The next chunk is allowed (`go`) only when the consumer comes back
+ * for it, i.e. when it has written the last one to the socket: a slow client slows the merge
+ * instead of filling memory. At most `maxOutstanding` chunks are ever encoded and not yet taken.
+ */
+import { servePart } from './merge-task.js'
+import { Prefetcher } from './prefetcher.js'
+import type { MergeRunsStats, MergeRunsTask, StreamOutput, TaskMessage } from './protocol.js'
+import type { TaskChannel, WorkerPool } from './worker-pool.js'
+
+export interface ReadTaskOptions {
+  /** Fetches the bytes of part `part` of run `run` (inline parts travel with the task and are never asked for). */
+  fetch(run: number, part: number): Promise<Uint8Array>
+  /** Sizes of every run's parts, for the prefetch plan. */
+  readonly partSizes: readonly (readonly number[])[]
+  readonly prefetchBudgetBytes: number
+  readonly signal?: AbortSignal
+}
+
+/** One chunk of the response body. */
+export interface BodyChunk {
+  readonly bytes: Uint8Array
+  /** Rows it holds. */
+  readonly rows: number
+}
+
+/**
+ * The response body, as the worker encodes it. Returning early (or the signal) aborts the merge;
+ * a failure of the merge is thrown by the iteration.
+ */
+export async function* readTask(pool: WorkerPool, task: MergeRunsTask, output: StreamOutput, opts: ReadTaskOptions): AsyncGenerator<BodyChunk, MergeRunsStats | null> {
+  const prefetch = new Prefetcher(opts)
+  const abort = new AbortController()
+  const onOuterAbort = (): void => abort.abort(opts.signal?.reason)
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true })
+  const chunks: BodyChunk[] = []
+  let channel: TaskChannel | null = null
+  let wake: (() => void) | null = null
+  let finished = false
+  let failure: unknown = null
+  let stats: MergeRunsStats | null = null
+  const signal = (): void => {
+    wake?.()
+    wake = null
+  }
+  const run = pool
+    .run<MergeRunsStats>(
+      { kind: 'merge', payload: { task, output } },
+      {
+        onStart: (ch) => {
+          channel = ch
+        },
+        onMessage: (msg: TaskMessage, ch) => {
+          if (msg.type === 'need') servePart(prefetch, ch, msg.run, msg.part, (err) => abort.abort(err))
+          else if (msg.type === 'chunk') {
+            chunks.push({ bytes: msg.bytes, rows: msg.rows })
+            signal()
+          }
+        },
+        onDone: (r) => {
+          if (r.kind !== 'merge') throw new Error(`a read task ended with a ${r.kind} result`)
+          return r.stats
+        },
+      },
+      { signal: abort.signal },
+    )
+    .then(
+      (s) => {
+        stats = s
+      },
+      (err: unknown) => {
+        failure = err
+      },
+    )
+    .finally(() => {
+      finished = true
+      signal()
+    })
+  try {
+    for (;;) {
+      const next = chunks.shift()
+      if (next !== undefined) {
+        yield next
+        // The consumer is back: the chunk is taken, the worker may encode one more.
+        ;(channel as TaskChannel | null)?.post({ type: 'go' })
+        continue
+      }
+      if (finished) break
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+    }
+    if (failure !== null) throw failure
+    return stats
+  } finally {
+    if (!finished) abort.abort(new Error('snapshot read stopped'))
+    opts.signal?.removeEventListener('abort', onOuterAbort)
+    await run
+  }
+}
