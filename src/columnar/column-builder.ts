@@ -30,6 +30,8 @@ export interface ColumnCopier {
 export interface RawBinary {
   readonly offsets: Int32Array
   readonly bytes: Uint8Array
+  /** When every value has the same length (fixed-width keys), that length: value i starts at `offsets[0] + i * width`. Else -1. */
+  readonly width: number
   /** A u32 view of `bytes`' buffer, and the byte of it where `bytes` starts (see `wordView`). */
   readonly words: Uint32Array
   readonly wordShift: number
@@ -41,6 +43,14 @@ function grown<T extends Uint8Array | Int32Array | Uint32Array>(arr: T, min: num
   const next = new (arr.constructor as new (n: number) => T)(cap)
   next.set(arr)
   return next
+}
+
+/** The common length of values `[0, length)` of `offsets`, or -1 when they differ. */
+function uniformWidth(offsets: Int32Array, length: number): number {
+  if (length === 0) return -1
+  const w = offsets[1]! - offsets[0]!
+  for (let i = 1; i < length; i++) if (offsets[i + 1]! - offsets[i]! !== w) return -1
+  return w
 }
 
 /** Validity bits of a nullable builder; every append writes its bit explicitly (buffers may be reused). */
@@ -244,7 +254,7 @@ export class VarBinaryBuilder extends ColumnBuilder {
     }
     return {
       copy,
-      raw: valid === null ? { offsets: offs, bytes: src, words: srcWords, wordShift: src.byteOffset - srcBase } : null,
+      raw: valid === null ? { offsets: offs, bytes: src, words: srcWords, wordShift: src.byteOffset - srcBase, width: uniformWidth(offs, data.length) } : null,
       copyRange: (start, end) => {
         if (end <= start) return
         if (valid !== null) {
@@ -280,8 +290,10 @@ export class VarBinaryBuilder extends ColumnBuilder {
         continue
       }
       const k = this.length
-      const from = raw.offsets[r]!
-      const len = raw.offsets[r + 1]! - from
+      // NB: fixed-width values need no offset reads (a random gather's cache misses halve).
+      const w = raw.width
+      const from = w >= 0 ? raw.offsets[0]! + r * w : raw.offsets[r]!
+      const len = w >= 0 ? w : raw.offsets[r + 1]! - from
       const at = this.offsets[k]!
       const stop = at + len
       if (stop > this.bytes.length) this.#growBytes(stop)

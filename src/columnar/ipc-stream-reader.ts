@@ -2,10 +2,10 @@
  * An Arrow IPC stream read as its bytes arrive: chunks go in, complete messages come out (the
  * schema, then record batches), each checked as `readIpcStream` checks them (ipc-reader.ts).
  *
- * Memory: the reader keeps the chunks of the message it is inside, and copies a record batch's
- * body into a buffer of its own (8-byte aligned, so its columns load as views), so a caller may
- * drop each chunk once it is pushed. A body larger than `maxBodyBytes` is refused before anything
- * is allocated for it.
+ * Memory: the reader copies a record batch's body into a buffer of its own (from `alloc`: 8-byte
+ * aligned, so its columns load as views), and what it keeps of an unfinished message header into
+ * a small buffer of its own, so a caller may reuse each chunk as soon as `push` returns. A body
+ * larger than `maxMessageBytes` is refused before anything is allocated for it.
  */
 import { Flat, HEADER_DICTIONARY_BATCH, HEADER_RECORD_BATCH, HEADER_SCHEMA, IpcError, readBatchHeader, readMessage, readSchema, type IpcBatchRef, type IpcSchema, type Message } from './ipc-reader.js'
 
@@ -16,6 +16,8 @@ export interface IpcStreamReaderOptions {
   readonly maxMessageBytes: number
   /** Read the schema's custom metadata too. */
   readonly metadata?: boolean
+  /** Where a record batch's body goes (default: a new buffer); it must start 8-byte aligned. */
+  readonly alloc?: (size: number) => Uint8Array
 }
 
 type State =
@@ -42,26 +44,42 @@ export class IpcStreamReader {
     return this.#schema
   }
 
-  /** The messages `chunk` completes, in order. Throws `IpcError` on malformed input. */
+  /**
+   * The messages `chunk` completes, in order. Throws `IpcError` on malformed input. Nothing of
+   * `chunk` is referred to once this returns.
+   */
   push(chunk: Uint8Array): IpcStreamMessage[] {
     const out: IpcStreamMessage[] = []
     if (chunk.byteLength === 0) return out
     if (this.#state.at === 'ended') throw new IpcError('bytes follow the end-of-stream marker')
     this.#chunks.push(chunk)
     this.#buffered += chunk.byteLength
+    this.#read(out)
+    if (this.#buffered > 0) {
+      // The start of a message header: kept as a copy of its own.
+      const rest = new Uint8Array(this.#buffered)
+      this.#gather(rest, this.#buffered)
+      this.#chunks.length = 0
+      this.#chunks.push(rest)
+      this.#offset = 0
+    }
+    return out
+  }
+
+  #read(out: IpcStreamMessage[]): void {
     for (;;) {
       const state: State = this.#state
       switch (state.at) {
         case 'ended':
           if (this.#buffered > 0) throw new IpcError('bytes follow the end-of-stream marker')
-          return out
+          return
         case 'length': {
           const head = this.#peek(8)
-          if (head === null || head.byteLength < 4) return out
+          if (head === null || head.byteLength < 4) return
           const view = new DataView(head.buffer, head.byteOffset, head.byteLength)
           // A length alone (pre-1.0 streams) or the continuation marker then the length.
           const continued = view.getInt32(0, true) === -1
-          if (continued && head.byteLength < 8) return out
+          if (continued && head.byteLength < 8) return
           const length = continued ? view.getInt32(4, true) : view.getInt32(0, true)
           this.#consume(continued ? 8 : 4)
           if (length === 0) {
@@ -74,16 +92,17 @@ export class IpcStreamReader {
         }
         case 'meta': {
           const meta = this.#take(state.length)
-          if (meta === null) return out
+          if (meta === null) return
           const fb = new Flat(meta, 0, meta.byteLength)
           const msg = readMessage(fb)
           if (msg.bodyLength > this.#opts.maxMessageBytes) throw new IpcError(`a message body of ${msg.bodyLength} bytes is larger than the ${this.#opts.maxMessageBytes} bytes allowed`)
-          this.#state = { at: 'body', fb, msg, body: new Uint8Array(msg.bodyLength), filled: 0 }
+          const pooled = msg.headerType === HEADER_RECORD_BATCH && msg.bodyLength > 0 ? this.#opts.alloc : undefined
+          this.#state = { at: 'body', fb, msg, body: pooled?.(msg.bodyLength) ?? new Uint8Array(msg.bodyLength), filled: 0 }
           continue
         }
         case 'body': {
           state.filled += this.#copyInto(state.body, state.filled)
-          if (state.filled < state.body.byteLength) return out
+          if (state.filled < state.body.byteLength) return
           this.#state = { at: 'length' }
           const message = this.#finish(state.fb, state.msg, state.body)
           if (message !== null) out.push(message)

@@ -56,7 +56,7 @@ export class JsonBatchBody {
 
   constructor(shape: UpdatesShape, opts: JsonBatchBodyOptions) {
     this.#opts = opts
-    this.#builder = new UpdatesBuilder(shape)
+    this.#builder = new UpdatesBuilder(shape, { reuseBuffers: true })
     this.#rows = new JsonRowsReader(this.#builder, `body.${opts.rowsField}`)
   }
 
@@ -70,10 +70,20 @@ export class JsonBatchBody {
     return this.#builder.byteLength()
   }
 
-  /** Reads `chunk`. Throws `JsonBodyError`. */
+  /** Reads `chunk`. Throws `JsonBodyError`. Nothing of `chunk` is referred to once this returns. */
   push(chunk: Uint8Array): void {
     this.#append(chunk)
     this.#run(false)
+    if (!this.#owned && this.#pos < this.#end) {
+      // The start of a row or field the next chunk completes: kept as a copy of its own.
+      const left = this.#end - this.#pos
+      const own = new Uint8Array(Math.max(2 * left, 1 << 12))
+      own.set(this.#buf.subarray(this.#pos, this.#end))
+      this.#buf = own
+      this.#owned = true
+      this.#pos = 0
+      this.#end = left
+    }
   }
 
   /** The body ended: checks it was complete. Throws `JsonBodyError`. */
@@ -88,7 +98,10 @@ export class JsonBatchBody {
     return this.#fields.splice(0)
   }
 
-  /** The rows read since the last take, or null when there are none. */
+  /**
+   * The rows read since the last take, or null when there are none. NB: they view buffers the
+   * next `push` reuses: consume (or copy) them first.
+   */
   takeRows(): BodyRows | null {
     if (this.#builder.length === 0) return null
     const firstRow = this.#taken

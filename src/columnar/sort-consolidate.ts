@@ -3,10 +3,12 @@
  * sort by (key, val, time) in a run order, sum the diffs of equal (key, val, time) with wrapping
  * i64 addition, drop zero sums. The output is a sorted, consolidated copy.
  *
- * The sort is a radix sort of the first 8 bytes of each row's key encoding (a prefix of a sort
- * key orders like the key wherever two prefixes differ), then a comparison sort of each run of
- * equal prefixes. Keys that differ early (most keys) never reach the comparator; keys that share
- * long prefixes cost a comparison sort of their group, as before.
+ * The sort is a radix sort of 8 bytes of each row's key encoding, taken after the bytes every key
+ * shares (a stretch of a sort key orders like the key wherever two stretches differ, when what
+ * comes before is equal), then the same for each run of equal stretches with the next 8 bytes
+ * (a few levels deep), then a comparison sort of what is still tied. Keys that differ anywhere in
+ * their first bytes never reach the comparator; only equal keys (and keys sharing very long
+ * prefixes) do.
  */
 import type { ColumnCopier } from './column-builder.js'
 import { compareRows, firstUnsortedRow, rowOrderKeys, type RowOrderKeys, type SortKeyColumn, type SortOrder } from './sort-key.js'
@@ -42,28 +44,78 @@ function sortRows(k: RowOrderKeys, length: number): { order: Uint32Array; prefix
   if (length < RADIX_MIN_ROWS) return { order: perm.sort((x, y) => compareRows(k, x, k, y)), prefixes: null }
   const hi = new Uint32Array(length)
   const lo = new Uint32Array(length)
-  keyPrefixes(k.keys, length, hi, lo)
+  const offset = sharedKeyPrefix(k.keys, length)
+  keyPrefixes(k.keys, perm, offset, hi, lo)
   const sorted = radixSort(perm, hi, lo)
-  // Runs of equal prefixes: ordered by the whole row.
-  for (let i = 0; i < length; ) {
-    let j = i + 1
-    while (j < length && hi[j] === hi[i] && lo[j] === lo[i]) j++
-    if (j - i > 1) sorted.subarray(i, j).sort((x, y) => compareRows(k, x, k, y))
-    i = j
-  }
+  refineTies(k, sorted, hi, lo, offset, 0)
   return { order: sorted, prefixes: { hi, lo } }
 }
 
-/** The first 8 bytes of each key encoding as big-endian words, zero-padded. */
-function keyPrefixes(keys: SortKeyColumn, length: number, hi: Uint32Array, lo: Uint32Array): void {
+/** Levels of radix sorting of tied rows (8 more key bytes each) before the comparator. */
+const MAX_LEVELS = 4
+
+/**
+ * Orders each run of rows of `order` whose key stretches (`hi`, `lo`, at `offset`) are equal: by
+ * the next 8 key bytes when the run is large and its keys go on, else by the whole row.
+ */
+function refineTies(k: RowOrderKeys, order: Uint32Array, hi: Uint32Array, lo: Uint32Array, offset: number, level: number): void {
+  const n = order.length
+  for (let i = 0; i < n; ) {
+    let j = i + 1
+    while (j < n && hi[j] === hi[i] && lo[j] === lo[i]) j++
+    if (j - i > 1) {
+      const tied = order.subarray(i, j)
+      if (j - i >= RADIX_MIN_ROWS && level < MAX_LEVELS && anyKeyLonger(k.keys, tied, offset + 8)) {
+        const h = new Uint32Array(j - i)
+        const l = new Uint32Array(j - i)
+        keyPrefixes(k.keys, tied, offset + 8, h, l)
+        tied.set(radixSort(tied.slice(), h, l))
+        refineTies(k, tied, h, l, offset + 8, level + 1)
+      } else {
+        tied.sort((x, y) => compareRows(k, x, k, y))
+      }
+    }
+    i = j
+  }
+}
+
+/** Bytes at the start of every key (the longest common prefix of the first `length` keys). */
+function sharedKeyPrefix(keys: SortKeyColumn, length: number): number {
   const o = keys.offsets
   const b = keys.bytes
-  for (let i = 0; i < length; i++) {
+  const s0 = o[0]!
+  let shared = o[1]! - s0
+  for (let i = 1; i < length && shared > 0; i++) {
     const s = o[i]!
-    const len = o[i + 1]! - s
+    const len = Math.min(shared, o[i + 1]! - s)
+    let j = 0
+    while (j < len && b[s + j] === b[s0 + j]) j++
+    shared = j
+  }
+  return shared
+}
+
+/** Whether some key of the rows `rows` is longer than `offset` bytes. */
+function anyKeyLonger(keys: SortKeyColumn, rows: Uint32Array, offset: number): boolean {
+  const o = keys.offsets
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    if (o[r + 1]! - o[r]! > offset) return true
+  }
+  return false
+}
+
+/** Bytes `[offset, offset + 8)` of the keys of rows `rows`, as big-endian words, zero-padded. */
+function keyPrefixes(keys: SortKeyColumn, rows: Uint32Array, offset: number, hi: Uint32Array, lo: Uint32Array): void {
+  const o = keys.offsets
+  const b = keys.bytes
+  for (let p = 0; p < rows.length; p++) {
+    const r = rows[p]!
+    const s = o[r]! + offset
+    const len = o[r + 1]! - s
     if (len >= 8) {
-      hi[i] = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0
-      lo[i] = ((b[s + 4]! << 24) | (b[s + 5]! << 16) | (b[s + 6]! << 8) | b[s + 7]!) >>> 0
+      hi[p] = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0
+      lo[p] = ((b[s + 4]! << 24) | (b[s + 5]! << 16) | (b[s + 6]! << 8) | b[s + 7]!) >>> 0
       continue
     }
     let h = 0
@@ -72,8 +124,8 @@ function keyPrefixes(keys: SortKeyColumn, length: number, hi: Uint32Array, lo: U
       if (j < 4) h |= b[s + j]! << (24 - 8 * j)
       else l |= b[s + j]! << (24 - 8 * (j - 4))
     }
-    hi[i] = h >>> 0
-    lo[i] = l >>> 0
+    hi[p] = h >>> 0
+    lo[p] = l >>> 0
   }
 }
 

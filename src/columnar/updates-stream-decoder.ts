@@ -20,6 +20,8 @@ export interface DecodedBatch {
   readonly updates: Updates
   /** The stream row of its first row (rows are numbered from 0 across batches). */
   readonly firstRow: number
+  /** The message body its columns view (from `alloc`): reusable once the rows are consumed. */
+  readonly body: Uint8Array
 }
 
 export class UpdatesStreamDecoder {
@@ -28,10 +30,13 @@ export class UpdatesStreamDecoder {
   #plans: ColumnPlan[] | null = null
   #rows = 0
 
-  /** `maxMessageBytes`: the largest message accepted (a body cannot be larger than the request). */
-  constructor(shape: UpdatesShape, opts: { readonly maxMessageBytes: number }) {
+  /**
+   * `maxMessageBytes`: the largest message accepted (a body cannot be larger than the request);
+   * `alloc`: where record batch bodies go (see ipc-stream-reader.ts).
+   */
+  constructor(shape: UpdatesShape, opts: { readonly maxMessageBytes: number; readonly alloc?: (size: number) => Uint8Array }) {
     this.#shape = shape
-    this.#reader = new IpcStreamReader({ maxMessageBytes: opts.maxMessageBytes })
+    this.#reader = new IpcStreamReader({ maxMessageBytes: opts.maxMessageBytes, ...(opts.alloc === undefined ? {} : { alloc: opts.alloc }) })
   }
 
   /** Rows decoded so far. */
@@ -39,7 +44,7 @@ export class UpdatesStreamDecoder {
     return this.#rows
   }
 
-  /** The record batches `chunk` completes, or an error naming the column (and row). */
+  /** The record batches `chunk` completes, or an error naming the column (and row). `chunk` may be reused once this returns. */
   push(chunk: Uint8Array): Result<DecodedBatch[]> {
     try {
       const out: DecodedBatch[] = []
@@ -53,7 +58,7 @@ export class UpdatesStreamDecoder {
         const cols: Record<string, arrow.Data> = {}
         plans.forEach((p, i) => (cols[p.name] = data[i]!))
         const updates = batchUpdates(cols, m.batch.length, this.#shape, this.#rows)
-        out.push({ updates, firstRow: this.#rows })
+        out.push({ updates, firstRow: this.#rows, body: m.batch.body })
         this.#rows += updates.length
       }
       return ok(out)

@@ -26,8 +26,9 @@
  * - `output.bytes` with `lent: true` is a view of the worker's own output slot with one hold for the
  *   main thread, released when its receiver is done with it; the worker reuses the slot after that.
  *   With `lent: false` the buffer was transferred to the main thread.
- * - `body.bytes` is transferred: the worker owns it (the main thread copies request bytes into
- *   buffers of its own first, never transferring a socket's buffer).
+ * - `body.bytes` (when not empty) is a view of a `SharedSlots` slot of the main thread with one hold
+ *   for the worker, which releases it once the chunk is read (at once, if the task has ended).
+ *   The main thread copies request bytes into it: a socket's buffers are never lent or transferred.
  * - `chunk.bytes` is transferred: the main thread owns it and writes it to the response.
  * - An inline part's bytes in a merge task (`MergePartInput.inline`) are copied with `start`.
  * - Everything else is copied by structured clone.

@@ -34,6 +34,17 @@ export interface RunsWritten {
 /** Rows gathered per step while a part fills (so a part is cut close to the target). */
 const GATHER_STEP = 4096
 
+/**
+ * Builders to build in, made with `reuseBuffers` (a worker lends the same ones to each write, so
+ * their buffers grow once); default: new ones.
+ */
+export interface RunWriterBuilders {
+  /** The part being built. */
+  readonly out: UpdatesBuilder
+  /** The buffer of unsorted rows. */
+  readonly unsorted: UpdatesBuilder
+}
+
 export class RunWriter {
   readonly #shape: UpdatesShape
   readonly #order: SortOrder
@@ -47,12 +58,16 @@ export class RunWriter {
   readonly #parts: number[] = [0]
   #rows = 0
 
-  constructor(shape: UpdatesShape, order: SortOrder, targetBytes: number, emit: EmitPart) {
+  constructor(shape: UpdatesShape, order: SortOrder, targetBytes: number, emit: EmitPart, builders: RunWriterBuilders | null = null) {
     this.#shape = shape
     this.#order = order
     this.#target = Math.max(1, targetBytes)
     this.#emit = emit
-    this.#out = new UpdatesBuilder(shape, { reuseBuffers: true })
+    this.#out = builders?.out ?? new UpdatesBuilder(shape, { reuseBuffers: true })
+    this.#spare = builders?.unsorted ?? null
+    // NB: lent builders may hold rows of a write that failed midway.
+    this.#out.truncate(0)
+    this.#spare?.truncate(0)
   }
 
   /** Adds rows (validated against the shape); resolves when they are consumed (`u` may be dropped). */

@@ -18,6 +18,7 @@ import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
 import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WriteTaskPayload } from './protocol.js'
+import { BufferPool } from './buffer-pool.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
 
@@ -30,37 +31,43 @@ const outputs = new SharedSlots()
 /** The value offsets of outputs' record batches (each output is written before the next is laid out). */
 const scratch = new OffsetsScratch()
 
-/** Free builders lent to tasks are dropped after the worker has been idle this long. */
+/** Free builders are dropped after the worker has been idle this long. */
 const BUILDER_IDLE_MS = 2_000
 
+/** Builders kept between tasks, at most. */
+const MAX_KEPT_BUILDERS = 3
+
 /**
- * The output builder lent to each task, kept between tasks so that its buffers grow once (growth
- * by doubling copied every buffer and made as much garbage, for every task), dropped when idle.
+ * Output builders lent to tasks (a merge borrows one, a write two), kept between tasks so that
+ * their buffers grow once (growth by doubling copied every buffer and made as much garbage, for
+ * every task), dropped when idle. A builder of another shape is replaced.
  * NB: a task normally starts after the last one ended, but one whose handler failed on the main
- * thread may still be ending: a task that finds the builder lent gets a fresh one.
+ * thread may still be ending: a lent builder is never lent twice.
  */
 const builders = {
-  kept: null as UpdatesBuilder | null,
-  lent: false,
+  free: [] as UpdatesBuilder[],
   idle: null as ReturnType<typeof setTimeout> | null,
   lend(shape: UpdatesShape): UpdatesBuilder {
-    if (this.lent) return new UpdatesBuilder(shape, { reuseBuffers: true })
     if (this.idle !== null) clearTimeout(this.idle)
     this.idle = null
-    if (this.kept === null || !sameShape(this.kept.shape, shape)) this.kept = new UpdatesBuilder(shape, { reuseBuffers: true })
-    this.lent = true
-    return this.kept
+    const i = this.free.findIndex((b) => sameShape(b.shape, shape))
+    if (i >= 0) return this.free.splice(i, 1)[0] as UpdatesBuilder
+    return new UpdatesBuilder(shape, { reuseBuffers: true })
   },
   giveBack(builder: UpdatesBuilder): void {
-    if (builder !== this.kept) return
-    this.lent = false
+    this.free.unshift(builder)
+    this.free.length = Math.min(this.free.length, MAX_KEPT_BUILDERS)
+    if (this.idle !== null) clearTimeout(this.idle)
     this.idle = setTimeout(() => {
-      this.kept = null
+      this.free = []
       this.idle = null
     }, BUILDER_IDLE_MS)
     this.idle.unref()
   },
 }
+
+/** Record batch bodies of writes, reused across tasks. */
+const bodies = new BufferPool()
 
 /** The task running now. */
 interface Current {
@@ -74,7 +81,7 @@ interface Current {
   readonly waiting: (() => void)[]
   /** Stream outputs: `go`s received and not yet used (credit for chunks). */
   credit: number
-  /** Write tasks: body chunks received and not yet read, and whoever waits for the next. */
+  /** Write tasks: body chunks received and not yet read (lent slots), and whoever waits for the next. */
   readonly body: { readonly bytes: Uint8Array; readonly end: boolean }[]
   bodyWaiter: (() => void) | null
 }
@@ -93,8 +100,9 @@ port.on('message', (msg: ToWorker) => {
     }
   }
   if (current === null || msg.taskId !== current.taskId) {
-    // A part for a task that has ended: nobody will read it.
+    // A part or body chunk for a task that has ended: nobody will read it.
     if (msg.type === 'part' && msg.lent) releaseSlot(msg.bytes)
+    if (msg.type === 'body' && msg.bytes.byteLength > 0) releaseSlot(msg.bytes)
     return
   }
   switch (msg.type) {
@@ -296,6 +304,8 @@ class StreamEncoder {
 async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void> {
   const state = begin(taskId)
   const meta: PartsOutput = { kind: 'parts', desc: { lower: [], upper: [], since: [] }, schemaId: payload.schemaId, reuseBuffers: true }
+  const shape: UpdatesShape = { keyType: payload.keyType, valType: payload.valType, timeKind: payload.timeKind }
+  const lent = { out: builders.lend(shape), unsorted: builders.lend(shape) }
   try {
     const write = new BatchWrite(payload, {
       emit: async (p) => {
@@ -303,11 +313,18 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
         state.abort.signal.throwIfAborted()
         postPart(state, p, { ...meta, desc: write.desc() }, payload.order)
       },
+      builders: lent,
+      buffers: bodies,
     })
     for (;;) {
       const chunk = await nextBodyChunk(state)
       if (chunk.bytes.byteLength > 0) {
-        await write.push(chunk.bytes)
+        try {
+          await write.push(chunk.bytes)
+        } finally {
+          // The chunk is a lent slot, and nothing refers to it once pushed.
+          releaseSlot(chunk.bytes)
+        }
         send({ type: 'body-taken', taskId, byteLength: chunk.bytes.byteLength })
       }
       if (chunk.end) break
@@ -317,7 +334,12 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
   } catch (err) {
     fail(taskId, err)
   } finally {
+    // NB: `out` last, so that the next write is lent it again (the builders keep their roles, and
+    // the one grown to parts of the target size stays the one that builds them).
+    builders.giveBack(lent.unsorted)
+    builders.giveBack(lent.out)
     if (current === state) current = null
+    for (const c of state.body.splice(0)) if (c.bytes.byteLength > 0) releaseSlot(c.bytes)
   }
 }
 

@@ -23,10 +23,11 @@ import { JsonBatchBody } from '../columnar/json-batch-body.js'
 import { JsonBodyError } from '../columnar/json-scan.js'
 import { sortKeyLowerAt } from '../columnar/sort-key.js'
 import { UpdatesStreamDecoder } from '../columnar/updates-stream-decoder.js'
-import { sumDiffs, timeAt, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import { sumDiffs, timeAt, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
 import { AppError } from '../errors.js'
 import type { WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
-import { RunWriter } from './run-writer.js'
+import type { BufferPool } from './buffer-pool.js'
+import { RunWriter, type RunWriterBuilders } from './run-writer.js'
 import { firstRowOutside, parseWriteBounds, parseWriteHeader, WRITE_HEADER_FIELDS, type WriteHeaderFields } from './write-header.js'
 
 /** One part of the batch, built. NB: `updates` lives in buffers the next part reuses: consume it before `emit` resolves. */
@@ -42,6 +43,10 @@ export interface WrittenPart {
 export interface BatchWriteIo {
   /** Takes one part (e.g. encodes and posts it); resolves when the next may be built. */
   emit(part: WrittenPart): Promise<void>
+  /** Builders lent for the write (see `RunWriterBuilders`); default: new ones. */
+  readonly builders?: RunWriterBuilders
+  /** Where record batch bodies go while their rows are read; default: new buffers each. */
+  readonly buffers?: BufferPool
 }
 
 export interface BatchWritten {
@@ -66,21 +71,32 @@ export class BatchWrite {
   /** JSON rows that arrived before the frontiers. */
   readonly #waiting: Rows[] = []
   #bodyRows = 0
+  readonly #buffers: BufferPool | null
+  readonly #shape: UpdatesShape
 
   constructor(payload: WriteTaskPayload, io: BatchWriteIo) {
     this.#payload = payload
     this.#tk = timestampKind(payload.timeKind)
     const shape: UpdatesShape = { keyType: payload.keyType, valType: payload.valType, timeKind: payload.timeKind }
-    this.#runs = new RunWriter(shape, payload.order, payload.targetSizeBytes, (updates, run) => {
-      const t0 = performance.now()
-      const keyLower = sortKeyLowerAt(updates, 0, payload.order)
-      const diffsSum = sumDiffs(updates)
-      return io.emit({ updates, run, keyLower, diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
-    })
+    this.#shape = shape
+    this.#buffers = io.buffers ?? null
+    this.#runs = new RunWriter(
+      shape,
+      payload.order,
+      payload.targetSizeBytes,
+      (updates, run) => {
+        const t0 = performance.now()
+        const keyLower = sortKeyLowerAt(updates, 0, payload.order)
+        const diffsSum = sumDiffs(updates)
+        return io.emit({ updates, run, keyLower, diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
+      },
+      io.builders ?? null,
+    )
     if (payload.format === 'arrow') {
       if (payload.header === null) throw new Error('an Arrow write needs its header from the query string')
       this.#desc = userDesc(this.#tk, payload.header)
-      this.#arrow = new UpdatesStreamDecoder(shape, { maxMessageBytes: payload.maxBodyBytes })
+      const pool = this.#buffers
+      this.#arrow = new UpdatesStreamDecoder(shape, { maxMessageBytes: payload.maxBodyBytes, ...(pool === null ? {} : { alloc: (n: number) => pool.take(n) }) })
       this.#json = null
     } else {
       this.#arrow = null
@@ -99,7 +115,11 @@ export class BatchWrite {
     if (this.#arrow !== null) {
       const r = this.#arrow.push(chunk)
       if (!r.ok) throw new AppError('INVALID_BATCH', `body: ${r.error}`)
-      for (const b of r.value) await this.#accept({ updates: b.updates, firstRow: b.firstRow })
+      for (const b of r.value) {
+        await this.#accept({ updates: b.updates, firstRow: b.firstRow })
+        // The rows are consumed (copied or buffered): their body may be reused.
+        this.#buffers?.give(b.body)
+      }
       return
     }
     const json = this.#json as JsonBatchBody
@@ -140,7 +160,8 @@ export class BatchWrite {
     }
     const rows = json.takeRows()
     if (rows === null) return
-    if (this.#desc === null) this.#waiting.push(rows)
+    // NB: the rows view buffers the next chunk reuses: rows that must wait are copied.
+    if (this.#desc === null) this.#waiting.push({ updates: copyOf(this.#shape, rows.updates), firstRow: rows.firstRow })
     else await this.#accept(rows)
   }
 
@@ -157,6 +178,12 @@ export class BatchWrite {
     }
     await this.#runs.push(u)
   }
+}
+
+function copyOf(shape: UpdatesShape, u: Updates): Updates {
+  const b = new UpdatesBuilder(shape, { capacity: u.length })
+  b.appendRange(b.bind(u), 0, u.length)
+  return b.finish()
 }
 
 /** The description of a user-written batch: `[lower, upper)` at full fidelity. */

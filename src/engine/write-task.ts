@@ -1,7 +1,8 @@
 /**
  * The main-thread half of a write task: forwards the request body to the worker as it arrives and
  * takes the parts the worker builds (`onPart`: upload, or keep inline). The main thread only moves
- * bytes: it copies what the socket has into buffers of about `BODY_CHUNK_BYTES` and transfers them.
+ * bytes: it copies what the socket has into reused shared slots of `BODY_CHUNK_BYTES` and lends
+ * them to the worker, which releases each once read.
  *
  * - Nothing is read until a worker takes the task, and at most `BODY_WINDOW_BYTES` of body are
  *   in flight (posted, not yet consumed by the worker): the rest waits in the socket (TCP
@@ -15,13 +16,16 @@ import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
 import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
-import { releaseSlot } from './shared-slots.js'
+import { releaseSlot, SharedSlots } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
 export const BODY_WINDOW_BYTES = 4 << 20
 /** Body bytes coalesced into one message, at most. */
 export const BODY_CHUNK_BYTES = 1 << 20
+
+/** Slots body chunks are copied into (reused: fresh memory is expensive to touch). */
+const bodySlots = new SharedSlots()
 
 /** A part as its receiver gets it. NB: `bytes` may be a lent slot, valid until `onPart` settles. */
 export type WriteTaskPart = Omit<EncodedOutput, 'lent'>
@@ -176,15 +180,15 @@ class BodyPump {
         this.#fail(tooLarge(this.#max))
         return
       }
-      // NB: a copy into a buffer of our own: socket chunks may share their memory with others.
-      const chunk = new Uint8Array(size)
+      // NB: a copy into a slot of our own: socket chunks may share their memory with others.
+      const chunk = bodySlots.acquire(Math.max(size, BODY_CHUNK_BYTES)).subarray(0, size)
       let at = 0
       for (const p of parts) {
         chunk.set(p, at)
         at += p.byteLength
       }
       this.#inFlight += size
-      this.#channel.post({ type: 'body', bytes: chunk, end: false }, [chunk.buffer])
+      this.#channel.post({ type: 'body', bytes: chunk, end: false })
     }
   }
 

@@ -85,9 +85,10 @@ describe('sortAndConsolidate on batches large enough for the radix sort', () => 
               const bytes = Uint8Array.from({ length: len }, (_, i) => (i < 3 ? next() % 3 : next() % 256))
               switch (shape.keyType.type) {
                 case 'binary':
-                  return bytes
+                  // Sometimes a long shared prefix, so ties go to the next levels.
+                  return salt % 2 === 0 ? bytes : Uint8Array.from([...new Uint8Array(9), ...bytes])
                 case 'utf8':
-                  return Array.from(bytes, (b) => String.fromCharCode(97 + (b % 26))).join('')
+                  return (salt % 3 === 0 ? 'shared-key-prefix-' : '') + Array.from(bytes, (b) => String.fromCharCode(97 + (b % 26))).join('')
                 case 'int64':
                   return BigInt.asIntN(64, BigInt(next()) * BigInt(next() % 7) - 3n)
                 default:
