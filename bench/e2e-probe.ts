@@ -7,10 +7,9 @@
  *   fork('bench/e2e-probe.ts', [url, intervalMs]); send {phase: 'writes'}; …; send {stop: true}
  */
 import { Agent, get } from 'node:http'
-import { latencyStats, type LatencyStats } from './healthz-probe.js'
+import { latencyStats, type LatencyStats } from './latency.js'
 
-export type ProbeCommand = { readonly phase: string } | { readonly stop: true }
-export type ProbeReport = Readonly<Record<string, LatencyStats>>
+import { PROBE_READY, type ProbeCommand, type ProbeReport } from './e2e-messages.js'
 
 if (process.send === undefined) throw new Error('bench/e2e-probe.ts must be forked with an IPC channel')
 const [url = '', interval = '10'] = process.argv.slice(2)
@@ -33,11 +32,16 @@ function once(): Promise<boolean> {
   })
 }
 
+let ready = false
 const loop = (async () => {
   while (!stopping) {
     const at = phase
     const t0 = performance.now()
     const ok = await once()
+    if (ok && !ready) {
+      ready = true
+      process.send?.(PROBE_READY)
+    }
     const ms = performance.now() - t0
     if (!samples.has(at)) samples.set(at, [])
     samples.get(at)!.push(ms)

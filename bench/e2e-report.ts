@@ -88,12 +88,15 @@ export function renderE2e(r: E2eResult, targets: readonly Target[]): string {
       `Compaction outputs checked against the generator's fingerprint: first ${r.compactFirst.check.ok ? 'agrees' : `**disagrees** (${r.compactFirst.check.detail})`}, warm ${r.compactWarm.check.ok ? 'agrees' : `**disagrees** (${r.compactWarm.check.detail})`}.`,
     '',
   )
-  out.push('/healthz latency (ms) and the server\'s peak RSS, per phase:', '')
-  out.push('| phase | requests | p50 | p99 | max | failed | server peak RSS |', '| --- | --- | --- | --- | --- | --- | --- |')
+  out.push('/healthz latency (ms), the server\'s peak RSS and CPU, and how busy the whole machine was (everyone\'s processes: the load generator, the prober, and whatever else runs there), per phase:', '')
+  out.push('| phase | seconds | /healthz requests | p50 | p99 | max | failed | server peak RSS | server CPU s | machine busy |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, h] of Object.entries(r.healthz)) {
     if (name === 'idle' || name === 'done') continue
     const rss = r.serverPeakRss[name]
-    out.push(`| ${name} | ${h.count} | ${ms(h.p50Ms)} | ${ms(h.p99Ms)} | ${ms(h.maxMs)} | ${h.failures} | ${rss === null || rss === undefined ? '–' : fmtMiB(rss)} |`)
+    const load = r.phaseLoad[name]
+    out.push(
+      `| ${name} | ${load === undefined ? '–' : load.seconds.toFixed(1)} | ${h.count} | ${ms(h.p50Ms)} | ${ms(h.p99Ms)} | ${ms(h.maxMs)} | ${h.failures} | ${rss === null || rss === undefined ? '–' : fmtMiB(rss)} | ${load?.serverCpuSeconds == null ? '–' : load.serverCpuSeconds.toFixed(2)} | ${load?.machineBusy == null ? '–' : `${(100 * load.machineBusy).toFixed(0)}%`} |`,
+    )
   }
   out.push('', 'The restart phase counts the probes that found the server down; it is not judged.', '')
   return out.join('\n')

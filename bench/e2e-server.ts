@@ -23,6 +23,8 @@ export interface ServerProcess {
   readonly pid: number
   /** This process's peak RSS since the last `resetPeak()` (Linux: VmHWM), or null. */
   peakRssBytes(): Promise<number | null>
+  /** CPU seconds (user + system, every thread) the server has used (Linux: /proc/<pid>/stat), or null. */
+  cpuSeconds(): Promise<number | null>
   /** Resets the peak RSS (Linux: /proc/<pid>/clear_refs). */
   resetPeak(): Promise<void>
   /** SIGTERM, then the exit (SIGKILL after `graceMs`). */
@@ -74,6 +76,12 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
       const m = /^VmHWM:\s+(\d+) kB$/m.exec(status)
       return m === null ? null : Number(m[1]) * 1024
+    },
+    async cpuSeconds() {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
+      if (stat === null) return null
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return (Number(f[11]) + Number(f[12])) / 100
     },
     async resetPeak() {
       await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined)

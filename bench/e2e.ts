@@ -17,7 +17,7 @@
  * compaction output is checked against the generator's expectation (check.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { HollowBatchJson } from '../src/core/batch.js'
@@ -27,9 +27,9 @@ import type { ChildJob, ChildMessage } from './contenders.js'
 import { RUN_SPAN, type DatasetManifest } from './dataset.js'
 import type { DuckJob, DuckReply } from './e2e-duckdb.js'
 import type { LoadCommand, LoadReply, Timed } from './e2e-load.js'
-import type { ProbeCommand, ProbeReport } from './e2e-probe.js'
+import { PROBE_READY, type ProbeCommand, type ProbeReport } from './e2e-messages.js'
 import { startServer, type ServerProcess } from './e2e-server.js'
-import type { LatencyStats } from './healthz-probe.js'
+import type { LatencyStats } from './latency.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 
@@ -85,9 +85,19 @@ export interface E2eResult {
   readonly healthz: ProbeReport
   /** Peak RSS of the server during each phase. */
   readonly serverPeakRss: Readonly<Record<string, number | null>>
+  /** Per phase: the server's CPU seconds and the share of the whole machine busy (everyone's). */
+  readonly phaseLoad: Readonly<Record<string, { readonly serverCpuSeconds: number | null; readonly machineBusy: number | null; readonly seconds: number }>>
   readonly duck: { readonly seconds: readonly number[]; readonly rows: number; readonly parquetBytes: number; readonly version: string }
   readonly floor: { readonly seconds: number; readonly parts: number; readonly bytes: number }
   readonly inputBytes: number
+}
+
+/** Machine-wide CPU counters from /proc/stat (jiffies): busy (steal excluded) and total; null without /proc. */
+async function cpuCounters(): Promise<{ busy: number; total: number } | null> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n').find((l) => l.startsWith('cpu '))
+  if (line === undefined) return null
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number)
+  return { busy: user + nice + system + irq + softirq, total: user + nice + system + idle + iowait + irq + softirq + steal }
 }
 
 /** A forked child that answers each message with one. */
@@ -159,8 +169,10 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   await mkdir(dataDir, { recursive: true })
   const load = new Child<LoadCommand, LoadReply>('e2e-load.ts')
   let server: ServerProcess | null = null
-  let probe: Child<ProbeCommand, ProbeReport> | null = null
+  let probe: Child<ProbeCommand, ProbeReport | typeof PROBE_READY> | null = null
   const peaks: Record<string, number | null> = {}
+  const loads: Record<string, { serverCpuSeconds: number | null; machineBusy: number | null; seconds: number }> = {}
+  let phaseStart = { at: 0, cpu: null as number | null, stat: null as Awaited<ReturnType<typeof cpuCounters>> }
   /** /healthz figures of a prober replaced on a restart. */
   const before: Record<string, LatencyStats> = {}
   try {
@@ -172,14 +184,25 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     server = await startServer({ root: opts.root, dataDir, workers: opts.workers, logLevel: 'warn', cpuProfDir: opts.serverCpuProfDir })
     const url = server.url
     await api(url, 'PATCH', '/v1/configs', { persist_blob_target_size: opts.targetBytes, persist_compaction_memory_bound_bytes: opts.boundBytes })
-    probe = new Child<ProbeCommand, ProbeReport>('e2e-probe.ts', [url, String(opts.healthzIntervalMs)])
+    probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [url, String(opts.healthzIntervalMs)])
+    // The phases start once the prober runs (it loads in a second or two).
+    if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
     const phase = async (name: string): Promise<void> => {
       probe?.send({ phase: name })
       await server?.resetPeak()
+      phaseStart = { at: performance.now(), cpu: (await server?.cpuSeconds()) ?? null, stat: await cpuCounters() }
       log(`[e2e] ${name}`)
     }
     const endPhase = async (name: string): Promise<void> => {
       peaks[name] = (await server?.peakRssBytes()) ?? null
+      const cpu = (await server?.cpuSeconds()) ?? null
+      const stat = await cpuCounters()
+      const a = phaseStart.stat
+      loads[name] = {
+        seconds: (performance.now() - phaseStart.at) / 1000,
+        serverCpuSeconds: cpu === null || phaseStart.cpu === null ? null : cpu - phaseStart.cpu,
+        machineBusy: stat === null || a === null || stat.total <= a.total ? null : (stat.busy - a.busy) / (stat.total - a.total),
+      }
     }
 
     const shardA = await createShard(url, 'e2e-runs', 'binary', 'binary')
@@ -203,8 +226,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     if (server.url !== url) {
       // A new port: the prober follows (its figures so far are kept).
       probe.send({ stop: true })
-      Object.assign(before, await probe.next())
-      probe = new Child<ProbeCommand, ProbeReport>('e2e-probe.ts', [server.url, String(opts.healthzIntervalMs)])
+      Object.assign(before, report(await probe.next()))
+      probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [server.url, String(opts.healthzIntervalMs)])
+      if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
     }
     const url2 = server.url
 
@@ -257,7 +281,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await endPhase(`one-row snapshots, ${opts.clients} clients`)
     probe.send({ phase: 'done' })
     probe.send({ stop: true })
-    const healthz = { ...before, ...(await probe.next()) }
+    const healthz = { ...before, ...report(await probe.next()) }
     probe = null
 
     log('[e2e] codec floor over the written parts...')
@@ -301,6 +325,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       oneRow: { seconds: c.seconds, requests: c.requests, failures: c.failures, latency: c.latency },
       healthz,
       serverPeakRss: peaks,
+      phaseLoad: loads,
       duck: { seconds: duck.seconds, rows: duck.rows, parquetBytes: duck.parquetBytes, version: duck.version },
       floor: { seconds: floor.seconds, parts: floor.keys.length, bytes: manifest.inputBytes },
       inputBytes: manifest.inputBytes,
@@ -313,6 +338,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await server?.stop()
     if (!opts.keepData) await rm(dir, { recursive: true, force: true })
   }
+}
+
+function report(r: ProbeReport | typeof PROBE_READY): ProbeReport {
+  if (r === PROBE_READY) throw new Error('the prober answered ready twice')
+  return r
 }
 
 /** The codec floor over the written parts, in a contender process (child.ts) of its own. */

@@ -260,22 +260,19 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
       // the last (a small snapshot), it goes out as one buffer.
       const chunks = read.body[Symbol.asyncIterator]()
       let first: IteratorResult<BodyChunk>
-      let second: IteratorResult<BodyChunk>
       try {
         first = await chunks.next()
-        second = first.done === true ? first : await chunks.next()
       } catch (err) {
         read.release()
         throw err
       }
       // NB: the type provider types a body as the document the schema describes; these bytes are
       // that document, already encoded (the cast says so, nothing else).
-      if (first.done !== true && second.done === true) {
-        read.release()
+      if (first.done !== true && first.value.last) {
+        void chunks.return?.(undefined)
         return reply.send(bufferOf(first.value) as unknown as string)
       }
-      const taken = [first, second].flatMap((r) => (r.done === true ? [] : [r.value]))
-      const stream = Readable.from(bodyFrom(taken, chunks), { objectMode: false })
+      const stream = Readable.from(bodyFrom(first.done === true ? [] : [first.value], chunks), { objectMode: false })
       stream.once('close', () => read.release())
       return reply.send(stream as unknown as string)
     },

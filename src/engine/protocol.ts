@@ -16,7 +16,8 @@
  *
  * A merge task with a stream output (snapshot reads) posts `chunk`s of encoded response bytes
  * without asking: it may have `maxOutstanding` chunks unanswered, and each `go` answers one (the
- * main thread sends it when the socket has taken the chunk).
+ * main thread sends it when the socket has taken the chunk). The `last` chunk ends the body: the
+ * task has read every part by then, and only its `done` follows.
  *
  * Who owns bytes that cross (the one place that says so):
  * - `part.bytes` with `lent: true` is a view of a `SharedSlots` slot (shared-slots.ts) carrying one
@@ -205,7 +206,7 @@ export type FromWorker =
   | { readonly type: 'need'; readonly taskId: number; readonly run: number; readonly part: number }
   | { readonly type: 'ready'; readonly taskId: number }
   | { readonly type: 'output'; readonly taskId: number; readonly output: EncodedOutput }
-  | { readonly type: 'chunk'; readonly taskId: number; readonly bytes: Uint8Array; readonly rows: number }
+  | { readonly type: 'chunk'; readonly taskId: number; readonly bytes: Uint8Array; readonly rows: number; readonly last: boolean }
   | { readonly type: 'body-taken'; readonly taskId: number; readonly byteLength: number }
   | { readonly type: 'progress'; readonly taskId: number; readonly progress: MergeProgress }
   | { readonly type: 'done'; readonly taskId: number; readonly result: TaskResult }

@@ -16,6 +16,7 @@ import { encodedPart, UpdatesStreamWriter } from '../columnar/part-format.js'
 import { emptyUpdates, sameShape, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
 import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
+import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
 import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WriteTaskPayload } from './protocol.js'
 import { BufferPool } from './buffer-pool.js'
@@ -68,6 +69,33 @@ const builders = {
 
 /** Record batch bodies of writes, reused across tasks. */
 const bodies = new BufferPool()
+
+/**
+ * One object of a kind kept for the next task (setting one up is a task's fixed cost: it matters
+ * for small snapshots). NB: as with builders, a task that finds it lent gets a fresh one.
+ */
+class Kept<T> {
+  readonly #make: () => T
+  #kept: T | null = null
+
+  constructor(make: () => T) {
+    this.#make = make
+  }
+
+  lend(): T {
+    const k = this.#kept
+    this.#kept = null
+    return k ?? this.#make()
+  }
+
+  giveBack(t: T): void {
+    this.#kept = t
+  }
+}
+
+/** The merge kernel's output buffer, and the JSON text buffer of snapshots. */
+const kernelOutputs = new Kept(() => new MergeOutput())
+const jsonSinks = new Kept(() => new ByteSink())
 
 /** The task running now. */
 interface Current {
@@ -195,6 +223,7 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
   const out = payload.output
   const builder = builders.lend({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
   const stream = out.kind === 'stream' ? new StreamEncoder(state, task, out) : null
+  const kernelOutput = kernelOutputs.lend()
   try {
     const stats = await mergeRuns(task, {
       signal: state.abort.signal,
@@ -217,6 +246,7 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
       },
       progress: stream === null ? (progress) => send({ type: 'progress', taskId, progress }) : undefined,
       builder,
+      output: kernelOutput,
     })
     if (stream !== null) await stream.end()
     send({ type: 'done', taskId, result: { kind: 'merge', stats } })
@@ -224,6 +254,8 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
     fail(taskId, err)
   } finally {
     builders.giveBack(builder)
+    kernelOutputs.giveBack(kernelOutput)
+    stream?.dispose()
     if (current === state) current = null
     // Whatever the merge still held, nothing reads any more.
     for (const key of [...state.held.keys()]) release(key)
@@ -249,7 +281,9 @@ class StreamEncoder {
     this.#shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
     if (out.format === 'json') {
       const asOf = task.asOf === null ? null : timestampKind(task.timeKind).toJson(task.asOf)
-      this.#json = { sink: new ByteSink(), head: `{"asOf":${JSON.stringify(asOf)},"updates":[` }
+      const sink = jsonSinks.lend()
+      sink.length = 0
+      this.#json = { sink, head: `{"asOf":${JSON.stringify(asOf)},"updates":[` }
       this.#arrow = null
     } else {
       this.#json = null
@@ -257,23 +291,28 @@ class StreamEncoder {
     }
   }
 
+  /** Gives back what it borrowed (the task ended). */
+  dispose(): void {
+    if (this.#json !== null) jsonSinks.giveBack(this.#json.sink)
+  }
+
   /** Encodes a chunk of rows (NB: before returning: their buffers are reused). */
   async rows(u: Updates): Promise<void> {
     const bytes = this.#encode(u, false)
     const previous = this.#pending
     this.#pending = { bytes, rows: u.length }
-    if (previous !== null) await this.#post(previous.bytes, previous.rows)
+    if (previous !== null) await this.#post(previous.bytes, previous.rows, false)
   }
 
   async end(): Promise<void> {
     const tail = this.#encode(emptyUpdates(this.#shape), true)
     const previous = this.#pending
     this.#pending = null
-    if (previous === null) return this.#post(tail, 0)
+    if (previous === null) return this.#post(tail, 0, true)
     const bytes = new Uint8Array(previous.bytes.byteLength + tail.byteLength)
     bytes.set(previous.bytes)
     bytes.set(tail, previous.bytes.byteLength)
-    return this.#post(bytes, previous.rows)
+    return this.#post(bytes, previous.rows, true)
   }
 
   #encode(u: Updates, last: boolean): Uint8Array {
@@ -292,12 +331,12 @@ class StreamEncoder {
     return bytes
   }
 
-  async #post(bytes: Uint8Array, rows: number): Promise<void> {
+  async #post(bytes: Uint8Array, rows: number, last: boolean): Promise<void> {
     const state = this.#state
     if (state.credit === 0) await new Promise<void>((resolve) => state.waiting.push(resolve))
     else state.credit--
     state.abort.signal.throwIfAborted()
-    send({ type: 'chunk', taskId: state.taskId, bytes, rows }, [bytes.buffer as ArrayBuffer])
+    send({ type: 'chunk', taskId: state.taskId, bytes, rows, last }, [bytes.buffer as ArrayBuffer])
   }
 }
 

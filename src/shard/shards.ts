@@ -409,29 +409,20 @@ export class Shards {
     const state = head.state
     const schema = latestSchema(state)
     const release = this.#leases.acquire(shardId, head.seqno, state)
-    let chunks: AsyncGenerator<BodyChunk>
     try {
       const cfg = await this.#cfg()
-      chunks = readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
+      const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
         format: opts.format,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         order: cfg.persist_batch_preferred_order,
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
+        onEnd: release,
       })
+      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, body, release }
     } catch (err) {
       release()
       throw err
     }
-    async function* body(): AsyncGenerator<BodyChunk> {
-      try {
-        yield* chunks
-      } catch (err) {
-        throw readError(err)
-      } finally {
-        release()
-      }
-    }
-    return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, body: body(), release }
   }
 
   /** A part as stored; PART_NOT_FOUND. */
@@ -639,13 +630,6 @@ function writeError(err: unknown): unknown {
   if (err instanceof WorkerExitError) {
     return new AppError('INTERNAL', 'the worker thread serving this write stopped before it finished; nothing was written (retry it)', {}, { cause: err })
   }
-  if (err instanceof TaskError && isErrorCode(err.code)) return new AppError(err.code, err.message, err.details, { cause: err })
-  return err
-}
-
-/** A failure of a snapshot read as the client should see it. */
-function readError(err: unknown): unknown {
-  if (err instanceof WorkerExitError) return new AppError('INTERNAL', 'the worker thread serving this read stopped before it finished (retry it)', {}, { cause: err })
   if (err instanceof TaskError && isErrorCode(err.code)) return new AppError(err.code, err.message, err.details, { cause: err })
   return err
 }

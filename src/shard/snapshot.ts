@@ -30,6 +30,8 @@ export type SnapshotFormat = 'json' | 'arrow'
 export interface SnapshotOptions {
   readonly format: SnapshotFormat
   readonly signal?: AbortSignal
+  /** Called once when the read is over (see `ReadTaskOptions.onEnd`). */
+  readonly onEnd?: () => void
   /** About how many bytes of rows each chunk of the body holds. */
   readonly chunkBytes?: number
   /** The order runs are merged in (the shard's preferred order). */
@@ -44,10 +46,10 @@ export const SNAPSHOT_CHUNK_BYTES = 1 << 20
 const CHUNKS_AHEAD = 2
 
 /**
- * Streams the body of the snapshot of `state` at `asOf` (the caller checked `since ≤ asOf < upper`).
- * Stopping the iteration early aborts the merge.
+ * The body of the snapshot of `state` at `asOf` (the caller checked `since ≤ asOf < upper`), once
+ * the large parts' windows are known. Stopping the iteration early aborts the merge.
  */
-export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: Timestamp, opts: SnapshotOptions): AsyncGenerator<BodyChunk> {
+export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: Timestamp, opts: SnapshotOptions): Promise<AsyncGenerator<BodyChunk>> {
   const tk = tkOf(state)
   const schema = latestSchema(state)
   const order = opts.order ?? 'structured'
@@ -83,7 +85,7 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
     targetSizeBytes: chunkBytes,
     yieldAfterUpdates: opts.yieldAfterUpdates ?? 100_000,
   }
-  return yield* readTask(
+  return readTask(
     deps.pool,
     task,
     { kind: 'stream', format: opts.format, maxOutstanding: CHUNKS_AHEAD },
@@ -95,6 +97,7 @@ export async function* readSnapshot(deps: SnapshotDeps, state: ShardState, asOf:
         return windows.get(p)?.fetch() ?? fetchPart(deps.blob, state.shardId, p)
       },
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      ...(opts.onEnd === undefined ? {} : { onEnd: opts.onEnd }),
     },
   )
 }
