@@ -1,5 +1,5 @@
 /**
- * The batch writer's main-thread half (persist's `BatchBuilder`, PERSIST_SEMANTICS.md §4.6): the
+ * The batch writer's main-thread half (persist's `BatchBuilder`; docs/data-path.md): the
  * parts a write task builds in a worker (engine/write-batch.ts) are kept inline or uploaded, and
  * put together into the HollowBatch.
  *
