@@ -17,18 +17,44 @@ import { diffWords, I64Sum, shapeOf, UpdatesBuilder, type GatherRows, type Updat
 /** Below this many rows a comparison sort beats the radix passes. */
 const RADIX_MIN_ROWS = 256
 
+/**
+ * Working arrays a sort reuses from one call to the next (a writer sorts a buffer after another):
+ * fresh arrays of millions of entries cost their page faults every time. NB: the arrays of a
+ * result (`sortConsolidated`'s) are valid until the next sort with the same scratch.
+ */
+export class SortScratch {
+  readonly #arrays: Uint32Array[] = []
+
+  /** Array `slot` with room for at least `n` entries (contents unspecified), as a view of exactly `n`. */
+  u32(slot: number, n: number): Uint32Array {
+    let a = this.#arrays[slot]
+    if (a === undefined || a.length < n) {
+      a = new Uint32Array(Math.ceil(n * 1.125) + 16)
+      this.#arrays[slot] = a
+    }
+    return a.subarray(0, n)
+  }
+}
+
+/** The scratch arrays of one sort, by role. */
+const Slot = { Perm: 0, Hi: 1, Lo: 2, Idx2: 3, Hi2: 4, Lo2: 5, Row: 6, Time0: 7, Time1: 8, DiffLo: 9, DiffHi: 10, Src: 11 } as const
+
+/** A scratch whose arrays are never kept (fresh arrays each time). */
+const FRESH = { u32: (_slot: number, n: number): Uint32Array => new Uint32Array(n) }
+
 /** Row indices of `[0, length)` in (key, val, time) order; the identity when already sorted. */
 export function sortPermutation(k: RowOrderKeys, length: number): Uint32Array {
-  return sortRows(k, length).order
+  return sortRows(k, length, FRESH).order
 }
 
 /**
  * The rows of `k` sorted and consolidated (see `consolidateInOrder`): one source to gather from.
  * Already sorted rows are only consolidated.
  */
-export function sortConsolidated(k: RowOrderKeys, diffs: Uint32Array, length: number): GatherRows {
-  const { order, prefixes } = sortRows(k, length)
-  return consolidateInOrder(k, diffs, order, length, prefixes)
+export function sortConsolidated(k: RowOrderKeys, diffs: Uint32Array, length: number, scratch?: SortScratch): GatherRows {
+  const memory = scratch ?? FRESH
+  const { order, prefixes } = sortRows(k, length, memory)
+  return consolidateInOrder(k, diffs, order, length, prefixes, memory)
 }
 
 /** Key prefixes of rows in sorted order (see `keyPrefixes`): rows with different prefixes differ. */
@@ -37,16 +63,16 @@ interface SortedPrefixes {
   readonly lo: Uint32Array
 }
 
-function sortRows(k: RowOrderKeys, length: number): { order: Uint32Array; prefixes: SortedPrefixes | null } {
-  const perm = new Uint32Array(length)
+function sortRows(k: RowOrderKeys, length: number, memory: Pick<SortScratch, 'u32'>): { order: Uint32Array; prefixes: SortedPrefixes | null } {
+  const perm = memory.u32(Slot.Perm, length)
   for (let i = 0; i < length; i++) perm[i] = i
   if (firstUnsortedRow(k, length) === -1) return { order: perm, prefixes: null }
   if (length < RADIX_MIN_ROWS) return { order: perm.sort((x, y) => compareRows(k, x, k, y)), prefixes: null }
-  const hi = new Uint32Array(length)
-  const lo = new Uint32Array(length)
+  const hi = memory.u32(Slot.Hi, length)
+  const lo = memory.u32(Slot.Lo, length)
   const offset = sharedKeyPrefix(k.keys, length)
   keyPrefixes(k.keys, perm, offset, hi, lo)
-  const sorted = radixSort(perm, hi, lo)
+  const sorted = radixSort(perm, hi, lo, memory.u32(Slot.Idx2, length), memory.u32(Slot.Hi2, length), memory.u32(Slot.Lo2, length))
   refineTies(k, sorted, hi, lo, offset, 0)
   return { order: sorted, prefixes: { hi, lo } }
 }
@@ -69,7 +95,7 @@ function refineTies(k: RowOrderKeys, order: Uint32Array, hi: Uint32Array, lo: Ui
         const h = new Uint32Array(j - i)
         const l = new Uint32Array(j - i)
         keyPrefixes(k.keys, tied, offset + 8, h, l)
-        tied.set(radixSort(tied.slice(), h, l))
+        tied.set(radixSort(tied.slice(), h, l, new Uint32Array(j - i), new Uint32Array(j - i), new Uint32Array(j - i)))
         refineTies(k, tied, h, l, offset + 8, level + 1)
       } else {
         tied.sort((x, y) => compareRows(k, x, k, y))
@@ -129,19 +155,22 @@ function keyPrefixes(keys: SortKeyColumn, rows: Uint32Array, offset: number, hi:
   }
 }
 
+/** Digit counts of the radix passes (sorts on a thread run one at a time). */
+const counts = new Uint32Array(1 << 16)
+
 /**
- * LSD radix sort of `perm` by (hi, lo) in 16-bit digits, skipping digits every row shares. `hi`
- * and `lo` are permuted along (on return they are in sorted order); returns the sorted indices.
+ * LSD radix sort of `perm` by (hi, lo) in 16-bit digits, skipping digits every row shares, with
+ * `idx2`, `h2`, `l2` (as long as `perm`) to move through. `hi` and `lo` are permuted along (on
+ * return they are in sorted order); returns the sorted indices (`perm` or `idx2`).
  */
-function radixSort(perm: Uint32Array, hi: Uint32Array, lo: Uint32Array): Uint32Array {
+function radixSort(perm: Uint32Array, hi: Uint32Array, lo: Uint32Array, idx2In: Uint32Array, h2In: Uint32Array, l2In: Uint32Array): Uint32Array {
   const n = perm.length
-  const counts = new Uint32Array(1 << 16)
   let idx: Uint32Array = perm
   let h: Uint32Array = hi
   let l: Uint32Array = lo
-  let idx2: Uint32Array = new Uint32Array(n)
-  let h2: Uint32Array = new Uint32Array(n)
-  let l2: Uint32Array = new Uint32Array(n)
+  let idx2: Uint32Array = idx2In
+  let h2: Uint32Array = h2In
+  let l2: Uint32Array = l2In
   for (let pass = 0; pass < 4; pass++) {
     const words = pass < 2 ? l : h
     const shift = pass % 2 === 0 ? 0 : 16
@@ -177,12 +206,20 @@ function radixSort(perm: Uint32Array, hi: Uint32Array, lo: Uint32Array): Uint32A
  * dropped. The result gathers from source 0 (see `UpdatesBuilder.appendGathered`). `prefixes`, when
  * given, are the rows' key prefixes in `order`, which spare most comparisons.
  */
-export function consolidateInOrder(k: RowOrderKeys, diffs: Uint32Array, order: Uint32Array, length: number, prefixes: SortedPrefixes | null = null): GatherRows {
-  const row = new Uint32Array(length)
-  const time0 = new Uint32Array(length)
-  const time1 = new Uint32Array(length)
-  const diffLo = new Uint32Array(length)
-  const diffHi = new Int32Array(length)
+export function consolidateInOrder(
+  k: RowOrderKeys,
+  diffs: Uint32Array,
+  order: Uint32Array,
+  length: number,
+  prefixes: SortedPrefixes | null = null,
+  memory: Pick<SortScratch, 'u32'> = FRESH,
+): GatherRows {
+  const row = memory.u32(Slot.Row, length)
+  const time0 = memory.u32(Slot.Time0, length)
+  const time1 = memory.u32(Slot.Time1, length)
+  const diffLo = memory.u32(Slot.DiffLo, length)
+  const hiWords = memory.u32(Slot.DiffHi, length)
+  const diffHi = new Int32Array(hiWords.buffer, hiWords.byteOffset, length)
   const acc = new I64Sum()
   let rows = 0
   for (let i = 0; i < length; ) {
@@ -205,7 +242,7 @@ export function consolidateInOrder(k: RowOrderKeys, diffs: Uint32Array, order: U
     }
     i = j
   }
-  return { rows, src: new Uint32Array(rows), row, time0, time1, diffLo, diffHi }
+  return { rows, src: memory.u32(Slot.Src, rows).fill(0), row, time0, time1, diffLo, diffHi }
 }
 
 /** `u` sorted in `order` and consolidated (equal rows summed, zero sums dropped). */

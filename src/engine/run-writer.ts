@@ -17,9 +17,9 @@
  * target size plus one input batch), and what the caller's `emit` holds.
  */
 import type { ColumnCopier } from '../columnar/column-builder.js'
-import { sortConsolidated } from '../columnar/sort-consolidate.js'
-import { compareRows, rowOrderKeys, type RowOrderKeys, type SortOrder } from '../columnar/sort-key.js'
-import { diffWords, I64Sum, UpdatesBuilder, updatesByteLength, type BoundSource, type GatherRows, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import { sortConsolidated, SortScratch } from '../columnar/sort-consolidate.js'
+import { compareRows, rowOrderKeys, sortKeyColumn, type RowOrderKeys, type SortOrder } from '../columnar/sort-key.js'
+import { diffWords, I64Sum, sliceUpdates, UpdatesBuilder, updatesByteLength, type BoundSource, type GatherRows, type Updates, type UpdatesShape } from '../columnar/updates.js'
 
 /** Called with each finished part; `run` numbers the batch's runs from 0. Consume `rows` before it resolves (the buffers are reused). */
 export type EmitPart = (rows: Updates, run: number) => Promise<void>
@@ -43,6 +43,8 @@ export interface RunWriterBuilders {
   readonly out: UpdatesBuilder
   /** The buffer of unsorted rows. */
   readonly unsorted: UpdatesBuilder
+  /** The sort's working arrays. */
+  readonly scratch: SortScratch
 }
 
 export class RunWriter {
@@ -55,6 +57,7 @@ export class RunWriter {
   #carryKeys: RowOrderKeys | null = null
   #unsorted: UpdatesBuilder | null = null
   #spare: UpdatesBuilder | null = null
+  readonly #scratch: SortScratch
   readonly #parts: number[] = [0]
   #rows = 0
 
@@ -65,6 +68,7 @@ export class RunWriter {
     this.#emit = emit
     this.#out = builders?.out ?? new UpdatesBuilder(shape, { reuseBuffers: true })
     this.#spare = builders?.unsorted ?? null
+    this.#scratch = builders?.scratch ?? new SortScratch()
     // NB: lent builders may hold rows of a write that failed midway.
     this.#out.truncate(0)
     this.#spare?.truncate(0)
@@ -78,13 +82,12 @@ export class RunWriter {
       if (this.#unsorted.byteLength() >= this.#target) await this.#flushUnsorted()
       return
     }
-    const k = rowOrderKeys(u, this.#order)
-    const scan = scanSorted(k, diffWords(u), u.length, this.#carryKeys)
+    const scan = scanSorted(u, this.#order, this.#carryKeys)
     if (scan === 'unsorted') {
       if (this.#startBuffering(u).byteLength() >= this.#target) await this.#flushUnsorted()
       return
     }
-    await this.#appendSorted(u, k, scan === 'duplicates')
+    await this.#appendSorted(u, scan === 'duplicates')
   }
 
   /** Writes what is left; the rows and runs written. */
@@ -100,7 +103,7 @@ export class RunWriter {
   }
 
   /** Rows after the carry with no equal neighbours and no zero diffs: straight in; otherwise consolidated first. */
-  async #appendSorted(u: Updates, k: RowOrderKeys, duplicates: boolean): Promise<void> {
+  async #appendSorted(u: Updates, duplicates: boolean): Promise<void> {
     const n = u.length
     const src = this.#out.bind(u)
     const carryKeys = this.#carryKeys
@@ -108,9 +111,11 @@ export class RunWriter {
     if (!duplicates) {
       if (carry !== null && !isZeroDiff(carry)) this.#out.appendRow(this.#out.bind(carry), 0)
       await this.#appendRange(u, src, 0, n - 1)
-      this.#setCarry(src, n - 1, k.major[n - 1]!, k.minor[n - 1]!, src.diffs[2 * (n - 1)]!, src.diffs[2 * (n - 1) + 1]!)
+      const [major, minor] = timeWordsAt(u, n - 1)
+      this.#setCarry(src, n - 1, major, minor, src.diffs[2 * (n - 1)]!, src.diffs[2 * (n - 1) + 1]!)
       return
     }
+    const k = rowOrderKeys(u, this.#order)
     // Groups of equal rows over [carry, u...]: every group but the last goes out, the last is the
     // new carry. Source 0 is `u`, source 1 the carry.
     const rows = newGather(n + 1)
@@ -167,7 +172,7 @@ export class RunWriter {
     const u = buffer.finish()
     if (this.#parts[this.#parts.length - 1]! > 0) this.#parts.push(0)
     const k = rowOrderKeys(u, this.#order)
-    const g = sortConsolidated(k, diffWords(u), u.length)
+    const g = sortConsolidated(k, diffWords(u), u.length, this.#scratch)
     if (g.rows > 0) {
       const src = this.#out.bind(u)
       const last = g.rows - 1
@@ -221,23 +226,75 @@ export class RunWriter {
 }
 
 /**
- * Whether rows `[0, n)` of `k` are sorted after `before` (its row 0), and whether they need
- * consolidating: equal neighbours, or zero diffs (`dw`: diff words).
+ * Whether the rows of `u` are sorted (in `order`) after `before` (its row 0), and whether they
+ * need consolidating: equal neighbours, or zero diffs. Reads the time words where they lie (no
+ * copy), and compares key bytes four at a time: it runs over every row of every write.
  */
-function scanSorted(k: RowOrderKeys, dw: Uint32Array, n: number, before: RowOrderKeys | null): 'unsorted' | 'duplicates' | 'distinct' {
+function scanSorted(u: Updates, order: SortOrder, before: RowOrderKeys | null): 'unsorted' | 'duplicates' | 'distinct' {
+  const n = u.length
+  const dw = diffWords(u)
   let duplicates = false
   for (let i = 0; i < n && !duplicates; i++) if (dw[2 * i] === 0 && dw[2 * i + 1] === 0) duplicates = true
-  if (before !== null) {
+  const keys = sortKeyColumn(u.keys, u.keyType, order)
+  const vals = sortKeyColumn(u.vals, u.valType, order)
+  if (before !== null && n > 0) {
+    const k = rowOrderKeys(sliceUpdates(u, 0, 1), order)
     const c = compareRows(before, 0, k, 0)
     if (c > 0) return 'unsorted'
     if (c === 0) duplicates = true
   }
+  const kb = keys.bytes
+  const vb = vals.bytes
+  const kv = new DataView(kb.buffer, kb.byteOffset, kb.byteLength)
+  const vv = new DataView(vb.buffer, vb.byteOffset, vb.byteLength)
+  const ko = keys.offsets
+  const vo = vals.offsets
+  const u64 = u.timeKind === 'u64' ? new Uint32Array(u.times.buffer, u.times.byteOffset, 2 * n) : null
+  const ta = u.timeKind === 'product' ? u.times.a : null
+  const tb = u.timeKind === 'product' ? u.times.b : null
   for (let i = 1; i < n; i++) {
-    const c = compareRows(k, i - 1, k, i)
+    let c = compareRange(kb, kv, ko[i - 1]!, ko[i]!, ko[i]!, ko[i + 1]!)
+    if (c === 0) c = compareRange(vb, vv, vo[i - 1]!, vo[i]!, vo[i]!, vo[i + 1]!)
+    if (c === 0) {
+      const a0 = u64 !== null ? u64[2 * i - 1]! : ta![i - 1]!
+      const a1 = u64 !== null ? u64[2 * i + 1]! : ta![i]!
+      if (a0 !== a1) c = a0 < a1 ? -1 : 1
+      else {
+        const b0 = u64 !== null ? u64[2 * i - 2]! : tb![i - 1]!
+        const b1 = u64 !== null ? u64[2 * i]! : tb![i]!
+        c = b0 === b1 ? 0 : b0 < b1 ? -1 : 1
+      }
+    }
     if (c > 0) return 'unsorted'
     if (c === 0) duplicates = true
   }
   return duplicates ? 'duplicates' : 'distinct'
+}
+
+/** Bytewise order of `b[s1, e1)` and `b[s2, e2)` (a proper prefix first), four bytes at a time. */
+function compareRange(b: Uint8Array, dv: DataView, s1: number, e1: number, s2: number, e2: number): number {
+  const l1 = e1 - s1
+  const l2 = e2 - s2
+  const n = l1 < l2 ? l1 : l2
+  let i = 0
+  for (; i + 4 <= n; i += 4) {
+    const x = dv.getUint32(s1 + i)
+    const y = dv.getUint32(s2 + i)
+    if (x !== y) return x < y ? -1 : 1
+  }
+  for (; i < n; i++) {
+    const x = b[s1 + i]!
+    const y = b[s2 + i]!
+    if (x !== y) return x - y
+  }
+  return l1 - l2
+}
+
+/** The order words `(major, minor)` of row `i`'s time (see updates.ts `timeOrderWords`). */
+function timeWordsAt(u: Updates, i: number): [number, number] {
+  if (u.timeKind === 'product') return [u.times.a[i]!, u.times.b[i]!]
+  const w = new Uint32Array(u.times.buffer, u.times.byteOffset + 8 * i, 2)
+  return [w[1]!, w[0]!]
 }
 
 function append(b: UpdatesBuilder, u: Updates): void {

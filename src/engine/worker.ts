@@ -12,6 +12,7 @@
 import { parentPort, type TransferListItem } from 'node:worker_threads'
 import { OffsetsScratch } from '../columnar/batch-slices.js'
 import { ByteSink, writeJsonRows } from '../columnar/json-rows-writer.js'
+import { SortScratch } from '../columnar/sort-consolidate.js'
 import { encodedPart, UpdatesStreamWriter } from '../columnar/part-format.js'
 import { emptyUpdates, sameShape, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
 import { timestampKind } from '../core/timestamp.js'
@@ -95,6 +96,7 @@ class Kept<T> {
 
 /** The merge kernel's output buffer, and the JSON text buffer of snapshots. */
 const kernelOutputs = new Kept(() => new MergeOutput())
+const sortScratches = new Kept(() => new SortScratch())
 const jsonSinks = new Kept(() => new ByteSink())
 
 /** The task running now. */
@@ -344,7 +346,7 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
   const state = begin(taskId)
   const meta: PartsOutput = { kind: 'parts', desc: { lower: [], upper: [], since: [] }, schemaId: payload.schemaId, reuseBuffers: true }
   const shape: UpdatesShape = { keyType: payload.keyType, valType: payload.valType, timeKind: payload.timeKind }
-  const lent = { out: builders.lend(shape), unsorted: builders.lend(shape) }
+  const lent = { out: builders.lend(shape), unsorted: builders.lend(shape), scratch: sortScratches.lend() }
   try {
     const write = new BatchWrite(payload, {
       emit: async (p) => {
@@ -377,6 +379,7 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
     // the one grown to parts of the target size stays the one that builds them).
     builders.giveBack(lent.unsorted)
     builders.giveBack(lent.out)
+    sortScratches.giveBack(lent.scratch)
     if (current === state) current = null
     for (const c of state.body.splice(0)) if (c.bytes.byteLength > 0) releaseSlot(c.bytes)
   }

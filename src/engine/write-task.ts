@@ -21,8 +21,14 @@ import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
 export const BODY_WINDOW_BYTES = 4 << 20
-/** Body bytes coalesced into one message, at most. */
+/** Body bytes coalesced into one message, about (it ends with the socket chunk that reaches this). */
 export const BODY_CHUNK_BYTES = 1 << 20
+
+/**
+ * Size of the slots body chunks go into: a chunk plus room for the socket chunk that tops it up,
+ * so that chunks fit one size of slot and slots are reused rather than replaced.
+ */
+const BODY_SLOT_BYTES = BODY_CHUNK_BYTES + (256 << 10)
 
 /** Slots body chunks are copied into (reused: fresh memory is expensive to touch). */
 const bodySlots = new SharedSlots()
@@ -181,7 +187,7 @@ class BodyPump {
         return
       }
       // NB: a copy into a slot of our own: socket chunks may share their memory with others.
-      const chunk = bodySlots.acquire(Math.max(size, BODY_CHUNK_BYTES)).subarray(0, size)
+      const chunk = bodySlots.acquire(Math.max(size, BODY_SLOT_BYTES)).subarray(0, size)
       let at = 0
       for (const p of parts) {
         chunk.set(p, at)
