@@ -96,7 +96,8 @@ function words(seed: number): () => number {
   }
 }
 
-interface RunColumns {
+/** One run's rows, in ascending (key, val) order. */
+export interface RunColumns {
   readonly rows: number
   readonly keys: Uint8Array
   readonly vals: Uint8Array
@@ -106,8 +107,76 @@ interface RunColumns {
   readonly diffs: Uint32Array
 }
 
+/** The rows of a dataset (see the file comment), in memory, and what their consolidation must give. */
+export interface GeneratedRuns {
+  readonly runs: readonly RunColumns[]
+  readonly since: number
+  readonly upper: number
+  readonly updates: number
+  readonly expected: DatasetManifest['expected']
+}
+
 /** Generates and stores the dataset; returns its manifest. */
 export async function generateDataset(opts: DatasetOptions): Promise<DatasetManifest> {
+  const { runs, since, expected, updates } = generateRuns(opts)
+  const K = opts.runs
+  await mkdir(opts.dir, { recursive: true })
+  const shardId = newShardId()
+  const writer = newWriterKey()
+  const rowsPerPart = Math.max(1, Math.floor((opts.targetBytes - PART_SLACK_BYTES) / ROW_BYTES))
+  const inputs: HollowBatch[] = []
+  let inputBytes = 0
+  let inputParts = 0
+  for (let r = 0; r < K; r++) {
+    const run = runs[r]!
+    const desc = description([BigInt(r * RUN_SPAN)], [BigInt((r + 1) * RUN_SPAN)], [u64.minimum])
+    const parts: BatchPart[] = []
+    for (let start = 0; start < run.rows; start += rowsPerPart) {
+      const end = Math.min(run.rows, start + rowsPerPart)
+      const encoded = encodePart(partUpdates(run, start, end), { desc, order: 'structured', schemaId: 0 })
+      if (encoded.byteLength > opts.targetBytes) throw new Error(`part of ${encoded.byteLength} bytes exceeds the target ${opts.targetBytes}`)
+      const key = partialBatchKey(writer, newPartId())
+      await opts.blob.set(blobKey(shardId, key), encoded)
+      let sum = 0n
+      for (let i = start; i < end; i++) sum += BigInt((run.diffs[2 * i + 1]! | 0) * 2 ** 32 + run.diffs[2 * i]!)
+      parts.push({
+        kind: 'hollow',
+        key,
+        encodedSizeBytes: encoded.byteLength,
+        keyLower: Buffer.from(run.keys.subarray(start * KEY_BYTES, (start + 1) * KEY_BYTES)).toString('base64'),
+        diffsSum: sum,
+        schemaId: 0,
+        stats: { updates: end - start },
+      })
+      inputBytes += encoded.byteLength
+      inputParts++
+    }
+    inputs.push({ desc, len: run.rows, parts, runSplits: [], runMeta: parts.length > 0 ? [{ order: 'structured', schemaId: 0 }] : [] })
+  }
+
+  let duckdbPath: string | null = null
+  if (opts.duckdb) {
+    duckdbPath = join(opts.dir, 'input.duckdb')
+    await loadDuckDb(duckdbPath, runs)
+  }
+  return {
+    name: opts.name,
+    runs: K,
+    updates,
+    since,
+    upper: K * RUN_SPAN,
+    shardId,
+    blobRoot: opts.blob.root,
+    duckdbPath,
+    inputs: inputs.map((b) => batchToJson(u64, b)),
+    inputBytes,
+    inputParts,
+    expected,
+  }
+}
+
+/** The dataset's rows (untimed, deterministic in the seed), without storing them. */
+export function generateRuns(opts: { readonly runs: number; readonly updates: number; readonly seed: number }): GeneratedRuns {
   const K = opts.runs
   if (K < 2 || K > 250) throw new Error('runs must be in 2..250')
   const random = prng(opts.seed)
@@ -194,57 +263,11 @@ export async function generateDataset(opts: DatasetOptions): Promise<DatasetMani
     expectedRows += merges ? (cancel ? 0 : 1) : 2
   }
 
-  await mkdir(opts.dir, { recursive: true })
-  const shardId = newShardId()
-  const writer = newWriterKey()
-  const rowsPerPart = Math.max(1, Math.floor((opts.targetBytes - PART_SLACK_BYTES) / ROW_BYTES))
-  const inputs: HollowBatch[] = []
-  let inputBytes = 0
-  let inputParts = 0
-  for (let r = 0; r < K; r++) {
-    const run = runs[r]!
-    const desc = description([BigInt(r * RUN_SPAN)], [BigInt((r + 1) * RUN_SPAN)], [u64.minimum])
-    const parts: BatchPart[] = []
-    for (let start = 0; start < run.rows; start += rowsPerPart) {
-      const end = Math.min(run.rows, start + rowsPerPart)
-      const encoded = encodePart(partUpdates(run, start, end), { desc, order: 'structured', schemaId: 0 })
-      if (encoded.byteLength > opts.targetBytes) throw new Error(`part of ${encoded.byteLength} bytes exceeds the target ${opts.targetBytes}`)
-      const key = partialBatchKey(writer, newPartId())
-      await opts.blob.set(blobKey(shardId, key), encoded)
-      let sum = 0n
-      for (let i = start; i < end; i++) sum += BigInt((run.diffs[2 * i + 1]! | 0) * 2 ** 32 + run.diffs[2 * i]!)
-      parts.push({
-        kind: 'hollow',
-        key,
-        encodedSizeBytes: encoded.byteLength,
-        keyLower: Buffer.from(run.keys.subarray(start * KEY_BYTES, (start + 1) * KEY_BYTES)).toString('base64'),
-        diffsSum: sum,
-        schemaId: 0,
-        stats: { updates: end - start },
-      })
-      inputBytes += encoded.byteLength
-      inputParts++
-    }
-    inputs.push({ desc, len: run.rows, parts, runSplits: [], runMeta: parts.length > 0 ? [{ order: 'structured', schemaId: 0 }] : [] })
-  }
-
-  let duckdbPath: string | null = null
-  if (opts.duckdb) {
-    duckdbPath = join(opts.dir, 'input.duckdb')
-    await loadDuckDb(duckdbPath, runs)
-  }
   return {
-    name: opts.name,
-    runs: K,
-    updates: counts.reduce((s, n) => s + n, 0),
+    runs,
     since,
     upper: K * RUN_SPAN,
-    shardId,
-    blobRoot: opts.blob.root,
-    duckdbPath,
-    inputs: inputs.map((b) => batchToJson(u64, b)),
-    inputBytes,
-    inputParts,
+    updates: counts.reduce((n, c) => n + c, 0),
     expected: { rows: expectedRows, fingerprint: expected.toJson(), collidingUpdates: colliding, cancelledPairs: cancelled },
   }
 }
@@ -257,7 +280,7 @@ function writeWord(b: Uint8Array, at: number, w: number): void {
 }
 
 /** Rows [start, end) of a run as `Updates` (copies of the fixed-width bytes, fresh offsets). */
-function partUpdates(run: RunColumns, start: number, end: number): U64Updates {
+export function partUpdates(run: RunColumns, start: number, end: number): U64Updates {
   const n = end - start
   const column = (src: Uint8Array, width: number): arrow.Vector => {
     const offsets = new Int32Array(n + 1)
@@ -278,7 +301,7 @@ function partUpdates(run: RunColumns, start: number, end: number): U64Updates {
 }
 
 /** Loads every run's rows into `input` of a new DuckDB database file (through the appender). */
-async function loadDuckDb(path: string, runs: readonly RunColumns[]): Promise<void> {
+export async function loadDuckDb(path: string, runs: readonly RunColumns[]): Promise<void> {
   await rm(path, { force: true })
   await rm(`${path}.wal`, { force: true })
   const { DuckDBInstance } = await import('@duckdb/node-api')

@@ -11,13 +11,9 @@ import { buildApp } from '../src/app.js'
 import { createServices, type Services } from '../src/services.js'
 import { parseSettings } from '../src/settings.js'
 
-export interface LatencyStats {
-  readonly count: number
-  readonly failures: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly maxMs: number
-}
+import { latencyStats, type LatencyStats } from './latency.js'
+
+export { latencyStats, type LatencyStats } from './latency.js'
 
 export interface HealthzServer {
   readonly services: Services
@@ -85,10 +81,4 @@ export async function startHealthzServer(): Promise<HealthzServer> {
       }
     },
   }
-}
-
-export function latencyStats(samples: readonly number[], failures = 0): LatencyStats {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number): number => (sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number))
-  return { count: sorted.length, failures, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.length === 0 ? NaN : (sorted[sorted.length - 1] as number) }
 }

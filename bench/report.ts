@@ -207,7 +207,7 @@ export function consoleSummary(s: SizeSummary): string {
   ].join('\n')
 }
 
-export function renderResults(input: ReportInput, summaries: readonly SizeSummary[], targets: readonly Target[], notes: string): string {
+export function renderResults(input: ReportInput, summaries: readonly SizeSummary[], targets: readonly Target[], notes: string, e2e: string | null = null): string {
   const m = input.machine
   const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met ? '**met**' : '**not met**')
   const rounds = [...new Set(Object.values(input.roundsBySize))]
@@ -228,7 +228,8 @@ export function renderResults(input: ReportInput, summaries: readonly SizeSummar
   for (const t of targets) out.push(`- ${t.name}: ${verdict(t)} (${t.detail})`)
   out.push('')
 
-  out.push('## Results', '')
+  if (e2e !== null) out.push(e2e, '')
+  out.push('## Compaction in process (Stage D)', '')
   out.push(
     'Throughput is input updates (and input encoded bytes, MB = 10^6 bytes) per second of the timed section; ratios are compactd\'s median throughput over the other contender\'s, from the same session. Peak RSS is each child process\'s high-water RSS (`VmHWM` of /proc/self/status, not `maxRSS`, which on Linux also counts the orchestrator\'s RSS at the fork; it includes Node, tsx, the HTTP app, the worker threads and the warm-up; `rssBeforeMiB` in the per-round notes is the RSS just before the timed section). "Others\' CPU" is the median share of the whole machine that other processes used while the contender\'s process lived (from /proc/stat, minus the child\'s own CPU time): this machine is shared, and the figures of loaded rounds are slower and noisier.',
     '',

@@ -1,13 +1,20 @@
 /**
- * `npm run bench`: compactd's compaction against the I/O floor and DuckDB on the same data, in one
- * session (SPEC.md §9, /work/shared/PERFORMANCE.md). For each size (K runs × N updates): generate
- * the data once (untimed), then for each round run every contender in its own child process, in
- * the same order (interleaved rounds), check its output, delete it. Prints a table per size and
- * writes bench/RESULTS.md (the full default matrix only, unless `--write`).
+ * `npm run bench`, in two parts, in one session:
  *
- *   npm run bench -- [--quick] [--sizes 1M,10M] [--runs 4,16] [--rounds 3] [--large-rounds N]
+ * - The compaction matrix: compactd's compaction (Stage D, in process) against the I/O floor and
+ *   DuckDB on the same data. For each size (K runs × N updates): generate the data once
+ *   (untimed), then for each round run every contender in its own child process, in the same
+ *   order (interleaved rounds), check its output, delete it.
+ * - The end-to-end scenario (e2e.ts): what a user sees over HTTP on the default file stores —
+ *   writes, a restart, /v1/compact first and warm, snapshots, a one-row shard under concurrent
+ *   reads — with /healthz probed throughout, DuckDB from Parquet and the codec floor beside it.
+ *
+ * Prints the figures and writes bench/RESULTS.md (the full default run only, unless `--write`).
+ *
+ *   npm run bench -- [--quick] [--only matrix|e2e] [--sizes 1M,10M] [--runs 4,16] [--rounds 3] [--large-rounds N]
  *     [--contenders compactd,floor-codec,floor-raw,duckdb-2t,duckdb-1t] [--threads 2]
  *     [--target 32MiB] [--bound 256MiB] [--healthz-interval-ms 5] [--no-warmup] [--seed 42] [--settle 10]
+ *     [--e2e-updates 10M] [--e2e-runs 16] [--e2e-clients 50] [--e2e-requests 20000]
  *     [--cpu-prof] [--write | --no-write] [--keep-data]
  */
 import { execFile, fork } from 'node:child_process'
@@ -22,6 +29,8 @@ import { checkBatch, checkCopies, checkDuckDbOutput, compareDuckDbOutputs, type 
 import { CONTENDERS, type ChildJob, type ChildMessage, type ChildResult, type Contender } from './contenders.js'
 import { formatProfile, summarizeProfiles } from './cpu-profile.js'
 import { generateDataset, saveManifest, type DatasetManifest } from './dataset.js'
+import { runE2e, type E2eResult } from './e2e.js'
+import { consoleE2e, judgeE2eTargets, renderE2e } from './e2e-report.js'
 import { consoleSummary, judgeTargets, previousNotes, renderResults, summarize, type Machine, type RoundRecord, type SizeInfo } from './report.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -49,6 +58,11 @@ const { values: args } = parseArgs({
     write: { type: 'boolean' },
     'no-write': { type: 'boolean', default: false },
     'keep-data': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'e2e-updates': { type: 'string' },
+    'e2e-runs': { type: 'string' },
+    'e2e-clients': { type: 'string', default: '50' },
+    'e2e-requests': { type: 'string' },
   },
   strict: true,
 })
@@ -85,8 +99,12 @@ const healthzIntervalMs = Number(args['healthz-interval-ms'])
 const seed = count(args.seed)
 const settleSeconds = Number(args.settle)
 const cpuProf = args['cpu-prof']
-/** Only the full default matrix rewrites RESULTS.md unless asked (a partial run must not replace it). */
-const fullMatrix = args.sizes === undefined && args.runs === '4,16' && contenders.length === CONTENDERS.length && !quick && !cpuProf
+if (args.only !== undefined && args.only !== 'matrix' && args.only !== 'e2e') throw new Error('--only takes matrix or e2e')
+const doMatrix = args.only !== 'e2e'
+const doE2e = args.only !== 'matrix'
+/** Only the full default run rewrites RESULTS.md unless asked (a partial run must not replace it). */
+const fullMatrix =
+  args.sizes === undefined && args.runs === '4,16' && contenders.length === CONTENDERS.length && !quick && !cpuProf && args.only === undefined && args['e2e-updates'] === undefined && args['e2e-runs'] === undefined
 const write = args.write ?? (fullMatrix && !args['no-write'])
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
 
@@ -250,7 +268,7 @@ async function main(): Promise<void> {
   const sizes: SizeInfo[] = []
   const records: RoundRecord[] = []
   const roundsBySize: Record<string, number> = {}
-  for (const updates of updatesList) {
+  for (const updates of doMatrix ? updatesList : []) {
     for (const runs of runsList) {
       const name = `k${runs}-n${updates}`
       const dir = join(WORK, 'data', name)
@@ -315,6 +333,34 @@ async function main(): Promise<void> {
     }
   }
 
+  let e2e: E2eResult | null = null
+  if (doE2e) {
+    e2e = await runE2e({
+      root: ROOT,
+      work: WORK,
+      runs: count(args['e2e-runs'] ?? (quick ? '4' : '16')),
+      updates: count(args['e2e-updates'] ?? (quick ? '400k' : '10M')),
+      seed,
+      targetBytes,
+      boundBytes: memoryBoundBytes,
+      workers: threads,
+      shuffledWrites: quick ? 2 : 3,
+      jsonRequests: quick ? 2 : 3,
+      jsonRows: quick ? 50_000 : 200_000,
+      snapshotRounds: quick ? 1 : 3,
+      clients: count(args['e2e-clients']),
+      concurrentRequests: count(args['e2e-requests'] ?? (quick ? '5000' : '20000')),
+      duckRounds: quick ? 1 : 3,
+      duckThreads: threads,
+      healthzIntervalMs: 10,
+      keepData: args['keep-data'],
+      serverCpuProfDir: profDir,
+      log: (line) => console.log(line),
+    })
+  }
+  const e2eTargets = e2e === null ? [] : judgeE2eTargets(e2e)
+  if (e2e !== null) console.log(`\n${consoleE2e(e2e, e2eTargets)}`)
+
   const summaries = sizes.map((s) => summarize(s, records))
   const targets = judgeTargets(summaries)
   console.log('\nTargets:')
@@ -343,13 +389,14 @@ async function main(): Promise<void> {
         totalSeconds,
       },
       summaries,
-      targets,
+      [...e2eTargets, ...targets],
       previousNotes(old),
+      e2e === null ? null : renderE2e(e2e, e2eTargets),
     )
     await writeFile(RESULTS, text)
     console.log(`wrote ${relative(process.cwd(), RESULTS)}`)
   }
-  if (records.some((r) => !r.check.ok)) process.exitCode = 1
+  if (records.some((r) => !r.check.ok) || (e2e !== null && (!e2e.compactFirst.check.ok || !e2e.compactWarm.check.ok))) process.exitCode = 1
 }
 
 await main()

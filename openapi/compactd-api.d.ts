@@ -305,7 +305,7 @@ export interface paths {
         put?: never;
         /**
          * Write a batch, and compare-and-append it unless append is false
-         * @description Rows are validated against the latest schema and [lower, upper), sorted and consolidated, cut into parts of about persist_blob_target_size (small parts inline in state). JSON body, or an Arrow IPC stream with lower, upper, append and expectedUpper as JSON query parameters.
+         * @description Rows are validated against the latest schema and [lower, upper), sorted (unless they come sorted) and consolidated, cut into parts of about persist_blob_target_size (small parts inline in state), as the body arrives. JSON body, or an Arrow IPC stream with lower, upper, append and expectedUpper as JSON query parameters. Sorted rows make one run; unsorted rows make one run per persist_blob_target_size of them. In a JSON body, put lower and upper before updates: rows that come before them wait in memory.
          */
         post: operations["writeBatch"];
         delete?: never;
@@ -2173,7 +2173,7 @@ export interface operations {
                     "application/json": components["schemas"]["WriteBatchResult"];
                 };
             };
-            /** @description A row outside [lower, upper) or not of the schema, a bad frontier or a bad Arrow stream (INVALID_BATCH, naming the first bad row) */
+            /** @description A row outside [lower, upper) or not of the schema, a bad frontier or a bad Arrow stream (INVALID_BATCH, naming the first bad row), or a body that is not JSON or not shaped like a batch (BAD_REQUEST) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2218,7 +2218,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Body larger than the configured limit (PAYLOAD_TOO_LARGE) */
+            /** @description The body is larger than the body limit (PAYLOAD_TOO_LARGE), declared or as it arrives */
             413: {
                 headers: {
                     [name: string]: unknown;

@@ -5,12 +5,15 @@
  * Registered with the service as a plugin option: `app.register(dataRoutes, { shards })`. Paths
  * are absolute: register it without a prefix.
  *
- * - Batch bodies are JSON or an Arrow IPC stream (`application/vnd.apache.arrow.stream`, read as
- *   bytes by this plugin's content-type parser, within the app's body limit); with Arrow, the
- *   frontiers come as JSON in query parameters.
- * - Snapshots stream: JSON is written row chunk by row chunk as the merge produces them, Arrow as
- *   one IPC stream of record batches, so the response never sits whole in memory. The read's lease
- *   is released when the response ends, fails or the client goes away (which also aborts the merge).
+ * - Batch bodies are JSON or an Arrow IPC stream (`application/vnd.apache.arrow.stream`); with
+ *   Arrow, the frontiers come as JSON in query parameters. They are never buffered or parsed here:
+ *   the batches route has content-type parsers of its own that leave the request stream unread, and
+ *   the service streams it to a write task in a worker. A declared `content-length` over the body
+ *   limit is 413 before anything is read; a body that grows past it is 413 when it does.
+ * - Snapshots stream: a worker encodes the body (JSON or an Arrow IPC stream) chunk by chunk and
+ *   the next chunk is encoded when the socket has taken the last, so the response never sits whole
+ *   in memory; a snapshot of one chunk is sent as one buffer. The read's lease is released when the
+ *   response ends, fails or the client goes away (which also aborts the merge).
  */
 import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
@@ -19,13 +22,16 @@ import { z } from 'zod'
 import { batchToJson } from '../src/core/batch.js'
 import * as descs from '../src/core/description.js'
 import { ID_PATTERNS, type PartId, type ShardId, type WriterKey } from '../src/core/ids.js'
-import { encodeUpdatesStream, UpdatesStreamWriter } from '../src/columnar/part-format.js'
-import { updatesToJson, type Updates } from '../src/columnar/updates.js'
+import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema.js'
+import { encodeUpdatesStream } from '../src/columnar/part-format.js'
+import { updatesToJson } from '../src/columnar/updates.js'
+import type { BodyChunk } from '../src/engine/read-task.js'
 import * as ac from '../src/core/antichain.js'
 import { AppError } from '../src/errors.js'
+import { tooLarge } from '../src/engine/write-task.js'
 import { AntichainJson, DescriptionJson, HollowBatchJson, RunOrderJson, ShardIdParam, TimestampJson, UpdateJson } from '../src/http/api-types.js'
 import { errorResponses, jsonResponse } from '../src/http/responses.js'
-import type { Shards, SnapshotRead, WriteBatchResult } from '../src/shard/shards.js'
+import type { Shards, WriteBatchResult } from '../src/shard/shards.js'
 import { documentedAs, looseValidatorCompiler } from './shards.js'
 
 export const ARROW_STREAM = 'application/vnd.apache.arrow.stream'
@@ -94,6 +100,20 @@ function wantsArrow(accept: string | undefined): boolean {
   return accept !== undefined && accept.toLowerCase().includes(ARROW_STREAM)
 }
 
+/** Whether a request body is an Arrow stream, by its content type. */
+function isArrowBody(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.toLowerCase().startsWith(ARROW_STREAM)
+}
+
+/**
+ * The batches route's validators: its body is streamed to a write task, which validates it (the
+ * schema only documents it); params and query string as every route's.
+ */
+function streamedBodyValidatorCompiler<T>(route: FastifyRouteSchemaDef<T>): FastifyValidationResult {
+  if (route.httpPart === 'body') return (data: unknown) => ({ value: data })
+  return looseValidatorCompiler(route)
+}
+
 function jsonParam(text: string | undefined, field: string): unknown {
   if (text === undefined) return undefined
   try {
@@ -112,51 +132,40 @@ function writeBatchJson(r: WriteBatchResult) {
   }
 }
 
-async function* jsonSnapshot(read: SnapshotRead, chunks: AsyncIterable<Updates>): AsyncGenerator<string> {
-  yield `{"asOf":${JSON.stringify(read.tk.toJson(read.asOf))},"updates":[`
-  let first = true
-  for await (const chunk of chunks) {
-    let text = ''
-    for (const row of updatesToJson(chunk)) {
-      text += first ? JSON.stringify(row) : `,${JSON.stringify(row)}`
-      first = false
-    }
-    if (text !== '') yield text
-  }
-  yield ']}'
-}
+const bufferOf = (c: BodyChunk): Buffer => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength)
 
-async function* arrowSnapshot(read: SnapshotRead, chunks: AsyncIterable<Updates>): AsyncGenerator<Buffer> {
-  const writer = new UpdatesStreamWriter(read.shape)
-  const bytes = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
-  for await (const chunk of chunks) yield bytes(writer.write(chunk))
-  yield bytes(writer.end())
-}
-
-/** `first` (unless done), then the rest of `it`; returning early closes `it`. */
-async function* continueWith<T>(first: IteratorResult<T>, it: AsyncIterator<T>): AsyncGenerator<T> {
+/** The chunks already taken, then the rest of `it`, as Buffers; returning early closes `it`. */
+async function* bodyFrom(taken: readonly BodyChunk[], it: AsyncIterator<BodyChunk>): AsyncGenerator<Buffer> {
   try {
-    if (first.done === true) return
-    yield first.value
-    for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value
+    for (const c of taken) yield bufferOf(c)
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield bufferOf(r.value)
   } finally {
     await it.return?.()
   }
 }
 
-const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { shards }) => {
-  fastify.addContentTypeParser(ARROW_STREAM, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+const batchesRoute: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { shards }) => {
+  // NB: encapsulated, so only this route's JSON bodies bypass the app's parser: the request
+  // stream is left unread for the write task. A declared length over the limit is refused here.
+  fastify.removeContentTypeParser(['application/json', ARROW_STREAM])
+  fastify.addContentTypeParser(['application/json', ARROW_STREAM], (req, _payload, done) => {
+    const declared = Number(req.headers['content-length'])
+    const limit = req.routeOptions.bodyLimit
+    if (Number.isFinite(declared) && declared > limit) done(tooLarge(limit), undefined)
+    else done(null, undefined)
+  })
 
   fastify.post(
     '/v1/shards/:shardId/batches',
     {
-      validatorCompiler: looseValidatorCompiler,
+      validatorCompiler: streamedBodyValidatorCompiler,
       schema: {
         tags: ['data'],
         summary: 'Write a batch, and compare-and-append it unless append is false',
         description:
-          'Rows are validated against the latest schema and [lower, upper), sorted and consolidated, cut into parts of about persist_blob_target_size (small parts inline in state). ' +
-          'JSON body, or an Arrow IPC stream with lower, upper, append and expectedUpper as JSON query parameters.',
+          'Rows are validated against the latest schema and [lower, upper), sorted (unless they come sorted) and consolidated, cut into parts of about persist_blob_target_size (small parts inline in state), as the body arrives. ' +
+          'JSON body, or an Arrow IPC stream with lower, upper, append and expectedUpper as JSON query parameters. ' +
+          'Sorted rows make one run; unsorted rows make one run per persist_blob_target_size of them. In a JSON body, put lower and upper before updates: rows that come before them wait in memory.',
         consumes: ['application/json', ARROW_STREAM],
         params: ShardIdParam,
         querystring: WriteBatchQuery,
@@ -164,29 +173,35 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
         response: {
           201: jsonResponse('The batch, and whether it was appended', WriteBatchResponse),
           ...errorResponses({
-            400: 'A row outside [lower, upper) or not of the schema, a bad frontier or a bad Arrow stream (INVALID_BATCH, naming the first bad row)',
+            400: 'A row outside [lower, upper) or not of the schema, a bad frontier or a bad Arrow stream (INVALID_BATCH, naming the first bad row), or a body that is not JSON or not shaped like a batch (BAD_REQUEST)',
             ...NOT_FOUND,
             409: 'expectedUpper is not the shard upper (UPPER_MISMATCH, with "currentUpper"); the parts written are deleted',
+            413: 'The body is larger than the body limit (PAYLOAD_TOO_LARGE), declared or as it arrives',
           }),
         },
       },
     },
     async (req, reply) => {
       const shardId = req.params.shardId as ShardId
-      const body: unknown = req.body
-      const r = Buffer.isBuffer(body)
+      const r = isArrowBody(req.headers['content-type'])
         ? await shards.writeBatch(shardId, {
-            kind: 'arrow',
-            bytes: body,
+            kind: 'arrow-body',
+            body: req.raw,
             lower: jsonParam(req.query.lower, 'query.lower'),
             upper: jsonParam(req.query.upper, 'query.upper'),
             ...(req.query.append === undefined ? {} : { append: req.query.append === 'true' }),
             ...(req.query.expectedUpper === undefined ? {} : { expectedUpper: jsonParam(req.query.expectedUpper, 'query.expectedUpper') }),
           })
-        : await shards.writeBatch(shardId, { kind: 'json', ...req.body })
+        : await shards.writeBatch(shardId, { kind: 'json-body', body: req.raw })
       return reply.code(201).send(writeBatchJson(r))
     },
   )
+}
+
+const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { shards }) => {
+  // Other routes of this plugin read an Arrow body as bytes, to refuse it with a clear 400.
+  fastify.addContentTypeParser(ARROW_STREAM, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  await fastify.register(batchesRoute, { shards })
 
   fastify.post(
     '/v1/shards/:shardId/append',
@@ -234,25 +249,32 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
     },
     async (req, reply) => {
       const abort = new AbortController()
-      const read = await shards.snapshot(req.params.shardId as ShardId, req.query.asOf, { signal: abort.signal })
       const arrow = wantsArrow(req.headers.accept)
+      const read = await shards.snapshot(req.params.shardId as ShardId, req.query.asOf, { format: arrow ? 'arrow' : 'json', signal: abort.signal })
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) abort.abort(new Error('client went away'))
       })
+      reply.type(arrow ? ARROW_STREAM : 'application/json; charset=utf-8')
       // NB: the first chunk is read before the response starts, so a read that fails at once (a
-      // store down, say) is an ordinary error response, not a broken stream.
-      const chunks = read.updates[Symbol.asyncIterator]()
-      let first: IteratorResult<Updates>
+      // store down, say) is an ordinary error response, not a broken stream; and when it is also
+      // the last (a small snapshot), it goes out as one buffer.
+      const chunks = read.body[Symbol.asyncIterator]()
+      let first: IteratorResult<BodyChunk>
       try {
         first = await chunks.next()
       } catch (err) {
         read.release()
         throw err
       }
-      const rest = continueWith(first, chunks)
-      const stream = Readable.from(arrow ? arrowSnapshot(read, rest) : jsonSnapshot(read, rest), { objectMode: false })
+      // NB: the type provider types a body as the document the schema describes; these bytes are
+      // that document, already encoded (the cast says so, nothing else).
+      if (first.done !== true && first.value.last) {
+        void chunks.return?.(undefined)
+        return reply.send(bufferOf(first.value) as unknown as string)
+      }
+      const stream = Readable.from(bodyFrom(first.done === true ? [] : [first.value], chunks), { objectMode: false })
       stream.once('close', () => read.release())
-      return reply.type(arrow ? ARROW_STREAM : 'application/json; charset=utf-8').send(stream as unknown as string)
+      return reply.send(stream as unknown as string)
     },
   )
 

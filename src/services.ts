@@ -178,6 +178,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
         const stats = traceStats(state.trace)
         metrics.shard.backlog(shardId, { batches: stats.backlogBatches, bytes: stats.backlogBytes })
       },
+      bodyLimitBytes: settings.bodyLimitBytes,
     })
     shards.start()
     closers.push(() => shards.stop())

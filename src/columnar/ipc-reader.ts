@@ -60,9 +60,9 @@ const TYPE_NAMES = [
   'Struct', 'Union', 'FixedSizeBinary', 'FixedSizeList', 'Map', 'Duration', 'LargeBinary', 'LargeUtf8', 'LargeList',
   'RunEndEncoded', 'BinaryView', 'Utf8View', 'ListView', 'LargeListView',
 ]
-const HEADER_SCHEMA = 1
-const HEADER_DICTIONARY_BATCH = 2
-const HEADER_RECORD_BATCH = 3
+export const HEADER_SCHEMA = 1
+export const HEADER_DICTIONARY_BATCH = 2
+export const HEADER_RECORD_BATCH = 3
 /** MetadataVersion V4 (Arrow ≥ 0.15 writes V4 or V5). */
 const MIN_METADATA_VERSION = 3
 const MAX_DEPTH = 64
@@ -72,7 +72,7 @@ const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31] // "ARROW1"
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Bounds-checked flatbuffer access within `[start, end)` of `bytes`, with a work budget. */
-class Flat {
+export class Flat {
   readonly view: DataView
   budget: number
 
@@ -232,7 +232,7 @@ function readField(fb: Flat, f: number, depth: number): IpcField {
   return { name, nullable, type, dictionary }
 }
 
-function readSchema(fb: Flat, s: number, withMetadata: boolean): IpcSchema {
+export function readSchema(fb: Flat, s: number, withMetadata: boolean): IpcSchema {
   const ep = fb.field(s, 0)
   if (ep !== 0 && fb.u16(ep) !== 0) throw new IpcError('big-endian Arrow data is not supported')
   const fs = fb.vector(s, 1, 4)
@@ -254,13 +254,13 @@ function readSchema(fb: Flat, s: number, withMetadata: boolean): IpcSchema {
   return { fields, metadata }
 }
 
-interface Message {
+export interface Message {
   readonly headerType: number
   readonly header: number
   readonly bodyLength: number
 }
 
-function readMessage(fb: Flat): Message {
+export function readMessage(fb: Flat): Message {
   const m = fb.root()
   const vp = fb.field(m, 0)
   const version = vp === 0 ? 0 : fb.u16(vp)
@@ -274,7 +274,7 @@ function readMessage(fb: Flat): Message {
   return { headerType, header, bodyLength }
 }
 
-function readBatchHeader(fb: Flat, rb: number, body: Uint8Array): IpcBatchRef {
+export function readBatchHeader(fb: Flat, rb: number, body: Uint8Array): IpcBatchRef {
   const lp = fb.field(rb, 0)
   const length = lp === 0 ? 0 : fb.count64(lp, 'a record batch length')
   if (length > 0x7fffffff) throw new IpcError('a record batch has more than 2^31-1 rows')
@@ -432,11 +432,14 @@ interface Cursor {
   buffer: number
 }
 
-/** Loads the columns of a batch. Checks sizes first (O(columns)), then contents (O(rows)). */
-export function loadBatch(batch: IpcBatchRef, plans: readonly ColumnPlan[]): arrow.Data[] {
+/**
+ * Loads the columns of a batch. Checks sizes first (O(columns)), then contents (O(rows)). Rows are
+ * numbered from `rowBase` in errors (the batch's first row in its stream).
+ */
+export function loadBatch(batch: IpcBatchRef, plans: readonly ColumnPlan[], rowBase = 0): arrow.Data[] {
   const cur: Cursor = { node: 0, buffer: 0 }
   const deferred: (() => void)[] = []
-  const cols = plans.map((p) => loadNode(batch, p.ipc, p.arrowType, batch.length, p.name, cur, deferred, p.checkUtf8))
+  const cols = plans.map((p) => loadNode(batch, p.ipc, p.arrowType, batch.length, p.name, cur, deferred, p.checkUtf8, rowBase))
   if (cur.node !== batch.nodes.length) throw new IpcError(`the record batch has ${batch.nodes.length} field nodes, the schema needs ${cur.node}`)
   if (cur.buffer !== batch.buffers.length) throw new IpcError(`the record batch has ${batch.buffers.length} buffers, the schema needs ${cur.buffer}`)
   for (const check of deferred) check()
@@ -463,6 +466,7 @@ function loadNode(
   cur: Cursor,
   deferred: (() => void)[],
   checkUtf8: boolean,
+  rowBase: number,
 ): arrow.Data {
   const node = batch.nodes[cur.node++]
   if (node === undefined) throw new IpcError(`column ${path}: the record batch has too few field nodes`)
@@ -509,11 +513,11 @@ function loadNode(
         if (prev < 0) throw new IpcError(`column ${path}: negative value offset`)
         for (let i = 1; i <= length; i++) {
           const o = offsets[i]!
-          if (o < prev) throw new IpcError(`column ${path}: value offsets decrease at row ${i - 1}`)
+          if (o < prev) throw new IpcError(`column ${path}: value offsets decrease at row ${rowBase + i - 1}`)
           prev = o
         }
         if (prev > values.length) throw new IpcError(`column ${path}: value offsets run past the data buffer`)
-        if (checkUtf8 && t.kind === 'utf8') checkUtf8Column(values, offsets, length, path)
+        if (checkUtf8 && t.kind === 'utf8') checkUtf8Column(values, offsets, length, path, rowBase)
       })
       return arrow.makeData({ type: arrowType as arrow.Utf8, length, nullCount, nullBitmap, valueOffsets: offsets, data: values }) as arrow.Data
     }
@@ -521,7 +525,7 @@ function loadNode(
       const children = t.children.map((c, i) => {
         const childType = (arrowType as arrow.Struct).children[i]?.type
         if (childType === undefined) throw new IpcError(`column ${path}: unexpected child ${c.name}`)
-        return loadNode(batch, c.type, childType, length, `${path}.${c.name}`, cur, deferred, checkUtf8)
+        return loadNode(batch, c.type, childType, length, `${path}.${c.name}`, cur, deferred, checkUtf8, rowBase)
       })
       return arrow.makeData({ type: arrowType as arrow.Struct, length, nullCount, nullBitmap, children }) as arrow.Data
     }
@@ -531,12 +535,12 @@ function loadNode(
 }
 
 /** Well-formed UTF-8 in every value: the whole range is UTF-8 and no value starts mid-character. */
-function checkUtf8Column(values: Uint8Array, offsets: Int32Array, length: number, path: string): void {
+function checkUtf8Column(values: Uint8Array, offsets: Int32Array, length: number, path: string, rowBase: number): void {
   const start = offsets[0]!
   const end = offsets[length]!
   if (!isUtf8(values.subarray(start, end))) throw new IpcError(`column ${path}: a value is not valid UTF-8`)
   for (let i = 0; i < length; i++) {
     const o = offsets[i]!
-    if (o < end && (values[o]! & 0xc0) === 0x80) throw new IpcError(`column ${path}: row ${i} is not valid UTF-8`)
+    if (o < end && (values[o]! & 0xc0) === 0x80) throw new IpcError(`column ${path}: row ${rowBase + i} is not valid UTF-8`)
   }
 }

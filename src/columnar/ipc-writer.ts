@@ -112,6 +112,33 @@ export function layoutIpcFile(batches: readonly arrow.RecordBatch[]): IpcFileLay
   return new LaidOutFile(segments, blocks)
 }
 
+/** The end-of-stream marker of an IPC stream. */
+export const IPC_STREAM_END: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+
+/** The schema message an IPC stream starts with (as apache-arrow's stream writer writes it). */
+export function ipcStreamSchema(schema: arrow.Schema): Uint8Array {
+  const fb = Message.encode(Message.from(schema))
+  const metaLength = pad8(8 + fb.byteLength)
+  const out = new Uint8Array(metaLength)
+  const v = new DataView(out.buffer)
+  v.setInt32(0, CONTINUATION, true)
+  v.setInt32(4, metaLength - 8, true)
+  out.set(fb, 8)
+  return out
+}
+
+/**
+ * A stretch of an IPC stream laid out: `head` (e.g. the schema message), one record batch message
+ * per batch, then `tail` (e.g. the end-of-stream marker). Column buffers are copied only by
+ * `writeTo`; the same NB as `layoutIpcFile` holds.
+ */
+export function layoutIpcStream(head: Uint8Array | null, batches: readonly arrow.RecordBatch[], tail: Uint8Array | null): IpcFileLayout {
+  const segments: Segment[] = head === null ? [] : [head]
+  const blocks = batches.map((batch) => layoutBatch(batch, 0, segments))
+  if (tail !== null) segments.push(tail)
+  return new LaidOutFile(segments, blocks)
+}
+
 /** The start of every IPC file: the magic, padded to 8 bytes. */
 export function ipcFileHead(): Uint8Array {
   const head = new Uint8Array(8)

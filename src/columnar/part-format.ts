@@ -26,7 +26,7 @@ import { bitAt, liveRows, onlyData, validityOf } from './column.js'
 import { dataTypeToJson, formatDataType, parseDataType, toArrowType, type DataType } from './data-type.js'
 import { formatIpcType, IpcError, loadBatch, readIpcFile, readIpcStream, type ColumnPlan, type IpcContents, type IpcField, type IpcType } from './ipc-reader.js'
 import { batchSlicer, type OffsetsScratch } from './batch-slices.js'
-import { layoutIpcFile } from './ipc-writer.js'
+import { IPC_STREAM_END, ipcStreamSchema, layoutIpcFile, layoutIpcStream } from './ipc-writer.js'
 import { err, ok, type Result } from './result.js'
 import { sortKeyLowerAt } from './sort-key.js'
 import { emptyUpdates, sliceUpdates, sumDiffs, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from './updates.js'
@@ -429,7 +429,7 @@ function checkTimeType(ipc: IpcField, kind: TimestampKindName): void {
 }
 
 /** Checks the Arrow schema against the shape; returns how to load each column, in file order. */
-function planColumns(fields: readonly IpcField[], shape: UpdatesShape, checkUtf8: boolean): ColumnPlan[] {
+export function planColumns(fields: readonly IpcField[], shape: UpdatesShape, checkUtf8: boolean): ColumnPlan[] {
   const seen = new Set<string>()
   for (const f of fields) {
     if (!(COLUMN_NAMES as readonly string[]).includes(f.name)) throw new IpcError(`unexpected column ${JSON.stringify(f.name)} (expected k, v, t, d)`)
@@ -457,29 +457,33 @@ function planColumns(fields: readonly IpcField[], shape: UpdatesShape, checkUtf8
   })
 }
 
-/** Throws naming the first live row that is null where `t` (at `path`) forbids nulls. */
-function checkNulls(d: arrow.Data, t: DataType, nullable: boolean, live: Uint8Array | null, path: string): void {
+/** Throws naming the first live row (numbered from `rowBase`) that is null where `t` (at `path`) forbids nulls. */
+function checkNulls(d: arrow.Data, t: DataType, nullable: boolean, live: Uint8Array | null, path: string, rowBase: number): void {
   if (!nullable && t.type !== 'unit') {
     const valid = validityOf(d)
     if (valid !== null) {
       for (let r = 0; r < d.length; r++) {
-        if ((live === null || live[r] === 1) && !bitAt(valid, d.offset + r)) throw new IpcError(`column ${path}: row ${r} is null but the field is not nullable`)
+        if ((live === null || live[r] === 1) && !bitAt(valid, d.offset + r)) throw new IpcError(`column ${path}: row ${rowBase + r} is null but the field is not nullable`)
       }
     }
   }
   if (t.type === 'struct') {
     const inner = liveRows(live, d, nullable)
-    t.fields.forEach((f, i) => checkNulls(d.children[i]!, f.type, f.nullable, inner, `${path}.${f.name}`))
+    t.fields.forEach((f, i) => checkNulls(d.children[i]!, f.type, f.nullable, inner, `${path}.${f.name}`, rowBase))
   }
 }
 
-function batchUpdates(cols: Record<string, arrow.Data>, length: number, shape: UpdatesShape): Updates {
+/**
+ * The `Updates` of one loaded record batch (columns by name), after checking nulls against the
+ * shape. Rows are numbered from `rowBase` in errors (the batch's first row in its stream).
+ */
+export function batchUpdates(cols: Record<string, arrow.Data>, length: number, shape: UpdatesShape, rowBase = 0): Updates {
   const k = cols.k!
   const v = cols.v!
   const t = cols.t!
   const d = cols.d!
-  checkNulls(k, shape.keyType, false, null, 'k')
-  checkNulls(v, shape.valType, false, null, 'v')
+  checkNulls(k, shape.keyType, false, null, 'k', rowBase)
+  checkNulls(v, shape.valType, false, null, 'v', rowBase)
   if (t.nullCount > 0 || t.children.some((c) => c.nullCount > 0)) throw new IpcError('column t: times must not be null')
   if (d.nullCount > 0) throw new IpcError('column d: diffs must not be null')
   const common = {
@@ -512,8 +516,6 @@ function loadUpdates(contents: IpcContents, shape: UpdatesShape, untrusted: bool
 
 // ---- Arrow streams for responses ------------------------------------------------------------------
 
-const STREAM_EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
-
 function streamMetadata(shape: UpdatesShape): Map<string, string> {
   return new Map([
     [PART_META_KEYS.timestamp, shape.timeKind],
@@ -524,14 +526,22 @@ function streamMetadata(shape: UpdatesShape): Map<string, string> {
 
 /** `u` as one complete Arrow IPC stream (schema, one record batch, end-of-stream marker). */
 export function encodeUpdatesStream(u: Updates): Uint8Array {
-  const schema = arrowSchema(u, streamMetadata(u))
-  return arrow.RecordBatchStreamWriter.writeAll([recordBatch(u, schema)]).toUint8Array(true)
+  const writer = new UpdatesStreamWriter(u)
+  return toBytes(writer.layout(u, { last: true }))
+}
+
+function toBytes(layout: EncodedPart): Uint8Array {
+  const out = new Uint8Array(layout.byteLength)
+  layout.writeTo(out)
+  return out
 }
 
 /**
- * Writes one Arrow IPC stream in pieces, for responses streamed batch by batch: `write(u)` returns
- * the bytes to send for a batch (the schema too, the first time), `end()` the bytes that close the
- * stream (the schema too if nothing was written).
+ * Writes one Arrow IPC stream in pieces, for responses streamed batch by batch: `layout(u)` lays
+ * out the bytes to send for a batch (the schema message too, the first time; the end-of-stream
+ * marker too when `last`), `end()` the bytes that close the stream (the schema too if nothing was
+ * written). The bytes are those of apache-arrow's `RecordBatchStreamWriter`, except for sliced
+ * unit columns (see ipc-writer.ts).
  */
 export class UpdatesStreamWriter {
   readonly #shape: UpdatesShape
@@ -540,36 +550,31 @@ export class UpdatesStreamWriter {
   #ended = false
 
   constructor(shape: UpdatesShape) {
-    this.#shape = shape
-    this.#schema = arrowSchema(shape, streamMetadata(shape))
+    this.#shape = { keyType: shape.keyType, valType: shape.valType, timeKind: shape.timeKind }
+    this.#schema = arrowSchema(this.#shape, streamMetadata(this.#shape))
   }
 
+  /**
+   * The stream bytes of a batch, laid out (NB: views `u`'s buffers until `writeTo`). An empty `u`
+   * adds no record batch, except as the stream's first. `last` closes the stream.
+   */
+  layout(u: Updates, opts: { readonly last?: boolean } = {}): EncodedPart {
+    if (this.#ended) throw new Error('stream already ended')
+    const head = this.#started ? null : ipcStreamSchema(this.#schema)
+    this.#started = true
+    const last = opts.last ?? false
+    if (last) this.#ended = true
+    const batches = u.length > 0 || head !== null ? [recordBatch(u, this.#schema)] : []
+    return layoutIpcStream(head, batches, last ? IPC_STREAM_END : null)
+  }
+
+  /** `layout(u)` written into a fresh buffer. */
   write(u: Updates): Uint8Array {
-    if (this.#ended) throw new Error('stream already ended')
-    const full = arrow.RecordBatchStreamWriter.writeAll([recordBatch(u, this.#schema)]).toUint8Array(true)
-    const schemaEnd = this.#started ? schemaMessageLength(full) : 0
-    this.#started = true
-    return full.subarray(schemaEnd, full.length - STREAM_EOS.length)
+    return toBytes(this.layout(u))
   }
 
+  /** The bytes that end the stream. */
   end(): Uint8Array {
-    if (this.#ended) throw new Error('stream already ended')
-    this.#ended = true
-    if (this.#started) return STREAM_EOS.slice()
-    this.#started = true
-    const empty = emptyUpdates(this.#shape)
-    const full = arrow.RecordBatchStreamWriter.writeAll([recordBatch(empty, this.#schema)]).toUint8Array(true)
-    const schemaEnd = schemaMessageLength(full)
-    const out = new Uint8Array(schemaEnd + STREAM_EOS.length)
-    out.set(full.subarray(0, schemaEnd))
-    out.set(STREAM_EOS, schemaEnd)
-    return out
+    return toBytes(this.layout(emptyUpdates(this.#shape), { last: true }))
   }
-}
-
-/** Bytes of the schema message at the start of a stream written by apache-arrow (continuation + length + flatbuffer). */
-function schemaMessageLength(stream: Uint8Array): number {
-  const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength)
-  if (v.getInt32(0, true) !== -1) throw new Error('expected an IPC continuation marker')
-  return 8 + v.getInt32(4, true)
 }

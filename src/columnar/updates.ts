@@ -256,6 +256,30 @@ export class UpdatesBuilder {
     this.#pushTimeDiff(major, minor, Number(diff & 0xffffffffn), Number((diff >> 32n) & 0xffffffffn))
   }
 
+  /** The key column's builder, for decoders that append values straight into it (then `endRow`). */
+  get keyColumn(): ColumnBuilder {
+    return this.#keys
+  }
+
+  /** The value column's builder (see `keyColumn`). */
+  get valColumn(): ColumnBuilder {
+    return this.#vals
+  }
+
+  /**
+   * Ends a row whose key and value were appended to `keyColumn` and `valColumn`: its time (order
+   * words) and diff (lo, hi words).
+   */
+  endRow(major: number, minor: number, diffLo: number, diffHi: number): void {
+    this.#pushTimeDiff(major, minor, diffLo, diffHi)
+  }
+
+  /** Drops what was appended to `keyColumn` and `valColumn` since the last complete row. */
+  abandonRow(): void {
+    this.#keys.truncate(this.#length)
+    this.#vals.truncate(this.#length)
+  }
+
   /** Prepares `src` for copying. Throws if its shape differs (migrate it first). */
   bind(src: Updates): BoundSource {
     if (!sameShape(src, this.shape)) {
@@ -442,29 +466,37 @@ export function updatesToJson(u: Updates): UpdateJson[] {
  */
 export function updatesFromJson(rows: unknown, shape: UpdatesShape, path = 'updates'): Result<Updates> {
   if (!Array.isArray(rows)) return err(`${path}: must be an array of {key, val, time, diff}`)
-  const tk = timestampKind(shape.timeKind)
   const b = new UpdatesBuilder(shape, { capacity: rows.length })
   for (let i = 0; i < rows.length; i++) {
-    const at = `${path}[${i}]`
-    const r: unknown = rows[i]
-    if (typeof r !== 'object' || r === null || Array.isArray(r)) return err(`${at}: must be an object {key, val, time, diff}`)
-    const o = r as Record<string, unknown>
-    for (const k of Object.keys(o)) {
-      if (k !== 'key' && k !== 'val' && k !== 'time' && k !== 'diff') return err(`${at}.${k}: unknown property`)
-    }
-    const key = parseField(shape.keyType, o, 'key', at)
-    if (!key.ok) return key
-    const val = parseField(shape.valType, o, 'val', at)
-    if (!val.ok) return val
-    if (!Object.hasOwn(o, 'time')) return err(`${at}.time: missing`)
-    if (!Object.hasOwn(o, 'diff')) return err(`${at}.diff: missing`)
-    const time = tk.parse(o.time)
-    if (!time.ok) return err(`${at}.time: ${time.error}`)
-    const diff = parseDiff(o.diff)
-    if (!diff.ok) return err(`${at}.diff: ${diff.error}`)
-    b.append(key.value, val.value, time.value, diff.value)
+    const error = appendJsonRow(b, rows[i], `${path}[${i}]`)
+    if (error !== null) return err(error)
   }
   return ok(b.finish())
+}
+
+/**
+ * Appends one JSON row `{key, val, time, diff}` (a parsed JSON value) to `b`, or returns the error
+ * naming the row's first bad field (`at` names the row, e.g. `updates[3]`); nothing is appended then.
+ */
+export function appendJsonRow(b: UpdatesBuilder, r: unknown, at: string): string | null {
+  const shape = b.shape
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return `${at}: must be an object {key, val, time, diff}`
+  const o = r as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (k !== 'key' && k !== 'val' && k !== 'time' && k !== 'diff') return `${at}.${k}: unknown property`
+  }
+  const key = parseField(shape.keyType, o, 'key', at)
+  if (!key.ok) return key.error
+  const val = parseField(shape.valType, o, 'val', at)
+  if (!val.ok) return val.error
+  if (!Object.hasOwn(o, 'time')) return `${at}.time: missing`
+  if (!Object.hasOwn(o, 'diff')) return `${at}.diff: missing`
+  const time = timestampKind(shape.timeKind).parse(o.time)
+  if (!time.ok) return `${at}.time: ${time.error}`
+  const diff = parseDiff(o.diff)
+  if (!diff.ok) return `${at}.diff: ${diff.error}`
+  b.append(key.value, val.value, time.value, diff.value)
+  return null
 }
 
 function parseField(t: DataType, row: Record<string, unknown>, name: 'key' | 'val', at: string): Result<Value> {

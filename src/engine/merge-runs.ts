@@ -26,6 +26,7 @@ import { compareBytes, sortKeyColumn, type SortKeyColumn } from '../columnar/sor
 import type { ColumnCopier } from '../columnar/column-builder.js'
 import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
+import type { MergeOutput } from './merge/merge-output.js'
 import type { MergeSource } from './merge/merge-source.js'
 import type { MergePartInput, MergeProgress, MergeRunInput, MergeRunsStats, MergeRunsTask } from './protocol.js'
 
@@ -59,6 +60,8 @@ export interface MergeRunsIo {
    * lends the same one to each task, so its buffers grow once). Default: a new one.
    */
   readonly builder?: UpdatesBuilder
+  /** The kernel's output buffer, reused across tasks by a worker (default: a new one). */
+  readonly output?: MergeOutput
   /** Checked between steps; a raised signal ends the merge with its reason. */
   readonly signal?: AbortSignal
 }
@@ -75,7 +78,8 @@ const LOOK_AHEAD_MAX_BYTES = 4 << 20
 export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<MergeRunsStats> {
   const tk = timestampKind(task.timeKind)
   const product = task.timeKind === 'product'
-  const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id) })
+  io.output?.reset()
+  const kernel = new MergeKernel({ runs: task.runs.length, timesMayBeUnsorted: product, onRelease: (id) => released.push(id), ...(io.output === undefined ? {} : { output: io.output }) })
   // Buffers are kept across parts: the output of one part is encoded before the next is built.
   const shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
   const builder = io.builder !== undefined && sameShape(io.builder.shape, shape) ? io.builder : new UpdatesBuilder(shape, { reuseBuffers: true })

@@ -91,20 +91,9 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
       {
         onMessage: (msg: TaskMessage, channel) => {
           switch (msg.type) {
-            case 'need': {
-              const { run, part } = msg
-              prefetch.take(run, part).then(
-                (bytes) => {
-                  const reply = partReply(run, part, bytes)
-                  channel.post(reply, reply.lent ? [] : transferOf(reply.bytes))
-                },
-                (err: unknown) => {
-                  channel.post({ type: 'part-failed', run, part, message: err instanceof Error ? err.message : String(err) })
-                  fail(err, channel)
-                },
-              )
+            case 'need':
+              servePart(prefetch, channel, msg.run, msg.part, (err) => fail(err, channel))
               return
-            }
             case 'ready':
               if (unfinished < opts.maxOutstanding) {
                 channel.post({ type: 'go' })
@@ -137,7 +126,10 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
               return
           }
         },
-        onDone: (result) => result.stats,
+        onDone: (result) => {
+          if (result.kind !== 'merge') throw new Error(`a merge task ended with a ${result.kind} result`)
+          return result.stats
+        },
       },
       { signal: opts.signal },
     )
@@ -150,6 +142,23 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
     await Promise.allSettled(inFlight)
     throw failure ?? err
   }
+}
+
+/**
+ * Answers a worker's request for part `part` of run `run` with its bytes (taken from `prefetch`,
+ * posted as `partReply` says) or, when the fetch fails, `part-failed` (then `onError`).
+ */
+export function servePart(prefetch: Prefetcher, channel: TaskChannel, run: number, part: number, onError: (err: unknown) => void): void {
+  prefetch.take(run, part).then(
+    (bytes) => {
+      const reply = partReply(run, part, bytes)
+      channel.post(reply, reply.lent ? [] : transferOf(reply.bytes))
+    },
+    (err: unknown) => {
+      channel.post({ type: 'part-failed', run, part, message: err instanceof Error ? err.message : String(err) })
+      onError(err)
+    },
+  )
 }
 
 /**

@@ -5,10 +5,19 @@
  * receiver (releasing any slot it lends).
  *
  * A task is a conversation. The main thread `start`s it; a merge task asks for parts (`need`), the
- * main thread answers each with `part` or `part-failed`; a task that produces output announces a
+ * main thread answers each with `part` or `part-failed`; a task that produces parts announces a
  * built output with `ready`, is told `go` when the receiver has room (upload backpressure), and
  * then posts it (`output`); `progress` reports running totals; `done` or `failed` ends it. `abort`
  * asks the worker to stop: it answers with `failed`.
+ *
+ * A write task is fed its request body by `body` messages as the bytes arrive; the worker answers
+ * each with `body-taken` once it has consumed it (the main thread keeps a bounded window of body
+ * bytes in flight). Its parts come back as a merge task's do (`ready`, `go`, `output`).
+ *
+ * A merge task with a stream output (snapshot reads) posts `chunk`s of encoded response bytes
+ * without asking: it may have `maxOutstanding` chunks unanswered, and each `go` answers one (the
+ * main thread sends it when the socket has taken the chunk). The `last` chunk ends the body: the
+ * task has read every part by then, and only its `done` follows.
  *
  * Who owns bytes that cross (the one place that says so):
  * - `part.bytes` with `lent: true` is a view of a `SharedSlots` slot (shared-slots.ts) carrying one
@@ -18,6 +27,11 @@
  * - `output.bytes` with `lent: true` is a view of the worker's own output slot with one hold for the
  *   main thread, released when its receiver is done with it; the worker reuses the slot after that.
  *   With `lent: false` the buffer was transferred to the main thread.
+ * - `body.bytes` (when not empty) is a view of a `SharedSlots` slot of the main thread with one hold
+ *   for the worker, which releases it once the chunk is read (at once, if the task has ended).
+ *   The main thread copies request bytes into it: a socket's buffers are never lent or transferred.
+ * - `chunk.bytes` is transferred: the main thread owns it and writes it to the response.
+ * - An inline part's bytes in a merge task (`MergePartInput.inline`) are copied with `start`.
  * - Everything else is copied by structured clone.
  */
 import type { Antichain } from '../core/antichain.js'
@@ -26,6 +40,7 @@ import type { Description } from '../core/description.js'
 import type { Timestamp, TimestampKindName } from '../core/timestamp.js'
 import type { DataType } from '../columnar/data-type.js'
 import type { SortOrder } from '../columnar/sort-key.js'
+import type { Antichain as Frontier } from '../core/antichain.js'
 
 // ---- merge tasks -------------------------------------------------------------------------------
 
@@ -34,6 +49,8 @@ export interface MergePartInput {
   readonly registeredLower: Antichain
   readonly registeredUpper: Antichain
   readonly encodedSizeBytes: number
+  /** An inline part's bytes, sent with the task (the worker never asks for them). */
+  readonly inline?: Uint8Array
 }
 
 export interface MergeRunInput {
@@ -74,7 +91,19 @@ export interface PartsOutput {
   readonly reuseBuffers?: boolean
 }
 
-export type MergeOutputMode = PartsOutput
+/**
+ * What a snapshot read produces: the response body itself, encoded by the worker, in chunks of
+ * about `targetSizeBytes` of rows: an Arrow IPC stream (schema, record batches, end marker) or
+ * the JSON document `{"asOf":…,"updates":[…]}`.
+ */
+export interface StreamOutput {
+  readonly kind: 'stream'
+  readonly format: 'arrow' | 'json'
+  /** Chunks the worker may post before the first `go` (see the conversation above). */
+  readonly maxOutstanding: number
+}
+
+export type MergeOutputMode = PartsOutput | StreamOutput
 
 export interface MergeTaskPayload {
   readonly task: MergeRunsTask
@@ -94,7 +123,7 @@ export interface MergeRunsStats extends MergeProgress {
   readonly fetchSeconds: number
 }
 
-/** One output a task hands to the main thread. */
+/** One part a task hands to the main thread. */
 export interface EncodedOutput {
   readonly bytes: Uint8Array
   /** See the ownership rules above. */
@@ -110,14 +139,61 @@ export interface EncodedOutput {
   /** How many record batches it holds, and the bytes of the largest (a window when it is read in windows). */
   readonly batches: number
   readonly maxBatchBytes: number
+  /** The run of the task's output the part belongs to (merges write one run: always 0). */
+  readonly run: number
+}
+
+// ---- write tasks -------------------------------------------------------------------------------
+
+/** How a write's request body is encoded. */
+export type WriteBodyFormat = 'arrow' | 'json'
+
+/** A write's frontiers and append fields, parsed and checked (write-header.ts). */
+export interface WriteHeader {
+  readonly lower: Frontier
+  readonly upper: Frontier
+  readonly append: boolean
+  /** The shard upper a compare-and-append expects (the lower unless given). */
+  readonly expectedUpper: Frontier
+}
+
+/** A batch write: the body arrives by `body` messages (write-batch.ts). */
+export interface WriteTaskPayload {
+  readonly format: WriteBodyFormat
+  readonly keyType: DataType
+  readonly valType: DataType
+  readonly timeKind: TimestampKindName
+  /** Arrow bodies: the header from the query string; JSON bodies: null (it is in the body). */
+  readonly header: WriteHeader | null
+  /** Preferred order: how the batch's runs are sorted. */
+  readonly order: SortOrder
+  /** The schema id written into every part (the shard's latest). */
+  readonly schemaId: number
+  readonly targetSizeBytes: number
+  /** The body limit: no single message of the body can be larger. */
+  readonly maxBodyBytes: number
+}
+
+export interface WriteStats {
+  /** Rows written, after consolidation (the batch's `len`). */
+  readonly rows: number
+  /** Rows the body held. */
+  readonly bodyRows: number
+  /** Parts of each run, in order. */
+  readonly partsPerRun: readonly number[]
 }
 
 // ---- task kinds --------------------------------------------------------------------------------
 
 /** Every task kind: what starts it and what its `done` carries. */
-export type TaskStart = { readonly kind: 'merge'; readonly payload: MergeTaskPayload }
+export type TaskStart = { readonly kind: 'merge'; readonly payload: MergeTaskPayload } | { readonly kind: 'write'; readonly payload: WriteTaskPayload }
 export type TaskKind = TaskStart['kind']
-export type TaskResult = { readonly kind: 'merge'; readonly stats: MergeRunsStats }
+export type TaskResult =
+  | { readonly kind: 'merge'; readonly stats: MergeRunsStats }
+  | { readonly kind: 'write'; readonly header: WriteHeader; readonly stats: WriteStats }
+
+/** Facts a failure carries for its error response (e.g. the index of the first bad row). */
+export type FailureDetails = Readonly<Record<string, number | string>>
 
 // ---- messages ----------------------------------------------------------------------------------
 
@@ -127,14 +203,17 @@ export type ToWorker =
   | { readonly type: 'part-failed'; readonly taskId: number; readonly run: number; readonly part: number; readonly message: string }
   | { readonly type: 'go'; readonly taskId: number }
   | { readonly type: 'abort'; readonly taskId: number }
+  | { readonly type: 'body'; readonly taskId: number; readonly bytes: Uint8Array; readonly end: boolean }
 
 export type FromWorker =
   | { readonly type: 'need'; readonly taskId: number; readonly run: number; readonly part: number }
   | { readonly type: 'ready'; readonly taskId: number }
   | { readonly type: 'output'; readonly taskId: number; readonly output: EncodedOutput }
+  | { readonly type: 'chunk'; readonly taskId: number; readonly bytes: Uint8Array; readonly rows: number; readonly last: boolean }
+  | { readonly type: 'body-taken'; readonly taskId: number; readonly byteLength: number }
   | { readonly type: 'progress'; readonly taskId: number; readonly progress: MergeProgress }
   | { readonly type: 'done'; readonly taskId: number; readonly result: TaskResult }
-  | { readonly type: 'failed'; readonly taskId: number; readonly code: string; readonly message: string }
+  | { readonly type: 'failed'; readonly taskId: number; readonly code: string; readonly message: string; readonly details: FailureDetails }
 
 /** A message the main thread sends within a running task (everything but `start`). */
 export type TaskReply = Exclude<ToWorker, { readonly type: 'start' }>

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
-import type { FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId } from './protocol.js'
+import type { FailureDetails, FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId } from './protocol.js'
 
 export interface TaskChannel {
   /** Sends a message to the worker running this task (no-op once the task ended). */
@@ -17,6 +17,11 @@ export interface TaskChannel {
 }
 
 export interface TaskHandlers<R> {
+  /**
+   * Called when a worker takes the task, before any message: a task that feeds its worker (a
+   * write's body) starts here, so nothing is read while the task waits in the queue.
+   */
+  onStart?(channel: TaskChannel): void
   /** Called for every message but the final `done`/`failed`; may reply through the channel. */
   onMessage(msg: TaskMessage, channel: TaskChannel): void
   /** Maps the worker's result to the task's. */
@@ -39,12 +44,22 @@ interface Slot {
 }
 
 export class TaskError extends Error {
-  override readonly name = 'TaskError'
+  override readonly name: string = 'TaskError'
   constructor(
     message: string,
     readonly code: string,
+    /** Facts for the error response (e.g. the first bad row). */
+    readonly details: FailureDetails = {},
   ) {
     super(message)
+  }
+}
+
+/** The worker running a task died (crashed, ran out of memory, was terminated): the task did not finish. */
+export class WorkerExitError extends TaskError {
+  override readonly name = 'WorkerExitError'
+  constructor(cause: Error) {
+    super(`worker failed: ${cause.message}`, 'INTERNAL')
   }
 }
 
@@ -97,6 +112,17 @@ export class WorkerPool extends EventEmitter {
     })
   }
 
+  /**
+   * Test hook: terminates the worker running the oldest running task, as a crash would; it is
+   * replaced and its task fails with `WorkerExitError`. Returns whether a task was running.
+   */
+  crashBusyWorker(): boolean {
+    const slot = this.#slots.find((s) => s.task !== null)
+    if (slot === undefined) return false
+    void slot.worker.terminate()
+    return true
+  }
+
   /** Terminates every worker; running and queued tasks fail. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return
@@ -133,7 +159,7 @@ export class WorkerPool extends EventEmitter {
     if (slot === undefined || this.#closed) return
     const task = slot.task
     slot.task = null
-    task?.reject(new TaskError(`worker failed: ${err.message}`, 'INTERNAL'))
+    task?.reject(new WorkerExitError(err))
     this.emit('worker-error', err)
     void slot.worker.terminate()
     slot.worker = this.#spawn(index)
@@ -144,11 +170,7 @@ export class WorkerPool extends EventEmitter {
     const slot = this.#slots[index]
     const task = slot?.task
     if (slot === undefined || task == null || msg.taskId !== task.taskId) return
-    const channel: TaskChannel = {
-      post: (reply, transfer = []) => {
-        if (slot.task === task) slot.worker.postMessage({ ...reply, taskId: task.taskId } satisfies ToWorker, transfer)
-      },
-    }
+    const channel = this.#channel(slot, task)
     if (msg.type === 'done' || msg.type === 'failed') {
       slot.task = null
       task.signal?.removeEventListener('abort', abortListeners.get(task) as () => void)
@@ -159,7 +181,7 @@ export class WorkerPool extends EventEmitter {
           task.reject(err)
         }
       } else {
-        task.reject(new TaskError(msg.message, msg.code))
+        task.reject(new TaskError(msg.message, msg.code, msg.details))
       }
       this.#dispatch()
       return
@@ -172,6 +194,14 @@ export class WorkerPool extends EventEmitter {
       slot.task = null
       task.reject(err)
       this.#dispatch()
+    }
+  }
+
+  #channel(slot: Slot, task: Pending): TaskChannel {
+    return {
+      post: (reply, transfer = []) => {
+        if (slot.task === task) slot.worker.postMessage({ ...reply, taskId: task.taskId } satisfies ToWorker, transfer)
+      },
     }
   }
 
@@ -193,6 +223,15 @@ export class WorkerPool extends EventEmitter {
         next.signal.addEventListener('abort', onAbort, { once: true })
       }
       slot.worker.postMessage({ type: 'start', taskId: next.taskId, task: next.task } satisfies ToWorker, next.transfer)
+      if (next.handlers.onStart !== undefined) {
+        try {
+          next.handlers.onStart(this.#channel(slot, next))
+        } catch (err) {
+          slot.worker.postMessage({ type: 'abort', taskId: next.taskId } satisfies ToWorker)
+          slot.task = null
+          next.reject(err)
+        }
+      }
     }
   }
 }

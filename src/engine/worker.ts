@@ -1,17 +1,28 @@
 /**
- * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time. Merge tasks
- * (`mergeRuns`) ask for their parts by message. A finished output is encoded only once the main
- * thread says `go` (room among its outputs in flight: the upload backpressure), then leaves as a
- * message while the next is built.
+ * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time.
+ *
+ * - Merge tasks (`mergeRuns`) ask for their parts by message (inline parts came with the task).
+ *   With parts output, a finished part is encoded only once the main thread says `go` (room among
+ *   its outputs in flight: the upload backpressure), then leaves as a message while the next is
+ *   built. With stream output (snapshot reads), each chunk of rows is encoded as the response body
+ *   (Arrow IPC stream messages or JSON text) and posted while the worker has credit.
+ * - Write tasks (`BatchWrite`) read their request body as the main thread forwards it, and post
+ *   parts as merges do.
  */
 import { parentPort, type TransferListItem } from 'node:worker_threads'
 import { OffsetsScratch } from '../columnar/batch-slices.js'
-import { encodedPart } from '../columnar/part-format.js'
-import { sameShape, updatesByteLength, UpdatesBuilder, type UpdatesShape } from '../columnar/updates.js'
+import { ByteSink, writeJsonRows } from '../columnar/json-rows-writer.js'
+import { SortScratch } from '../columnar/sort-consolidate.js'
+import { encodedPart, UpdatesStreamWriter } from '../columnar/part-format.js'
+import { emptyUpdates, sameShape, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
+import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
-import type { FromWorker, MergeTaskPayload, ToWorker } from './protocol.js'
+import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WriteTaskPayload } from './protocol.js'
+import { BufferPool } from './buffer-pool.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
+import { BatchWrite } from './write-batch.js'
 
 const port = parentPort
 if (port === null) throw new Error('worker.ts must run in a worker thread')
@@ -22,37 +33,71 @@ const outputs = new SharedSlots()
 /** The value offsets of outputs' record batches (each output is written before the next is laid out). */
 const scratch = new OffsetsScratch()
 
-/** Free builders lent to tasks are dropped after the worker has been idle this long. */
+/** Free builders are dropped after the worker has been idle this long. */
 const BUILDER_IDLE_MS = 2_000
 
+/** Builders kept between tasks, at most. */
+const MAX_KEPT_BUILDERS = 3
+
 /**
- * The output builder lent to each task, kept between tasks so that its buffers grow once (growth
- * by doubling copied every buffer and made as much garbage, for every task), dropped when idle.
+ * Output builders lent to tasks (a merge borrows one, a write two), kept between tasks so that
+ * their buffers grow once (growth by doubling copied every buffer and made as much garbage, for
+ * every task), dropped when idle. A builder of another shape is replaced.
  * NB: a task normally starts after the last one ended, but one whose handler failed on the main
- * thread may still be ending: a task that finds the builder lent gets a fresh one.
+ * thread may still be ending: a lent builder is never lent twice.
  */
 const builders = {
-  kept: null as UpdatesBuilder | null,
-  lent: false,
+  free: [] as UpdatesBuilder[],
   idle: null as ReturnType<typeof setTimeout> | null,
   lend(shape: UpdatesShape): UpdatesBuilder {
-    if (this.lent) return new UpdatesBuilder(shape, { reuseBuffers: true })
     if (this.idle !== null) clearTimeout(this.idle)
     this.idle = null
-    if (this.kept === null || !sameShape(this.kept.shape, shape)) this.kept = new UpdatesBuilder(shape, { reuseBuffers: true })
-    this.lent = true
-    return this.kept
+    const i = this.free.findIndex((b) => sameShape(b.shape, shape))
+    if (i >= 0) return this.free.splice(i, 1)[0] as UpdatesBuilder
+    return new UpdatesBuilder(shape, { reuseBuffers: true })
   },
   giveBack(builder: UpdatesBuilder): void {
-    if (builder !== this.kept) return
-    this.lent = false
+    this.free.unshift(builder)
+    this.free.length = Math.min(this.free.length, MAX_KEPT_BUILDERS)
+    if (this.idle !== null) clearTimeout(this.idle)
     this.idle = setTimeout(() => {
-      this.kept = null
+      this.free = []
       this.idle = null
     }, BUILDER_IDLE_MS)
     this.idle.unref()
   },
 }
+
+/** Record batch bodies of writes, reused across tasks. */
+const bodies = new BufferPool()
+
+/**
+ * One object of a kind kept for the next task (setting one up is a task's fixed cost: it matters
+ * for small snapshots). NB: as with builders, a task that finds it lent gets a fresh one.
+ */
+class Kept<T> {
+  readonly #make: () => T
+  #kept: T | null = null
+
+  constructor(make: () => T) {
+    this.#make = make
+  }
+
+  lend(): T {
+    const k = this.#kept
+    this.#kept = null
+    return k ?? this.#make()
+  }
+
+  giveBack(t: T): void {
+    this.#kept = t
+  }
+}
+
+/** The merge kernel's output buffer, and the JSON text buffer of snapshots. */
+const kernelOutputs = new Kept(() => new MergeOutput())
+const sortScratches = new Kept(() => new SortScratch())
+const jsonSinks = new Kept(() => new ByteSink())
 
 /** The task running now. */
 interface Current {
@@ -64,6 +109,11 @@ interface Current {
   readonly held: Map<string, Uint8Array>
   /** Outputs waiting for `go`, oldest first. */
   readonly waiting: (() => void)[]
+  /** Stream outputs: `go`s received and not yet used (credit for chunks). */
+  credit: number
+  /** Write tasks: body chunks received and not yet read (lent slots), and whoever waits for the next. */
+  readonly body: { readonly bytes: Uint8Array; readonly end: boolean }[]
+  bodyWaiter: (() => void) | null
 }
 
 let current: Current | null = null
@@ -74,11 +124,15 @@ port.on('message', (msg: ToWorker) => {
       case 'merge':
         void runMerge(msg.taskId, msg.task.payload)
         return
+      case 'write':
+        void runWrite(msg.taskId, msg.task.payload)
+        return
     }
   }
   if (current === null || msg.taskId !== current.taskId) {
-    // A part for a task that has ended: nobody will read it.
+    // A part or body chunk for a task that has ended: nobody will read it.
     if (msg.type === 'part' && msg.lent) releaseSlot(msg.bytes)
+    if (msg.type === 'body' && msg.bytes.byteLength > 0) releaseSlot(msg.bytes)
     return
   }
   switch (msg.type) {
@@ -98,14 +152,24 @@ port.on('message', (msg: ToWorker) => {
       resolve?.(msg.bytes)
       return
     }
-    case 'go':
-      current.waiting.shift()?.()
+    case 'go': {
+      const next = current.waiting.shift()
+      if (next !== undefined) next()
+      else current.credit++
+      return
+    }
+    case 'body':
+      current.body.push({ bytes: msg.bytes, end: msg.end })
+      current.bodyWaiter?.()
+      current.bodyWaiter = null
       return
     case 'abort':
       current.abort.abort(new Error('aborted'))
       for (const resolve of current.parts.values()) resolve(new Error('aborted'))
       current.parts.clear()
       for (const go of current.waiting.splice(0)) go()
+      current.bodyWaiter?.()
+      current.bodyWaiter = null
       return
   }
 })
@@ -114,60 +178,218 @@ function send(msg: FromWorker, transfer: TransferListItem[] = []): void {
   port!.postMessage(msg, transfer)
 }
 
+function begin(taskId: number): Current {
+  const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [], credit: 0, body: [], bodyWaiter: null }
+  current = state
+  return state
+}
+
+function fail(taskId: number, err: unknown): void {
+  const code = isAppError(err) ? err.code : 'INTERNAL'
+  const details: FailureDetails = isAppError(err) ? detailsOf(err.extra) : {}
+  send({ type: 'failed', taskId, code, message: err instanceof Error ? err.message : String(err), details })
+}
+
+function detailsOf(extra: Readonly<Record<string, unknown>>): FailureDetails {
+  const out: Record<string, number | string> = {}
+  for (const [k, v] of Object.entries(extra)) if (typeof v === 'number' || typeof v === 'string') out[k] = v
+  return out
+}
+
+/** Waits for room among the outputs in flight (`ready` → `go`), as parts outputs do. */
+function room(state: Current): Promise<void> {
+  return new Promise<void>((resolve) => {
+    state.waiting.push(resolve)
+    send({ type: 'ready', taskId: state.taskId })
+  })
+}
+
+/** Encodes a built part into an output slot (or a fresh buffer) and posts it. */
+function postPart(state: Current, p: { readonly updates: Updates; readonly diffsSum: bigint; readonly keyLower: Uint8Array; readonly statsSeconds: number; readonly run: number }, meta: PartsOutput, order: MergeTaskPayload['task']['order']): void {
+  const reuse = meta.reuseBuffers ?? false
+  const encoded = encodedPart(p.updates, { desc: meta.desc, order, schemaId: meta.schemaId }, p.diffsSum, { scratch })
+  const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
+  encoded.writeTo(bytes)
+  const output: EncodedOutput = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, batches: encoded.batches, maxBatchBytes: encoded.maxBatchBytes, run: p.run }
+  send({ type: 'output', taskId: state.taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
+}
+
 async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void> {
-  const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [] }
+  const state = begin(taskId)
   const release = (key: string): void => {
     const bytes = state.held.get(key)
     state.held.delete(key)
     if (bytes !== undefined) releaseSlot(bytes)
   }
-  current = state
-  const reuse = payload.output.reuseBuffers ?? false
-  const builder = builders.lend({ keyType: payload.task.keyType, valType: payload.task.valType, timeKind: payload.task.timeKind })
+  const task = payload.task
+  const out = payload.output
+  const builder = builders.lend({ keyType: task.keyType, valType: task.valType, timeKind: task.timeKind })
+  const stream = out.kind === 'stream' ? new StreamEncoder(state, task, out) : null
+  const kernelOutput = kernelOutputs.lend()
   try {
-    const stats = await mergeRuns(payload.task, {
+    const stats = await mergeRuns(task, {
       signal: state.abort.signal,
-      fetch: (run, part) =>
-        new Promise<Uint8Array>((resolve, reject) => {
+      fetch: (run, part) => {
+        const inline = task.runs[run]?.parts[part]?.inline
+        if (inline !== undefined) return Promise.resolve(inline)
+        return new Promise<Uint8Array>((resolve, reject) => {
           state.parts.set(`${run}:${part}`, (b) => (b instanceof Error ? reject(b) : resolve(b)))
           send({ type: 'need', taskId, run, part })
-        }),
+        })
+      },
       release: (run, part) => release(`${run}:${part}`),
       emit: async (p: MergedPart) => {
+        if (stream !== null) return stream.rows(p.updates)
         // NB: the encoded copy is the memory an output in flight holds, so it is made only when
         // the main thread has room for it; the builder's rows wait meanwhile.
-        await new Promise<void>((resolve) => {
-          state.waiting.push(resolve)
-          send({ type: 'ready', taskId })
-        })
+        await room(state)
         state.abort.signal.throwIfAborted()
-        const encoded = encodedPart(p.updates, { desc: payload.output.desc, order: payload.task.order, schemaId: payload.output.schemaId }, p.diffsSum, { scratch })
-        const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
-        encoded.writeTo(bytes)
-        const output = {
-          bytes,
-          lent: reuse,
-          rows: p.updates.length,
-          diffsSum: p.diffsSum,
-          keyLower: p.keyLower,
-          goodBytes: updatesByteLength(p.updates),
-          statsSeconds: p.statsSeconds,
-          batches: encoded.batches,
-          maxBatchBytes: encoded.maxBatchBytes,
-        }
-        send({ type: 'output', taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
+        postPart(state, { ...p, run: 0 }, out as PartsOutput, task.order)
       },
-      progress: (progress) => send({ type: 'progress', taskId, progress }),
+      progress: stream === null ? (progress) => send({ type: 'progress', taskId, progress }) : undefined,
       builder,
+      output: kernelOutput,
     })
+    if (stream !== null) await stream.end()
     send({ type: 'done', taskId, result: { kind: 'merge', stats } })
   } catch (err) {
-    const code = isAppError(err) ? err.code : 'INTERNAL'
-    send({ type: 'failed', taskId, code, message: err instanceof Error ? err.message : String(err) })
+    fail(taskId, err)
   } finally {
     builders.giveBack(builder)
+    kernelOutputs.giveBack(kernelOutput)
+    stream?.dispose()
     if (current === state) current = null
     // Whatever the merge still held, nothing reads any more.
     for (const key of [...state.held.keys()]) release(key)
   }
+}
+
+/**
+ * A snapshot's response body, encoded chunk by chunk. Each chunk is held back until the next is
+ * encoded (or the end), so the last one carries the end of the body and a small snapshot is one
+ * message.
+ */
+class StreamEncoder {
+  readonly #state: Current
+  readonly #json: { readonly sink: ByteSink; readonly head: string } | null
+  readonly #arrow: UpdatesStreamWriter | null
+  readonly #shape: UpdatesShape
+  #pending: { bytes: Uint8Array; rows: number } | null = null
+  #first = true
+
+  constructor(state: Current, task: MergeTaskPayload['task'], out: StreamOutput) {
+    this.#state = state
+    state.credit = out.maxOutstanding
+    this.#shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
+    if (out.format === 'json') {
+      const asOf = task.asOf === null ? null : timestampKind(task.timeKind).toJson(task.asOf)
+      const sink = jsonSinks.lend()
+      sink.length = 0
+      this.#json = { sink, head: `{"asOf":${JSON.stringify(asOf)},"updates":[` }
+      this.#arrow = null
+    } else {
+      this.#json = null
+      this.#arrow = new UpdatesStreamWriter(this.#shape)
+    }
+  }
+
+  /** Gives back what it borrowed (the task ended). */
+  dispose(): void {
+    if (this.#json !== null) jsonSinks.giveBack(this.#json.sink)
+  }
+
+  /** Encodes a chunk of rows (NB: before returning: their buffers are reused). */
+  async rows(u: Updates): Promise<void> {
+    const bytes = this.#encode(u, false)
+    const previous = this.#pending
+    this.#pending = { bytes, rows: u.length }
+    if (previous !== null) await this.#post(previous.bytes, previous.rows, false)
+  }
+
+  async end(): Promise<void> {
+    const tail = this.#encode(emptyUpdates(this.#shape), true)
+    const previous = this.#pending
+    this.#pending = null
+    if (previous === null) return this.#post(tail, 0, true)
+    const bytes = new Uint8Array(previous.bytes.byteLength + tail.byteLength)
+    bytes.set(previous.bytes)
+    bytes.set(tail, previous.bytes.byteLength)
+    return this.#post(bytes, previous.rows, true)
+  }
+
+  #encode(u: Updates, last: boolean): Uint8Array {
+    const first = this.#first
+    this.#first = false
+    if (this.#json !== null) {
+      const { sink, head } = this.#json
+      if (first) sink.ascii(head)
+      writeJsonRows(sink, u, first)
+      if (last) sink.ascii(']}')
+      return sink.take()
+    }
+    const layout = (this.#arrow as UpdatesStreamWriter).layout(u, { last })
+    const bytes = new Uint8Array(layout.byteLength)
+    layout.writeTo(bytes)
+    return bytes
+  }
+
+  async #post(bytes: Uint8Array, rows: number, last: boolean): Promise<void> {
+    const state = this.#state
+    if (state.credit === 0) await new Promise<void>((resolve) => state.waiting.push(resolve))
+    else state.credit--
+    state.abort.signal.throwIfAborted()
+    send({ type: 'chunk', taskId: state.taskId, bytes, rows, last }, [bytes.buffer as ArrayBuffer])
+  }
+}
+
+async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void> {
+  const state = begin(taskId)
+  const meta: PartsOutput = { kind: 'parts', desc: { lower: [], upper: [], since: [] }, schemaId: payload.schemaId, reuseBuffers: true }
+  const shape: UpdatesShape = { keyType: payload.keyType, valType: payload.valType, timeKind: payload.timeKind }
+  const lent = { out: builders.lend(shape), unsorted: builders.lend(shape), scratch: sortScratches.lend() }
+  try {
+    const write = new BatchWrite(payload, {
+      emit: async (p) => {
+        await room(state)
+        state.abort.signal.throwIfAborted()
+        postPart(state, p, { ...meta, desc: write.desc() }, payload.order)
+      },
+      builders: lent,
+      buffers: bodies,
+    })
+    for (;;) {
+      const chunk = await nextBodyChunk(state)
+      if (chunk.bytes.byteLength > 0) {
+        try {
+          await write.push(chunk.bytes)
+        } finally {
+          // The chunk is a lent slot, and nothing refers to it once pushed.
+          releaseSlot(chunk.bytes)
+        }
+        send({ type: 'body-taken', taskId, byteLength: chunk.bytes.byteLength })
+      }
+      if (chunk.end) break
+    }
+    const written = await write.end()
+    send({ type: 'done', taskId, result: { kind: 'write', header: written.header, stats: written.stats } })
+  } catch (err) {
+    fail(taskId, err)
+  } finally {
+    // NB: `out` last, so that the next write is lent it again (the builders keep their roles, and
+    // the one grown to parts of the target size stays the one that builds them).
+    builders.giveBack(lent.unsorted)
+    builders.giveBack(lent.out)
+    sortScratches.giveBack(lent.scratch)
+    if (current === state) current = null
+    for (const c of state.body.splice(0)) if (c.bytes.byteLength > 0) releaseSlot(c.bytes)
+  }
+}
+
+function nextBodyChunk(state: Current): Promise<{ readonly bytes: Uint8Array; readonly end: boolean }> {
+  state.abort.signal.throwIfAborted()
+  const next = state.body.shift()
+  if (next !== undefined) return Promise.resolve(next)
+  return new Promise<void>((resolve) => {
+    state.bodyWaiter = resolve
+  }).then(() => nextBodyChunk(state))
 }

@@ -23,6 +23,7 @@ import { decodePart, PartFormatError, type DecodedPart } from '../columnar/part-
 import { compareRows, firstUnsortedRow, rowOrderKeys, sortKeyColumn } from '../columnar/sort-key.js'
 import { timeAt, UpdatesBuilder, type Updates } from '../columnar/updates.js'
 import type { Blob } from '../location/blob.js'
+import { firstRowOutside } from '../engine/write-header.js'
 import { keyLowerAt, runLimited } from './batch-writer.js'
 import { schemaById, type ShardState } from './state.js'
 
@@ -126,19 +127,4 @@ function edgeRows(u: Updates): Updates {
   b.appendRow(src, 0)
   b.appendRow(src, u.length - 1)
   return b.finish()
-}
-
-/** Index of the first row whose time is outside `[desc.lower, desc.upper)`, or -1. */
-export function firstRowOutside(tk: TimestampKind, u: Updates, desc: descs.Description): number {
-  if (u.timeKind === 'u64' && desc.lower.length <= 1 && desc.upper.length <= 1) {
-    const lo = desc.lower[0] as bigint | undefined
-    const hi = desc.upper[0] as bigint | undefined
-    for (let i = 0; i < u.length; i++) {
-      const t = u.times[i] as bigint
-      if (lo === undefined || t < lo || (hi !== undefined && t >= hi)) return i
-    }
-    return -1
-  }
-  for (let i = 0; i < u.length; i++) if (!descs.contains(tk, desc, timeAt(u, i))) return i
-  return -1
 }

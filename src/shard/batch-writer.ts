@@ -1,12 +1,13 @@
 /**
- * The batch writer: turns validated rows into a HollowBatch whose parts are encoded and uploaded
- * (or kept inline), persist's `BatchBuilder` for user writes (PERSIST_SEMANTICS.md §4.6).
+ * The batch writer's main-thread half (persist's `BatchBuilder`; docs/data-path.md): the
+ * parts a write task builds in a worker (engine/write-batch.ts) are kept inline or uploaded, and
+ * put together into the HollowBatch.
  *
- * - Rows are sorted in the preferred order and consolidated, then cut into parts of about
- *   `targetSize` bytes (by the average row size; a target of 1 puts every row in its own part).
  * - A part whose encoded size is below `inlineSingleMaxBytes` stays inline; the others are
- *   uploaded under `<shardId>/<writerKey>/<partId>`, at most `maxOutstandingParts` at a time.
- * - The batch is one run in the preferred order with the writer's schema id, since `[minimum]`.
+ *   uploaded under `<shardId>/<writerKey>/<partId>` as they arrive (the write task bounds how many
+ *   are in flight).
+ * - The batch has the runs the worker made (one for sorted input), each in the preferred order
+ *   with the writer's schema id, since `[minimum]`.
  *
  * NB: `beforeUpload(key)` is called before each upload starts, so the caller can pin the key
  * against GC while the upload is in flight (a part may land even if `set` reports an error).
@@ -18,20 +19,9 @@ import { description, type Description } from '../core/description.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type BlobKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import { decodePart, encodePart } from '../columnar/part-format.js'
-import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
+import { decodePart } from '../columnar/part-format.js'
 import { sortKeyColumn, type SortKeyColumn, type SortOrder } from '../columnar/sort-key.js'
-import { shapeOf, sumDiffs, updatesByteLength, UpdatesBuilder, type Updates } from '../columnar/updates.js'
 import type { Blob } from '../location/blob.js'
-
-/** Longest stored key lower bound, in bytes (persist_batch_structured_key_lower_len). */
-
-export interface BatchWriterConfig {
-  readonly targetSize: number
-  readonly inlineSingleMaxBytes: number
-  readonly order: SortOrder
-  readonly maxOutstandingParts: number
-}
 
 export interface BatchWriterTarget {
   readonly blob: Blob
@@ -46,29 +36,41 @@ export function userBatchDesc(tk: TimestampKind, lower: ac.Antichain, upper: ac.
   return description(lower, upper, ac.minimumFrontier(tk))
 }
 
+/** A part a write task built: its bytes (valid until the call that takes it settles) and facts. */
+export interface BuiltPart {
+  readonly bytes: Uint8Array
+  readonly rows: number
+  readonly diffsSum: bigint
+  /** Sort key of the first key (cut to `KEY_LOWER_MAX_BYTES` here). */
+  readonly keyLower: Uint8Array
+  /** Record batches in the part, and the bytes of the largest (compaction reads such parts in windows). */
+  readonly batches: number
+  readonly maxBatchBytes: number
+}
+
 /**
- * Sorts and consolidates `updates` (already checked against the schema and `desc`) and writes them
- * as one batch with `desc`.
+ * Keeps a built part inline (a copy, below `inlineSingleMaxBytes`) or uploads it. `onUploading`
+ * hears every key before its upload starts (the part may land even if the upload fails).
  */
-export async function writeUserBatch(target: BatchWriterTarget, updates: Updates, desc: Description, schemaId: number, cfg: BatchWriterConfig): Promise<HollowBatch> {
-  const sorted = sortAndConsolidate(updates, cfg.order)
-  const n = sorted.length
-  if (n === 0) return { desc, len: 0, parts: [], runSplits: [], runMeta: [] }
-  const keyLowers = sortKeyColumn(sorted.keys, sorted.keyType, cfg.order)
-  const avgRow = Math.max(1, updatesByteLength(sorted) / n)
-  const rowsPerPart = Math.max(1, Math.floor(Math.max(1, cfg.targetSize) / avgRow))
-  const jobs: Array<() => Promise<BatchPart>> = []
-  for (let start = 0; start < n; start += rowsPerPart) {
-    const end = Math.min(n, start + rowsPerPart)
-    jobs.push(async () => {
-      const slice = start === 0 && end === n ? sorted : copyRows(sorted, start, end)
-      const bytes = encodePart(slice, { desc, order: cfg.order, schemaId })
-      if (bytes.byteLength < cfg.inlineSingleMaxBytes) return inlinePart(bytes)
-      return uploadPart(target, bytes, { keyLower: keyLowerAt(keyLowers, start), diffsSum: sumDiffs(slice), schemaId, updates: end - start })
-    })
-  }
-  const parts = await runLimited(jobs, cfg.maxOutstandingParts)
-  return { desc, len: n, parts, runSplits: [], runMeta: [{ order: cfg.order, schemaId }] }
+export async function takeBuiltPart(target: BatchWriterTarget, part: BuiltPart, schemaId: number, inlineSingleMaxBytes: number, onUploading: (key: BlobKey) => void): Promise<BatchPart> {
+  if (part.bytes.byteLength < inlineSingleMaxBytes) return inlinePart(part.bytes.slice())
+  const keyLower = part.keyLower.byteLength > KEY_LOWER_MAX_BYTES ? part.keyLower.subarray(0, KEY_LOWER_MAX_BYTES) : part.keyLower
+  return uploadPart({ ...target, beforeUpload: (key) => (onUploading(key), target.beforeUpload?.(key)) }, part.bytes, {
+    keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
+    diffsSum: part.diffsSum,
+    schemaId,
+    updates: part.rows,
+    ...(part.batches > 1 ? { batchBytes: part.maxBatchBytes } : {}),
+  })
+}
+
+/** The batch of `parts` (in order) whose runs hold `partsPerRun` parts each, all in `order` with `schemaId`. */
+export function builtBatch(desc: Description, len: number, parts: readonly BatchPart[], partsPerRun: readonly number[], order: SortOrder, schemaId: number): HollowBatch {
+  if (parts.length === 0) return { desc, len: 0, parts: [], runSplits: [], runMeta: [] }
+  const runSplits: number[] = []
+  let at = 0
+  for (const n of partsPerRun.slice(0, -1)) runSplits.push((at += n))
+  return { desc, len, parts, runSplits, runMeta: partsPerRun.map(() => ({ order, schemaId })) }
 }
 
 /** `batch` with every inline part uploaded to blob instead (for inline backpressure). */
@@ -95,7 +97,7 @@ function inlinePart(bytes: Uint8Array): InlinePart {
 async function uploadPart(
   target: BatchWriterTarget,
   bytes: Uint8Array,
-  info: { keyLower: string; diffsSum: bigint; schemaId: number; updates: number },
+  info: { keyLower: string; diffsSum: bigint; schemaId: number; updates: number; batchBytes?: number },
 ): Promise<HollowPart> {
   const partial = partialBatchKey(target.writerKey, newPartId())
   const key = blobKey(target.shardId, partial)
@@ -108,19 +110,8 @@ async function uploadPart(
     keyLower: info.keyLower,
     diffsSum: info.diffsSum,
     schemaId: info.schemaId,
-    stats: { updates: info.updates },
+    stats: info.batchBytes === undefined ? { updates: info.updates } : { updates: info.updates, batchBytes: info.batchBytes },
   }
-}
-
-/**
- * Rows `[start, end)` of `u` in fresh buffers.
- * NB: not `sliceUpdates`: a sliced unit (Arrow Null) column encodes a null count of -1, which the
- * part decoder rightly refuses.
- */
-function copyRows(u: Updates, start: number, end: number): Updates {
-  const b = new UpdatesBuilder(shapeOf(u), { capacity: end - start })
-  b.appendRange(b.bind(u), start, end)
-  return b.finish()
 }
 
 /** Base64 of row `row`'s sort key, cut to KEY_LOWER_MAX_BYTES (a prefix is still a lower bound). */

@@ -3,14 +3,18 @@
  * data"). Every state change is one pure transition of state.ts committed by the machine; every
  * failure a client can cause is an AppError with a 4xx code and a message naming the field.
  *
- * Writes: rows (JSON or a decoded Arrow stream) are validated against the latest schema and the
- * batch description, written by batch-writer.ts, and compare-and-appended. On an upper mismatch or
- * an invalid append the parts just uploaded are deleted; on inline backpressure inline parts move
- * to blob and the append is retried once. Appends hand the trace's merge requests to
- * `onMergeRequests` listeners (the compactor's maintenance).
+ * Writes: the request body (JSON or an Arrow IPC stream) goes to a write task in a worker as it
+ * arrives (engine/write-task.ts), which validates it against the latest schema and the batch
+ * description, sorts what is not sorted, consolidates and builds parts; here the parts are kept
+ * inline or uploaded (batch-writer.ts) and the batch is compare-and-appended. A write that fails
+ * (bad rows, a body over the limit, a worker that died) deletes the parts it uploaded; so does an
+ * upper mismatch or an invalid append. On inline backpressure inline parts move to blob and the
+ * append is retried once. Appends hand the trace's merge requests to `onMergeRequests` listeners
+ * (the compactor's maintenance).
  *
  * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
- * keeps its parts and state version.
+ * keeps its parts and state version. A worker merges and encodes the response body (snapshot.ts).
+ * The state read may be one this process saw a moment ago (recent-states.ts).
  *
  * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
  * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every
@@ -24,29 +28,37 @@
 import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
 import { parseBatch, type HollowBatch } from '../core/batch.js'
+import { Buffer } from 'node:buffer'
 import { isShardId, newShardId, type PartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKeyForShard, partialBatchKey, type BlobKey } from '../core/paths.js'
 import { TIMESTAMP_KINDS, type Timestamp, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
 import { parseDataType } from '../columnar/data-type.js'
-import { decodePart, decodeUpdatesStream, type PartMeta } from '../columnar/part-format.js'
-import { timeAt, updatesFromJson, type Updates, type UpdatesShape } from '../columnar/updates.js'
+import { decodePart, type PartMeta } from '../columnar/part-format.js'
+import type { Updates, UpdatesShape } from '../columnar/updates.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
-import { AppError } from '../errors.js'
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
-import type { WorkerPool } from '../engine/worker-pool.js'
+import type { BatchPart } from '../core/batch.js'
+import type { BodyChunk } from '../engine/read-task.js'
+import type { WriteTaskPayload } from '../engine/protocol.js'
+import { WorkerExitError, type WorkerPool, TaskError } from '../engine/worker-pool.js'
+import { parseWriteHeader } from '../engine/write-header.js'
+import { runWriteTask } from '../engine/write-task.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush } from '../trace/trace.js'
-import { checkClientBatch, firstRowOutside } from './batch-check.js'
-import { flushInlineParts, hollowKeys, runLimited, userBatchDesc, writeUserBatch, type BatchWriterTarget } from './batch-writer.js'
+import { checkClientBatch } from './batch-check.js'
+import { builtBatch, flushInlineParts, hollowKeys, runLimited, takeBuiltPart, userBatchDesc, type BatchWriterTarget } from './batch-writer.js'
 import { ShardGc, type GcResult } from './gc.js'
+import { Readable } from 'node:stream'
 import { Leases, type Release } from './leases.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
+import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
 import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
-import { readSnapshot } from './snapshot.js'
+import { readSnapshot, type SnapshotFormat } from './snapshot.js'
 import {
   applyMergeRes,
   claimCompaction,
@@ -69,6 +81,9 @@ import {
 } from './state.js'
 
 export const DEFAULT_GC_GRACE_MS = 10 * 60 * 1000
+
+/** Default largest write body (the HTTP default of `COMPACTD_BODY_LIMIT`). */
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** Told about the merge requests an append produced (after it committed). Must not throw. */
 export type MergeRequestListener = (shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>) => void
@@ -94,10 +109,14 @@ export interface ShardsOptions {
   readonly leases?: Leases
   /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
   readonly onError?: (err: unknown) => void
-  /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (compact/windows.ts). */
+  /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (engine/windows.ts). */
   readonly windowMinBytes?: number
   /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
   readonly onState?: (shardId: ShardId, state: ShardState) => void
+  /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */
+  readonly bodyLimitBytes?: number
+  /** Longest a state read earlier may serve a snapshot (recent-states.ts); default 1 s, and never more than half the GC grace. */
+  readonly recentStateMaxAgeMs?: number
 }
 
 export interface CreateShardRequest {
@@ -107,10 +126,24 @@ export interface CreateShardRequest {
   readonly valSchema?: unknown
 }
 
-/** A batch write: JSON rows with frontiers in the body, or an Arrow IPC stream with them in the query. */
+/** The frontiers and append fields of an Arrow write, as JSON values (from the query string). */
+export interface ArrowWriteQuery {
+  readonly lower?: unknown
+  readonly upper?: unknown
+  readonly append?: boolean
+  readonly expectedUpper?: unknown
+}
+
+/**
+ * A batch write: a request body streamed as it arrives (JSON with the frontiers in it, or an
+ * Arrow IPC stream with them in the query), or the same held in memory (a parsed JSON body, a
+ * whole Arrow stream), which is fed to the same write task.
+ */
 export type WriteBatchRequest =
-  | { readonly kind: 'json'; readonly updates: unknown; readonly lower?: unknown; readonly upper?: unknown; readonly append?: boolean; readonly expectedUpper?: unknown }
-  | { readonly kind: 'arrow'; readonly bytes: Uint8Array; readonly lower?: unknown; readonly upper?: unknown; readonly append?: boolean; readonly expectedUpper?: unknown }
+  | { readonly kind: 'json-body'; readonly body: Readable }
+  | ({ readonly kind: 'arrow-body'; readonly body: Readable } & ArrowWriteQuery)
+  | { readonly kind: 'json'; readonly updates: unknown; readonly lower?: unknown; readonly upper?: unknown; readonly append?: unknown; readonly expectedUpper?: unknown }
+  | ({ readonly kind: 'arrow'; readonly bytes: Uint8Array } & ArrowWriteQuery)
 
 export interface WriteBatchResult {
   readonly tk: TimestampKind
@@ -130,13 +163,16 @@ export interface AppendBatchResult {
 export interface SnapshotRead {
   readonly tk: TimestampKind
   readonly asOf: Timestamp
-  /** The shape of every chunk: the latest schema's types. */
+  /** The shape of its rows: the latest schema's types. */
   readonly shape: UpdatesShape
   /** The state version read. */
   readonly seqno: SeqNo
-  /** Consolidated, sorted chunks with times = asOf; releases the lease when iteration ends. */
-  readonly updates: AsyncIterable<Updates>
-  /** Releases the lease (idempotent); call it if `updates` is never iterated to the end. */
+  /**
+   * The response body (the JSON document or an Arrow IPC stream of the consolidated, sorted rows
+   * with times = asOf), in chunks encoded by a worker; releases the lease when iteration ends.
+   */
+  readonly body: AsyncIterable<BodyChunk>
+  /** Releases the lease (idempotent); call it if `body` is never iterated to the end. */
   release(): void
 }
 
@@ -158,6 +194,8 @@ export class Shards {
   readonly #writerKey: WriterKey
   readonly #leases: Leases
   readonly #windowMinBytes: number | undefined
+  readonly #bodyLimitBytes: number
+  readonly #recent: RecentStates
   readonly #gc: ShardGc
   readonly #names: NameIndex
   /** What the name index asks of shards: their states, and creates rolled forward. */
@@ -185,6 +223,8 @@ export class Shards {
     this.#writerKey = opts.writerKey
     this.#leases = opts.leases ?? new Leases()
     this.#windowMinBytes = opts.windowMinBytes
+    this.#bodyLimitBytes = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
+    this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
@@ -253,6 +293,7 @@ export class Shards {
     const head = await this.#machine.head(shardId)
     if (head === null) throw notFound(shardId)
     this.#saw(shardId, head.seqno, head.state)
+    this.#recent.saw(shardId, head)
     if (isDeleted(head.state)) throw deletedError(head.state)
     return head
   }
@@ -341,48 +382,57 @@ export class Shards {
   // ---- data ------------------------------------------------------------------------------------
 
   /**
-   * Writes a batch of rows with the latest schema and, unless `append` is false, compare-and-appends
-   * it at `expectedUpper` (default: its lower). INVALID_BATCH names the first bad field or row;
-   * UPPER_MISMATCH (409) carries `currentUpper`.
+   * Writes a batch with the latest schema and, unless `append` is false, compare-and-appends it at
+   * `expectedUpper` (default: its lower). The body is decoded, checked, sorted and encoded by a
+   * write task in a worker as it arrives. INVALID_BATCH names the first bad field or row;
+   * UPPER_MISMATCH (409) carries `currentUpper`; PAYLOAD_TOO_LARGE (413) for a body over the limit.
    */
   async writeBatch(shardId: ShardId, req: WriteBatchRequest): Promise<WriteBatchResult> {
     const { state } = await this.get(shardId)
     const tk = tkOf(state)
     const schema = latestSchema(state)
-    const shape: UpdatesShape = { keyType: schema.key, valType: schema.val, timeKind: tk.name }
-    const where = req.kind === 'json' ? 'body' : 'query'
-    const lower = parseBatchFrontier(tk, req.lower, `${where}.lower`)
-    const upper = parseBatchFrontier(tk, req.upper, `${where}.upper`)
-    if (!ac.frontierLessEqual(tk, lower, upper)) {
-      throw new AppError('INVALID_BATCH', `${where}.upper: ${ac.format(tk, upper)} is before lower ${ac.format(tk, lower)}`)
-    }
-    const append = req.append ?? true
-    const expectedUpper = req.expectedUpper === undefined ? lower : parseBatchFrontier(tk, req.expectedUpper, `${where}.expectedUpper`)
-    if (append && !ac.equals(tk, expectedUpper, lower)) {
-      throw new AppError('INVALID_BATCH', `${where}.expectedUpper: ${ac.format(tk, expectedUpper)} must equal lower ${ac.format(tk, lower)} to append`)
-    }
-    const rows = req.kind === 'json' ? updatesFromJson(req.updates, shape, 'body.updates') : decodeUpdatesStream(req.bytes, shape)
-    if (!rows.ok) throw new AppError('INVALID_BATCH', req.kind === 'json' ? rows.error : `body: ${rows.error}`)
-    const desc = userBatchDesc(tk, lower, upper)
-    const outside = firstRowOutside(tk, rows.value, desc)
-    if (outside !== -1) {
-      const t = tk.format(timeAt(rows.value, outside))
-      const at = req.kind === 'json' ? `body.updates[${outside}].time` : `body: row ${outside}: time`
-      throw new AppError('INVALID_BATCH', `${at} ${t} is not in [lower ${ac.format(tk, lower)}, upper ${ac.format(tk, upper)})`, { row: outside })
-    }
-
+    const arrow = req.kind === 'arrow' || req.kind === 'arrow-body'
+    // An Arrow body's header is checked before a byte of the body is read.
+    const header = arrow ? parseWriteHeader(tk, { lower: req.lower, upper: req.upper, append: req.append, expectedUpper: req.expectedUpper }, 'query') : null
     const cfg = await this.#cfg()
+    const payload: WriteTaskPayload = {
+      format: arrow ? 'arrow' : 'json',
+      keyType: schema.key,
+      valType: schema.val,
+      timeKind: tk.name,
+      header,
+      order: cfg.persist_batch_preferred_order,
+      schemaId: schema.id,
+      targetSizeBytes: cfg.persist_blob_target_size,
+      maxBodyBytes: this.#bodyLimitBytes,
+    }
     const pins: Release[] = []
     const target = this.#target(shardId, pins)
+    const uploaded: BlobKey[] = []
+    const parts: BatchPart[] = []
     try {
-      const batch = await writeUserBatch(target, rows.value, desc, schema.id, {
-        targetSize: cfg.persist_blob_target_size,
-        inlineSingleMaxBytes: cfg.persist_inline_writes_single_max_bytes,
-        order: cfg.persist_batch_preferred_order,
-        maxOutstandingParts: cfg.persist_batch_builder_max_outstanding_parts,
-      })
-      if (!append) return { tk, batch, appended: false }
-      const done = await this.#compareAndAppend(shardId, batch, expectedUpper, target, true)
+      let written
+      try {
+        written = await runWriteTask(this.#pool(), payload, {
+          body: bodyOf(req),
+          maxBodyBytes: this.#bodyLimitBytes,
+          maxOutstanding: cfg.persist_batch_builder_max_outstanding_parts,
+          onPart: async (part) => {
+            // Parts are placed in the order they were built, whenever their uploads end.
+            const at = parts.length
+            parts.push(PENDING_PART)
+            parts[at] = await takeBuiltPart(target, part, schema.id, cfg.persist_inline_writes_single_max_bytes, (key) => uploaded.push(key))
+          },
+        })
+      } catch (err) {
+        // The batch will never be appended: what it uploaded is garbage now.
+        await this.#deleteParts(uploaded)
+        throw writeError(err)
+      }
+      const h = written.header
+      const batch = builtBatch(userBatchDesc(tk, h.lower, h.upper), written.stats.rows, parts, written.stats.partsPerRun, cfg.persist_batch_preferred_order, schema.id)
+      if (!h.append) return { tk, batch, appended: false }
+      const done = await this.#compareAndAppend(shardId, batch, h.expectedUpper, target, true)
       return { tk, batch: done.batch, appended: true, seqno: done.seqno, upper: done.upper }
     } finally {
       for (const release of pins) release()
@@ -413,39 +463,45 @@ export class Shards {
 
   /**
    * A snapshot at `asOf` (JSON: a timestamp, or its text from a query string): every update at or
-   * before it, times advanced to it, consolidated and sorted, in chunks. AS_OF_NOT_AVAILABLE unless
-   * `since ≤ asOf` and not `upper ≤ asOf`.
+   * before it, times advanced to it, consolidated and sorted, as a response body in `format`,
+   * encoded by a worker. AS_OF_NOT_AVAILABLE unless `since ≤ asOf` and not `upper ≤ asOf`. A state
+   * read a moment ago may serve (recent-states.ts).
    */
-  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly signal?: AbortSignal } = {}): Promise<SnapshotRead> {
-    const head = await this.get(shardId)
+  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly signal?: AbortSignal }): Promise<SnapshotRead> {
+    let head = this.#recent.get(shardId) ?? (await this.get(shardId))
+    if (isDeleted(head.state)) throw deletedError(head.state)
     const tk = tkOf(head.state)
     const parsed = tk.parse(typeof asOfJson === 'string' ? timestampFromText(asOfJson) : asOfJson)
     if (!parsed.ok) throw new AppError('BAD_REQUEST', `query.asOf: ${parsed.error}`)
     const asOf = parsed.value
-    const since = sinceOf(head.state)
-    const upper = upperOf(head.state)
-    if (!ac.lessEqual(tk, since, asOf) || ac.lessEqual(tk, upper, asOf)) {
+    const available = (s: ShardState): boolean => ac.lessEqual(tk, sinceOf(s), asOf) && !ac.lessEqual(tk, upperOf(s), asOf)
+    // NB: a remembered state that cannot serve this asOf may be behind the head: ask the head.
+    if (!available(head.state)) head = await this.get(shardId)
+    if (!available(head.state)) {
+      const since = sinceOf(head.state)
+      const upper = upperOf(head.state)
       throw new AppError('AS_OF_NOT_AVAILABLE', `query.asOf: ${tk.format(asOf)} is not in [since ${ac.format(tk, since)}, upper ${ac.format(tk, upper)})`, {
         since: ac.toJson(tk, since),
         upper: ac.toJson(tk, upper),
       })
     }
-    const schema = latestSchema(head.state)
-    const release = this.#leases.acquire(shardId, head.seqno, head.state)
-    const cfg = await this.#cfg()
-    const chunks = readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, head.state, asOf, {
-      signal: opts.signal,
-      order: cfg.persist_batch_preferred_order,
-      yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
-    })
-    async function* updates(): AsyncGenerator<Updates> {
-      try {
-        yield* chunks
-      } finally {
-        release()
-      }
+    const state = head.state
+    const schema = latestSchema(state)
+    const release = this.#leases.acquire(shardId, head.seqno, state)
+    try {
+      const cfg = await this.#cfg()
+      const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
+        format: opts.format,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        order: cfg.persist_batch_preferred_order,
+        yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
+        onEnd: release,
+      })
+      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, body, release }
+    } catch (err) {
+      release()
+      throw err
     }
-    return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, updates: updates(), release }
   }
 
   /** A part as stored; PART_NOT_FOUND. */
@@ -520,6 +576,7 @@ export class Shards {
     try {
       const r = await this.#machine.apply(shardId, cmd, transition)
       if (r.seqno >= 0) this.#saw(shardId, r.seqno, r.state)
+      if (r.state !== null && r.seqno >= 0) this.#recent.saw(shardId, { seqno: r.seqno, state: r.state })
       return r
     } finally {
       release()
@@ -647,6 +704,37 @@ function timestampFromText(text: string): unknown {
   } catch {
     return text
   }
+}
+
+/** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
+const PENDING_PART: BatchPart = { kind: 'inline', encodedSizeBytes: 0, updates: new Uint8Array(0) }
+
+/** The body of a write request as a stream (bodies held in memory are streamed from there). */
+function bodyOf(req: WriteBatchRequest): Readable {
+  switch (req.kind) {
+    case 'json-body':
+    case 'arrow-body':
+      return req.body
+    case 'arrow':
+      return Readable.from([req.bytes], { objectMode: false })
+    case 'json': {
+      const { kind: _kind, ...fields } = req
+      return Readable.from([Buffer.from(JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))], { objectMode: false })
+    }
+  }
+}
+
+/** A failure of a write task as the client should see it. */
+function writeError(err: unknown): unknown {
+  if (err instanceof WorkerExitError) {
+    return new AppError('INTERNAL', 'the worker thread serving this write stopped before it finished; nothing was written (retry it)', {}, { cause: err })
+  }
+  if (err instanceof TaskError && isErrorCode(err.code)) return new AppError(err.code, err.message, err.details, { cause: err })
+  return err
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code)
 }
 
 function notFound(shardId: ShardId): AppError {

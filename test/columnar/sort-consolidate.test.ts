@@ -1,54 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { encodeCodecValue } from '../../src/columnar/codec.js'
 import { utf8 } from '../../src/columnar/data-type.js'
 import { sortAndConsolidate } from '../../src/columnar/sort-consolidate.js'
-import { compareBytes, firstUnsortedRow, rowOrderKeys, type SortOrder } from '../../src/columnar/sort-key.js'
+import { firstUnsortedRow, rowOrderKeys } from '../../src/columnar/sort-key.js'
 import { updatesToJson, UpdatesBuilder, type Updates } from '../../src/columnar/updates.js'
-import { valueToJson } from '../../src/columnar/values.js'
-import { timestampKind } from '../../src/core/timestamp.js'
-import { announceSeed, arbRows, arbShape, compareTimes, refCompare, seed, type Row, type Shape } from './arbitraries.js'
+import { buildUpdates, normalizedJson, oracleJson } from '../support/updates-oracle.js'
+import { announceSeed, arbRows, arbShape, seed, type Row, type Shape } from './arbitraries.js'
 
 announceSeed('sort-consolidate.test.ts')
 
-function build(shape: Shape, rows: readonly Row[]): Updates {
-  const b = new UpdatesBuilder(shape)
-  for (const r of rows) b.append(r.key, r.val, r.time, r.diff)
-  return b.finish()
-}
-
-const bytesOrder = (a: Uint8Array, b: Uint8Array): number => Math.sign(compareBytes(a, 0, a.length, b, 0, b.length))
-
-/** The oracle: group by the JSON of (key, val, time), sum with BigInt, drop zeros, sort by the reference order. */
-function oracle(shape: Shape, rows: readonly Row[], order: SortOrder): string {
-  const tk = timestampKind(shape.timeKind)
-  const groups = new Map<string, { row: Row; sum: bigint }>()
-  for (const r of rows) {
-    const id = JSON.stringify([valueToJson(shape.keyType, r.key), valueToJson(shape.valType, r.val), tk.toJson(r.time)])
-    const g = groups.get(id)
-    if (g === undefined) groups.set(id, { row: r, sum: r.diff })
-    else g.sum = BigInt.asIntN(64, g.sum + r.diff)
-  }
-  const cmp = (a: Row, b: Row): number => {
-    if (order === 'structured') {
-      const k = refCompare(shape.keyType, a.key, b.key)
-      if (k !== 0) return k
-      const v = refCompare(shape.valType, a.val, b.val)
-      if (v !== 0) return v
-    } else {
-      const k = bytesOrder(encodeCodecValue(shape.keyType, a.key), encodeCodecValue(shape.keyType, b.key))
-      if (k !== 0) return k
-      const v = bytesOrder(encodeCodecValue(shape.valType, a.val), encodeCodecValue(shape.valType, b.val))
-      if (v !== 0) return v
-    }
-    return compareTimes(a.time, b.time)
-  }
-  const out = [...groups.values()].filter((g) => g.sum !== 0n).sort((a, b) => cmp(a.row, b.row))
-  return JSON.stringify(out.map((g) => ({ key: valueToJson(shape.keyType, g.row.key), val: valueToJson(shape.valType, g.row.val), time: tk.toJson(g.row.time), diff: g.sum.toString() })))
-}
-
-const normalize = (u: Updates): string => JSON.stringify(updatesToJson(u).map((r) => ({ ...r, diff: String(r.diff) })))
+const build = buildUpdates
+const oracle = oracleJson
+const normalize = (u: Updates): string => normalizedJson([u])
 
 describe('sortAndConsolidate', () => {
   for (const order of ['structured', 'codec'] as const) {
@@ -91,4 +55,57 @@ describe('sortAndConsolidate', () => {
     const out = sortAndConsolidate(new UpdatesBuilder({ keyType: utf8, valType: utf8, timeKind: 'product' }).finish(), 'codec')
     assert.equal(out.length, 0)
   })
+})
+
+describe('sortAndConsolidate on batches large enough for the radix sort', () => {
+  for (const order of ['structured', 'codec'] as const) {
+    it(`matches the oracle with many distinct keys of every length (${order} order)`, () => {
+      const shapeArb = fc.constantFrom<Shape>(
+        { keyType: { type: 'binary' }, valType: { type: 'int64' }, timeKind: 'u64' },
+        { keyType: { type: 'utf8' }, valType: { type: 'unit' }, timeKind: 'product' },
+        { keyType: { type: 'int64' }, valType: { type: 'utf8' }, timeKind: 'u64' },
+        { keyType: { type: 'struct', fields: [{ name: 'a', type: { type: 'uint64' }, nullable: true }] }, valType: { type: 'bool' }, timeKind: 'u64' },
+      )
+      fc.assert(
+        fc.property(
+          shapeArb.chain((s) => fc.tuple(fc.constant(s), arbRows(s, 8), fc.integer({ min: 300, max: 1500 }), fc.integer())),
+          ([shape, few, n, salt]) => {
+            // Many rows: keys of 0..12 bytes from a seeded stream (shared prefixes, equal
+            // prefixes, exact duplicates), plus the arbitrary's rows for odd values.
+            const rows: Row[] = [...few]
+            let x = salt | 1
+            const next = (): number => {
+              x ^= x << 13
+              x ^= x >>> 17
+              x ^= x << 5
+              return x >>> 0
+            }
+            const keyOf = (): Row['key'] => {
+              const len = next() % 13
+              const bytes = Uint8Array.from({ length: len }, (_, i) => (i < 3 ? next() % 3 : next() % 256))
+              switch (shape.keyType.type) {
+                case 'binary':
+                  // Sometimes a long shared prefix, so ties go to the next levels.
+                  return salt % 2 === 0 ? bytes : Uint8Array.from([...new Uint8Array(9), ...bytes])
+                case 'utf8':
+                  return (salt % 3 === 0 ? 'shared-key-prefix-' : '') + Array.from(bytes, (b) => String.fromCharCode(97 + (b % 26))).join('')
+                case 'int64':
+                  return BigInt.asIntN(64, BigInt(next()) * BigInt(next() % 7) - 3n)
+                default:
+                  return next() % 5 === 0 ? Object.assign(Object.create(null), { a: null }) : Object.assign(Object.create(null), { a: BigInt(next() % 100) << 40n })
+              }
+            }
+            for (let i = 0; i < n; i++) {
+              const base = few[next() % Math.max(1, few.length)]
+              if (base === undefined) break
+              rows.push({ ...base, key: next() % 4 === 0 ? base.key : keyOf(), diff: BigInt((next() % 5) - 2) })
+            }
+            const out = sortAndConsolidate(build(shape, rows), order)
+            assert.equal(normalize(out), oracle(shape, rows, order))
+          },
+        ),
+        { seed, numRuns: 40 },
+      )
+    })
+  }
 })

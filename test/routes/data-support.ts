@@ -17,6 +17,13 @@ export function arrowRows(rows: ReadonlyArray<{ key: string; val: bigint; time: 
   return Buffer.from(arrow.tableToIPC(table, 'stream'))
 }
 
+/** The same as `arrowRows`, written as record batches of `perBatch` rows each. */
+export function arrowRowBatches(rows: ReadonlyArray<{ key: string; val: bigint; time: bigint; diff: bigint }>, perBatch: number): Buffer {
+  const batches: arrow.RecordBatch[] = []
+  for (let at = 0; at < rows.length; at += perBatch) batches.push(...arrow.tableFromIPC(arrowRows(rows.slice(at, at + perBatch))).batches)
+  return Buffer.from(arrow.RecordBatchStreamWriter.writeAll(batches).toUint8Array(true))
+}
+
 /** The rows of an Arrow IPC stream response, as plain objects. */
 export function rowsOfArrow(bytes: Uint8Array): Array<Record<string, unknown>> {
   return arrow

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import * as ac from '../../src/core/antichain.js'
-import { runs } from '../../src/core/batch.js'
+import { KEY_LOWER_MAX_BYTES, runs } from '../../src/core/batch.js'
 import { newShardId, newWriterKey } from '../../src/core/ids.js'
 import { blobKey, parseBlobKey } from '../../src/core/paths.js'
 import { u64 } from '../../src/core/timestamp.js'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
-import { decodePart } from '../../src/columnar/part-format.js'
-import { updatesFromJson, updatesToJson, type UpdateJson } from '../../src/columnar/updates.js'
+import { decodePart, encodedPart } from '../../src/columnar/part-format.js'
+import { sumDiffs, updatesFromJson, updatesToJson, type UpdateJson } from '../../src/columnar/updates.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
-import { flushInlineParts, hollowKeys, runLimited, userBatchDesc, writeUserBatch, type BatchWriterConfig } from '../../src/shard/batch-writer.js'
+import { builtBatch, flushInlineParts, hollowKeys, runLimited, takeBuiltPart, userBatchDesc, type BuiltPart } from '../../src/shard/batch-writer.js'
 
 const shape = { keyType: utf8, valType: int64, timeKind: 'u64' as const }
 const desc = userBatchDesc(u64, [0n], [10n])
@@ -20,63 +19,58 @@ function rows(json: UpdateJson[]) {
   return r.value
 }
 
-const cfg = (o: Partial<BatchWriterConfig> = {}): BatchWriterConfig => ({ targetSize: 1 << 20, inlineSingleMaxBytes: 0, order: 'structured', maxOutstandingParts: 2, ...o })
+/** A built part of `json`, in record batches of about `batchBytes` of rows. */
+function encoded(json: UpdateJson[], batchBytes?: number): BuiltPart {
+  const u = rows(json)
+  const layout = encodedPart(u, { desc, order: 'structured', schemaId: 0 }, undefined, batchBytes === undefined ? {} : { batchBytes })
+  const bytes = new Uint8Array(layout.byteLength)
+  layout.writeTo(bytes)
+  return { bytes, rows: u.length, diffsSum: sumDiffs(u), keyLower: new TextEncoder().encode(json[0]?.key as string), batches: layout.batches, maxBatchBytes: layout.maxBatchBytes }
+}
 
-describe('writeUserBatch', () => {
-  it('sorts, consolidates and uploads one run under the writer key, in key order', async () => {
+describe('takeBuiltPart and builtBatch', () => {
+  it('uploads a part under the writer key, telling the caller the key before the upload starts', async () => {
     const blob = new MemBlob()
     const shardId = newShardId()
     const writerKey = newWriterKey()
     const seen: string[] = []
-    const input = rows([
-      { key: 'b', val: 1, time: 3, diff: 1 },
-      { key: 'a', val: 1, time: 2, diff: 1 },
-      { key: 'b', val: 1, time: 3, diff: 2 },
-      { key: 'c', val: 1, time: 1, diff: 1 },
-      { key: 'c', val: 1, time: 1, diff: -1 },
-    ])
-    const batch = await writeUserBatch({ blob, shardId, writerKey, beforeUpload: (k) => seen.push(k) }, input, desc, 0, cfg())
-    assert.equal(batch.len, 2)
-    assert.deepEqual(batch.runSplits, [])
-    assert.deepEqual(batch.runMeta, [{ order: 'structured', schemaId: 0 }])
-    assert.equal(batch.parts.length, 1)
-    const part = batch.parts[0]!
+    const heard: string[] = []
+    const built = encoded([{ key: 'a', val: 1, time: 2, diff: 1 }, { key: 'b', val: 1, time: 3, diff: 3 }])
+    const part = await takeBuiltPart({ blob, shardId, writerKey, beforeUpload: (k) => seen.push(k) }, built, 3, 0, (k) => heard.push(k))
     assert.equal(part.kind, 'hollow')
     if (part.kind !== 'hollow') return
     const key = blobKey(shardId, part.key)
     assert.deepEqual(seen, [key])
+    assert.deepEqual(heard, [key])
     const parsed = parseBlobKey(key)
     assert.ok(parsed.ok && parsed.value.writerKey === writerKey)
     const bytes = await blob.get(key)
-    assert.ok(bytes !== null)
-    assert.equal(part.encodedSizeBytes, bytes.byteLength)
-    const decoded = decodePart(bytes)
-    assert.deepEqual(updatesToJson(decoded.updates), [
-      { key: 'a', val: 1, time: 2, diff: 1 },
-      { key: 'b', val: 1, time: 3, diff: 3 },
-    ])
-    assert.equal(part.diffsSum, 4n)
-    assert.equal(part.stats.updates, 2)
+    assert.deepEqual(bytes, built.bytes)
+    assert.deepEqual({ size: part.encodedSizeBytes, sum: part.diffsSum, rows: part.stats.updates, schemaId: part.schemaId }, { size: built.bytes.byteLength, sum: 4n, rows: 2, schemaId: 3 })
     assert.equal(Buffer.from(part.keyLower, 'base64').toString(), 'a')
-    assert.ok(decoded.meta.desc.lower.length === 1 && ac.equals(u64, decoded.meta.desc.upper, [10n]))
+    assert.equal(part.stats.batchBytes, undefined, 'a part of one record batch is read whole')
   })
 
-  it('cuts parts at about the target size (target 1: a row per part) and keeps them in one sorted run', async () => {
-    const blob = new MemBlob()
-    const input = rows(Array.from({ length: 7 }, (_, i) => ({ key: `k${6 - i}`, val: i, time: i, diff: 1 })))
-    const batch = await writeUserBatch({ blob, shardId: newShardId(), writerKey: newWriterKey() }, input, desc, 3, cfg({ targetSize: 1, maxOutstandingParts: 3 }))
-    assert.equal(batch.parts.length, 7)
-    assert.equal(runs(batch).length, 1)
-    const firstKeys = batch.parts.map((p) => (p.kind === 'hollow' ? Buffer.from(p.keyLower, 'base64').toString() : '?'))
-    assert.deepEqual(firstKeys, ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6'])
+  it('records the largest record batch of a part written in several, so compaction plans it by its windows', async () => {
+    const built = encoded(Array.from({ length: 64 }, (_, i) => ({ key: `k${String(i).padStart(3, '0')}`, val: i, time: 1, diff: 1 })), 256)
+    assert.ok(built.batches > 1, `several batches: ${built.batches}`)
+    const part = await takeBuiltPart({ blob: new MemBlob(), shardId: newShardId(), writerKey: newWriterKey() }, built, 0, 0, () => undefined)
+    assert.ok(part.kind === 'hollow')
+    assert.equal(part.stats.batchBytes, built.maxBatchBytes)
+    assert.ok(built.maxBatchBytes < part.encodedSizeBytes)
   })
 
-  it('keeps parts below the inline threshold in state, and flushInlineParts moves them to blob', async () => {
+  it('keeps a part below the inline threshold in state as a copy, and flushInlineParts moves it to blob', async () => {
     const blob = new MemBlob()
     const shardId = newShardId()
     const target = { blob, shardId, writerKey: newWriterKey() }
-    const batch = await writeUserBatch(target, rows([{ key: 'x', val: 1, time: 0, diff: 5 }]), desc, 0, cfg({ inlineSingleMaxBytes: 1 << 20 }))
-    assert.equal(batch.parts[0]?.kind, 'inline')
+    const built = encoded([{ key: 'x', val: 1, time: 0, diff: 5 }])
+    const inline = await takeBuiltPart(target, built, 0, 1 << 20, () => assert.fail('no upload'))
+    assert.equal(inline.kind, 'inline')
+    if (inline.kind !== 'inline') return
+    assert.deepEqual(inline.updates, built.bytes)
+    assert.notEqual(inline.updates.buffer, built.bytes.buffer, 'a copy: the built bytes are lent')
+    const batch = builtBatch(desc, 1, [inline], [1], 'structured', 0)
     assert.deepEqual(hollowKeys(shardId, batch), [])
     const flushed = await flushInlineParts(target, batch, 2)
     const p = flushed.parts[0]!
@@ -90,12 +84,20 @@ describe('writeUserBatch', () => {
     assert.deepEqual(updatesToJson(decodePart(stored).updates), [{ key: 'x', val: 1, time: 0, diff: 5 }])
   })
 
-  it('writes nothing for rows that cancel out', async () => {
-    const blob = new MemBlob()
-    const shardId = newShardId()
-    const batch = await writeUserBatch({ blob, shardId, writerKey: newWriterKey() }, rows([{ key: 'a', val: 1, time: 1, diff: 1 }, { key: 'a', val: 1, time: 1, diff: -1 }]), desc, 0, cfg())
-    assert.deepEqual({ len: batch.len, parts: batch.parts.length, runMeta: batch.runMeta.length }, { len: 0, parts: 0, runMeta: 0 })
-    for await (const meta of blob.list('')) assert.fail(`unexpected blob ${meta.key}`)
+  it('cuts a key lower to its longest stored length', async () => {
+    const built = { ...encoded([{ key: 'k', val: 1, time: 0, diff: 1 }]), keyLower: new Uint8Array(KEY_LOWER_MAX_BYTES + 10).fill(7) }
+    const part = await takeBuiltPart({ blob: new MemBlob(), shardId: newShardId(), writerKey: newWriterKey() }, built, 0, 0, () => undefined)
+    assert.ok(part.kind === 'hollow')
+    assert.equal(Buffer.from(part.keyLower, 'base64').byteLength, KEY_LOWER_MAX_BYTES)
+  })
+
+  it('puts the runs of a batch together: run splits and one run meta per run', () => {
+    const parts = [0, 1, 2, 3, 4].map(() => ({ kind: 'inline' as const, encodedSizeBytes: 1, updates: new Uint8Array(1) }))
+    const batch = builtBatch(desc, 9, parts, [2, 1, 2], 'codec', 4)
+    assert.deepEqual(batch.runSplits, [2, 3])
+    assert.deepEqual(batch.runMeta, [{ order: 'codec', schemaId: 4 }, { order: 'codec', schemaId: 4 }, { order: 'codec', schemaId: 4 }])
+    assert.deepEqual(runs(batch).map((r) => r.parts.length), [2, 1, 2])
+    assert.deepEqual(builtBatch(desc, 0, [], [], 'structured', 0), { desc, len: 0, parts: [], runSplits: [], runMeta: [] })
   })
 })
 
@@ -124,28 +126,5 @@ describe('runLimited', () => {
     })
     await assert.rejects(runLimited(jobs, 2), /boom/)
     assert.ok(started.length < 5)
-  })
-})
-
-describe('writeUserBatch with unit values', () => {
-  it('cuts parts of unit columns that decode (a row per part)', async () => {
-    const blob = new MemBlob()
-    const shardId = newShardId()
-    const unitShape = { keyType: utf8, valType: { type: 'unit' } as const, timeKind: 'u64' as const }
-    const input = updatesFromJson([{ key: 'a', val: null, time: 1, diff: 1 }, { key: 'b', val: null, time: 2, diff: 1 }], unitShape)
-    assert.ok(input.ok)
-    const batch = await writeUserBatch({ blob, shardId, writerKey: newWriterKey() }, input.value, desc, 0, cfg({ targetSize: 1 }))
-    assert.equal(batch.parts.length, 2)
-    const decoded = []
-    for (const p of batch.parts) {
-      assert.ok(p.kind === 'hollow')
-      const bytes = await blob.get(blobKey(shardId, p.key))
-      assert.ok(bytes !== null)
-      decoded.push(...updatesToJson(decodePart(bytes).updates))
-    }
-    assert.deepEqual(decoded, [
-      { key: 'a', val: null, time: 1, diff: 1 },
-      { key: 'b', val: null, time: 2, diff: 1 },
-    ])
   })
 })

@@ -9,23 +9,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { batchToJson, type HollowBatch } from '../../src/core/batch.js'
-import { newWriterKey, type ShardId } from '../../src/core/ids.js'
+import type { ShardId } from '../../src/core/ids.js'
 import { shardPrefix } from '../../src/core/paths.js'
-import { u64 } from '../../src/core/timestamp.js'
-import { int64, utf8, type DataType } from '../../src/columnar/data-type.js'
-import { updatesFromJson } from '../../src/columnar/updates.js'
 import { AppError, type ErrorCode } from '../../src/errors.js'
 import { mulberry32 } from '../../src/core/prng.js'
 import type { Blob } from '../../src/location/blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { withBlobRetry } from '../../src/location/with-retry.js'
 import { openBlob, openConsensus } from '../../src/location/open.js'
-import { hollowKeys, userBatchDesc, writeUserBatch } from '../../src/shard/batch-writer.js'
+import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { shardStateCodec } from '../../src/shard/state.js'
 import { startPostgres } from '../support/postgres.js'
 import { startS3 } from '../support/s3.js'
 import { watched } from '../support/watched-consensus.js'
-import { collect, makeHarness, type Harness } from './harness.js'
+import { makeHarness, snapshotDocument, type Harness } from './harness.js'
 
 const U64 = { timestamp: 'u64' as const, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
 const ROW = (key: string, time: number) => ({ key, val: 1, time, diff: 1 })
@@ -66,15 +63,8 @@ async function populated(h: Harness): Promise<ShardId> {
 
 /** A compaction-like output replacing the shard's one batch [0, 2): it applies to the live shard. */
 async function replacement(h: Harness, id: ShardId): Promise<HollowBatch> {
-  const valType: DataType = { type: 'struct', fields: [{ name: 'a', type: int64, nullable: false }] }
-  const u = updatesFromJson([{ key: 'a', val: { a: 1 }, time: 1, diff: 1 }], { keyType: utf8, valType, timeKind: 'u64' })
-  assert.ok(u.ok)
-  return writeUserBatch({ blob: h.blob, shardId: id, writerKey: newWriterKey() }, u.value, userBatchDesc(u64, [0n], [2n]), 0, {
-    targetSize: 1 << 20,
-    inlineSingleMaxBytes: 0,
-    order: 'structured',
-    maxOutstandingParts: 1,
-  })
+  const w = await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [{ key: 'a', val: { a: 1 }, time: 1, diff: 1 }], append: false })
+  return w.batch
 }
 
 /**
@@ -119,7 +109,7 @@ describe('deleting a shard', () => {
     await rejectsWith(h.shards.delete(id), 'SHARD_DELETED')
     await rejectsWith(h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [ROW('a', 1)] }), 'SHARD_DELETED')
     await rejectsWith(h.shards.append(id, batch), 'SHARD_DELETED')
-    await rejectsWith(h.shards.snapshot(id, 0), 'SHARD_DELETED')
+    await rejectsWith(h.shards.snapshot(id, 0, { format: 'json' }), 'SHARD_DELETED')
     await rejectsWith(h.shards.registerSchema(id, { type: 'utf8' }, { type: 'int64' }), 'SHARD_DELETED')
     await rejectsWith(h.shards.downgradeSince(id, [1]), 'SHARD_DELETED')
     await rejectsWith(h.shards.gc(id), 'SHARD_DELETED')
@@ -198,14 +188,14 @@ describe('deleting a shard', () => {
     const h = await makeHarness({ gcGraceMs: 0 })
     t.after(() => h.close())
     const id = await populated(h)
-    const read = await h.shards.snapshot(id, 3)
+    const read = await h.shards.snapshot(id, 3, { format: 'json' })
     await h.shards.delete(id)
     const first = await h.shards.collect(id)
     assert.ok(first !== null)
     assert.equal(first.deletedParts, 2, 'the unappended batch and the stray key; the read holds the appended parts')
     assert.equal(first.truncatedBelowSeqno, 2, 'the read holds the version it reads')
     assert.equal((await blobKeys(h, id)).length, 2)
-    const rows = (await collect(read.updates)).reduce((n, u) => n + u.length, 0)
+    const rows = (await snapshotDocument(read.body)).updates.length
     assert.equal(rows, 3, 'the read still finds its parts')
     const second = await h.shards.collect(id)
     assert.deepEqual({ parts: second?.deletedParts, below: second?.truncatedBelowSeqno }, { parts: 2, below: 3 })

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type HollowBatch } from '../../src/core/batch.js'
-import { newWriterKey, type ShardId } from '../../src/core/ids.js'
+import type { ShardId } from '../../src/core/ids.js'
 import { shardPrefix } from '../../src/core/paths.js'
-import { u64 } from '../../src/core/timestamp.js'
-import { int64, utf8 } from '../../src/columnar/data-type.js'
-import { updatesFromJson } from '../../src/columnar/updates.js'
 import { AppError } from '../../src/errors.js'
-import { hollowKeys, userBatchDesc, writeUserBatch } from '../../src/shard/batch-writer.js'
+import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { applyMergeRes } from '../../src/shard/state.js'
-import { collect, makeHarness, type Harness } from './harness.js'
+import { makeHarness, snapshotDocument, type Harness } from './harness.js'
 
 async function keys(h: Harness, id: ShardId): Promise<string[]> {
   const out: string[] = []
@@ -28,14 +25,7 @@ async function setup(h: Harness): Promise<{ id: ShardId; appended: HollowBatch; 
   const id = (await h.shards.create({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
   const rows = [{ key: 'a', val: 1, time: 1, diff: 2 }]
   const w = await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: rows })
-  const u = updatesFromJson(rows, { keyType: utf8, valType: int64, timeKind: 'u64' })
-  assert.ok(u.ok)
-  const replacement = await writeUserBatch({ blob: h.blob, shardId: id, writerKey: newWriterKey() }, u.value, userBatchDesc(u64, [0n], [2n]), 0, {
-    targetSize: 1 << 20,
-    inlineSingleMaxBytes: 0,
-    order: 'structured',
-    maxOutstandingParts: 1,
-  })
+  const replacement = (await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: rows, append: false })).batch
   return { id, appended: w.batch, replacement }
 }
 
@@ -90,13 +80,13 @@ describe('GC', () => {
     const h = await makeHarness({ gcGraceMs: 0 })
     t.after(() => h.close())
     const { id, appended, replacement } = await setup(h)
-    const read = await h.shards.snapshot(id, 1)
+    const read = await h.shards.snapshot(id, 1, { format: 'json' })
     await applyReplacement(h, id, replacement)
     const held = await h.shards.gc(id)
     assert.deepEqual(held, { deletedParts: 0, deletedBytes: 0, truncatedBelowSeqno: 1 })
     assert.deepEqual(await keys(h, id), [...hollowKeys(id, appended), ...hollowKeys(id, replacement)].sort())
     // The read still finds its parts.
-    assert.equal((await collect(read.updates)).reduce((n, u) => n + u.length, 0), 1)
+    assert.equal((await snapshotDocument(read.body)).updates.length, 1)
     const released = await h.shards.gc(id)
     assert.equal(released.deletedParts, 1)
     assert.equal(released.truncatedBelowSeqno, 2)

@@ -85,7 +85,14 @@ export async function makeHarness(opts: HarnessOptions = {}): Promise<Harness> {
   }
 }
 
-/** Every row of an async iterable of chunks, as JSON rows. */
+/** The JSON document of a snapshot body (chunks of `{"asOf":…,"updates":[…]}`), parsed. */
+export async function snapshotDocument(chunks: AsyncIterable<{ readonly bytes: Uint8Array }>): Promise<{ asOf: unknown; updates: unknown[] }> {
+  const parts: Uint8Array[] = []
+  for await (const c of chunks) parts.push(c.bytes)
+  return JSON.parse(Buffer.concat(parts).toString('utf8')) as { asOf: unknown; updates: unknown[] }
+}
+
+/** Every item of an async iterable. */
 export async function collect<T>(chunks: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
   for await (const c of chunks) out.push(c)

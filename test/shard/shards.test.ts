@@ -11,7 +11,7 @@ import type { FueledMergeReq } from '../../src/trace/fueled-merge-req.js'
 import { allHollowBatches } from '../../src/trace/trace.js'
 import { stateInlineBytes, upperOf } from '../../src/shard/state.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
-import { collect, makeHarness, type Harness } from './harness.js'
+import { collect, makeHarness, snapshotDocument, type Harness } from './harness.js'
 
 const U64 = { timestamp: 'u64' as const, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
 
@@ -28,9 +28,8 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegEx
 }
 
 async function snapshotRows(h: Harness, shardId: ShardId, asOf: unknown): Promise<UpdateJson[]> {
-  const read = await h.shards.snapshot(shardId, asOf)
-  // JSON round trip: struct values are null-prototype objects.
-  return JSON.parse(JSON.stringify((await collect(read.updates)).flatMap((u) => updatesToJson(u)))) as UpdateJson[]
+  const read = await h.shards.snapshot(shardId, asOf, { format: 'json' })
+  return (await snapshotDocument(read.body)).updates as UpdateJson[]
 }
 
 async function blobKeys(h: Harness, shardId: ShardId): Promise<string[]> {
@@ -334,11 +333,11 @@ describe('Shards', () => {
       const id = await shard()
       await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [10], updates: [] })
       await h.shards.downgradeSince(id, [4])
-      const at = (asOf: unknown) => rejectsWith(h.shards.snapshot(id, asOf), 'AS_OF_NOT_AVAILABLE')
+      const at = (asOf: unknown) => rejectsWith(h.shards.snapshot(id, asOf, { format: 'json' }), 'AS_OF_NOT_AVAILABLE')
       const err = await at('3')
       assert.deepEqual(err.extra, { since: [4], upper: [10] })
       await at(10)
-      await rejectsWith(h.shards.snapshot(id, 'x'), 'BAD_REQUEST', /^query\.asOf/)
+      await rejectsWith(h.shards.snapshot(id, 'x', { format: 'json' }), 'BAD_REQUEST', /^query\.asOf/)
       assert.deepEqual(await snapshotRows(h, id, '4'), [])
       assert.deepEqual(await snapshotRows(h, id, 9), [])
     })
@@ -346,11 +345,11 @@ describe('Shards', () => {
     it('holds a lease on the state it reads until the read ends or is released', async () => {
       const id = await shard()
       await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [{ key: 'a', val: 1, time: 0, diff: 1 }] })
-      const read = await h.shards.snapshot(id, 1)
+      const read = await h.shards.snapshot(id, 1, { format: 'arrow' })
       assert.equal(h.leases.minSeqno(id), 1)
-      await collect(read.updates)
+      await collect(read.body)
       assert.equal(h.leases.minSeqno(id), null)
-      const unread = await h.shards.snapshot(id, 1)
+      const unread = await h.shards.snapshot(id, 1, { format: 'json' })
       assert.equal(h.leases.minSeqno(id), 1)
       unread.release()
       unread.release()

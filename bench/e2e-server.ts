@@ -1,0 +1,96 @@
+/**
+ * A real compactd server as a child process, started as `npm start` starts it (`tsx src/main.ts`)
+ * with the default file stores under a data directory, on a free loopback port; stopped with
+ * SIGTERM (its graceful shutdown) and restartable on the same data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+
+export interface ServerOptions {
+  readonly root: string
+  readonly dataDir: string
+  readonly workers: number
+  /** `warn` in the benchmark: request logging would be measured with everything else otherwise. */
+  readonly logLevel: string
+  /** Write a CPU profile of the server (and its workers) into this directory, or null. */
+  readonly cpuProfDir: string | null
+}
+
+export interface ServerProcess {
+  readonly url: string
+  readonly pid: number
+  /** This process's peak RSS since the last `resetPeak()` (Linux: VmHWM), or null. */
+  peakRssBytes(): Promise<number | null>
+  /** CPU seconds (user + system, every thread) the server has used (Linux: /proc/<pid>/stat), or null. */
+  cpuSeconds(): Promise<number | null>
+  /** Resets the peak RSS (Linux: /proc/<pid>/clear_refs). */
+  resetPeak(): Promise<void>
+  /** SIGTERM, then the exit (SIGKILL after `graceMs`). */
+  stop(graceMs?: number): Promise<void>
+}
+
+/** A port the kernel just had free on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
+  const port = await freePort()
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', ...(opts.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`]), join(opts.root, 'src/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--workers', String(opts.workers), '--log-level', opts.logLevel],
+    { cwd: opts.root, stdio: ['ignore', 'inherit', 'inherit'] },
+  )
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = `http://127.0.0.1:${port}`
+  // Ready when /readyz answers 200 (bounded: a minute).
+  const deadline = performance.now() + 60_000
+  for (;;) {
+    const early = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 100))])
+    if (early !== 'running') throw new Error(`compactd exited with ${early} before it was ready`)
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ok) break
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error('compactd was not ready within a minute')
+    }
+  }
+  const pid = child.pid as number
+  return {
+    url,
+    pid,
+    async peakRssBytes() {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+      const m = /^VmHWM:\s+(\d+) kB$/m.exec(status)
+      return m === null ? null : Number(m[1]) * 1024
+    },
+    async cpuSeconds() {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
+      if (stat === null) return null
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return (Number(f[11]) + Number(f[12])) / 100
+    },
+    async resetPeak() {
+      await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined)
+    },
+    async stop(graceMs = 60_000) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}

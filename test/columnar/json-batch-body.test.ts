@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { diffToJson } from '../../src/core/batch.js'
+import { timestampKind } from '../../src/core/timestamp.js'
+import { JsonBatchBody, type BodyField } from '../../src/columnar/json-batch-body.js'
+import { JsonBodyError } from '../../src/columnar/json-scan.js'
+import { updatesFromJson, updatesToJson, type Updates, type UpdatesShape } from '../../src/columnar/updates.js'
+import { valueToJson } from '../../src/columnar/values.js'
+import { announceSeed, arbRows, arbShape, seed, type Row, type Shape } from './arbitraries.js'
+
+announceSeed('json-batch-body.test.ts')
+
+const OPTS = { rowsField: 'updates', fields: ['lower', 'upper', 'append', 'expectedUpper'], maxFieldBytes: 1 << 16 }
+
+/** A row as a client might write it: sometimes with strings for numbers, fields in another order, extra spaces. */
+function rowText(shape: Shape, r: Row, style: number): string {
+  const tk = timestampKind(shape.timeKind)
+  const time = tk.toJson(r.time)
+  const diff = diffToJson(r.diff)
+  const fields: [string, unknown][] = [
+    ['key', valueToJson(shape.keyType, r.key)],
+    ['val', valueToJson(shape.valType, r.val)],
+    ['time', style % 5 === 1 && typeof time === 'number' ? String(time) : time],
+    ['diff', style % 7 === 2 ? String(diff) : diff],
+  ]
+  if (style % 3 === 1) fields.reverse()
+  const sp = style % 4 === 3 ? ' \n\t' : ''
+  return `{${sp}${fields
+    .filter(([name]) => !(style % 11 === 4 && ((name === 'key' && shape.keyType.type === 'unit') || (name === 'val' && shape.valType.type === 'unit'))))
+    .map(([k, v]) => `${sp}"${k}"${sp}:${sp}${JSON.stringify(v)}${sp}`)
+    .join(',')}}`
+}
+
+function bodyText(shape: Shape, rows: readonly Row[], styles: readonly number[], extraFirst: boolean): string {
+  const elems = rows.map((r, i) => rowText(shape, r, styles[i % styles.length] ?? 0))
+  const updates = `"updates" : [ ${elems.join(' ,\n')} ]`
+  const frontiers = '"lower": [0], "upper" : [10], "append": false'
+  return extraFirst ? `{ ${frontiers}, ${updates} }` : `{${updates},${frontiers}}`
+}
+
+function cut(bytes: Uint8Array, fractions: readonly number[]): Uint8Array[] {
+  const points = [...new Set(fractions.map((f) => Math.floor(f * bytes.byteLength)))].sort((a, b) => a - b)
+  const out: Uint8Array[] = []
+  let at = 0
+  for (const p of points) {
+    out.push(bytes.slice(at, p))
+    at = p
+  }
+  out.push(bytes.slice(at))
+  return out
+}
+
+/** Reads `text` pushed in pieces; the rows (in order, as JSON: they are reused), the fields, or the error. */
+function read(shape: UpdatesShape, text: string, fractions: readonly number[]): { rows: unknown[]; fields: BodyField[] } | JsonBodyError {
+  const body = new JsonBatchBody(shape, OPTS)
+  const rows: unknown[] = []
+  const fields: BodyField[] = []
+  let next = 0
+  try {
+    for (const piece of cut(new TextEncoder().encode(text), fractions)) {
+      body.push(piece)
+      fields.push(...body.takeFields())
+      const r = body.takeRows()
+      if (r !== null) {
+        assert.equal(r.firstRow, next)
+        next += r.updates.length
+        rows.push(...updatesToJson(r.updates))
+      }
+    }
+    body.end()
+    fields.push(...body.takeFields())
+    const r = body.takeRows()
+    if (r !== null) rows.push(...updatesToJson(r.updates))
+    return { rows, fields }
+  } catch (e) {
+    if (e instanceof JsonBodyError) return e
+    throw e
+  }
+}
+
+const rowsJson = (rows: readonly unknown[]): string => JSON.stringify(rows)
+const updatesJson = (us: readonly Updates[]): string => rowsJson(us.flatMap((u) => updatesToJson(u)))
+
+describe('JsonBatchBody', () => {
+  it('reads rows and fields pushed in arbitrary pieces as JSON.parse and updatesFromJson read the whole body', () => {
+    fc.assert(
+      fc.property(
+        arbShape(2).chain((s) =>
+          fc.tuple(fc.constant(s), arbRows(s, 30), fc.array(fc.nat(100), { minLength: 1, maxLength: 5 }), fc.boolean(), fc.array(fc.integer({ min: 1, max: 999 }).map((n) => n / 1000), { maxLength: 10 })),
+        ),
+        ([shape, rows, styles, extraFirst, fractions]) => {
+          const text = bodyText(shape, rows, styles, extraFirst)
+          const parsed = JSON.parse(text) as { updates: unknown; lower: unknown }
+          const want = updatesFromJson(parsed.updates, shape, 'body.updates')
+          assert.ok(want.ok, want.ok ? '' : want.error)
+          const got = read(shape, text, fractions)
+          assert.ok(!(got instanceof JsonBodyError), got instanceof JsonBodyError ? got.message : '')
+          assert.equal(rowsJson(got.rows), updatesJson([want.value]))
+          assert.deepEqual(
+            got.fields.map((f) => [f.name, f.value]),
+            (extraFirst ? [] : []).concat([['lower', [0]], ['upper', [10]], ['append', false]] as never[]),
+          )
+        },
+      ),
+      { seed, numRuns: 300 },
+    )
+  })
+
+  it('names the first bad row as updatesFromJson does', () => {
+    const bad = ['{"key":5,"val":1,"time":1,"diff":1}', '{"val":1,"time":1,"diff":1}', '{"key":"a","val":1,"time":1,"diff":1,"x":2}', '7', '{"key":"a","val":1.5,"time":1,"diff":1}', '{"key":"a","val":1,"time":-1,"diff":1}', '{"key":"a","val":"1x","time":1,"diff":1}', '{"key":"a","key":"b","val":1,"time":1,"diff":1}', '{"key":"\\ud800","val":1,"time":1,"diff":1}', '{"key":"a","val":99999999999999999999,"time":1,"diff":1}']
+    const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
+    fc.assert(
+      fc.property(fc.constantFrom(...bad), fc.nat(6), fc.array(fc.integer({ min: 1, max: 999 }).map((n) => n / 1000), { maxLength: 6 }), (row, at, fractions) => {
+        const rows = Array.from({ length: 6 }, (_, i) => `{"key":"k${i}","val":${i},"time":1,"diff":1}`)
+        rows.splice(at, 0, row)
+        const text = `{"lower":[0],"upper":[5],"updates":[${rows.join(',')}]}`
+        const want = updatesFromJson((JSON.parse(text) as { updates: unknown }).updates, shape, 'body.updates')
+        const got = read(shape, text, fractions)
+        if (want.ok) {
+          // Duplicate fields: JSON.parse keeps the last one, and so does the body reader.
+          assert.ok(!(got instanceof JsonBodyError))
+          assert.equal(rowsJson(got.rows), updatesJson([want.value]))
+          return
+        }
+        assert.ok(got instanceof JsonBodyError, 'expected an error')
+        assert.equal(got.kind, 'invalid')
+        assert.equal(got.message, want.error)
+      }),
+      { seed, numRuns: 200 },
+    )
+  })
+
+  it('refuses malformed bodies and misplaced fields as malformed', () => {
+    const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
+    const cases: [string, RegExp][] = [
+      ['', /ends before/],
+      ['[1]', /must be a JSON object/],
+      ['{"lower": [10', /ends before|not valid JSON/],
+      ['{"updates": {}}', /^body\.updates: expected array, received object/],
+      ['{"lower": [0]}', /^body\.updates: expected array, received undefined/],
+      ['{"apend": false, "updates": []}', /^body\.apend: unknown property/],
+      ['{"updates": [], "updates": []}', /^body\.updates: appears twice/],
+      ['{"updates": [{"key":"a","val":1,"time":1,"diff":1},]}', /^body\.updates\[1\]: not valid JSON/],
+      ['{"updates": [{"key":"a","val":01,"time":1,"diff":1}]}', /^body\.updates\[0\]: not valid JSON/],
+      ['{"updates": []} x', /bytes follow/],
+      ['{"updates": [{"key":"a\nb","val":1,"time":1,"diff":1}]}', /^body\.updates\[0\]: not valid JSON/],
+      ['{"updates": [{"key":"a","val":1,"time":1,"diff":1}', /ends inside/],
+    ]
+    for (const [text, message] of cases) {
+      for (const fractions of [[], [0.5], [0.1, 0.2, 0.7]]) {
+        const got = read(shape, text, fractions)
+        assert.ok(got instanceof JsonBodyError, `${text}: expected an error`)
+        assert.equal(got.kind, 'malformed', text)
+        assert.match(got.message, message, text)
+      }
+    }
+  })
+})
