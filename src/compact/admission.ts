@@ -59,3 +59,23 @@ function verdict(req: CompactionRequest, cfg: ConfigValues): ReturnType<typeof h
     { minInputs: cfg.persist_compaction_heuristic_min_inputs, minParts: cfg.persist_compaction_heuristic_min_parts, minUpdates: cfg.persist_compaction_heuristic_min_updates },
   )
 }
+
+const RECENT_DURATIONS = 32
+const MAX_RETRY_AFTER_SECONDS = 300
+
+/** The durations of the last compactions run here: what a full queue's `Retry-After` is estimated from. */
+export class RecentDurations {
+  readonly #seconds: number[] = []
+
+  add(seconds: number): void {
+    this.#seconds.push(Math.max(0, seconds))
+    if (this.#seconds.length > RECENT_DURATIONS) this.#seconds.shift()
+  }
+
+  /** About when one of `queueDepth` queued jobs gets one of `concurrency` permits: 1 s to 5 min. */
+  retryAfterSeconds(queueDepth: number, concurrency: number): number {
+    if (this.#seconds.length === 0) return 1
+    const mean = this.#seconds.reduce((s, d) => s + d, 0) / this.#seconds.length
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((mean * Math.max(1, queueDepth)) / Math.max(1, concurrency))))
+  }
+}

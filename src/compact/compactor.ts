@@ -20,7 +20,7 @@
  *
  * The life of one compaction and the counters of each step are tabled in compaction.ts.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import type { HollowBatch } from '../core/batch.js'
 import { isCompactionId, newCompactionId, type ShardId } from '../core/ids.js'
 import type { TimestampKind } from '../core/timestamp.js'
@@ -51,23 +51,17 @@ import type {
   SubmitOptions,
   SubmitResult,
 } from './compactor-port.js'
-import { dryRun, parseDeadline, skipReason } from './admission.js'
+import { dryRun, parseDeadline, RecentDurations, skipReason } from './admission.js'
 import { Attempt } from './attempt.js'
-import { jobData, parseJob } from './job-record.js'
+import { every } from './every.js'
+import { followCompaction, type FollowSource } from './follow.js'
+import { StatelessCompactions } from './stateless.js'
+import { finalData, jobData, parseJob, type FinalPatch } from './job-record.js'
 import { listJobs } from './listing.js'
-import { runMerge, type RunnerDeps } from './job-runner.js'
-import { selectSchema, timeoutMs } from './plan.js'
-
-/** A `compactOnly` call in flight. */
-interface Adhoc {
-  abort(reason: AppError): void
-  readonly settled: Promise<void>
-}
+import type { RunnerDeps } from './job-runner.js'
 
 const DISABLED: CompactionError = { code: 'COMPACTION_DISABLED', message: 'compaction disabled' }
 const DEFAULT_LIST_LIMIT = 100
-const RECENT_DURATIONS = 32
-const MAX_RETRY_AFTER_SECONDS = 300
 /** Queued jobs looked at per pass when failing them for the kill switch or a passed deadline. */
 const SWEEP_BATCH = 100
 
@@ -89,10 +83,10 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #running = new Map<string, Attempt>()
   /** Runs in flight (settle after the job left `#running`). */
   readonly #runs = new Set<Promise<void>>()
-  readonly #adhoc = new Set<Adhoc>()
+  readonly #stateless = new StatelessCompactions()
   /** Queued jobs already counted in `concurrency_waits`. */
   readonly #countedWaits = new Set<string>()
-  readonly #durations: number[] = []
+  readonly #durations = new RecentDurations()
 
   constructor(deps: CompactorDeps) {
     super()
@@ -122,9 +116,10 @@ export class Compactor extends EventEmitter<CompactorEvents> {
         }
       }),
     )
-    this.#every(this.#timers.pollMs, () => this.sweep())
-    this.#every(this.#timers.heartbeatMs, () => this.heartbeat())
-    this.#every(this.#timers.purgeMs, () => this.purge())
+    const background = (err: unknown): void => this.#report(err, 'a background task of the compactor failed; it runs again')
+    this.#cleanup.push(every(this.#timers.pollMs, () => this.sweep(), background))
+    this.#cleanup.push(every(this.#timers.heartbeatMs, () => this.heartbeat(), background))
+    this.#cleanup.push(every(this.#timers.purgeMs, () => this.purge(), background))
     this.#updateLimits()
     void this.heartbeat().catch((err: unknown) => this.#report(err, 'the first heartbeat failed; it is sent again'))
     this.#schedulePump()
@@ -230,7 +225,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     if (skip === null) m.requested.inc()
     if (r.kind === 'full') {
       m.dropped.inc()
-      const retryAfterSeconds = this.#retryAfterSeconds(r.queued, cfg.compaction_concurrency_limit)
+      const retryAfterSeconds = this.#durations.retryAfterSeconds(r.queued, cfg.compaction_concurrency_limit)
       throw new AppError('QUEUE_FULL', `the compaction queue is full (${r.queued} of ${cfg.compaction_queue_size} waiting); retry after ${retryAfterSeconds} s`, {
         queueDepth: r.queued,
         retryAfterSeconds,
@@ -250,12 +245,6 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     return { kind: 'compaction', compaction: await this.wait(c.id), waited: true }
   }
 
-  #retryAfterSeconds(queueDepth: number, concurrency: number): number {
-    if (this.#durations.length === 0) return 1
-    const mean = this.#durations.reduce((s, d) => s + d, 0) / this.#durations.length
-    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((mean * Math.max(1, queueDepth)) / Math.max(1, concurrency))))
-  }
-
   // ---- the stateless compaction -------------------------------------------------------------
 
   /**
@@ -273,36 +262,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     this.#requireStarted()
     const cfg = this.#deps.dyncfg.snapshot()
     if (killSwitchOn(cfg)) throw new AppError(DISABLED.code, DISABLED.message)
-    const controller = new AbortController()
-    const aborted: { reason: AppError | null } = { reason: null }
-    let settle!: () => void
-    const entry: Adhoc = {
-      abort: (reason) => {
-        if (aborted.reason !== null) return
-        aborted.reason = reason
-        controller.abort(reason)
-      },
-      settled: new Promise<void>((resolve) => {
-        settle = resolve
-      }),
-    }
-    this.#adhoc.add(entry)
-    try {
-      const r = await runMerge(this.#runnerDeps(), merge, cfg, null, {
-        signal: controller.signal,
-        abortReason: () => (aborted.reason === null ? null : { code: 'CANCELLED', message: aborted.reason.message }),
-        timeoutMs: timeoutMs(merge.inputs, cfg.persist_compaction_minimum_timeout),
-        schema: selectSchema(merge.inputs, merge.knownSchemaIds, merge.writerSchemaId, cfg.persist_compaction_use_most_recent_schema),
-        apply: false,
-      })
-      if (aborted.reason !== null) throw aborted.reason
-      if (r.kind === 'failed') throw new AppError(r.error.code, r.error.message)
-      if (r.kind !== 'applied') throw new Error('a merge run without apply hands its output over')
-      return { tk: req.tk, output: r.output }
-    } finally {
-      this.#adhoc.delete(entry)
-      settle()
-    }
+    return { tk: req.tk, output: await this.#stateless.run(this.#runnerDeps(), merge, cfg) }
   }
 
   // ---- operator controls ---------------------------------------------------------------------
@@ -367,57 +327,17 @@ export class Compactor extends EventEmitter<CompactorEvents> {
    * for an unknown id; a later one SERVICE_UNAVAILABLE when this instance stops before the end.
    */
   events(id: string, opts: { readonly signal?: AbortSignal } = {}): AsyncGenerator<CompactionEvent, void, undefined> {
-    return this.#events(id, opts.signal)
-  }
-
-  async *#events(id: string, signal: AbortSignal | undefined): AsyncGenerator<CompactionEvent, void, undefined> {
-    // NB: one object, because the change listener writes what the loop reads.
-    const seen = { latest: await this.get(id), changed: true, wake: null as (() => void) | null }
-    const onChange = (c: Compaction): void => {
-      if (c.id !== id) return
-      seen.latest = c
-      seen.changed = true
-      seen.wake?.()
+    const source: FollowSource = {
+      get: (job) => this.get(job),
+      onChange: (listener) => {
+        this.on('change', listener)
+        return () => this.off('change', listener)
+      },
+      runsHere: (job) => this.#running.has(job),
+      givesUp: (c) => this.#state === 'stopped' && !this.#finishesHere(c),
+      remotePollMs: this.#timers.remotePollMs,
     }
-    const onAbort = (): void => seen.wake?.()
-    const stopped = (): boolean => signal?.aborted === true
-    this.on('change', onChange)
-    signal?.addEventListener('abort', onAbort)
-    try {
-      for (;;) {
-        if (stopped()) return
-        if (isFinished(seen.latest.status)) {
-          yield { type: 'done', compaction: seen.latest }
-          return
-        }
-        if (this.#state === 'stopped' && !this.#finishesHere(seen.latest)) {
-          throw new AppError('SERVICE_UNAVAILABLE', `this instance is stopping; compaction ${id} is ${seen.latest.status} and another instance finishes it: follow it there (GET /v1/compactions/${id})`, {
-            compactionId: id,
-          })
-        }
-        if (seen.changed) {
-          seen.changed = false
-          yield { type: 'progress', compaction: seen.latest }
-          continue
-        }
-        // NB: a compaction this instance runs emits every change; another instance's is polled.
-        const local = this.#running.has(id)
-        const timer = local ? null : setTimeout(() => seen.wake?.(), this.#timers.remotePollMs)
-        await new Promise<void>((resolve) => {
-          seen.wake = resolve
-        })
-        seen.wake = null
-        if (timer !== null) clearTimeout(timer)
-        if (!local && !seen.changed && !stopped()) {
-          const fresh = await this.get(id)
-          seen.changed = JSON.stringify(toCompactionJson(fresh)) !== JSON.stringify(toCompactionJson(seen.latest))
-          seen.latest = fresh
-        }
-      }
-    } finally {
-      this.off('change', onChange)
-      signal?.removeEventListener('abort', onAbort)
-    }
+    return followCompaction(source, id, opts.signal)
   }
 
   /** True while this instance runs `c` and will record its end (also during a stop's grace). */
@@ -437,15 +357,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   async idle(): Promise<void> {
     for (let i = 0; i < 10_000; i++) {
       if (this.#running.size === 0 && this.#runs.size === 0 && (await this.#deps.store.active()).queued === 0 && this.#running.size === 0) return
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer)
-          this.off('idle', done)
-          resolve()
-        }
-        const timer = setTimeout(done, this.#timers.remotePollMs)
-        this.once('idle', done)
-      })
+      // NB: the queue may empty on another instance: look again at least every remotePollMs.
+      await once(this, 'idle', { signal: AbortSignal.timeout(this.#timers.remotePollMs) }).catch(() => undefined)
     }
   }
 
@@ -527,8 +440,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     this.#running.set(record.id, attempt)
     this.#updateGauges()
     const run = attempt.run(this.#deps.dyncfg.snapshot()).finally(() => {
-      this.#durations.push(Math.max(0, this.#nowMs() - attempt.startedAtMs) / 1000)
-      if (this.#durations.length > RECENT_DURATIONS) this.#durations.shift()
+      this.#durations.add((this.#nowMs() - attempt.startedAtMs) / 1000)
       this.#running.delete(record.id)
       this.#runs.delete(run)
       this.#updateGauges()
@@ -538,22 +450,14 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   /** Ends a job this instance claimed without running it (the kill switch). */
-  async #finishOwned(job: JobRecord, status: FinalJobStatus, patch: Pick<Partial<Compaction>, 'error' | 'reason'>): Promise<void> {
-    const parsed = parseJob(job)
-    if (!parsed.ok) {
-      await this.#deps.store.finish(job.id, job.token, status, job.data, this.#nowMs())
-      return
-    }
-    const final = Object.freeze({ ...parsed.compaction, ...patch, status, finishedAt: this.#now() })
-    const written = await this.#deps.store.finish(job.id, job.token, status, jobData(parsed.request, toCompactionJson(final)), this.#nowMs())
+  async #finishOwned(job: JobRecord, status: FinalJobStatus, patch: FinalPatch): Promise<void> {
+    const written = await this.#deps.store.finish(job.id, job.token, status, finalData(job, status, patch, this.#now()), this.#nowMs())
     if (written !== null) this.emit('change', this.#compactionOf(written))
   }
 
   /** Ends a queued job (cancel, deadline); null when it was claimed meanwhile. */
-  async #finishQueued(job: JobRecord, status: FinalJobStatus, patch: Pick<Partial<Compaction>, 'error'>): Promise<Compaction | null> {
-    const parsed = parseJob(job)
-    const data = parsed.ok ? jobData(parsed.request, toCompactionJson(Object.freeze({ ...parsed.compaction, ...patch, status, finishedAt: this.#now() }))) : job.data
-    const written = await this.#deps.store.finish(job.id, null, status, data, this.#nowMs())
+  async #finishQueued(job: JobRecord, status: FinalJobStatus, patch: FinalPatch): Promise<Compaction | null> {
+    const written = await this.#deps.store.finish(job.id, null, status, finalData(job, status, patch, this.#now()), this.#nowMs())
     if (written === null) return null
     const c = this.#compactionOf(written)
     this.emit('change', c)
@@ -596,21 +500,6 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const counts = await this.#deps.store.active()
     this.#deps.metrics.cluster.jobs.set({ status: 'queued' }, counts.queued)
     this.#deps.metrics.cluster.jobs.set({ status: 'running' }, counts.running)
-  }
-
-  /** Runs `fn` every `ms` while started; its failures are reported, never thrown. */
-  #every(ms: number, fn: () => Promise<void> | void): void {
-    let busy = false
-    const timer = setInterval(() => {
-      if (busy) return
-      busy = true
-      Promise.resolve()
-        .then(fn)
-        .catch((err: unknown) => this.#report(err, 'a background task of the compactor failed; it runs again'))
-        .finally(() => (busy = false))
-    }, ms)
-    timer.unref()
-    this.#cleanup.push(() => clearInterval(timer))
   }
 
   // ---- records -------------------------------------------------------------------------------
@@ -666,7 +555,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     for (const c of this.#cleanup.splice(0)) c()
     if (!wasStarted) return
     await this.#pumping
-    const pending = (): Promise<unknown>[] => [...this.#runs, ...[...this.#adhoc].map((a) => a.settled)]
+    const pending = (): Promise<unknown>[] => [...this.#runs, ...this.#stateless.settled()]
     if (pending().length > 0) {
       let timer: NodeJS.Timeout | undefined
       const grace = new Promise<void>((resolve) => {
@@ -680,7 +569,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     }
     for (const attempt of this.#running.values()) attempt.release()
     const gone = new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped before the compaction finished; retry it')
-    for (const a of this.#adhoc) a.abort(gone)
+    this.#stateless.abortAll(gone)
     await Promise.all(pending())
     await this.#deps.store.leave(this.#instanceId).catch((err: unknown) => this.#report(err, 'leaving the cluster failed; the instance expires from the list'))
     this.#updateGauges()

@@ -13,7 +13,7 @@ import * as descs from '../core/description.js'
 import type { DescriptionJson } from '../core/description.js'
 import type { CompactionId, ShardId } from '../core/ids.js'
 import { TIMESTAMP_KINDS, timestampKind, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
-import type { JobRecord, JobStatus } from '../location/job-store.js'
+import type { FinalJobStatus, JobRecord, JobStatus } from '../location/job-store.js'
 import {
   COMPACTION_KINDS,
   NO_PROGRESS,
@@ -25,6 +25,7 @@ import {
   type CompactionJson,
   type MergeOutcome,
   type ResolvedRequest,
+  toCompactionJson,
 } from './compaction.js'
 
 /** `data` of a job record. */
@@ -155,4 +156,18 @@ function parseRequest(tk: TimestampKind, shardId: ShardId, r: RequestJson): { ok
 /** The record's status: the store's statuses are the compaction's. */
 function statusOf(s: JobStatus): CompactionStatus {
   return s
+}
+
+/** What ending a job changes in its compaction besides the status. */
+export type FinalPatch = Pick<Partial<Compaction>, 'error' | 'reason'>
+
+/**
+ * The data of `job` ended with `status` at `at` (a job ended without running: cancelled while
+ * queued, failed by the kill switch or its deadline). A record this version cannot read keeps its
+ * data as it is.
+ */
+export function finalData(job: JobRecord, status: FinalJobStatus, patch: FinalPatch, at: Date): unknown {
+  const parsed = parseJob(job)
+  if (!parsed.ok) return job.data
+  return jobData(parsed.request, toCompactionJson(Object.freeze({ ...parsed.compaction, ...patch, status, finishedAt: at })))
 }
