@@ -1,5 +1,5 @@
 /**
- * Compactions over HTTP (API.md "Compaction"). Thin: parse → one Compactor call → map. Errors are
+ * Compactions over HTTP (docs/api.md#compactions). Thin: parse → one Compactor call → map. Errors are
  * AppErrors thrown by the compactor and mapped by the app's error handler; the one header an error
  * needs (`Retry-After` on 429) is set here.
  *
@@ -118,7 +118,7 @@ const CompactOnly = z
 /** wait: true answers with these statuses for a compaction that did not succeed. */
 const WAIT_STATUS: Partial<Record<FailureCode, 503 | 504>> = { COMPACTION_DISABLED: 503, TIMED_OUT: 504, DEADLINE_EXCEEDED: 504 }
 
-/** The HTTP status of a submission's answer (API.md "Submission rules"). */
+/** The HTTP status of a submission's answer (docs/api.md#waiting-dry-runs-idempotency-and-deadlines). */
 export function statusFor(r: SubmitResult): 200 | 202 | 500 | 503 | 504 {
   if (r.kind === 'plan') return 200
   const c = r.compaction

@@ -1,5 +1,5 @@
 /**
- * Dynamic configs over HTTP (API.md "Dynamic configs"). Thin: parse → one DynamicConfigs call →
+ * Dynamic configs over HTTP (docs/api.md#dynamic-configs). Thin: parse → one DynamicConfigs call →
  * map. Errors are AppErrors thrown by the service and mapped by the app's error handler.
  *
  * Registered with the service as a plugin option: `app.register(configsRoutes, { dyncfg })`.

@@ -1,5 +1,5 @@
 /**
- * Writing and reading data over HTTP (API.md "Writing and reading data"): batches, append,
+ * Writing and reading data over HTTP (docs/api.md#writing-data, docs/api.md#reading-data): batches, append,
  * snapshot, part inspection. Thin: parse → one Shards call → map.
  *
  * Registered with the service as a plugin option: `app.register(dataRoutes, { shards })`. Paths

@@ -1,6 +1,6 @@
 /**
  * Operations routes: liveness, readiness, Prometheus metrics and the OpenAPI document. None is
- * under /v1, so none needs a token (SPEC §7).
+ * under /v1, so none needs a token (docs/operations.md#security).
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'

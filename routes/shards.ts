@@ -1,5 +1,5 @@
 /**
- * Shards over HTTP (API.md "Shards"): create, list (paged, by name), detail, delete, schemas,
+ * Shards over HTTP (docs/api.md#shards): create, list (paged, by name), detail, delete, schemas,
  * since, GC. Thin: parse → one
  * Shards call → map. Errors are AppErrors thrown by the service and mapped by the app's error
  * handler.

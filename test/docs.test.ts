@@ -14,18 +14,6 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-/**
- * Pages other branches add to docs/; links to them pass while they are absent (their anchors
- * cannot be checked yet). Empty this list once they exist: a present file is always checked.
- */
-const NOT_YET_PRESENT = new Set(['docs/running.md', 'docs/metrics.md', 'docs/runbook.md', 'docs/data-path.md', 'docs/console.md', 'docs/cli.md'])
-
-/**
- * Folders already swept of references to outside documents: check (2) holds there even without
- * DOCS_STRICT.
- */
-const SWEPT = ['docs/', 'test/docs.test.ts', 'src/core/', 'src/trace/', 'src/columnar/', 'src/location/', 'src/dyncfg/', 'test/trace/', 'test/core/', 'test/columnar/', 'test/location/']
-
 // ---- markdown ------------------------------------------------------------------------------------
 
 /** The text without fenced code blocks and inline code spans (links inside code are not links). */
@@ -108,7 +96,7 @@ function brokenLinks(file: string): string[] {
       continue
     }
     if (!existsSync(join(ROOT, resolved))) {
-      if (!NOT_YET_PRESENT.has(resolved)) problems.push(`${at}: no file ${resolved}`)
+      problems.push(`${at}: no file ${resolved}`)
       continue
     }
     if (anchor === undefined || anchor === '') continue
@@ -197,18 +185,8 @@ describe('docs', () => {
     assert.ok(problems.length === 0, `broken links:\n${problems.join('\n')}`)
   })
 
-  it('keeps swept folders free of references to documents outside the repository', () => {
-    const offending = outsideReferences(trackedFiles().filter((f) => SWEPT.some((dir) => f.startsWith(dir))))
-    assert.ok(offending.length === 0, `point to docs/ instead:\n${offending.join('\n')}`)
-  })
-
-  it('has no file refer to a document outside the repository', (t) => {
+  it('has no file refer to a document outside the repository', () => {
     const offending = outsideReferences(trackedFiles())
-    if (process.env.DOCS_STRICT === undefined && offending.length > 0) {
-      const files = new Set(offending.map((o) => o.slice(0, o.indexOf(':'))))
-      t.skip(`${offending.length} lines in ${files.size} files still refer to outside documents (set DOCS_STRICT=1 to list them and fail)`)
-      return
-    }
     assert.ok(offending.length === 0, `point to docs/ instead:\n${offending.join('\n')}`)
   })
 })

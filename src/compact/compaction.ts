@@ -78,7 +78,7 @@ export interface Reason {
 export const COMPACTION_SOURCES = ['request', 'maintenance'] as const
 export type CompactionSource = (typeof COMPACTION_SOURCES)[number]
 
-/** The codes a compaction may end with (API.md "Failure codes"). */
+/** The codes a compaction may end with (docs/api.md#error-codes). */
 export const FAILURE_CODES = [
   'COMPACTION_DISABLED',
   'TIMED_OUT',
@@ -94,7 +94,7 @@ export const FAILURE_CODES = [
 ] as const
 export type FailureCode = (typeof FAILURE_CODES)[number]
 
-/** The five outcomes of applying a result to the trace (PERSIST_SEMANTICS.md §5.3). */
+/** The five outcomes of applying a result to the trace (docs/compaction.md#the-five-outcomes). */
 export type ApplyResult = ApplyMergeResult
 
 export interface CompactionError {
@@ -344,7 +344,7 @@ export function inputStats(inputs: readonly HollowBatch[]): InputStats {
   return { batches: inputs.length, parts, runs, updates, encodedBytes }
 }
 
-/** The Compaction of API.md, as JSON. */
+/** The Compaction as the API shows it (docs/api.md#list-inspect-and-cancel), as JSON. */
 export interface MergeOutcomeJson {
   desc: DescriptionJson
   inputs: InputStats

@@ -1,5 +1,5 @@
 /**
- * Stage D of a compaction (persist's `compact`, PERSIST_SEMANTICS.md §4.5): memory reservations,
+ * Stage D of a compaction (persist's `compact`; docs/compaction.md#stage-d-merging-the-runs): memory reservations,
  * `order_runs`, `chunk_runs`, then each chunk merged in a worker thread with its outputs uploaded
  * as they come, and the output batch assembled (one run per chunk). Also the dry-run plan.
  */

@@ -1,6 +1,6 @@
 /**
  * The cluster's compaction listing: queued jobs, then running ones, then finished ones, each
- * group newest first (API.md), a page at a time over the job store's newest-first pages.
+ * group newest first (docs/api.md#list-inspect-and-cancel), a page at a time over the job store's newest-first pages.
  *
  * The cursor names the group and the last id seen in it (`q~<id>`, `r~<id>`, `f~<id>`, or the
  * group alone to start it). A job that changes group between two pages may be shown twice or not

@@ -1,5 +1,5 @@
 /**
- * The pure planning steps of a compaction (PERSIST_SEMANTICS.md §4.2–§4.5, [classic]): heuristics,
+ * The pure planning steps of a compaction (docs/compaction.md#the-pipeline): heuristics,
  * `validate_req`, timeout, schema selection, fast-path eligibility, memory reservations,
  * `order_runs` and `chunk_runs`. No I/O: the compactor runs these, the dry-run API prints them.
  */
@@ -169,7 +169,7 @@ export function runCost(run: PlannedRun, windows: WindowedReads): number {
   }, 0)
 }
 
-/** `1 + floor(leftover / target)` concurrent uploads for a chunk (§4.5 step 6). */
+/** `1 + floor(leftover / target)` concurrent uploads for a chunk (docs/compaction.md#chunking-within-the-memory-bound). */
 export function maxOutstandingParts(runReservedBytes: number, chunkUsageBytes: number, targetSizeBytes: number): number {
   return 1 + Math.floor(Math.max(0, runReservedBytes - chunkUsageBytes) / Math.max(1, targetSizeBytes))
 }

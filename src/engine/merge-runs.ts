@@ -1,6 +1,6 @@
 /**
  * Merges sorted runs of parts into consolidated output, one chunk at a time: persist's
- * `compact_runs` (PERSIST_SEMANTICS.md §4.5 step 7) and, with an as-of filter, the snapshot read.
+ * `compact_runs` (docs/compaction.md#consolidation) and, with an as-of filter, the snapshot read.
  *
  * Per part: decode (zero-copy views), migrate to the target schema (never dropping a column),
  * re-sort when the run was not in the preferred order, drop rows outside the batch's registered
@@ -135,7 +135,7 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     let updates = decoded.updates
     updatesRead += updates.length
     // NB: only a part registered with a narrower description than it was written with (a
-    // truncated user batch) is cut to the registered one (PERSIST_SEMANTICS.md §3.5). A compaction
+    // truncated user batch) is cut to the registered one (docs/concepts.md#registered-and-written-descriptions). A compaction
     // output holds times advanced past its upper and must never be cut.
     const truncate =
       !ac.equals(tk, decoded.meta.desc.lower, partInput.registeredLower) || !ac.equals(tk, decoded.meta.desc.upper, partInput.registeredUpper)

@@ -1,5 +1,5 @@
 /**
- * Zod schemas of the v1 wire format (API.md), shared by the route plugins. Shapes only: what a
+ * Zod schemas of the v1 wire format (docs/api.md#conventions), shared by the route plugins. Shapes only: what a
  * value means for a given shard (a u64 vs a product frontier, a row against a schema) is checked by
  * the services with the core parsers, which name the offending field.
  */

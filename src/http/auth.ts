@@ -1,5 +1,5 @@
 /**
- * Bearer-token auth (SPEC §7): with a token configured, every `/v1` request needs
+ * Bearer-token auth (docs/operations.md#security): with a token configured, every `/v1` request needs
  * `Authorization: Bearer <token>`; anything else is 401 UNAUTHORIZED with `WWW-Authenticate: Bearer`.
  * The operations routes (/healthz, /readyz, /metrics, /openapi.json, /docs) stay open.
  *

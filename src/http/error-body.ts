@@ -1,5 +1,5 @@
 /**
- * The one error body of the API: `{code, message, ...extra}` (API.md). Routes declare it for every
+ * The one error body of the API: `{code, message, ...extra}` (docs/api.md#errors). Routes declare it for every
  * error status they return (`errorResponses` in responses.ts); the error handler produces it.
  */
 import { z } from 'zod'

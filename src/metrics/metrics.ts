@@ -11,7 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 import { COMPACTION_OUTCOMES, CompactionObserver, type CompactionThroughputMetrics } from './compaction-observer.js'
 import { DEFAULT_SHARD_SERIES_LIMIT, ShardSeries, type ShardBacklog } from './shard-series.js'
 
-/** Label values of `persist_compaction_schema_selection_total{selection}` (§4.4 step 3). */
+/** Label values of `persist_compaction_schema_selection_total{selection}` (docs/compaction.md#schema-selection). */
 export const SCHEMA_SELECTIONS = ['recent_schema', 'disabled', 'no_schema'] as const
 export type SchemaSelection = (typeof SCHEMA_SELECTIONS)[number]
 
@@ -33,7 +33,7 @@ export type CompactionJobStatus = (typeof COMPACTION_JOB_STATUSES)[number]
  */
 export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const
 
-/** §8.1: one compaction's life, from heuristic to apply. */
+/** One compaction's life, from heuristic to apply. */
 export interface CompactionMetrics {
   readonly requested: Counter
   readonly dropped: Counter
@@ -63,7 +63,7 @@ export interface CompactionMetrics {
   readonly stepSeconds: Counter<'step'>
 }
 
-/** §8.2: parts written by compaction (persist's `BatchWriteMetrics` named "compaction"). */
+/** Parts written by compaction (persist's `BatchWriteMetrics` named "compaction"). */
 export interface BatchWriteMetrics {
   readonly bytes: Counter
   readonly goodbytes: Counter
@@ -113,7 +113,7 @@ export interface ClusterMetrics {
   readonly instances: Gauge
 }
 
-/** §3.3: the streaming consolidator. */
+/** The streaming consolidator (docs/compaction.md#consolidation). */
 export interface ConsolidationMetrics {
   readonly partsFetched: Counter
   readonly partsSkipped: Counter

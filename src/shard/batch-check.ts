@@ -10,7 +10,7 @@
  * Inline parts, bytes the client made up, must also hold only rows in `[lower, upper)`, in their
  * declared order. `len` becomes the number of rows.
  *
- * NB: a truncated registration (a desc narrower than the parts', PERSIST_SEMANTICS.md §3.5) is
+ * NB: a truncated registration (a desc narrower than the parts', docs/concepts.md#registered-and-written-descriptions) is
  * refused: compactd's writer never produces one, and refusing keeps every read exact.
  */
 import * as descs from '../core/description.js'

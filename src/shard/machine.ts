@@ -5,7 +5,7 @@
  * Each command carries a random id that is stored in the version it writes. After a mismatch or an
  * indeterminate error the machine scans the versions written since it read, and if one carries its
  * id, that attempt committed and its result is returned. This is exact where persist's "ever
- * applied" rule (PERSIST_SEMANTICS.md §5.4) is conservative: the machine never reports "not
+ * applied" rule (docs/concepts.md#shard-state-and-compare-and-set) is conservative: the machine never reports "not
  * applied" for a write that a committed state holds, so callers never delete referenced blobs.
  * If it cannot find out (the store keeps failing), it throws an indeterminate LocationError and
  * callers must leave blobs alone.

@@ -1,4 +1,4 @@
-/** A shard as the HTTP API shows it (API.md "Shards"): summary, and detail with trace and stats. */
+/** A shard as the HTTP API shows it (docs/api.md#shards): summary, and detail with trace and stats. */
 import * as ac from '../core/antichain.js'
 import type { TimestampJson, TimestampKindName } from '../core/timestamp.js'
 import { dataTypeToJson, type DataTypeJson } from '../columnar/data-type.js'

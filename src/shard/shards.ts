@@ -1,6 +1,6 @@
 /**
- * Shards: the service behind the shard and data routes (API.md "Shards", "Writing and reading
- * data"). Every state change is one pure transition of state.ts committed by the machine; every
+ * Shards: the service behind the shard and data routes (docs/api.md#shards, docs/api.md#writing-data,
+ * docs/api.md#reading-data). Every state change is one pure transition of state.ts committed by the machine; every
  * failure a client can cause is an AppError with a 4xx code and a message naming the field.
  *
  * Writes: the request body (JSON or an Arrow IPC stream) goes to a write task in a worker as it
@@ -641,7 +641,7 @@ export class Shards {
         case 'upper_mismatch': {
           const tk = tkOf(r.state as ShardState)
           if (!own) {
-            // API.md: a refused compare-and-append deletes the batch's parts. NB: only those the
+            // docs/api.md#write-now-append-later: a refused compare-and-append deletes the batch's parts. NB: only those the
             // shard does not reference: the same batch may have been appended before.
             const referenced = new Set(allHollowBatches((r.state as ShardState).trace).flatMap((b) => hollowKeys(shardId, b)))
             await this.#deleteParts(hollowKeys(shardId, batch).filter((k) => !referenced.has(k)))

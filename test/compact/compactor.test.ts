@@ -693,7 +693,7 @@ describe('operator controls', () => {
       assert.equal(h.compactor.listenerCount('change'), 0)
     }))
 
-  it('JSON per API.md', () =>
+  it('JSON per docs/api.md#list-inspect-and-cancel', () =>
     withHarness({}, async (h) => {
       const c = await submitted(h, body(2, { partBytes: 7 }))
       const call = await h.exec.take()

@@ -90,7 +90,7 @@ describe('fastPathEligible', () => {
   })
 })
 
-describe('orderRuns and chunkRuns (PERSIST_SEMANTICS.md §6.2, §6.3)', () => {
+describe('orderRuns and chunkRuns (docs/compaction.md#chunking-within-the-memory-bound)', () => {
   const M = MIB
   const inputs = [
     batch(0, 1, [[[128 * M, 'A']], [[128 * M, 'B']]]),

@@ -1,6 +1,6 @@
 /**
- * The five apply outcomes (PERSIST_SEMANTICS.md §5.3, SPEC.md §4) through HTTP on the real stack,
- * each with the exact counter deltas of §4.4 step 5, the blob keys left behind (not-applied
+ * The five apply outcomes (docs/compaction.md#the-five-outcomes) through HTTP on the real stack,
+ * each with the exact counter deltas of docs/compaction.md#metrics-by-step, the blob keys left behind (not-applied
  * outputs deleted), and unchanged snapshots.
  *
  * Every test starts from six appended one-row batches `[i, i+1)`, which the spine arranges as
@@ -181,8 +181,8 @@ describe('apply outcomes through HTTP', () => {
 
   it('explicit inputs whose diff sum differs from the matched spine batch: not applied, outputs deleted, no 5xx', async (t) => {
     // A result whose diffs do not sum like the spine batch it lines up with is not a compaction of
-    // it. Nothing is committed, and the request is the client's (SPEC.md §7: no input reaches a
-    // 5xx; §4: outputs of compactions that did not apply are deleted).
+    // it. Nothing is committed, and the request is the client's (docs/api.md#errors: no input reaches a
+    // 5xx; docs/compaction.md#deleting-outputs-that-were-not-applied).
     const s = await sixBatches(t, { blobParts: true })
     const other = await writeBatch(
       s.app,
@@ -210,7 +210,7 @@ describe('apply outcomes through HTTP', () => {
     assert.deepEqual(await blobKeys(s.services, s.shardId), blobs, 'the output of a compaction that did not apply is deleted')
   })
 
-  it('counts the output in the compaction batch-write family (PERSIST_SEMANTICS.md §8.2)', async (t) => {
+  it('counts the output in the compaction batch-write family (docs/compaction.md#writing-output-parts)', async (t) => {
     const s = await sixBatches(t)
     const c = await compactAndWait(s.app, s.shardId, { desc: { lower: [0], upper: [4] } })
     assert.equal(c.result, 'applied_exact')

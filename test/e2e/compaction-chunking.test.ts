@@ -1,5 +1,5 @@
 /**
- * Stage D's planning on the real stack (PERSIST_SEMANTICS.md §4.5 steps 3–6, §6): the dry-run
+ * Stage D's planning on the real stack (docs/compaction.md#chunking-within-the-memory-bound): the dry-run
  * plan of `chunk_runs` with and without memory violations and the counters a real run bumps, runs
  * in the wrong order exploded into single-part runs, and empty inputs costing nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * Scheduling on the real stack (PERSIST_SEMANTICS.md §4.2–§4.3, SPEC.md §4 operator controls):
+ * Scheduling on the real stack (docs/compaction.md#stage-b-scheduling, docs/api.md#compactions):
  * a full queue, concurrency waits, cancelling a running compaction, and the event stream.
  * Compactions are held at a chosen input read by a GatedBlob, so every step is awaited, not timed.
  *

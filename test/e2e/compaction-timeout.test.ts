@@ -1,5 +1,5 @@
 /**
- * The compaction timeout (SPEC.md §4, PERSIST_SEMANTICS.md §4.4 step 2):
+ * The compaction timeout (docs/compaction.md#timeout):
  * `max(persist_compaction_minimum_timeout, 1 s per whole MiB of input)`, as the dry run reports it,
  * and a real timeout on the real stack: a compaction held at its first input read past a 1 ms
  * timeout ends `failed` with TIMED_OUT, counted as both `timed_out` and `failed`.

@@ -1,5 +1,5 @@
 /**
- * Validation first (SPEC.md §4, API.md "Submission rules"): every invalid request is 422
+ * Validation first (docs/compaction.md#submission-and-validation): every invalid request is 422
  * INVALID_COMPACTION with nothing queued and only `persist_compaction_rejected_total` moving, on
  * the queued endpoint, its dry run and `POST /v1/compact` alike; an unknown shard is 404 and a
  * malformed body 400, moving no counter at all.

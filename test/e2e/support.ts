@@ -295,7 +295,7 @@ export async function scrape(app: App): Promise<Scrape> {
 }
 
 /**
- * The integer compaction counters of PERSIST_SEMANTICS.md §8.1 (plus `rejected`), i.e. every one
+ * The integer compaction counters of docs/compaction.md#metrics-by-step (plus `rejected`), i.e. every one
  * a compaction's path through Stages A–D moves by a known amount. Seconds, byte and prefetch
  * counters are left out: their amounts depend on timing and sizes.
  */

@@ -276,7 +276,7 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
           } else {
             assert.equal(res.statusCode, 409, `${where}: ${res.body}`)
             assert.deepEqual(res.json().currentUpper, [Number(m.upper)], where)
-            // A refused append deletes the batch's parts (API.md): the batch is gone either way.
+            // A refused append deletes the batch's parts (docs/api.md#json-batches): the batch is gone either way.
             m.pending.splice(i, 1)
           }
           break

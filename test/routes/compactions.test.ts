@@ -197,7 +197,7 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       assert.equal(noopRes.json().status, 'not_applied')
     }))
 
-  it('statusFor: cancelled while waited on is a 500 (API.md "500 otherwise")', () =>
+  it('statusFor: cancelled while waited on is a 500 (docs/api.md#waiting-dry-runs-idempotency-and-deadlines)', () =>
     withApp({}, async (h) => {
       const pending = h.compactor.submit(h.shardId, { ...body(), wait: true })
       await h.exec.take()

@@ -22,7 +22,7 @@ interface Case {
   readonly status: number
   readonly code: string
   readonly message?: RegExp
-  /** Blob keys the request deletes (API.md: a refused compare-and-append deletes the batch's parts). */
+  /** Blob keys the request deletes (docs/api.md#json-batches: a refused compare-and-append deletes the batch's parts). */
   readonly deletes?: readonly string[]
 }
 

@@ -317,7 +317,7 @@ describe('Shards', () => {
         const id = await shard()
         const stray = await unappended(id, 0, 3, [{ key: 'a', val: 1, time: 1, diff: 1 }])
         await rejectsWith(h.shards.append(id, stray, [1]), 'UPPER_MISMATCH')
-        assert.equal((await blobKeys(h, id)).length, 0, 'a refused batch loses its parts (API.md)')
+        assert.equal((await blobKeys(h, id)).length, 0, 'a refused batch loses its parts (docs/api.md#write-now-append-later)')
         const json = await unappended(id, 0, 3, [{ key: 'a', val: 1, time: 1, diff: 1 }])
         await h.shards.append(id, json)
         await rejectsWith(h.shards.append(id, json), 'UPPER_MISMATCH')

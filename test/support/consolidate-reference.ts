@@ -1,6 +1,6 @@
 /**
  * The oracle for the merge kernel: plain sort-and-sum consolidation over row objects with bigint
- * diffs (PERSIST_SEMANTICS.md §3.1, steps 2–4). Slow and obviously right; tests only.
+ * diffs (docs/concepts.md#consolidation). Slow and obviously right; tests only.
  */
 
 /** One update; the time is the word pair (time0, time1), ordered lexicographically. */

@@ -1,13 +1,13 @@
 /**
  * The hot core of compaction: a resumable, streaming k-way merge of sorted runs that consolidates
- * equal (key, val, time) updates (PERSIST_SEMANTICS.md §3.3). Pure CPU: no I/O, no Arrow.
+ * equal (key, val, time) updates (docs/compaction.md#consolidation). Pure CPU: no I/O, no Arrow.
  *
  * A loser tree picks the run whose head row is smallest by (key, val, time, run index). Each run's
  * head keeps its first key and value bytes as big-endian, sign-flipped int32 words (plus clamped
  * lengths), so almost every comparison is an integer compare; bytes are compared only on ties of
  * long keys or values. Rows of one (key, val) from every run form a group; the group's (time, diff)
  * pairs are summed as wrapping i64 word pairs, sorted by time when the caller said advancing may
- * have reordered them (product timestamps, §2.3), and emitted without the zero sums.
+ * have reordered them (product timestamps: docs/concepts.md#advancing-a-time-by-a-frontier), and emitted without the zero sums.
  */
 import { MergeOrderError } from './merge-order-error.js'
 import { MergeOutput } from './merge-output.js'
