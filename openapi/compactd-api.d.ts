@@ -692,6 +692,8 @@ export interface components {
             keyLower?: string;
             schemaId?: number | null;
             stats?: {
+                /** @description bytes of the largest record batch, for a part written in several (compaction reads it a batch at a time) */
+                batchBytes?: number;
                 updates: number;
             };
         } | {

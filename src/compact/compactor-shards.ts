@@ -5,7 +5,7 @@
  */
 import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
-import { parseBatch, type HollowBatch } from '../core/batch.js'
+import { parseBatch, type HollowBatch, type HollowPart } from '../core/batch.js'
 import { description } from '../core/description.js'
 import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
@@ -19,7 +19,7 @@ import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import { isCompact } from '../trace/spine-batch.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
-import { completeMerges as completeMergesOf, nonCompactMergeReqs, spineBatches, spineBoundaries } from '../trace/trace.js'
+import { allHollowBatches, completeMerges as completeMergesOf, nonCompactMergeReqs, spineBatches, spineBoundaries } from '../trace/trace.js'
 import { runLimited } from '../shard/batch-writer.js'
 import type { Shards } from '../shard/shards.js'
 import { latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.js'
@@ -156,6 +156,7 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
           if (!parsed.ok) throw invalid(parsed.error)
           return parsed.value
         })
+        inputs = withStoredStats(state, inputs)
       } else {
         const tiling = batchesTiling(state.trace, lower, upper)
         if (tiling === null) {
@@ -262,6 +263,20 @@ async function checkPartsExist(blob: Blob, shardId: ShardId, inputs: readonly Ho
   )
   const missing = (await runLimited(checks, PART_CHECKS_IN_FLIGHT)).find((m) => m !== null)
   if (missing !== undefined && missing !== null) throw invalid(`${missing}; give parts the shard holds (write them first)`)
+}
+
+/**
+ * Client-given inputs with each part's `stats` as the shard's state records them: `batchBytes`
+ * decides how much of the memory bound a part costs, so it is never taken from a client (a part
+ * the state does not reference is costed whole).
+ */
+function withStoredStats(state: ShardState, inputs: readonly HollowBatch[]): HollowBatch[] {
+  const stored = new Map<string, HollowPart['stats']>()
+  for (const b of allHollowBatches(state.trace)) for (const p of b.parts) if (p.kind === 'hollow') stored.set(p.key, p.stats)
+  return inputs.map((b) => ({
+    ...b,
+    parts: b.parts.map((p) => (p.kind !== 'hollow' ? p : { ...p, stats: stored.get(p.key) ?? { updates: p.stats.updates } })),
+  }))
 }
 
 /** Refuses run schema ids the shard does not know. */

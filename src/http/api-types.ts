@@ -31,7 +31,12 @@ export const PartJson = z
       keyLower: z.string().optional(),
       diffsSum: DiffJson.nullable().optional(),
       schemaId: z.number().int().nonnegative().nullable().optional(),
-      stats: z.object({ updates: z.number().int().nonnegative() }).optional(),
+      stats: z
+        .object({
+          updates: z.number().int().nonnegative(),
+          batchBytes: z.number().int().nonnegative().optional().describe('bytes of the largest record batch, for a part written in several (compaction reads it a batch at a time)'),
+        })
+        .optional(),
     }),
     z.object({ inline: z.object({ encodedSizeBytes: z.number().int().nonnegative(), updates: z.string().describe('base64 Arrow IPC file') }) }),
   ])

@@ -224,4 +224,31 @@ describe('chunking', () => {
     assert.equal(c.result, 'applied_exact')
     assert.deepEqual(await snapshots(e.app, shardId, [0, 1, 2]), snaps)
   })
+
+  it('written runs whose windows fit the bound merge in one pass into one run, also when the client leaves their stats out', async (t) => {
+    const { app } = await e2eApp(t)
+    const shardId = await createShard(app)
+    // (Writer maintenance would merge the batches away: its heuristics hold it back here.)
+    await patchConfigs(app, { persist_inline_writes_single_max_bytes: 0, persist_compaction_heuristic_min_updates: 1_000_000_000, persist_compaction_heuristic_min_inputs: 100, persist_compaction_heuristic_min_parts: 100 })
+    // Three runs of one part each, ~9 MB in record batches of ~1 MiB.
+    const batches: BatchJson[] = []
+    for (let r = 0; r < 3; r++) {
+      const rows = Array.from({ length: 150_000 }, (_, i) => ({ key: `k${String(i * 3 + r).padStart(7, '0')}`, val: 'v'.repeat(40), time: r, diff: 1 }))
+      batches.push(await writeBatch(app, shardId, r, r + 1, rows))
+    }
+    const part = (b: BatchJson) => b.parts[0] as { encodedSizeBytes: number; stats?: { updates: number; batchBytes?: number } }
+    const sizes = batches.map((b) => part(b).encodedSizeBytes)
+    assert.ok(batches.every((b) => (part(b).stats?.batchBytes ?? 0) > 0 && (part(b).stats?.batchBytes ?? 0) * 2 < part(b).encodedSizeBytes), 'written parts say their largest record batch')
+    // Whole parts would not fit two to a chunk; their windows (two per run) fit all three.
+    const target = 1 << 20
+    assert.ok(Math.min(...sizes) > 8 * target)
+    await patchConfigs(app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 10 * target })
+    const desc = { lower: [0], upper: [3], since: [0] }
+    for (const inputs of [batches, batches.map((b) => ({ ...b, parts: b.parts.map((p) => ({ ...p, stats: { updates: 150_000 } })) }))]) {
+      const res = await inject(app, { method: 'POST', url: '/v1/compact', payload: { shardId, desc, inputs } }, 200)
+      const output = res.json().output as BatchJson
+      assert.equal(output.runMeta.length, 1, 'one pass, one run')
+      assert.equal(output.len, 450_000)
+    }
+  })
 })
