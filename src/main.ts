@@ -40,6 +40,9 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const services = await createServices(settings)
   await services.start()
+  // The worker threads start now, not with the first write, read or compaction: loading their
+  // modules takes a second or more, which the first request after a restart would otherwise wait.
+  services.workerPool()
   const app = buildApp(services)
   onShutdown(app, settings.shutdownGraceMs, (cause) => shutDown(app, services, cause))
 

@@ -67,7 +67,7 @@ export interface Services {
   readonly dyncfg: DynamicConfigs
   /** The compare-and-set loop over shard states. */
   readonly machine: Machine<ShardState>
-  /** Worker threads for merges (snapshots, compaction), spawned on first use. */
+  /** Worker threads for writes, snapshots and compaction, spawned on first use (the server's entry calls it at start). */
   workerPool(): WorkerPool
   /** Shards: state, writes, reads, GC. */
   readonly shards: Shards
