@@ -22,12 +22,12 @@
  * - Temp files are `.tmp-<hex>~` and never read; truncate removes ones older than ten minutes.
  */
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
 import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, type Abortable } from './errors.js'
-import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
 
 const SEQNO_NAME = /^[0-9]{20}$/
 const HEX_KEY = /^(?:[0-9a-f]{2})+$/
@@ -282,15 +282,6 @@ async function tombstone(dir: string, path: string): Promise<void> {
     await rename(tmp, path)
   } catch (err) {
     await rm(tmp, { force: true })
-    throw err
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (err) {
-    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
     throw err
   }
 }

@@ -23,7 +23,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { link, lstat, mkdir, open, readdir, readFile, rename, rmdir, symlink, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidUsageError } from './errors.js'
-import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
 import type { JobFilter, JobPage, JobRecord } from './job-store.js'
 import type { JobTable } from './job-transitions.js'
 
@@ -366,15 +366,6 @@ async function olderThan(path: string, cutoff: number): Promise<boolean> {
     return (await lstat(path)).mtimeMs < cutoff
   } catch (err) {
     if (hasCode(err, 'ENOENT')) return false
-    throw err
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (err) {
-    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
     throw err
   }
 }

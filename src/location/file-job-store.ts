@@ -26,13 +26,13 @@
  * Times are the caller's; only garbage collection (temp files, tombstones) reads the clock.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { SeqNo } from './consensus.js'
 import { closedError, determinate, errorMessage, InvalidUsageError, LocationError, type Abortable } from './errors.js'
 import { checkJobId, JobArchive } from './file-job-archive.js'
 import { FileConsensus } from './file-consensus.js'
-import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
 import { isFinalJobStatus, type FinalJobStatus, type InsertResult, type InstanceRecord, type JobFilter, type JobPage, type JobRecord, type JobStore } from './job-store.js'
 import {
   checkInsertable,
@@ -347,11 +347,3 @@ export class FileJobStore implements JobStore {
   }
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (err) {
-    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
-    throw err
-  }
-}

@@ -1,5 +1,5 @@
 /** Small filesystem helpers shared by the file adapters. */
-import { open } from 'node:fs/promises'
+import { open, readdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** Makes a directory's entries (creates, renames, links, unlinks) durable. */
@@ -26,5 +26,15 @@ export async function fsyncCreated(dir: string, created: string | undefined): Pr
   for (let d = dir; d.length >= created.length; d = dirname(d)) {
     await fsyncDir(dirname(d))
     if (dirname(d) === d) break
+  }
+}
+
+/** The names in `dir`, or none when it (or a parent) does not exist. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (err) {
+    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
+    throw err
   }
 }

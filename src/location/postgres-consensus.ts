@@ -19,6 +19,7 @@
  * Errors are classified as postgres-errors.ts says.
  */
 import pg from 'pg'
+import { postgresPool } from './postgres-pool.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
 import { closedError, determinate, errorMessage, type Abortable } from './errors.js'
@@ -72,15 +73,7 @@ export class PostgresConsensus implements Consensus {
 
   /** Connects and creates the table if absent; throws (determinate) if the database is unreachable. */
   static async open(options: PostgresConsensusOptions): Promise<PostgresConsensus> {
-    const pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.maxConnections ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      query_timeout: options.queryTimeoutMs ?? 30_000,
-    })
-    // NB: an idle client's error (a server restart) must not crash the process; the pool drops the
-    // client and the next query reports any lasting problem.
-    pool.on('error', () => undefined)
+    const pool = postgresPool(options)
     const consensus = new PostgresConsensus(pool)
     try {
       await consensus.#run('open', '', true, async (client) => {

@@ -35,6 +35,7 @@
  * Errors are classified as postgres-errors.ts says.
  */
 import pg from 'pg'
+import { postgresPool } from './postgres-pool.js'
 import { closedError, determinate, errorMessage, InvalidUsageError, LocationError, type Abortable } from './errors.js'
 import { isFinalJobStatus, JOB_STATUSES, type FinalJobStatus, type InsertResult, type InstanceRecord, type JobFilter, type JobPage, type JobRecord, type JobStatus, type JobStore } from './job-store.js'
 import { checkInsertable, jsonCopy } from './job-transitions.js'
@@ -189,15 +190,7 @@ export class PostgresJobStore implements JobStore {
 
   /** Connects and creates the tables, indexes and trigger if absent; throws (determinate) if the database is unreachable. */
   static async open(options: PostgresJobStoreOptions): Promise<PostgresJobStore> {
-    const pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.maxConnections ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      query_timeout: options.queryTimeoutMs ?? 30_000,
-    })
-    // NB: an idle client's error (a server restart) must not crash the process; the pool drops the
-    // client and the next query reports any lasting problem.
-    pool.on('error', () => undefined)
+    const pool = postgresPool(options)
     const sessions = new Set<number>()
     pool.on('connect', (client) => {
       // Queued before any other query on the client; a failure shows in that query.
