@@ -264,3 +264,52 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 function pick(values: Json, names: readonly string[]): Json {
   return Object.fromEntries(names.map((n) => [n, values[n]]))
 }
+
+// ---- shards over HTTP ----------------------------------------------------------------------------
+
+export interface RowJson {
+  readonly key: string
+  readonly val: string
+  readonly time: number
+  readonly diff: number
+}
+
+/** A u64 shard with utf8 keys and values, created on `inst`; its id. */
+export async function createShard(cluster: Cluster, inst: Instance): Promise<string> {
+  const body = await cluster.call(inst, 'POST', '/v1/shards', 201, { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'utf8' } })
+  return String(body.shardId)
+}
+
+/** Writes and appends `[lower, upper)` on `inst`. */
+export async function appendRows(cluster: Cluster, inst: Instance, shardId: string, lower: number, upper: number, updates: readonly RowJson[]): Promise<void> {
+  const body = await cluster.call(inst, 'POST', `/v1/shards/${shardId}/batches`, 201, { lower: [lower], upper: [upper], updates })
+  assert.equal(body.appended, true)
+}
+
+/**
+ * A shard of `batches` appended batches of `rows` rows each (keys spread over every batch, so a
+ * merge interleaves them), written round-robin through `writers`. Written as blob parts.
+ */
+export async function bigShard(cluster: Cluster, writers: readonly Instance[], batches: number, rows: number): Promise<string> {
+  const first = writers[0]
+  assert.ok(first !== undefined)
+  const shardId = await createShard(cluster, first)
+  for (let b = 0; b < batches; b++) {
+    const updates = Array.from({ length: rows }, (_, i) => ({ key: `k${String(i * batches + b).padStart(7, '0')}`, val: `v${b % 3}`, time: b, diff: 1 + (i % 2) }))
+    await appendRows(cluster, writers[b % writers.length] ?? first, shardId, b, b + 1, updates)
+  }
+  return shardId
+}
+
+/** The snapshot rows of `shardId` at each of `asOfs`, read on `inst`. */
+export async function snapshotsOf(cluster: Cluster, inst: Instance, shardId: string, asOfs: readonly number[]): Promise<Record<number, unknown>> {
+  const out: Record<number, unknown> = {}
+  for (const asOf of asOfs) out[asOf] = (await cluster.call(inst, 'GET', `/v1/shards/${shardId}/snapshot?asOf=${asOf}`, 200)).updates
+  return out
+}
+
+/** Every blob key the shard's state references, as stored in the bucket (`<shardId>/<writerKey>/<partId>`), sorted. */
+export async function referencedKeys(cluster: Cluster, inst: Instance, shardId: string): Promise<string[]> {
+  const shard = (await cluster.call(inst, 'GET', `/v1/shards/${shardId}`, 200)) as { trace: { batches: Array<{ batches: Array<{ parts: Array<{ key?: string }> }> }> } }
+  return shard.trace.batches.flatMap((sb) => sb.batches.flatMap((b) => b.parts.flatMap((p) => (p.key === undefined ? [] : [`${shardId}/${p.key}`])))).sort()
+}
