@@ -186,7 +186,7 @@ describe('a cluster of three against the model', () => {
           }
         }
       }),
-      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+      { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true },
     )
   })
 })
