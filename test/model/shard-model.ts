@@ -40,9 +40,9 @@ export interface ModelRun {
   readonly restarts: boolean
 }
 
-type Val = Record<string, number | string | null>
+export type Val = Record<string, number | string | null>
 
-interface Row {
+export interface Row {
   readonly key: string
   readonly val: Val
   readonly time: bigint
@@ -68,7 +68,7 @@ interface ModelShard {
 }
 
 
-function valType(fields: readonly string[]) {
+export function valType(fields: readonly string[]) {
   return {
     type: 'struct',
     fields: [{ name: 'a', type: { type: 'int64' }, nullable: false }, ...fields.map((name) => ({ name, type: { type: 'utf8' }, nullable: true }))],
@@ -76,14 +76,14 @@ function valType(fields: readonly string[]) {
 }
 
 /** `v` with every field of the current schema, in schema order (missing ones null). */
-function normalize(v: Val, fields: readonly string[]): Val {
+export function normalize(v: Val, fields: readonly string[]): Val {
   const out: Val = { a: v.a ?? null }
   for (const f of fields) out[f] = v[f] ?? null
   return out
 }
 
-/** The model's snapshot at `asOf`: sorted `[key, val, diff]` JSON strings. */
-function expected(s: ModelShard, asOf: bigint): string[] {
+/** The model's snapshot at `asOf`: sorted `[key, val, diff]` JSON strings (the oracle; test/cluster/ uses it too). */
+export function expected(s: { readonly rows: readonly Row[]; readonly fields: readonly string[] }, asOf: bigint): string[] {
   const sums = new Map<string, bigint>()
   for (const r of s.rows) {
     if (r.time > asOf) continue
