@@ -134,6 +134,7 @@ export class ReaderLeases {
       try {
         const reading = this.#o.leases.minReadSeqno(shardId)
         if (reading !== null) {
+          this.#used.set(shardId, now)
           if (durationMs > 0 && (reading > h.seqno || now - h.writtenAtMs >= period)) {
             await this.#exclusive(shardId, false, () => this.#hold(shardId, durationMs, 'renew'))
           }
