@@ -226,7 +226,7 @@ describe('reader leases across instances', () => {
   })
 
   it('one-row snapshots in a loop commit one lease, not a state version each', async (t) => {
-    const { a, b, bClock } = await pair(t)
+    const { a, b } = await pair(t)
     const id = (await a.shards.create({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
     await a.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [{ key: 'k', val: 1, time: 1, diff: 1 }] })
     const before = await headSeqno(a, id)
