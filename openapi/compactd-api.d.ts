@@ -711,6 +711,16 @@ export interface components {
             schemaId: number;
             updates: components["schemas"]["Update"][];
         };
+        ReaderLease: {
+            /** @description When it lapses unless renewed (ISO 8601). An expired lease protects nothing and is dropped by the next GC. */
+            expiresAt: string;
+            /** @description The lease's id: one per instance process, shared by all its reads of the shard. */
+            id: string;
+            /** @description The id of the instance holding it (COMPACTD_INSTANCE_ID). */
+            instance: string;
+            /** @description The oldest state version its reads may still use: GC keeps the parts of every version from here to the head. */
+            seqno: number;
+        };
         /** @description Each dependency, probed with a cheap real operation. */
         Readiness: {
             checks: {
@@ -733,6 +743,8 @@ export interface components {
             id: number;
         };
         Shard: {
+            /** @description Reader leases in the shard's state: snapshot reads in flight (or recent) on each instance. */
+            leases: components["schemas"]["ReaderLease"][];
             name: string;
             schemas: {
                 id: number;
@@ -1492,6 +1504,8 @@ export interface operations {
                     persist_inline_writes_single_max_bytes?: number;
                     /** @description (bytes) Total inline bytes allowed in a shard state before writes go to blob. */
                     persist_inline_writes_total_max_bytes?: number;
+                    /** @description (duration) How long a snapshot read's lease in shard state lasts unless renewed (every quarter of it, 1s to 60s). While live it keeps the parts of the versions it holds from every instance's GC; a dead instance's lease holds GC back until it expires. 0s: no leases in state (reads then rely on the GC grace). */
+                    persist_reader_lease_duration?: string | number;
                 } & {
                     [key: string]: unknown;
                 };

@@ -172,6 +172,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       dyncfg,
       writerKey,
       metrics,
+      instanceId: settings.instanceId,
       gcGraceMs: settings.gcGraceMs,
       gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
       onState: (shardId, state) => {

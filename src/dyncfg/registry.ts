@@ -173,6 +173,11 @@ export const CONFIG_DEFS = [
     60_000,
     'How often one instance looks for shards whose spine holds merge work but that receive no appends, and submits their maintenance; 0s turns the sweep off.',
   ),
+  duration(
+    'persist_reader_lease_duration',
+    5 * 60 * 1000,
+    "How long a snapshot read's lease in shard state lasts unless renewed (every quarter of it, 1s to 60s). While live it keeps the parts of the versions it holds from every instance's GC; a dead instance's lease holds GC back until it expires. 0s: no leases in state (reads then rely on the GC grace).",
+  ),
 ] as const
 
 export type ConfigDef = (typeof CONFIG_DEFS)[number]

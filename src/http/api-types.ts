@@ -107,6 +107,18 @@ export const ShardJson = ShardSummaryJson.extend({
       .array(z.object({ level: z.number().int(), id: z.string(), since: AntichainJson, remainingWork: z.number().int() }))
       .meta({ description: 'Fueling merges in progress, one per full level, lowest level first.' }),
   }),
+  leases: z
+    .array(
+      z
+        .object({
+          id: z.string().meta({ description: "The lease's id: one per instance process, shared by all its reads of the shard." }),
+          instance: z.string().meta({ description: 'The id of the instance holding it (COMPACTD_INSTANCE_ID).' }),
+          seqno: z.number().int().meta({ description: 'The oldest state version its reads may still use: GC keeps the parts of every version from here to the head.' }),
+          expiresAt: z.string().meta({ description: 'When it lapses unless renewed (ISO 8601). An expired lease protects nothing and is dropped by the next GC.' }),
+        })
+        .meta({ id: 'ReaderLease' }),
+    )
+    .meta({ description: "Reader leases in the shard's state: snapshot reads in flight (or recent) on each instance." }),
 }).meta({ id: 'Shard' })
 
 export const UpdateJson = z.object({ key: z.unknown(), val: z.unknown(), time: TimestampJson, diff: DiffJson }).meta({ id: 'Update' })

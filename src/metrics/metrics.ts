@@ -26,6 +26,9 @@ export const RUN_ORDERS = ['unordered', 'codec', 'structured'] as const
 export const COMPACTION_JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'not_applied'] as const
 export type CompactionJobStatus = (typeof COMPACTION_JOB_STATUSES)[number]
 
+/** `op` of `persist_shard_reader_lease_writes_total` (shard/reader-leases.ts, shard/gc.ts). */
+export const READER_LEASE_OPS = ['hold', 'renew', 'release', 'drop_expired'] as const
+
 /**
  * prom-client's default Node metrics that are gauges named like counters (`…_total`): the sum of
  * their unsuffixed gauge over its `type` label, so dropping them loses nothing, and keeps
@@ -108,6 +111,8 @@ export interface ClusterMetrics {
   readonly fenced: Counter
   readonly chunksApplied: Counter
   readonly readerLeases: Gauge
+  /** Reader lease writes to shard state by `op`: `hold`, `renew`, `release`, `drop_expired` (by GC). */
+  readonly readerLeaseWrites: Counter<'op'>
   readonly idleSweeps: Counter
   readonly idleSweepSubmitted: Counter
   readonly instances: Gauge
@@ -292,7 +297,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
     rescued: counter('persist_compaction_rescued_total', "Compaction jobs this instance requeued after their owner's lease expired."),
     fenced: counter('persist_compaction_fenced_total', 'Compaction attempts of this instance fenced off because their lease was lost; their outputs are not applied.'),
     chunksApplied: counter('persist_compaction_chunks_applied_total', 'Compaction chunks applied to the trace incrementally, before the whole job ended.'),
-    readerLeases: gauge('persist_shard_reader_leases', 'Reader leases held in the shard states this instance knows.'),
+    readerLeases: gauge('persist_shard_reader_leases', 'Reader leases this instance holds in shard states (one per shard it reads).'),
+    readerLeaseWrites: counter(
+      'persist_shard_reader_lease_writes_total',
+      'Reader lease writes to shard state, by op: hold (a read took one), renew, release, drop_expired (GC dropped leases that lapsed).',
+      ['op'],
+    ),
     idleSweeps: counter('persist_compaction_idle_sweeps_total', 'Sweeps over idle shards looking for merge work left behind.'),
     idleSweepSubmitted: counter('persist_compaction_idle_sweep_submitted_total', 'Compactions submitted by idle sweeps.'),
     instances: gauge('persist_cluster_instances', 'Live compactd instances in the cluster, as this instance last saw them.'),
@@ -358,6 +368,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
   for (const step of COMPACTION_STEPS) compaction.stepSeconds.inc({ step }, 0)
   for (const order of RUN_ORDERS) compactionWrites.writeBatchOrder.inc({ order }, 0)
   for (const status of COMPACTION_JOB_STATUSES) cluster.jobs.set({ status }, 0)
+  for (const op of READER_LEASE_OPS) cluster.readerLeaseWrites.inc({ op }, 0)
   for (const outcome of COMPACTION_OUTCOMES) throughput.duration.zero({ outcome })
   compactor.paused.set(0)
 

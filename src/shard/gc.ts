@@ -1,39 +1,53 @@
 /**
  * Garbage collection of one shard: deletes blobs no live state references, and truncates state
- * versions no reader of this process needs.
+ * versions no reader needs.
  *
- * A blob under the shard's prefix is **referenced** when a hollow part of the head state, of a
- * state leased by an in-flight read of this process, or a pin (a write or compaction in flight)
- * names it. An unreferenced blob is deleted when both
+ * A blob under the shard's prefix is **referenced** when a hollow part names it in
+ * - the head state;
+ * - any state version from the oldest **live reader lease** in the head (read-leases-state.ts,
+ *   `expiresAt` after now) up to the head: a read on any instance may be reading one of them
+ *   (those versions are scanned from consensus; truncation keeps them, see below);
+ * - a state leased by an in-flight read of this process (leases.ts);
+ * - a pin (a write or compaction of this process in flight).
+ * An unreferenced blob is deleted when both
  * - it was written at least `graceMs` ago (`lastModified`): uploads of writes and compactions still
  *   in flight elsewhere, and batches written unappended, are younger than that; and
- * - this collector first saw it unreferenced at least `graceMs` ago: another instance may still be
- *   reading a state version that references it.
+ * - this collector first saw it unreferenced at least `graceMs` ago.
  * That also collects what crashed writes and compactions leaked, and batches never appended
- * (which must therefore be appended within the grace period).
+ * (which must therefore be appended within the grace period). Reads are covered by leases, not by
+ * the grace: a zero grace is safe for reads of every instance whose lease is live.
+ *
+ * Expired reader leases in the head (a dead instance's, say) are dropped by compare-and-set, only
+ * when there are some; until it expires, a dead instance's lease holds GC back like a live one.
  *
  * A **deleted** shard (its head is a tombstone) can gain no part again, so every blob under its
  * prefix is garbage at once, whatever its age, except what a leased state of an in-flight read of
- * this process or a pin still holds (released, the next pass takes it).
+ * this process or a pin still holds (released, the next pass takes it). Reader leases in a
+ * tombstone are ignored.
  *
- * Consensus is truncated below min(head seqno, smallest leased seqno): for a tombstone without
- * leases that leaves the tombstone alone, the record that the shard existed.
+ * Consensus is truncated below min(head seqno, smallest leased seqno of this process, oldest live
+ * reader lease's seqno): for a tombstone without leases of this process that leaves the tombstone
+ * alone, the record that the shard existed.
  *
  * NB: the blob listing is taken BEFORE the head is read, so a part appended between the two is
  * either absent from the listing or referenced by the head; never deleted while live.
- * NB: `graceMs` must exceed the longest compaction and the longest snapshot read of any instance.
+ * NB: `graceMs` must exceed the longest compaction of any instance, and the longest gap between
+ * writing a batch with `append: false` and appending it.
  * NB: reads of a deleted shard's older states by other instances are not protected: their parts
  * may go while they read.
+ * NB: "live" is judged by this process's clock; holders renew at a quarter of the lease duration,
+ * so clocks may differ by up to about a quarter of it.
  */
 import { blobKey, parseBlobKey, shardPrefix } from '../core/paths.js'
 import type { ShardId } from '../core/ids.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
-import type { GcMetrics } from '../metrics/metrics.js'
+import type { ClusterMetrics, GcMetrics } from '../metrics/metrics.js'
 import { runLimited } from './batch-writer.js'
 import type { Leases } from './leases.js'
-import type { Machine } from './machine.js'
+import { breakWith, type Machine } from './machine.js'
 import { allHollowBatches } from '../trace/trace.js'
+import { dropExpiredLeases, isExpired, oldestLiveLeaseSeqno } from './read-leases-state.js'
 import { isDeleted, type ShardState } from './state.js'
 
 export interface GcResult {
@@ -49,6 +63,8 @@ export interface ShardGcOptions {
   readonly machine: Machine<ShardState>
   readonly leases: Leases
   readonly metrics: GcMetrics
+  /** Counts the expired reader leases dropped (`op="drop_expired"`). */
+  readonly leaseWrites?: ClusterMetrics['readerLeaseWrites']
   readonly now: () => Date
   readonly graceMs: number
 }
@@ -76,8 +92,11 @@ export class ShardGc {
         return null
       }
       const tombstone = isDeleted(head.state)
-      const referenced = this.#referenced(shardId, tombstone ? [] : [head.state])
       const now = this.#o.now().getTime()
+      const leasedFrom = tombstone ? null : oldestLiveLeaseSeqno(head.state, now)
+      // NB: versions from the oldest live reader lease on may be read elsewhere: their parts stay.
+      const held = leasedFrom === null || leasedFrom >= head.seqno ? [] : await machine.states(shardId, leasedFrom, head.seqno)
+      const referenced = this.#referenced(shardId, tombstone ? [] : [head.state, ...held.map((v) => v.state)])
       const seen = this.#unreferencedSince.get(shardId) ?? new Map<string, number>()
       const nextSeen = new Map<string, number>()
       const doomed: { key: string }[] = []
@@ -110,9 +129,12 @@ export class ShardGc {
       if (nextSeen.size > 0) this.#unreferencedSince.set(shardId, nextSeen)
       else this.#unreferencedSince.delete(shardId)
 
-      const leased = leases.minSeqno(shardId)
-      const below = leased === null ? head.seqno : Math.min(leased, head.seqno)
+      const below = Math.min(head.seqno, leases.minSeqno(shardId) ?? head.seqno, leasedFrom ?? head.seqno)
       const truncated = below > 0 ? await consensus.truncate(shardId, below) : 0
+      if (!tombstone && head.state.leases?.some((l) => isExpired(l, now)) === true) {
+        const dropped = await machine.apply(shardId, 'drop_expired_read_leases', (cur) => (cur === null ? breakWith(0) : dropExpiredLeases(cur.state, now)))
+        this.#o.leaseWrites?.inc({ op: 'drop_expired' }, dropped.result)
+      }
       metrics.deletedParts.inc(deletedParts)
       metrics.deletedBytes.inc(deletedBytes)
       if (deletedParts === 0 && truncated === 0) metrics.noop.inc()

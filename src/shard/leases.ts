@@ -10,7 +10,8 @@
  *   uploaded by a write or a compaction that has not been appended or applied.
  *
  * Both are per-process multisets: acquiring twice needs releasing twice. `release` functions are
- * idempotent. NB: other instances' reads are invisible here; GC's grace period covers them.
+ * idempotent. NB: other instances' reads are invisible here: they are covered by the reader leases
+ * their instance records in shard state (reader-leases.ts), and GC's grace period.
  */
 import type { ShardId } from '../core/ids.js'
 import type { SeqNo } from '../location/consensus.js'
@@ -70,6 +71,16 @@ export class Leases {
   minSeqno(shardId: ShardId): SeqNo | null {
     let min: SeqNo | null = null
     for (const l of this.#leases.get(shardId) ?? []) if (min === null || l.seqno < min) min = l.seqno
+    return min
+  }
+
+  /**
+   * The smallest seqno of a lease of `shardId` that holds a state (a read in flight), or null when
+   * none does; leases of commands (no state) do not count.
+   */
+  minReadSeqno(shardId: ShardId): SeqNo | null {
+    let min: SeqNo | null = null
+    for (const l of this.#leases.get(shardId) ?? []) if (l.state !== null && (min === null || l.seqno < min)) min = l.seqno
     return min
   }
 

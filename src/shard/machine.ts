@@ -144,6 +144,23 @@ export class Machine<S> {
     }
   }
 
+  /**
+   * The committed states of `key` with seqnos in `[from, to)`, oldest first; versions already
+   * truncated away are absent. Reads `pageSize` versions at a time.
+   */
+  async states(key: string, from: SeqNo, to: SeqNo, pageSize = 64): Promise<Versioned<S>[]> {
+    const out: Versioned<S>[] = []
+    let next = from
+    while (next < to) {
+      const versions = await this.#consensus.scan(key, next, Math.min(pageSize, to - next))
+      for (const v of versions) if (v.seqno < to) out.push({ seqno: v.seqno, state: this.#codec.decode(parseEnvelope(v).state) })
+      const last = versions[versions.length - 1]
+      if (last === undefined || versions.length < Math.min(pageSize, to - next)) break
+      next = last.seqno + 1
+    }
+    return out
+  }
+
   /** Forgets cached state (after a failure whose effect is unknown, or in tests). */
   forget(key: string): void {
     this.#cache.delete(key)

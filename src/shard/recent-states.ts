@@ -9,6 +9,9 @@
  * less than that long ago still has all its parts, and the read's lease (leases.ts) keeps them
  * from then on. States are therefore served for at most `min(maxAgeMs, gcGraceMs / 2)`; with no
  * grace, never.
+ * Against other instances' GC, the instance's reader lease in shard state covers a remembered state
+ * only when its seqno is at or above the lease's (reader-leases.ts); an older one makes the read
+ * commit the lease and read the state that commit produced instead.
  *
  * What a client may notice: for up to `maxAgeMs` after another instance (or a concurrent command
  * of this one) changes a shard, a read may still answer from the state before it: the snapshot as

@@ -1,4 +1,4 @@
-/** A shard as the HTTP API shows it (docs/api.md#shards): summary, and detail with trace and stats. */
+/** A shard as the HTTP API shows it (docs/api.md#shards): summary, and detail with trace, stats and reader leases. */
 import * as ac from '../core/antichain.js'
 import type { TimestampJson, TimestampKindName } from '../core/timestamp.js'
 import { dataTypeToJson, type DataTypeJson } from '../columnar/data-type.js'
@@ -19,6 +19,8 @@ export interface ShardSummaryJson {
 export interface ShardJson extends ShardSummaryJson {
   schemas: { id: number; keySchema: DataTypeJson; valSchema: DataTypeJson }[]
   trace: TraceSummaryJson
+  /** The reader leases in the state (expired ones included until they are dropped). */
+  leases: { id: string; instance: string; seqno: number; expiresAt: string }[]
 }
 
 export function shardSummaryJson(v: Versioned<ShardState>): ShardSummaryJson {
@@ -41,5 +43,6 @@ export function shardJson(v: Versioned<ShardState>): ShardJson {
     ...shardSummaryJson(v),
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
     trace: traceSummaryJson(s.trace),
+    leases: (s.leases ?? []).map((l) => ({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })),
   }
 }

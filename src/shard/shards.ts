@@ -13,8 +13,9 @@
  * (the compactor's maintenance).
  *
  * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
- * keeps its parts and state version. A worker merges and encodes the response body (snapshot.ts).
- * The state read may be one this process saw a moment ago (recent-states.ts).
+ * keeps its parts and state version, and share this instance's reader lease in shard state
+ * (reader-leases.ts), so GC on every instance does. A worker merges and encodes the response body
+ * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts).
  *
  * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
  * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every
@@ -41,6 +42,7 @@ import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
+import { ReaderLeases, type ReaderLeaseMetrics } from './reader-leases.js'
 import type { BatchPart } from '../core/batch.js'
 import type { BodyChunk } from '../engine/read-task.js'
 import type { WriteTaskPayload } from '../engine/protocol.js'
@@ -99,7 +101,9 @@ export interface ShardsOptions {
   readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   /** This process's writer key (`w<uuid>`): every part it uploads lives under it. */
   readonly writerKey: WriterKey
-  readonly metrics: { readonly gc: GcMetrics }
+  readonly metrics: { readonly gc: GcMetrics; readonly cluster?: ReaderLeaseMetrics }
+  /** This instance's id, recorded in its reader leases; default `local`. */
+  readonly instanceId?: string
   readonly now?: () => Date
   /** Age before an unreferenced blob may be deleted; default 10 minutes. */
   readonly gcGraceMs?: number
@@ -198,6 +202,7 @@ export class Shards {
   readonly #recent: RecentStates
   readonly #gc: ShardGc
   readonly #names: NameIndex
+  readonly #readers: ReaderLeases
   /** What the name index asks of shards: their states, and creates rolled forward. */
   readonly #claimHolders: ClaimHolders = {
     state: async (shardId) => (await this.#machine.head(shardId))?.state ?? null,
@@ -235,14 +240,29 @@ export class Shards {
       machine: opts.machine,
       leases: this.#leases,
       metrics: opts.metrics.gc,
+      ...(opts.metrics.cluster === undefined ? {} : { leaseWrites: opts.metrics.cluster.readerLeaseWrites }),
       now: this.#now,
       graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
     })
     this.#names = new NameIndex(opts.consensus)
+    this.#readers = new ReaderLeases({
+      instance: opts.instanceId ?? 'local',
+      leases: this.#leases,
+      commit: (shardId, cmd, transition) => this.#command(shardId, cmd, transition),
+      now: this.#now,
+      durationMs: () => this.#dyncfg.snapshot().persist_reader_lease_duration,
+      ...(opts.metrics.cluster === undefined ? {} : { metrics: opts.metrics.cluster }),
+      onError: this.#onError,
+    })
   }
 
   get leases(): Leases {
     return this.#leases
+  }
+
+  /** This instance's reader leases in shard state. */
+  get readerLeases(): ReaderLeases {
+    return this.#readers
   }
 
   get writerKey(): WriterKey {
@@ -477,19 +497,17 @@ export class Shards {
     const available = (s: ShardState): boolean => ac.lessEqual(tk, sinceOf(s), asOf) && !ac.lessEqual(tk, upperOf(s), asOf)
     // NB: a remembered state that cannot serve this asOf may be behind the head: ask the head.
     if (!available(head.state)) head = await this.get(shardId)
-    if (!available(head.state)) {
-      const since = sinceOf(head.state)
-      const upper = upperOf(head.state)
-      throw new AppError('AS_OF_NOT_AVAILABLE', `query.asOf: ${tk.format(asOf)} is not in [since ${ac.format(tk, since)}, upper ${ac.format(tk, upper)})`, {
-        since: ac.toJson(tk, since),
-        upper: ac.toJson(tk, upper),
-      })
-    }
-    const state = head.state
+    if (!available(head.state)) throw notAvailable(tk, asOf, head.state)
+    const cfg = await this.#cfg()
+    // NB: the lease may commit, and then the read must use the state that commit produced.
+    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration)
+    if (leased.kind === 'not_found') throw notFound(shardId)
+    if (leased.kind === 'deleted') throw deletedError(leased.state)
+    const { read, release } = leased
+    const state = read.state
     const schema = latestSchema(state)
-    const release = this.#leases.acquire(shardId, head.seqno, state)
     try {
-      const cfg = await this.#cfg()
+      if (!available(state)) throw notAvailable(tk, asOf, state)
       const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
         format: opts.format,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
@@ -497,7 +515,7 @@ export class Shards {
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
         onEnd: release,
       })
-      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: head.seqno, body, release }
+      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: read.seqno, body, release }
     } catch (err) {
       release()
       throw err
@@ -544,11 +562,12 @@ export class Shards {
     this.#timer.unref()
   }
 
-  /** Stops the periodic GC and waits for a pass in flight. Idempotent. */
+  /** Stops the periodic GC and waits for a pass in flight; stops renewing reader leases and releases those no read holds. Idempotent. */
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
     await this.#gcPass
+    await this.#readers.stop()
   }
 
   /** One GC pass over every shard, one after another; returns how many shards it collected. */
@@ -735,6 +754,15 @@ function writeError(err: unknown): unknown {
 
 function isErrorCode(code: string): code is ErrorCode {
   return (ERROR_CODES as readonly string[]).includes(code)
+}
+
+function notAvailable(tk: TimestampKind, asOf: Timestamp, s: ShardState): AppError {
+  const since = sinceOf(s)
+  const upper = upperOf(s)
+  return new AppError('AS_OF_NOT_AVAILABLE', `query.asOf: ${tk.format(asOf)} is not in [since ${ac.format(tk, since)}, upper ${ac.format(tk, upper)})`, {
+    since: ac.toJson(tk, since),
+    upper: ac.toJson(tk, upper),
+  })
 }
 
 function notFound(shardId: ShardId): AppError {

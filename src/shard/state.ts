@@ -42,6 +42,23 @@ export interface ShardState {
    * refused, so at most one attempt of a job ever applies. Absent: none.
    */
   readonly claims?: readonly CompactionClaim[]
+  /**
+   * Reader leases: state versions from a lease's `seqno` on that an instance may still be reading,
+   * so GC on every instance keeps their parts until the lease expires (read-leases-state.ts).
+   * Absent: none.
+   */
+  readonly leases?: readonly ReadLease[]
+}
+
+/** One instance's hold on the state versions its reads of a shard use (read-leases-state.ts). */
+export interface ReadLease {
+  readonly id: string
+  /** The holder's instance id. */
+  readonly instance: string
+  /** The oldest state version the holder may still read. */
+  readonly seqno: number
+  /** When the lease lapses unless renewed (ISO 8601). */
+  readonly expiresAt: string
 }
 
 export interface CompactionClaim {
@@ -233,6 +250,7 @@ interface ShardStateJson {
   trace: unknown
   deletedAt?: string
   claims?: { job: string; token: number; at: string }[]
+  leases?: { id: string; instance: string; seqno: number; expiresAt: string }[]
 }
 
 export const shardStateCodec: StateCodec<ShardState> = {
@@ -245,6 +263,7 @@ export const shardStateCodec: StateCodec<ShardState> = {
     trace: traceToJson(s.trace),
     ...(s.deletedAt === undefined ? {} : { deletedAt: s.deletedAt }),
     ...(s.claims === undefined ? {} : { claims: s.claims.map((c) => ({ ...c })) }),
+    ...(s.leases === undefined ? {} : { leases: s.leases.map((l) => ({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) }),
   }),
   decode: (json) => {
     const j = json as ShardStateJson
@@ -259,6 +278,12 @@ export const shardStateCodec: StateCodec<ShardState> = {
     if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
     const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
     const claims = Array.isArray(j.claims) ? j.claims.map((c) => Object.freeze({ job: c.job, token: c.token, at: c.at })) : undefined
-    return { ...base, ...(typeof j.deletedAt === 'string' ? { deletedAt: j.deletedAt } : {}), ...(claims === undefined ? {} : { claims }) }
+    const leases = Array.isArray(j.leases) ? j.leases.map((l) => Object.freeze({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) : undefined
+    return {
+      ...base,
+      ...(typeof j.deletedAt === 'string' ? { deletedAt: j.deletedAt } : {}),
+      ...(claims === undefined ? {} : { claims }),
+      ...(leases === undefined ? {} : { leases }),
+    }
   },
 }

@@ -37,6 +37,7 @@ const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
     (s): [string, 'counter', string[]] => [`persist_compaction_${s}_total`, 'counter', []],
   ),
   ['persist_shard_reader_leases', 'gauge', []],
+  ['persist_shard_reader_lease_writes_total', 'counter', ['op']],
   ['persist_cluster_instances', 'gauge', []],
   ...['parts_fetched', 'parts_skipped', 'parts_wasted', 'wrong_sort'].map((s): [string, 'counter', string[]] => [`persist_consolidation_${s}_total`, 'counter', []]),
   ...['started', 'finished', 'retries', 'sleep_seconds'].map((s): [string, 'counter', string[]] => [`persist_retry_${s}_total`, 'counter', ['op']]),

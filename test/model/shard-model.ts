@@ -403,6 +403,8 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
     // Once compactions settle and GC runs, no blob is left that state does not reference.
     const compactor = server.services.compactor
     for (const c of (await compactor.list({ limit: 1000 })).compactions) if (c.status === 'queued' || c.status === 'running') await compactor.wait(c.id)
+    // The reads are over: their reader leases (which keep older versions' parts) go too.
+    await server.services.shards.readerLeases.stop()
     for (const m of shards) {
       const gc = await inject({ method: 'POST', url: `/v1/shards/${m.id}/gc` })
       assert.equal(gc.statusCode, 200, gc.body)

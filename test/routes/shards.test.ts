@@ -33,6 +33,7 @@ describe('shard routes', () => {
         schemas: [{ id: 0, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }],
         trace: { batches: [], merges: [] },
         stats: { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, backlogBatches: 0, backlogBytes: 0 },
+        leases: [],
       },
     )
   })

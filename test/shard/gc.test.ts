@@ -4,7 +4,9 @@ import { type HollowBatch } from '../../src/core/batch.js'
 import type { ShardId } from '../../src/core/ids.js'
 import { shardPrefix } from '../../src/core/paths.js'
 import { AppError } from '../../src/errors.js'
+import { DEFAULT_CONFIG_VALUES } from '../../src/dyncfg/registry.js'
 import { hollowKeys } from '../../src/shard/batch-writer.js'
+import { renewPeriodMs } from '../../src/shard/reader-leases.js'
 import { applyMergeRes } from '../../src/shard/state.js'
 import { makeHarness, snapshotDocument, type Harness } from './harness.js'
 
@@ -80,18 +82,24 @@ describe('GC', () => {
     const h = await makeHarness({ gcGraceMs: 0 })
     t.after(() => h.close())
     const { id, appended, replacement } = await setup(h)
+    // The read commits this instance's reader lease (version 2) and reads that version.
     const read = await h.shards.snapshot(id, 1, { format: 'json' })
+    assert.equal(read.seqno, 2)
     await applyReplacement(h, id, replacement)
     const held = await h.shards.gc(id)
-    assert.deepEqual(held, { deletedParts: 0, deletedBytes: 0, truncatedBelowSeqno: 1 })
+    assert.deepEqual(held, { deletedParts: 0, deletedBytes: 0, truncatedBelowSeqno: 2 })
     assert.deepEqual(await keys(h, id), [...hollowKeys(id, appended), ...hollowKeys(id, replacement)].sort())
     // The read still finds its parts.
     assert.equal((await snapshotDocument(read.body)).updates.length, 1)
+    // Its reader lease outlives it until a renewal period passes with no read of the shard here.
+    assert.equal((await h.shards.gc(id)).deletedParts, 0)
+    h.advance(renewPeriodMs(DEFAULT_CONFIG_VALUES.persist_reader_lease_duration))
+    await h.shards.readerLeases.renew()
     const released = await h.shards.gc(id)
     assert.equal(released.deletedParts, 1)
-    assert.equal(released.truncatedBelowSeqno, 2)
+    assert.equal(released.truncatedBelowSeqno, 4)
     assert.deepEqual(await keys(h, id), hollowKeys(id, replacement))
-    assert.equal(await counter(h, 'persist_gc_noop_total'), 0)
+    assert.equal(await counter(h, 'persist_gc_noop_total'), 1, 'the pass the reader lease held back')
   })
 
   it('keeps pinned keys (writes and compactions in flight) whatever their age', async (t) => {
