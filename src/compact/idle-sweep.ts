@@ -2,13 +2,14 @@
  * The idle sweep: persist fuels its spine merges with appends, so a shard that stops receiving
  * appends keeps its merges in progress and its uncompacted spine batches forever. Every
  * `compaction_idle_sweep_interval`, one instance of the cluster walks the shards and submits
- * maintenance for each one whose spine still holds merge work and whose state did not change for a
- * whole interval (no append, no compaction, nothing).
+ * maintenance for each one whose spine still holds merge work and whose trace did not change for a
+ * whole interval (no append, no compaction). The trace, not the state's seqno: reader leases and
+ * compaction claims write state versions too, and a shard that is only read is still idle.
  *
  * - One instance at a time: the live instance with the smallest id sweeps (instances are known by
  *   their heartbeats). While membership changes two may sweep at once; that is harmless, because
- *   every submission carries the idempotency key `idle-sweep:<seqno>`, so one shard state yields
- *   at most one job, whichever instance submits it.
+ *   every submission carries the idempotency key `idle-sweep:<digest of the trace>`, so one trace
+ *   yields at most one job, whichever instance submits it.
  * - A submission is a `merges` compaction of source `maintenance` that ignores the small-input
  *   heuristics: they exist to let work accumulate across appends, and none are coming.
  * - A shard whose state holds a compaction claim has a job at work on it already (claims change the
@@ -16,6 +17,7 @@
  * - An instance that starts sweeping remembers nothing yet: a shard becomes idle for it one
  *   interval after it first sees the shard's current state.
  */
+import { createHash } from 'node:crypto'
 import type { ShardId } from '../core/ids.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { isAppError } from '../errors.js'
@@ -23,6 +25,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { Shards } from '../shard/shards.js'
 import type { ShardState } from '../shard/state.js'
 import type { Trace } from '../trace/trace.js'
+import { traceToJson } from '../trace/trace-json.js'
 import { traceStats } from '../trace/trace-summary.js'
 import type { Compactor } from './compactor.js'
 
@@ -42,8 +45,8 @@ export interface IdleSweepDeps {
 
 export class IdleSweep {
   readonly #deps: IdleSweepDeps
-  /** Each shard's seqno at the pass before: unchanged for a whole interval means idle. */
-  #seen = new Map<ShardId, number>()
+  /** A digest of each shard's trace at the pass before: unchanged for a whole interval means idle. */
+  #seen = new Map<ShardId, string>()
   #timer: NodeJS.Timeout | null = null
   #busy = false
 
@@ -79,16 +82,17 @@ export class IdleSweep {
     this.#busy = true
     try {
       metrics.cluster.idleSweeps.inc()
-      const seen = new Map<ShardId, number>()
+      const seen = new Map<ShardId, string>()
       const submitted: ShardId[] = []
       let cursor: string | undefined
       for (let page = 0; page < MAX_PAGES; page++) {
         const p = await this.#deps.shards.list({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) })
-        for (const { seqno, state } of p.shards) {
+        for (const { state } of p.shards) {
           const id = state.shardId
-          seen.set(id, seqno)
-          if (this.#seen.get(id) !== seqno || (state.claims?.length ?? 0) > 0 || !hasMergeWork(state)) continue
-          if (await this.#submit(id, seqno)) submitted.push(id)
+          const digest = traceDigest(state.trace)
+          seen.set(id, digest)
+          if (this.#seen.get(id) !== digest || (state.claims?.length ?? 0) > 0 || !hasMergeWork(state)) continue
+          if (await this.#submit(id, digest)) submitted.push(id)
         }
         if (p.nextCursor === undefined) break
         cursor = p.nextCursor
@@ -106,9 +110,9 @@ export class IdleSweep {
     return first === undefined || first === this.#deps.compactor.instanceId
   }
 
-  async #submit(shardId: ShardId, seqno: number): Promise<boolean> {
+  async #submit(shardId: ShardId, digest: string): Promise<boolean> {
     try {
-      const r = await this.#deps.compactor.submit(shardId, {}, { source: 'maintenance', idempotencyKey: `idle-sweep:${seqno}`, heuristics: false })
+      const r = await this.#deps.compactor.submit(shardId, {}, { source: 'maintenance', idempotencyKey: `idle-sweep:${digest}`, heuristics: false })
       if (r.kind === 'compaction' && r.compaction.status === 'queued') this.#deps.metrics.cluster.idleSweepSubmitted.inc()
       return true
     } catch (err) {
@@ -122,6 +126,11 @@ export class IdleSweep {
 /** The spine has a merge in progress or a spine batch that is not one compact run. */
 export function hasMergeWork(state: ShardState): boolean {
   return traceStats(state.trace).backlogBatches > 0 || mergesInProgress(state.trace)
+}
+
+/** A short digest of everything in `trace` (its batches, merges, frontiers). */
+export function traceDigest(trace: Trace): string {
+  return createHash('sha256').update(JSON.stringify(traceToJson(trace))).digest('base64url').slice(0, 22)
 }
 
 function mergesInProgress(trace: Trace): boolean {

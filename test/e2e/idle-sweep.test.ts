@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { toCompactionJson } from '../../src/compact/compaction.js'
+import type { ShardId } from '../../src/core/ids.js'
 import { GATED, appendOneRowBatches, createShard, e2eApp, getShard, patchConfigs, scrape, snapshots } from './support.js'
 
 interface MergesJson {
@@ -25,6 +26,10 @@ describe('idle sweep', () => {
 
     // The first pass only learns the shard's state; the second finds it unchanged and submits.
     assert.deepEqual(await services.idleSweep.sweep(), [])
+    // Releasing the reads' lease writes a state version but changes no trace: the shard stays idle.
+    const seqno = (await services.shards.get(idle as ShardId)).seqno
+    await services.shards.readerLeases.stop()
+    assert.ok((await services.shards.get(idle as ShardId)).seqno > seqno, 'the lease release is a new state version')
     const busy = await createShard(app)
     await appendOneRowBatches(app, busy, 3)
     const submitted = await services.idleSweep.sweep()
