@@ -23,7 +23,7 @@ import { applied } from '../../src/trace/apply-merge-res.js'
 import { applyResult, type ApplyMode } from '../../src/trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../../src/trace/compaction-input.js'
 import { remainingInputs } from '../../src/trace/remaining-inputs.js'
-import { allHollowBatches, downgradeSince, emptyTrace, exert, pushBatch, spineBatches, validate, type Trace } from '../../src/trace/trace.js'
+import { allHollowBatches, downgradeSince, emptyTrace, exert, pushBatch, spineBatches, validate } from '../../src/trace/trace.js'
 import { f, partKey, tk } from './fixtures.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
