@@ -131,7 +131,7 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
       obs.planned(sumStats([...ran, ...plan.merges.slice(i).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
       // This merge's running totals (Stage D and the applies report running totals of their own).
       const current: Record<string, number> = {}
-      const end = await runMerge(deps, merge, cfg, fence, {
+      const ended = await runMerge(deps, merge, cfg, fence, {
         signal: obs.signal,
         abortReason: () => obs.abortReason(),
         timeoutMs: timeout,
@@ -151,9 +151,9 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
       ran.push(inputStats(merge.inputs))
       for (const k of Object.keys(done)) done[k] = (done[k] as number) + (current[k] ?? 0)
       obs.progress({ ...done })
-      if (end.kind === 'failed') return failed(obs, end.error, outcomes)
-      if (end.kind === 'applied') output = end.output
-      if (end.kind === 'not_applied' && req.kind !== 'range' && (end.outcome.reason?.code === 'SPINE_MOVED' || end.outcome.reason?.code === 'TOO_MANY_UPDATES')) {
+      if (ended.kind === 'failed') return failed(obs, ended.error, outcomes)
+      if (ended.kind === 'applied') output = ended.output
+      if (ended.kind === 'not_applied' && req.kind !== 'range' && (ended.outcome.reason?.code === 'SPINE_MOVED' || ended.outcome.reason?.code === 'TOO_MANY_UPDATES')) {
         moved = true
         break
       }
