@@ -3,7 +3,7 @@
  * dependencies the composition root injects, and what callers pass and get back.
  */
 import type { HollowBatch } from '../core/batch.js'
-import type { ShardId } from '../core/ids.js'
+import type { ShardId, WriterKey } from '../core/ids.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
@@ -84,6 +84,8 @@ export interface ExecuteContext {
    * stop the remaining work and throw (its written parts are deleted as on any failure).
    */
   applyChunk?(chunk: ChunkOutput): Promise<'continue' | 'stop'>
+  /** The writer key of its output parts (job-outputs.ts); default: the instance's. */
+  readonly writerKey?: WriterKey
 }
 
 /** One chunk's output, handed from Stage D to Stage C (incremental compaction). */

@@ -11,6 +11,7 @@ import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { CompactionRequest, ResolvedRequest, SubmitBody } from './compaction.js'
+import { outputOf } from './job-outputs.js'
 import type { ApplyOutcome, CompactorShards, Fence, Replanned, Rescue } from './compactor-port.js'
 import { validateRequest } from './plan.js'
 import type { DataType } from '../columnar/data-type.js'
@@ -18,7 +19,7 @@ import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
-import { remainingInputs } from '../trace/remaining-inputs.js'
+import { remainingInputs, withoutParts, type RemainingGroup } from '../trace/remaining-inputs.js'
 import { isCompact } from '../trace/spine-batch.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
 import { completeMerges as completeMergesOf, nonCompactMergeReqs, spineBatches, spineBoundaries } from '../trace/trace.js'
@@ -199,17 +200,21 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
         if (appliedEarlier === 0) return { merges: req.merges, problem: null, appliedEarlier }
         return { merges: req.merges.flatMap((m) => remainingMerges(state, m)), problem: null, appliedEarlier }
       }
+      // NB: planned from the state, as every attempt is; after earlier attempts applied chunks, their
+      // own outputs (job-outputs.ts) are left out, so only the rest is compacted.
+      const leaveOut = (state: ShardState, merges: readonly ResolvedRequest[]): readonly ResolvedRequest[] =>
+        rescue === null || earlier(state) === 0 ? merges : merges.flatMap((m) => groupMerges(m, withoutParts(m.inputs, outputOf(rescue.fence.job))))
       if (req.kind === 'merges') {
         const { state } = await deps.shards.completeMerges(req.shardId)
         const merges = nonCompactMergeReqs(state.trace).map((r) => requestFor(state, r.desc, r.inputs.map((i) => i.batch), req.writerSchemaId))
-        return { merges, problem: null, appliedEarlier: earlier(state) }
+        return { merges: leaveOut(state, merges), problem: null, appliedEarlier: earlier(state) }
       }
       const { state } = await deps.shards.get(req.shardId)
       const first = req.merges[0]
       const explicitSince = first !== undefined && req.range !== null ? first.desc.since : undefined
       const major = majorRequest(state, req.range, explicitSince, req.writerSchemaId)
       if (major.kind === 'invalid') return { merges: [], problem: { code: 'SPINE_MOVED', message: major.message }, appliedEarlier: earlier(state) }
-      return { merges: major.kind === 'merge' ? [major.req] : [], problem: null, appliedEarlier: earlier(state) }
+      return { merges: leaveOut(state, major.kind === 'merge' ? [major.req] : []), problem: null, appliedEarlier: earlier(state) }
     },
 
     claimCompaction: (shardId, job, token) => deps.shards.claimCompaction(shardId, job, token),
@@ -296,7 +301,12 @@ function spineBatchesOverlapping(trace: ShardState['trace'], lower: Antichain, u
  * its inputs still there, at the merge's since; a group of some runs of one batch has `scope: 'runs'`.
  */
 function remainingMerges(state: ShardState, m: ResolvedRequest): ResolvedRequest[] {
-  return remainingInputs(state.trace, m.inputs).map((g): ResolvedRequest => {
+  return groupMerges(m, remainingInputs(state.trace, m.inputs))
+}
+
+/** A merge like `m` per group of its inputs, at its since. */
+function groupMerges(m: ResolvedRequest, groups: readonly RemainingGroup[]): ResolvedRequest[] {
+  return groups.map((g): ResolvedRequest => {
     if (g.kind === 'runs') return { ...m, desc: description(g.batch.desc.lower, g.batch.desc.upper, m.desc.since), inputs: [g.batch], scope: 'runs' }
     const first = g.inputs[0] as HollowBatch
     const last = g.inputs[g.inputs.length - 1] as HollowBatch

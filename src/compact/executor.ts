@@ -151,7 +151,7 @@ export function createExecutor(deps: ExecutorDeps) {
 
   /** Uploads one output part (pinned against GC first) and returns its hollow part. */
   async function upload(req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext, out: MergeTaskOutput, signal: AbortSignal, written: PartialBatchKey[]): Promise<HollowPart> {
-    const key = partialBatchKey(deps.writerKey, newPartId())
+    const key = partialBatchKey(ctx.writerKey ?? deps.writerKey, newPartId())
     let keyLower = out.keyLower ?? new Uint8Array(0)
     if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
       keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)

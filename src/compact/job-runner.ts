@@ -40,6 +40,7 @@ import {
   type ResolvedRequest,
 } from './compaction.js'
 import type { ApplyOutcome, ChunkOutput, CompactorDeps, CompactorShards, Execute, Fence, Replanned, Rescue } from './compactor-port.js'
+import { jobWriterKey } from './job-outputs.js'
 import { fastPathEligible, selectSchema, timeoutMs } from './plan.js'
 import { toCompactionError, writtenParts } from './stage-d-failure.js'
 
@@ -259,6 +260,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
   }, run.timeoutMs)
   const aborted = (): CompactionError | null => run.abortReason() ?? timedOut
   const chunks = new ChunkApplier(deps, req, fence, run, aborted)
+  const writerKey = fence === null ? null : jobWriterKey(fence.job)
   let chunksTotal = 0
   let output: HollowBatch | null = null
   let failure: { readonly err: unknown } | null = null
@@ -271,6 +273,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
         run.progress?.(p)
       },
       ...(run.apply && cfg.persist_enable_incremental_compaction ? { applyChunk: (c: ChunkOutput) => chunks.apply(c) } : {}),
+      ...(writerKey === null ? {} : { writerKey }),
     }))
   } catch (err) {
     failure = { err }

@@ -14,7 +14,7 @@
  * trace; a group made only of such inputs is left out (there is nothing to compact in it).
  */
 import * as ac from '../core/antichain.js'
-import { runs, type HollowBatch } from '../core/batch.js'
+import { runs, type BatchPart, type HollowBatch } from '../core/batch.js'
 import { partIdentity } from './compaction-input.js'
 import { withRuns } from './replace-runs.js'
 import { allHollowBatches, type Trace } from './trace.js'
@@ -54,6 +54,35 @@ export function remainingInputs(trace: Trace, inputs: readonly HollowBatch[]): R
       ? left.reduce((s, r) => s + r.parts.reduce((t, p) => t + (p.kind === 'hollow' ? p.stats.updates : 0), 0), 0)
       : partial.len
     groups.push({ kind: 'runs', batch: withRuns(partial, left, Math.min(len, partial.len)) })
+  }
+  close()
+  return groups
+}
+
+/**
+ * `inputs` without the parts `leftOut` picks (a rescued attempt's own applied outputs): the groups
+ * still to compact, as `remainingInputs` makes them. A batch with none of them is whole; a batch
+ * all of whose parts are picked is left out; a batch with some keeps the runs without any (a
+ * `runs` group, its len the sum of their parts' updates when known).
+ */
+export function withoutParts(inputs: readonly HollowBatch[], leftOut: (p: BatchPart) => boolean): RemainingGroup[] {
+  const groups: RemainingGroup[] = []
+  let whole: HollowBatch[] = []
+  const close = (): void => {
+    if (whole.some((b) => b.parts.length > 0)) groups.push({ kind: 'batches', inputs: whole })
+    whole = []
+  }
+  for (const b of inputs) {
+    if (!b.parts.some(leftOut)) {
+      whole.push(b)
+      continue
+    }
+    close()
+    const left = runs(b).filter((r) => !r.parts.some(leftOut))
+    if (left.length === 0) continue
+    const known = left.every((r) => r.parts.every((p) => p.kind === 'hollow'))
+    const len = known ? left.reduce((s, r) => s + r.parts.reduce((t, p) => t + (p.kind === 'hollow' ? p.stats.updates : 0), 0), 0) : b.len
+    groups.push({ kind: 'runs', batch: withRuns(b, left, Math.min(len, b.len)) })
   }
   close()
   return groups

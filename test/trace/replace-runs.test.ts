@@ -9,7 +9,7 @@ import { runs, type BatchPart, type HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { applyResult } from '../../src/trace/apply-result.js'
 import { WHOLE_BATCHES } from '../../src/trace/compaction-input.js'
-import { remainingInputs } from '../../src/trace/remaining-inputs.js'
+import { remainingInputs, withoutParts } from '../../src/trace/remaining-inputs.js'
 import { replaceRuns } from '../../src/trace/replace-runs.js'
 import { formatSpineId } from '../../src/trace/spine-id.js'
 import { allHollowBatches, downgradeSince, spineBatches, validate, type Trace } from '../../src/trace/trace.js'
@@ -232,6 +232,18 @@ describe('remainingInputs', () => {
     const runsGroup = gs[1] as { kind: 'runs'; batch: HollowBatch }
     assert.deepEqual(runsGroup.batch.parts, big.parts.slice(1))
     assert.deepEqual(runsGroup.batch.desc, big.desc)
+  })
+
+  it('withoutParts: a rescued attempt leaves its own outputs out of inputs planned from the state', () => {
+    const { trace, big } = fixture()
+    const [r0, r1] = runsOf(big) as [BatchPart[], BatchPart[]]
+    const ours = new Set([...r0, ...(batchAt(trace, 3).parts as BatchPart[])])
+    const mine = (p: BatchPart): boolean => ours.has(p)
+    const gs = withoutParts(inputsOf(trace), mine)
+    assert.deepEqual(groups(gs), ['batches 0', 'runs of 1: 1+1 len 2', 'batches 2', 'batches 4,5'])
+    assert.deepEqual((gs[1] as { batch: HollowBatch }).batch.parts, [...r1, ...big.parts.slice(2)])
+    assert.deepEqual(withoutParts(inputsOf(trace), () => false).length, 1)
+    assert.deepEqual(withoutParts(inputsOf(trace), () => true), [])
   })
 
   it('groups of empty inputs only are left out', () => {
