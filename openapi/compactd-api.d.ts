@@ -526,10 +526,16 @@ export interface components {
             timeoutMs?: number;
             writerSchemaId: number;
         };
-        /** @description What a compaction would do (dryRun), in order_runs order, chunked as chunk_runs would. */
+        /** @description What a compaction would do (dryRun): its runs in the order its chunks read them, and its chunks (batch-granular with incremental compaction, as chunk_runs makes them without). */
         CompactionPlan: {
             plan: {
                 chunks: {
+                    desc: components["schemas"]["Description"];
+                    /**
+                     * @description How its output (desc: its output's description) reaches the trace: combined (with every other chunk's, as one output: incremental compaction off), batches (alone, in place of the whole input batches it merges), runs (alone, in place of the runs it merges of one input batch too large for one chunk).
+                     * @enum {string}
+                     */
+                    kind: "combined" | "batches" | "runs";
                     memoryBytes: number;
                     /** @description Indices into runs */
                     runs: number[];
@@ -546,6 +552,12 @@ export interface components {
                 /** @description Each merge's plan; the fields above repeat the first's. */
                 merges: {
                     chunks: {
+                        desc: components["schemas"]["Description"];
+                        /**
+                         * @description How its output (desc: its output's description) reaches the trace: combined (with every other chunk's, as one output: incremental compaction off), batches (alone, in place of the whole input batches it merges), runs (alone, in place of the runs it merges of one input batch too large for one chunk).
+                         * @enum {string}
+                         */
+                        kind: "combined" | "batches" | "runs";
                         memoryBytes: number;
                         /** @description Indices into runs */
                         runs: number[];
@@ -589,7 +601,7 @@ export interface components {
         };
         CompactionReason: {
             /** @enum {string} */
-            code: "BELOW_HEURISTICS" | "NOTHING_TO_COMPACT" | "SPINE_MOVED" | "INVALID_SINCE" | "TOO_MANY_UPDATES" | "NOT_A_COMPACTION" | "SHARD_DELETED" | "SUPERSEDED" | "PARTIALLY_APPLIED";
+            code: "BELOW_HEURISTICS" | "NOTHING_TO_COMPACT" | "SPINE_MOVED" | "INVALID_SINCE" | "TOO_MANY_UPDATES" | "NOT_A_COMPACTION" | "SHARD_DELETED" | "SUPERSEDED" | "PARTIALLY_APPLIED" | "APPLIED_EARLIER";
             message: string;
         };
         Config: {

@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { COMPACTION_KINDS, COMPACTION_SOURCES, COMPACTION_STATUSES, toCompactionJson, type FailureCode } from '../src/compact/compaction.js'
 import type { Compactor } from '../src/compact/compactor.js'
 import type { CompactionEvent, SubmitResult } from '../src/compact/compactor-port.js'
-import { SCHEMA_SELECTIONS } from '../src/compact/plan.js'
+import { CHUNK_KINDS, SCHEMA_SELECTIONS } from '../src/compact/plan.js'
 import { batchToJson } from '../src/core/batch.js'
 import { ID_PATTERNS, type ShardId } from '../src/core/ids.js'
 import { isAppError } from '../src/errors.js'
@@ -70,7 +70,17 @@ const MergePlanFields = {
       exploded: z.boolean(),
     }),
   ),
-  chunks: z.array(z.object({ runs: z.array(count).meta({ description: 'Indices into runs' }), memoryBytes: count })),
+  chunks: z.array(
+    z.object({
+      runs: z.array(count).meta({ description: 'Indices into runs' }),
+      memoryBytes: count,
+      kind: z.enum(CHUNK_KINDS).meta({
+        description:
+          "How its output (desc: its output's description) reaches the trace: combined (with every other chunk's, as one output: incremental compaction off), batches (alone, in place of the whole input batches it merges), runs (alone, in place of the runs it merges of one input batch too large for one chunk).",
+      }),
+      desc: DescriptionJson,
+    }),
+  ),
   memoryViolations: count,
 }
 
@@ -85,7 +95,10 @@ const CompactionPlan = z
       }),
     }),
   })
-  .meta({ id: 'CompactionPlan', description: 'What a compaction would do (dryRun), in order_runs order, chunked as chunk_runs would.' })
+  .meta({
+    id: 'CompactionPlan',
+    description: 'What a compaction would do (dryRun): its runs in the order its chunks read them, and its chunks (batch-granular with incremental compaction, as chunk_runs makes them without).',
+  })
 
 const ListQuery = z.object({
   shardId: z.string().regex(new RegExp(ID_PATTERNS.shardId), 'must be a shard id s<uuid>').optional(),

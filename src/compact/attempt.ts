@@ -105,6 +105,8 @@ export class Attempt {
           : await runCompaction(runner, this.req, cfg, { job: this.id, token: this.token }, {
               signal: this.#controller.signal,
               abortReason: () => this.#abortReason,
+              attempt: this.#record.attempt,
+              appliedBefore: this.#snapshot.progress.chunksApplied,
               phase: (phase) => {
                 if (this.#phase !== 'done') this.#phase = phase
               },

@@ -38,7 +38,7 @@ import type { Description, DescriptionJson } from '../core/description.js'
 import type { CompactionId, ShardId } from '../core/ids.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { ApplyMergeResult } from '../trace/apply-merge-res.js'
-import type { HeuristicVerdict, SchemaSelectionLabel } from './plan.js'
+import type { ChunkKind, HeuristicVerdict, SchemaSelectionLabel } from './plan.js'
 
 export const COMPACTION_STATUSES = ['queued', 'running', 'succeeded', 'not_applied', 'failed', 'cancelled', 'skipped'] as const
 export type CompactionStatus = (typeof COMPACTION_STATUSES)[number]
@@ -64,8 +64,14 @@ export const REASON_CODES = [
   'SHARD_DELETED',
   /** Not applied: a later attempt of the same compaction took it over (this one lost its lease). */
   'SUPERSEDED',
-  /** Succeeded in part: some merges applied, others did not (see `merges`). */
+  /**
+   * Some outputs applied, others did not (see `merges`): on `succeeded`, a merge or chunk after
+   * them did not apply; on `failed` or `cancelled`, the chunks applied before it ended stay in the
+   * trace (incremental compaction).
+   */
   'PARTIALLY_APPLIED',
+  /** Succeeded: nothing was left to compact, an earlier attempt of the compaction applied all of it before it was lost. */
+  'APPLIED_EARLIER',
 ] as const
 export type ReasonCode = (typeof REASON_CODES)[number]
 
@@ -161,7 +167,10 @@ export function finishedProgress(prev: Progress): Progress {
   return Object.freeze({ ...prev, fraction: 1, etaSeconds: 0 })
 }
 
-/** How one merge of a compaction ended. */
+/**
+ * How one output of a compaction fared in the trace: a merge's, or, with incremental compaction,
+ * one chunk's (its `desc` is the chunk's and `inputs` what the chunk merged).
+ */
 export interface MergeOutcome {
   readonly desc: Description
   readonly inputs: InputStats
@@ -246,7 +255,7 @@ export interface CompactionRequest {
   readonly merges: readonly ResolvedRequest[]
 }
 
-/** One merge, validated (persist's `CompactReq`): what Stage D compacts and the apply offers. */
+/** One merge, validated (persist's `CompactReq`): what Stage D compacts and the applies offer. */
 export interface ResolvedRequest {
   readonly shardId: ShardId
   readonly tk: TimestampKind
@@ -256,6 +265,11 @@ export interface ResolvedRequest {
   readonly knownSchemaIds: ReadonlySet<number>
   /** How its output applies: as persist does (one spine batch or hollow batches inside one), or over whole spine batches. */
   readonly apply: 'merge' | 'major'
+  /**
+   * `runs`: its one input is what is left of a hollow batch in the trace (some of its runs; a
+   * rescued attempt's), so every output replaces those runs only. Absent: whole batches.
+   */
+  readonly scope?: 'runs'
 }
 
 /** One run of a dry-run plan, in `order_runs` order. */
@@ -279,8 +293,11 @@ export interface MergePlan {
   readonly schemaSelection: SchemaSelectionLabel
   readonly schemaId: number
   readonly runs: readonly DryRunRun[]
-  /** `runs`: indices into the plan's `runs`. */
-  readonly chunks: readonly { readonly runs: readonly number[]; readonly memoryBytes: number }[]
+  /**
+   * `runs`: indices into the plan's `runs`; `kind`: how its output reaches the trace (plan.ts
+   * `ChunkKind`); `desc`: its output's description.
+   */
+  readonly chunks: readonly { readonly runs: readonly number[]; readonly memoryBytes: number; readonly kind: ChunkKind; readonly desc: DescriptionJson }[]
   readonly memoryViolations: number
 }
 

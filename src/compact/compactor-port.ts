@@ -3,13 +3,14 @@
  * dependencies the composition root injects, and what callers pass and get back.
  */
 import type { HollowBatch } from '../core/batch.js'
-import type { ShardId } from '../core/ids.js'
+import type { ShardId, WriterKey } from '../core/ids.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import type { InstanceRecord, JobStore } from '../location/job-store.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, MergePlan, Progress, Reason, ResolvedRequest, SubmitBody } from './compaction.js'
+import type { CompactionInput } from '../trace/compaction-input.js'
+import type { ApplyResult, Compaction, CompactionRequest, CompactionSource, CompactionStatus, DryRunPlan, InputStats, MergePlan, Progress, Reason, ResolvedRequest, SubmitBody } from './compaction.js'
 import type { SchemaSelection } from './plan.js'
 
 /** The shard service as the compactor needs it (the composition root wires the real one). */
@@ -23,13 +24,17 @@ export interface CompactorShards {
   /**
    * The merges `req` calls for in the shard's state now (`range`: its own; `merges`: the spine's
    * merges in progress; `major`: the range's whole spine batches), or why there are none any more.
+   * `rescue` (a later attempt of the job): also count what earlier attempts applied; and for a
+   * `range` request, when they applied anything, only what of its inputs is left in the trace
+   * (trace/remaining-inputs.ts).
    */
-  replan(req: CompactionRequest): Promise<Replanned>
+  replan(req: CompactionRequest, rescue?: Rescue | null): Promise<Replanned>
   /**
    * Applies a compaction output through the machine; exact knowledge of whether it committed.
    * With a `fence`, only while that attempt holds the job's claim on the shard (else not applied).
+   * `input`: what it replaces (default: the hollow batches its desc spans).
    */
-  applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null): Promise<ApplyOutcome>
+  applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null, input?: CompactionInput): Promise<ApplyOutcome>
   /** Gives a compaction attempt the right to change the shard; `fenced` when a newer attempt holds it. SHARD_NOT_FOUND, SHARD_DELETED. */
   claimCompaction(shardId: ShardId, job: string, token: number): Promise<'claimed' | 'fenced'>
   /** Drops an attempt's claim (nothing when a newer attempt holds it). */
@@ -42,6 +47,14 @@ export interface CompactorShards {
 export interface Replanned {
   readonly merges: readonly ResolvedRequest[]
   readonly problem: Reason | null
+  /** With a rescue: the results earlier attempts applied (the claim's count, or the record's when larger; 0 otherwise). */
+  readonly appliedEarlier?: number
+}
+
+/** A later attempt of a job: its fence, and the chunks its record says earlier attempts applied. */
+export interface Rescue {
+  readonly fence: Fence
+  readonly appliedBefore: number
 }
 
 /** A compaction attempt's right to change a shard: its job and fencing token (shard/state.ts). */
@@ -63,11 +76,35 @@ export interface ExecuteContext {
   readonly schema: SchemaSelection
   /** Running totals so far (any subset of the fields). */
   onProgress(p: Partial<Progress>): void
+  /**
+   * Incremental compaction (given only when `persist_enable_incremental_compaction` is on and the
+   * output is to be applied): Stage D hands each chunk's output over as soon as its parts are
+   * written, in chunk order, one at a time. From then on Stage C owns those parts: it applies them,
+   * or deletes them, or (apply outcome unknown) leaves them to GC. `stop`: hand nothing more over,
+   * stop the remaining work and throw (its written parts are deleted as on any failure).
+   */
+  applyChunk?(chunk: ChunkOutput): Promise<'continue' | 'stop'>
+  /** The writer key of its output parts (job-outputs.ts); default: the instance's. */
+  readonly writerKey?: WriterKey
+}
+
+/** One chunk's output, handed from Stage D to Stage C (incremental compaction). */
+export interface ChunkOutput {
+  /** Desc: the chunk's (plan.ts `PlannedChunk`); one run, or no parts when every update cancelled. */
+  readonly output: HollowBatch
+  /** What it replaces in the trace. */
+  readonly input: CompactionInput
+  /** What the chunk merged. */
+  readonly inputs: InputStats
+  /** Its position among the merge's chunks. */
+  readonly index: number
+  readonly count: number
 }
 
 /**
- * Stage D: does the compaction work and returns the output batch. It must honour `ctx.signal`.
- * When it throws after writing parts, the error carries their keys in `writtenParts` so the
+ * Stage D: does the compaction work and returns the output batch: with `ctx.applyChunk`, what it
+ * did not hand over (no parts when every chunk was). It must honour `ctx.signal`. When it throws
+ * after writing parts, the error carries the keys it did not hand over in `writtenParts` so the
  * compactor deletes them.
  */
 export type Execute = (req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext) => Promise<{ readonly output: HollowBatch }>

@@ -11,18 +11,21 @@ import type { ShardId } from '../core/ids.js'
 import { blobKey, type PartialBatchKey } from '../core/paths.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { CompactionRequest, ResolvedRequest, SubmitBody } from './compaction.js'
-import type { ApplyOutcome, CompactorShards, Fence, Replanned } from './compactor-port.js'
+import { outputOf } from './job-outputs.js'
+import type { ApplyOutcome, CompactorShards, Fence, Replanned, Rescue } from './compactor-port.js'
 import { validateRequest } from './plan.js'
 import type { DataType } from '../columnar/data-type.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
+import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
+import { remainingInputs, withoutParts, type RemainingGroup } from '../trace/remaining-inputs.js'
 import { isCompact } from '../trace/spine-batch.js'
 import { batchesTiling, sinceForRange } from '../trace/tiling.js'
 import { allHollowBatches, completeMerges as completeMergesOf, nonCompactMergeReqs, spineBatches, spineBoundaries } from '../trace/trace.js'
 import { runLimited } from '../shard/batch-writer.js'
 import type { Shards } from '../shard/shards.js'
-import { latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.js'
+import { appliedUnderClaim, latestSchema, schemaById, tkOf, type ShardState } from '../shard/state.js'
 
 export interface CompactorShardsDeps {
   /** State reads (`get`: SHARD_NOT_FOUND when the shard has none), applies, and GC pins. */
@@ -187,26 +190,40 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       return request('range', [requestFor(state, desc, inputs, writerSchemaId)])
     },
 
-    async replan(req: CompactionRequest): Promise<Replanned> {
-      if (req.kind === 'range') return { merges: req.merges, problem: null }
+    async replan(req: CompactionRequest, rescue: Rescue | null = null): Promise<Replanned> {
+      if (req.kind === 'range' && rescue === null) return { merges: req.merges, problem: null }
+      const earlier = (state: ShardState): number => (rescue === null ? 0 : Math.max(rescue.appliedBefore, appliedUnderClaim(state, rescue.fence.job)))
+      if (req.kind === 'range') {
+        const { state } = await deps.shards.get(req.shardId)
+        const appliedEarlier = earlier(state)
+        // NB: nothing applied by earlier attempts: the request runs as submitted (if the trace
+        // changed under it meanwhile, its outputs do not apply, as on a first attempt).
+        if (appliedEarlier === 0) return { merges: req.merges, problem: null, appliedEarlier }
+        return { merges: req.merges.flatMap((m) => remainingMerges(state, m)), problem: null, appliedEarlier }
+      }
+      // NB: planned from the state, as every attempt is; after earlier attempts applied chunks, their
+      // own outputs (job-outputs.ts) are left out, so only the rest is compacted.
+      const leaveOut = (state: ShardState, merges: readonly ResolvedRequest[]): readonly ResolvedRequest[] =>
+        rescue === null || earlier(state) === 0 ? merges : merges.flatMap((m) => groupMerges(m, withoutParts(m.inputs, outputOf(rescue.fence.job))))
       if (req.kind === 'merges') {
         const { state } = await deps.shards.completeMerges(req.shardId)
-        return { merges: nonCompactMergeReqs(state.trace).map((r) => requestFor(state, r.desc, r.inputs.map((i) => i.batch), req.writerSchemaId)), problem: null }
+        const merges = nonCompactMergeReqs(state.trace).map((r) => requestFor(state, r.desc, r.inputs.map((i) => i.batch), req.writerSchemaId))
+        return { merges: leaveOut(state, merges), problem: null, appliedEarlier: earlier(state) }
       }
       const { state } = await deps.shards.get(req.shardId)
       const first = req.merges[0]
       const explicitSince = first !== undefined && req.range !== null ? first.desc.since : undefined
       const major = majorRequest(state, req.range, explicitSince, req.writerSchemaId)
-      if (major.kind === 'invalid') return { merges: [], problem: { code: 'SPINE_MOVED', message: major.message } }
-      return { merges: major.kind === 'merge' ? [major.req] : [], problem: null }
+      if (major.kind === 'invalid') return { merges: [], problem: { code: 'SPINE_MOVED', message: major.message }, appliedEarlier: earlier(state) }
+      return { merges: leaveOut(state, major.kind === 'merge' ? [major.req] : []), problem: null, appliedEarlier: earlier(state) }
     },
 
     claimCompaction: (shardId, job, token) => deps.shards.claimCompaction(shardId, job, token),
     releaseClaim: (shardId, job, token) => deps.shards.releaseClaim(shardId, job, token),
 
-    async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null): Promise<ApplyOutcome> {
+    async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ResolvedRequest['apply'], fence: Fence | null, input: CompactionInput = WHOLE_BATCHES): Promise<ApplyOutcome> {
       try {
-        return await deps.shards.applyMergeRes(shardId, output, mode, fence)
+        return await deps.shards.applyMergeRes(shardId, output, mode, fence, input)
       } finally {
         // Applied: state references the parts. Not applied: the compactor deletes them next.
         // Unknown: GC decides later by what state references.
@@ -292,4 +309,23 @@ function checkSchemaIds(state: ShardState, inputs: readonly HollowBatch[]): void
 function spineBatchesOverlapping(trace: ShardState['trace'], lower: Antichain, upper: Antichain): number {
   const tk = trace.tk
   return spineBatches(trace).filter((sb) => !ac.frontierLessEqual(tk, sb.desc.upper, lower) && !ac.frontierLessEqual(tk, upper, sb.desc.lower) && !ac.equals(tk, sb.desc.lower, sb.desc.upper)).length
+}
+
+/**
+ * What is left of merge `m` in the shard's trace (trace/remaining-inputs.ts): a merge per group of
+ * its inputs still there, at the merge's since; a group of some runs of one batch has `scope: 'runs'`.
+ */
+function remainingMerges(state: ShardState, m: ResolvedRequest): ResolvedRequest[] {
+  return groupMerges(m, remainingInputs(state.trace, m.inputs))
+}
+
+/** A merge like `m` per group of its inputs, at its since. */
+function groupMerges(m: ResolvedRequest, groups: readonly RemainingGroup[]): ResolvedRequest[] {
+  return groups.map((g): ResolvedRequest => {
+    if (g.kind === 'runs') return { ...m, desc: description(g.batch.desc.lower, g.batch.desc.upper, m.desc.since), inputs: [g.batch], scope: 'runs' }
+    const first = g.inputs[0] as HollowBatch
+    const last = g.inputs[g.inputs.length - 1] as HollowBatch
+    const { scope: _whole, ...rest } = m
+    return { ...rest, desc: description(first.desc.lower, last.desc.upper, m.desc.since), inputs: g.inputs }
+  })
 }

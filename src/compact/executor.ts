@@ -1,9 +1,13 @@
 /**
- * Stage D of a compaction (persist's `compact`; docs/compaction.md#stage-d-merging-the-runs): memory reservations,
- * `order_runs`, `chunk_runs`, then each chunk merged in a worker thread with its outputs uploaded
- * as they come, and the output batch assembled (one run per chunk). Also the dry-run plan.
+ * Stage D of a compaction (persist's `compact`; docs/compaction.md#stage-d-merging-the-runs): memory reservations, the
+ * chunks (plan.ts `planChunks`), then each chunk merged in worker threads with its outputs uploaded
+ * as they come. Without incremental compaction the output batch is assembled (one run per chunk);
+ * with it, each chunk's output is handed to Stage C (`ExecuteContext.applyChunk`) as soon as its
+ * parts are written. Also the dry-run plan.
  */
-import { KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type RunMeta } from '../core/batch.js'
+import { emptyBatch, KEY_LOWER_MAX_BYTES, type BatchPart, type HollowBatch, type HollowPart, type RunMeta } from '../core/batch.js'
+import * as descs from '../core/description.js'
+import type { Description } from '../core/description.js'
 import { newPartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKey, partialBatchKey, type PartialBatchKey } from '../core/paths.js'
 import type { DataType } from '../columnar/data-type.js'
@@ -12,16 +16,17 @@ import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { MergePlan, ResolvedRequest } from './compaction.js'
-import type { ExecuteContext } from './compactor-port.js'
+import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
+import { inputStats, type InputStats, type MergePlan, type ResolvedRequest } from './compaction.js'
+import type { ChunkOutput, ExecuteContext } from './compactor-port.js'
 import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
-import { WINDOW_MIN_PART_BYTES, windowChunk, type WindowedChunk } from '../engine/windows.js'
+import { WINDOW_MIN_PART_BYTES, windowChunk, type Window } from '../engine/windows.js'
 import { startMergeTask, type MergeTaskOutput } from '../engine/merge-task.js'
 import { SharedSlots } from '../engine/shared-slots.js'
 import type { MergeRunsStats } from '../engine/merge-runs.js'
 import type { MergeTaskPayload } from '../engine/protocol.js'
-import { chunkRuns, heuristic, maxOutstandingParts, reserveMemory, runCost, selectSchema, timeoutMs } from './plan.js'
-import { orderRuns, type PlannedRun } from '../engine/runs.js'
+import { heuristic, maxOutstandingParts, planChunks, reserveMemory, runCost, selectSchema, timeoutMs, type PlannedChunk, type PlannedChunks, type WindowedReads } from './plan.js'
+import type { PlannedRun } from '../engine/runs.js'
 import { fetchPart, PartCache } from '../engine/part-cache.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 
@@ -63,177 +68,199 @@ export function createExecutor(deps: ExecutorDeps) {
   /** Input slots dropped because a compaction ended with them still held (aborts, failures). */
   let droppedSlots = 0
 
+  /** The chunks of `req` under `cfg`, and the budget they were planned with (the dry-run plan shows the same). */
+  function chunking(req: ResolvedRequest, cfg: ConfigValues, incremental: boolean): Chunking {
+    const target = Math.max(1, cfg.persist_blob_target_size)
+    const workers = mergingWorkers(cfg, deps.pool().size)
+    const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, workers)
+    const order = cfg.persist_batch_preferred_order
+    const windows = { order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES }
+    const plan = planChunks(req.inputs, req.desc, { incremental, runsOnly: req.scope === 'runs', order, runReservedBytes, targetSizeBytes: target, windows })
+    return { plan, target, workers, runReservedBytes, order, windows }
+  }
+
   async function execute(req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext): Promise<{ output: HollowBatch }> {
+    const applyChunk = cfg.persist_enable_incremental_compaction ? ctx.applyChunk : undefined
     const written: PartialBatchKey[] = []
-    // Stops every task on the caller's abort or on the first task's failure.
+    // Parts handed to Stage C (applyChunk): they are its to apply or delete, never in `writtenParts`.
+    const handed = new Set<PartialBatchKey>()
+    // Stops every task on the caller's abort, on the first task's failure, or when Stage C says stop.
     const abort = new AbortController()
     const signal = AbortSignal.any([ctx.signal, abort.signal])
     // Each chunk's tasks' results, in chunk order.
-    const chunks: Promise<{ stats: MergeRunsStats; parts: HollowPart[] }[]>[] = []
+    const chunks: Promise<TaskResult[]>[] = []
+    // The hand-overs so far, one at a time in chunk order.
+    let handing: Promise<void> = Promise.resolve()
+    let stopped = false
     // Marks the input slots this compaction borrows.
     const owner = {}
-
-    /** Uploads one output part (pinned against GC first) and returns its hollow part. */
-    const upload = async (out: MergeTaskOutput): Promise<HollowPart> => {
-      const key = partialBatchKey(deps.writerKey, newPartId())
-      let keyLower = out.keyLower ?? new Uint8Array(0)
-      if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
-        keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)
-        metrics.compactionWrites.keyLowerTooBig.inc()
-      }
-      written.push(key)
-      deps.pinOutput?.(req.shardId, key)
-      const t0 = performance.now()
-      await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal })
-      metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
-      metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
-      metrics.compactionWrites.goodbytes.inc(out.goodBytes ?? 0)
-      metrics.compactionWrites.stepStatsSeconds.inc(out.statsSeconds ?? 0)
-      metrics.compactionWrites.writeBatchOrder.inc({ order: cfg.persist_batch_preferred_order })
-      return {
-        kind: 'hollow',
-        key,
-        encodedSizeBytes: out.bytes.byteLength,
-        keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
-        diffsSum: out.diffsSum ?? null,
-        schemaId: ctx.schema.schemaId,
-        // NB: a part of one batch is read whole, whatever its size; only several batches make windows.
-        stats: out.batches > 1 ? { updates: out.rows, batchBytes: out.maxBatchBytes } : { updates: out.rows },
-      }
-    }
-
     try {
-      const target = Math.max(1, cfg.persist_blob_target_size)
-      const workers = mergingWorkers(cfg, deps.pool().size)
-      const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, workers)
-      const order = cfg.persist_batch_preferred_order
-      const ordered = orderRuns(req.inputs, order)
-      const plan = chunkRuns(ordered, runReservedBytes, target, { order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES })
-      m.memoryViolations.inc(plan.memoryViolations)
+      const c = chunking(req, cfg, applyChunk !== undefined)
+      m.memoryViolations.inc(c.plan.memoryViolations)
       const schema = await deps.lookupSchema(req.shardId, ctx.schema.schemaId)
-      const progress = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: plan.chunks.length }
-      ctx.onProgress(progress)
-      // Every task's latest counts; the progress sums them.
-      const taskCounts: { updatesRead: number; bytesRead: number; updatesWritten: number }[] = []
-      const report = (): void => {
-        progress.updatesRead = taskCounts.reduce((s, x) => s + x.updatesRead, 0)
-        progress.bytesRead = taskCounts.reduce((s, x) => s + x.bytesRead, 0)
-        progress.updatesWritten = taskCounts.reduce((s, x) => s + x.updatesWritten, 0)
-        ctx.onProgress({ ...progress })
+      const env: ChunkEnv = {
+        ...c,
+        req,
+        cfg,
+        ctx,
+        schema,
+        signal,
+        tally: new Tally(ctx, c.plan.chunks.length),
+        chunkWindows: new Map(),
+        cache: new PartCache((p) => {
+          const window = env.chunkWindows.get(p)
+          const alloc = (size: number): Uint8Array => inputs.acquire(size, owner)
+          return window !== undefined ? window.fetch(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
+        }),
+        upload: (out) => upload(req, cfg, ctx, out, signal, written),
       }
-      // The current chunk's windows of large parts (windows.ts); other parts are fetched whole.
-      let windowed: WindowedChunk | null = null
-      const cache = new PartCache((p) => {
-        const window = windowed?.windows.get(p)
-        const alloc = (size: number): Uint8Array => inputs.acquire(size, owner)
-        return window !== undefined ? window.fetch(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
-      })
-      for (const planned of plan.chunks) {
+      for (const [index, planned] of c.plan.chunks.entries()) {
         if (signal.aborted) throw signal.reason
-        m.chunksCompacted.inc()
-        m.runsCompacted.inc(planned.runs.length)
-        const started = performance.now()
-        windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal })
-        const { chunk, windows } = windowed
-        // The first part of every run is needed first in any case: fetch it, and sample its keys
-        // for the split.
-        const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
-          run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
-        // NB: a chunk smaller than what one output part holds is not split: two halves would write
-        // two parts where one does, for a merge too short for a second worker to pay off.
-        const chunkWorkers = chunkInputBytes(chunk) >= (deps.splitMinBytes ?? Math.max(SPLIT_MIN_BYTES, target)) ? workers : 1
-        const samples = chunkWorkers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
-        const split = splitByKey(chunk, order, ctx.schema.schemaId, chunkWorkers, samples)
-        for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.sharers(run, i)))
-        const outstanding = maxOutstandingParts(runReservedBytes, chunk.memoryBytes, target)
-        const handles = split.tasks.map((range) => {
-          const counts = { updatesRead: 0, bytesRead: 0, updatesWritten: 0 }
-          taskCounts.push(counts)
-          const taskParts: Promise<HollowPart>[] = []
-          const handle = startMergeTask(deps.pool(), taskPayload(req, ctx, schema, range, cfg, order, target), {
-            partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
-            prefetchBudgetBytes: (2 * target) / split.tasks.length,
-            maxOutstanding: Math.max(1, Math.floor(outstanding / split.tasks.length)),
-            fetch: (run, part) => {
-              const r = range.runs[run] as RangeRun
-              return cache.take(r.run.parts[r.parts[part] as number] as BatchPart)
-            },
-            onOutput: async (out) => {
-              // NB: pushed in output order before the upload ends, so the parts stay in key order.
-              const part = upload(out)
-              taskParts.push(part)
-              await part
-              progress.bytesWritten += out.bytes.byteLength
-              progress.partsWritten += 1
-              ctx.onProgress({ ...progress })
-            },
-            onProgress: (p) => {
-              Object.assign(counts, p)
-              report()
-            },
-            onPrefetchPlan: (all) => {
-              if (!all) m.notAllPrefetched.inc()
-            },
-            onPartTaken: (prefetched, run, part) => {
-              // Fetch metrics count parts: a part read in windows counts at its first.
-              const r = range.runs[run] as RangeRun
-              const p = r.run.parts[r.parts[part] as number] as BatchPart
-              if (windows.get(p)?.first === false) return
-              metrics.consolidation.partsFetched.inc()
-              if (prefetched) m.partsPrefetched.inc()
-              else m.partsWaited.inc()
-            },
-            onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
-            signal,
+        const started = await startChunk(env, planned)
+        started.results.catch((err: unknown) => abort.abort(err))
+        chunks.push(started.results)
+        if (applyChunk !== undefined) {
+          handing = handing.then(async () => {
+            const done = await started.results
+            if (stopped || signal.aborted) return
+            const out = chunkOutput(req, planned, done, c.order, ctx.schema.schemaId, index, c.plan.chunks.length)
+            for (const p of out.output.parts) if (p.kind === 'hollow') handed.add(p.key)
+            if ((await applyChunk(out)) === 'continue') return
+            stopped = true
+            abort.abort(new AppError('CANCELLED', 'a chunk did not apply; the rest of the compaction stopped'))
           })
-          return { handle, finished: handle.finished.then(async (stats) => ({ stats, parts: await Promise.all(taskParts) })) }
-        })
-        const results = Promise.all(handles.map((h) => h.finished)).then((results) => {
-          m.stepSeconds.inc({ step: 'part_fetch' }, results.reduce((s, r) => s + r.stats.fetchSeconds, 0))
-          m.stepSeconds.inc({ step: 'heap_population' }, 0)
-          metrics.compactionWrites.stepPartWritingSeconds.inc((performance.now() - started) / 1000)
-          progress.chunksDone += 1
-          report()
-          return results
-        })
-        results.catch((err: unknown) => abort.abort(err))
-        chunks.push(results)
+          handing.catch((err: unknown) => abort.abort(err))
+        }
         // The next chunk starts once both workers are done with this one, while its last outputs
-        // may still be uploading; waiting for both keeps one chunk's input parts in memory at once.
-        await Promise.race([Promise.all(handles.map((h) => h.handle.workerDone)), results])
+        // may still be uploading (or being applied); waiting for both keeps one chunk's input parts
+        // in memory at once.
+        await Promise.race([started.workersDone, started.results])
       }
-      const parts: BatchPart[] = []
-      const runSplits: number[] = []
-      const runMeta: RunMeta[] = []
-      let len = 0
-      for (const results of chunks) {
-        // The halves' outputs, in key order, are one sorted run.
-        const done = await results
-        const chunkParts = done.flatMap((r) => r.parts)
-        if (chunkParts.length === 0) continue
-        if (parts.length > 0) runSplits.push(parts.length)
-        parts.push(...chunkParts)
-        runMeta.push({ order, schemaId: ctx.schema.schemaId })
-        len += done.reduce((s, r) => s + r.stats.updatesWritten, 0)
-      }
-      return { output: { desc: req.desc, len, parts, runSplits, runMeta } }
+      const done = await Promise.all(chunks)
+      await handing
+      return { output: applyChunk !== undefined ? emptyBatch(req.desc) : assemble(req.desc, done, c.order, ctx.schema.schemaId) }
     } catch (err) {
       abort.abort(err)
-      // Let every started task settle, so that `written` names every part that may exist.
-      await Promise.allSettled(chunks)
-      throw new ExecuteError(signal.reason ?? err, written)
+      // Let every started task and hand-over settle, so that `written` names every part that may exist.
+      await Promise.allSettled([...chunks, handing])
+      throw new ExecuteError(signal.reason ?? err, written.filter((k) => !handed.has(k)))
     } finally {
       droppedSlots += inputs.dropLent(owner)
     }
   }
 
+  /** Uploads one output part (pinned against GC first) and returns its hollow part. */
+  async function upload(req: ResolvedRequest, cfg: ConfigValues, ctx: ExecuteContext, out: MergeTaskOutput, signal: AbortSignal, written: PartialBatchKey[]): Promise<HollowPart> {
+    const key = partialBatchKey(ctx.writerKey ?? deps.writerKey, newPartId())
+    let keyLower = out.keyLower ?? new Uint8Array(0)
+    if (keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
+      keyLower = keyLower.subarray(0, KEY_LOWER_MAX_BYTES)
+      metrics.compactionWrites.keyLowerTooBig.inc()
+    }
+    written.push(key)
+    deps.pinOutput?.(req.shardId, key)
+    const t0 = performance.now()
+    await deps.blob.set(blobKey(req.shardId, key), out.bytes, { signal })
+    metrics.compactionWrites.writeBatchPartSeconds.inc((performance.now() - t0) / 1000)
+    metrics.compactionWrites.bytes.inc(out.bytes.byteLength)
+    metrics.compactionWrites.goodbytes.inc(out.goodBytes ?? 0)
+    metrics.compactionWrites.stepStatsSeconds.inc(out.statsSeconds ?? 0)
+    metrics.compactionWrites.writeBatchOrder.inc({ order: cfg.persist_batch_preferred_order })
+    return {
+      kind: 'hollow',
+      key,
+      encodedSizeBytes: out.bytes.byteLength,
+      keyLower: Buffer.from(keyLower.buffer, keyLower.byteOffset, keyLower.byteLength).toString('base64'),
+      diffsSum: out.diffsSum ?? null,
+      schemaId: ctx.schema.schemaId,
+      // NB: a part of one batch is read whole, whatever its size; only several batches make windows.
+      stats: out.batches > 1 ? { updates: out.rows, batchBytes: out.maxBatchBytes } : { updates: out.rows },
+    }
+  }
+
+  /**
+   * Starts merging one chunk: its large parts windowed, split by key between the workers, each half
+   * a merge task whose outputs upload as they come. Resolves once the tasks are queued.
+   */
+  async function startChunk(env: ChunkEnv, planned: PlannedChunk): Promise<{ results: Promise<TaskResult[]>; workersDone: Promise<void> }> {
+    const { req, ctx, order, signal, cache, tally } = env
+    m.chunksCompacted.inc()
+    m.runsCompacted.inc(planned.runs.length)
+    if (planned.runs.length === 0) {
+      // A chunk of batches with no parts: nothing to merge, an empty output.
+      tally.chunkDone()
+      return { results: Promise.resolve([]), workersDone: Promise.resolve() }
+    }
+    const started = performance.now()
+    const windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal })
+    env.chunkWindows = windowed.windows
+    const { chunk, windows } = windowed
+    // The first part of every run is needed first in any case: fetch it, and sample its keys
+    // for the split.
+    const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
+      run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
+    // NB: a chunk smaller than what one output part holds is not split: two halves would write
+    // two parts where one does, for a merge too short for a second worker to pay off.
+    const chunkWorkers = chunkInputBytes(chunk) >= (deps.splitMinBytes ?? Math.max(SPLIT_MIN_BYTES, env.target)) ? env.workers : 1
+    const samples = chunkWorkers > 1 ? await Promise.all(chunk.runs.map(sample)) : []
+    const split = splitByKey(chunk, order, ctx.schema.schemaId, chunkWorkers, samples)
+    for (const run of chunk.runs) run.parts.forEach((p, i) => cache.expect(p, split.sharers(run, i)))
+    const outstanding = maxOutstandingParts(env.runReservedBytes, chunk.memoryBytes, env.target)
+    const handles = split.tasks.map((range) => {
+      const counts = tally.task()
+      const taskParts: Promise<HollowPart>[] = []
+      const handle = startMergeTask(deps.pool(), taskPayload(env, planned, range), {
+        partSizes: range.runs.map((r) => r.parts.map((i) => (r.run.parts[i] as BatchPart).encodedSizeBytes)),
+        prefetchBudgetBytes: (2 * env.target) / split.tasks.length,
+        maxOutstanding: Math.max(1, Math.floor(outstanding / split.tasks.length)),
+        fetch: (run, part) => {
+          const r = range.runs[run] as RangeRun
+          return cache.take(r.run.parts[r.parts[part] as number] as BatchPart)
+        },
+        onOutput: async (out) => {
+          // NB: pushed in output order before the upload ends, so the parts stay in key order.
+          const part = env.upload(out)
+          taskParts.push(part)
+          await part
+          tally.wrote(out.bytes.byteLength)
+        },
+        onProgress: (p) => {
+          Object.assign(counts, p)
+          tally.report()
+        },
+        onPrefetchPlan: (all) => {
+          if (!all) m.notAllPrefetched.inc()
+        },
+        onPartTaken: (prefetched, run, part) => {
+          // Fetch metrics count parts: a part read in windows counts at its first.
+          const r = range.runs[run] as RangeRun
+          const p = r.run.parts[r.parts[part] as number] as BatchPart
+          if (windows.get(p)?.first === false) return
+          metrics.consolidation.partsFetched.inc()
+          if (prefetched) m.partsPrefetched.inc()
+          else m.partsWaited.inc()
+        },
+        onWriteStall: () => metrics.compactionWrites.writeStall.inc(),
+        signal,
+      })
+      return { handle, finished: handle.finished.then(async (stats) => ({ stats, parts: await Promise.all(taskParts) })) }
+    })
+    const results = Promise.all(handles.map((h) => h.finished)).then((results) => {
+      m.stepSeconds.inc({ step: 'part_fetch' }, results.reduce((s, r) => s + r.stats.fetchSeconds, 0))
+      m.stepSeconds.inc({ step: 'heap_population' }, 0)
+      metrics.compactionWrites.stepPartWritingSeconds.inc((performance.now() - started) / 1000)
+      tally.chunkDone()
+      return results
+    })
+    return { results, workersDone: Promise.all(handles.map((h) => h.handle.workerDone)).then(() => undefined) }
+  }
+
   function plan(req: ResolvedRequest, cfg: ConfigValues): MergePlan {
-    const target = Math.max(1, cfg.persist_blob_target_size)
-    const { runReservedBytes } = reserveMemory(cfg.persist_compaction_memory_bound_bytes, target, mergingWorkers(cfg, deps.pool().size))
-    const ordered = orderRuns(req.inputs, cfg.persist_batch_preferred_order)
-    const chunks = chunkRuns(ordered, runReservedBytes, target, { order: cfg.persist_batch_preferred_order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES })
-    const index = new Map(ordered.map((r, i) => [r, i]))
+    const { plan: chunks, windows } = chunking(req, cfg, cfg.persist_enable_incremental_compaction)
+    // NB: runs in the order the chunks read them (without incremental compaction, order_runs').
+    const runs = chunks.chunks.flatMap((c) => c.runs)
     const schema = selectSchema(req.inputs, req.knownSchemaIds, req.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
+    let at = 0
     return {
       heuristic: heuristic(req.inputs, {
         minInputs: cfg.persist_compaction_heuristic_min_inputs,
@@ -243,16 +270,16 @@ export function createExecutor(deps: ExecutorDeps) {
       timeoutMs: timeoutMs(req.inputs, cfg.persist_compaction_minimum_timeout),
       schemaSelection: schema.selection,
       schemaId: schema.schemaId,
-      runs: ordered.map((r) => ({
+      runs: runs.map((r) => ({
         input: r.input,
         order: r.meta.order,
         schemaId: r.meta.schemaId,
         parts: r.parts.length,
         encodedBytes: r.parts.reduce((s, p) => s + p.encodedSizeBytes, 0),
-        maxPartBytes: runCost(r, { order: cfg.persist_batch_preferred_order, minPartBytes: deps.windowMinBytes ?? WINDOW_MIN_PART_BYTES }),
+        maxPartBytes: runCost(r, windows),
         exploded: r.exploded,
       })),
-      chunks: chunks.chunks.map((c) => ({ runs: c.runs.map((r) => index.get(r) as number), memoryBytes: c.memoryBytes })),
+      chunks: chunks.chunks.map((c) => ({ runs: c.runs.map(() => at++), memoryBytes: c.memoryBytes, kind: c.kind, desc: descs.toJson(req.tk, c.desc) })),
       memoryViolations: chunks.memoryViolations,
     }
   }
@@ -263,6 +290,115 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   return { execute, plan, inputSlots }
+}
+
+/** The plan of one merge and the budget it was made with. */
+interface Chunking {
+  readonly plan: PlannedChunks
+  readonly target: number
+  /** Workers that may merge one chunk. */
+  readonly workers: number
+  readonly runReservedBytes: number
+  readonly order: SortOrder
+  /** Which parts are read in windows (plan.ts). */
+  readonly windows: WindowedReads
+}
+
+/** What merging each chunk of one execute call shares. */
+interface ChunkEnv extends Chunking {
+  readonly req: ResolvedRequest
+  readonly cfg: ConfigValues
+  readonly ctx: ExecuteContext
+  readonly schema: { readonly key: DataType; readonly val: DataType }
+  readonly signal: AbortSignal
+  readonly tally: Tally
+  readonly cache: PartCache
+  /** The current chunk's windows of large parts (windows.ts); other parts are fetched whole. */
+  chunkWindows: ReadonlyMap<BatchPart, Window>
+  upload(out: MergeTaskOutput): Promise<HollowPart>
+}
+
+/** One merge task's end: its stats and the parts it wrote, in key order. */
+interface TaskResult {
+  readonly stats: MergeRunsStats
+  readonly parts: HollowPart[]
+}
+
+/** Stage D's running totals, reported to Stage C at every change (every task's latest counts, summed). */
+class Tally {
+  readonly #ctx: ExecuteContext
+  readonly #tasks: { updatesRead: number; bytesRead: number; updatesWritten: number }[] = []
+  readonly #progress: { updatesRead: number; updatesWritten: number; bytesRead: number; bytesWritten: number; partsWritten: number; chunksDone: number; chunksTotal: number }
+
+  constructor(ctx: ExecuteContext, chunksTotal: number) {
+    this.#ctx = ctx
+    this.#progress = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal }
+    ctx.onProgress({ ...this.#progress })
+  }
+
+  /** A new task's counts, to update in place and `report`. */
+  task(): { updatesRead: number; bytesRead: number; updatesWritten: number } {
+    const counts = { updatesRead: 0, bytesRead: 0, updatesWritten: 0 }
+    this.#tasks.push(counts)
+    return counts
+  }
+
+  report(): void {
+    const p = this.#progress
+    p.updatesRead = this.#tasks.reduce((s, x) => s + x.updatesRead, 0)
+    p.bytesRead = this.#tasks.reduce((s, x) => s + x.bytesRead, 0)
+    p.updatesWritten = this.#tasks.reduce((s, x) => s + x.updatesWritten, 0)
+    this.#ctx.onProgress({ ...p })
+  }
+
+  wrote(bytes: number): void {
+    this.#progress.bytesWritten += bytes
+    this.#progress.partsWritten += 1
+    this.#ctx.onProgress({ ...this.#progress })
+  }
+
+  chunkDone(): void {
+    this.#progress.chunksDone += 1
+    this.report()
+  }
+}
+
+/** The output batch of a compaction without incremental apply: one run per chunk that wrote parts. */
+function assemble(desc: Description, chunks: readonly TaskResult[][], order: SortOrder, schemaId: number): HollowBatch {
+  const parts: BatchPart[] = []
+  const runSplits: number[] = []
+  const runMeta: RunMeta[] = []
+  let len = 0
+  for (const done of chunks) {
+    // The halves' outputs, in key order, are one sorted run.
+    const chunkParts = done.flatMap((r) => r.parts)
+    if (chunkParts.length === 0) continue
+    if (parts.length > 0) runSplits.push(parts.length)
+    parts.push(...chunkParts)
+    runMeta.push({ order, schemaId })
+    len += done.reduce((s, r) => s + r.stats.updatesWritten, 0)
+  }
+  return { desc, len, parts, runSplits, runMeta }
+}
+
+/** One chunk's output as Stage C takes it: one run (or none), its desc, what it replaces. */
+function chunkOutput(req: ResolvedRequest, planned: PlannedChunk, done: readonly TaskResult[], order: SortOrder, schemaId: number, index: number, count: number): ChunkOutput {
+  const parts = done.flatMap((r) => r.parts)
+  const len = done.reduce((s, r) => s + r.stats.updatesWritten, 0)
+  const output: HollowBatch = { desc: planned.desc, len, parts, runSplits: [], runMeta: parts.length === 0 ? [] : [{ order, schemaId }] }
+  const replaced = planned.runs.flatMap((r) => r.parts)
+  const input: CompactionInput = planned.kind === 'runs' ? { kind: 'runs', parts: replaced } : WHOLE_BATCHES
+  const inputs: InputStats =
+    planned.kind === 'runs'
+      ? {
+          batches: 1,
+          parts: replaced.length,
+          runs: planned.runs.length,
+          updates: replaced.reduce((s, p) => s + (p.kind === 'hollow' ? p.stats.updates : 0), 0),
+          encodedBytes: replaced.reduce((s, p) => s + p.encodedSizeBytes, 0),
+        }
+      : inputStats(req.inputs.slice(planned.first, planned.last + 1))
+  return { output, input, inputs, index, count }
 }
 
 /** Chunks with less input than this (or than the target size) are merged by one worker. */
@@ -284,7 +420,8 @@ function mergingWorkers(cfg: ConfigValues, poolSize: number): number {
 }
 
 /** What the worker needs to merge one key range of a chunk. */
-function taskPayload(req: ResolvedRequest, ctx: ExecuteContext, schema: { readonly key: DataType; readonly val: DataType }, range: KeyRangeTask, cfg: ConfigValues, order: SortOrder, target: number): MergeTaskPayload {
+function taskPayload(env: ChunkEnv, planned: PlannedChunk, range: KeyRangeTask): MergeTaskPayload {
+  const { req, ctx, schema, cfg, order, target } = env
   return {
     task: {
       timeKind: req.tk.name,
@@ -301,7 +438,9 @@ function taskPayload(req: ResolvedRequest, ctx: ExecuteContext, schema: { readon
       yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
       keyRange: range.keyRange,
     },
-    output: { kind: 'parts', desc: req.desc, schemaId: ctx.schema.schemaId, reuseBuffers: true },
+    // NB: each part records the desc it was written for: the chunk's with incremental compaction
+    // (what it is applied as), the request's otherwise.
+    output: { kind: 'parts', desc: planned.desc, schemaId: ctx.schema.schemaId, reuseBuffers: true },
   }
 }
 

@@ -5,16 +5,28 @@
  *
  * A compaction of kind `merges` or `major` is planned again when it starts and whenever a merge did
  * not apply because the spine moved (persist's force-compaction retries the same way), at most
- * `MAX_ROUNDS` times; a `range` compaction runs its one merge once.
+ * `MAX_ROUNDS` times; a `range` compaction runs its one merge once, and a later attempt of it
+ * (its first owner was lost) runs only what of its inputs is left in the trace.
+ *
+ * Incremental compaction (`persist_enable_incremental_compaction`, docs/compaction.md#incremental-compaction):
+ * Stage D hands each chunk's output over as soon as it is written, and `ChunkApplier` applies it at
+ * once, so an abort keeps the chunks applied before it. Each output offered to the trace (a
+ * merge's, or each chunk's) is one entry of the record's `merges` and counts in the apply metrics;
+ * the first chunk that does not apply stops its merge (the state it was planned against changed,
+ * so the rest would likely not apply either): its outputs and the rest's are deleted, and a
+ * `merges` or `major` compaction plans again from the new state.
  *
  * NB: outputs are deleted whenever a merge ends without its output in the trace (not applied,
  * failed, timed out, cancelled), EXCEPT when the apply itself failed: its outcome is unknown, the
- * output may be referenced, and GC collects it if it is not.
+ * output may be referenced, and GC collects it if it is not. Chunks applied stay: their parts are
+ * referenced by state.
  */
-import type { HollowBatch } from '../core/batch.js'
+import type { BatchPart, HollowBatch } from '../core/batch.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
+import { applied as isApplied } from '../trace/apply-merge-res.js'
+import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import {
   inputStats,
   type ApplyResult,
@@ -27,7 +39,8 @@ import {
   type Reason,
   type ResolvedRequest,
 } from './compaction.js'
-import type { ApplyOutcome, CompactorDeps, CompactorShards, Execute, Fence, Replanned } from './compactor-port.js'
+import type { ApplyOutcome, ChunkOutput, CompactorDeps, CompactorShards, Execute, Fence, Replanned, Rescue } from './compactor-port.js'
+import { jobWriterKey } from './job-outputs.js'
 import { fastPathEligible, selectSchema, timeoutMs } from './plan.js'
 import { toCompactionError, writtenParts } from './stage-d-failure.js'
 
@@ -49,13 +62,17 @@ export interface RunObserver {
   /** The job's own abort: cancel, caller deadline, stop. Its reason is `abortReason()`. */
   readonly signal: AbortSignal
   abortReason(): CompactionError | null
+  /** The attempt (1: the first; later ones rescue a job whose owner was lost). Default 1. */
+  readonly attempt?: number
+  /** Chunks the job's record says earlier attempts applied. Default 0. */
+  readonly appliedBefore?: number
   /** A merge starts (Stage D) or its output is being applied (not cancellable). */
   phase(phase: 'executing' | 'applying'): void
   /** The plan changed: every merge's inputs, summed, and the timeout of the merge about to run. */
   planned(inputs: InputStats, timeoutMs: number, schemaSelection: ReturnType<typeof selectSchema>['selection']): void
   /** Running totals (over every merge so far). */
   progress(p: Partial<Progress>): void
-  /** A merge ended (applied or not). */
+  /** An output was offered to the trace (applied or not): a merge's, or one chunk's. */
   merged(outcome: MergeOutcome): void
 }
 
@@ -70,37 +87,52 @@ export interface RunResult {
 
 /** One merge's end. */
 type MergeEnd =
-  | { readonly kind: 'applied'; readonly outcome: MergeOutcome; readonly output: HollowBatch }
+  /** Every output it offered applied; `output`: all of them as one batch (with `apply` off: the output, not applied). */
+  | { readonly kind: 'applied'; readonly output: HollowBatch }
+  /** Its last output offered did not apply (earlier chunks' may have). */
   | { readonly kind: 'not_applied'; readonly outcome: MergeOutcome }
   | { readonly kind: 'failed'; readonly error: CompactionError }
 
+const ZERO_COUNTS = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: 0, chunksApplied: 0 }
+
 /** Runs every merge of `req` (Stage C); never throws. */
 export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cfg: ConfigValues, fence: Fence | null, obs: RunObserver): Promise<RunResult> {
+  /** Every output offered to the trace, in order; `round`: those of the last round. */
   const outcomes: MergeOutcome[] = []
-  let lastRound: MergeEnd[] = []
-  let planned: ResolvedRequest[] = []
+  let round: MergeOutcome[] = []
+  /** The inputs of the merges that ran. */
+  const ran: InputStats[] = []
   /** Totals of merges already finished, to add the running merge's counts to. */
-  const done: Record<string, number> = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: 0, chunksApplied: 0 }
+  const done: Record<string, number> = { ...ZERO_COUNTS }
+  const rescued = (obs.attempt ?? 1) > 1 && fence !== null
   let output: HollowBatch | undefined
-  for (let round = 0; round < (req.kind === 'range' ? 1 : MAX_ROUNDS); round++) {
-    const plan = req.kind === 'range' ? { merges: req.merges, problem: null } : await replan(deps, req)
-    if (plan === null) return failed(obs, { code: 'STORAGE_ERROR', message: 'reading the shard to plan the compaction failed; see the server log' })
-    if (plan.problem !== null) return end(outcomes, lastRound, plan.problem)
-    if (plan.merges.length === 0) {
-      if (round === 0) return { status: 'not_applied', reason: { code: 'NOTHING_TO_COMPACT', message: nothingToDo(req) } }
-      break
+  for (let r = 0; r < (req.kind === 'range' ? 1 : MAX_ROUNDS); r++) {
+    const rescue = rescued && r === 0 && fence !== null ? { fence, appliedBefore: obs.appliedBefore ?? 0 } : null
+    const plan = req.kind === 'range' && !rescued ? { merges: req.merges, problem: null } : await replan(deps, req, rescue)
+    if (plan === null) return failed(obs, { code: 'STORAGE_ERROR', message: 'reading the shard to plan the compaction failed; see the server log' }, outcomes)
+    if (r === 0) {
+      // A rescued attempt counts on from what earlier attempts applied (the claim counts exactly;
+      // the record, as of the last lease renewal, also when the claim was given back).
+      done['chunksApplied'] = rescued ? Math.max(obs.appliedBefore ?? 0, plan.appliedEarlier ?? 0) : 0
+      if (done['chunksApplied'] > 0) obs.progress({ chunksApplied: done['chunksApplied'] })
     }
-    planned = [...planned, ...plan.merges]
-    lastRound = []
+    if (plan.problem !== null) return end(outcomes, round, plan.problem)
+    if (plan.merges.length === 0) {
+      if (r > 0) break
+      if (rescued && (done['chunksApplied'] ?? 0) > 0) return { status: 'succeeded', reason: { code: 'APPLIED_EARLIER', message: appliedEarlier(req, done['chunksApplied'] ?? 0) } }
+      if (rescued && req.kind === 'range') return { status: 'not_applied', reason: { code: 'SPINE_MOVED', message: 'none of its inputs are left in the trace: another compaction replaced them' } }
+      return { status: 'not_applied', reason: { code: 'NOTHING_TO_COMPACT', message: nothingToDo(req) } }
+    }
+    round = []
     let moved = false
-    for (const merge of plan.merges) {
-      if (obs.signal.aborted) return failed(obs, obs.abortReason() ?? { code: 'CANCELLED', message: 'cancelled' })
+    for (const [i, merge] of plan.merges.entries()) {
+      if (obs.signal.aborted) return failed(obs, obs.abortReason() ?? { code: 'CANCELLED', message: 'cancelled' }, outcomes)
       const timeout = timeoutMs(merge.inputs, cfg.persist_compaction_minimum_timeout)
       const schema = selectSchema(merge.inputs, merge.knownSchemaIds, merge.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
-      obs.planned(sumStats([...outcomes.map((o) => o.inputs), ...planned.slice(outcomes.length).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
-      // This merge's running totals (Stage D reports running totals of its own).
+      obs.planned(sumStats([...ran, ...plan.merges.slice(i).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
+      // This merge's running totals (Stage D and the applies report running totals of their own).
       const current: Record<string, number> = {}
-      const r = await runMerge(deps, merge, cfg, fence, {
+      const ended = await runMerge(deps, merge, cfg, fence, {
         signal: obs.signal,
         abortReason: () => obs.abortReason(),
         timeoutMs: timeout,
@@ -110,52 +142,53 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
           for (const [k, v] of Object.entries(p)) if (typeof v === 'number') current[k] = v
           obs.progress(add(done, current))
         },
+        offered: (outcome) => {
+          outcomes.push(outcome)
+          round.push(outcome)
+          obs.merged(outcome)
+        },
         apply: true,
       })
-      if (r.kind === 'failed') return failed(obs, r.error)
+      ran.push(inputStats(merge.inputs))
       for (const k of Object.keys(done)) done[k] = (done[k] as number) + (current[k] ?? 0)
-      // Without incremental compaction, a merge's chunks enter the trace together, when it applies.
-      if (r.kind === 'applied') done['chunksApplied'] = (done['chunksApplied'] as number) + (current['chunksTotal'] ?? 0)
       obs.progress({ ...done })
-      lastRound.push(r)
-      outcomes.push(r.outcome)
-      obs.merged(r.outcome)
-      if (r.kind === 'applied') output = r.output
-      if (r.kind === 'not_applied' && req.kind !== 'range' && (r.outcome.reason?.code === 'SPINE_MOVED' || r.outcome.reason?.code === 'TOO_MANY_UPDATES')) {
+      if (ended.kind === 'failed') return failed(obs, ended.error, outcomes)
+      if (ended.kind === 'applied') output = ended.output
+      if (ended.kind === 'not_applied' && req.kind !== 'range' && (ended.outcome.reason?.code === 'SPINE_MOVED' || ended.outcome.reason?.code === 'TOO_MANY_UPDATES')) {
         moved = true
         break
       }
     }
     if (!moved) break
   }
-  const result = end(outcomes, lastRound, null)
+  const result = end(outcomes, round, null)
   return outcomes.length === 1 && result.status === 'succeeded' && output !== undefined ? { ...result, output } : result
 }
 
-/** The final status from the merges' outcomes (see the state table in compaction.ts). */
-function end(outcomes: readonly MergeOutcome[], lastRound: readonly MergeEnd[], problem: Reason | null): RunResult {
-  const applied = outcomes.filter((o) => o.result === 'applied_exact' || o.result === 'applied_subset')
+/** The final status from the outputs' outcomes (see the state table in compaction.ts). */
+function end(outcomes: readonly MergeOutcome[], lastRound: readonly MergeOutcome[], problem: Reason | null): RunResult {
+  const applied = outcomes.filter((o) => isApplied(o.result))
   const single = outcomes.length === 1 ? { result: (outcomes[0] as MergeOutcome).result } : {}
   if (applied.length === 0) {
     const last = outcomes[outcomes.length - 1]
     return { status: 'not_applied', ...single, reason: problem ?? last?.reason ?? { code: 'NOTHING_TO_COMPACT', message: 'nothing was compacted' } }
   }
-  const missed = lastRound.filter((r) => r.kind === 'not_applied')
+  const missed = lastRound.filter((o) => !isApplied(o.result))
   if (problem === null && missed.length === 0) return { status: 'succeeded', ...single }
-  const why = problem ?? (missed[missed.length - 1] as { outcome: MergeOutcome }).outcome.reason
+  const why = problem ?? (missed[missed.length - 1] as MergeOutcome).reason
   return {
     status: 'succeeded',
     ...single,
     reason: {
       code: 'PARTIALLY_APPLIED',
-      message: `${applied.length} of ${outcomes.length} merges applied; the last that did not: ${why?.message ?? 'see merges'}`,
+      message: `${applied.length} of the ${outcomes.length} outputs it offered applied; the last that did not: ${why?.message ?? 'see merges'}`,
     },
   }
 }
 
-async function replan(deps: RunnerDeps, req: CompactionRequest): Promise<Replanned | null> {
+async function replan(deps: RunnerDeps, req: CompactionRequest, rescue: Rescue | null): Promise<Replanned | null> {
   try {
-    return await deps.shards.replan(req)
+    return await deps.shards.replan(req, rescue)
   } catch (err) {
     if (err instanceof AppError && (err.code === 'SHARD_NOT_FOUND' || err.code === 'SHARD_DELETED')) return { merges: [], problem: { code: 'SHARD_DELETED', message: err.message } }
     deps.report(err, `planning compaction of shard ${req.shardId} failed`)
@@ -163,9 +196,14 @@ async function replan(deps: RunnerDeps, req: CompactionRequest): Promise<Replann
   }
 }
 
-function failed(obs: RunObserver, error: CompactionError): RunResult {
+/** The end of a compaction that failed or was cancelled; the outputs it applied before stay, and its reason says so. */
+function failed(obs: RunObserver, error: CompactionError, outcomes: readonly MergeOutcome[]): RunResult {
   const reason = obs.abortReason() ?? error
-  return { status: reason.code === 'CANCELLED' ? 'cancelled' : 'failed', error: reason }
+  const status = reason.code === 'CANCELLED' ? 'cancelled' : 'failed'
+  const applied = outcomes.filter((o) => isApplied(o.result)).length
+  if (applied === 0) return { status, error: reason }
+  const message = `${applied} ${applied === 1 ? 'output it applied' : 'outputs it applied'} before it ${status === 'cancelled' ? 'was cancelled' : 'failed'} stay in the trace (see merges and progress.chunksApplied); the rest was not compacted and its written outputs were deleted`
+  return { status, error: reason, reason: { code: 'PARTIALLY_APPLIED', message } }
 }
 
 function nothingToDo(req: CompactionRequest): string {
@@ -179,6 +217,11 @@ function nothingToDo(req: CompactionRequest): string {
   }
 }
 
+function appliedEarlier(req: CompactionRequest, chunks: number): string {
+  const what = req.kind === 'range' ? 'none of its inputs are left in the trace' : 'the shard holds nothing left for it to compact'
+  return `${what}: earlier attempts of this compaction applied ${chunks} ${chunks === 1 ? 'output' : 'outputs'} before their instance was lost`
+}
+
 export interface MergeRun {
   /** The job's abort (cancel, deadline, stop); the merge adds its own timeout. */
   readonly signal: AbortSignal
@@ -186,13 +229,17 @@ export interface MergeRun {
   readonly timeoutMs: number
   readonly schema: ReturnType<typeof selectSchema>
   phase?(p: 'executing' | 'applying'): void
+  /** Running totals of this merge (Stage D's, and `chunksApplied`). */
   progress?(p: Partial<Progress>): void
+  /** Each output offered to the trace, once its outcome is known: the merge's, or each chunk's. */
+  offered?(outcome: MergeOutcome): void
   /** Offer the output to the trace (compaction), or hand it to the caller (`compactOnly`). */
   readonly apply: boolean
 }
 
 /**
- * One merge: Stage D under its timeout, then (with `apply`) the apply and its outcome. Counts
+ * One merge: Stage D under its timeout, and (with `apply`) the applies and their outcomes: each
+ * chunk's as Stage D hands it over (incremental compaction), or the whole output once. Counts
  * persist's per-request metrics (started, seconds, applied/noop/failed...). Outputs not applied are
  * deleted. Never throws.
  */
@@ -212,13 +259,21 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
     timeout.abort(new AppError('TIMED_OUT', timedOut.message))
   }, run.timeoutMs)
   const aborted = (): CompactionError | null => run.abortReason() ?? timedOut
+  const chunks = new ChunkApplier(deps, req, fence, run, aborted)
+  const writerKey = fence === null ? null : jobWriterKey(fence.job)
+  let chunksTotal = 0
   let output: HollowBatch | null = null
   let failure: { readonly err: unknown } | null = null
   try {
     ;({ output } = await deps.execute(req, cfg, {
       signal: AbortSignal.any([run.signal, timeout.signal]),
       schema: run.schema,
-      onProgress: (p) => run.progress?.(p),
+      onProgress: (p) => {
+        if (typeof p.chunksTotal === 'number') chunksTotal = p.chunksTotal
+        run.progress?.(p)
+      },
+      ...(run.apply && cfg.persist_enable_incremental_compaction ? { applyChunk: (c: ChunkOutput) => chunks.apply(c) } : {}),
+      ...(writerKey === null ? {} : { writerKey }),
     }))
   } catch (err) {
     failure = { err }
@@ -229,23 +284,37 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
 
   // NB: once aborted, the abort reason is the outcome, whatever Stage D returned afterwards.
   const reason = aborted()
-  if (reason !== null || failure !== null || output === null) {
-    const written = output ?? writtenParts(failure?.err)
-    if (!Array.isArray(written) || written.length > 0) await deleteOutputs(deps, req, written)
-    const error = reason ?? toCompactionError(failure?.err ?? new Error('Stage D returned no output'), (e) => deps.report(e, `compaction of shard ${req.shardId} failed`))
+  if (reason !== null || failure !== null || output === null || chunks.unknown || chunks.refused !== null) {
+    // What Stage D wrote and did not hand over (handed chunks were applied, deleted, or left to GC).
+    const written = failure === null ? output : writtenParts(failure.err)
+    if (written !== null && (!Array.isArray(written) || written.length > 0)) await deleteOutputs(deps, req, written)
+    if (reason === null && chunks.refused !== null && !chunks.unknown) return { kind: 'not_applied', outcome: chunks.refused }
+    const error =
+      reason ??
+      (chunks.unknown
+        ? { code: 'STORAGE_ERROR' as const, message: 'applying a chunk to the shard failed and may or may not have taken effect; its outputs are left to GC' }
+        : toCompactionError(failure?.err ?? new Error('Stage D returned no output'), (e) => deps.report(e, `compaction of shard ${req.shardId} failed`)))
     if (run.apply) {
       if (error.code === 'TIMED_OUT') m.timedOut.inc()
       if (error.code !== 'CANCELLED') m.failed.inc()
     }
     return { kind: 'failed', error }
   }
-  const inputs = inputStats(req.inputs)
-  if (!run.apply) return { kind: 'applied', outcome: { desc: req.desc, inputs, result: 'applied_exact' }, output }
+  if (!run.apply) return { kind: 'applied', output }
+  if (chunks.handed > 0) {
+    if (output.parts.length === 0) return { kind: 'applied', output: chunks.combined(req) }
+    // NB: Stage D hands every chunk over or none; parts it kept back are not a compaction of anything.
+    await deleteOutputs(deps, req, output)
+    deps.report(new Error('Stage D returned parts besides the chunks it handed over'), `compaction of shard ${req.shardId}`)
+    m.failed.inc()
+    return { kind: 'failed', error: { code: 'INTERNAL', message: 'internal error; see the server log' } }
+  }
 
   run.phase?.('applying')
+  const input: CompactionInput = req.scope === 'runs' ? { kind: 'runs', parts: req.inputs.flatMap((b) => b.parts) } : WHOLE_BATCHES
   let applied: ApplyOutcome
   try {
-    applied = await deps.shards.applyMergeRes(req.shardId, output, req.apply, fence)
+    applied = await deps.shards.applyMergeRes(req.shardId, output, req.apply, fence, input)
   } catch (err) {
     // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
     deps.report(err, `applying a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
@@ -255,18 +324,109 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
       error: { code: 'STORAGE_ERROR', message: 'applying the result to the shard failed and may or may not have taken effect; its outputs are left to GC' },
     }
   }
-  const { result } = applied
+  const inputs = inputStats(req.inputs)
+  const outcome = countApply(deps, req, applied)
+  if (isApplied(outcome.result)) {
+    // Without incremental compaction, a merge's chunks enter the trace together, when it applies.
+    run.progress?.({ chunksApplied: chunksTotal })
+    run.offered?.({ desc: req.desc, inputs, result: outcome.result })
+    return { kind: 'applied', output }
+  }
+  await deleteOutputs(deps, req, output)
+  const notApplied: MergeOutcome = { desc: req.desc, inputs, result: outcome.result, reason: reasonOf(applied) }
+  run.offered?.(notApplied)
+  return { kind: 'not_applied', outcome: notApplied }
+}
+
+/** Counts an apply's outcome in persist's metrics (applied and how, or noop and why). */
+function countApply(deps: RunnerDeps, req: ResolvedRequest, outcome: ApplyOutcome): ApplyOutcome {
+  const m = deps.metrics.compaction
+  const { result } = outcome
   if (result === 'applied_exact' || result === 'applied_subset') {
     m.applied.inc()
     if (result === 'applied_exact') m.appliedExactMatch.inc()
     else m.appliedSubsetMatch.inc()
     deps.metrics.shard.compactionApplied.inc({ shard: req.shardId })
-    return { kind: 'applied', outcome: { desc: req.desc, inputs, result }, output }
+    return outcome
   }
   if (result === 'not_applied_too_many_updates') m.notAppliedTooManyUpdates.inc()
   m.noop.inc()
-  await deleteOutputs(deps, req, output)
-  return { kind: 'not_applied', outcome: { desc: req.desc, inputs, result, reason: reasonOf(applied) } }
+  return outcome
+}
+
+/**
+ * Stage C's half of incremental compaction: applies each chunk output Stage D hands over, at once,
+ * fenced like any apply. The first that does not apply is deleted and stops the merge (`refused`);
+ * an apply whose outcome is unknown stops it too (`unknown`), its outputs left to GC.
+ */
+class ChunkApplier {
+  /** Chunks handed over. */
+  handed = 0
+  /** The first chunk output that did not apply. */
+  refused: MergeOutcome | null = null
+  /** An apply failed in the store: its outcome is unknown. */
+  unknown = false
+  readonly #applied: HollowBatch[] = []
+  readonly #deps: RunnerDeps
+  readonly #req: ResolvedRequest
+  readonly #fence: Fence | null
+  readonly #run: MergeRun
+  readonly #aborted: () => CompactionError | null
+
+  constructor(deps: RunnerDeps, req: ResolvedRequest, fence: Fence | null, run: MergeRun, aborted: () => CompactionError | null) {
+    this.#deps = deps
+    this.#req = req
+    this.#fence = fence
+    this.#run = run
+    this.#aborted = aborted
+  }
+
+  async apply(chunk: ChunkOutput): Promise<'continue' | 'stop'> {
+    const deps = this.#deps
+    const req = this.#req
+    this.handed++
+    if (this.#aborted() !== null) {
+      await deleteOutputs(deps, req, chunk.output)
+      return 'stop'
+    }
+    // NB: only the last chunk's apply makes the compaction uncancellable (a cancel during an
+    // earlier one takes effect once it has landed, keeping it).
+    if (chunk.index === chunk.count - 1) this.#run.phase?.('applying')
+    let outcome: ApplyOutcome
+    try {
+      outcome = await deps.shards.applyMergeRes(req.shardId, chunk.output, req.apply, this.#fence, chunk.input)
+    } catch (err) {
+      deps.report(err, `applying chunk ${chunk.index + 1} of ${chunk.count} of a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
+      this.unknown = true
+      return 'stop'
+    }
+    countApply(deps, req, outcome)
+    if (isApplied(outcome.result)) {
+      deps.metrics.cluster.chunksApplied.inc()
+      this.#applied.push(chunk.output)
+      this.#run.progress?.({ chunksApplied: this.#applied.length })
+      this.#run.offered?.({ desc: chunk.output.desc, inputs: chunk.inputs, result: outcome.result })
+      return 'continue'
+    }
+    await deleteOutputs(deps, req, chunk.output)
+    this.refused = { desc: chunk.output.desc, inputs: chunk.inputs, result: outcome.result, reason: reasonOf(outcome) }
+    this.#run.offered?.(this.refused)
+    return 'stop'
+  }
+
+  /** Every applied chunk's output as one batch (one run per chunk), for the record; the chunk's own when only one applied. */
+  combined(req: ResolvedRequest): HollowBatch {
+    if (this.#applied.length === 1) return this.#applied[0] as HollowBatch
+    const parts: BatchPart[] = []
+    const runSplits: number[] = []
+    for (const o of this.#applied) {
+      for (const [i, p] of o.parts.entries()) {
+        if (parts.length > 0 && (i === 0 || o.runSplits.includes(i))) runSplits.push(parts.length)
+        parts.push(p)
+      }
+    }
+    return { desc: req.desc, len: this.#applied.reduce((s, o) => s + o.len, 0), parts, runSplits, runMeta: this.#applied.flatMap((o) => o.runMeta) }
+  }
 }
 
 /** The reason an apply outcome gives an operator. */

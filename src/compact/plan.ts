@@ -1,13 +1,15 @@
 /**
- * The pure planning steps of a compaction (docs/compaction.md#the-pipeline): heuristics,
- * `validate_req`, timeout, schema selection, fast-path eligibility, memory reservations,
- * `order_runs` and `chunk_runs`. No I/O: the compactor runs these, the dry-run API prints them.
+ * The pure planning steps of a compaction (docs/compaction.md#the-pipeline; persist's classic compactor):
+ * heuristics, `validate_req`, timeout, schema selection, fast-path eligibility, memory
+ * reservations, `order_runs` and `chunk_runs`; and the chunks of an incremental compaction, whole
+ * input batches at a time (`chunkBatches`, persist's newest batch-granular chunking). No I/O: the
+ * compactor runs these, the dry-run API prints them.
  */
 import * as ac from '../core/antichain.js'
 import { maxPartBytes, type HollowBatch, type RunOrder } from '../core/batch.js'
-import type { Description } from '../core/description.js'
+import { description, type Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import type { Chunk, PlannedRun } from '../engine/runs.js'
+import { batchRuns, orderRuns, roundRobin, type Chunk, type PlannedRun } from '../engine/runs.js'
 
 export const MIB = 1024 * 1024
 
@@ -172,4 +174,113 @@ export function runCost(run: PlannedRun, windows: WindowedReads): number {
 /** `1 + floor(leftover / target)` concurrent uploads for a chunk (docs/compaction.md#chunking-within-the-memory-bound). */
 export function maxOutstandingParts(runReservedBytes: number, chunkUsageBytes: number, targetSizeBytes: number): number {
   return 1 + Math.floor(Math.max(0, runReservedBytes - chunkUsageBytes) / Math.max(1, targetSizeBytes))
+}
+
+export const CHUNK_KINDS = ['combined', 'batches', 'runs'] as const
+/**
+ * How a chunk's output reaches the trace: `combined`, with every other chunk's as one output batch
+ * (incremental compaction off); `batches`, alone, in place of the whole input batches it merged;
+ * `runs`, alone, in place of the runs it merged of one input batch (too large for one chunk).
+ */
+export type ChunkKind = (typeof CHUNK_KINDS)[number]
+
+/** A chunk as Stage D merges it and hands its output over. */
+export interface PlannedChunk extends Chunk {
+  readonly kind: ChunkKind
+  /** The input batches its runs come from, `inputs[first..last]` (one for `runs`). */
+  readonly first: number
+  readonly last: number
+  /** Its output's desc: the request's for `combined`; for `batches`, from its first input's lower to its last's upper; for `runs`, its input's bounds; always with the request's since. */
+  readonly desc: Description
+}
+
+export interface PlannedChunks {
+  readonly chunks: readonly PlannedChunk[]
+  /** Chunks forced over `run_reserved` (a single run, a batch of at most two runs). */
+  readonly memoryViolations: number
+}
+
+export interface ChunkingOptions {
+  /** Incremental compaction: chunks of whole batches (or of one batch's runs), each applied alone. */
+  readonly incremental: boolean
+  /** The inputs are one batch's remaining runs (a rescued attempt): every chunk is `runs`. */
+  readonly runsOnly: boolean
+  readonly order: RunOrder
+  readonly runReservedBytes: number
+  readonly targetSizeBytes: number
+  readonly windows: WindowedReads | null
+}
+
+/** The chunks of a merge of `inputs` into `desc`: `chunkBatches` when incremental, else `chunk_runs` (one `combined` chunk per group). */
+export function planChunks(inputs: readonly HollowBatch[], desc: Description, o: ChunkingOptions): PlannedChunks {
+  if (o.incremental && o.runsOnly && inputs.length === 1) {
+    const only = inputs[0] as HollowBatch
+    const split = chunkRuns(batchRuns(only, 0, o.order), o.runReservedBytes, o.targetSizeBytes, o.windows)
+    const own = description(only.desc.lower, only.desc.upper, desc.since)
+    return { chunks: split.chunks.map((c) => ({ ...c, kind: 'runs', first: 0, last: 0, desc: own })), memoryViolations: split.memoryViolations }
+  }
+  if (o.incremental) return chunkBatches(inputs, desc.since, o)
+  const plan = chunkRuns(orderRuns(inputs, o.order), o.runReservedBytes, o.targetSizeBytes, o.windows)
+  const chunks = plan.chunks.map((c): PlannedChunk => {
+    const indices = c.runs.map((r) => r.input)
+    return { ...c, kind: 'combined', first: Math.min(...indices), last: Math.max(...indices), desc }
+  })
+  return { chunks, memoryViolations: plan.memoryViolations }
+}
+
+/**
+ * Batch-granular chunking (persist's newest `chunk_runs`), for incremental compaction. Input
+ * batches are taken in order; a batch costs the sum of its runs' costs (`runCost`). A batch joins
+ * the current chunk when the chunk's usage plus its cost fits `runReservedBytes`, or when the
+ * chunk and the batch hold at most two runs together. Otherwise the chunk closes, and the batch
+ * starts the next one when it fits alone or has at most two runs; a batch that does neither is
+ * split alone into chunks of its runs (`chunkRuns`, kind `runs`). Batches with no parts cost
+ * nothing and join the current chunk. A chunk's runs are read round robin over its batches, as
+ * `order_runs` does.
+ *
+ * Two choices of ours: a batch of at most two runs that closed a chunk starts the next rather than
+ * being split alone (so the batch after it may still join it, and chunks keep two runs where they
+ * can); and, as in `chunk_runs`, a memory violation is a chunk taken over budget by more than one
+ * run (persist also counts a lone run over budget).
+ */
+export function chunkBatches(inputs: readonly HollowBatch[], since: Description['since'], o: Omit<ChunkingOptions, 'incremental' | 'runsOnly'>): PlannedChunks {
+  const cost = (r: PlannedRun): number => (r.parts.length === 0 ? o.targetSizeBytes : o.windows === null ? maxPartBytes(r) : runCost(r, o.windows))
+  const chunks: PlannedChunk[] = []
+  let violations = 0
+  /** The chunk being filled: its first input, each input's runs, its usage and run count. */
+  const open: { chunk: { first: number; lists: PlannedRun[][]; usage: number; runs: number } | null } = { chunk: null }
+  const close = (): void => {
+    const c = open.chunk
+    if (c === null) return
+    const last = c.first + c.lists.length - 1
+    const desc = description((inputs[c.first] as HollowBatch).desc.lower, (inputs[last] as HollowBatch).desc.upper, since)
+    chunks.push({ kind: 'batches', first: c.first, last, desc, runs: roundRobin(c.lists), memoryBytes: c.usage })
+    open.chunk = null
+  }
+  const join = (i: number, runs: PlannedRun[], size: number): void => {
+    const c = (open.chunk ??= { first: i, lists: [], usage: 0, runs: 0 })
+    c.lists.push(runs)
+    c.usage += size
+    c.runs += runs.length
+    if (c.usage > o.runReservedBytes && c.runs > 1 && runs.length > 0) violations++
+  }
+  for (const [i, b] of inputs.entries()) {
+    const runs = batchRuns(b, i, o.order)
+    const size = runs.reduce((s, r) => s + cost(r), 0)
+    if ((open.chunk?.usage ?? 0) + size <= o.runReservedBytes || (open.chunk?.runs ?? 0) + runs.length <= 2) {
+      join(i, runs, size)
+      continue
+    }
+    close()
+    if (size <= o.runReservedBytes || runs.length <= 2) {
+      join(i, runs, size)
+      continue
+    }
+    const split = chunkRuns(runs, o.runReservedBytes, o.targetSizeBytes, o.windows)
+    violations += split.memoryViolations
+    const own = description(b.desc.lower, b.desc.upper, since)
+    for (const c of split.chunks) chunks.push({ ...c, kind: 'runs', first: i, last: i, desc: own })
+  }
+  close()
+  return { chunks, memoryViolations: violations }
 }

@@ -21,21 +21,28 @@ export interface PlannedRun {
  * nothing can be assumed about order across its parts. Empty inputs contribute nothing.
  */
 export function orderRuns(inputs: readonly HollowBatch[], preferred: RunOrder): PlannedRun[] {
-  const perInput = inputs.map((b, input) => {
-    const out: PlannedRun[] = []
-    for (const r of runs(b)) {
-      if ((r.meta.order ?? 'codec') === preferred) {
-        out.push({ input, meta: r.meta, parts: r.parts, exploded: false })
-      } else {
-        for (const p of r.parts) out.push({ input, meta: r.meta, parts: [p], exploded: r.parts.length > 1 })
-      }
+  return roundRobin(inputs.map((b, input) => batchRuns(b, input, preferred)))
+}
+
+/** The runs of input `input` (batch `b`) as a merge reads them: exploded where out of order. */
+export function batchRuns(b: HollowBatch, input: number, preferred: RunOrder): PlannedRun[] {
+  const out: PlannedRun[] = []
+  for (const r of runs(b)) {
+    if ((r.meta.order ?? 'codec') === preferred) {
+      out.push({ input, meta: r.meta, parts: r.parts, exploded: false })
+    } else {
+      for (const p of r.parts) out.push({ input, meta: r.meta, parts: [p], exploded: r.parts.length > 1 })
     }
-    return out
-  })
+  }
+  return out
+}
+
+/** One run of each list in turn, round after round, until every list is used up. */
+export function roundRobin(lists: readonly (readonly PlannedRun[])[]): PlannedRun[] {
   const ordered: PlannedRun[] = []
   for (let round = 0; ; round++) {
     let took = false
-    for (const list of perInput) {
+    for (const list of lists) {
       const r = list[round]
       if (r !== undefined) {
         ordered.push(r)

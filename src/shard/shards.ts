@@ -49,6 +49,8 @@ import type { WriteTaskPayload } from '../engine/protocol.js'
 import { WorkerExitError, type WorkerPool, TaskError } from '../engine/worker-pool.js'
 import { parseWriteHeader } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
+import type { ApplyMode } from '../trace/apply-result.js'
+import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch } from './batch-check.js'
@@ -373,13 +375,14 @@ export class Shards {
   }
 
   /**
-   * Offers a compaction output to the shard's trace (the outcomes of trace/apply-merge-res.ts, or of
-   * trace/replace-spine-batches.ts for `major`), committed like every other command: exact
-   * knowledge of whether it landed. A shard that no longer exists answers `not_applied_no_match`.
+   * Offers a compaction output to the shard's trace (the outcomes of trace/apply-result.ts: by desc,
+   * over whole spine batches for `major`, or in place of named runs of one hollow batch for a `runs`
+   * input), committed like every other command: exact knowledge of whether it landed. A shard that
+   * no longer exists answers `not_applied_no_match`.
    */
-  async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: 'merge' | 'major' = 'merge', fence: Fence | null = null): Promise<ApplyOutcome> {
+  async applyMergeRes(shardId: ShardId, output: HollowBatch, mode: ApplyMode = 'merge', fence: Fence | null = null, input: CompactionInput = WHOLE_BATCHES): Promise<ApplyOutcome> {
     const gone: ApplyOutcome = { result: 'not_applied_no_match', detail: { why: 'range', message: `shard ${shardId} does not exist` } }
-    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith(gone) : applyMergeRes(cur.state, output, mode, fence)))
+    const r = await this.#command(shardId, 'merge_res', (cur) => (cur === null ? breakWith(gone) : applyMergeRes(cur.state, output, mode, fence, input)))
     return r.result
   }
 

@@ -15,8 +15,9 @@ import type { ShardId } from '../core/ids.js'
 import { timestampKind, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
 import { dataTypeEquals, dataTypeToJson, parseDataType, type DataType } from '../columnar/data-type.js'
 import { checkEvolution } from '../columnar/evolution.js'
-import { applyMergeRes as traceApplyMergeRes, type ApplyDetail, type ApplyMergeResult } from '../trace/apply-merge-res.js'
-import { replaceSpineBatches } from '../trace/replace-spine-batches.js'
+import { applied, type ApplyDetail, type ApplyMergeResult } from '../trace/apply-merge-res.js'
+import { applyResult, type ApplyMode } from '../trace/apply-result.js'
+import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush, completeMerges as traceCompleteMerges, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
 import { traceFromJson, traceToJson } from '../trace/trace-json.js'
@@ -68,6 +69,12 @@ export interface CompactionClaim {
   readonly token: number
   /** When the attempt claimed (ISO 8601): claims older than a day are dropped by the next claim. */
   readonly at: string
+  /**
+   * Results applied under this job's claim, by this attempt and the ones it took over (absent: 0).
+   * Counted in the apply's own compare-and-set, so a rescued attempt knows exactly whether an
+   * earlier one applied chunks before it was lost.
+   */
+  readonly applied?: number
 }
 
 /** A compaction attempt's right to change the trace: its job and token. */
@@ -191,7 +198,8 @@ export function claimCompaction(s: ShardState, job: string, token: number, at: s
   if (current !== undefined && current.token === token) return breakWith({ kind: 'claimed' })
   const cutoff = Date.parse(at) - CLAIM_MAX_AGE_MS
   const kept = (s.claims ?? []).filter((c) => c.job !== job && Date.parse(c.at) >= cutoff)
-  return continueWith({ ...s, claims: [...kept, { job, token, at }] }, { kind: 'claimed' })
+  const claim: CompactionClaim = current?.applied === undefined ? { job, token, at } : { job, token, at, applied: current.applied }
+  return continueWith({ ...s, claims: [...kept, claim] }, { kind: 'claimed' })
 }
 
 /** Drops attempt `token`'s claim of `job` (an older attempt's too); a newer attempt's stays. */
@@ -221,18 +229,32 @@ export interface ApplyOutcome {
 
 /**
  * Offers a compaction output to the trace: as persist does (`merge`: one spine batch, or hollow
- * batches inside one), or over a run of whole spine batches (`major`). NB: a not-applied result
- * still commits a new version upstream (to linearize the no-op); compactd writes nothing for it,
- * since nothing changed and the machine knows exactly whether an earlier attempt committed. A
- * deleted shard takes nothing (`not_applied_no_match`: the compactor deletes the output).
+ * batches inside one), or over a run of whole spine batches (`major`); replacing the hollow batches
+ * its desc spans, or named runs of one hollow batch (`input`, trace/apply-result.ts). Applied under
+ * a `fence`, it counts in the job's claim (`applied`). NB: a not-applied result still commits a new
+ * version upstream (to linearize the no-op); compactd writes nothing for it, since nothing changed
+ * and the machine knows exactly whether an earlier attempt committed. A deleted shard takes nothing
+ * (`not_applied_no_match`: the compactor deletes the output).
  */
-export function applyMergeRes(s: ShardState, output: HollowBatch, mode: 'merge' | 'major' = 'merge', fence: Fence | null = null): Transition<ShardState, ApplyOutcome> {
+export function applyMergeRes(
+  s: ShardState,
+  output: HollowBatch,
+  mode: ApplyMode = 'merge',
+  fence: Fence | null = null,
+  input: CompactionInput = WHOLE_BATCHES,
+): Transition<ShardState, ApplyOutcome> {
   if (isDeleted(s)) return breakWith({ result: 'not_applied_no_match', detail: { why: 'deleted', message: `shard ${s.shardId} was deleted at ${s.deletedAt}` } })
   const lost = fence === null ? null : fenced(s, fence)
   if (lost !== null) return breakWith({ result: 'not_applied_no_match', detail: { why: 'fenced', message: lost } })
-  const { trace, result, detail } = mode === 'major' ? replaceSpineBatches(s.trace, output) : traceApplyMergeRes(s.trace, { output })
-  if (trace === s.trace) return breakWith({ result, detail })
-  return continueWith({ ...s, trace }, { result, detail })
+  const { trace, result, detail } = applyResult(s.trace, output, mode, input)
+  if (trace === s.trace || !applied(result)) return breakWith({ result, detail })
+  const claims = fence === null ? s.claims : s.claims?.map((c) => (c.job === fence.job ? { ...c, applied: (c.applied ?? 0) + 1 } : c))
+  return continueWith({ ...s, trace, ...(claims === undefined ? {} : { claims }) }, { result, detail })
+}
+
+/** How many results attempts of `job` applied under its claim (0 when it holds none). */
+export function appliedUnderClaim(s: ShardState, job: string): number {
+  return s.claims?.find((c) => c.job === job)?.applied ?? 0
 }
 
 export function stateInlineBytes(s: ShardState): number {
@@ -249,7 +271,7 @@ interface ShardStateJson {
   schemas: { id: number; keySchema: unknown; valSchema: unknown }[]
   trace: unknown
   deletedAt?: string
-  claims?: { job: string; token: number; at: string }[]
+  claims?: { job: string; token: number; at: string; applied?: number }[]
   leases?: { id: string; instance: string; seqno: number; expiresAt: string }[]
 }
 
@@ -277,7 +299,9 @@ export const shardStateCodec: StateCodec<ShardState> = {
     const trace = traceFromJson(tk, j.trace)
     if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
     const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
-    const claims = Array.isArray(j.claims) ? j.claims.map((c) => Object.freeze({ job: c.job, token: c.token, at: c.at })) : undefined
+    const claims = Array.isArray(j.claims)
+      ? j.claims.map((c) => Object.freeze(typeof c.applied === 'number' ? { job: c.job, token: c.token, at: c.at, applied: c.applied } : { job: c.job, token: c.token, at: c.at }))
+      : undefined
     const leases = Array.isArray(j.leases) ? j.leases.map((l) => Object.freeze({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) : undefined
     return {
       ...base,

@@ -72,13 +72,23 @@ export function replaceSpineBatches(trace: Trace, output: HollowBatch): ReplaceR
 
   const oldest = leveled[first] as { level: number; batch: SpineBatch }
   const merged = singleSpineBatch(Object.freeze({ id: spineId(oldest.batch.id.lo, (replaced[replaced.length - 1] as SpineBatch).id.hi), batch: output }))
+  return { trace: substituteSpineBatches(trace, replaced, merged), result: 'applied_exact', detail: null }
+}
+
+/**
+ * `trace` with the consecutive spine batches `replaced` (oldest first) replaced by `merged`, which
+ * takes the level and position of the oldest; the others leave their levels, and each level's
+ * merge is kept, joined or dropped as the table above says.
+ */
+export function substituteSpineBatches(trace: Trace, replaced: readonly SpineBatch[], merged: SpineBatch): Trace {
+  const oldest = replaced[0]
   const gone = new Set(replaced)
   const levels = trace.levels.map((level): MergeState => {
     if (!level.batches.some((b) => gone.has(b))) return level
-    const batches = level.batches.flatMap((b) => (b === oldest.batch ? [merged] : gone.has(b) ? [] : [b]))
-    return Object.freeze({ batches: Object.freeze(batches), merge: mergeAfter(tk, level.merge, batches) })
+    const batches = level.batches.flatMap((b) => (b === oldest ? [merged] : gone.has(b) ? [] : [b]))
+    return Object.freeze({ batches: Object.freeze(batches), merge: mergeAfter(trace.tk, level.merge, batches) })
   })
-  return { trace: Object.freeze({ ...trace, levels: Object.freeze(levels) }), result: 'applied_exact', detail: null }
+  return Object.freeze({ ...trace, levels: Object.freeze(levels) })
 }
 
 /** The merge a level keeps after its batches changed: one covering two batches, none for fewer. */

@@ -94,7 +94,9 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.match(missing.stderr, /^compactctl: SHARD_NOT_FOUND: no shard named "no-such-shard"/)
     assert.equal((await ctl(s, ['shards', 'delete', 'cli'])).code, 2, 'delete asks for --yes')
 
-    // compact: the plan, then a run followed to its end with its progress on stderr
+    // compact: the plan, then a run followed to its end with its progress on stderr. NB: applied
+    // as one output (incremental compaction off), so the compaction has one result to print.
+    await s.call('PATCH', '/v1/configs', { persist_enable_incremental_compaction: false }, 200)
     const dry = await ctl(s, ['compact', 'cli', '--desc', '[0]..[80]', '--dry-run', '--json'])
     assert.equal(dry.code, 0, dry.stderr)
     assert.ok(json<{ plan: { chunks: unknown[] } }>(dry).plan.chunks.length >= 3)

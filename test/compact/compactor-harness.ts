@@ -4,7 +4,7 @@
  *
  * - `TestExecutor`: each `execute` call waits until the test settles it (`succeed`, `fail`); it may
  *   "write" part keys first (`write`), and on abort it rejects carrying them in `writtenParts`,
- *   as the real Stage D does.
+ *   as the real Stage D does; with incremental compaction it may hand chunks over (`hand`).
  * - `TestShards`: `resolve` parses and validates with the real core parsers and `validateRequest`;
  *   `applyMergeRes` answers from a script (default `applied_exact`), and `not_applied` (fenced) for
  *   an attempt that no longer holds the shard's claim; claims and deletes are recorded.
@@ -12,11 +12,12 @@
 import { EventEmitter, once } from 'node:events'
 import type { Counter, Gauge } from 'prom-client'
 import { Registry } from 'prom-client'
-import { isFinished, type ApplyResult, type Compaction, type CompactionStatus, type MergePlan, type ResolvedRequest, type SubmitBody } from '../../src/compact/compaction.js'
+import { inputStats, isFinished, type ApplyResult, type Compaction, type CompactionStatus, type MergePlan, type ResolvedRequest, type SubmitBody } from '../../src/compact/compaction.js'
 import { Compactor } from '../../src/compact/compactor.js'
 import { type CompactorDeps, type ExecuteContext, type Fence } from '../../src/compact/compactor-port.js'
 import { heuristic, selectSchema, timeoutMs, validateRequest } from '../../src/compact/plan.js'
-import { parseBatch, type BatchPart, type HollowBatch, type HollowBatchJson } from '../../src/core/batch.js'
+import { emptyBatch, parseBatch, type BatchPart, type HollowBatch, type HollowBatchJson } from '../../src/core/batch.js'
+import { WHOLE_BATCHES } from '../../src/trace/compaction-input.js'
 import * as descs from '../../src/core/description.js'
 import { newPartId, newShardId, newWriterKey, type ShardId } from '../../src/core/ids.js'
 import { partialBatchKey, type PartialBatchKey } from '../../src/core/paths.js'
@@ -83,6 +84,13 @@ export interface ExecuteCall {
   /** Resolves with an output holding the written parts (one written first if none was). */
   succeed(): HollowBatch
   fail(err: unknown): void
+  /**
+   * Incremental compaction: writes `n` parts as chunk `index` of `count` and hands them to Stage C
+   * (`ctx.applyChunk`); resolves with its answer. Handed parts are Stage C's: never in `writtenParts`.
+   */
+  hand(index: number, count: number, n?: number): Promise<'continue' | 'stop'>
+  /** Ends as Stage D does once every chunk was handed over: an output with no parts. */
+  succeedHanded(): void
 }
 
 export class TestExecutor extends EventEmitter {
@@ -92,6 +100,7 @@ export class TestExecutor extends EventEmitter {
   readonly execute: CompactorDeps['execute'] = (req, cfg, ctx) =>
     new Promise((resolve, reject) => {
       const written: PartialBatchKey[] = []
+      const handed = new Set<PartialBatchKey>()
       let settled = false
       const call: ExecuteCall = {
         req,
@@ -115,13 +124,24 @@ export class TestExecutor extends EventEmitter {
           settled = true
           reject(err)
         },
+        hand: async (index, count, n = 1) => {
+          if (ctx.applyChunk === undefined) throw new Error('Stage C gave no applyChunk (incremental compaction off)')
+          const keys = call.write(n)
+          for (const k of keys) handed.add(k)
+          const output = outputOf(req, keys)
+          return ctx.applyChunk({ output, input: WHOLE_BATCHES, inputs: inputStats(req.inputs.slice(index, index + 1)), index, count })
+        },
+        succeedHanded: () => {
+          settled = true
+          resolve({ output: emptyBatch(req.desc) })
+        },
       }
       ctx.signal.addEventListener(
         'abort',
         () => {
           if (settled || !call.honourAbort) return
           settled = true
-          reject(Object.assign(new Error('aborted', { cause: ctx.signal.reason }), { writtenParts: [...written] }))
+          reject(Object.assign(new Error('aborted', { cause: ctx.signal.reason }), { writtenParts: written.filter((k) => !handed.has(k)) }))
         },
         { once: true },
       )

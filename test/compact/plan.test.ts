@@ -6,7 +6,9 @@ import { newPartId, newWriterKey } from '../../src/core/ids.js'
 import { partialBatchKey } from '../../src/core/paths.js'
 import { u64 } from '../../src/core/timestamp.js'
 import {
+  chunkBatches,
   chunkRuns,
+  planChunks,
   runCost,
   fastPathEligible,
   heuristic,
@@ -168,5 +170,71 @@ describe('orderRuns and chunkRuns (docs/compaction.md#chunking-within-the-memory
     assert.deepEqual(names(ordered), ['P'])
     const plan = chunkRuns(ordered, 100, 10)
     assert.deepEqual(plan.chunks.map((c) => c.memoryBytes), [10])
+  })
+})
+
+describe('chunkBatches and planChunks: batch-granular chunks of incremental compaction', () => {
+  const M = MIB
+  const o = (runReservedBytes: number) => ({ order: 'structured' as const, runReservedBytes, targetSizeBytes: 128 * M, windows: null })
+  /** Chunks as `kind [first..last] desc runs usage`. */
+  const show = (p: ReturnType<typeof chunkBatches>): string[] =>
+    p.chunks.map((c) => `${c.kind} ${c.first}..${c.last} [${c.desc.lower[0]},${c.desc.upper[0]})@${c.desc.since[0]} ${names(c.runs).join(',')} ${c.memoryBytes / M}`)
+  const inputs = [
+    batch(0, 1, [[[128 * M, 'A']], [[128 * M, 'B']]]),
+    batch(1, 2, [[[128 * M, 'C']]]),
+    batch(2, 3, [[[64 * M, 'D']], [[128 * M, 'E']], [[128 * M, 'F']]]),
+  ]
+
+  it('takes whole batches while they fit, each chunk with its own desc at the request since', () => {
+    const all = chunkBatches(inputs, [5n], o(768 * M))
+    assert.deepEqual(show(all), ['batches 0..2 [0,3)@5 A,C,D,B,E,F 704'])
+    const two = chunkBatches(inputs, [5n], o(384 * M))
+    assert.deepEqual(show(two), ['batches 0..1 [0,2)@5 A,C,B 384', 'batches 2..2 [2,3)@5 D,E,F 320'])
+    assert.equal(two.memoryViolations, 0)
+  })
+
+  it('splits a batch too large for the budget alone, into chunks of its runs', () => {
+    const split = chunkBatches(inputs, [0n], o(256 * M))
+    assert.deepEqual(show(split), ['batches 0..0 [0,1)@0 A,B 256', 'batches 1..1 [1,2)@0 C 128', 'runs 2..2 [2,3)@0 D,E 192', 'runs 2..2 [2,3)@0 F 128'])
+    assert.equal(split.memoryViolations, 0)
+  })
+
+  it('keeps two runs together over budget, counting a violation only when a chunk takes more than one run over it', () => {
+    const big = [0, 1, 2, 3].map((i) => batch(i, i + 1, [[[300 * M, `R${i}`]]]))
+    const p = chunkBatches(big, [0n], o(256 * M))
+    assert.deepEqual(show(p), ['batches 0..1 [0,2)@0 R0,R1 600', 'batches 2..3 [2,4)@0 R2,R3 600'])
+    assert.equal(p.memoryViolations, 2)
+    const twoRuns = chunkBatches([batch(0, 1, [[[300 * M, 'X']], [[300 * M, 'Y']]])], [0n], o(256 * M))
+    assert.deepEqual(show(twoRuns), ['batches 0..0 [0,1)@0 X,Y 600'])
+    assert.equal(twoRuns.memoryViolations, 1)
+    const lone = chunkBatches([batch(0, 1, [[[300 * M, 'Z']]])], [0n], o(256 * M))
+    assert.equal(lone.memoryViolations, 0)
+  })
+
+  it('empty batches cost nothing and join the chunk at hand; only empty batches make a chunk of no runs', () => {
+    const empty = (lo: number) => ({ ...batch(lo, lo + 1, []), len: 0 })
+    assert.deepEqual(show(chunkBatches([empty(0), batch(1, 2, [[[10, 'P']]]), empty(2)], [0n], o(100))), [`batches 0..2 [0,3)@0 P ${10 / M}`])
+    assert.deepEqual(show(chunkBatches([empty(0), empty(1)], [0n], o(100))), ['batches 0..1 [0,2)@0  0'])
+  })
+
+  it('every part lands in exactly one chunk, out-of-order runs exploded', () => {
+    const wrong = batch(0, 1, [[[60, 'X1'], [60, 'X2'], [60, 'X3']]], 'codec')
+    const right = batch(1, 2, [[[60, 'Y1'], [60, 'Y2']]])
+    const p = chunkBatches([wrong, right], [0n], { ...o(100), targetSizeBytes: 10 })
+    assert.deepEqual(show(p).map((x) => x.split(' ').slice(0, 4).join(' ')), ['runs 0..0 [0,1)@0 X1,X2', 'runs 0..0 [0,1)@0 X3', 'batches 1..1 [1,2)@0 Y1+Y2'])
+    assert.equal(p.chunks.flatMap((c) => c.runs.flatMap((r) => r.parts)).length, 5)
+  })
+
+  it('planChunks: without incremental compaction, chunk_runs chunks combined into the request desc; a rescued batch of runs: runs chunks only', () => {
+    const desc = d(0, 3, 5)
+    const legacy = planChunks(inputs, desc, { ...o(256 * M), incremental: false, runsOnly: false })
+    assert.deepEqual(legacy.chunks.map((c) => [c.kind, names(c.runs).join(','), c.first, c.last, c.desc]), [
+      ['combined', 'A,C', 0, 1, desc],
+      ['combined', 'D,B', 0, 2, desc],
+      ['combined', 'E,F', 2, 2, desc],
+    ])
+    assert.deepEqual(planChunks(inputs, desc, { ...o(768 * M), incremental: true, runsOnly: false }).chunks.map((c) => c.kind), ['batches'])
+    const rest = planChunks([inputs[0] as HollowBatch], d(0, 1, 5), { ...o(768 * M), incremental: true, runsOnly: true })
+    assert.deepEqual(rest.chunks.map((c) => [c.kind, names(c.runs).join(','), c.desc]), [['runs', 'A,B', d(0, 1, 5)]])
   })
 })

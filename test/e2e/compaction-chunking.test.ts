@@ -1,7 +1,10 @@
 /**
- * Stage D's planning on the real stack (docs/compaction.md#chunking-within-the-memory-bound): the dry-run
- * plan of `chunk_runs` with and without memory violations and the counters a real run bumps, runs
- * in the wrong order exploded into single-part runs, and empty inputs costing nothing.
+ * Stage D's planning on the real stack (docs/compaction.md#chunking-within-the-memory-bound,
+ * docs/compaction.md#incremental-compaction): the dry-run plan of `chunk_runs` with and without memory violations
+ * and the counters a real run bumps; the same inputs chunked whole batches at a time with
+ * incremental compaction, each chunk applied on its own; a batch too large for one chunk split
+ * into chunks of its runs; runs in the wrong order exploded into single-part runs; and empty
+ * inputs costing nothing.
  */
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
@@ -19,10 +22,12 @@ import {
   patchConfigs,
   runRows,
   scrape,
+  seriesDelta,
   shardApplied,
   snapshots,
   writeBatch,
   type BatchJson,
+  type PartJson,
   type RowJson,
 } from './support.js'
 
@@ -67,7 +72,10 @@ async function assertOneRunPerChunk(s: Awaited<ReturnType<typeof fourInputs>>, o
   )
 }
 
-describe('chunking', () => {
+const OFF = { persist_enable_incremental_compaction: false }
+const REQUEST_DESC = { lower: [0], upper: [4], since: [0] }
+
+describe('chunking without incremental compaction (chunk_runs)', () => {
   it('without memory violations: greedy chunks, a lone last run allowed, one output run per chunk', async (t) => {
     const s = await fourInputs(t)
     const max = Math.max(...s.sizes)
@@ -75,9 +83,10 @@ describe('chunking', () => {
     // run_reserved = 4T − 2T = 2T fits any three runs but not four.
     const target = Math.ceil((3 * max) / 2)
     assert.ok(4 * min > 2 * target, `part sizes ${s.sizes.join(', ')} are too uneven for this test`)
-    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    await patchConfigs(s.app, { ...OFF, persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
     const desc = { lower: [0], upper: [4] }
     const plan = await dryRun(s.app, s.shardId, { desc })
+    assert.deepEqual(plan.chunks.map((c) => [c.kind, c.desc]), [['combined', REQUEST_DESC], ['combined', REQUEST_DESC]])
     assert.deepEqual(
       plan.runs,
       s.sizes.map((size, input) => ({ input, order: 'structured', schemaId: 0, parts: 1, encodedBytes: size, maxPartBytes: size, exploded: false })),
@@ -111,7 +120,7 @@ describe('chunking', () => {
     const s = await fourInputs(t)
     // run_reserved = 2T is half of the smallest part: every chunk is forced over it.
     const target = Math.floor(Math.min(...s.sizes) / 4)
-    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    await patchConfigs(s.app, { ...OFF, persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
     const desc = { lower: [0], upper: [4] }
     const plan = await dryRun(s.app, s.shardId, { desc })
     const [s0, s1, s2, s3] = s.sizes as [number, number, number, number]
@@ -138,7 +147,161 @@ describe('chunking', () => {
     await assertOneRunPerChunk(s, c.output as BatchJson, [[0, 1], [2, 3]])
     assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.snapshots)
   })
+})
 
+/** The hollow batches of spine batch 0 as `lower-upper` with their rows, one array per run. */
+async function layout(app: Awaited<ReturnType<typeof fourInputs>>['app'], shardId: string): Promise<[string, RowJson[][]][]> {
+  const sb = (await getShard(app, shardId)).trace.batches[0]
+  const out: [string, RowJson[][]][] = []
+  for (const b of sb?.batches ?? []) out.push([`${b.desc.lower[0] as number}-${b.desc.upper[0] as number}`, await runRows(app, shardId, b)])
+  return out
+}
+
+const row = (i: number): RowJson => ({ key: `k${i}`, val: 'v', time: i, diff: 1 })
+const CHUNKS_APPLIED = 'persist_compaction_chunks_applied_total'
+
+describe('chunking with incremental compaction (batch-granular)', () => {
+  it('whole batches while they fit: each chunk applies on its own as soon as it is written', async (t) => {
+    const s = await fourInputs(t)
+    const max = Math.max(...s.sizes)
+    const min = Math.min(...s.sizes)
+    const target = Math.ceil((3 * max) / 2)
+    assert.ok(4 * min > 2 * target, `part sizes ${s.sizes.join(', ')} are too uneven for this test`)
+    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    const desc = { lower: [0], upper: [4] }
+    const plan = await dryRun(s.app, s.shardId, { desc })
+    const [s0, s1, s2, s3] = s.sizes as [number, number, number, number]
+    assert.deepEqual(chunksOf(plan), [
+      [[0, 1, 2], s0 + s1 + s2],
+      [[3], s3],
+    ])
+    assert.deepEqual(plan.chunks.map((c) => [c.kind, c.desc]), [
+      ['batches', { lower: [0], upper: [3], since: [0] }],
+      ['batches', { lower: [3], upper: [4], since: [0] }],
+    ])
+
+    const before = await scrape(s.app)
+    const c = await compactAndWait(s.app, s.shardId, { desc })
+    assert.equal(c.status, 'succeeded')
+    assert.equal(c.result, undefined, 'two outputs applied: no single result')
+    assert.equal(c.output, undefined)
+    assert.deepEqual(c.merges, [
+      { desc: { lower: [0], upper: [3], since: [0] }, inputs: { batches: 3, parts: 3, runs: 3, updates: 3, encodedBytes: s0 + s1 + s2 }, result: 'applied_subset' },
+      { desc: { lower: [3], upper: [4], since: [0] }, inputs: { batches: 1, parts: 1, runs: 1, updates: 1, encodedBytes: s3 }, result: 'applied_subset' },
+    ])
+    assert.deepEqual(c.progress, { ...(c.progress as object), chunksDone: 2, chunksTotal: 2, chunksApplied: 2 })
+    const after = await scrape(s.app)
+    assert.deepEqual(countDelta(before, after), {
+      requested: 1,
+      started: 1,
+      applied: 2,
+      applied_subset_match: 2,
+      [shardApplied(s.shardId)]: 2,
+      chunks_compacted: 2,
+      runs_compacted: 4,
+      [RECENT]: 1,
+    })
+    assert.equal(seriesDelta(before, after, CHUNKS_APPLIED), 2)
+    // One hollow batch per chunk, one run each: rows are not merged across chunks.
+    assert.deepEqual(await layout(s.app, s.shardId), [
+      ['0-3', [[row(0), row(1), row(2)]]],
+      ['3-4', [[row(3)]]],
+    ])
+    assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.snapshots)
+  })
+
+  it('over budget: batches of one run still go two by two, a violation counted for each pair', async (t) => {
+    const s = await fourInputs(t)
+    const target = Math.floor(Math.min(...s.sizes) / 4)
+    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+    const desc = { lower: [0], upper: [4] }
+    const plan = await dryRun(s.app, s.shardId, { desc })
+    const [s0, s1, s2, s3] = s.sizes as [number, number, number, number]
+    assert.deepEqual(chunksOf(plan), [
+      [[0, 1], s0 + s1],
+      [[2, 3], s2 + s3],
+    ])
+    assert.equal(plan.memoryViolations, 2)
+
+    const before = await scrape(s.app)
+    const c = await compactAndWait(s.app, s.shardId, { desc })
+    assert.equal(c.status, 'succeeded')
+    assert.deepEqual(countDelta(before, await scrape(s.app)), {
+      requested: 1,
+      started: 1,
+      applied: 2,
+      applied_subset_match: 2,
+      [shardApplied(s.shardId)]: 2,
+      memory_violations: 2,
+      chunks_compacted: 2,
+      runs_compacted: 4,
+      [RECENT]: 1,
+    })
+    assert.deepEqual(await layout(s.app, s.shardId), [
+      ['0-2', [[row(0), row(1)]]],
+      ['2-4', [[row(2), row(3)]]],
+    ])
+    assert.deepEqual(await snapshots(s.app, s.shardId, AS_OFS), s.snapshots)
+  })
+
+  it('a batch too large for one chunk is split into chunks of its runs, each replacing its runs in the batch', async (t) => {
+    const { app } = await e2eApp(t)
+    const shardId = await createShard(app)
+    await patchConfigs(app, { persist_inline_writes_single_max_bytes: 0, persist_compaction_heuristic_min_inputs: 1 })
+    // Four one-run batches over [0, 4), never appended: their parts become the four runs of one batch.
+    const rows: RowJson[] = [row(0), { key: 'k0', val: 'v', time: 1, diff: -1 }, row(2), { key: 'k2', val: 'v', time: 3, diff: 1 }]
+    const written = []
+    for (const r of rows) written.push(await writeBatch(app, shardId, 0, 4, [r], false))
+    const parts = written.map((b) => b.parts[0] as PartJson)
+    const batch: BatchJson = {
+      desc: { lower: [0], upper: [4], since: [0] },
+      len: 4,
+      parts,
+      runSplits: [1, 2, 3],
+      runMeta: parts.map(() => ({ order: 'structured', schemaId: 0 })),
+    }
+    await inject(app, { method: 'POST', url: `/v1/shards/${shardId}/append`, payload: { batch } }, 201)
+    const snaps = await snapshots(app, shardId, [0, 1, 2, 3])
+    const sizes = parts.map((p) => p.encodedSizeBytes as number)
+    const max = Math.max(...sizes)
+    // run_reserved = 2T holds two runs but not three (nor the whole batch).
+    const target = Math.ceil((5 * max) / 4)
+    assert.ok(3 * Math.min(...sizes) > 2 * target, `part sizes ${sizes.join(', ')} are too uneven for this test`)
+    await patchConfigs(app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
+
+    const desc = { lower: [0], upper: [4] }
+    const plan = await dryRun(app, shardId, { desc })
+    assert.deepEqual(
+      plan.chunks.map((c) => [c.kind, c.desc, c.runs.length]),
+      [
+        ['runs', REQUEST_DESC, 2],
+        ['runs', REQUEST_DESC, 2],
+      ],
+    )
+    const before = await scrape(app)
+    const c = await compactAndWait(app, shardId, { desc })
+    assert.equal(c.status, 'succeeded')
+    assert.deepEqual((c.merges as { result: string; inputs: { runs: number } }[]).map((m) => [m.result, m.inputs.runs]), [
+      ['applied_subset', 2],
+      ['applied_subset', 2],
+    ])
+    assert.equal(seriesDelta(before, await scrape(app), CHUNKS_APPLIED), 2)
+    // The batch keeps its desc and holds the two outputs, one run each (at since 0 no time moves, nothing cancels).
+    const sb = (await getShard(app, shardId)).trace.batches[0]
+    assert.equal(sb?.batches.length, 1)
+    const after = sb?.batches[0] as BatchJson
+    assert.deepEqual(after.desc, REQUEST_DESC)
+    assert.equal(after.runMeta.length, 2)
+    assert.equal(after.len, 4)
+    assert.deepEqual(await runRows(app, shardId, after), [
+      [row(0), { key: 'k0', val: 'v', time: 1, diff: -1 }],
+      [row(2), { key: 'k2', val: 'v', time: 3, diff: 1 }],
+    ])
+    assert.deepEqual(await snapshots(app, shardId, [0, 1, 2, 3]), snaps)
+  })
+})
+
+describe('chunk planning, with or without incremental compaction', () => {
   it('a multi-part run declared in the wrong order is exploded into single-part runs, and compacts correctly', async (t) => {
     const { app } = await e2eApp(t)
     const shardId = await createShard(app)
@@ -198,7 +361,7 @@ describe('chunking', () => {
     assert.deepEqual(plan.heuristic, { inputs: 3, parts: 2, updates: 2, wouldCompact: true })
     assert.deepEqual(plan.runs.map((r) => r.input), [0, 2])
     // Had the empty batch a run, it would cost a whole target size (128 MiB) here.
-    assert.deepEqual(plan.chunks, [{ runs: [0, 1], memoryBytes: sizeOf(b0) + sizeOf(b2) }])
+    assert.deepEqual(plan.chunks, [{ runs: [0, 1], memoryBytes: sizeOf(b0) + sizeOf(b2), kind: 'batches', desc }])
     assert.equal(plan.memoryViolations, 0)
 
     const before = await scrape(e.app)
@@ -218,7 +381,7 @@ describe('chunking', () => {
     const snaps = await snapshots(e.app, shardId, [0, 1, 2])
     const queued = await dryRun(e.app, shardId, { desc: { lower: [0], upper: [2] } })
     assert.deepEqual(queued.runs.map((r) => r.input), [0])
-    assert.deepEqual(queued.chunks, [{ runs: [0], memoryBytes: sizeOf(b0) }])
+    assert.deepEqual(queued.chunks, [{ runs: [0], memoryBytes: sizeOf(b0), kind: 'batches', desc: { lower: [0], upper: [2], since: [0] } }])
     const c = await compactAndWait(e.app, shardId, { desc: { lower: [0], upper: [2] } })
     assert.equal(c.status, 'succeeded')
     assert.equal(c.result, 'applied_exact')

@@ -28,6 +28,7 @@ import {
   shardApplied,
   snapshots,
   submit,
+  whenCompaction,
   type BatchJson,
   type CompactionJson,
 } from './support.js'
@@ -138,15 +139,18 @@ describe('queue and concurrency', () => {
 })
 
 describe('cancel', () => {
-  it('cancelling a running compaction answers 200 cancelled once its written outputs are deleted, then 409', GATED, async (t) => {
+  /** Four inputs in two chunks, [0, 1, 2] then [3]: the second reads input 3 only after the first is written. */
+  async function twoChunks(t: TestContext, configs: Record<string, unknown>) {
     const s = await setup(t, 5)
     const sizes = s.inputs.map((b) => b.parts[0]?.encodedSizeBytes as number)
-    // Two chunks, [0, 1, 2] then [3]: the second reads input 3 only after the first is written.
     const target = Math.ceil((3 * Math.max(...sizes)) / 2)
     assert.ok(4 * Math.min(...sizes) > 2 * target, `part sizes ${sizes.join(', ')} are too uneven for this test`)
-    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target })
-    const snaps = await snapshots(s.app, s.shardId, [0, 1, 2, 3, 4])
-    const keys = await blobKeys(s.services, s.shardId)
+    await patchConfigs(s.app, { persist_blob_target_size: target, persist_compaction_memory_bound_bytes: 4 * target, ...configs })
+    return { ...s, snaps: await snapshots(s.app, s.shardId, [0, 1, 2, 3, 4]), keys: await blobKeys(s.services, s.shardId) }
+  }
+
+  it('without incremental compaction: cancelling a running compaction answers 200 cancelled once its written outputs are deleted, then 409', GATED, async (t) => {
+    const s = await twoChunks(t, { persist_enable_incremental_compaction: false })
     const hold = s.blob.hold((key) => key === s.inputKey(3))
     const before = await scrape(s.app)
 
@@ -159,22 +163,68 @@ describe('cancel', () => {
     const progress = running.progress as { chunksDone: number; chunksTotal: number; partsWritten: number }
     assert.deepEqual([progress.chunksDone, progress.chunksTotal], [1, 2])
     assert.ok(progress.partsWritten >= 1)
-    const written = (await blobKeys(s.services, s.shardId)).filter((k) => !keys.includes(k))
+    const written = (await blobKeys(s.services, s.shardId)).filter((k) => !s.keys.includes(k))
     assert.equal(written.length, progress.partsWritten, 'the first chunk is in blob storage')
 
     const cancelled = await inject(s.app, { method: 'DELETE', url: `/v1/compactions/${id}` }, 200)
     const c = cancelled.json() as CompactionJson
     assert.equal(c.status, 'cancelled')
     assert.equal(c.error?.code, 'CANCELLED')
+    assert.equal(c.reason, undefined)
     assert.equal(c.output, undefined)
-    assert.deepEqual(await blobKeys(s.services, s.shardId), keys, 'written outputs are deleted')
+    assert.deepEqual(await blobKeys(s.services, s.shardId), s.keys, 'written outputs are deleted')
     assert.deepEqual(countDelta(before, await scrape(s.app)), { requested: 1, started: 1, chunks_compacted: 2, runs_compacted: 4, [RECENT]: 1 })
     assert.deepEqual((await getShard(s.app, s.shardId)).trace, s.shard.trace)
 
     const again = await inject(s.app, { method: 'DELETE', url: `/v1/compactions/${id}` }, 409)
     assert.equal(again.json().code, 'ALREADY_FINISHED')
     hold.release()
-    assert.deepEqual(await snapshots(s.app, s.shardId, [0, 1, 2, 3, 4]), snaps)
+    assert.deepEqual(await snapshots(s.app, s.shardId, [0, 1, 2, 3, 4]), s.snaps)
+  })
+
+  it('with incremental compaction: a compaction cancelled after its first chunk applied keeps that chunk; only the rest is undone', GATED, async (t) => {
+    const s = await twoChunks(t, {})
+    const hold = s.blob.hold((key) => key === s.inputKey(3))
+    const before = await scrape(s.app)
+
+    const submitted = await submit(s.app, s.shardId, { desc: { lower: [0], upper: [4] } })
+    assert.equal(submitted.statusCode, 202, submitted.body)
+    const id = submitted.json().id as string
+    await hold.reached
+    const running = await whenCompaction(s.services.compactor, id, (c) => c.progress.chunksApplied === 1)
+    assert.deepEqual([running.status, running.progress.chunksDone, running.progress.chunksTotal], ['running', 1, 2])
+    const chunk1 = (await getShard(s.app, s.shardId)).trace.batches[0]?.batches[0] as BatchJson
+    assert.deepEqual(chunk1.desc, { lower: [0], upper: [3], since: [0] }, 'the first chunk is in the trace while the second runs')
+    // NB: no snapshot while the hold is on: it would read input 3 too.
+
+    const cancelled = await inject(s.app, { method: 'DELETE', url: `/v1/compactions/${id}` }, 200)
+    const c = cancelled.json() as CompactionJson & { progress: { chunksApplied: number }; reason?: { code: string; message: string }; merges: { desc: unknown; result: string }[] }
+    assert.equal(c.status, 'cancelled')
+    assert.equal(c.error?.code, 'CANCELLED')
+    assert.equal(c.reason?.code, 'PARTIALLY_APPLIED')
+    assert.match(c.reason?.message ?? '', /^1 output it applied before it was cancelled stay in the trace/)
+    assert.equal(c.progress.chunksApplied, 1)
+    assert.deepEqual(c.merges.map((m) => [m.desc, m.result]), [[{ lower: [0], upper: [3], since: [0] }, 'applied_subset']])
+    assert.equal(c.output, undefined)
+
+    // The first chunk's output stays (state references it); nothing else was written.
+    const trace = (await getShard(s.app, s.shardId)).trace
+    assert.deepEqual(trace.batches[0]?.batches.map((b) => [b.desc.lower[0], b.desc.upper[0]]), [[0, 3], [3, 4]])
+    assert.deepEqual(trace.batches[0]?.batches[1], s.inputs[3], 'the second chunk\'s input is as it was')
+    assert.deepEqual(trace.batches.slice(1), s.shard.trace.batches.slice(1))
+    assert.deepEqual(await blobKeys(s.services, s.shardId), [...s.keys, ...partKeys(s.shardId, chunk1)].sort())
+    assert.deepEqual(countDelta(before, await scrape(s.app)), {
+      requested: 1,
+      started: 1,
+      applied: 1,
+      applied_subset_match: 1,
+      [shardApplied(s.shardId)]: 1,
+      chunks_compacted: 2,
+      runs_compacted: 4,
+      [RECENT]: 1,
+    })
+    hold.release()
+    assert.deepEqual(await snapshots(s.app, s.shardId, [0, 1, 2, 3, 4]), s.snaps)
   })
 })
 

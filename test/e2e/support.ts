@@ -9,9 +9,12 @@
  * - HTTP helpers (shards, batches, configs, compactions, snapshots, parts) that assert the status.
  * - `scrape` / `countDelta`: the compaction counters of `GET /metrics`, and what moved between two
  *   scrapes, so a test asserts every lifecycle counter at once (what did not move included).
+ * - `whenCompaction`: a compaction's state awaited on the compactor's change events.
  */
 import assert from 'node:assert/strict'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import { isFinished, type Compaction } from '../../src/compact/compaction.js'
+import type { Compactor } from '../../src/compact/compactor.js'
 import type { Blob, BlobMeta, GetOptions } from '../../src/location/blob.js'
 import type { Abortable } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
@@ -219,7 +222,7 @@ export interface PlanJson {
   schemaSelection: string
   schemaId: number
   runs: { input: number; order: string | null; schemaId: number | null; parts: number; encodedBytes: number; maxPartBytes: number; exploded: boolean }[]
-  chunks: { runs: number[]; memoryBytes: number }[]
+  chunks: { runs: number[]; memoryBytes: number; kind: string; desc: DescJson }[]
   memoryViolations: number
 }
 
@@ -227,6 +230,34 @@ export async function dryRun(app: App, shardId: string, body: Json): Promise<Pla
   const res = await submit(app, shardId, { ...body, dryRun: true })
   assert.equal(res.statusCode, 200, res.body)
   return res.json().plan as PlanJson
+}
+
+/**
+ * Resolves with compaction `id` once `ready` holds for it, waiting on the compactor's `change`
+ * events (never a timer); fails if it ends first without.
+ */
+export async function whenCompaction(compactor: Compactor, id: string, ready: (c: Compaction) => boolean): Promise<Compaction> {
+  // NB: listening before reading, so a change between the read and the wait is not missed.
+  let changed = 0
+  let wake: (() => void) | null = null
+  const onChange = (): void => {
+    changed++
+    wake?.()
+  }
+  compactor.on('change', onChange)
+  try {
+    for (let i = 0; i < 10_000; i++) {
+      const seen = changed
+      const c = await compactor.get(id)
+      if (ready(c)) return c
+      if (isFinished(c.status)) throw new Error(`compaction ${id} ended ${c.status} first: ${JSON.stringify(c.reason ?? c.error ?? null)}`)
+      if (changed === seen) await new Promise<void>((resolve) => (wake = resolve))
+      wake = null
+    }
+  } finally {
+    compactor.off('change', onChange)
+  }
+  throw new Error(`compaction ${id} never became ready`)
 }
 
 /** The snapshot rows at every asOf in `asOfs`, keyed by asOf. */

@@ -9,6 +9,8 @@
  *
  * Background compaction (writer maintenance) runs as in production, so every check holds whatever
  * it did meanwhile; env MODEL_NO_COMPACTION turns it off (the kill switch) to tell its faults apart.
+ * Compactions run with incremental compaction on or off (a config op flips it), and some are
+ * cancelled while they run: the chunks they applied stay, and the snapshots must not notice.
  *
  * Shards have utf8 keys and struct values `{a: int64, f1?: utf8, f2?: utf8, ...}`: each schema
  * evolution adds a nullable field, which older rows read as null.
@@ -331,6 +333,8 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
             persist_compaction_memory_bound_bytes: pick([4 * target, 1024 * 1024 * 1024]),
             persist_inline_writes_total_max_bytes: pick([1, 1024 * 1024]),
             persist_compaction_heuristic_min_inputs: pick([1, 8]),
+            // Incremental compaction (each chunk applied alone) mostly on, as by default.
+            persist_enable_incremental_compaction: pick([true, true, false]),
           })
           break
         }
@@ -358,6 +362,19 @@ export async function runModel(run: ModelRun): Promise<{ ops: Record<string, num
                 : kind === 'major'
                   ? { major: true, wait: true }
                   : { major: true, desc: { lower: spine[a]!.desc.lower, upper: spine[z]!.desc.upper }, wait: true }
+          if (rand() < 0.25) {
+            // Cancelled while it may be running: whatever chunks applied before stay, the rest is
+            // undone; either way every snapshot still equals the model's.
+            const started = await inject({ method: 'POST', url: `/v1/shards/${m.id}/compactions`, payload: { ...body, wait: false } })
+            assert.ok([200, 202, 422].includes(started.statusCode), `${where}: ${started.body}`)
+            if (started.statusCode !== 202) break
+            const cancelled = await inject({ method: 'DELETE', url: `/v1/compactions/${started.json().id as string}` })
+            // 409: it had finished, or was applying its last output.
+            assert.ok([200, 409].includes(cancelled.statusCode), `${where}: ${cancelled.body}`)
+            const outcome = cancelled.statusCode === 200 ? `${cancelled.json().status}:${cancelled.json().reason?.code ?? '-'}` : cancelled.json().code
+            counts[`cancel=${outcome}`] = (counts[`cancel=${outcome}`] ?? 0) + 1
+            break
+          }
           const submitted = await inject({ method: 'POST', url: `/v1/shards/${m.id}/compactions`, payload: body })
           // 422: a background compaction changed the trace between the read and the submission,
           // or the since is behind an input's (a merge since). Both leave state alone.
