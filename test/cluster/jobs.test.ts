@@ -41,7 +41,16 @@ describe('compactions across the cluster', () => {
   before(async () => {
     cluster = await startCluster({
       // No idle sweep either: it would add maintenance jobs to these shards between two listings.
-      configs: { ...NO_MAINTENANCE, ...SLOW_COMPACTION, persist_inline_writes_single_max_bytes: 0, compaction_lease_timeout: '10s', compaction_idle_sweep_interval: '0s' },
+      // Incremental compaction off: these tests are about jobs across instances, and check a
+      // compaction's one output (and a cancel that changes nothing); rescue.test.ts has it on.
+      configs: {
+        ...NO_MAINTENANCE,
+        ...SLOW_COMPACTION,
+        persist_inline_writes_single_max_bytes: 0,
+        compaction_lease_timeout: '10s',
+        compaction_idle_sweep_interval: '0s',
+        persist_enable_incremental_compaction: false,
+      },
     })
     ;[a, b, c] = cluster.instances as [Instance, Instance, Instance]
   })
@@ -98,7 +107,8 @@ describe('compactions across the cluster', () => {
   })
 
   it('DELETE on one instance cancels the compaction another runs: it stops, deletes its outputs and changes nothing', async () => {
-    const shardId = await bigShard(cluster, [a, b, c], 16, 500)
+    // Large enough to run for several lease renewals (the owner hears of the cancel at its next one).
+    const shardId = await bigShard(cluster, [a, b, c], 16, 2000)
     const before = await snapshotsOf(cluster, a, shardId, [0, 8, 15])
     const keysBefore = await referencedKeys(cluster, a, shardId)
     const submitted = (await cluster.call(a, 'POST', `/v1/shards/${shardId}/compactions`, 202, { major: true })) as CompactionJson
