@@ -29,24 +29,22 @@
 import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
 import { parseBatch, type HollowBatch } from '../core/batch.js'
-import { Buffer } from 'node:buffer'
 import { isShardId, newShardId, type PartId, type ShardId, type WriterKey } from '../core/ids.js'
 import { blobKeyForShard, partialBatchKey, type BlobKey } from '../core/paths.js'
-import { TIMESTAMP_KINDS, type Timestamp, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
+import { TIMESTAMP_KINDS } from '../core/timestamp.js'
 import { parseDataType } from '../columnar/data-type.js'
-import { decodePart, type PartMeta } from '../columnar/part-format.js'
-import type { Updates, UpdatesShape } from '../columnar/updates.js'
+import { decodePart } from '../columnar/part-format.js'
 import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
-import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js'
+import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
-import type { GcMetrics } from '../metrics/metrics.js'
-import { ReaderLeases, type ReaderLeaseMetrics } from './reader-leases.js'
+import { ReaderLeases } from './reader-leases.js'
+import { bodyOf, deletedError, notAvailable, notFound, parseBatchFrontier, timestampFromText, writeError } from './shard-errors.js'
+import type { AppendBatchResult, CreateShardRequest, PartRead, ShardsOptions, SnapshotRead, WriteBatchRequest, WriteBatchResult } from './shards-api.js'
 import type { BatchPart } from '../core/batch.js'
-import type { BodyChunk } from '../engine/read-task.js'
 import type { WriteTaskPayload } from '../engine/protocol.js'
-import { WorkerExitError, type WorkerPool, TaskError } from '../engine/worker-pool.js'
+import type { WorkerPool } from '../engine/worker-pool.js'
 import { parseWriteHeader } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
@@ -56,7 +54,6 @@ import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch } from './batch-check.js'
 import { builtBatch, flushInlineParts, hollowKeys, runLimited, takeBuiltPart, userBatchDesc, type BatchWriterTarget } from './batch-writer.js'
 import { ShardGc, type GcResult } from './gc.js'
-import { Readable } from 'node:stream'
 import { Leases, type Release } from './leases.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
@@ -84,6 +81,8 @@ import {
   type ShardState,
 } from './state.js'
 
+export type { AppendBatchResult, ArrowWriteQuery, CreateShardRequest, PartRead, ShardsOptions, SnapshotRead, WriteBatchRequest, WriteBatchResult } from './shards-api.js'
+
 export const DEFAULT_GC_GRACE_MS = 10 * 60 * 1000
 
 /** Default largest write body (the HTTP default of `COMPACTD_BODY_LIMIT`). */
@@ -91,105 +90,6 @@ export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** Told about the merge requests an append produced (after it committed). Must not throw. */
 export type MergeRequestListener = (shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>) => void
-
-export interface ShardsOptions {
-  readonly machine: Machine<ShardState>
-  /** For listing shards and truncating their old versions. */
-  readonly consensus: Consensus
-  readonly blob: Blob
-  /** Snapshot reads merge in these worker threads (compaction's pool); a function is called on first use. */
-  readonly pool: WorkerPool | (() => WorkerPool)
-  /** Started (loaded) by the service before its first read of a value. */
-  readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
-  /** This process's writer key (`w<uuid>`): every part it uploads lives under it. */
-  readonly writerKey: WriterKey
-  readonly metrics: { readonly gc: GcMetrics; readonly cluster?: ReaderLeaseMetrics }
-  /** This instance's id, recorded in its reader leases; default `local`. */
-  readonly instanceId?: string
-  readonly now?: () => Date
-  /** Age before an unreferenced blob may be deleted; default 10 minutes. */
-  readonly gcGraceMs?: number
-  /** Period of the background GC over every shard once `start()`ed; null (default) for none. */
-  readonly gcIntervalMs?: number | null
-  /** Shared with whatever else reads state or writes parts in this process (the compactor). */
-  readonly leases?: Leases
-  /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
-  readonly onError?: (err: unknown) => void
-  /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (engine/windows.ts). */
-  readonly windowMinBytes?: number
-  /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
-  readonly onState?: (shardId: ShardId, state: ShardState) => void
-  /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */
-  readonly bodyLimitBytes?: number
-  /** Longest a state read earlier may serve a snapshot (recent-states.ts); default 1 s, and never more than half the GC grace. */
-  readonly recentStateMaxAgeMs?: number
-}
-
-export interface CreateShardRequest {
-  readonly name?: string
-  readonly timestamp: TimestampKindName
-  readonly keySchema?: unknown
-  readonly valSchema?: unknown
-}
-
-/** The frontiers and append fields of an Arrow write, as JSON values (from the query string). */
-export interface ArrowWriteQuery {
-  readonly lower?: unknown
-  readonly upper?: unknown
-  readonly append?: boolean
-  readonly expectedUpper?: unknown
-}
-
-/**
- * A batch write: a request body streamed as it arrives (JSON with the frontiers in it, or an
- * Arrow IPC stream with them in the query), or the same held in memory (a parsed JSON body, a
- * whole Arrow stream), which is fed to the same write task.
- */
-export type WriteBatchRequest =
-  | { readonly kind: 'json-body'; readonly body: Readable }
-  | ({ readonly kind: 'arrow-body'; readonly body: Readable } & ArrowWriteQuery)
-  | { readonly kind: 'json'; readonly updates: unknown; readonly lower?: unknown; readonly upper?: unknown; readonly append?: unknown; readonly expectedUpper?: unknown }
-  | ({ readonly kind: 'arrow'; readonly bytes: Uint8Array } & ArrowWriteQuery)
-
-export interface WriteBatchResult {
-  readonly tk: TimestampKind
-  readonly batch: HollowBatch
-  readonly appended: boolean
-  /** When appended: the state version that holds the batch, and the shard's upper after it. */
-  readonly seqno?: SeqNo
-  readonly upper?: Antichain
-}
-
-export interface AppendBatchResult {
-  readonly tk: TimestampKind
-  readonly seqno: SeqNo
-  readonly upper: Antichain
-}
-
-export interface SnapshotRead {
-  readonly tk: TimestampKind
-  readonly asOf: Timestamp
-  /** The shape of its rows: the latest schema's types. */
-  readonly shape: UpdatesShape
-  /** The state version read. */
-  readonly seqno: SeqNo
-  /**
-   * The response body (the JSON document or an Arrow IPC stream of the consolidated, sorted rows
-   * with times = asOf), in chunks encoded by a worker; releases the lease when iteration ends.
-   */
-  readonly body: AsyncIterable<BodyChunk>
-  /** Releases the lease (idempotent); call it if `body` is never iterated to the end. */
-  release(): void
-}
-
-export interface PartRead {
-  readonly tk: TimestampKind
-  /** `<writerKey>/<partId>` */
-  readonly key: string
-  readonly meta: PartMeta
-  /** The rows as stored: unconsolidated, in the part's own schema. */
-  readonly updates: Updates
-}
 
 export class Shards {
   readonly #machine: Machine<ShardState>
@@ -712,68 +612,5 @@ function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
   return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
 }
 
-function parseBatchFrontier(tk: TimestampKind, json: unknown, field: string): Antichain {
-  const r = ac.parse(tk, json)
-  if (!r.ok) throw new AppError('INVALID_BATCH', `${field}: ${r.error}`)
-  return r.value
-}
-
-/** A timestamp from query-string text: decimal digits stay a string (u64 beyond 2^53), else JSON. */
-function timestampFromText(text: string): unknown {
-  if (/^[0-9]+$/.test(text)) return text
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return text
-  }
-}
-
 /** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
 const PENDING_PART: BatchPart = { kind: 'inline', encodedSizeBytes: 0, updates: new Uint8Array(0) }
-
-/** The body of a write request as a stream (bodies held in memory are streamed from there). */
-function bodyOf(req: WriteBatchRequest): Readable {
-  switch (req.kind) {
-    case 'json-body':
-    case 'arrow-body':
-      return req.body
-    case 'arrow':
-      return Readable.from([req.bytes], { objectMode: false })
-    case 'json': {
-      const { kind: _kind, ...fields } = req
-      return Readable.from([Buffer.from(JSON.stringify(fields, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))], { objectMode: false })
-    }
-  }
-}
-
-/** A failure of a write task as the client should see it. */
-function writeError(err: unknown): unknown {
-  if (err instanceof WorkerExitError) {
-    return new AppError('INTERNAL', 'the worker thread serving this write stopped before it finished; nothing was written (retry it)', {}, { cause: err })
-  }
-  if (err instanceof TaskError && isErrorCode(err.code)) return new AppError(err.code, err.message, err.details, { cause: err })
-  return err
-}
-
-function isErrorCode(code: string): code is ErrorCode {
-  return (ERROR_CODES as readonly string[]).includes(code)
-}
-
-function notAvailable(tk: TimestampKind, asOf: Timestamp, s: ShardState): AppError {
-  const since = sinceOf(s)
-  const upper = upperOf(s)
-  return new AppError('AS_OF_NOT_AVAILABLE', `query.asOf: ${tk.format(asOf)} is not in [since ${ac.format(tk, since)}, upper ${ac.format(tk, upper)})`, {
-    since: ac.toJson(tk, since),
-    upper: ac.toJson(tk, upper),
-  })
-}
-
-function notFound(shardId: ShardId): AppError {
-  return new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
-}
-
-function deletedError(s: ShardState): AppError {
-  return new AppError('SHARD_DELETED', `shard ${s.shardId} was deleted at ${s.deletedAt}; its data is being collected and nothing more can be done with it`, {
-    deletedAt: s.deletedAt,
-  })
-}
