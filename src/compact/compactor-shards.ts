@@ -283,16 +283,18 @@ async function checkPartsExist(blob: Blob, shardId: ShardId, inputs: readonly Ho
 }
 
 /**
- * Client-given inputs with each part's `stats` as the shard's state records them: `batchBytes`
- * decides how much of the memory bound a part costs, so it is never taken from a client (a part
- * the state does not reference is costed whole).
+ * Client-given inputs with each part's `stats` as the shard's state records them, where it still
+ * references the part: `batchBytes` decides how much of the memory bound a part costs. A part the
+ * state no longer references (a compaction replaced it) keeps the client's stats, which parsing
+ * checked (`batchBytes` ≤ the part's size). NB: a client that understates them can make such a
+ * compaction hold more than its memory bound.
  */
 function withStoredStats(state: ShardState, inputs: readonly HollowBatch[]): HollowBatch[] {
   const stored = new Map<string, HollowPart['stats']>()
   for (const b of allHollowBatches(state.trace)) for (const p of b.parts) if (p.kind === 'hollow') stored.set(p.key, p.stats)
   return inputs.map((b) => ({
     ...b,
-    parts: b.parts.map((p) => (p.kind !== 'hollow' ? p : { ...p, stats: stored.get(p.key) ?? { updates: p.stats.updates } })),
+    parts: b.parts.map((p) => (p.kind !== 'hollow' ? p : { ...p, stats: stored.get(p.key) ?? p.stats })),
   }))
 }
 
