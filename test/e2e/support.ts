@@ -15,82 +15,13 @@ import assert from 'node:assert/strict'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { isFinished, type Compaction } from '../../src/compact/compaction.js'
 import type { Compactor } from '../../src/compact/compactor.js'
-import type { Blob, BlobMeta, GetOptions } from '../../src/location/blob.js'
-import type { Abortable } from '../../src/location/errors.js'
-import { MemBlob } from '../../src/location/mem-blob.js'
 import type { App } from '../../src/app.js'
 import type { Services } from '../../src/services.js'
 import type { Settings } from '../../src/settings.js'
 import { buildTestApp } from '../helper.js'
+import { GatedBlob } from '../support/gated-blob.js'
 
-/** A blob read held back until `release()`. */
-export interface Hold {
-  /** Resolves with the key of the first `get` this hold stopped. */
-  readonly reached: Promise<string>
-  /** Lets every held and later matching `get` through. Idempotent. */
-  release(): void
-}
-
-/** A MemBlob whose reads can be held, to stop a compaction at a known point without timers. */
-export class GatedBlob implements Blob {
-  readonly #inner = new MemBlob()
-  readonly #holds = new Set<{ readonly match: (key: string) => boolean; readonly gate: Promise<void>; hit(key: string): void; open(): void }>()
-
-  /** Holds every later `get` whose key satisfies `match`, until `release()`. */
-  hold(match: (key: string) => boolean): Hold {
-    let open!: () => void
-    let hit!: (key: string) => void
-    const gate = new Promise<void>((resolve) => {
-      open = resolve
-    })
-    const reached = new Promise<string>((resolve) => {
-      hit = resolve
-    })
-    const entry = { match, gate, hit, open }
-    this.#holds.add(entry)
-    return {
-      reached,
-      release: () => {
-        this.#holds.delete(entry)
-        open()
-      },
-    }
-  }
-
-  /** Releases every hold (for `t.after`, before the app closes). */
-  releaseAll(): void {
-    for (const h of [...this.#holds]) {
-      this.#holds.delete(h)
-      h.open()
-    }
-  }
-
-  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
-    for (const h of this.#holds) {
-      if (!h.match(key)) continue
-      h.hit(key)
-      await h.gate
-      break
-    }
-    return this.#inner.get(key, opts)
-  }
-
-  set(key: string, value: Uint8Array, opts?: Abortable): Promise<void> {
-    return this.#inner.set(key, value, opts)
-  }
-
-  delete(key: string, opts?: Abortable): Promise<number | null> {
-    return this.#inner.delete(key, opts)
-  }
-
-  list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta> {
-    return this.#inner.list(prefix, opts)
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close()
-  }
-}
+export { GatedBlob, type Hold } from '../support/gated-blob.js'
 
 /** Options of a test that awaits a hold: fail rather than hang if the read never comes. */
 export const GATED = { timeout: 20_000 } as const

@@ -9,8 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import type { ShardId } from '../../src/core/ids.js'
-import type { GetOptions } from '../../src/location/blob.js'
-import { MemBlob } from '../../src/location/mem-blob.js'
+import { GatedBlob } from '../support/gated-blob.js'
 import { buildTestApp, type TestApp } from '../helper.js'
 import { ARROW, arrowRowBatches, arrowRows, rowsOfArrow } from './data-support.js'
 
@@ -34,32 +33,6 @@ function countingBody(total: number, piece: number): { body: Readable; read: () 
     { objectMode: false },
   )
   return { body, read: () => read, started: first }
-}
-
-/** A memory blob whose part reads wait at a gate while it is closed. */
-class GatedBlob extends MemBlob {
-  #gate: Promise<void> | null = null
-  #open: (() => void) | null = null
-  #arrived: (() => void) | null = null
-
-  /** Closes the gate; resolves when a read arrives at it. */
-  shut(): Promise<void> {
-    this.#gate = new Promise((resolve) => (this.#open = resolve))
-    return new Promise((resolve) => (this.#arrived = resolve))
-  }
-
-  open(): void {
-    this.#open?.()
-    this.#gate = null
-  }
-
-  override async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
-    if (this.#gate !== null && key.includes('/w')) {
-      this.#arrived?.()
-      await this.#gate
-    }
-    return super.get(key, opts)
-  }
 }
 
 describe('data routes, streaming', () => {
@@ -149,11 +122,12 @@ describe('data routes, streaming', () => {
   it('a worker that dies during a snapshot fails that read with a 500 that says so, and releases its lease', async () => {
     const id = await shard()
     assert.equal((await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/batches`, payload: { lower: [0], upper: [5], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] } })).statusCode, 201)
-    const arrived = blob.shut()
+    // Part reads (keys under a writer key) wait until the worker has been crashed.
+    const hold = blob.hold((key) => key.includes('/w'))
     const pending = t.app.inject({ method: 'GET', url: `/v1/shards/${id}/snapshot?asOf=4` })
-    await arrived
+    await hold.reached
     assert.equal(t.services.workerPool().crashBusyWorker(), true)
-    blob.open()
+    hold.release()
     const res = await pending
     assert.equal(res.statusCode, 500)
     assert.match(res.json().message, /worker thread serving this read stopped/)

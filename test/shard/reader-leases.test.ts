@@ -1,7 +1,7 @@
 /**
  * Reader leases across instances: two `Shards` (instances `a` and `b`) on the same blob and
  * consensus stores with a zero GC grace, so only the leases in shard state protect a read on one
- * instance from GC on the other. B's reads can be held at a chosen part read (HeldBlob), without
+ * instance from GC on the other. B's reads can be held at a chosen part read (GatedBlob), without
  * timers; clocks are the harnesses' own, moved by hand.
  */
 import assert from 'node:assert/strict'
@@ -10,73 +10,17 @@ import type { HollowBatch } from '../../src/core/batch.js'
 import type { ShardId } from '../../src/core/ids.js'
 import { shardPrefix } from '../../src/core/paths.js'
 import { DEFAULT_CONFIG_VALUES } from '../../src/dyncfg/registry.js'
-import type { Blob, BlobMeta, GetOptions } from '../../src/location/blob.js'
-import type { Abortable } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { holdReadLease } from '../../src/shard/read-leases-state.js'
 import { renewPeriodMs } from '../../src/shard/reader-leases.js'
 import { shardJson } from '../../src/shard/shard-json.js'
+import { GatedBlob } from '../support/gated-blob.js'
 import { makeHarness, snapshotDocument, type Harness } from './harness.js'
 
 const DURATION = DEFAULT_CONFIG_VALUES.persist_reader_lease_duration
 const PERIOD = renewPeriodMs(DURATION)
-
-/** A blob whose reads of chosen keys wait until released; `close` leaves the shared store open. */
-class HeldBlob implements Blob {
-  readonly #inner: Blob
-  readonly #holds = new Set<{ readonly key: string; readonly gate: Promise<void>; hit(): void; open(): void }>()
-
-  constructor(inner: Blob) {
-    this.#inner = inner
-  }
-
-  /** Holds every later `get` of `key` until `release()`; `reached` resolves when one waits. */
-  hold(key: string): { readonly reached: Promise<void>; release(): void } {
-    let open!: () => void
-    let hit!: () => void
-    const gate = new Promise<void>((resolve) => (open = resolve))
-    const reached = new Promise<void>((resolve) => (hit = resolve))
-    const entry = { key, gate, hit, open }
-    this.#holds.add(entry)
-    return {
-      reached,
-      release: () => {
-        this.#holds.delete(entry)
-        open()
-      },
-    }
-  }
-
-  releaseAll(): void {
-    for (const h of [...this.#holds]) h.open()
-    this.#holds.clear()
-  }
-
-  async get(key: string, opts?: GetOptions): Promise<Uint8Array | null> {
-    for (const h of this.#holds) {
-      if (h.key !== key) continue
-      h.hit()
-      await h.gate
-    }
-    return this.#inner.get(key, opts)
-  }
-
-  set(key: string, value: Uint8Array, opts?: Abortable): Promise<void> {
-    return this.#inner.set(key, value, opts)
-  }
-
-  delete(key: string, opts?: Abortable): Promise<number | null> {
-    return this.#inner.delete(key, opts)
-  }
-
-  list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta> {
-    return this.#inner.list(prefix, opts)
-  }
-
-  async close(): Promise<void> {}
-}
 
 /** A clock that moves only when told to; an hour ahead, so every blob the test writes is older than it. */
 class Clock {
@@ -90,7 +34,7 @@ class Clock {
 interface Pair {
   readonly a: Harness
   readonly b: Harness
-  readonly bBlob: HeldBlob
+  readonly bBlob: GatedBlob
   readonly aClock: Clock
   readonly bClock: Clock
 }
@@ -98,7 +42,7 @@ interface Pair {
 async function pair(t: { after(fn: () => Promise<void>): void }): Promise<Pair> {
   const blob = new MemBlob()
   const consensus = new MemConsensus()
-  const bBlob = new HeldBlob(blob)
+  const bBlob = new GatedBlob(blob, { closeInner: false })
   const aClock = new Clock()
   const bClock = new Clock()
   const a = await makeHarness({ blob, consensus, gcGraceMs: 0, service: { instanceId: 'a', now: aClock.now } })
@@ -154,7 +98,7 @@ async function longReadOnB(p: Pair): Promise<{ outcome: unknown; oldPartKeptWhil
   const { id, appended, replacement } = await shardWithReplacement(a)
   const [oldKey] = hollowKeys(id, appended)
   assert.ok(oldKey !== undefined)
-  const hold = bBlob.hold(oldKey)
+  const hold = bBlob.hold((key) => key === oldKey)
   const read = (async () => (await snapshotDocument((await b.shards.snapshot(id, 1, { format: 'json' })).body)).updates)().then(
     (rows) => rows,
     (err: unknown) => err,

@@ -1,6 +1,6 @@
 /**
  * A real compactd for the operator clients' tests: the app listening on 127.0.0.1 at a random
- * port, with a bearer token, on a `GatedBlob` (test/e2e/support.ts: a blob whose reads a test can
+ * port, with a bearer token, on a `GatedBlob` (test/support/gated-blob.ts: a blob whose reads a test can
  * hold, to stop a compaction at a known point without timers), no background GC. Closed (holds
  * released first) after the test. Set-up helpers speak plain HTTP with the token, like any client.
  */
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { ApiClient } from '../../src/client/api-client.js'
 import type { ShardJson } from '../../src/client/wire.js'
-import { GatedBlob } from '../e2e/support.js'
+import { GatedBlob } from './gated-blob.js'
 import { buildTestApp, type TestApp } from '../helper.js'
 
 export const TOKEN = 'operator-test-token-0123456789'
