@@ -12,7 +12,7 @@
 import { EventEmitter, once } from 'node:events'
 import type { Counter, Gauge } from 'prom-client'
 import { Registry } from 'prom-client'
-import { inputStats, isFinished, type ApplyResult, type Compaction, type CompactionStatus, type MergePlan, type ResolvedRequest, type SubmitBody } from '../../src/compact/compaction.js'
+import { inputStats, type ApplyResult, type Compaction, type CompactionStatus, type MergePlan, type ResolvedRequest, type SubmitBody } from '../../src/compact/compaction.js'
 import { Compactor } from '../../src/compact/compactor.js'
 import { type CompactorDeps, type ExecuteContext, type Fence } from '../../src/compact/compactor-port.js'
 import { heuristic, selectSchema, timeoutMs, validateRequest } from '../../src/compact/plan.js'
@@ -28,6 +28,7 @@ import { AppError } from '../../src/errors.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { MemJobStore } from '../../src/location/mem-job-store.js'
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js'
+import { whenCompaction } from '../support/when-compaction.js'
 
 const writer = newWriterKey()
 export const newKey = (): PartialBatchKey => partialBatchKey(writer, newPartId())
@@ -352,28 +353,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
 const clocks = new WeakMap<Harness, { nowMs: number }>()
 
 /** Waits (on `change` events, never a timer) until compaction `id` has `status`. */
-export async function until(compactor: Compactor, id: string, status: CompactionStatus): Promise<Compaction> {
-  // NB: listening before reading, so a change between the read and the wait is not missed.
-  let changed = 0
-  let wake: (() => void) | null = null
-  const onChange = (): void => {
-    changed++
-    wake?.()
-  }
-  compactor.on('change', onChange)
-  try {
-    for (let i = 0; i < 1000; i++) {
-      const seen = changed
-      const c = await compactor.get(id)
-      if (c.status === status) return c
-      if (isFinished(c.status)) throw new Error(`compaction ${id} ended ${c.status}, not ${status}: ${JSON.stringify(c.reason ?? c.error ?? null)}`)
-      if (changed === seen) await new Promise<void>((resolve) => (wake = resolve))
-      wake = null
-    }
-  } finally {
-    compactor.off('change', onChange)
-  }
-  throw new Error(`compaction ${id} never became ${status}`)
+export function until(compactor: Compactor, id: string, status: CompactionStatus): Promise<Compaction> {
+  return whenCompaction(compactor, id, (c) => c.status === status, status)
 }
 
 async function valueOf(metric: Counter | Gauge, labels: Record<string, string> = {}): Promise<number> {

@@ -13,8 +13,6 @@
  */
 import assert from 'node:assert/strict'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { isFinished, type Compaction } from '../../src/compact/compaction.js'
-import type { Compactor } from '../../src/compact/compactor.js'
 import type { App } from '../../src/app.js'
 import type { Services } from '../../src/services.js'
 import type { Settings } from '../../src/settings.js'
@@ -163,33 +161,7 @@ export async function dryRun(app: App, shardId: string, body: Json): Promise<Pla
   return res.json().plan as PlanJson
 }
 
-/**
- * Resolves with compaction `id` once `ready` holds for it, waiting on the compactor's `change`
- * events (never a timer); fails if it ends first without.
- */
-export async function whenCompaction(compactor: Compactor, id: string, ready: (c: Compaction) => boolean): Promise<Compaction> {
-  // NB: listening before reading, so a change between the read and the wait is not missed.
-  let changed = 0
-  let wake: (() => void) | null = null
-  const onChange = (): void => {
-    changed++
-    wake?.()
-  }
-  compactor.on('change', onChange)
-  try {
-    for (let i = 0; i < 10_000; i++) {
-      const seen = changed
-      const c = await compactor.get(id)
-      if (ready(c)) return c
-      if (isFinished(c.status)) throw new Error(`compaction ${id} ended ${c.status} first: ${JSON.stringify(c.reason ?? c.error ?? null)}`)
-      if (changed === seen) await new Promise<void>((resolve) => (wake = resolve))
-      wake = null
-    }
-  } finally {
-    compactor.off('change', onChange)
-  }
-  throw new Error(`compaction ${id} never became ready`)
-}
+export { whenCompaction } from '../support/when-compaction.js'
 
 /** The snapshot rows at every asOf in `asOfs`, keyed by asOf. */
 export async function snapshots(app: App, shardId: string, asOfs: readonly number[]): Promise<Record<number, unknown>> {
