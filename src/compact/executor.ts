@@ -138,6 +138,9 @@ export function createExecutor(deps: ExecutorDeps) {
       }
       const done = await Promise.all(chunks)
       await handing
+      // NB: after a stop or an abort, later chunks' outputs were never handed over: the error
+      // below names them (written, not handed) so that the caller deletes them.
+      if (stopped || signal.aborted) throw signal.reason
       return { output: applyChunk !== undefined ? emptyBatch(req.desc) : assemble(req.desc, done, c.order, ctx.schema.schemaId) }
     } catch (err) {
       abort.abort(err)

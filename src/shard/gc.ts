@@ -29,8 +29,11 @@
  * reader lease's seqno): for a tombstone without leases of this process that leaves the tombstone
  * alone, the record that the shard existed.
  *
- * NB: the blob listing is taken BEFORE the head is read, so a part appended between the two is
- * either absent from the listing or referenced by the head; never deleted while live.
+ * NB: the order is: list the blobs, take this process's pins and leased states, read the head. A
+ * listed part was uploaded before the listing, so pinned from before then until its append or
+ * compaction committed (or failed); at the moment the pins are taken it is either still pinned, or
+ * committed and so in the head read after, or garbage. Taking the pins after the head instead let a
+ * compaction that committed and unpinned in between lose its output.
  * NB: `graceMs` must exceed the longest compaction of any instance, and the longest gap between
  * writing a batch with `append: false` and appending it.
  * NB: reads of a deleted shard's older states by other instances are not protected: their parts
@@ -69,6 +72,13 @@ export interface ShardGcOptions {
   readonly graceMs: number
 }
 
+/** What this process held for one shard at one moment: pinned blob keys and leased states. */
+interface Held {
+  readonly shardId: ShardId
+  readonly pinned: readonly string[]
+  readonly states: readonly ShardState[]
+}
+
 export class ShardGc {
   readonly #o: ShardGcOptions
   /** Per shard: blob key → when a pass first found it unreferenced (ms since epoch). */
@@ -86,6 +96,8 @@ export class ShardGc {
     try {
       const listed = []
       for await (const meta of blob.list(shardPrefix(shardId))) listed.push(meta)
+      // NB: what this process holds is taken before the head is read (see the header).
+      const held = this.#held(shardId)
       const head = await machine.head(shardId)
       if (head === null) {
         this.#unreferencedSince.delete(shardId)
@@ -95,8 +107,8 @@ export class ShardGc {
       const now = this.#o.now().getTime()
       const leasedFrom = tombstone ? null : oldestLiveLeaseSeqno(head.state, now)
       // NB: versions from the oldest live reader lease on may be read elsewhere: their parts stay.
-      const held = leasedFrom === null || leasedFrom >= head.seqno ? [] : await machine.states(shardId, leasedFrom, head.seqno)
-      const referenced = this.#referenced(shardId, tombstone ? [] : [head.state, ...held.map((v) => v.state)])
+      const leasedVersions = leasedFrom === null || leasedFrom >= head.seqno ? [] : await machine.states(shardId, leasedFrom, head.seqno)
+      const referenced = this.#referenced(held, tombstone ? [] : [head.state, ...leasedVersions.map((v) => v.state)])
       const seen = this.#unreferencedSince.get(shardId) ?? new Map<string, number>()
       const nextSeen = new Map<string, number>()
       const doomed: { key: string }[] = []
@@ -145,10 +157,16 @@ export class ShardGc {
     }
   }
 
-  /** Full blob keys that `states`, the leased states and the pins of `shardId` reference. */
-  #referenced(shardId: ShardId, states: readonly ShardState[]): Set<string> {
-    const out = new Set<string>(this.#o.leases.pinned(shardId))
-    for (const state of [...states, ...this.#o.leases.states(shardId)]) {
+  /** The pins and leased states this process holds for `shardId` now. */
+  #held(shardId: ShardId): Held {
+    return { shardId, pinned: [...this.#o.leases.pinned(shardId)], states: [...this.#o.leases.states(shardId)] }
+  }
+
+  /** Full blob keys that `states` and what was `held` reference. */
+  #referenced(held: Held, states: readonly ShardState[]): Set<string> {
+    const { shardId } = held
+    const out = new Set<string>(held.pinned)
+    for (const state of [...states, ...held.states]) {
       for (const batch of allHollowBatches(state.trace)) {
         for (const part of batch.parts) if (part.kind === 'hollow') out.add(blobKey(shardId, part.key))
       }

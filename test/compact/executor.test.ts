@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import type { BatchPart, HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { newPartId, newShardId, newWriterKey } from '../../src/core/ids.js'
-import { blobKey, partialBatchKey } from '../../src/core/paths.js'
+import { blobKey, partialBatchKey, shardPrefix } from '../../src/core/paths.js'
 import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
 import * as ac from '../../src/core/antichain.js'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
@@ -205,6 +205,52 @@ describe('compaction Stage D through worker threads', () => {
       assert.ok(counts.every((c) => c === 1 || c === 2), `every part read by one or both halves: ${counts.join(',')}`)
       assert.equal(counts.filter((c) => c === 2).length, 1, `the part spanning the split is read by each half: ${counts.join(',')}`)
     }
+    assert.equal(executor.inputSlots().lent, 0)
+  })
+
+  it('a chunk that does not apply after later chunks finished: the error names every part it did not hand over', async () => {
+    const blob = new MemBlob()
+    const metrics = createMetrics(new Registry())
+    const executor = createExecutor({ splitMinBytes: 0, pool: () => pool, blob, writerKey: writer, metrics, lookupSchema: async () => ({ key: utf8, val: int64 }) })
+    const next = rng(SEED)
+    const inputs = [
+      await writeBatch(blob, u64, 0n, 10n, randomRows(next, u64, 60, 0, 10), 10),
+      await writeBatch(blob, u64, 10n, 20n, randomRows(next, u64, 60, 10, 20), 10),
+      await writeBatch(blob, u64, 20n, 30n, randomRows(next, u64, 60, 20, 30), 10),
+    ]
+    const inputKeys = new Set(inputs.flatMap((b) => b.parts.map((p) => blobKey(shardId, (p as { key: string }).key as never))))
+    const req: ResolvedRequest = { shardId, tk: u64, desc: description([0n], [30n], [0n]), inputs, writerSchemaId: 0, knownSchemaIds: new Set([0]), apply: 'merge' }
+    const cfg: ConfigValues = { ...DEFAULT_CONFIG_VALUES, persist_compaction_memory_bound_bytes: 4 * 600, persist_blob_target_size: 600, persist_enable_incremental_compaction: true }
+    // The first chunk is refused only once every chunk has finished: the later ones are never handed over.
+    let allDone!: () => void
+    const finished = new Promise<void>((resolve) => (allDone = resolve))
+    const handed: string[] = []
+    let chunks = 0
+    const err = await executor
+      .execute(req, cfg, {
+        signal: new AbortController().signal,
+        schema: { selection: 'recent_schema', schemaId: 0 },
+        onProgress: (p) => {
+          if (typeof p.chunksTotal === 'number') chunks = p.chunksTotal
+          if (p.chunksDone === p.chunksTotal) allDone()
+        },
+        applyChunk: async (chunk) => {
+          for (const part of chunk.output.parts) if (part.kind === 'hollow') handed.push(blobKey(shardId, part.key))
+          await finished
+          return 'stop'
+        },
+      })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )
+    assert.ok(chunks > 1, `several chunks: ${chunks}`)
+    assert.ok(err instanceof ExecuteError, `fails: ${String(err)}`)
+    const written: string[] = []
+    for await (const meta of blob.list(shardPrefix(shardId))) if (!inputKeys.has(meta.key as never)) written.push(meta.key)
+    const named = err.writtenParts.map((k) => blobKey(shardId, k))
+    assert.ok(named.length > 0, 'later chunks wrote parts')
+    assert.deepEqual([...handed, ...named].sort(), written.sort(), 'every output part is handed over or named')
     assert.equal(executor.inputSlots().lent, 0)
   })
 

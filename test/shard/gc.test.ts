@@ -7,6 +7,7 @@ import { AppError } from '../../src/errors.js'
 import { DEFAULT_CONFIG_VALUES } from '../../src/dyncfg/registry.js'
 import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { renewPeriodMs } from '../../src/shard/reader-leases.js'
+import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { applyMergeRes } from '../../src/shard/state.js'
 import { makeHarness, snapshotDocument, type Harness } from './harness.js'
 
@@ -110,6 +111,39 @@ describe('GC', () => {
     assert.equal((await h.shards.gc(id)).deletedParts, 0)
     release()
     assert.equal((await h.shards.gc(id)).deletedParts, 1)
+  })
+
+  it('keeps a pinned output that commits and unpins while the pass reads the head', async (t) => {
+    // The pass reads the head; meanwhile the compaction commits its output and unpins it. The pass
+    // must have taken the pins before that read, else it sees the output neither pinned nor in its head.
+    const mem = new MemConsensus()
+    let during: (() => Promise<void>) | null = null
+    const consensus = new Proxy(mem, {
+      get(target, prop) {
+        if (prop === 'head') {
+          return async (key: string) => {
+            const head = await target.head(key)
+            const hook = during
+            during = null
+            await hook?.()
+            return head
+          }
+        }
+        const v = Reflect.get(target, prop, target) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const h = await makeHarness({ gcGraceMs: 0, consensus })
+    t.after(() => h.close())
+    const { id, replacement } = await setup(h)
+    const release = h.leases.pin(id, hollowKeys(id, replacement))
+    during = async () => {
+      await applyReplacement(h, id, replacement)
+      release()
+    }
+    await h.shards.collect(id)
+    assert.equal(during, null, 'the hook ran')
+    for (const k of hollowKeys(id, replacement)) assert.ok((await h.blob.get(k)) !== null, `the applied output ${k} is kept`)
   })
 
   it('collects the parts of a batch never appended, and leaves keys that are not parts of the shard alone', async (t) => {
