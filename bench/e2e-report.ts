@@ -60,7 +60,7 @@ export function renderE2e(r: E2eResult, targets: readonly Target[]): string {
   out.push('## End to end, over HTTP', '')
   out.push(
     `${r.updates} updates in ${o.runs} runs (${r.rowsPerRun[0] ?? 0} in the first), 16-byte binary keys, 32-byte binary values; ${r.expectedRows} rows after consolidation; ${(r.inputBytes / 1e6).toFixed(0)} MB of parts as written. ` +
-      `A compactd child process (\`tsx src/main.ts\`, default file stores on a temp data dir, ${o.workers} workers, \`--log-level warn\`), persist_blob_target_size ${fmtMiB(o.targetBytes)}, persist_compaction_memory_bound_bytes ${fmtMiB(o.boundBytes)}; load from a separate process on loopback; /healthz from a third, every ${o.healthzIntervalMs} ms throughout; background compaction paused (kill switch) except during the \`/v1/compact\` phases. Generation took ${r.generationSeconds.toFixed(1)} s (untimed).`,
+      `A compactd child process (\`tsx src/main.ts\`, default file stores on a temp data dir, ${o.workers} workers, \`--log-level warn\`), persist_blob_target_size ${fmtMiB(o.targetBytes)}, persist_compaction_memory_bound_bytes ${fmtMiB(o.boundBytes)}; load from a separate process on loopback; /healthz from a third, every ${o.healthzIntervalMs} ms throughout; compactd starts no compaction on its own (\`compaction_maintenance_enabled\` false); requests run as usual. Generation took ${r.generationSeconds.toFixed(1)} s (untimed).`,
     '',
   )
   out.push('| path | measured | target | verdict |', '| --- | --- | --- | --- |')

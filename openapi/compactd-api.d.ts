@@ -1479,6 +1479,8 @@ export interface operations {
                     compaction_idle_sweep_interval?: string | number;
                     /** @description (duration) How long a running compaction's owner may go without progress before another instance takes the job over (attempt + 1). Owners renew while their compaction makes progress. */
                     compaction_lease_timeout?: string | number;
+                    /** @description (bool) Whether compactd compacts on its own: writer maintenance after appends and the idle sweep. False leaves the merge work in the spine (an operator's request, or maintenance once it is true again, picks it up); operators' requests run either way, and queued and running maintenance finishes. */
+                    compaction_maintenance_enabled?: boolean;
                     /** @description (bool) Kill switch: whether queued compaction requests are processed at all. */
                     compaction_process_requests?: boolean;
                     /** @description (count) Capacity of the cluster's compaction queue; a request beyond it is dropped with 429. Lowering it never drops queued work. */

@@ -211,7 +211,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       onError: warn,
     })
     compactor.on('change', (c) => metrics.throughput.observer.observe(compactionView(c)))
-    const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards, warn)
+    const stopMaintenance = startWriterMaintenance(shards, compactor, compactorShards, warn, () => dyncfg.snapshot().compaction_maintenance_enabled)
     closers.push(async () => stopMaintenance())
     const idleSweep = new IdleSweep({ shards, compactor, dyncfg, metrics, onError: warn })
     closers.push(async () => idleSweep.stop())

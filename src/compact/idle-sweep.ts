@@ -78,7 +78,7 @@ export class IdleSweep {
    */
   async sweep(): Promise<ShardId[]> {
     const { compactor, metrics } = this.#deps
-    if (this.#busy || compactor.status() !== 'running' || !(await this.#isSweeper())) return []
+    if (this.#busy || compactor.status() !== 'running' || !this.#deps.dyncfg.snapshot().compaction_maintenance_enabled || !(await this.#isSweeper())) return []
     this.#busy = true
     try {
       metrics.cluster.idleSweeps.inc()

@@ -3,7 +3,8 @@
  * compactions under the same heuristics, queue and kill switch as submitted ones.
  *
  * NB: a full queue (or a stopping compactor) drops a request, counted as `dropped`; the trace keeps
- * the work (a non-compact spine batch), so a later append or an operator request picks it up.
+ * the work (a non-compact spine batch), so a later append or an operator request picks it up. The
+ * same holds while `compaction_maintenance_enabled` is false: no request is made at all.
  */
 import { isAppError } from '../errors.js'
 import type { Shards } from '../shard/shards.js'
@@ -16,9 +17,10 @@ export function startWriterMaintenance(
   compactor: Pick<Compactor, 'status' | 'submitResolved'>,
   port: Pick<ReturnType<typeof createCompactorShards>, 'maintenanceRequest'>,
   onError: (err: unknown, context: string) => void,
+  enabled: () => boolean,
 ): () => void {
   return shards.onMergeRequests((_shardId, reqs, current) => {
-    if (compactor.status() === 'stopped') return
+    if (compactor.status() === 'stopped' || !enabled()) return
     for (const req of reqs) {
       const resolved = port.maintenanceRequest(
         current.state,

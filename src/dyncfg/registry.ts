@@ -168,6 +168,11 @@ export const CONFIG_DEFS = [
     true,
     'Apply each finished chunk of a multi-chunk compaction to the trace at once, so a crash, timeout or cancel keeps the chunks already applied and a rescued job compacts only what is left.',
   ),
+  bool(
+    'compaction_maintenance_enabled',
+    true,
+    "Whether compactd compacts on its own: writer maintenance after appends and the idle sweep. False leaves the merge work in the spine (an operator's request, or maintenance once it is true again, picks it up); operators' requests run either way, and queued and running maintenance finishes.",
+  ),
   duration(
     'compaction_idle_sweep_interval',
     60_000,

@@ -52,13 +52,14 @@ const CASES: Record<ConfigName, Case> = {
   compaction_history_retention: { good: ['7d', 604_800_000], badType: [], outOfRange: '1.5d' },
   persist_enable_incremental_compaction: bool,
   compaction_idle_sweep_interval: { good: ['0s', 0], badType: {}, outOfRange: -5 },
+  compaction_maintenance_enabled: bool,
   persist_reader_lease_duration: { good: ['15m', 900_000], badType: false, outOfRange: '-5m' },
 }
 
 describe('registry', () => {
   it('has exactly the configs of docs/operations.md, each with a test case', () => {
     assert.deepEqual([...CONFIG_NAMES].sort(), Object.keys(CASES).sort())
-    assert.equal(CONFIG_DEFS.length, 22)
+    assert.equal(CONFIG_DEFS.length, 23)
     assert.equal(new Set(CONFIG_NAMES).size, CONFIG_NAMES.length)
   })
 
@@ -85,6 +86,7 @@ describe('registry', () => {
       compaction_history_retention: 7 * 24 * 60 * 60 * 1000,
       persist_enable_incremental_compaction: true,
       compaction_idle_sweep_interval: 60_000,
+      compaction_maintenance_enabled: true,
       persist_reader_lease_duration: 300_000,
     }
     assert.deepEqual(DEFAULT_CONFIG_VALUES, expected)

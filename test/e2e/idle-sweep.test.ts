@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { toCompactionJson } from '../../src/compact/compaction.js'
 import type { ShardId } from '../../src/core/ids.js'
-import { GATED, appendOneRowBatches, createShard, e2eApp, getShard, patchConfigs, scrape, snapshots } from './support.js'
+import { GATED, appendOneRowBatches, compactAndWait, createShard, e2eApp, getShard, patchConfigs, scrape, snapshots, writeBatch } from './support.js'
 
 interface MergesJson {
   trace: { merges: unknown[]; batches: { batches: unknown[] }[] }
@@ -77,5 +77,30 @@ describe('idle sweep', () => {
     await services.idleSweep.sweep()
     assert.deepEqual(await services.idleSweep.sweep(), [])
     assert.deepEqual((await services.compactor.list({ shardId: paused })).compactions.filter((j) => j.status !== 'skipped'), [])
+  })
+
+  it('compaction_maintenance_enabled false: appends and the sweep make no job, an operator request still compacts', async (t) => {
+    const { app, services } = await e2eApp(t)
+    // Heuristics at zero: every merge request of an append would become a maintenance job.
+    await patchConfigs(app, { compaction_maintenance_enabled: false, persist_compaction_heuristic_min_inputs: 0, persist_compaction_heuristic_min_parts: 0, persist_compaction_heuristic_min_updates: 0 })
+    const shard = await createShard(app)
+    await appendOneRowBatches(app, shard, 4)
+    await services.compactor.heartbeat()
+    await services.idleSweep.sweep()
+    assert.deepEqual(await services.idleSweep.sweep(), [], 'no sweep while maintenance is off')
+    assert.deepEqual((await services.compactor.list({ shardId: shard })).compactions, [], 'no maintenance job')
+    const before = (await getShard(app, shard)) as unknown as MergesJson
+    assert.ok(before.trace.merges.length > 0 || before.stats.backlogBatches > 0, 'the work stays in the spine')
+
+    const done = await compactAndWait(app, shard, { major: true })
+    assert.deepEqual([done.source, done.status], ['request', 'succeeded'])
+    const after = (await getShard(app, shard)) as unknown as MergesJson
+    assert.deepEqual([after.trace.merges.length, after.stats.backlogBatches], [0, 0])
+
+    // On again: the next appends' merge requests are maintenance jobs again.
+    await patchConfigs(app, { compaction_maintenance_enabled: true })
+    for (const i of [4, 5, 6]) await writeBatch(app, shard, i, i + 1, [{ key: `k${i}`, val: 'v', time: i, diff: 1 }])
+    const jobs = (await services.compactor.list({ shardId: shard })).compactions
+    assert.ok(jobs.some((j) => j.source === 'maintenance'), JSON.stringify(jobs.map((j) => [j.source, j.status])))
   })
 })
