@@ -192,6 +192,9 @@ function writeUtf8String(sink: ByteSink, bytes: Uint8Array, s: number, e: number
   sink.byte(0x22)
 }
 
+/** The two base64 characters of every 12-bit number, at `2n` and `2n + 1`. */
+const B64_PAIRS = Uint8Array.from({ length: 2 * 4096 }, (_, i) => B64[i & 1 ? (i >> 1) & 63 : i >> 7]!)
+
 /** `bytes[s, e)` as a base64 JSON string (standard alphabet, padded). */
 function writeBase64(sink: ByteSink, bytes: Uint8Array, s: number, e: number): void {
   const n = e - s
@@ -200,12 +203,15 @@ function writeBase64(sink: ByteSink, bytes: Uint8Array, s: number, e: number): v
   let at = sink.length
   b[at++] = 0x22
   let i = s
+  // Three bytes at a time, as two 12-bit halves of two characters each.
   for (; i + 3 <= e; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
-    b[at++] = B64[v >> 18]!
-    b[at++] = B64[(v >> 12) & 63]!
-    b[at++] = B64[(v >> 6) & 63]!
-    b[at++] = B64[v & 63]!
+    const h = (v >> 12) << 1
+    const l = (v & 4095) << 1
+    b[at++] = B64_PAIRS[h]!
+    b[at++] = B64_PAIRS[h + 1]!
+    b[at++] = B64_PAIRS[l]!
+    b[at++] = B64_PAIRS[l + 1]!
   }
   if (i < e) {
     const rest = e - i
