@@ -17,6 +17,8 @@ export interface ReadTaskOptions {
   /** Sizes of every run's parts, for the prefetch plan. */
   readonly partSizes: readonly (readonly number[])[]
   readonly prefetchBudgetBytes: number
+  /** The order the merge needs the parts in, when known (`PrefetcherOptions.plan`). */
+  readonly plan?: readonly (readonly [number, number])[]
   readonly signal?: AbortSignal
   /** Called once when the read is over (the body ended, failed or was abandoned): e.g. a lease's release. */
   onEnd?(): void

@@ -11,6 +11,7 @@ import type { SortOrder } from '../columnar/sort-key.js'
 import type { Blob } from '../location/blob.js'
 import { fetchPart } from '../engine/part-cache.js'
 import type { MergeRunsTask } from '../engine/protocol.js'
+import { keyLowerPlan } from '../engine/prefetcher.js'
 import { readTask, type BodyChunk } from '../engine/read-task.js'
 import { orderRuns } from '../engine/runs.js'
 import { windowChunk } from '../engine/windows.js'
@@ -44,6 +45,9 @@ export const SNAPSHOT_CHUNK_BYTES = 1 << 20
 
 /** Chunks the worker may encode ahead of the socket. */
 const CHUNKS_AHEAD = 2
+
+/** Bytes of parts read ahead of the merge, in chunks. */
+const PREFETCH_CHUNKS = 4
 
 /**
  * The body of the snapshot of `state` at `asOf` (the caller checked `since ≤ asOf < upper`), once
@@ -91,7 +95,10 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
     { kind: 'stream', format: opts.format, maxOutstanding: CHUNKS_AHEAD },
     {
       partSizes: runs.map((r) => r.parts.map((p) => (p.kind === 'inline' ? 0 : p.encodedSizeBytes))),
-      prefetchBudgetBytes: 2 * chunkBytes,
+      // The windows are fetched in the order the merge reaches them (by key, across runs), so the
+      // budget holds the next ones, not the next window of a run the merge has not come back to.
+      prefetchBudgetBytes: PREFETCH_CHUNKS * chunkBytes,
+      plan: keyLowerPlan(runs, order),
       fetch: (run, part) => {
         const p = runs[run]!.parts[part]!
         return windows.get(p)?.fetch() ?? fetchPart(deps.blob, state.shardId, p)

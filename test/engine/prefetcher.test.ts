@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { Prefetcher } from '../../src/engine/prefetcher.js'
+import type { BatchPart, RunOrder } from '../../src/core/batch.js'
+import type { PartialBatchKey } from '../../src/core/paths.js'
+import { keyLowerPlan, Prefetcher } from '../../src/engine/prefetcher.js'
+import type { PlannedRun } from '../../src/engine/runs.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
 console.log(`prefetcher test seed: ${seed} (rerun with FC_SEED=${seed})`)
@@ -38,11 +41,14 @@ class Harness {
   constructor(
     readonly sizes: readonly (readonly number[])[],
     readonly budget: number,
+    /** The plan given to the Prefetcher (none: its default). */
+    readonly plan?: readonly (readonly [number, number])[],
   ) {
     this.prefetcher = new Prefetcher({
       fetch: (run, part) => this.#fetch(run, part),
       partSizes: sizes,
       prefetchBudgetBytes: budget,
+      ...(plan === undefined ? {} : { plan }),
       onPrefetchPlan: (all) => this.plans.push(all),
       onPartTaken: (prefetched) => this.partTaken.push(prefetched),
     })
@@ -113,8 +119,8 @@ class Harness {
    * taken before it was prefetched (even one larger than the budget) never stops it.
    */
   #checkAhead(after: string): void {
-    const plan: [number, number][] = []
-    for (let i = 0; i < Math.max(0, ...this.sizes.map((p) => p.length)); i++) {
+    const plan: (readonly [number, number])[] = this.plan === undefined ? [] : [...this.plan]
+    for (let i = 0; this.plan === undefined && i < Math.max(0, ...this.sizes.map((p) => p.length)); i++) {
       this.sizes.forEach((p, run) => (i < p.length ? plan.push([run, i]) : undefined))
     }
     for (const [run, part] of plan) {
@@ -184,6 +190,44 @@ describe('Prefetcher', () => {
     )
   })
 
+  it('follows a given plan (every part once, each run in order) within the budget', async () => {
+    // A plan is an interleaving of the runs' parts: `picks` chooses the run of each next entry.
+    const planned = scenario.chain((sc) => fc.record({ sc: fc.constant(sc), picks: fc.array(fc.nat(), { minLength: sc.steps.length, maxLength: sc.steps.length }) }))
+    await fc.assert(
+      fc.asyncProperty(planned, async ({ sc: { sizes, budget, steps }, picks }) => {
+        const interleave = (choices: readonly number[]): [number, number][] => {
+          const next = sizes.map(() => 0)
+          return choices.map((c) => {
+            const open = sizes.flatMap((p, run) => ((next[run] as number) < p.length ? [run] : []))
+            const run = open[c % open.length] as number
+            const part = next[run] as number
+            next[run] = part + 1
+            return [run, part]
+          })
+        }
+        const h = new Harness(sizes, budget, interleave(picks))
+        for (const [n, [run, part]] of interleave(steps.map((s) => s.pick)).entries()) {
+          for (const i of steps[n]!.settle) if (h.pending.length > 0) await h.settle(i % h.pending.length)
+          h.take(run, part)
+        }
+        await h.checkEnd()
+      }),
+      { seed, numRuns: 300 },
+    )
+  })
+
+  it('prefetches in the order of a given plan, not run by run', async () => {
+    const sizes = [[10, 10, 10], [10, 10]]
+    const plan = [[0, 0], [0, 1], [1, 0], [0, 2], [1, 1]] as const
+    const h = new Harness(sizes, 30, plan)
+    h.take(0, 0)
+    assert.deepEqual(h.startOrder, ['0:0', '0:1', '1:0', '0:2'], 'the part taken, then the plan while it fits')
+    await h.settleAll()
+    for (const [run, part] of plan.slice(1)) h.take(run, part)
+    assert.deepEqual(h.partTaken, [false, true, true, true, false])
+    await h.checkEnd()
+  })
+
   it('prefetches nothing with a zero budget: every part is fetched when taken', async () => {
     const sizes = [[10, 20], [5], [7, 7, 7]]
     const h = new Harness(sizes, 0)
@@ -225,5 +269,79 @@ describe('Prefetcher', () => {
     assert.deepEqual(h.plans, [false])
     assert.deepEqual(h.partTaken, plan.map((_, n) => n > 0))
     await h.checkEnd()
+  })
+})
+
+/** A run of hollow parts whose key lowers are `lowers` ('' unknown), in `order`. */
+function runOf(lowers: readonly (readonly number[] | '')[], order: RunOrder = 'structured', exploded = false): PlannedRun {
+  const parts = lowers.map(
+    (k, i): BatchPart => ({
+      kind: 'hollow',
+      key: `w0/p${i}` as PartialBatchKey,
+      encodedSizeBytes: 10,
+      keyLower: k === '' ? '' : Buffer.from(k).toString('base64'),
+      diffsSum: null,
+      schemaId: 0,
+      stats: { updates: 1 },
+    }),
+  )
+  return { input: 0, meta: { order, schemaId: 0 }, parts, exploded }
+}
+
+describe('keyLowerPlan', () => {
+  it('orders parts by key lower across runs, each run in order, ties by part then run', () => {
+    const runs = [runOf([[], [5], [9]]), runOf([[1], [5], [5, 1]]), runOf([[], ''])]
+    // Run 2's unknown second lower goes with its first part's (the smallest key).
+    assert.deepEqual(keyLowerPlan(runs, 'structured'), [
+      [0, 0],
+      [2, 0],
+      [2, 1],
+      [1, 0],
+      [0, 1],
+      [1, 1],
+      [1, 2],
+      [0, 2],
+    ])
+  })
+
+  it('puts the parts of a run in another order (or exploded) with their run\'s first part', () => {
+    const runs = [runOf([[3], [7]]), runOf([[9], [1]], 'codec'), runOf([[8]], 'structured', true)]
+    assert.deepEqual(keyLowerPlan(runs, 'structured'), [
+      [1, 0],
+      [2, 0],
+      [1, 1],
+      [0, 0],
+      [0, 1],
+    ])
+  })
+
+  it('keeps a run in order even if its key lowers went down', () => {
+    assert.deepEqual(keyLowerPlan([runOf([[5], [2]]), runOf([[3]])], 'structured'), [
+      [1, 0],
+      [0, 0],
+      [0, 1],
+    ])
+  })
+
+  it('plans every part once, each run in order, key lowers never going down', () => {
+    const key = fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 })
+    const sortedKeys = fc.array(key, { maxLength: 6 }).map((ks) => [...ks].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))))
+    fc.assert(
+      fc.property(fc.array(sortedKeys, { maxLength: 5 }), (runsKeys) => {
+        const runs = runsKeys.map((ks) => runOf(ks))
+        const plan = keyLowerPlan(runs, 'structured')
+        assert.equal(plan.length, runsKeys.reduce((n, ks) => n + ks.length, 0))
+        const next = runs.map(() => 0)
+        let last = Buffer.alloc(0)
+        for (const [run, part] of plan) {
+          assert.equal(part, next[run], `run ${run}: parts in order`)
+          next[run] = part + 1
+          const k = Buffer.from(runsKeys[run]![part]!)
+          assert.ok(Buffer.compare(last, k) <= 0, 'key lowers never go down')
+          last = k
+        }
+      }),
+      { seed, numRuns: 300 },
+    )
   })
 })
