@@ -30,8 +30,14 @@ export interface ColumnCopier {
 export interface RawBinary {
   readonly offsets: Int32Array
   readonly bytes: Uint8Array
-  /** When every value has the same length (fixed-width keys), that length: value i starts at `offsets[0] + i * width`. Else -1. */
-  readonly width: number
+  /**
+   * When every value has the same length (fixed-width keys), that length: value i starts at
+   * `offsets[0] + i * width`. Else -1. `WIDTH_UNMEASURED` until the first `gather` from it measures
+   * it (a range copy never needs it, and measuring is a pass over every row of the source).
+   */
+  width: number
+  /** Values in the column (what `width` is measured over). */
+  readonly length: number
   /** A u32 view of `bytes`' buffer, and the byte of it where `bytes` starts (see `wordView`). */
   readonly words: Uint32Array
   readonly wordShift: number
@@ -44,6 +50,9 @@ function grown<T extends Uint8Array | Int32Array | Uint32Array>(arr: T, min: num
   next.set(arr)
   return next
 }
+
+/** `RawBinary.width` before anything measured it. */
+export const WIDTH_UNMEASURED = -2
 
 /** The common length of values `[0, length)` of `offsets`, or -1 when they differ. */
 function uniformWidth(offsets: Int32Array, length: number): number {
@@ -254,7 +263,7 @@ export class VarBinaryBuilder extends ColumnBuilder {
     }
     return {
       copy,
-      raw: valid === null ? { offsets: offs, bytes: src, words: srcWords, wordShift: src.byteOffset - srcBase, width: uniformWidth(offs, data.length) } : null,
+      raw: valid === null ? { offsets: offs, bytes: src, words: srcWords, wordShift: src.byteOffset - srcBase, width: WIDTH_UNMEASURED, length: data.length } : null,
       copyRange: (start, end) => {
         if (end <= start) return
         if (valid !== null) {
@@ -291,7 +300,8 @@ export class VarBinaryBuilder extends ColumnBuilder {
       }
       const k = this.length
       // NB: fixed-width values need no offset reads (a random gather's cache misses halve).
-      const w = raw.width
+      let w = raw.width
+      if (w === WIDTH_UNMEASURED) w = raw.width = uniformWidth(raw.offsets, raw.length)
       const from = w >= 0 ? raw.offsets[0]! + r * w : raw.offsets[r]!
       const len = w >= 0 ? w : raw.offsets[r + 1]! - from
       const at = this.offsets[k]!

@@ -212,7 +212,8 @@ export class RunWriter {
 
   #setCarry(src: BoundSource, row: number, major: number, minor: number, diffLo: number, diffHi: number): void {
     const b = new UpdatesBuilder(this.#shape, { capacity: 1 })
-    b.appendFrom(b.bind(src.updates), row, major, minor, diffLo, diffHi)
+    // NB: bound to the one row, not the whole source (binding is a pass over the source's columns).
+    b.appendFrom(b.bind(sliceUpdates(src.updates, row, row + 1)), 0, major, minor, diffLo, diffHi)
     this.#carry = b.finish()
     this.#carryKeys = rowOrderKeys(this.#carry, this.#order)
   }
@@ -233,8 +234,8 @@ export class RunWriter {
 function scanSorted(u: Updates, order: SortOrder, before: RowOrderKeys | null): 'unsorted' | 'duplicates' | 'distinct' {
   const n = u.length
   const dw = diffWords(u)
-  let duplicates = false
-  for (let i = 0; i < n && !duplicates; i++) if (dw[2 * i] === 0 && dw[2 * i + 1] === 0) duplicates = true
+  // A zero diff is consolidated away like an equal neighbour (row 0's here, the others' in the loop).
+  let duplicates = n > 0 && dw[0] === 0 && dw[1] === 0
   const keys = sortKeyColumn(u.keys, u.keyType, order)
   const vals = sortKeyColumn(u.vals, u.valType, order)
   if (before !== null && n > 0) {
@@ -266,7 +267,7 @@ function scanSorted(u: Updates, order: SortOrder, before: RowOrderKeys | null): 
       }
     }
     if (c > 0) return 'unsorted'
-    if (c === 0) duplicates = true
+    if (c === 0 || (dw[2 * i] === 0 && dw[2 * i + 1] === 0)) duplicates = true
   }
   return duplicates ? 'duplicates' : 'distinct'
 }

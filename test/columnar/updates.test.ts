@@ -215,6 +215,39 @@ describe('UpdatesBuilder', () => {
     assert.equal(json(b.finish()), JSON.stringify(order.map((i) => all[i])))
   })
 
+  it('a source bound for range copies gathers right too: value widths are measured over all of it, when first gathered', () => {
+    // Mostly one width, sometimes another (so a width taken from the first rows, or from the rows
+    // copied by range, would be wrong for later ones).
+    const widths = fc.array(fc.constantFrom(16, 16, 16, 16, 16, 3, 0), { minLength: 1, maxLength: 40 })
+    fc.assert(
+      fc.property(widths, widths, fc.nat(), fc.nat(), fc.array(fc.nat(), { maxLength: 60 }), (kw, vw, a, b, picks) => {
+        const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
+        const n = Math.min(kw.length, vw.length)
+        const src = new UpdatesBuilder(shape)
+        for (let i = 0; i < n; i++) src.append(Uint8Array.from({ length: kw[i]! }, (_, j) => (i * 7 + j) & 0xff), String.fromCharCode(97 + (i % 26)).repeat(vw[i]!), BigInt(i), 1n)
+        const u = src.finish()
+        const start = a % (n + 1)
+        const end = start + (b % (n - start + 1))
+        const rows = picks.map((p) => p % n)
+        const out = new UpdatesBuilder(shape)
+        const bound = out.bind(u)
+        out.appendRange(bound, start, end)
+        out.appendGathered([bound.keys], [bound.vals], [0], {
+          rows: rows.length,
+          src: new Uint32Array(rows.length),
+          row: Uint32Array.from(rows),
+          time0: new Uint32Array(rows.length),
+          time1: Uint32Array.from(rows, (r) => r),
+          diffLo: new Uint32Array(rows.length).fill(1),
+          diffHi: new Int32Array(rows.length),
+        })
+        const all = updatesToJson(u)
+        assert.equal(json(out.finish()), JSON.stringify([...all.slice(start, end), ...rows.map((r) => all[r])]))
+      }),
+      { seed, numRuns: 300 },
+    )
+  })
+
   it('truncate drops rows, nulls included, and later appends are correct', () => {
     const shape: UpdatesShape = { keyType: utf8, valType: struct([field('s', struct([field('x', int64, true)]), true), field('f', float64, true)]), timeKind: 'product' }
     const b = new UpdatesBuilder(shape)

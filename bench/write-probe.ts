@@ -1,0 +1,122 @@
+/**
+ * A focused write measurement (a minute or two, not the whole e2e scenario): a real server child
+ * process on file stores, `--arrow` sorted Arrow bodies of the e2e runs (626k updates, ~43 MiB
+ * each at the default 10M updates) and `--json` JSON bodies of 200k rows posted back to back
+ * (append=false / true, as e2e.ts does), a /healthz probe every 10 ms meanwhile; prints M
+ * updates/s per request, the server's CPU seconds and the probe's latencies. One untimed request
+ * of each kind warms the server up first (its first write compiles the worker's code).
+ * `--cpu-prof DIR` profiles the server (one file per thread; summaries: cpu-profile.ts).
+ *
+ * NB: the probe runs in this process, beside the client: its latencies include this process's
+ * own scheduling, so they are a rougher figure than e2e.ts's separate prober process.
+ *
+ *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--cpu-prof DIR]
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { generateRuns, RUN_SPAN } from './dataset.js'
+import { arrowBody, jsonBody } from './e2e-data.js'
+import { latencyStats } from './latency.js'
+import { startServer } from './e2e-server.js'
+
+const { values: args } = parseArgs({
+  options: {
+    arrow: { type: 'string', default: '6' },
+    json: { type: 'string', default: '4' },
+    updates: { type: 'string', default: '10000000' },
+    'cpu-prof': { type: 'string' },
+  },
+})
+const ROOT = resolve(import.meta.dirname, '..')
+
+function send(url: string, path: string, type: string, body: Uint8Array): Promise<{ status: number; text: string; seconds: number }> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now()
+    const req = httpRequest(`${url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-length': String(body.byteLength) } }, (r: IncomingMessage) => {
+      const chunks: Buffer[] = []
+      r.on('data', (c: Buffer) => chunks.push(c))
+      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), seconds: (performance.now() - t0) / 1000 }))
+      r.on('error', rej)
+    })
+    req.on('error', rej)
+    req.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
+  })
+}
+
+async function api(url: string, method: string, path: string, body: unknown): Promise<unknown> {
+  const r = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const json: unknown = await r.json()
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`)
+  return json
+}
+
+const nArrow = Number(args.arrow)
+const nJson = Number(args.json)
+const gen = generateRuns({ runs: 16, updates: Number(args.updates), seed: 42 })
+const arrowBodies = gen.runs.slice(0, nArrow).map((r) => arrowBody(r, null))
+const jsonBodies = Array.from({ length: nJson }, (_, i) => jsonBody(200_000, 49 + i, i * RUN_SPAN, RUN_SPAN))
+const dir = await mkdtemp(join(tmpdir(), 'write-probe-'))
+let probing = false
+const server = await startServer({ root: ROOT, dataDir: join(dir, 'data'), workers: 2, logLevel: 'warn', cpuProfDir: args['cpu-prof'] ?? null })
+try {
+  const url = server.url
+  await api(url, 'PATCH', '/v1/configs', { persist_blob_target_size: 32 << 20, compaction_process_requests: false })
+  const a = ((await api(url, 'POST', '/v1/shards', { name: 'wp-arrow', timestamp: 'u64', keySchema: { type: 'binary' }, valSchema: { type: 'binary' } })) as { shardId: string }).shardId
+  const j = ((await api(url, 'POST', '/v1/shards', { name: 'wp-json', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })) as { shardId: string }).shardId
+  probing = true
+  const lat: number[] = []
+  const probe = (async () => {
+    while (probing) {
+      const t0 = performance.now()
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.arrayBuffer().then(() => true),
+        () => false,
+      )
+      if (ok) lat.push(performance.now() - t0)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  })()
+  // Warm-up (untimed), into shards of its own.
+  const wa = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-arrow', timestamp: 'u64', keySchema: { type: 'binary' }, valSchema: { type: 'binary' } })) as { shardId: string }).shardId
+  const wj = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-json', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })) as { shardId: string }).shardId
+  if (arrowBodies.length > 0) await send(url, `/v1/shards/${wa}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=false`, 'application/vnd.apache.arrow.stream', arrowBodies[0]!)
+  if (jsonBodies.length > 0) await send(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
+  lat.length = 0
+  const cpu0 = await server.cpuSeconds()
+  let rows = 0
+  let secs = 0
+  for (const [i, body] of arrowBodies.entries()) {
+    const q = `lower=[${i * RUN_SPAN}]&upper=[${(i + 1) * RUN_SPAN}]&append=false`
+    const r = await send(url, `/v1/shards/${a}/batches?${q}`, 'application/vnd.apache.arrow.stream', body)
+    if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
+    rows += gen.runs[i]!.rows
+    secs += r.seconds
+    console.log(`arrow ${i}: ${(gen.runs[i]!.rows / r.seconds / 1e6).toFixed(2)} M/s (${r.seconds.toFixed(3)} s, ${(body.byteLength / 2 ** 20).toFixed(1)} MiB)`)
+  }
+  const cpu1 = await server.cpuSeconds()
+  const arrowLat = latencyStats(lat.splice(0))
+  console.log(`arrow sorted: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu1 ?? 0) - (cpu0 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(arrowLat)}`)
+  rows = 0
+  secs = 0
+  for (const [i, body] of jsonBodies.entries()) {
+    const r = await send(url, `/v1/shards/${j}/batches`, 'application/json', body)
+    if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
+    rows += 200_000
+    secs += r.seconds
+    console.log(`json ${i}: ${(200_000 / r.seconds / 1e6).toFixed(2)} M/s (${r.seconds.toFixed(3)} s)`)
+  }
+  const cpu2 = await server.cpuSeconds()
+  console.log(`json: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu2 ?? 0) - (cpu1 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(latencyStats(lat))}`)
+  probing = false
+  await probe
+} catch (err) {
+  console.error(err)
+  process.exitCode = 1
+} finally {
+  probing = false
+  await server.stop()
+  await rm(dir, { recursive: true, force: true })
+}
