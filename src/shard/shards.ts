@@ -47,6 +47,7 @@ import type { WriteTaskPayload } from '../engine/protocol.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 import { parseWriteHeader } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
+import type { BodyChunk } from '../engine/read-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
@@ -60,6 +61,7 @@ import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
 import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
 import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
 import { readSnapshot, type SnapshotFormat } from './snapshot.js'
+import { SnapshotBodies } from './snapshot-bodies.js'
 import {
   applyMergeRes,
   claimCompaction,
@@ -102,6 +104,7 @@ export class Shards {
   readonly #windowMinBytes: number | undefined
   readonly #bodyLimitBytes: number
   readonly #recent: RecentStates
+  readonly #bodies: SnapshotBodies
   readonly #gc: ShardGc
   readonly #names: NameIndex
   readonly #readers: ReaderLeases
@@ -132,6 +135,7 @@ export class Shards {
     this.#windowMinBytes = opts.windowMinBytes
     this.#bodyLimitBytes = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
     this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
+    this.#bodies = new SnapshotBodies(opts.snapshotBodies ?? {})
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
@@ -402,13 +406,16 @@ export class Shards {
     if (!available(head.state)) head = await this.get(shardId)
     if (!available(head.state)) throw notAvailable(tk, asOf, head.state)
     const cfg = await this.#cfg()
+    const key = { shardId, asOf: tk.format(asOf), format: opts.format, order: cfg.persist_batch_preferred_order }
+    // A small body read from this very version a moment ago is this read's answer (snapshot-bodies.ts).
+    const kept = this.#bodies.get({ ...key, seqno: head.seqno })
+    if (kept !== null) return { tk, asOf, shape: shapeOf(head.state), seqno: head.seqno, body: oneChunk(kept), release: () => undefined }
     // NB: the lease may commit, and then the read must use the state that commit produced.
     const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration)
     if (leased.kind === 'not_found') throw notFound(shardId)
     if (leased.kind === 'deleted') throw deletedError(leased.state)
     const { read, release } = leased
     const state = read.state
-    const schema = latestSchema(state)
     try {
       if (!available(state)) throw notAvailable(tk, asOf, state)
       const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
@@ -418,7 +425,7 @@ export class Shards {
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
         onEnd: release,
       })
-      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: read.seqno, body, release }
+      return { tk, asOf, shape: shapeOf(state), seqno: read.seqno, body: this.#bodies.remember({ ...key, seqno: read.seqno }, body), release }
     } catch (err) {
       release()
       throw err
@@ -613,4 +620,15 @@ function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
 }
 
 /** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
+/** The shape of a snapshot's rows: the latest schema's types. */
+function shapeOf(state: ShardState): SnapshotRead['shape'] {
+  const schema = latestSchema(state)
+  return { keyType: schema.key, valType: schema.val, timeKind: tkOf(state).name }
+}
+
+/** A body of one chunk already encoded. */
+async function* oneChunk(chunk: BodyChunk): AsyncGenerator<BodyChunk> {
+  yield chunk
+}
+
 const PENDING_PART: BatchPart = { kind: 'inline', encodedSizeBytes: 0, updates: new Uint8Array(0) }
