@@ -15,7 +15,8 @@
  * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
  * keeps its parts and state version, and share this instance's reader lease in shard state
  * (reader-leases.ts), so GC on every instance does. A worker merges and encodes the response body
- * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts).
+ * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts); a small
+ * body already read from that very version at the same asOf is answered again (snapshot-bodies.ts).
  *
  * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
  * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every

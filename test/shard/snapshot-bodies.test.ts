@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { newShardId, type ShardId } from '../../src/core/ids.js'
 import type { BodyChunk } from '../../src/engine/read-task.js'
-import { WorkerPool } from '../../src/engine/worker-pool.js'
+import type { TransferListItem } from 'node:worker_threads'
+import type { TaskStart } from '../../src/engine/protocol.js'
+import { WorkerPool, type TaskHandlers } from '../../src/engine/worker-pool.js'
 import { SnapshotBodies, type SnapshotBodyKey } from '../../src/shard/snapshot-bodies.js'
 import { collect, makeHarness, snapshotDocument, type Harness } from './harness.js'
 
@@ -71,9 +73,9 @@ describe('SnapshotBodies', () => {
 /** A worker pool that counts the tasks it is given. */
 class CountingPool extends WorkerPool {
   tasks = 0
-  override run<R>(...args: Parameters<WorkerPool['run']>): Promise<R> {
+  override run<R>(task: TaskStart, handlers: TaskHandlers<R>, opts?: { transfer?: TransferListItem[]; signal?: AbortSignal }): Promise<R> {
     this.tasks++
-    return super.run<R>(...args)
+    return super.run(task, handlers, opts)
   }
 }
 
