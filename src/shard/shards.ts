@@ -396,7 +396,7 @@ export class Shards {
    * read a moment ago may serve (recent-states.ts).
    */
   async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly signal?: AbortSignal }): Promise<SnapshotRead> {
-    let head = this.#recent.get(shardId) ?? (await this.get(shardId))
+    let head = await this.#recent.getOrRead(shardId, () => this.get(shardId))
     if (isDeleted(head.state)) throw deletedError(head.state)
     const tk = tkOf(head.state)
     const parsed = tk.parse(typeof asOfJson === 'string' ? timestampFromText(asOfJson) : asOfJson)
