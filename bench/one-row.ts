@@ -4,7 +4,10 @@
  * load generator's own process (bench/e2e-load.ts), with the server's CPU time per request.
  * For profiling small reads without the 8-minute scenario; `npm run bench` does not run it.
  *
- *   node --import tsx bench/one-row.ts [--clients 50] [--requests 20000] [--rounds 1] [--cpu-prof-dir DIR]
+ *   node --import tsx bench/one-row.ts [--clients 50] [--requests 20000] [--rounds 1] [--as-ofs 1] [--cpu-prof-dir DIR]
+ *
+ * `--as-ofs N`: request i reads at asOf 5 + i % N (the shard's upper is far above), so that reads
+ * of the same version and asOf (which a kept body answers) are not all there is.
  */
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -21,6 +24,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '50' },
     requests: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '1' },
+    'as-ofs': { type: 'string', default: '1' },
     'cpu-prof-dir': { type: 'string' },
   },
 })
@@ -42,10 +46,10 @@ const ask = (cmd: LoadCommand): Promise<LoadReply> =>
 const server = await startServer({ root: join(HERE, '..'), dataDir: join(dir, 'data'), workers: availableParallelism(), logLevel: 'warn', cpuProfDir: args['cpu-prof-dir'] ?? null })
 try {
   const { shardId } = (await api(server.url, 'POST', '/v1/shards', { name: 'one-row', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })) as { shardId: string }
-  await api(server.url, 'POST', `/v1/shards/${shardId}/batches`, { lower: [0], upper: [10], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] })
+  await api(server.url, 'POST', `/v1/shards/${shardId}/batches`, { lower: [0], upper: [1_000_000_000], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] })
   for (let round = 1; round <= Number(args.rounds); round++) {
     const cpu0 = await server.cpuSeconds()
-    const c = await ask({ kind: 'concurrent-snapshots', url: server.url, shardId, asOf: 5, clients: Number(args.clients), requests: Number(args.requests) })
+    const c = await ask({ kind: 'concurrent-snapshots', url: server.url, shardId, asOf: 5, clients: Number(args.clients), requests: Number(args.requests), asOfs: Number(args['as-ofs']) })
     const cpu1 = await server.cpuSeconds()
     if (c.kind !== 'concurrency') throw new Error(c.kind === 'error' ? c.message : `unexpected ${c.kind}`)
     const cpu = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0
