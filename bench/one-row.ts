@@ -6,8 +6,9 @@
  *
  *   node --import tsx bench/one-row.ts [--clients 50] [--requests 20000] [--rounds 1] [--as-ofs 1] [--cpu-prof-dir DIR]
  *
- * `--as-ofs N`: request i reads at asOf 5 + i % N (the shard's upper is far above), so that reads
- * of the same version and asOf (which a kept body answers) are not all there is.
+ * `--as-ofs N`: request i of round r reads at asOf 5 + (r - 1) × N + i % N (the shard's upper is
+ * far above), so that reads of the same version and asOf (which a kept body answers) are not all
+ * there is; with N ≥ requests every read is of an asOf not read before.
  */
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -49,7 +50,7 @@ try {
   await api(server.url, 'POST', `/v1/shards/${shardId}/batches`, { lower: [0], upper: [1_000_000_000], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] })
   for (let round = 1; round <= Number(args.rounds); round++) {
     const cpu0 = await server.cpuSeconds()
-    const c = await ask({ kind: 'concurrent-snapshots', url: server.url, shardId, asOf: 5, clients: Number(args.clients), requests: Number(args.requests), asOfs: Number(args['as-ofs']) })
+    const c = await ask({ kind: 'concurrent-snapshots', url: server.url, shardId, asOf: 5 + (round - 1) * Number(args['as-ofs']), clients: Number(args.clients), requests: Number(args.requests), asOfs: Number(args['as-ofs']) })
     const cpu1 = await server.cpuSeconds()
     if (c.kind !== 'concurrency') throw new Error(c.kind === 'error' ? c.message : `unexpected ${c.kind}`)
     const cpu = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0

@@ -393,9 +393,11 @@ export class Shards {
    * A snapshot at `asOf` (JSON: a timestamp, or its text from a query string): every update at or
    * before it, times advanced to it, consolidated and sorted, as a response body in `format`,
    * encoded by a worker. AS_OF_NOT_AVAILABLE unless `since ≤ asOf` and not `upper ≤ asOf`. A state
-   * read a moment ago may serve (recent-states.ts).
+   * read a moment ago may serve (recent-states.ts). Aborting `opts.abort` stops the read; its
+   * signal is taken only by a read that runs a task (a body kept in memory needs none, and a signal
+   * is not free to make).
    */
-  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly signal?: AbortSignal }): Promise<SnapshotRead> {
+  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly abort?: AbortController }): Promise<SnapshotRead> {
     let head = await this.#recent.getOrRead(shardId, () => this.get(shardId))
     if (isDeleted(head.state)) throw deletedError(head.state)
     const tk = tkOf(head.state)
@@ -421,7 +423,7 @@ export class Shards {
       if (!available(state)) throw notAvailable(tk, asOf, state)
       const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
         format: opts.format,
-        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.abort === undefined ? {} : { signal: opts.abort.signal }),
         order: cfg.persist_batch_preferred_order,
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
         onEnd: release,
