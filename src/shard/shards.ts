@@ -622,7 +622,6 @@ function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
   return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
 }
 
-/** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
 /** The shape of a snapshot's rows: the latest schema's types. */
 function shapeOf(state: ShardState): SnapshotRead['shape'] {
   const schema = latestSchema(state)
@@ -634,4 +633,5 @@ async function* oneChunk(chunk: BodyChunk): AsyncGenerator<BodyChunk> {
   yield chunk
 }
 
+/** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
 const PENDING_PART: BatchPart = { kind: 'inline', encodedSizeBytes: 0, updates: new Uint8Array(0) }
