@@ -411,14 +411,25 @@ export class Shards {
     const cfg = await this.#cfg()
     const key = { shardId, asOf: tk.format(asOf), format: opts.format, order: cfg.persist_batch_preferred_order }
     // A small body read from this very version a moment ago is this read's answer (snapshot-bodies.ts).
-    const kept = this.#bodies.get({ ...key, seqno: head.seqno })
+    const headKey = { ...key, seqno: head.seqno }
+    // NB: no await between a miss and `begin`, or reads arriving together would all miss and begin.
+    const inFlight = this.#bodies.inFlight(headKey)
+    const kept = this.#bodies.get(headKey) ?? (inFlight === null ? null : await inFlight)
     if (kept !== null) return { tk, asOf, shape: shapeOf(head.state), seqno: head.seqno, body: oneChunk(kept), release: () => undefined }
+    // Reads of this key that come meanwhile wait for this one's body.
+    const settle = this.#bodies.begin(headKey)
     // NB: the lease may commit, and then the read must use the state that commit produced.
-    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration)
+    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration).catch((err: unknown) => {
+      settle(null)
+      throw err
+    })
+    if (leased.kind !== 'read') settle(null)
     if (leased.kind === 'not_found') throw notFound(shardId)
     if (leased.kind === 'deleted') throw deletedError(leased.state)
     const { read, release } = leased
     const state = read.state
+    // NB: a body of another version than the one waited for is not the waiters' answer.
+    const settleHead = (body: BodyChunk | null): void => settle(read.seqno === head.seqno ? body : null)
     try {
       if (!available(state)) throw notAvailable(tk, asOf, state)
       const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
@@ -428,8 +439,9 @@ export class Shards {
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
         onEnd: release,
       })
-      return { tk, asOf, shape: shapeOf(state), seqno: read.seqno, body: this.#bodies.remember({ ...key, seqno: read.seqno }, body), release }
+      return { tk, asOf, shape: shapeOf(state), seqno: read.seqno, body: this.#bodies.remember({ ...key, seqno: read.seqno }, body, settleHead), release }
     } catch (err) {
+      settle(null)
       release()
       throw err
     }

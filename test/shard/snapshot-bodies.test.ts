@@ -32,6 +32,30 @@ describe('SnapshotBodies', () => {
     }
   })
 
+  it('begin/inFlight: waiters get what the read kept, or null when it kept nothing', async () => {
+    const b = new SnapshotBodies({ maxBodyBytes: 4 })
+    assert.equal(b.inFlight(key), null)
+    const settle = b.begin(key)
+    const waiting = b.inFlight(key)
+    assert.ok(waiting !== null)
+    assert.deepEqual(await collect(b.remember(key, chunks(chunk('ab')), settle)).then((cs) => cs.map(text)), ['ab'])
+    assert.equal(text(await waiting), 'ab')
+    assert.equal(b.inFlight(key), null, 'settled: no longer in flight')
+    const other = { ...key, seqno: 9 }
+    const settleBig = b.begin(other)
+    const waitingBig = b.inFlight(other)
+    await collect(b.remember(other, chunks(chunk('abcdef')), settleBig))
+    assert.equal(await waitingBig, null, 'too big: the waiters read themselves')
+    const third = { ...key, seqno: 10 }
+    const settleAbandoned = b.begin(third)
+    const waitingAbandoned = b.inFlight(third)
+    const it = b.remember(third, chunks(chunk('a', false), chunk('b')), settleAbandoned)
+    await it.next()
+    await it.return(undefined)
+    assert.equal(await waitingAbandoned, null)
+    assert.equal(new SnapshotBodies({ maxBytes: 0 }).begin(key) !== null && new SnapshotBodies({ maxBytes: 0 }).inFlight(key), null)
+  })
+
   it('keeps a copy: the chunk handed on may be reused without changing what is kept', async () => {
     const b = new SnapshotBodies()
     const c = chunk('abc')
@@ -125,6 +149,18 @@ describe('Shards.snapshot with kept bodies', () => {
     assert.equal(sameAsOf.text, first.text, 'asOf 5 is the same snapshot from the newer version')
     assert.equal(pool.tasks, afterWrite + 2, 'the newer version was read by a task of its own')
     assert.deepEqual(await snapshotDocument((await h.shards.snapshot(id, 15, { format: 'json' })).body), JSON.parse(later.text))
+  })
+
+  it('reads of one key that come while it is read wait for that read: one task for them all', async () => {
+    const id = (await h.shards.create({ name: 'burst', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
+    await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [10], updates: [{ key: 'z', val: 9, time: 2, diff: 3 }] })
+    // NB: the first read of a shard commits this instance's lease and reads the version that made,
+    // which is not the one its waiters waited for (they then read themselves): take it first.
+    await rows(id, 3)
+    const tasks = pool.tasks
+    const all = await Promise.all(Array.from({ length: 8 }, () => rows(id, 4)))
+    assert.equal(pool.tasks, tasks + 1)
+    for (const r of all) assert.deepEqual(JSON.parse(r.text), { asOf: 4, updates: [{ key: 'z', val: 9, time: 4, diff: 3 }] })
   })
 
   it('a new schema is a new version: the same asOf is read again, in the new shape', async () => {
