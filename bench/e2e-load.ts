@@ -26,7 +26,16 @@ export type LoadCommand =
   | { readonly kind: 'write-json'; readonly url: string; readonly shardId: string; readonly requests: number; readonly rows: number; readonly seed: number }
   | { readonly kind: 'post'; readonly url: string; readonly path: string; readonly body: unknown }
   | { readonly kind: 'snapshot'; readonly url: string; readonly shardId: string; readonly asOf: number; readonly format: 'arrow' | 'json' }
-  | { readonly kind: 'concurrent-snapshots'; readonly url: string; readonly shardId: string; readonly asOf: number; readonly clients: number; readonly requests: number }
+  | {
+      readonly kind: 'concurrent-snapshots'
+      readonly url: string
+      readonly shardId: string
+      readonly asOf: number
+      readonly clients: number
+      readonly requests: number
+      /** Request i reads at `asOf + i % asOfs` (default 1: every request at `asOf`). */
+      readonly asOfs?: number
+    }
   | { readonly kind: 'exit' }
 
 /** One timed request. */
@@ -122,8 +131,9 @@ async function run(cmd: LoadCommand): Promise<LoadReply> {
       const t0 = performance.now()
       await Promise.all(
         Array.from({ length: cmd.clients }, async () => {
-          while (next++ < cmd.requests) {
-            const res = await send(cmd.url, 'GET', `/v1/shards/${cmd.shardId}/snapshot?asOf=${cmd.asOf}`, {}, null, agent).catch(() => null)
+          while (next < cmd.requests) {
+            const asOf = cmd.asOf + (next++ % (cmd.asOfs ?? 1))
+            const res = await send(cmd.url, 'GET', `/v1/shards/${cmd.shardId}/snapshot?asOf=${asOf}`, {}, null, agent).catch(() => null)
             if (res === null || res.status !== 200) failures++
             if (res !== null) latencies.push(res.seconds * 1000)
           }

@@ -250,7 +250,7 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
     async (req, reply) => {
       const abort = new AbortController()
       const arrow = wantsArrow(req.headers.accept)
-      const read = await shards.snapshot(req.params.shardId as ShardId, req.query.asOf, { format: arrow ? 'arrow' : 'json', signal: abort.signal })
+      const read = await shards.snapshot(req.params.shardId as ShardId, req.query.asOf, { format: arrow ? 'arrow' : 'json', abort })
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) abort.abort(new Error('client went away'))
       })

@@ -11,7 +11,9 @@ export const PROBE_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', 
 
 /** True for a probe request: Fastify's info-level request lines are skipped for it. */
 export function skipRequestLogging(req: { readonly url?: string }): boolean {
-  return PROBE_PATHS.has((req.url ?? '').split('?')[0] ?? '')
+  const url = req.url ?? ''
+  const query = url.indexOf('?')
+  return PROBE_PATHS.has(query === -1 ? url : url.slice(0, query))
 }
 
 async function probeLogging(app: FastifyInstance): Promise<void> {

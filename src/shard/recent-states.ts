@@ -37,6 +37,8 @@ export class RecentStates {
   readonly #maxAgeMs: number
   readonly #now: () => number
   readonly #entries = new Map<ShardId, Entry>()
+  /** Head reads in flight for `getOrRead`, per shard. */
+  readonly #reading = new Map<ShardId, Promise<Versioned<ShardState>>>()
 
   constructor(opts: { readonly maxAgeMs: number; readonly gcGraceMs: number; readonly now?: () => number }) {
     this.#maxAgeMs = Math.max(0, Math.min(opts.maxAgeMs, opts.gcGraceMs / 2))
@@ -52,6 +54,26 @@ export class RecentStates {
       return null
     }
     return e.state
+  }
+
+  /**
+   * The latest state seen of `shardId` if it is recent enough, else the one `read` returns; reads
+   * asked for while one of the same shard is in flight share it (so a burst of reads arriving
+   * when the state has just aged out reads the head once, not once each). A state a read in flight
+   * returns is no older than a remembered one may be. A failure is every sharer's, and is not kept.
+   * With no age allowed (no GC grace), nothing is shared: each call reads.
+   */
+  async getOrRead(shardId: ShardId, read: () => Promise<Versioned<ShardState>>): Promise<Versioned<ShardState>> {
+    const recent = this.get(shardId)
+    if (recent !== null) return recent
+    if (this.#maxAgeMs === 0) return read()
+    const inFlight = this.#reading.get(shardId)
+    if (inFlight !== undefined) return inFlight
+    const p = read().finally(() => {
+      if (this.#reading.get(shardId) === p) this.#reading.delete(shardId)
+    })
+    this.#reading.set(shardId, p)
+    return p
   }
 
   /** Remembers a committed state just read or written (an older seqno than the one kept is ignored). */

@@ -117,4 +117,6 @@ export interface ShardsOptions {
   readonly bodyLimitBytes?: number
   /** Longest a state read earlier may serve a snapshot (recent-states.ts); default 1 s, and never more than half the GC grace. */
   readonly recentStateMaxAgeMs?: number
+  /** Bounds of the small snapshot bodies kept for reads of the same version (snapshot-bodies.ts); `{ maxBytes: 0 }` keeps none. */
+  readonly snapshotBodies?: { readonly maxBodyBytes?: number; readonly maxBytes?: number }
 }

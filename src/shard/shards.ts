@@ -15,7 +15,8 @@
  * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
  * keeps its parts and state version, and share this instance's reader lease in shard state
  * (reader-leases.ts), so GC on every instance does. A worker merges and encodes the response body
- * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts).
+ * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts); a small
+ * body already read from that very version at the same asOf is answered again (snapshot-bodies.ts).
  *
  * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
  * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every
@@ -47,6 +48,7 @@ import type { WriteTaskPayload } from '../engine/protocol.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 import { parseWriteHeader } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
+import type { BodyChunk } from '../engine/read-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
@@ -60,6 +62,7 @@ import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
 import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
 import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
 import { readSnapshot, type SnapshotFormat } from './snapshot.js'
+import { SnapshotBodies } from './snapshot-bodies.js'
 import {
   applyMergeRes,
   claimCompaction,
@@ -102,6 +105,7 @@ export class Shards {
   readonly #windowMinBytes: number | undefined
   readonly #bodyLimitBytes: number
   readonly #recent: RecentStates
+  readonly #bodies: SnapshotBodies
   readonly #gc: ShardGc
   readonly #names: NameIndex
   readonly #readers: ReaderLeases
@@ -132,6 +136,7 @@ export class Shards {
     this.#windowMinBytes = opts.windowMinBytes
     this.#bodyLimitBytes = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
     this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
+    this.#bodies = new SnapshotBodies(opts.snapshotBodies ?? {})
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
@@ -388,10 +393,12 @@ export class Shards {
    * A snapshot at `asOf` (JSON: a timestamp, or its text from a query string): every update at or
    * before it, times advanced to it, consolidated and sorted, as a response body in `format`,
    * encoded by a worker. AS_OF_NOT_AVAILABLE unless `since ≤ asOf` and not `upper ≤ asOf`. A state
-   * read a moment ago may serve (recent-states.ts).
+   * read a moment ago may serve (recent-states.ts). Aborting `opts.abort` stops the read; its
+   * signal is taken only by a read that runs a task (a body kept in memory needs none, and a signal
+   * is not free to make).
    */
-  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly signal?: AbortSignal }): Promise<SnapshotRead> {
-    let head = this.#recent.get(shardId) ?? (await this.get(shardId))
+  async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly abort?: AbortController }): Promise<SnapshotRead> {
+    let head = await this.#recent.getOrRead(shardId, () => this.get(shardId))
     if (isDeleted(head.state)) throw deletedError(head.state)
     const tk = tkOf(head.state)
     const parsed = tk.parse(typeof asOfJson === 'string' ? timestampFromText(asOfJson) : asOfJson)
@@ -402,24 +409,39 @@ export class Shards {
     if (!available(head.state)) head = await this.get(shardId)
     if (!available(head.state)) throw notAvailable(tk, asOf, head.state)
     const cfg = await this.#cfg()
+    const key = { shardId, asOf: tk.format(asOf), format: opts.format, order: cfg.persist_batch_preferred_order }
+    // A small body read from this very version a moment ago is this read's answer (snapshot-bodies.ts).
+    const headKey = { ...key, seqno: head.seqno }
+    // NB: no await between a miss and `begin`, or reads arriving together would all miss and begin.
+    const inFlight = this.#bodies.inFlight(headKey)
+    const kept = this.#bodies.get(headKey) ?? (inFlight === null ? null : await inFlight)
+    if (kept !== null) return { tk, asOf, shape: shapeOf(head.state), seqno: head.seqno, body: oneChunk(kept), release: () => undefined }
+    // Reads of this key that come meanwhile wait for this one's body.
+    const settle = this.#bodies.begin(headKey)
     // NB: the lease may commit, and then the read must use the state that commit produced.
-    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration)
+    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration).catch((err: unknown) => {
+      settle(null)
+      throw err
+    })
+    if (leased.kind !== 'read') settle(null)
     if (leased.kind === 'not_found') throw notFound(shardId)
     if (leased.kind === 'deleted') throw deletedError(leased.state)
     const { read, release } = leased
     const state = read.state
-    const schema = latestSchema(state)
+    // NB: a body of another version than the one waited for is not the waiters' answer.
+    const settleHead = (body: BodyChunk | null): void => settle(read.seqno === head.seqno ? body : null)
     try {
       if (!available(state)) throw notAvailable(tk, asOf, state)
       const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
         format: opts.format,
-        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.abort === undefined ? {} : { signal: opts.abort.signal }),
         order: cfg.persist_batch_preferred_order,
         yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
         onEnd: release,
       })
-      return { tk, asOf, shape: { keyType: schema.key, valType: schema.val, timeKind: tk.name }, seqno: read.seqno, body, release }
+      return { tk, asOf, shape: shapeOf(state), seqno: read.seqno, body: this.#bodies.remember({ ...key, seqno: read.seqno }, body, settleHead), release }
     } catch (err) {
+      settle(null)
       release()
       throw err
     }
@@ -610,6 +632,17 @@ function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
     if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
   }
   return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
+}
+
+/** The shape of a snapshot's rows: the latest schema's types. */
+function shapeOf(state: ShardState): SnapshotRead['shape'] {
+  const schema = latestSchema(state)
+  return { keyType: schema.key, valType: schema.val, timeKind: tkOf(state).name }
+}
+
+/** A body of one chunk already encoded. */
+async function* oneChunk(chunk: BodyChunk): AsyncGenerator<BodyChunk> {
+  yield chunk
 }
 
 /** Marks the place of a part whose upload is in flight (replaced before the batch is built). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/app.js'
+import { skipRequestLogging } from '../../src/http/probe-logging.js'
 import { createServices } from '../../src/services.js'
 import { testSettings } from '../helper.js'
 
@@ -19,6 +20,12 @@ async function loggedApp(t: { after(fn: () => Promise<void>): void }, level: 'in
 }
 
 describe('request logs', () => {
+  it('skip exactly the probe paths, whatever their query', () => {
+    for (const url of ['/healthz', '/readyz?verbose=1', '/metrics?', '/metrics?a?b']) assert.equal(skipRequestLogging({ url }), true, url)
+    for (const url of ['/healthzz', '/v1/shards?x=/healthz', '/', '', '?/healthz']) assert.equal(skipRequestLogging({ url }), false, url)
+    assert.equal(skipRequestLogging({}), false)
+  })
+
   it('log probes (/healthz, /readyz, /metrics) at debug only, other requests at info', async (t) => {
     const { app, lines } = await loggedApp(t, 'info')
     for (const url of ['/healthz', '/readyz', '/metrics']) assert.equal((await app.inject({ method: 'GET', url })).statusCode, 200)
