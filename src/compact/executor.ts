@@ -110,8 +110,7 @@ export function createExecutor(deps: ExecutorDeps) {
         cache: new PartCache((p) => {
           const window = env.chunkWindows.get(p)
           const alloc = (size: number): Uint8Array => inputs.acquire(size, owner)
-          // NB: a compaction reads each input once: past the page cache (`readOnce`).
-          return window !== undefined ? window.fetch(alloc) : fetchPart(deps.blob, req.shardId, p, alloc, { readOnce: true })
+          return window !== undefined ? window.fetch(alloc) : fetchPart(deps.blob, req.shardId, p, alloc)
         }),
         upload: (out) => upload(req, cfg, ctx, out, signal, written),
       }
@@ -196,7 +195,7 @@ export function createExecutor(deps: ExecutorDeps) {
       return { results: Promise.resolve([]), workersDone: Promise.resolve() }
     }
     const started = performance.now()
-    const windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal, readOnce: true })
+    const windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal })
     env.chunkWindows = windowed.windows
     const { chunk, windows } = windowed
     // The first part of every run is needed first in any case: fetch it, and sample its keys

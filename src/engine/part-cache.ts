@@ -65,16 +65,16 @@ export class PartCache {
 
 /**
  * A part's bytes: from blob for hollow parts, from state for inline ones. A missing blob is an
- * error. `alloc`: the buffer to read into (see `GetOptions.alloc`); `readOnce`: see `GetOptions`.
+ * error. `alloc`: the buffer to read into (see `GetOptions.alloc`).
  */
-export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart, alloc?: (size: number) => Uint8Array, opts: { readonly readOnce?: boolean } = {}): Promise<Uint8Array> {
+export async function fetchPart(blob: Blob, shardId: ShardId, part: BatchPart, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> {
   if (part.kind === 'inline') {
     if (alloc === undefined) return keepBuffer(part.updates)
     const copy = alloc(part.updates.byteLength)
     copy.set(part.updates)
     return copy
   }
-  const bytes = await blob.get(blobKey(shardId, part.key), { ...(alloc === undefined ? {} : { alloc }), ...(opts.readOnce === true ? { readOnce: true } : {}) })
+  const bytes = await blob.get(blobKey(shardId, part.key), alloc === undefined ? {} : { alloc })
   if (bytes === null) throw new AppError('DATA_LOSS', `part ${part.key} of shard ${shardId} is in the shard's state but missing from blob storage`)
   return bytes
 }

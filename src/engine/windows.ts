@@ -45,8 +45,6 @@ export interface WindowOptions {
   /** Parts larger than this are read in windows (when they have several batches); default `WINDOW_MIN_PART_BYTES`. */
   readonly minPartBytes?: number
   readonly signal?: AbortSignal
-  /** Every byte is read once (a compaction's inputs): the blob may bypass its cache (`GetOptions.readOnce`). */
-  readonly readOnce?: boolean
 }
 
 /**
@@ -71,12 +69,7 @@ async function windowPart(part: BatchPart, opts: WindowOptions, windows: Map<Bat
   if (part.kind !== 'hollow' || part.encodedSizeBytes <= (opts.minPartBytes ?? WINDOW_MIN_PART_BYTES)) return [part]
   const key = blobKey(opts.shardId, part.key)
   const read = async (offset: number, length: number, alloc?: (size: number) => Uint8Array): Promise<Uint8Array> => {
-    const bytes = await opts.blob.get(key, {
-      range: { offset, length },
-      ...(alloc === undefined ? {} : { alloc }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-      ...(opts.readOnce === true ? { readOnce: true } : {}),
-    })
+    const bytes = await opts.blob.get(key, { range: { offset, length }, ...(alloc === undefined ? {} : { alloc }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
     if (bytes === null) throw new AppError('DATA_LOSS', `part ${part.key} of shard ${opts.shardId} is in the shard's state but missing from blob storage`)
     if (bytes.byteLength !== length) throw new AppError('INTERNAL', `part ${part.key} of shard ${opts.shardId} is shorter than its ${part.encodedSizeBytes} bytes`)
     return bytes

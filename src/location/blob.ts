@@ -27,11 +27,6 @@ export interface GetOptions extends Abortable {
    * still null.
    */
   readonly range?: BlobRange
-  /**
-   * A hint: the caller reads these bytes once (a compaction's inputs), so a store with a cache of
-   * its own (the file store's page cache) may bypass it. The result is the same either way.
-   */
-  readonly readOnce?: boolean
 }
 
 /** The buffer `alloc` gave for `size` bytes, checked. */

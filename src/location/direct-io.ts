@@ -9,12 +9,6 @@
  * writes plus fsync took 1.2–1.5 s of kernel CPU there, against ~0.1 s direct (see
  * bench/RESULTS.md). A snapshot that later reads an output reads it from the device.
  *
- * Reads the caller makes once (a compaction's inputs: `GetOptions.readOnce`) are direct too, for
- * the same reason: a buffered read of a part not in the page cache allocates its pages there. On
- * the same VM 700 MB read buffered from the device cost 1.2 s of kernel CPU, direct 0.06 s
- * (0.5 s of wall time, spent waiting, not computing). The bytes land in an aligned staging
- * buffer and are copied to the caller's.
- *
  * O_DIRECT needs the memory address, the file offset and the length aligned to the device's
  * logical block size. Staging buffers are `WebAssembly.Memory` pages (V8 maps them page-aligned),
  * every write is a whole number of `DIRECT_ALIGN` blocks (the last one zero-padded), and the file
@@ -24,8 +18,6 @@
  */
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { rangeBounds } from './blob-args.js'
-import type { BlobRange } from './blob.js'
 import { hasCode } from './fs-util.js'
 
 /** Alignment of staging buffers, offsets and lengths: a page, a multiple of any logical block size in use. */
@@ -39,9 +31,6 @@ const WASM_PAGE = 65536
 /** Open flags for a new file written directly; undefined where the platform has no O_DIRECT. */
 const CREATE_DIRECT = constants.O_DIRECT === undefined ? undefined : constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT
 
-/** Open flags for a file read directly; undefined where the platform has no O_DIRECT. */
-const READ_DIRECT = constants.O_DIRECT === undefined ? undefined : constants.O_RDONLY | constants.O_DIRECT
-
 /** The file system, platform or buffer does not allow direct I/O; nothing was written. */
 export class DirectIoRefused extends Error {
   constructor(why: string, options?: ErrorOptions) {
@@ -50,40 +39,24 @@ export class DirectIoRefused extends Error {
   }
 }
 
-/**
- * A pool of at most `max` aligned staging buffers of `DIRECT_STAGE_BYTES`: `acquire` waits for a
- * free one rather than allocate beyond `max`. Kept for the process's life: fresh memory is not
- * free (on a VM whose host takes back freed pages, touching a new page costs a fault to the host),
- * and `max` buffers keep several direct transfers in flight at once.
- */
+/** A pool of aligned staging buffers of `DIRECT_STAGE_BYTES`, at most `keep` of them kept free. */
 export class StagingBuffers {
   readonly #free: Uint8Array[] = []
-  readonly #waiting: ((buf: Uint8Array) => void)[] = []
-  readonly #max: number
+  readonly #keep: number
   readonly #make: () => Uint8Array
-  #made = 0
 
   /** `make`: allocates one buffer (default: wasm memory); tests give misaligned ones. */
-  constructor(opts: { readonly max?: number; readonly make?: () => Uint8Array } = {}) {
-    this.#max = Math.max(1, opts.max ?? 8)
+  constructor(opts: { readonly keep?: number; readonly make?: () => Uint8Array } = {}) {
+    this.#keep = opts.keep ?? 4
     this.#make = opts.make ?? wasmPages
   }
 
-  async acquire(): Promise<Uint8Array> {
-    const free = this.#free.pop()
-    if (free !== undefined) return free
-    if (this.#made < this.#max) {
-      const buf = this.#make()
-      this.#made++
-      return buf
-    }
-    return new Promise((resolve) => this.#waiting.push(resolve))
+  acquire(): Uint8Array {
+    return this.#free.pop() ?? this.#make()
   }
 
   release(buf: Uint8Array): void {
-    const next = this.#waiting.shift()
-    if (next !== undefined) next(buf)
-    else this.#free.push(buf)
+    if (this.#free.length < this.#keep) this.#free.push(buf)
   }
 }
 
@@ -114,7 +87,7 @@ export async function writeFileDirect(path: string, value: Uint8Array, staging: 
     throw hasCode(err, 'EINVAL') ? new DirectIoRefused(`the file system of ${path} does not support O_DIRECT`, { cause: err }) : err
   }
   try {
-    const stage = await staging.acquire()
+    const stage = staging.acquire()
     try {
       for (let at = 0; at < value.byteLength; at += stage.byteLength) {
         signal?.throwIfAborted()
@@ -150,64 +123,5 @@ async function writeFully(handle: Awaited<ReturnType<typeof open>>, stage: Uint8
     // leave the next write misaligned, which the device refuses (EINVAL), so it cannot go unseen.
     if (written <= 0) throw new Error(`direct write made no progress at byte ${position + done}`)
     done += written
-  }
-}
-
-/**
- * Reads the bytes of the file at `path` that `range` selects (all without one; cut at its end) with O_DIRECT, through aligned
- * staging buffers, into the buffer `out(size)` gives for their count. Null when `path` is not a
- * regular file. Rejects with `DirectIoRefused` when direct I/O is not possible there (before any
- * byte is read); ENOENT and other errors are the read's.
- */
-export async function readFileDirect(
-  path: string,
-  range: BlobRange | undefined,
-  out: (size: number) => Uint8Array,
-  staging: StagingBuffers,
-  signal?: AbortSignal,
-): Promise<Uint8Array | null> {
-  if (READ_DIRECT === undefined) throw new DirectIoRefused('this platform has no O_DIRECT')
-  let handle
-  try {
-    handle = await open(path, READ_DIRECT)
-  } catch (err) {
-    throw hasCode(err, 'EINVAL') ? new DirectIoRefused(`the file system of ${path} does not support O_DIRECT`, { cause: err }) : err
-  }
-  try {
-    const st = await handle.stat()
-    if (!st.isFile()) return null
-    const { start, end } = range === undefined ? { start: 0, end: st.size } : rangeBounds(range, st.size)
-    const first = Math.floor(start / DIRECT_ALIGN) * DIRECT_ALIGN
-    // NB: `out` is called once the first read worked: a refusal must leave it uncalled (the caller
-    // then reads another way, and an allocator may hand out memory only once).
-    let dest: Uint8Array | null = end === start ? out(0) : null
-    const stage = await staging.acquire()
-    try {
-      // Whole aligned blocks from the one that holds `start`; the last read may stop at the file's end.
-      for (let position = first; position < end; ) {
-        signal?.throwIfAborted()
-        const want = Math.min(stage.byteLength, Math.ceil((end - position) / DIRECT_ALIGN) * DIRECT_ALIGN)
-        let got: number
-        try {
-          ;({ bytesRead: got } = await handle.read(stage, 0, want, position))
-        } catch (err) {
-          if (hasCode(err, 'EINVAL') && position === first) throw new DirectIoRefused('the device refused the alignment of the staging buffer', { cause: err })
-          throw err
-        }
-        // NB: a read short of `end` that does not end on a block boundary met the file's end early.
-        if (got <= 0 || (got % DIRECT_ALIGN !== 0 && position + got < end)) throw new Error(`file shrank while being read (at byte ${position + Math.max(0, got)} of ${end})`)
-        dest ??= out(end - start)
-        const from = Math.max(start, position)
-        const to = Math.min(end, position + got)
-        dest.set(stage.subarray(from - position, to - position), from - start)
-        position += got
-      }
-    } finally {
-      staging.release(stage)
-    }
-    if (dest === null) throw new Error(`direct read of ${path} read nothing`)
-    return dest
-  } finally {
-    await handle.close()
   }
 }

@@ -5,8 +5,6 @@
  *   the key, fsync the directory (and the parents of any directory it created).
  * - The temp file is written with O_DIRECT (direct-io.ts: no page cache) unless `directWrites` is
  *   false; where the file system refuses direct I/O, the blob falls back to buffered writes for good.
- * - A `get` with `readOnce` (a compaction's inputs) reads with O_DIRECT unless `directReads` is
- *   false, and falls back to buffered reads for good where refused; other reads use the page cache.
  * - Keys pass `checkBlobKey` before any I/O, so no key reaches outside the root.
  * - Temp files are named `.tmp-<hex>~`; `~` is not a key character, so listings skip them and no key
  *   can collide with one. A crash can leave one behind; it is never listed or read.
@@ -20,7 +18,7 @@ import { dirname, join, resolve } from 'node:path'
 import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
-import { DirectIoRefused, readFileDirect, StagingBuffers, writeFileDirect } from './direct-io.js'
+import { DirectIoRefused, StagingBuffers, writeFileDirect } from './direct-io.js'
 import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/
@@ -32,11 +30,6 @@ export interface FileBlobOptions {
    * about to be read back.
    */
   readonly directWrites?: boolean
-  /**
-   * Read values the caller reads once (`GetOptions.readOnce`, a compaction's inputs) with
-   * O_DIRECT, bypassing the page cache (default true; falls back to buffered reads where refused).
-   */
-  readonly directReads?: boolean
   /** Staging buffers for direct writes (tests give misaligned ones to see the fallback). */
   readonly staging?: StagingBuffers
 }
@@ -46,25 +39,17 @@ export class FileBlob implements Blob {
   #closed = false
   /** Whether the next `set` tries O_DIRECT: until the file system refuses it once. */
   #direct: boolean
-  /** Whether a `readOnce` get tries O_DIRECT: until the file system refuses it once. */
-  #directReads: boolean
   readonly #staging: StagingBuffers
 
   /** `root` is created on the first write; a missing root reads as empty. */
   constructor(root: string, opts: FileBlobOptions = {}) {
     this.#root = resolve(root)
     this.#direct = opts.directWrites ?? true
-    this.#directReads = opts.directReads ?? true
     this.#staging = opts.staging ?? new StagingBuffers()
   }
 
   get root(): string {
     return this.#root
-  }
-
-  /** Whether once-read gets currently bypass the page cache (false once the file system refused it). */
-  get directReads(): boolean {
-    return this.#directReads
   }
 
   /** Whether writes currently bypass the page cache (false once the file system refused it). */
@@ -77,14 +62,6 @@ export class FileBlob implements Blob {
     checkBlobKey(key)
     checkBlobRange(opts?.range)
     try {
-      if (opts?.readOnce === true && this.#directReads) {
-        try {
-          return await readFileDirect(join(this.#root, key), opts.range, (size) => (opts.alloc !== undefined ? allocated(opts.alloc, size) : new Uint8Array(size)), this.#staging, opts.signal)
-        } catch (err) {
-          if (!(err instanceof DirectIoRefused)) throw err
-          this.#directReads = false
-        }
-      }
       if (opts?.range !== undefined) return await readRange(join(this.#root, key), opts.range, opts.alloc, opts.signal)
       if (opts?.alloc !== undefined) return await readInto(join(this.#root, key), opts.alloc, opts.signal)
       const buf = await readFile(join(this.#root, key), { signal: opts?.signal })

@@ -159,52 +159,6 @@ describe('FileBlob', () => {
     await blob.close()
   })
 
-  it('reads once-read values with O_DIRECT, whole or in ranges, exactly as buffered reads', async () => {
-    const dir = join(root, 'direct-reads')
-    const blob = new FileBlob(dir)
-    const value = randomBytes(2 * DIRECT_STAGE_BYTES + 3 * 4096 + 17)
-    await blob.set('s1/w1/p1', value)
-    await blob.set('s1/w1/small', value.subarray(0, 5))
-    let allocs = 0
-    const alloc = (size: number): Uint8Array => (allocs++, new Uint8Array(new SharedArrayBuffer(size)))
-    sameBytes(await blob.get('s1/w1/p1', { readOnce: true }), value)
-    sameBytes(await blob.get('s1/w1/small', { readOnce: true, alloc }), value.subarray(0, 5))
-    // Ranges that start and end off the block grid, cross staging buffers, or run past the end.
-    for (const [offset, length] of [
-      [0, 1],
-      [4095, 2],
-      [4097, DIRECT_STAGE_BYTES + 8191],
-      [DIRECT_STAGE_BYTES - 3, 7],
-      [value.byteLength - 10, 100],
-      [value.byteLength, 5],
-      [value.byteLength + 4096, 1],
-    ] as const) {
-      const want = value.subarray(Math.min(offset, value.byteLength), Math.min(offset + length, value.byteLength))
-      sameBytes(await blob.get('s1/w1/p1', { readOnce: true, range: { offset, length } }), want)
-      sameBytes(await blob.get('s1/w1/p1', { readOnce: true, range: { offset, length }, alloc }), want)
-    }
-    assert.equal(allocs, 8, 'alloc is called once per read')
-    assert.equal(await blob.get('s1/w1/absent', { readOnce: true }), null)
-    // Direct where the file system allows it (the writes above tell).
-    assert.equal(blob.directReads, blob.directWrites)
-    await blob.close()
-  })
-
-  it('falls back to buffered reads when direct reads are refused, calling alloc once', async () => {
-    const dir = join(root, 'refused-reads')
-    await new FileBlob(dir).set('s1/w1/p1', randomBytes(3 * 4096 + 5))
-    const value = (await new FileBlob(dir).get('s1/w1/p1'))!
-    // A staging buffer at an odd address: every device refuses O_DIRECT into it (EINVAL).
-    const blob = new FileBlob(dir, { staging: new StagingBuffers({ make: () => new Uint8Array(new ArrayBuffer(DIRECT_STAGE_BYTES + 8), 1, DIRECT_STAGE_BYTES) }) })
-    let allocs = 0
-    const alloc = (size: number): Uint8Array => (allocs++, new Uint8Array(size))
-    sameBytes(await blob.get('s1/w1/p1', { readOnce: true, alloc }), value)
-    sameBytes(await blob.get('s1/w1/p1', { readOnce: true, range: { offset: 10, length: 5000 }, alloc }), value.subarray(10, 5010))
-    assert.equal(allocs, 2)
-    assert.equal(blob.directReads, false)
-    await blob.close()
-  })
-
   it('writes through the page cache when asked to', async () => {
     const blob = new FileBlob(join(root, 'buffered'), { directWrites: false, staging: new StagingBuffers({ make: () => assert.fail('staged a buffered write') }) })
     await blob.set('s1/w1/p1', bytes('buffered'))
