@@ -2,22 +2,51 @@
  * `npm run build:ui` (run by `npm start` and `npm test` first): bundles the console (ui/src) with
  * esbuild into dist/ui/: `console-<hash>.js`, `console-<hash>.css`, `index.html` naming them, and
  * `manifest.json` listing the files routes/ui.ts serves. Everything the page needs is in those
- * files: no CDN, no web fonts. The folder is generated (gitignored), rebuilt whole each time.
+ * files: no CDN, no web fonts. The folder is generated (gitignored), rebuilt whole when its inputs
+ * changed (their digest is in the manifest) and left alone otherwise.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const OUT = join(ROOT, 'dist', 'ui')
 
-await rm(OUT, { recursive: true, force: true })
-await mkdir(OUT, { recursive: true })
+/** A digest of everything the bundle is made from: the console's sources, this script, the lockfile. */
+async function inputsDigest(): Promise<string> {
+  const files: string[] = []
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(dir, e.name))
+      else files.push(join(dir, e.name))
+    }
+  }
+  await walk(join(ROOT, 'ui'))
+  files.push(fileURLToPath(import.meta.url), join(ROOT, 'package-lock.json'))
+  const hash = createHash('sha256')
+  for (const f of files.sort()) hash.update(relative(ROOT, f)).update('\0').update(await readFile(f)).update('\0')
+  return hash.digest('hex')
+}
+
+// NB: an unchanged build is left alone. `npm start` builds too, and a server or test reading
+// dist/ui meanwhile (tests start servers while another runs `npm start`) must never see it half
+// written: a rebuild writes a new folder beside it and swaps it in with two renames.
+const digest = await inputsDigest()
+const current = await readFile(join(OUT, 'manifest.json'), 'utf8').then((t) => (JSON.parse(t) as { inputs?: string }).inputs, () => undefined)
+if (current === digest) {
+  process.stdout.write('build-ui: dist/ui is up to date\n')
+  process.exit(0)
+}
+const FINAL = OUT
+const BUILD = `${OUT}.build-${process.pid}`
+await rm(BUILD, { recursive: true, force: true })
+await mkdir(BUILD, { recursive: true })
 
 const result = await build({
   entryPoints: { console: join(ROOT, 'ui', 'src', 'main.tsx') },
-  outdir: OUT,
+  outdir: BUILD,
   entryNames: '[name]-[hash]',
   bundle: true,
   minify: true,
@@ -39,8 +68,14 @@ if (js === undefined || css === undefined) throw new Error(`build-ui: expected a
 
 const template = await readFile(join(ROOT, 'ui', 'index.html'), 'utf8')
 const index = template.replaceAll('%JS%', `/ui/assets/${js}`).replaceAll('%CSS%', `/ui/assets/${css}`)
-await writeFile(join(OUT, 'index.html'), index)
-await writeFile(join(OUT, 'manifest.json'), `${JSON.stringify({ index: 'index.html', assets: files }, null, 2)}\n`)
+await writeFile(join(BUILD, 'index.html'), index)
+await writeFile(join(BUILD, 'manifest.json'), `${JSON.stringify({ index: 'index.html', assets: files, inputs: digest }, null, 2)}\n`)
+const OLD = `${OUT}.old-${process.pid}`
+await rename(FINAL, OLD).catch((err: unknown) => {
+  if ((err as { code?: string }).code !== 'ENOENT') throw err
+})
+await rename(BUILD, FINAL)
+await rm(OLD, { recursive: true, force: true })
 
-const size = (f: string): number => result.metafile.outputs[join('dist', 'ui', f)]?.bytes ?? 0
+const size = (f: string): number => result.metafile.outputs[relative(ROOT, join(BUILD, f))]?.bytes ?? 0
 process.stdout.write(`build-ui: ${js} ${(size(js) / 1024).toFixed(0)} KiB, ${css} ${(size(css) / 1024).toFixed(0)} KiB → dist/ui\n`)
