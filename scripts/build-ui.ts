@@ -39,7 +39,6 @@ if (current === digest) {
   process.stdout.write('build-ui: dist/ui is up to date\n')
   process.exit(0)
 }
-const FINAL = OUT
 const BUILD = `${OUT}.build-${process.pid}`
 await rm(BUILD, { recursive: true, force: true })
 await mkdir(BUILD, { recursive: true })
@@ -71,10 +70,10 @@ const index = template.replaceAll('%JS%', `/ui/assets/${js}`).replaceAll('%CSS%'
 await writeFile(join(BUILD, 'index.html'), index)
 await writeFile(join(BUILD, 'manifest.json'), `${JSON.stringify({ index: 'index.html', assets: files, inputs: digest }, null, 2)}\n`)
 const OLD = `${OUT}.old-${process.pid}`
-await rename(FINAL, OLD).catch((err: unknown) => {
+await rename(OUT, OLD).catch((err: unknown) => {
   if ((err as { code?: string }).code !== 'ENOENT') throw err
 })
-await rename(BUILD, FINAL)
+await rename(BUILD, OUT)
 await rm(OLD, { recursive: true, force: true })
 
 const size = (f: string): number => result.metafile.outputs[relative(ROOT, join(BUILD, f))]?.bytes ?? 0
