@@ -158,7 +158,7 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     const machine = new Machine<ShardState>(consensus, shardStateCodec, { metrics: cmdMetrics(metrics.cmd) })
 
     let pool: WorkerPool | null = null
-    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers))
+    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers, { nice: settings.workerNice }))
     closers.push(async () => {
       await pool?.close()
     })

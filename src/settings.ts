@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { parseDuration } from './dyncfg/duration.js'
+import { DEFAULT_WORKER_NICE } from './engine/worker-pool.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -35,6 +36,8 @@ export interface Settings {
   readonly blobUrl: string
   readonly consensusUrl: string
   readonly workers: number
+  /** Nice steps the worker threads run below the event loop (engine/thread-priority.ts). */
+  readonly workerNice: number
   readonly logLevel: LogLevel
   readonly logFormat: LogFormat
   /** null: no auth, and then the host must be a loopback address. */
@@ -71,6 +74,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   blobUrl: { flag: 'blob', env: 'COMPACTD_BLOB', help: 'blob store URL: file:///path, s3://bucket/prefix?..., mem://  [file://<data-dir>/blob]' },
   consensusUrl: { flag: 'consensus', env: 'COMPACTD_CONSENSUS', help: 'consensus URL: file:///path, postgres://..., mem://  [file://<data-dir>/consensus]' },
   workers: { flag: 'workers', env: 'COMPACTD_WORKERS', help: 'compaction worker threads  [CPU count]' },
+  workerNice: { flag: 'worker-nice', env: 'COMPACTD_WORKER_NICE', help: `nice steps worker threads run below the event loop, 0-19 (Linux)  [${DEFAULT_WORKER_NICE}]` },
   logLevel: { flag: 'log-level', env: 'COMPACTD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')}  [info]` },
   logFormat: { flag: 'log-format', env: 'COMPACTD_LOG_FORMAT', help: `json (one object a line) or pretty (for terminals)  [json]` },
   bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
@@ -130,6 +134,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const blobUrl = field('blobUrl', storeUrl(STORE_SCHEMES.blob), () => pathToFileURL(join(absDataDir, 'blob')).href)
   const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
   const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
+  const workerNice = field('workerNice', integerIn(0, 19), () => DEFAULT_WORKER_NICE)
   const logLevel = field('logLevel', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), () => 'info' as const)
   const logFormat = field('logFormat', z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }), () => 'json' as const)
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
@@ -157,6 +162,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     blobUrl,
     consensusUrl,
     workers,
+    workerNice,
     logLevel,
     logFormat,
     authToken,
@@ -206,6 +212,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     blob: redactUrl(s.blobUrl),
     consensus: redactUrl(s.consensusUrl),
     workers: s.workers,
+    workerNice: s.workerNice,
     logLevel: s.logLevel,
     logFormat: s.logFormat,
     auth: s.authToken === null ? 'off' : 'bearer',

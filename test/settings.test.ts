@@ -21,6 +21,7 @@ describe('parseSettings', () => {
       blobUrl: pathToFileURL(`${dataDir}/blob`).href,
       consensusUrl: pathToFileURL(`${dataDir}/consensus`).href,
       workers: availableParallelism(),
+      workerNice: 10,
       logLevel: 'info',
       logFormat: 'json',
       authToken: null,
@@ -40,6 +41,7 @@ describe('parseSettings', () => {
       COMPACTD_BLOB: 's3://bucket/prefix?endpoint=http://minio:9000',
       COMPACTD_CONSENSUS: 'postgres://u:p@db/compactd',
       COMPACTD_WORKERS: '3',
+      COMPACTD_WORKER_NICE: '0',
       COMPACTD_LOG_LEVEL: 'debug',
       COMPACTD_LOG_FORMAT: 'pretty',
       COMPACTD_AUTH_TOKEN: TOKEN,
@@ -55,6 +57,7 @@ describe('parseSettings', () => {
     assert.equal(s.blobUrl, 's3://bucket/prefix?endpoint=http://minio:9000')
     assert.equal(s.consensusUrl, 'postgres://u:p@db/compactd')
     assert.equal(s.workers, 3)
+    assert.equal(s.workerNice, 0)
     assert.equal(s.logLevel, 'debug')
     assert.equal(s.logFormat, 'pretty')
     assert.equal(s.authToken, TOKEN)
@@ -96,6 +99,8 @@ describe('parseSettings', () => {
     ['port negative', ['--port=-1'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
     ['port fractional', ['--port', '80.5'], {}, '--port/COMPACTD_PORT: must be an integer in [0, 65535]'],
     ['workers zero', ['--workers', '0'], {}, '--workers/COMPACTD_WORKERS: must be an integer in [1, 1024]'],
+    ['worker nice above 19', ['--worker-nice', '20'], {}, '--worker-nice/COMPACTD_WORKER_NICE: must be an integer in [0, 19]'],
+    ['worker nice negative', [], { COMPACTD_WORKER_NICE: '-5' }, '--worker-nice/COMPACTD_WORKER_NICE: must be an integer in [0, 19]'],
     ['log level', [], { COMPACTD_LOG_LEVEL: 'loud' }, '--log-level/COMPACTD_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent'],
     ['log format', ['--log-format', 'text'], {}, '--log-format/COMPACTD_LOG_FORMAT: must be one of json, pretty'],
     ['blob scheme', ['--blob', 'http://x'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],

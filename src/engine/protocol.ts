@@ -44,6 +44,12 @@ import type { Antichain as Frontier } from '../core/antichain.js'
 
 // ---- merge tasks -------------------------------------------------------------------------------
 
+/** What each worker is started with (`workerData`). */
+export interface WorkerData {
+  /** How many nice steps the worker lowers its thread's priority by (thread-priority.ts). */
+  readonly nice: number
+}
+
 export interface MergePartInput {
   /** The description the part's batch is registered with (rows outside it are dropped). */
   readonly registeredLower: Antichain

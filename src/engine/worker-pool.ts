@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
-import type { FailureDetails, FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId } from './protocol.js'
+import type { FailureDetails, FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId, WorkerData } from './protocol.js'
 
 export interface TaskChannel {
   /** Sends a message to the worker running this task (no-op once the task ended). */
@@ -69,16 +69,32 @@ export function defaultWorkerUrl(): URL {
   return new URL(`./worker${ext}`, import.meta.url)
 }
 
+/**
+ * How many nice steps below the event loop worker threads run by default (thread-priority.ts):
+ * enough that the kernel runs the event loop first when cores are short (a weight about 10× the
+ * workers'), not so many that other processes on the machine starve the merge.
+ */
+export const DEFAULT_WORKER_NICE = 10
+
+export interface WorkerPoolOptions {
+  /** The worker entry file. Default: `defaultWorkerUrl()`. */
+  readonly url?: URL
+  /** How many nice steps below the event loop the workers run, 0 to 19 (0: the same). Default: `DEFAULT_WORKER_NICE`. */
+  readonly nice?: number
+}
+
 export class WorkerPool extends EventEmitter {
   readonly #url: URL
+  readonly #data: WorkerData
   readonly #slots: Slot[] = []
   readonly #queue: Pending[] = []
   #nextTaskId = 1
   #closed = false
 
-  constructor(size: number, url: URL = defaultWorkerUrl()) {
+  constructor(size: number, opts: WorkerPoolOptions = {}) {
     super()
-    this.#url = url
+    this.#url = opts.url ?? defaultWorkerUrl()
+    this.#data = { nice: opts.nice ?? DEFAULT_WORKER_NICE }
     for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null })
   }
 
@@ -143,8 +159,9 @@ export class WorkerPool extends EventEmitter {
         new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(this.#url.href)}) })`, {
           eval: true,
           name: `compactd-worker-${index}`,
+          workerData: this.#data,
         })
-      : new Worker(this.#url, { name: `compactd-worker-${index}` })
+      : new Worker(this.#url, { name: `compactd-worker-${index}`, workerData: this.#data })
     worker.unref()
     worker.on('message', (msg: FromWorker) => this.#onMessage(index, msg))
     worker.on('error', (err) => this.#onExit(index, err))

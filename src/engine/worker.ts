@@ -9,7 +9,7 @@
  * - Write tasks (`BatchWrite`) read their request body as the main thread forwards it, and post
  *   parts as merges do.
  */
-import { parentPort, type TransferListItem } from 'node:worker_threads'
+import { parentPort, workerData, type TransferListItem } from 'node:worker_threads'
 import { OffsetsScratch } from '../columnar/batch-slices.js'
 import { ByteSink, writeJsonRows } from '../columnar/json-rows-writer.js'
 import { SortScratch } from '../columnar/sort-consolidate.js'
@@ -19,13 +19,18 @@ import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
 import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
-import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WriteTaskPayload } from './protocol.js'
+import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WorkerData, WriteTaskPayload } from './protocol.js'
 import { BufferPool } from './buffer-pool.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
+import { lowerThreadPriority } from './thread-priority.js'
 
 const port = parentPort
 if (port === null) throw new Error('worker.ts must run in a worker thread')
+/** What the pool started this worker with. */
+const data: WorkerData = workerData
+// NB: workers yield to the event loop when cores are short (thread-priority.ts).
+lowerThreadPriority(data.nice)
 
 /** Output buffers, reused across parts and tasks. */
 const outputs = new SharedSlots()
