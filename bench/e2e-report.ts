@@ -84,7 +84,8 @@ export function renderE2e(r: E2eResult, targets: readonly Target[]): string {
   out.push('')
   out.push(
     `References in the same session: DuckDB ${r.duck.version}, ${o.duckThreads} threads, from ${(r.duck.parquetBytes / 1e6).toFixed(0)} MB of Parquet it wrote itself (one file per run), into a database file: ${r.duck.seconds.map((s) => s.toFixed(2)).join(', ')} s (median ${duck.toFixed(2)} s, ${M(r.updates / duck)} M updates/s); ` +
-      `the codec floor (every written part read, \`decodePart\`, \`encodePart\`, written back, ${o.workers} lanes): ${r.floor.seconds.toFixed(2)} s (${M(r.updates / r.floor.seconds)} M updates/s), so the warm compaction runs at ${((100 * r.floor.seconds) / r.compactWarm.timed.seconds).toFixed(0)}% of the floor's throughput. ` +
+      `the codec floor (every written part read, \`decodePart\`, \`encodePart\`, written back, ${o.workers} lanes): ${r.floor.seconds.toFixed(2)} s (${M(r.updates / r.floor.seconds)} M updates/s), so the warm compaction runs at ${((100 * r.floor.seconds) / r.compactWarm.timed.seconds).toFixed(0)}% of the floor's throughput; ` +
+      `the raw I/O floor (every written part read and written back durably, bytes unchanged, ${o.workers} lanes): ${r.rawFloor.seconds.toFixed(2)} s, against ${(duck / 6).toFixed(2)} s for 6× DuckDB and ${(duck / 4).toFixed(2)} s for 4×. ` +
       `Compaction outputs checked against the generator's fingerprint: first ${r.compactFirst.check.ok ? 'agrees' : `**disagrees** (${r.compactFirst.check.detail})`}, warm ${r.compactWarm.check.ok ? 'agrees' : `**disagrees** (${r.compactWarm.check.detail})`}.`,
     '',
   )

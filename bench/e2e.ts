@@ -15,7 +15,8 @@
  * 5. a one-row shard read by `clients` keep-alive clients at once.
  *
  * In the same session: DuckDB (2 threads) consolidating the same rows from Parquet files it wrote
- * itself (untimed), and the codec floor (every written part decoded and encoded again). Every
+ * itself (untimed), the codec floor (every written part decoded and encoded again) and the raw I/O
+ * floor (every written part read and written back as it is: what the disk allows). Every
  * compaction output is checked against the generator's expectation (check.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -91,6 +92,8 @@ export interface E2eResult {
   readonly phaseLoad: Readonly<Record<string, { readonly serverCpuSeconds: number | null; readonly machineBusy: number | null; readonly seconds: number }>>
   readonly duck: { readonly seconds: readonly number[]; readonly rows: number; readonly parquetBytes: number; readonly version: string }
   readonly floor: { readonly seconds: number; readonly parts: number; readonly bytes: number }
+  /** Every written part read and written back durably, bytes unchanged: what the disk allows. */
+  readonly rawFloor: { readonly seconds: number }
   readonly inputBytes: number
 }
 
@@ -293,7 +296,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await writeFile(floorManifest, JSON.stringify(manifest))
     await server.stop()
     server = null
-    const floor = await runFloorChild({
+    const floorJob: ChildJob = {
       contender: 'floor-codec',
       manifest: floorManifest,
       warmup: null,
@@ -302,8 +305,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       targetBytes: opts.targetBytes,
       memoryBoundBytes: opts.boundBytes,
       healthzIntervalMs: opts.healthzIntervalMs,
-    })
+    }
+    const floor = await runFloorChild(floorJob)
     for (const k of floor.keys) await blob.delete(k)
+    const rawFloor = await runFloorChild({ ...floorJob, contender: 'floor-raw' })
+    for (const k of rawFloor.keys) await blob.delete(k)
 
     log(`[e2e] DuckDB (${opts.duckThreads} threads) from Parquet...`)
     const duckChild = new Child<DuckJob, DuckReply>('e2e-duckdb.ts')
@@ -332,6 +338,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       phaseLoad: loads,
       duck: { seconds: duck.seconds, rows: duck.rows, parquetBytes: duck.parquetBytes, version: duck.version },
       floor: { seconds: floor.seconds, parts: floor.keys.length, bytes: manifest.inputBytes },
+      rawFloor: { seconds: rawFloor.seconds },
       inputBytes: manifest.inputBytes,
     }
   } finally {
