@@ -40,14 +40,33 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const services = await createServices(settings)
   await services.start()
-  // The worker threads start now, not with the first write, read or compaction: loading their
-  // modules takes a second or more, which the first request after a restart would otherwise wait.
-  services.workerPool()
+  // The worker threads start now, not with the first write, read or compaction, and the server
+  // listens once they have loaded: loading their modules takes a second or more, which the first
+  // request after a restart would otherwise wait for. Bounded: workers that cannot load (they are
+  // replaced again and again) must not keep the server from answering probes.
+  const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
+  if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
   const app = buildApp(services)
   onShutdown(app, settings.shutdownGraceMs, (cause) => shutDown(app, services, cause))
 
   const address = await app.listen({ port: settings.port, host: settings.host })
   app.log.info({ address, settings: loggableSettings(settings) }, 'compactd listening')
+}
+
+/** How long start-up waits for the worker threads to load before it listens regardless. */
+const WORKERS_LOAD_WAIT_MS = 30_000
+
+/** Whether `p` settled within `ms`. */
+async function waitAtMost(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([p.then(() => true as const), timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 type Cause = { readonly signal: NodeJS.Signals } | { readonly err: unknown }

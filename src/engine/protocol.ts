@@ -19,6 +19,8 @@
  * main thread sends it when the socket has taken the chunk). The `last` chunk ends the body: the
  * task has read every part by then, and only its `done` follows.
  *
+ * Outside any task, a worker posts `loaded` once, when its code has loaded (the pool's `loaded()`).
+ *
  * Who owns bytes that cross (the one place that says so):
  * - `part.bytes` with `lent: true` is a view of a `SharedSlots` slot (shared-slots.ts) carrying one
  *   hold for the receiving task: the worker reads it in place and releases the hold when done (or
@@ -220,12 +222,14 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly taskId: number; readonly progress: MergeProgress }
   | { readonly type: 'done'; readonly taskId: number; readonly result: TaskResult }
   | { readonly type: 'failed'; readonly taskId: number; readonly code: string; readonly message: string; readonly details: FailureDetails }
+  /** Once per worker, outside any task: its code is loaded and it takes tasks. */
+  | { readonly type: 'loaded' }
 
 /** A message the main thread sends within a running task (everything but `start`). */
 export type TaskReply = Exclude<ToWorker, { readonly type: 'start' }>
 
 /** A message a running task sends before it ends (everything but `done` and `failed`). */
-export type TaskMessage = Exclude<FromWorker, { readonly type: 'done' | 'failed' }>
+export type TaskMessage = Exclude<FromWorker, { readonly type: 'done' | 'failed' | 'loaded' }>
 
 /** `msg` without its task id (the channel adds it). */
 export type WithoutTaskId<M> = M extends unknown ? Omit<M, 'taskId'> : never

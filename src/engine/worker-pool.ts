@@ -41,6 +41,8 @@ interface Pending {
 interface Slot {
   worker: Worker
   task: Pending | null
+  /** Whether this slot's first worker has loaded its code (`loaded` message). */
+  loaded: boolean
 }
 
 export class TaskError extends Error {
@@ -90,12 +92,28 @@ export class WorkerPool extends EventEmitter {
   readonly #queue: Pending[] = []
   #nextTaskId = 1
   #closed = false
+  readonly #loaded: Promise<void>
+  #onLoaded: () => void = () => {}
 
   constructor(size: number, opts: WorkerPoolOptions = {}) {
     super()
     this.#url = opts.url ?? defaultWorkerUrl()
     this.#data = { nice: opts.nice ?? DEFAULT_WORKER_NICE }
-    for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null })
+    for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null, loaded: false })
+    this.#loaded = new Promise((resolve) => {
+      this.#onLoaded = resolve
+    })
+  }
+
+  /**
+   * Resolves once every worker the pool started with has loaded its code and takes tasks. Loading
+   * takes a second or more (the modules of the whole engine; longer from TypeScript sources), so a
+   * server waits for it before it answers requests: the first request after a start then finds
+   * the workers ready. Never rejects; a worker that dies while loading is replaced and its
+   * replacement counts.
+   */
+  loaded(): Promise<void> {
+    return this.#loaded
   }
 
   get size(): number {
@@ -185,6 +203,11 @@ export class WorkerPool extends EventEmitter {
 
   #onMessage(index: number, msg: FromWorker): void {
     const slot = this.#slots[index]
+    if (msg.type === 'loaded') {
+      if (slot !== undefined) slot.loaded = true
+      if (this.#slots.every((s) => s.loaded)) this.#onLoaded()
+      return
+    }
     const task = slot?.task
     if (slot === undefined || task == null || msg.taskId !== task.taskId) return
     const channel = this.#channel(slot, task)

@@ -179,6 +179,9 @@ port.on('message', (msg: ToWorker) => {
   }
 })
 
+// NB: module code runs after every import has loaded: the worker is ready for tasks now.
+send({ type: 'loaded' })
+
 function send(msg: FromWorker, transfer: TransferListItem[] = []): void {
   port!.postMessage(msg, transfer)
 }
