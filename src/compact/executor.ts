@@ -19,7 +19,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import { inputStats, type InputStats, type MergePlan, type ResolvedRequest } from './compaction.js'
 import type { ChunkOutput, ExecuteContext } from './compactor-port.js'
-import { sampleKeys, splitByKey, splittable, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
+import { sampleKeys, splitByKey, worthSampling, type KeyRangeTask, type RangeRun } from '../engine/key-split.js'
 import { WINDOW_MIN_PART_BYTES, windowChunk, type Window } from '../engine/windows.js'
 import { startMergeTask, type MergeTaskOutput } from '../engine/merge-task.js'
 import { SharedSlots } from '../engine/shared-slots.js'
@@ -198,10 +198,10 @@ export function createExecutor(deps: ExecutorDeps) {
     const windowed = await windowChunk(planned, { blob: deps.blob, shardId: req.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), signal })
     env.chunkWindows = windowed.windows
     const { chunk, windows } = windowed
-    // The first part of every run is needed first in any case: fetch it, and sample its keys
-    // for the split.
+    // The first part of every run is needed first in any case: fetch a large one, and sample its
+    // keys for the split (a small one, e.g. a window, is not worth decoding here).
     const sample = async (run: PlannedRun): Promise<Uint8Array[]> =>
-      run.parts.length > 0 && splittable(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
+      worthSampling(run, order, ctx.schema.schemaId) ? sampleKeys(await cache.fetch(run.parts[0] as BatchPart), order) : []
     // NB: a chunk smaller than what one output part holds is not split: two halves would write
     // two parts where one does, for a merge too short for a second worker to pay off.
     const chunkWorkers = chunkInputBytes(chunk) >= (deps.splitMinBytes ?? Math.max(SPLIT_MIN_BYTES, env.target)) ? env.workers : 1

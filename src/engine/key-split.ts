@@ -5,12 +5,20 @@
  * sampled out of the runs' first parts (fetched anyway) and, beyond them, the parts' key lowers.
  */
 import type { BatchPart } from '../core/batch.js'
-import { decodePart } from '../columnar/part-format.js'
+import { decodePart, PART_BATCH_BYTES } from '../columnar/part-format.js'
 import { sortKeyLowerAt, type SortOrder } from '../columnar/sort-key.js'
 import type { Chunk, PlannedRun } from './runs.js'
 
 /** Keys sampled from one part. */
 const SAMPLES_PER_PART = 64
+
+/**
+ * A run's first part is sampled only from this size up. A smaller one (a window of a large part
+ * is one record batch, about `PART_BATCH_BYTES`) counts half below any split key inside it, which
+ * moves the balance by at most half its bytes per run; sampling it would mean decoding it on the
+ * main thread before the chunk's tasks could start.
+ */
+export const SAMPLE_MIN_PART_BYTES = 2 * PART_BATCH_BYTES
 
 /** One run as one half of a split chunk sees it: the indices of the parts it needs. */
 export interface RangeRun {
@@ -42,6 +50,12 @@ export interface KeySplit {
  */
 export function splittable(run: PlannedRun, order: SortOrder, schemaId: number): boolean {
   return !run.exploded && (run.meta.order ?? 'codec') === order && run.meta.schemaId === schemaId
+}
+
+/** Whether `run`'s first part is worth sampling for a split (`sampleKeys`): usable and large. */
+export function worthSampling(run: PlannedRun, order: SortOrder, schemaId: number): boolean {
+  const first = run.parts[0]
+  return first !== undefined && first.encodedSizeBytes >= SAMPLE_MIN_PART_BYTES && splittable(run, order, schemaId)
 }
 
 /**

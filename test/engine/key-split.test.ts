@@ -11,7 +11,7 @@ import { encodePart } from '../../src/columnar/part-format.js'
 import { sortKeyColumn } from '../../src/columnar/sort-key.js'
 import { UpdatesBuilder } from '../../src/columnar/updates.js'
 import { keyLowerAt } from '../../src/shard/batch-writer.js'
-import { balancedKey, sampleKeys, splitByKey, splittable, type KeySplit } from '../../src/engine/key-split.js'
+import { balancedKey, SAMPLE_MIN_PART_BYTES, sampleKeys, splitByKey, splittable, worthSampling, type KeySplit } from '../../src/engine/key-split.js'
 import type { Chunk, PlannedRun } from '../../src/engine/runs.js'
 
 const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
@@ -257,5 +257,28 @@ describe('splitByKey', () => {
     // Without samples, the only candidates are the second parts' lowers, near the 75th percentile.
     const [lower] = weightedBytes(runs, checkSplit(runs, 2, runs.map(() => [])))
     assert.ok(lower > 0.65 * totalBytes(runs), `key lowers alone put ${Math.round((100 * lower) / totalBytes(runs))}% below the split`)
+  })
+
+  it('balances 8 runs of many small parts (as windows are) within 15% from key lowers alone', () => {
+    const rand = mulberry32(seed)
+    const cuts = Array.from({ length: 19 }, (_, i) => 100 * (i + 1) - 1)
+    const runs = Array.from({ length: 8 }, (_, r) => buildRuns(r, randomKeys(rand, 2000), cuts, 'structured')).flat()
+    assert.ok(runs.every((r) => r.parts.length === 20 && !worthSampling(r.run, 'structured', 0)), 'small first parts are not sampled')
+    assertBalanced(weightedBytes(runs, checkSplit(runs, 2, runs.map(() => []))), totalBytes(runs), 'without samples')
+  })
+})
+
+describe('worthSampling', () => {
+  it('samples a usable first part from SAMPLE_MIN_PART_BYTES up, never a small or unusable one', () => {
+    const rand = mulberry32(seed)
+    const [small] = buildRuns(0, randomKeys(rand, 50), [], 'structured')
+    const [other] = buildRuns(1, randomKeys(rand, 50), [], 'codec')
+    assert.ok(small !== undefined && other !== undefined)
+    const sized = (r: BuiltRun, bytes: number): PlannedRun => ({ ...r.run, parts: r.run.parts.map((p, i) => (i === 0 ? { ...p, encodedSizeBytes: bytes } : p)) })
+    assert.equal(worthSampling(small.run, 'structured', 0), false, 'a small part')
+    assert.equal(worthSampling(sized(small, SAMPLE_MIN_PART_BYTES - 1), 'structured', 0), false, 'just below the size')
+    assert.equal(worthSampling(sized(small, SAMPLE_MIN_PART_BYTES), 'structured', 0), true, 'a large part')
+    assert.equal(worthSampling(sized(other, SAMPLE_MIN_PART_BYTES), 'structured', 0), splittable(other.run, 'structured', 0), 'only a usable one')
+    assert.equal(worthSampling({ ...small.run, parts: [] }, 'structured', 0), false, 'no parts')
   })
 })
