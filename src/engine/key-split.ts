@@ -1,8 +1,8 @@
 /**
  * Splitting one chunk between two workers by key (our addition to persist's Stage D): the lower
  * half merges keys below a split key, the upper half the rest, and their outputs, concatenated,
- * are one sorted run. The split key balances the bytes each half reads, estimated from keys
- * sampled out of the runs' first parts (fetched anyway) and, beyond them, the parts' key lowers.
+ * are one sorted run. The split key balances the bytes each half reads, estimated from the parts'
+ * key lowers and keys sampled out of runs' first parts when those are large (`worthSampling`).
  */
 import type { BatchPart } from '../core/batch.js'
 import { decodePart, PART_BATCH_BYTES } from '../columnar/part-format.js'
