@@ -12,11 +12,10 @@
  * append is retried once. Appends hand the trace's merge requests to `onMergeRequests` listeners
  * (the compactor's maintenance).
  *
- * Reads hold a lease (leases.ts) on the state they read until the read ends, so GC in this process
- * keeps its parts and state version, and share this instance's reader lease in shard state
- * (reader-leases.ts), so GC on every instance does. A worker merges and encodes the response body
- * (snapshot.ts). The state read may be one this process saw a moment ago (recent-states.ts); a small
- * body already read from that very version at the same asOf is answered again (snapshot-bodies.ts).
+ * Reads are delegated to the snapshot reader (snapshot-reader.ts): it holds the leases a read
+ * needs, keeps small bodies and may serve a state this process saw a moment ago; what it shares with
+ * the commands (the recent states they record, the process's leases, the command loop its reader
+ * leases commit through) is handed to it here.
  *
  * Lifecycle: `create` claims a non-empty name in the name index (name-index.ts) before it writes
  * the shard's first state; `delete` turns the state into a tombstone (state.ts), after which every
@@ -40,15 +39,14 @@ import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
-import { ReaderLeases } from './reader-leases.js'
-import { bodyOf, deletedError, notAvailable, notFound, parseBatchFrontier, timestampFromText, writeError } from './shard-errors.js'
+import type { ReaderLeases } from './reader-leases.js'
+import { bodyOf, deletedError, notFound, parseBatchFrontier, writeError } from './shard-errors.js'
 import type { AppendBatchResult, CreateShardRequest, PartRead, ShardsOptions, SnapshotRead, WriteBatchRequest, WriteBatchResult } from './shards-api.js'
 import type { BatchPart } from '../core/batch.js'
 import type { WriteTaskPayload } from '../engine/protocol.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 import { parseWriteHeader } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
-import type { BodyChunk } from '../engine/read-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
@@ -61,8 +59,8 @@ import { breakWith, continueWith, type Machine, type Transition, type Versioned 
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
 import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
 import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
-import { readSnapshot, type SnapshotFormat } from './snapshot.js'
-import { SnapshotBodies } from './snapshot-bodies.js'
+import type { SnapshotFormat } from './snapshot.js'
+import { SnapshotReader } from './snapshot-reader.js'
 import {
   applyMergeRes,
   claimCompaction,
@@ -75,7 +73,6 @@ import {
   newShardState,
   registerSchema,
   releaseClaim,
-  sinceOf,
   tkOf,
   upperOf,
   type AppendResult,
@@ -102,13 +99,12 @@ export class Shards {
   readonly #dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   readonly #writerKey: WriterKey
   readonly #leases: Leases
-  readonly #windowMinBytes: number | undefined
   readonly #bodyLimitBytes: number
+  /** Shared with the reader: commands and head reads record what they saw. */
   readonly #recent: RecentStates
-  readonly #bodies: SnapshotBodies
+  readonly #reader: SnapshotReader
   readonly #gc: ShardGc
   readonly #names: NameIndex
-  readonly #readers: ReaderLeases
   /** What the name index asks of shards: their states, and creates rolled forward. */
   readonly #claimHolders: ClaimHolders = {
     state: async (shardId) => (await this.#machine.head(shardId))?.state ?? null,
@@ -133,10 +129,8 @@ export class Shards {
     this.#dyncfg = opts.dyncfg
     this.#writerKey = opts.writerKey
     this.#leases = opts.leases ?? new Leases()
-    this.#windowMinBytes = opts.windowMinBytes
     this.#bodyLimitBytes = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
     this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
-    this.#bodies = new SnapshotBodies(opts.snapshotBodies ?? {})
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
@@ -152,14 +146,20 @@ export class Shards {
       graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
     })
     this.#names = new NameIndex(opts.consensus)
-    this.#readers = new ReaderLeases({
-      instance: opts.instanceId ?? 'local',
+    this.#reader = new SnapshotReader({
+      blob: opts.blob,
+      pool: this.#pool,
+      ...(opts.windowMinBytes === undefined ? {} : { windowMinBytes: opts.windowMinBytes }),
+      dyncfg: opts.dyncfg,
+      head: (shardId) => this.get(shardId),
+      recent: this.#recent,
       leases: this.#leases,
       commit: (shardId, cmd, transition) => this.#command(shardId, cmd, transition),
+      instance: opts.instanceId ?? 'local',
       now: this.#now,
-      durationMs: () => this.#dyncfg.snapshot().persist_reader_lease_duration,
       ...(opts.metrics.cluster === undefined ? {} : { metrics: opts.metrics.cluster }),
       onError: this.#onError,
+      ...(opts.snapshotBodies === undefined ? {} : { bodies: opts.snapshotBodies }),
     })
   }
 
@@ -169,7 +169,7 @@ export class Shards {
 
   /** This instance's reader leases in shard state. */
   get readerLeases(): ReaderLeases {
-    return this.#readers
+    return this.#reader.readerLeases
   }
 
   get writerKey(): WriterKey {
@@ -393,58 +393,12 @@ export class Shards {
    * A snapshot at `asOf` (JSON: a timestamp, or its text from a query string): every update at or
    * before it, times advanced to it, consolidated and sorted, as a response body in `format`,
    * encoded by a worker. AS_OF_NOT_AVAILABLE unless `since ≤ asOf` and not `upper ≤ asOf`. A state
-   * read a moment ago may serve (recent-states.ts). Aborting `opts.abort` stops the read; its
-   * signal is taken only by a read that runs a task (a body kept in memory needs none, and a signal
-   * is not free to make).
+   * read a moment ago may serve, and a small body read from the same version is answered again
+   * (snapshot-reader.ts). Aborting `opts.abort` stops the read; its signal is taken only by a read
+   * that runs a task (a body kept in memory needs none, and a signal is not free to make).
    */
   async snapshot(shardId: ShardId, asOfJson: unknown, opts: { readonly format: SnapshotFormat; readonly abort?: AbortController }): Promise<SnapshotRead> {
-    let head = await this.#recent.getOrRead(shardId, () => this.get(shardId))
-    if (isDeleted(head.state)) throw deletedError(head.state)
-    const tk = tkOf(head.state)
-    const parsed = tk.parse(typeof asOfJson === 'string' ? timestampFromText(asOfJson) : asOfJson)
-    if (!parsed.ok) throw new AppError('BAD_REQUEST', `query.asOf: ${parsed.error}`)
-    const asOf = parsed.value
-    const available = (s: ShardState): boolean => ac.lessEqual(tk, sinceOf(s), asOf) && !ac.lessEqual(tk, upperOf(s), asOf)
-    // NB: a remembered state that cannot serve this asOf may be behind the head: ask the head.
-    if (!available(head.state)) head = await this.get(shardId)
-    if (!available(head.state)) throw notAvailable(tk, asOf, head.state)
-    const cfg = await this.#cfg()
-    const key = { shardId, asOf: tk.format(asOf), format: opts.format, order: cfg.persist_batch_preferred_order }
-    // A small body read from this very version a moment ago is this read's answer (snapshot-bodies.ts).
-    const headKey = { ...key, seqno: head.seqno }
-    // NB: no await between a miss and `begin`, or reads arriving together would all miss and begin.
-    const inFlight = this.#bodies.inFlight(headKey)
-    const kept = this.#bodies.get(headKey) ?? (inFlight === null ? null : await inFlight)
-    if (kept !== null) return { tk, asOf, shape: shapeOf(head.state), seqno: head.seqno, body: oneChunk(kept), release: () => undefined }
-    // Reads of this key that come meanwhile wait for this one's body.
-    const settle = this.#bodies.begin(headKey)
-    // NB: the lease may commit, and then the read must use the state that commit produced.
-    const leased = await this.#readers.acquire(shardId, head, cfg.persist_reader_lease_duration).catch((err: unknown) => {
-      settle(null)
-      throw err
-    })
-    if (leased.kind !== 'read') settle(null)
-    if (leased.kind === 'not_found') throw notFound(shardId)
-    if (leased.kind === 'deleted') throw deletedError(leased.state)
-    const { read, release } = leased
-    const state = read.state
-    // NB: a body of another version than the one waited for is not the waiters' answer.
-    const settleHead = (body: BodyChunk | null): void => settle(read.seqno === head.seqno ? body : null)
-    try {
-      if (!available(state)) throw notAvailable(tk, asOf, state)
-      const body = await readSnapshot({ blob: this.#blob, pool: this.#pool(), ...(this.#windowMinBytes === undefined ? {} : { windowMinBytes: this.#windowMinBytes }) }, state, asOf, {
-        format: opts.format,
-        ...(opts.abort === undefined ? {} : { signal: opts.abort.signal }),
-        order: cfg.persist_batch_preferred_order,
-        yieldAfterUpdates: cfg.compaction_yield_after_n_updates,
-        onEnd: release,
-      })
-      return { tk, asOf, shape: shapeOf(state), seqno: read.seqno, body: this.#bodies.remember({ ...key, seqno: read.seqno }, body, settleHead), release }
-    } catch (err) {
-      settle(null)
-      release()
-      throw err
-    }
+    return this.#reader.read(shardId, asOfJson, opts)
   }
 
   /** A part as stored; PART_NOT_FOUND. */
@@ -492,7 +446,7 @@ export class Shards {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
     await this.#gcPass
-    await this.#readers.stop()
+    await this.#reader.stop()
   }
 
   /** One GC pass over every shard, one after another; returns how many shards it collected. */
@@ -632,17 +586,6 @@ function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUppe
     if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
   }
   return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
-}
-
-/** The shape of a snapshot's rows: the latest schema's types. */
-function shapeOf(state: ShardState): SnapshotRead['shape'] {
-  const schema = latestSchema(state)
-  return { keyType: schema.key, valType: schema.val, timeKind: tkOf(state).name }
-}
-
-/** A body of one chunk already encoded. */
-async function* oneChunk(chunk: BodyChunk): AsyncGenerator<BodyChunk> {
-  yield chunk
 }
 
 /** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
