@@ -191,6 +191,54 @@ describe('UpdatesBuilder', () => {
     )
   })
 
+  it('appendGathered copies stretches of consecutive rows of one source (bulk copies) as appendFrom does', () => {
+    fc.assert(
+      fc.property(
+        arbShape(2).chain((s) => fc.tuple(fc.constant(s), fc.array(arbRows(s, 40), { minLength: 1, maxLength: 3 }))),
+        // Stretches: (source, first row, length), lengths around the bulk copy's threshold and past it.
+        fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 30 })), { maxLength: 8 }),
+        fc.nat({ max: 120 }),
+        ([shape, sourceRows], stretches, cut) => {
+          const sources = sourceRows.map((rows) => build(shape, rows))
+          const bases = sources.map((u, i) => (u.length === 0 ? 0 : i % u.length))
+          const rows = stretches.flatMap(([s0, r0, len]) => {
+            const s = s0 % sources.length
+            const avail = sources[s]!.length - bases[s]!
+            if (avail <= 0) return []
+            const first = r0 % avail
+            return Array.from({ length: Math.min(len, avail - first) }, (_, j) => ({ s, r: first + j }))
+          })
+          const one = new UpdatesBuilder(shape)
+          const bound = sources.map((u) => one.bind(u))
+          for (const p of rows) one.appendFrom(bound[p.s]!, p.r + bases[p.s]!, 0, p.r, p.r + 1, 0)
+          const want = json(one.finish())
+          const many = new UpdatesBuilder(shape, { capacity: 1 })
+          const copiers = sources.map((u) => many.bind(u))
+          const gather = (part: typeof rows): void =>
+            many.appendGathered(
+              copiers.map((c) => c.keys),
+              copiers.map((c) => c.vals),
+              bases,
+              {
+                rows: part.length,
+                src: Uint32Array.from(part, (p) => p.s),
+                row: Uint32Array.from(part, (p) => p.r),
+                time0: new Uint32Array(part.length),
+                time1: Uint32Array.from(part, (p) => p.r),
+                diffLo: Uint32Array.from(part, (p) => p.r + 1),
+                diffHi: new Int32Array(part.length),
+              },
+            )
+          const at = Math.min(cut, rows.length)
+          gather(rows.slice(0, at))
+          gather(rows.slice(at))
+          assert.equal(json(many.finish()), want)
+        },
+      ),
+      { seed, numRuns: 300 },
+    )
+  })
+
   it('appendGathered copies values of every length and alignment, long ones included', () => {
     const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
     const lengths = [0, 1, 3, 4, 5, 16, 17, 32, 255, 256, 257, 1000]
