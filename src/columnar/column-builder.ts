@@ -176,6 +176,9 @@ function copyBytes(src: Uint8Array, srcWords: Uint32Array, sw: number, s: number
   for (; i < len; i++) dst[d + i] = src[s + i]!
 }
 
+/** Consecutive rows of one source that `gather` copies as one stretch instead of row by row. */
+const GATHER_STRETCH_ROWS = 8
+
 export class VarBinaryBuilder extends ColumnBuilder {
   offsets = new Int32Array(1)
   bytes = new Uint8Array(0)
@@ -299,6 +302,15 @@ export class VarBinaryBuilder extends ColumnBuilder {
         continue
       }
       const k = this.length
+      // A stretch of consecutive rows of one source (a merge of one run emits whole windows of
+      // them) is one bulk copy of its bytes and a pass over its offsets.
+      let m = 1
+      while (i + m < n && src[i + m] === s && row[i + m] === row[i]! + m) m++
+      if (m >= GATHER_STRETCH_ROWS) {
+        this.#copyStretch(raw, r, m)
+        i += m - 1
+        continue
+      }
       // NB: fixed-width values need no offset reads (a random gather's cache misses halve).
       let w = raw.width
       if (w === WIDTH_UNMEASURED) w = raw.width = uniformWidth(raw.offsets, raw.length)
@@ -323,6 +335,22 @@ export class VarBinaryBuilder extends ColumnBuilder {
       this.validity?.push(k, true)
       this.length = k + 1
     }
+  }
+
+  /** Appends rows `r .. r+m` of `raw` (the caller made room for their offsets). */
+  #copyStretch(raw: RawBinary, r: number, m: number): void {
+    const k = this.length
+    const from = raw.offsets[r]!
+    const to = raw.offsets[r + m]!
+    const at = this.offsets[k]!
+    if (at + to - from > this.bytes.length) this.#growBytes(at + to - from)
+    this.bytes.set(raw.bytes.subarray(from, to), at)
+    const o = this.offsets
+    const ro = raw.offsets
+    const shift = at - from
+    for (let j = 1; j <= m; j++) o[k + j] = ro[r + j]! + shift
+    this.validity?.pushRun(k, m)
+    this.length = k + m
   }
 
   truncate(length: number): void {
