@@ -1,7 +1,7 @@
 /**
  * The main-thread half of a write task: forwards the request body to the worker as it arrives and
  * takes the parts the worker builds (`onPart`: upload, or keep inline). The main thread only moves
- * bytes: it copies socket chunks into reused shared slots of about `BODY_CHUNK_BYTES` and lends
+ * bytes: it copies what the socket has into reused shared slots of `BODY_CHUNK_BYTES` and lends
  * them to the worker, which releases each once read.
  *
  * - Nothing is read until a worker takes the task, and at most `BODY_WINDOW_BYTES` of body are
@@ -12,11 +12,26 @@
  *   (the same `ready`/`go` as merge tasks).
  * - A client that goes away (the body errors or closes before its end) aborts the task.
  */
+import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
+import { AppError } from '../errors.js'
 import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
-import { BodyPump } from './body-pump.js'
-import { releaseSlot } from './shared-slots.js'
-import type { WorkerPool } from './worker-pool.js'
+import { releaseSlot, SharedSlots } from './shared-slots.js'
+import type { TaskChannel, WorkerPool } from './worker-pool.js'
+
+/** Body bytes posted to the worker and not yet consumed by it, at most. */
+export const BODY_WINDOW_BYTES = 4 << 20
+/** Body bytes coalesced into one message, about (it ends with the socket chunk that reaches this). */
+export const BODY_CHUNK_BYTES = 1 << 20
+
+/**
+ * Size of the slots body chunks go into: a chunk plus room for the socket chunk that tops it up,
+ * so that chunks fit one size of slot and slots are reused rather than replaced.
+ */
+const BODY_SLOT_BYTES = BODY_CHUNK_BYTES + (256 << 10)
+
+/** Slots body chunks are copied into (reused: fresh memory is expensive to touch). */
+const bodySlots = new SharedSlots()
 
 /** A part as its receiver gets it. NB: `bytes` may be a lent slot, valid until `onPart` settles. */
 export type WriteTaskPart = Omit<EncodedOutput, 'lent'>
@@ -113,5 +128,95 @@ export async function runWriteTask(pool: WorkerPool, payload: WriteTaskPayload, 
   }
 }
 
-/** The 413 of a body over the limit (routes refuse a declared length with it before reading). */
-export { tooLarge } from './body-pump.js'
+/** Reads a body into the worker, within the window and the limit. */
+class BodyPump {
+  readonly #body: Readable
+  readonly #channel: TaskChannel
+  readonly #max: number
+  readonly #fail: (err: unknown) => void
+  #inFlight = 0
+  #ended = false
+  #stopped = false
+  received = 0
+
+  constructor(body: Readable, channel: TaskChannel, maxBytes: number, fail: (err: unknown) => void) {
+    this.#body = body
+    this.#channel = channel
+    this.#max = maxBytes
+    this.#fail = fail
+    body.on('readable', this.#read)
+    body.on('end', this.#end)
+    body.on('error', this.#error)
+    body.on('close', this.#close)
+    this.#read()
+  }
+
+  /** The worker consumed `n` bytes: read more if the window allows. */
+  taken(n: number): void {
+    this.#inFlight -= n
+    this.#read()
+  }
+
+  /** Stops reading (the task ended). */
+  stop(): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#body.off('readable', this.#read)
+    this.#body.off('end', this.#end)
+    this.#body.off('error', this.#error)
+    this.#body.off('close', this.#close)
+  }
+
+  readonly #read = (): void => {
+    if (this.#stopped || this.#ended) return
+    while (this.#inFlight < BODY_WINDOW_BYTES) {
+      const parts: Uint8Array[] = []
+      let size = 0
+      while (size < BODY_CHUNK_BYTES) {
+        const c = this.#body.read() as Uint8Array | string | null
+        if (c === null) break
+        const bytes = typeof c === 'string' ? Buffer.from(c) : c
+        parts.push(bytes)
+        size += bytes.byteLength
+      }
+      if (size === 0) return
+      this.received += size
+      if (this.received > this.#max) {
+        this.stop()
+        this.#fail(tooLarge(this.#max))
+        return
+      }
+      // NB: a copy into a slot of our own: socket chunks may share their memory with others.
+      const chunk = bodySlots.acquire(Math.max(size, BODY_SLOT_BYTES)).subarray(0, size)
+      let at = 0
+      for (const p of parts) {
+        chunk.set(p, at)
+        at += p.byteLength
+      }
+      this.#inFlight += size
+      this.#channel.post({ type: 'body', bytes: chunk, end: false })
+    }
+  }
+
+  readonly #end = (): void => {
+    if (this.#stopped || this.#ended) return
+    this.#ended = true
+    this.#channel.post({ type: 'body', bytes: new Uint8Array(0), end: true })
+  }
+
+  readonly #error = (err: Error): void => {
+    if (this.#stopped) return
+    this.stop()
+    this.#fail(new AppError('BAD_REQUEST', `body: the request body could not be read (${err.message})`))
+  }
+
+  readonly #close = (): void => {
+    if (this.#stopped || this.#ended) return
+    this.stop()
+    this.#fail(new AppError('BAD_REQUEST', 'body: the client closed the request before the body ended'))
+  }
+}
+
+export function tooLarge(max: number): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `body: larger than the body limit of ${max} bytes (COMPACTD_BODY_LIMIT)`)
+}
