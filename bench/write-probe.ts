@@ -5,12 +5,14 @@
  * (append=false / true, as e2e.ts does), a /healthz probe every 10 ms meanwhile; prints M
  * updates/s per request, the server's CPU seconds and the probe's latencies. One untimed request
  * of each kind warms the server up first (its first write compiles the worker's code).
- * `--cpu-prof DIR` profiles the server (one file per thread; summaries: cpu-profile.ts).
+ * `--shuffle` posts the Arrow bodies with their rows in random order (seeded, as e2e.ts's shuffled
+ * writes), the input the write worker sorts. `--cpu-prof DIR` profiles the server (one file per
+ * thread; summaries: cpu-profile.ts).
  *
  * NB: the probe runs in this process, beside the client: its latencies include this process's
  * own scheduling, so they are a rougher figure than e2e.ts's separate prober process.
  *
- *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--cpu-prof DIR]
+ *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cpu-prof DIR]
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     arrow: { type: 'string', default: '6' },
     json: { type: 'string', default: '4' },
     updates: { type: 'string', default: '10000000' },
+    shuffle: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
 })
@@ -56,7 +59,7 @@ async function api(url: string, method: string, path: string, body: unknown): Pr
 const nArrow = Number(args.arrow)
 const nJson = Number(args.json)
 const gen = generateRuns({ runs: 16, updates: Number(args.updates), seed: 42 })
-const arrowBodies = gen.runs.slice(0, nArrow).map((r) => arrowBody(r, null))
+const arrowBodies = gen.runs.slice(0, nArrow).map((r, i) => arrowBody(r, args.shuffle ? 1000 + i : null))
 const jsonBodies = Array.from({ length: nJson }, (_, i) => jsonBody(200_000, 49 + i, i * RUN_SPAN, RUN_SPAN))
 const dir = await mkdtemp(join(tmpdir(), 'write-probe-'))
 let probing = false
@@ -98,7 +101,7 @@ try {
   }
   const cpu1 = await server.cpuSeconds()
   const arrowLat = latencyStats(lat.splice(0))
-  console.log(`arrow sorted: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu1 ?? 0) - (cpu0 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(arrowLat)}`)
+  console.log(`arrow ${args.shuffle ? 'shuffled' : 'sorted'}: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu1 ?? 0) - (cpu0 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(arrowLat)}`)
   rows = 0
   secs = 0
   for (const [i, body] of jsonBodies.entries()) {

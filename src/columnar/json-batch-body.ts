@@ -46,8 +46,9 @@ export class JsonBatchBody {
   readonly #fields: BodyField[] = []
   /** Unconsumed bytes are `#buf[#pos, #end)`. */
   #buf: Uint8Array = new Uint8Array(0)
-  /** Whether `#buf` is this reader's own (else it is a chunk as pushed, never written to). */
+  /** Whether `#buf` is this reader's own (`#own`; else it is a chunk as pushed, never written to). */
   #owned = false
+  #own: Uint8Array = new Uint8Array(0)
   #pos = 0
   #end = 0
   #state: State = 'start'
@@ -77,7 +78,7 @@ export class JsonBatchBody {
     if (!this.#owned && this.#pos < this.#end) {
       // The start of a row or field the next chunk completes: kept as a copy of its own.
       const left = this.#end - this.#pos
-      const own = new Uint8Array(Math.max(2 * left, 1 << 12))
+      const own = this.#storage(left)
       own.set(this.#buf.subarray(this.#pos, this.#end))
       this.#buf = own
       this.#owned = true
@@ -124,8 +125,9 @@ export class JsonBatchBody {
     const need = left + chunk.byteLength
     let buf = this.#buf
     if (need > buf.byteLength || !this.#owned) {
-      buf = new Uint8Array(Math.max(need, 2 * left, 1 << 12))
-      buf.set(this.#buf.subarray(this.#pos, this.#end))
+      buf = this.#storage(need)
+      if (buf !== this.#buf) buf.set(this.#buf.subarray(this.#pos, this.#end))
+      else if (this.#pos > 0) buf.copyWithin(0, this.#pos, this.#end)
       this.#owned = true
     } else if (this.#pos > 0) {
       buf.copyWithin(0, this.#pos, this.#end)
@@ -134,6 +136,16 @@ export class JsonBatchBody {
     this.#buf = buf
     this.#pos = 0
     this.#end = need
+  }
+
+  /**
+   * The reader's own buffer with room for `n` bytes: kept from one push to the next and grown by
+   * doubling, since a body's rows span its chunks at every chunk boundary and a fresh buffer of a
+   * chunk's size each time costs its page faults. NB: a new buffer does not keep the old contents.
+   */
+  #storage(n: number): Uint8Array {
+    if (this.#own.byteLength < n) this.#own = new Uint8Array(Math.max(n, 2 * this.#own.byteLength, 1 << 12))
+    return this.#own
   }
 
   #run(final: boolean): void {

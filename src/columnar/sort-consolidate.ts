@@ -12,7 +12,7 @@
  */
 import type { ColumnCopier } from './column-builder.js'
 import { compareRows, firstUnsortedRow, rowOrderKeys, type RowOrderKeys, type SortKeyColumn, type SortOrder } from './sort-key.js'
-import { diffWords, I64Sum, shapeOf, UpdatesBuilder, type GatherRows, type Updates } from './updates.js'
+import { diffWords, shapeOf, UpdatesBuilder, type GatherRows, type Updates } from './updates.js'
 
 /** Below this many rows a comparison sort beats the radix passes. */
 const RADIX_MIN_ROWS = 256
@@ -97,11 +97,29 @@ function refineTies(k: RowOrderKeys, order: Uint32Array, hi: Uint32Array, lo: Ui
         keyPrefixes(k.keys, tied, offset + 8, h, l)
         tied.set(radixSort(tied.slice(), h, l, new Uint32Array(j - i), new Uint32Array(j - i), new Uint32Array(j - i)))
         refineTies(k, tied, h, l, offset + 8, level + 1)
+      } else if (j - i <= INSERTION_MAX_ROWS) {
+        insertionSort(k, tied)
       } else {
         tied.sort((x, y) => compareRows(k, x, k, y))
       }
     }
     i = j
+  }
+}
+
+/**
+ * Tied runs this short are ordered by insertion: most ties are a key written twice or thrice,
+ * and `TypedArray.prototype.sort` with a comparator costs a closure and a copy per run.
+ */
+const INSERTION_MAX_ROWS = 12
+
+/** `rows` in row order (stable). */
+function insertionSort(k: RowOrderKeys, rows: Uint32Array): void {
+  for (let i = 1; i < rows.length; i++) {
+    const x = rows[i]!
+    let j = i - 1
+    for (; j >= 0 && compareRows(k, rows[j]!, k, x) > 0; j--) rows[j + 1] = rows[j]!
+    rows[j + 1] = x
   }
 }
 
@@ -220,24 +238,34 @@ export function consolidateInOrder(
   const diffLo = memory.u32(Slot.DiffLo, length)
   const hiWords = memory.u32(Slot.DiffHi, length)
   const diffHi = new Int32Array(hiWords.buffer, hiWords.byteOffset, length)
-  const acc = new I64Sum()
+  const major = k.major
+  const minor = k.minor
+  const pHi = prefixes === null ? null : prefixes.hi
+  const pLo = prefixes === null ? null : prefixes.lo
   let rows = 0
   for (let i = 0; i < length; ) {
     const first = order[i]!
-    acc.reset(diffs[2 * first]!, diffs[2 * first + 1]!)
+    // The group's wrapping i64 sum as words (I64Sum's arithmetic, kept in locals in this hot loop).
+    let lo = diffs[2 * first]!
+    let hi = diffs[2 * first + 1]! | 0
     let j = i + 1
+    // NB: rows whose key prefixes differ differ: only rows with equal prefixes reach the comparator.
+    const h = pHi === null ? 0 : pHi[i]!
+    const l = pLo === null ? 0 : pLo[i]!
     for (; j < length; j++) {
+      if (pHi !== null && pLo !== null && (pHi[j] !== h || pLo[j] !== l)) break
       const r = order[j]!
-      if (prefixes !== null && (prefixes.hi[j] !== prefixes.hi[i] || prefixes.lo[j] !== prefixes.lo[i])) break
       if (compareRows(k, first, k, r) !== 0) break
-      acc.add(diffs[2 * r]!, diffs[2 * r + 1]!)
+      const sum = lo + diffs[2 * r]!
+      hi = (hi + (diffs[2 * r + 1]! | 0) + (sum > 0xffffffff ? 1 : 0)) | 0
+      lo = sum >>> 0
     }
-    if (!acc.isZero()) {
+    if (lo !== 0 || hi !== 0) {
       row[rows] = first
-      time0[rows] = k.major[first]!
-      time1[rows] = k.minor[first]!
-      diffLo[rows] = acc.lo
-      diffHi[rows] = acc.hi
+      time0[rows] = major[first]!
+      time1[rows] = minor[first]!
+      diffLo[rows] = lo
+      diffHi[rows] = hi
       rows++
     }
     i = j

@@ -107,6 +107,45 @@ describe('JsonBatchBody', () => {
     )
   })
 
+  it('reads bodies pushed a few bytes at a time (rows completed in the reused buffer again and again) as whole', () => {
+    fc.assert(
+      fc.property(
+        arbShape(2).chain((s) => fc.tuple(fc.constant(s), arbRows(s, 20), fc.array(fc.nat(100), { minLength: 1, maxLength: 5 }), fc.boolean(), fc.integer({ min: 1, max: 64 }))),
+        ([shape, rows, styles, extraFirst, step]) => {
+          const text = bodyText(shape, rows, styles, extraFirst)
+          const parsed = JSON.parse(text) as { updates: unknown }
+          const want = updatesFromJson(parsed.updates, shape, 'body.updates')
+          assert.ok(want.ok, want.ok ? '' : want.error)
+          const n = new TextEncoder().encode(text).byteLength
+          // Pieces of `step` bytes, then one of the rest: a row spans many pieces, the next fits in one.
+          const fractions = Array.from({ length: Math.min(400, Math.floor(n / step)) }, (_, i) => ((i + 1) * step) / n).filter((f) => f < 1)
+          const got = read(shape, text, fractions)
+          assert.ok(!(got instanceof JsonBodyError), got instanceof JsonBodyError ? got.message : '')
+          assert.equal(rowsJson(got.rows), updatesJson([want.value]))
+        },
+      ),
+      { seed, numRuns: 150 },
+    )
+  })
+
+  it('reads rows larger than its buffer, spanning many pieces, between small ones', () => {
+    const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
+    fc.assert(
+      fc.property(fc.array(fc.nat(40_000), { minLength: 1, maxLength: 6 }), fc.integer({ min: 100, max: 9000 }), (sizes, step) => {
+        const rows = sizes.map((n, i) => ({ key: `${'é'.repeat(n % 7)}${String.fromCharCode(97 + (i % 26)).repeat(n)}`, val: i - 3, time: i, diff: 1 }))
+        const text = JSON.stringify({ lower: [0], upper: [10], updates: rows })
+        const n = new TextEncoder().encode(text).byteLength
+        const fractions = Array.from({ length: Math.floor(n / step) }, (_, i) => ((i + 1) * step) / n).filter((f) => f < 1)
+        const got = read(shape, text, fractions)
+        assert.ok(!(got instanceof JsonBodyError), got instanceof JsonBodyError ? got.message : '')
+        const want = updatesFromJson(rows, shape, 'body.updates')
+        assert.ok(want.ok)
+        assert.equal(rowsJson(got.rows), updatesJson([want.value]))
+      }),
+      { seed, numRuns: 40 },
+    )
+  })
+
   it('names the first bad row as updatesFromJson does', () => {
     const bad = ['{"key":5,"val":1,"time":1,"diff":1}', '{"val":1,"time":1,"diff":1}', '{"key":"a","val":1,"time":1,"diff":1,"x":2}', '7', '{"key":"a","val":1.5,"time":1,"diff":1}', '{"key":"a","val":1,"time":-1,"diff":1}', '{"key":"a","val":"1x","time":1,"diff":1}', '{"key":"a","key":"b","val":1,"time":1,"diff":1}', '{"key":"\\ud800","val":1,"time":1,"diff":1}', '{"key":"a","val":99999999999999999999,"time":1,"diff":1}']
     const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
