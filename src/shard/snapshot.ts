@@ -5,6 +5,8 @@
  * window of each run plus a chunk, whatever the shard's size; nothing is decoded on the main
  * thread, and a slow client slows the merge (the next chunk is encoded when the last is written).
  */
+import * as ac from '../core/antichain.js'
+import type { HollowBatch } from '../core/batch.js'
 import { allHollowBatches } from '../trace/trace.js'
 import type { Timestamp } from '../core/timestamp.js'
 import type { SortOrder } from '../columnar/sort-key.js'
@@ -50,6 +52,17 @@ const CHUNKS_AHEAD = 2
 const PREFETCH_CHUNKS = 4
 
 /**
+ * The batches a snapshot at `asOf` reads: those whose lower is at or below it. Every update of a
+ * batch has a time at or beyond its lower (a write checks its rows against its bounds, and
+ * advancing a time by a since only raises it), so a batch whose lower is not ≤ `asOf` holds no
+ * update the snapshot returns: e.g. writes appended after the asOf, read for nothing before.
+ */
+export function snapshotBatches(state: ShardState, asOf: Timestamp): HollowBatch[] {
+  const tk = tkOf(state)
+  return allHollowBatches(state.trace).filter((b) => ac.lessEqual(tk, b.desc.lower, asOf))
+}
+
+/**
  * The body of the snapshot of `state` at `asOf` (the caller checked `since ≤ asOf < upper`), once
  * the large parts' windows are known. Stopping the iteration early aborts the merge.
  */
@@ -58,7 +71,7 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
   const schema = latestSchema(state)
   const order = opts.order ?? 'structured'
   const chunkBytes = opts.chunkBytes ?? SNAPSHOT_CHUNK_BYTES
-  const batches = allHollowBatches(state.trace)
+  const batches = snapshotBatches(state, asOf)
   const planned = orderRuns(batches, order)
   // Large parts are read a record batch at a time, as compaction reads them.
   const { chunk, windows } = await windowChunk(
