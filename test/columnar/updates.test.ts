@@ -30,6 +30,41 @@ function build(shape: Shape, rows: readonly Row[]): Updates {
 
 const json = (u: Updates): string => JSON.stringify(updatesToJson(u))
 
+/**
+ * `rows` (row `r` of source `s`, past its base) appended by `appendGathered` in two calls cut at
+ * `cut`, each row's (time0, time1, diffLo, diffHi) from `cols`; the result as JSON.
+ */
+function gatheredInTwo<P extends { readonly s: number; readonly r: number }>(
+  shape: UpdatesShape,
+  sources: readonly Updates[],
+  bases: readonly number[],
+  rows: readonly P[],
+  cut: number,
+  cols: (p: P) => readonly [number, number, number, number],
+): string {
+  const many = new UpdatesBuilder(shape, { capacity: 1 })
+  const copiers = sources.map((u) => many.bind(u))
+  const gather = (part: readonly P[]): void =>
+    many.appendGathered(
+      copiers.map((c) => c.keys),
+      copiers.map((c) => c.vals),
+      bases,
+      {
+        rows: part.length,
+        src: Uint32Array.from(part, (p) => p.s),
+        row: Uint32Array.from(part, (p) => p.r),
+        time0: Uint32Array.from(part, (p) => cols(p)[0]),
+        time1: Uint32Array.from(part, (p) => cols(p)[1]),
+        diffLo: Uint32Array.from(part, (p) => cols(p)[2]),
+        diffHi: Int32Array.from(part, (p) => cols(p)[3]),
+      },
+    )
+  const at = Math.min(cut, rows.length)
+  gather(rows.slice(0, at))
+  gather(rows.slice(at))
+  return json(many.finish())
+}
+
 const priced: UpdatesShape = { keyType: utf8, valType: struct([field('price', int64), field('note', utf8, true)]), timeKind: 'u64' }
 
 describe('Updates from and to JSON', () => {
@@ -164,27 +199,7 @@ describe('UpdatesBuilder', () => {
           for (const p of rows) one.appendFrom(bound[p.s]!, p.r + bases[p.s]!, major(p.t), minor(p.t), p.lo, p.hi >>> 0)
           const want = json(one.finish())
 
-          const many = new UpdatesBuilder(shape, { capacity: 1 })
-          const copiers = sources.map((u) => many.bind(u))
-          const gather = (part: typeof rows): void =>
-            many.appendGathered(
-              copiers.map((c) => c.keys),
-              copiers.map((c) => c.vals),
-              bases,
-              {
-                rows: part.length,
-                src: Uint32Array.from(part, (p) => p.s),
-                row: Uint32Array.from(part, (p) => p.r),
-                time0: Uint32Array.from(part, (p) => major(p.t)),
-                time1: Uint32Array.from(part, (p) => minor(p.t)),
-                diffLo: Uint32Array.from(part, (p) => p.lo),
-                diffHi: Int32Array.from(part, (p) => p.hi),
-              },
-            )
-          const at = Math.min(cut, rows.length)
-          gather(rows.slice(0, at))
-          gather(rows.slice(at))
-          assert.equal(json(many.finish()), want)
+          assert.equal(gatheredInTwo(shape, sources, bases, rows, cut, (p) => [major(p.t), minor(p.t), p.lo, p.hi]), want)
         },
       ),
       { seed, numRuns: 300 },
@@ -212,27 +227,7 @@ describe('UpdatesBuilder', () => {
           const bound = sources.map((u) => one.bind(u))
           for (const p of rows) one.appendFrom(bound[p.s]!, p.r + bases[p.s]!, 0, p.r, p.r + 1, 0)
           const want = json(one.finish())
-          const many = new UpdatesBuilder(shape, { capacity: 1 })
-          const copiers = sources.map((u) => many.bind(u))
-          const gather = (part: typeof rows): void =>
-            many.appendGathered(
-              copiers.map((c) => c.keys),
-              copiers.map((c) => c.vals),
-              bases,
-              {
-                rows: part.length,
-                src: Uint32Array.from(part, (p) => p.s),
-                row: Uint32Array.from(part, (p) => p.r),
-                time0: new Uint32Array(part.length),
-                time1: Uint32Array.from(part, (p) => p.r),
-                diffLo: Uint32Array.from(part, (p) => p.r + 1),
-                diffHi: new Int32Array(part.length),
-              },
-            )
-          const at = Math.min(cut, rows.length)
-          gather(rows.slice(0, at))
-          gather(rows.slice(at))
-          assert.equal(json(many.finish()), want)
+          assert.equal(gatheredInTwo(shape, sources, bases, rows, cut, (p) => [0, p.r, p.r + 1, 0]), want)
         },
       ),
       { seed, numRuns: 300 },
