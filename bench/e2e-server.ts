@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 
@@ -93,4 +94,27 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       clearTimeout(timer)
     },
   }
+}
+
+/** POSTs `body` (of content type `type`) to `url` + `path`: the status, the response text, and the seconds it took. */
+export function postBody(url: string, path: string, type: string, body: Uint8Array): Promise<{ status: number; text: string; seconds: number }> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now()
+    const req = httpRequest(`${url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-length': String(body.byteLength) } }, (r: IncomingMessage) => {
+      const chunks: Buffer[] = []
+      r.on('data', (c: Buffer) => chunks.push(c))
+      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), seconds: (performance.now() - t0) / 1000 }))
+      r.on('error', rej)
+    })
+    req.on('error', rej)
+    req.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
+  })
+}
+
+/** A JSON API call; throws on a status of 300 or more. */
+export async function api(url: string, method: string, path: string, body: unknown): Promise<unknown> {
+  const r = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const json: unknown = await r.json()
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`)
+  return json
 }

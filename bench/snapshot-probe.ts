@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import * as arrow from 'apache-arrow'
 import { generateRuns, RUN_SPAN } from './dataset.js'
 import { arrowBody } from './e2e-data.js'
-import { startServer } from './e2e-server.js'
+import { api, postBody, startServer } from './e2e-server.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -50,26 +50,6 @@ function get(url: string, accept: string): Promise<{ status: number; bytes: Uint
   })
 }
 
-function post(url: string, body: Uint8Array): Promise<{ status: number; text: string }> {
-  return new Promise((res, rej) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': ARROW, 'content-length': String(body.byteLength) } }, (r) => {
-      const chunks: Buffer[] = []
-      r.on('data', (c: Buffer) => chunks.push(c))
-      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
-      r.on('error', rej)
-    })
-    req.on('error', rej)
-    req.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
-  })
-}
-
-async function api(url: string, method: string, path: string, body: unknown): Promise<unknown> {
-  const r = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  const json: unknown = await r.json()
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`)
-  return json
-}
-
 const reads = Number(args.reads)
 const gen = generateRuns({ runs: 16, updates: Number(args.updates), seed: 42 })
 const run = gen.runs[0]!
@@ -80,7 +60,7 @@ try {
   const url = server.url
   await api(url, 'PATCH', '/v1/configs', { persist_blob_target_size: 32 << 20, compaction_process_requests: false })
   const id = ((await api(url, 'POST', '/v1/shards', { name: 'sp', timestamp: 'u64', keySchema: { type: 'binary' }, valSchema: { type: 'binary' } })) as { shardId: string }).shardId
-  const w = await post(`${url}/v1/shards/${id}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=true`, body)
+  const w = await postBody(url, `/v1/shards/${id}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=true`, ARROW, body)
   if (w.status !== 200 && w.status !== 201) throw new Error(`write: ${w.status} ${w.text}`)
   const snapshot = `${url}/v1/shards/${id}/snapshot?asOf=${RUN_SPAN - 1}`
   const accept = format === 'arrow' ? ARROW : 'application/json'

@@ -14,7 +14,6 @@
  *
  *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cpu-prof DIR]
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -22,7 +21,7 @@ import { parseArgs } from 'node:util'
 import { generateRuns, RUN_SPAN } from './dataset.js'
 import { arrowBody, jsonBody } from './e2e-data.js'
 import { latencyStats } from './latency.js'
-import { startServer } from './e2e-server.js'
+import { api, postBody, startServer } from './e2e-server.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -34,27 +33,6 @@ const { values: args } = parseArgs({
   },
 })
 const ROOT = resolve(import.meta.dirname, '..')
-
-function send(url: string, path: string, type: string, body: Uint8Array): Promise<{ status: number; text: string; seconds: number }> {
-  return new Promise((res, rej) => {
-    const t0 = performance.now()
-    const req = httpRequest(`${url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-length': String(body.byteLength) } }, (r: IncomingMessage) => {
-      const chunks: Buffer[] = []
-      r.on('data', (c: Buffer) => chunks.push(c))
-      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), seconds: (performance.now() - t0) / 1000 }))
-      r.on('error', rej)
-    })
-    req.on('error', rej)
-    req.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
-  })
-}
-
-async function api(url: string, method: string, path: string, body: unknown): Promise<unknown> {
-  const r = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  const json: unknown = await r.json()
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`)
-  return json
-}
 
 const nArrow = Number(args.arrow)
 const nJson = Number(args.json)
@@ -85,15 +63,15 @@ try {
   // Warm-up (untimed), into shards of its own.
   const wa = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-arrow', timestamp: 'u64', keySchema: { type: 'binary' }, valSchema: { type: 'binary' } })) as { shardId: string }).shardId
   const wj = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-json', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })) as { shardId: string }).shardId
-  if (arrowBodies.length > 0) await send(url, `/v1/shards/${wa}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=false`, 'application/vnd.apache.arrow.stream', arrowBodies[0]!)
-  if (jsonBodies.length > 0) await send(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
+  if (arrowBodies.length > 0) await postBody(url, `/v1/shards/${wa}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=false`, 'application/vnd.apache.arrow.stream', arrowBodies[0]!)
+  if (jsonBodies.length > 0) await postBody(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
   lat.length = 0
   const cpu0 = await server.cpuSeconds()
   let rows = 0
   let secs = 0
   for (const [i, body] of arrowBodies.entries()) {
     const q = `lower=[${i * RUN_SPAN}]&upper=[${(i + 1) * RUN_SPAN}]&append=false`
-    const r = await send(url, `/v1/shards/${a}/batches?${q}`, 'application/vnd.apache.arrow.stream', body)
+    const r = await postBody(url, `/v1/shards/${a}/batches?${q}`, 'application/vnd.apache.arrow.stream', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
     rows += gen.runs[i]!.rows
     secs += r.seconds
@@ -105,7 +83,7 @@ try {
   rows = 0
   secs = 0
   for (const [i, body] of jsonBodies.entries()) {
-    const r = await send(url, `/v1/shards/${j}/batches`, 'application/json', body)
+    const r = await postBody(url, `/v1/shards/${j}/batches`, 'application/json', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
     rows += 200_000
     secs += r.seconds
