@@ -49,11 +49,12 @@ async function roundTrip(pool: WorkerPool): Promise<void> {
 }
 
 describe('worker thread priority', { skip: linux ? false : 'per-thread nice values are a Linux feature' }, () => {
-  it('lowers the priority of the worker threads by the increment, not of the event loop', async () => {
+  it('lowers the priority of the worker threads by the increment, not of the event loop', async (t) => {
     const before = threadNices()
     const main = before.get(process.pid)
     assert.notEqual(main, undefined)
-    assert.ok(main !== undefined && main < 17, 'the test needs to start below nice 17')
+    // NB: a test run already at nice 18 or 19 has no room for the increment to show.
+    if (main === undefined || main >= 17) return t.skip(`this process runs at nice ${main}: no room to lower a thread by 2`)
     const nice = (main ?? 0) + 2
     const pool = new WorkerPool(1, { nice: 2 })
     try {
