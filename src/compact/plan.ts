@@ -9,7 +9,7 @@ import * as ac from '../core/antichain.js'
 import { maxPartBytes, type HollowBatch, type RunOrder } from '../core/batch.js'
 import { description, type Description } from '../core/description.js'
 import type { TimestampKind } from '../core/timestamp.js'
-import { batchRuns, orderRuns, roundRobin, type Chunk, type PlannedRun } from '../engine/runs.js'
+import { batchRuns, orderRuns, roundRobin, sortedIn, type Chunk, type PlannedRun } from '../engine/runs.js'
 
 export const MIB = 1024 * 1024
 
@@ -163,7 +163,7 @@ export interface WindowedReads {
  * `chunk_runs`; parts read whole keep persist's accounting and its memory violations).
  */
 export function runCost(run: PlannedRun, windows: WindowedReads): number {
-  const windowed = !run.exploded && (run.meta.order ?? 'codec') === windows.order
+  const windowed = sortedIn(run, windows.order)
   return run.parts.reduce((m, p) => {
     const batch = p.kind === 'hollow' ? p.stats.batchBytes : undefined
     const cost = windowed && batch !== undefined && p.encodedSizeBytes > windows.minPartBytes ? Math.min(p.encodedSizeBytes, 2 * batch) : p.encodedSizeBytes

@@ -7,7 +7,7 @@
 import type { BatchPart } from '../core/batch.js'
 import { decodePart, PART_BATCH_BYTES } from '../columnar/part-format.js'
 import { sortKeyLowerAt, type SortOrder } from '../columnar/sort-key.js'
-import type { Chunk, PlannedRun } from './runs.js'
+import { sortedIn, type Chunk, type PlannedRun } from './runs.js'
 
 /** Keys sampled from one part. */
 const SAMPLES_PER_PART = 64
@@ -49,7 +49,7 @@ export interface KeySplit {
  * encoding could wrongly keep a part from the half whose keys it holds.
  */
 export function splittable(run: PlannedRun, order: SortOrder, schemaId: number): boolean {
-  return !run.exploded && (run.meta.order ?? 'codec') === order && run.meta.schemaId === schemaId
+  return sortedIn(run, order) && run.meta.schemaId === schemaId
 }
 
 /** Whether `run`'s first part is worth sampling for a split (`sampleKeys`): usable and large. */

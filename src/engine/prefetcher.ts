@@ -3,7 +3,7 @@
  * worker's requests within a byte budget.
  */
 import type { SortOrder } from '../columnar/sort-key.js'
-import type { PlannedRun } from './runs.js'
+import { sortedIn, type PlannedRun } from './runs.js'
 
 /** What a `Prefetcher` needs of its merge task (`MergeTaskOptions` satisfies it). */
 export interface PrefetcherOptions {
@@ -114,7 +114,7 @@ export function keyLowerPlan(runs: readonly PlannedRun[], order: SortOrder): [nu
   const none = new Uint8Array(0)
   const entries: { readonly run: number; readonly part: number; readonly key: Uint8Array }[] = []
   runs.forEach((run, r) => {
-    const known = !run.exploded && (run.meta.order ?? 'codec') === order
+    const known = sortedIn(run, order)
     let key = none
     run.parts.forEach((p, i) => {
       if (known && p.kind === 'hollow' && p.keyLower !== '') {

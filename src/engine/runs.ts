@@ -16,6 +16,14 @@ export interface PlannedRun {
 }
 
 /**
+ * Whether `run` is stored sorted in `order` across its parts: written in that order (null counts as
+ * `codec`) and not exploded. Only then do its parts' key lowers and record batches follow `order`.
+ */
+export function sortedIn(run: PlannedRun, order: RunOrder): boolean {
+  return !run.exploded && (run.meta.order ?? 'codec') === order
+}
+
+/**
  * `order_runs`: round robin over the inputs, taking each input's next run in turn. A run whose
  * order (null counts as `codec`) is not the preferred one is exploded into single-part runs, since
  * nothing can be assumed about order across its parts. Empty inputs contribute nothing.

@@ -17,7 +17,7 @@ import { FOOTER_TAIL_BYTES, footerSpan, partWindows, type PartWindow } from '../
 import type { SortOrder } from '../columnar/sort-key.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
-import type { Chunk, PlannedRun } from './runs.js'
+import { sortedIn, type Chunk, type PlannedRun } from './runs.js'
 
 /** Parts larger than this are read in windows by default: a part of two batches or fewer is read whole. */
 export const WINDOW_MIN_PART_BYTES = 2 * PART_BATCH_BYTES
@@ -57,7 +57,7 @@ export async function windowChunk(chunk: Chunk, opts: WindowOptions): Promise<Wi
   const windows = new Map<BatchPart, Window>()
   const runs = await Promise.all(
     chunk.runs.map(async (run): Promise<PlannedRun> => {
-      if (run.exploded || (run.meta.order ?? 'codec') !== opts.order) return run
+      if (!sortedIn(run, opts.order)) return run
       const parts = await Promise.all(run.parts.map((part) => windowPart(part, opts, windows)))
       return { ...run, parts: parts.flat() }
     }),
