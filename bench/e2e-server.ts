@@ -4,7 +4,7 @@
  * SIGTERM (its graceful shutdown) and restartable on the same data.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -26,6 +26,8 @@ export interface ServerProcess {
   peakRssBytes(): Promise<number | null>
   /** CPU seconds (user + system, every thread) the server has used (Linux: /proc/<pid>/stat), or null. */
   cpuSeconds(): Promise<number | null>
+  /** CPU seconds per thread (Linux: /proc/<pid>/task/<tid>/stat), by "<tid> <name>"; empty elsewhere. */
+  threadCpuSeconds(): Promise<Map<string, number>>
   /** Resets the peak RSS (Linux: /proc/<pid>/clear_refs). */
   resetPeak(): Promise<void>
   /** SIGTERM, then the exit (SIGKILL after `graceMs`). */
@@ -83,6 +85,18 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       if (stat === null) return null
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       return (Number(f[11]) + Number(f[12])) / 100
+    },
+    async threadCpuSeconds() {
+      const out = new Map<string, number>()
+      const tids = await readdir(`/proc/${pid}/task`).catch(() => [])
+      for (const tid of tids) {
+        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => null)
+        if (stat === null) continue
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        out.set(`${tid} ${name}`, (Number(f[11]) + Number(f[12])) / 100)
+      }
+      return out
     },
     async resetPeak() {
       await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined)

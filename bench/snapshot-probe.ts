@@ -4,10 +4,11 @@
  * the default 10M updates), then its Arrow snapshot read `--reads` times back to back; prints wall
  * seconds, M updates/s and the server's CPU seconds per read, and checks every body is the same
  * size and row count. One untimed read warms the server up first (it compiles the read path).
- * `--format json` reads the JSON snapshot instead. `--cpu-prof DIR` profiles the server (one file
+ * `--format json` reads the JSON snapshot instead. `--shuffle` writes the run's rows in random order
+ * (the server sorts them), as the e2e scenario's Arrow snapshot shard is written. `--cpu-prof DIR` profiles the server (one file
  * per thread; summaries: cpu-profile.ts).
  *
- *   node --import tsx bench/snapshot-probe.ts [--reads 5] [--format arrow] [--cpu-prof DIR]
+ *   node --import tsx bench/snapshot-probe.ts [--reads 5] [--format arrow] [--shuffle] [--cpu-prof DIR]
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     format: { type: 'string', default: 'arrow' },
     updates: { type: 'string', default: '10000000' },
     'cpu-prof': { type: 'string' },
+    shuffle: { type: 'boolean', default: false },
   },
 })
 const ROOT = resolve(import.meta.dirname, '..')
@@ -32,17 +34,19 @@ const ARROW = 'application/vnd.apache.arrow.stream'
 const format = args.format === 'json' ? 'json' : 'arrow'
 
 /** One request; the body's bytes are counted, not kept (as a streaming client would). */
-function get(url: string, accept: string): Promise<{ status: number; bytes: Uint8Array[]; length: number; seconds: number }> {
+function get(url: string, accept: string): Promise<{ status: number; bytes: Uint8Array[]; length: number; seconds: number; firstByteSeconds: number }> {
   return new Promise((res, rej) => {
     const t0 = performance.now()
     const req = httpRequest(url, { headers: { accept } }, (r: IncomingMessage) => {
       const bytes: Uint8Array[] = []
       let length = 0
+      let firstByteSeconds = -1
       r.on('data', (c: Buffer) => {
+        if (firstByteSeconds < 0) firstByteSeconds = (performance.now() - t0) / 1000
         length += c.byteLength
         bytes.push(c)
       })
-      r.on('end', () => res({ status: r.statusCode ?? 0, bytes, length, seconds: (performance.now() - t0) / 1000 }))
+      r.on('end', () => res({ status: r.statusCode ?? 0, bytes, length, seconds: (performance.now() - t0) / 1000, firstByteSeconds }))
       r.on('error', rej)
     })
     req.on('error', rej)
@@ -53,7 +57,7 @@ function get(url: string, accept: string): Promise<{ status: number; bytes: Uint
 const reads = Number(args.reads)
 const gen = generateRuns({ runs: 16, updates: Number(args.updates), seed: 42 })
 const run = gen.runs[0]!
-const body = arrowBody(run, null)
+const body = arrowBody(run, args.shuffle ? 1000 : null)
 const dir = await mkdtemp(join(tmpdir(), 'snapshot-probe-'))
 const server = await startServer({ root: ROOT, dataDir: join(dir, 'data'), workers: 2, logLevel: 'warn', cpuProfDir: args['cpu-prof'] ?? null })
 try {
@@ -73,6 +77,7 @@ try {
   } else console.log(`body: ${(warm.length / 2 ** 20).toFixed(1)} MiB`)
   let cpuTotal = 0
   let wallTotal = 0
+  const threads0 = await server.threadCpuSeconds()
   for (let i = 0; i < reads; i++) {
     const cpu0 = (await server.cpuSeconds()) ?? 0
     const r = await get(snapshot, accept)
@@ -80,8 +85,12 @@ try {
     if (r.status !== 200 || r.length !== warm.length) throw new Error(`read ${i}: ${r.status}, ${r.length} bytes (warm-up: ${warm.length})`)
     cpuTotal += cpu
     wallTotal += r.seconds
-    console.log(`read ${i}: ${r.seconds.toFixed(3)} s wall, ${(run.rows / r.seconds / 1e6).toFixed(2)} M/s, server CPU ${cpu.toFixed(3)} s`)
+    console.log(`read ${i}: ${r.seconds.toFixed(3)} s wall (first byte ${r.firstByteSeconds.toFixed(3)}), ${(run.rows / r.seconds / 1e6).toFixed(2)} M/s, server CPU ${cpu.toFixed(3)} s`)
   }
+  // Where the server's CPU went, per thread (the main thread is the one whose id is the pid).
+  const threads1 = await server.threadCpuSeconds()
+  const busy = [...threads1].map(([t, c]) => [t, c - (threads0.get(t) ?? 0)] as const).filter(([, c]) => c >= 0.01 * reads)
+  console.log(`per thread, CPU s per read: ${busy.map(([t, c]) => `${t.startsWith(`${server.pid} `) ? 'main' : t} ${(c / reads).toFixed(3)}`).join(', ')}`)
   console.log(`${format} snapshot: mean ${(wallTotal / reads).toFixed(3)} s wall (${((run.rows * reads) / wallTotal / 1e6).toFixed(2)} M/s), server CPU ${(cpuTotal / reads).toFixed(3)} s per read`)
 } catch (err) {
   console.error(err)

@@ -24,7 +24,7 @@ import { decodePart } from '../columnar/part-format.js'
 import { sortAndConsolidate } from '../columnar/sort-consolidate.js'
 import { compareBytes, sortKeyColumn, type SortKeyColumn } from '../columnar/sort-key.js'
 import type { ColumnCopier } from '../columnar/column-builder.js'
-import { diffWords, sameShape, sumDiffs, UpdatesBuilder, type Updates } from '../columnar/updates.js'
+import { diffWords, sameShape, sumDiffs, UpdatesBuilder, withTimes, type ProductTimes, type Updates } from '../columnar/updates.js'
 import { MergeKernel } from './merge/merge-kernel.js'
 import type { MergeOutput } from './merge/merge-output.js'
 import type { MergeSource } from './merge/merge-source.js'
@@ -64,6 +64,27 @@ export interface MergeRunsIo {
   readonly output?: MergeOutput
   /** Checked between steps; a raised signal ends the merge with its reason. */
   readonly signal?: AbortSignal
+  /**
+   * The output may be cut anywhere (a snapshot's body, chunk by chunk), so a merge of one run
+   * with an as-of emits each part that needs no merging as it was read, without the kernel: its
+   * rows sorted, every time at or below the as-of, no zero diff, and no two neighbours (across
+   * parts too) with the same key and value. `emit` then gets parts of the input's sizes.
+   */
+  readonly passThrough?: boolean
+}
+
+/** A part read and prepared for the kernel. */
+interface ReadPart {
+  readonly run: number
+  readonly part: number
+  readonly prepared: Prepared
+}
+
+interface Prepared {
+  readonly updates: Updates
+  readonly source: MergeSource
+  readonly keys: SortKeyColumn
+  readonly rowBase: number
 }
 
 interface Loaded {
@@ -121,11 +142,12 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     return bytes
   }
 
-  const load = async (run: number): Promise<boolean> => {
+  /** Reads, decodes and prepares run `run`'s next part; null when the run has no more. */
+  const read = async (run: number): Promise<ReadPart | null> => {
     const runInput = task.runs[run] as MergeRunInput
     const index = nextPart[run] as number
     const partInput = runInput.parts[index]
-    if (partInput === undefined) return false
+    if (partInput === undefined) return null
     nextPart[run] = index + 1
     const started = performance.now()
     const bytes = await fetchPart(run, index)
@@ -141,14 +163,24 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
       !ac.equals(tk, decoded.meta.desc.lower, partInput.registeredLower) || !ac.equals(tk, decoded.meta.desc.upper, partInput.registeredUpper)
     updates = toTargetSchema(updates, task.keyType, task.valType)
     if ((runInput.order ?? 'codec') !== task.order) updates = sortAndConsolidate(updates, task.order)
+    return { run, part: index, prepared: prepareSource(updates, truncate ? partInput : null, task) }
+  }
+
+  /** Hands a read part to the kernel. */
+  const push = (p: ReadPart): void => {
     const id = nextId++
-    const prepared = prepareSource(updates, truncate ? partInput : null, task)
-    const bound = builder.bind(prepared.updates)
-    loaded.set(id, { run, part: index, keys: prepared.keys })
+    const bound = builder.bind(p.prepared.updates)
+    loaded.set(id, { run: p.run, part: p.part, keys: p.prepared.keys })
     keyCopiers[id] = bound.keys
     valCopiers[id] = bound.vals
-    rowBases[id] = prepared.rowBase
-    kernel.push(run, prepared.source, id)
+    rowBases[id] = p.prepared.rowBase
+    kernel.push(p.run, p.prepared.source, id)
+  }
+
+  const load = async (run: number): Promise<boolean> => {
+    const p = await read(run)
+    if (p === null) return false
+    push(p)
     return true
   }
 
@@ -189,7 +221,46 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
   }
 
   for (let run = 0; run < task.runs.length; run++) if (task.runs[run]!.parts.length > 0) ask(run, 0)
-  for (let run = 0; run < task.runs.length; run++) {
+  // A snapshot of one run whose parts need no merging sends them on as they are; from the first
+  // part that does, the kernel takes over (it is then handed that part and every later one).
+  let first = 0
+  if (io.passThrough === true && task.runs.length === 1 && task.asOf !== null && task.keyRange == null) {
+    const words = asOfWords(task)
+    const asOf = asOfColumn(task)
+    let held: ReadPart | null = null
+    for (;;) {
+      if (io.signal?.aborted) throw io.signal.reason
+      const next = await read(0)
+      if (held !== null) {
+        if (next !== null && sameRowAt(held.prepared, held.prepared.source.length - 1, next.prepared, 0)) {
+          push(held)
+          push(next)
+          break
+        }
+        const { updates, keys } = held.prepared
+        if (updates.length > 0) {
+          const t0 = performance.now()
+          const diffsSum = sumDiffs(updates)
+          partsWritten++
+          updatesWritten += updates.length
+          await io.emit({ updates: withTimes(updates, asOf(updates.length)), keyLower: keys.bytes.slice(keys.offsets[0], keys.offsets[1]), diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
+        }
+        io.release?.(held.run, held.part)
+        held = null
+      }
+      if (next === null) {
+        kernel.end(0)
+        break
+      }
+      if (!needsNoMerge(next.prepared, words)) {
+        push(next)
+        break
+      }
+      held = next
+    }
+    first = 1
+  }
+  for (let run = first; run < task.runs.length; run++) {
     if (!(await load(run))) kernel.end(run)
   }
   const target = Math.max(1, task.targetSizeBytes)
@@ -230,7 +301,7 @@ function toTargetSchema(u: Updates, keyType: DataType, valType: DataType): Updat
  * Builds the kernel's view of a part: sort keys, advanced time words, diff words, and a keep mask
  * for rows beyond the as-of and, when `part` is given (truncation), outside its registered description.
  */
-function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsTask): { updates: Updates; source: MergeSource; keys: SortKeyColumn; rowBase: number } {
+function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsTask): Prepared {
   const keys = sortKeyColumn(u.keys, u.keyType, task.order)
   const vals = sortKeyColumn(u.vals, u.valType, task.order)
   // The rows of this task's key range: the part is sorted by key, so they are one stretch.
@@ -314,6 +385,69 @@ function prepareSource(u: Updates, part: MergePartInput | null, task: MergeRunsT
     keep,
   }
   return { updates: u, source, keys, rowBase: lo }
+}
+
+// ---- one run, passed through --------------------------------------------------------------
+
+/**
+ * Whether a prepared part of a one-run snapshot is already its own output: no row was dropped
+ * (every time is at or below the as-of, so every advanced time is the as-of), no diff is zero,
+ * and no two neighbours share key and value (they would be summed). The part is sorted, so equal
+ * rows could only be neighbours.
+ */
+function needsNoMerge(p: Prepared, asOf: readonly [number, number]): boolean {
+  const s = p.source
+  if (s.keep !== null) return false
+  const n = s.length
+  const d = s.diffs
+  for (let i = 0; i < n; i++) {
+    if ((d[2 * i] as number) === 0 && (d[2 * i + 1] as number) === 0) return false
+    if (s.time0[i] !== asOf[0] || s.time1[i] !== asOf[1]) return false
+  }
+  for (let i = 1; i < n; i++) if (sameRowAt(p, i - 1, p, i)) return false
+  return true
+}
+
+/** Whether row `i` of `a` and row `j` of `b` have the same key and value. */
+function sameRowAt(a: Prepared, i: number, b: Prepared, j: number): boolean {
+  const x = a.source
+  const y = b.source
+  return sameBytes(x.keyBytes, x.keyOffsets, i, y.keyBytes, y.keyOffsets, j) && sameBytes(x.valBytes, x.valOffsets, i, y.valBytes, y.valOffsets, j)
+}
+
+function sameBytes(a: Uint8Array, ao: Int32Array, i: number, b: Uint8Array, bo: Int32Array, j: number): boolean {
+  const as = ao[i] as number
+  const bs = bo[j] as number
+  const n = (ao[i + 1] as number) - as
+  if ((bo[j + 1] as number) - bs !== n) return false
+  for (let k = 0; k < n; k++) if (a[as + k] !== b[bs + k]) return false
+  return true
+}
+
+/** The as-of as the kernel's two time words ((hi, lo) of a u64, (a, b) of a product). */
+function asOfWords(task: MergeRunsTask): [number, number] {
+  if (task.timeKind === 'u64') return splitU64(task.asOf as bigint)
+  const [a, b] = task.asOf as Product
+  return [a, b]
+}
+
+/** A time column of `n` copies of the as-of (reused between parts: it is consumed by `emit`). */
+function asOfColumn(task: MergeRunsTask): (n: number) => BigUint64Array | ProductTimes {
+  let u64 = new BigUint64Array(0)
+  let a = new Uint32Array(0)
+  let b = new Uint32Array(0)
+  return (n) => {
+    if (task.timeKind === 'u64') {
+      if (u64.length < n) u64 = new BigUint64Array(n).fill(task.asOf as bigint)
+      return u64.subarray(0, n)
+    }
+    if (a.length < n) {
+      const [ta, tb] = task.asOf as Product
+      a = new Uint32Array(n).fill(ta)
+      b = new Uint32Array(n).fill(tb)
+    }
+    return { a: a.subarray(0, n), b: b.subarray(0, n) }
+  }
 }
 
 /** The first row whose key is ≥ `bound` (rows sorted by key), or `length`. */

@@ -257,6 +257,7 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
       progress: stream === null ? (progress) => send({ type: 'progress', taskId, progress }) : undefined,
       builder,
       output: kernelOutput,
+      passThrough: stream !== null,
     })
     if (stream !== null) await stream.end()
     send({ type: 'done', taskId, result: { kind: 'merge', stats } })
