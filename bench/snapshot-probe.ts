@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import * as arrow from 'apache-arrow'
 import { generateRuns, RUN_SPAN } from './dataset.js'
 import { arrowBody } from './e2e-data.js'
-import { api, postBody, startServer } from './e2e-server.js'
+import { api, postBody, startServer, threadCpuLine } from './e2e-server.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -87,10 +87,7 @@ try {
     wallTotal += r.seconds
     console.log(`read ${i}: ${r.seconds.toFixed(3)} s wall (first byte ${r.firstByteSeconds.toFixed(3)}), ${(run.rows / r.seconds / 1e6).toFixed(2)} M/s, server CPU ${cpu.toFixed(3)} s`)
   }
-  // Where the server's CPU went, per thread (the main thread is the one whose id is the pid).
-  const threads1 = await server.threadCpuSeconds()
-  const busy = [...threads1].map(([t, c]) => [t, c - (threads0.get(t) ?? 0)] as const).filter(([, c]) => c >= 0.01 * reads)
-  console.log(`per thread, CPU s per read: ${busy.map(([t, c]) => `${t.startsWith(`${server.pid} `) ? 'main' : t} ${(c / reads).toFixed(3)}`).join(', ')}`)
+  console.log(`server CPU s per read, by thread: ${threadCpuLine(server, threads0, await server.threadCpuSeconds(), reads)}`)
   console.log(`${format} snapshot: mean ${(wallTotal / reads).toFixed(3)} s wall (${((run.rows * reads) / wallTotal / 1e6).toFixed(2)} M/s), server CPU ${(cpuTotal / reads).toFixed(3)} s per read`)
 } catch (err) {
   console.error(err)

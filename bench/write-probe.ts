@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 import { generateRuns, RUN_SPAN } from './dataset.js'
 import { arrowBody, jsonBody } from './e2e-data.js'
 import { latencyStats } from './latency.js'
-import { api, postBody, startServer } from './e2e-server.js'
+import { api, postBody, startServer, threadCpuLine } from './e2e-server.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -67,6 +67,7 @@ try {
   if (jsonBodies.length > 0) await postBody(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
   lat.length = 0
   const cpu0 = await server.cpuSeconds()
+  const threads0 = await server.threadCpuSeconds()
   let rows = 0
   let secs = 0
   for (const [i, body] of arrowBodies.entries()) {
@@ -78,6 +79,8 @@ try {
     console.log(`arrow ${i}: ${(gen.runs[i]!.rows / r.seconds / 1e6).toFixed(2)} M/s (${r.seconds.toFixed(3)} s, ${(body.byteLength / 2 ** 20).toFixed(1)} MiB)`)
   }
   const cpu1 = await server.cpuSeconds()
+  const threads1 = await server.threadCpuSeconds()
+  if (arrowBodies.length > 0) console.log(`server CPU s per Arrow write, by thread: ${threadCpuLine(server, threads0, threads1, arrowBodies.length)}`)
   const arrowLat = latencyStats(lat.splice(0))
   console.log(`arrow ${args.shuffle ? 'shuffled' : 'sorted'}: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu1 ?? 0) - (cpu0 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(arrowLat)}`)
   rows = 0
@@ -90,6 +93,7 @@ try {
     console.log(`json ${i}: ${(200_000 / r.seconds / 1e6).toFixed(2)} M/s (${r.seconds.toFixed(3)} s)`)
   }
   const cpu2 = await server.cpuSeconds()
+  if (jsonBodies.length > 0) console.log(`server CPU s per JSON write, by thread: ${threadCpuLine(server, threads1, await server.threadCpuSeconds(), jsonBodies.length)}`)
   console.log(`json: ${(rows / secs / 1e6).toFixed(2)} M/s overall, server CPU ${((cpu2 ?? 0) - (cpu1 ?? 0)).toFixed(2)} s; healthz ${JSON.stringify(latencyStats(lat))}`)
   probing = false
   await probe

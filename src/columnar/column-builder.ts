@@ -123,6 +123,15 @@ export abstract class ColumnBuilder {
    * `copiers[src[i]]` (copiers this builder made). One call per batch of rows instead of one per
    * row; variable-length columns override it with a loop over raw buffers.
    */
+  /**
+   * Appends rows `rows[0 .. n)` of one source, like `gather` from it, when it can do so reading the
+   * source in order instead: `dest[i - lo]` is where source row i goes among the n (`NOT_COPIED`
+   * for rows not copied; rows in `[lo, hi)`). False when it cannot (the caller gathers instead).
+   */
+  scatter(_copier: ColumnCopier, _rows: Uint32Array, _n: number, _dest: Uint32Array, _lo: number, _hi: number): boolean {
+    return false
+  }
+
   gather(copiers: readonly (ColumnCopier | undefined)[], bases: ArrayLike<number>, src: Uint32Array, row: Uint32Array, n: number): void {
     for (let i = 0; i < n; i++) {
       const s = src[i]!
@@ -175,6 +184,9 @@ function copyBytes(src: Uint8Array, srcWords: Uint32Array, sw: number, s: number
   }
   for (; i < len; i++) dst[d + i] = src[s + i]!
 }
+
+/** `ColumnBuilder.scatter`'s mark of a source row that is not copied. */
+export const NOT_COPIED = 0xffff_ffff
 
 /** Consecutive rows of one source that `gather` copies as one stretch instead of row by row. */
 const GATHER_STRETCH_ROWS = 8
@@ -335,6 +347,56 @@ export class VarBinaryBuilder extends ColumnBuilder {
       this.validity?.push(k, true)
       this.length = k + 1
     }
+  }
+
+  /**
+   * The scatter of a column without nulls: the new rows' offsets first (from the lengths, read in
+   * the new order: a small random read of the offsets, none for fixed-width values), then one pass
+   * over the source in its order, each value copied to its place. The source, megabytes that a
+   * sort permuted, is read in order, and only the writes land out of order; a gather's reads
+   * each wait for memory instead, several times slower.
+   */
+  override scatter(copier: ColumnCopier, rows: Uint32Array, n: number, dest: Uint32Array, lo: number, hi: number): boolean {
+    const raw = copier.raw
+    if (raw === null) return false
+    const k = this.length
+    if (k + n + 1 > this.offsets.length) this.offsets = grown(this.offsets, k + n + 1)
+    let w = raw.width
+    if (w === WIDTH_UNMEASURED) w = raw.width = uniformWidth(raw.offsets, raw.length)
+    const o = this.offsets
+    const ro = raw.offsets
+    const base = o[k]!
+    if (w >= 0) for (let j = 1; j <= n; j++) o[k + j] = base + j * w
+    else {
+      let at = base
+      for (let j = 0; j < n; j++) {
+        const r = rows[j]!
+        at += ro[r + 1]! - ro[r]!
+        o[k + j + 1] = at
+      }
+    }
+    const end = o[k + n]!
+    if (end > 0x7fffffff) throw new RangeError('a column of a part may hold at most 2 GiB of bytes')
+    if (end > this.bytes.length) this.#growBytes(end)
+    const bytes = this.bytes
+    const words = this.words
+    for (let i = lo; i < hi; i++) {
+      const j = dest[i - lo]!
+      if (j === NOT_COPIED) continue
+      const from = ro[i]!
+      const len = ro[i + 1]! - from
+      const at = o[k + j]!
+      const sw = raw.wordShift + from
+      if (((sw | at | len) & 3) === 0) {
+        const ws = sw >> 2
+        const wd = at >> 2
+        for (let m = 0, nw = len >> 2; m < nw; m++) words[wd + m] = raw.words[ws + m]!
+      } else if (len > 256) bytes.set(raw.bytes.subarray(from, from + len), at)
+      else copyBytes(raw.bytes, raw.words, sw, from, bytes, words, at, len)
+    }
+    this.validity?.pushRun(k, n)
+    this.length = k + n
+    return true
   }
 
   /** Appends rows `r .. r+m` of `raw` (the caller made room for their offsets). */

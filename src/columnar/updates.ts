@@ -12,7 +12,7 @@
 import * as arrow from 'apache-arrow'
 import { diffToJson, parseDiff } from '../core/batch.js'
 import { timestampKind, type Product, type Timestamp, type TimestampJson, type TimestampKindName } from '../core/timestamp.js'
-import { makeColumnBuilder, type ColumnBuilder, type ColumnCopier } from './column-builder.js'
+import { makeColumnBuilder, NOT_COPIED, type ColumnBuilder, type ColumnCopier } from './column-builder.js'
 import { onlyData, valueAt } from './column.js'
 import { dataTypeEquals, formatDataType, type DataType } from './data-type.js'
 import { err, ok, type Result } from './result.js'
@@ -189,6 +189,8 @@ export class UpdatesBuilder {
   #t1: Uint32Array
   #diffs: Uint32Array
   #length = 0
+  /** `appendPermuted`'s map from source rows to their places (kept: it is as long as a source). */
+  #dest = new Uint32Array(0)
 
   constructor(shape: UpdatesShape, opts: UpdatesBuilderOptions = {}) {
     this.shape = { keyType: shape.keyType, valType: shape.valType, timeKind: shape.timeKind }
@@ -321,6 +323,12 @@ export class UpdatesBuilder {
     const k = this.#length
     this.#keys.gather(keys, bases, rows.src, rows.row, n)
     this.#vals.gather(vals, bases, rows.src, rows.row, n)
+    this.#pushGatheredTimes(k, rows)
+  }
+
+  /** The times and diffs of `rows`, appended at row `k` (whose keys and vals are in). */
+  #pushGatheredTimes(k: number, rows: GatherRows): void {
+    const n = rows.rows
     this.#ensure(k + n)
     const major = rows.time0
     const minor = rows.time1
@@ -342,6 +350,39 @@ export class UpdatesBuilder {
       d[2 * (k + i) + 1] = hi[i]!
     }
     this.#length = k + n
+  }
+
+  /**
+   * `appendGathered` from one source whose rows are each taken at most once (a sort's output):
+   * each column is copied reading the source in order where it can (`ColumnBuilder.scatter`), not
+   * row by row in the new order. Throws if a row is taken twice.
+   */
+  appendPermuted(keys: ColumnCopier, vals: ColumnCopier, rows: GatherRows): void {
+    const n = rows.rows
+    if (n === 0) return
+    const row = rows.row
+    let lo = row[0]!
+    let hi = lo
+    for (let j = 1; j < n; j++) {
+      const r = row[j]!
+      if (r < lo) lo = r
+      else if (r > hi) hi = r
+    }
+    hi++
+    if (this.#dest.length < hi - lo) this.#dest = new Uint32Array(Math.ceil((hi - lo) * 1.125))
+    const dest = this.#dest
+    dest.fill(NOT_COPIED, 0, hi - lo)
+    for (let j = 0; j < n; j++) {
+      const at = row[j]! - lo
+      if (dest[at] !== NOT_COPIED) throw new RangeError(`row ${row[j]} is taken twice`)
+      dest[at] = j
+    }
+    const k = this.#length
+    // NB: every row is of source 0, for the columns that gather.
+    let sources: Uint32Array | null = null
+    if (!this.#keys.scatter(keys, row, n, dest, lo, hi)) this.#keys.gather([keys], [0], (sources ??= new Uint32Array(n)), row, n)
+    if (!this.#vals.scatter(vals, row, n, dest, lo, hi)) this.#vals.gather([vals], [0], (sources ??= new Uint32Array(n)), row, n)
+    this.#pushGatheredTimes(k, rows)
   }
 
   /** Appends source row `row` as it is (time and diff included). */

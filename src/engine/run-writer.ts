@@ -176,7 +176,7 @@ export class RunWriter {
     if (g.rows > 0) {
       const src = this.#out.bind(u)
       const last = g.rows - 1
-      await this.#appendGathered([src.keys], [src.vals], sliceGather(g, 0, last))
+      await this.#appendPermuted(u, src, sliceGather(g, 0, last))
       this.#setCarry(src, g.row[last]!, g.time0[last]!, g.time1[last]!, g.diffLo[last]!, g.diffHi[last]!)
     }
     // NB: the carry is a copy, so the buffer's memory may be reused now.
@@ -189,6 +189,21 @@ export class RunWriter {
       const room = Math.max(1, Math.ceil((this.#target - this.#out.byteLength()) / rowBytes))
       const stop = Math.min(end, at + room)
       this.#out.appendRange(src, at, stop)
+      at = stop
+      if (this.#out.byteLength() >= this.#target) await this.#flush()
+    }
+  }
+
+  /**
+   * Appends sorted rows of one source (`appendPermuted`), as many at a time as fill the part being
+   * built (by the source's bytes per row), so that each pass over the source copies a part's worth.
+   */
+  async #appendPermuted(u: Updates, src: BoundSource, rows: GatherRows): Promise<void> {
+    const rowBytes = Math.max(1, updatesByteLength(u) / Math.max(1, u.length))
+    for (let at = 0; at < rows.rows; ) {
+      const room = Math.max(GATHER_STEP, Math.ceil((this.#target - this.#out.byteLength()) / rowBytes))
+      const stop = Math.min(rows.rows, at + room)
+      this.#out.appendPermuted(src.keys, src.vals, sliceGather(rows, at, stop))
       at = stop
       if (this.#out.byteLength() >= this.#target) await this.#flush()
     }

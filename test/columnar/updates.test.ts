@@ -234,6 +234,63 @@ describe('UpdatesBuilder', () => {
     )
   })
 
+  it('appendPermuted (reading the source in order) appends what appendFrom does, in two calls, for any shape; and refuses a row taken twice', () => {
+    fc.assert(
+      fc.property(
+        arbShape(2).chain((s) => fc.tuple(fc.constant(s), arbRows(s, 60))),
+        fc.array(fc.nat(), { maxLength: 60 }),
+        fc.nat({ max: 60 }),
+        ([shape, rows], keys, cut) => {
+          const u = build(shape, rows)
+          // A subset of the rows in a random order, each at most once (as a sort's output is).
+          const picked = [...new Set(keys.map((k) => (u.length === 0 ? -1 : k % u.length)))].filter((r) => r >= 0)
+          const one = new UpdatesBuilder(shape)
+          const b1 = one.bind(u)
+          for (const r of picked) one.appendFrom(b1, r, 0, r, r + 1, 0)
+          const many = new UpdatesBuilder(shape, { capacity: 1 })
+          const b2 = many.bind(u)
+          const at = Math.min(cut, picked.length)
+          for (const part of [picked.slice(0, at), picked.slice(at)]) {
+            many.appendPermuted(b2.keys, b2.vals, {
+              rows: part.length,
+              src: new Uint32Array(part.length),
+              row: Uint32Array.from(part),
+              time0: new Uint32Array(part.length),
+              time1: Uint32Array.from(part),
+              diffLo: Uint32Array.from(part, (r) => r + 1),
+              diffHi: new Int32Array(part.length),
+            })
+          }
+          assert.equal(json(many.finish()), json(one.finish()))
+        },
+      ),
+      { seed, numRuns: 300 },
+    )
+    const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
+    const b = new UpdatesBuilder(shape)
+    const bound = b.bind(build(shape, [0, 1, 2].map((i) => ({ key: Uint8Array.of(i), val: 'v', time: 1n, diff: 1n }))))
+    const twice = { rows: 3, src: new Uint32Array(3), row: Uint32Array.of(2, 0, 2), time0: new Uint32Array(3), time1: new Uint32Array(3), diffLo: new Uint32Array(3), diffHi: new Int32Array(3) }
+    assert.throws(() => b.appendPermuted(bound.keys, bound.vals, twice), /row 2 is taken twice/)
+  })
+
+  it('appendPermuted copies values of every length and alignment, fixed-width ones included', () => {
+    const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
+    for (const lengths of [[0, 1, 3, 4, 5, 16, 17, 32, 255, 256, 257, 1000], new Array<number>(12).fill(16), new Array<number>(12).fill(5)]) {
+      const src = new UpdatesBuilder(shape)
+      lengths.forEach((n, i) => src.append(Uint8Array.from({ length: n }, (_, j) => (i * 31 + j) & 0xff), String.fromCharCode(97 + i).repeat(n), 1n, 1n))
+      const u = src.finish()
+      const b = new UpdatesBuilder(shape)
+      const bound = b.bind(u)
+      // A prefix first, so that the rest start at other alignments; then every row, reversed.
+      b.append(Uint8Array.of(1, 2, 3), 'xyz', 1n, 1n)
+      const order = lengths.map((_, i) => lengths.length - 1 - i)
+      const n = order.length
+      b.appendPermuted(bound.keys, bound.vals, { rows: n, src: new Uint32Array(n), row: Uint32Array.from(order), time0: new Uint32Array(n), time1: new Uint32Array(n).fill(1), diffLo: new Uint32Array(n).fill(1), diffHi: new Int32Array(n) })
+      const all = updatesToJson(u)
+      assert.equal(json(b.finish()), JSON.stringify([{ key: Buffer.of(1, 2, 3).toString('base64'), val: 'xyz', time: 1, diff: 1 }, ...order.map((i) => all[i])]))
+    }
+  })
+
   it('appendGathered copies values of every length and alignment, long ones included', () => {
     const shape: UpdatesShape = { keyType: binary, valType: utf8, timeKind: 'u64' }
     const lengths = [0, 1, 3, 4, 5, 16, 17, 32, 255, 256, 257, 1000]
