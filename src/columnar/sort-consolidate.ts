@@ -10,7 +10,6 @@
  * their first bytes never reach the comparator; only equal keys (and keys sharing very long
  * prefixes) do.
  */
-import type { ColumnCopier } from './column-builder.js'
 import { compareRows, firstUnsortedRow, rowOrderKeys, type RowOrderKeys, type SortKeyColumn, type SortOrder } from './sort-key.js'
 import { diffWords, shapeOf, UpdatesBuilder, type GatherRows, type Updates } from './updates.js'
 
@@ -280,8 +279,6 @@ export function sortAndConsolidate(u: Updates, order: SortOrder): Updates {
   const consolidated = sortConsolidated(k, diffWords(u), n)
   const b = new UpdatesBuilder(shapeOf(u), { capacity: consolidated.rows })
   const src = b.bind(u)
-  const keys: ColumnCopier[] = [src.keys]
-  const vals: ColumnCopier[] = [src.vals]
-  b.appendGathered(keys, vals, [0], consolidated)
+  b.appendPermuted(src.keys, src.vals, consolidated)
   return b.finish()
 }
