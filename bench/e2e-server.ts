@@ -26,8 +26,8 @@ export interface ServerProcess {
   peakRssBytes(): Promise<number | null>
   /** CPU seconds (user + system, every thread) the server has used (Linux: /proc/<pid>/stat), or null. */
   cpuSeconds(): Promise<number | null>
-  /** CPU seconds per thread (Linux: /proc/<pid>/task/<tid>/stat), by "<tid> <name>"; empty elsewhere. */
-  threadCpuSeconds(): Promise<Map<string, number>>
+  /** CPU seconds per thread (Linux: /proc/<pid>/task/<tid>/stat), by "<tid> <name>"; empty elsewhere. `sys`: only the kernel's share. */
+  threadCpuSeconds(sys?: boolean): Promise<Map<string, number>>
   /** Resets the peak RSS (Linux: /proc/<pid>/clear_refs). */
   resetPeak(): Promise<void>
   /** SIGTERM, then the exit (SIGKILL after `graceMs`). */
@@ -86,7 +86,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       return (Number(f[11]) + Number(f[12])) / 100
     },
-    async threadCpuSeconds() {
+    async threadCpuSeconds(sys = false) {
       const out = new Map<string, number>()
       const tids = await readdir(`/proc/${pid}/task`).catch(() => [])
       for (const tid of tids) {
@@ -94,7 +94,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
         if (stat === null) continue
         const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        out.set(`${tid} ${name}`, (Number(f[11]) + Number(f[12])) / 100)
+        out.set(`${tid} ${name}`, ((sys ? 0 : Number(f[11])) + Number(f[12])) / 100)
       }
       return out
     },
