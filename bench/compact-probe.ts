@@ -4,7 +4,8 @@
  * restarted, then compacts them with `POST /v1/compact` `--rounds` times, as e2e.ts's "first after
  * restart" and "warm" phases do (each output is deleted after its round). Prints per round the
  * wall seconds, the server's user and system CPU seconds (system time is the kernel's: page cache,
- * I/O) and CPU per thread (all, then the system share). `--cpu-prof DIR` profiles the restarted server.
+ * I/O) and CPU per thread (all, then the system share). `--warm-up N` first compacts N updates
+ * of 4 runs of their own, untimed, right after the restart. `--cpu-prof DIR` profiles the restarted server.
  *
  *   node --import tsx bench/compact-probe.ts [--updates 10000000] [--runs 16] [--rounds 3] [--cpu-prof DIR]
  */
@@ -22,6 +23,7 @@ const { values: args } = parseArgs({
     updates: { type: 'string', default: '10000000' },
     runs: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
+    'warm-up': { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
   },
 })
@@ -51,10 +53,26 @@ try {
     inputs.push((JSON.parse(w.text) as { batch: unknown }).batch)
   }
   console.log(`wrote ${gen.updates} updates in ${runs} runs`)
+  // A small dataset of its own, compacted right after the restart when --warm-up N > 0 (N updates).
+  const warmUpdates = Number(args['warm-up'])
+  const small = warmUpdates > 0 ? generateRuns({ runs: 4, updates: warmUpdates, seed: 7 }) : null
+  const warmInputs: unknown[] = []
+  if (small !== null) {
+    for (let r = 0; r < 4; r++) {
+      const w = await postBody(server.url, `/v1/shards/${shardId}/batches?lower=[${r * RUN_SPAN}]&upper=[${(r + 1) * RUN_SPAN}]&append=false`, ARROW, arrowBody(small.runs[r]!, null))
+      warmInputs.push((JSON.parse(w.text) as { batch: unknown }).batch)
+    }
+  }
   await server.stop()
   server = await startServer({ root: ROOT, dataDir, workers: 2, logLevel: 'warn', cpuProfDir: args['cpu-prof'] ?? null })
   await api(server.url, 'PATCH', '/v1/configs', configs)
   const blob = new FileBlob(join(dataDir, 'blob'))
+  if (small !== null) {
+    const t0 = performance.now()
+    const w = await postBody(server.url, '/v1/compact', 'application/json', new TextEncoder().encode(JSON.stringify({ shardId, desc: { lower: [0], upper: [4 * RUN_SPAN], since: [small.since] }, inputs: warmInputs })))
+    if (w.status !== 200) throw new Error(`warm-up: ${w.status} ${w.text}`)
+    console.log(`warm-up compaction of ${small.updates} updates: ${((performance.now() - t0) / 1000).toFixed(2)} s`)
+  }
   const body = new TextEncoder().encode(JSON.stringify({ shardId, desc: { lower: [0], upper: [runs * RUN_SPAN], since: [gen.since] }, inputs }))
   for (let round = 0; round < Number(args.rounds); round++) {
     const cpu0 = await cpuSplit(server)
