@@ -231,6 +231,11 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
     for (;;) {
       if (io.signal?.aborted) throw io.signal.reason
       const next = await read(0)
+      if (next !== null && next.prepared.source.length === 0) {
+        // An empty part adds nothing, and the part after it is compared with the one before.
+        io.release?.(next.run, next.part)
+        continue
+      }
       if (held !== null) {
         if (next !== null && sameRowAt(held.prepared, held.prepared.source.length - 1, next.prepared, 0)) {
           push(held)
