@@ -123,6 +123,13 @@ export abstract class ColumnBuilder {
    * `copiers[src[i]]` (copiers this builder made). One call per batch of rows instead of one per
    * row; variable-length columns override it with a loop over raw buffers.
    */
+  gather(copiers: readonly (ColumnCopier | undefined)[], bases: ArrayLike<number>, src: Uint32Array, row: Uint32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!
+      copiers[s]!.copy(row[i]! + bases[s]!)
+    }
+  }
+
   /**
    * Appends rows `rows[0 .. n)` of one source, like `gather` from it, when it can do so reading the
    * source in order instead: `dest[i - lo]` is where source row i goes among the n (`NOT_COPIED`
@@ -130,13 +137,6 @@ export abstract class ColumnBuilder {
    */
   scatter(_copier: ColumnCopier, _rows: Uint32Array, _n: number, _dest: Uint32Array, _lo: number, _hi: number): boolean {
     return false
-  }
-
-  gather(copiers: readonly (ColumnCopier | undefined)[], bases: ArrayLike<number>, src: Uint32Array, row: Uint32Array, n: number): void {
-    for (let i = 0; i < n; i++) {
-      const s = src[i]!
-      copiers[s]!.copy(row[i]! + bases[s]!)
-    }
   }
 
   appendNull(): void {

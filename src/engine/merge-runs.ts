@@ -242,14 +242,13 @@ export async function mergeRuns(task: MergeRunsTask, io: MergeRunsIo): Promise<M
           push(next)
           break
         }
+        // NB: never empty (empty parts are skipped above).
         const { updates, keys } = held.prepared
-        if (updates.length > 0) {
-          const t0 = performance.now()
-          const diffsSum = sumDiffs(updates)
-          partsWritten++
-          updatesWritten += updates.length
-          await io.emit({ updates: withTimes(updates, asOf(updates.length)), keyLower: keys.bytes.slice(keys.offsets[0], keys.offsets[1]), diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
-        }
+        const t0 = performance.now()
+        const diffsSum = sumDiffs(updates)
+        partsWritten++
+        updatesWritten += updates.length
+        await io.emit({ updates: withTimes(updates, asOf(updates.length)), keyLower: keys.bytes.slice(keys.offsets[0], keys.offsets[1]), diffsSum, statsSeconds: (performance.now() - t0) / 1000 })
         io.release?.(held.run, held.part)
         held = null
       }
@@ -417,16 +416,14 @@ function needsNoMerge(p: Prepared, asOf: readonly [number, number]): boolean {
 function sameRowAt(a: Prepared, i: number, b: Prepared, j: number): boolean {
   const x = a.source
   const y = b.source
-  return sameBytes(x.keyBytes, x.keyOffsets, i, y.keyBytes, y.keyOffsets, j) && sameBytes(x.valBytes, x.valOffsets, i, y.valBytes, y.valOffsets, j)
-}
-
-function sameBytes(a: Uint8Array, ao: Int32Array, i: number, b: Uint8Array, bo: Int32Array, j: number): boolean {
-  const as = ao[i] as number
-  const bs = bo[j] as number
-  const n = (ao[i + 1] as number) - as
-  if ((bo[j + 1] as number) - bs !== n) return false
-  for (let k = 0; k < n; k++) if (a[as + k] !== b[bs + k]) return false
-  return true
+  const xk = x.keyOffsets[i]!
+  const yk = y.keyOffsets[j]!
+  const xv = x.valOffsets[i]!
+  const yv = y.valOffsets[j]!
+  return (
+    compareBytes(x.keyBytes, xk, x.keyOffsets[i + 1]! - xk, y.keyBytes, yk, y.keyOffsets[j + 1]! - yk) === 0 &&
+    compareBytes(x.valBytes, xv, x.valOffsets[i + 1]! - xv, y.valBytes, yv, y.valOffsets[j + 1]! - yv) === 0
+  )
 }
 
 /** The as-of as the kernel's two time words ((hi, lo) of a u64, (a, b) of a product). */

@@ -184,9 +184,9 @@ export class RunWriter {
   }
 
   async #appendRange(u: Updates, src: BoundSource, start: number, end: number): Promise<void> {
-    const rowBytes = Math.max(1, updatesByteLength(u) / u.length)
+    const rowBytes = bytesPerRow(u)
     for (let at = start; at < end; ) {
-      const room = Math.max(1, Math.ceil((this.#target - this.#out.byteLength()) / rowBytes))
+      const room = Math.max(1, this.#rowsThatFit(rowBytes))
       const stop = Math.min(end, at + room)
       this.#out.appendRange(src, at, stop)
       at = stop
@@ -199,14 +199,19 @@ export class RunWriter {
    * built (by the source's bytes per row), so that each pass over the source copies a part's worth.
    */
   async #appendPermuted(u: Updates, src: BoundSource, rows: GatherRows): Promise<void> {
-    const rowBytes = Math.max(1, updatesByteLength(u) / Math.max(1, u.length))
+    const rowBytes = bytesPerRow(u)
     for (let at = 0; at < rows.rows; ) {
-      const room = Math.max(GATHER_STEP, Math.ceil((this.#target - this.#out.byteLength()) / rowBytes))
+      const room = Math.max(GATHER_STEP, this.#rowsThatFit(rowBytes))
       const stop = Math.min(rows.rows, at + room)
       this.#out.appendPermuted(src.keys, src.vals, sliceGather(rows, at, stop))
       at = stop
       if (this.#out.byteLength() >= this.#target) await this.#flush()
     }
+  }
+
+  /** Rows of `rowBytes` each that the part being built still has room for. */
+  #rowsThatFit(rowBytes: number): number {
+    return Math.ceil((this.#target - this.#out.byteLength()) / rowBytes)
   }
 
   async #appendGathered(keys: readonly (ColumnCopier | undefined)[], vals: readonly (ColumnCopier | undefined)[], rows: GatherRows): Promise<void> {
@@ -324,6 +329,11 @@ function isZeroDiff(one: Updates): boolean {
 
 interface GatherBuffer extends GatherRows {
   rows: number
+}
+
+/** `u`'s average bytes per row (at least 1). */
+function bytesPerRow(u: Updates): number {
+  return Math.max(1, updatesByteLength(u) / Math.max(1, u.length))
 }
 
 function newGather(capacity: number): GatherBuffer {
