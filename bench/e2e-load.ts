@@ -23,6 +23,10 @@ export type LoadCommand =
       /** Compare-and-append every batch, none, or only the first (the others are written and returned). */
       readonly append: boolean | 'first'
     }
+  /** The sorted Arrow bodies of `runs` posted to the HTTP floor (e2e-http-floor.ts) as `/bytes/run-<r>`. */
+  | { readonly kind: 'floor-write'; readonly url: string; readonly runs: readonly number[] }
+  /** `/bytes/run-<run>` of the HTTP floor read `rounds` times (rows: the run's, for a rate beside the snapshot's). */
+  | { readonly kind: 'floor-read'; readonly url: string; readonly run: number; readonly rounds: number }
   | { readonly kind: 'write-json'; readonly url: string; readonly shardId: string; readonly requests: number; readonly rows: number; readonly seed: number }
   | { readonly kind: 'post'; readonly url: string; readonly path: string; readonly body: unknown }
   | { readonly kind: 'snapshot'; readonly url: string; readonly shardId: string; readonly asOf: number; readonly format: 'arrow' | 'json' }
@@ -67,7 +71,12 @@ function send(url: string, method: string, path: string, headers: Record<string,
     const req = httpRequest(`${url}${path}`, { method, headers: body === null ? headers : { ...headers, 'content-length': String(body.byteLength) }, ...(agent === undefined ? {} : { agent }) }, (res: IncomingMessage) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), seconds: (performance.now() - t0) / 1000 }))
+      res.on('end', () => {
+        // NB: the clock stops at the last byte; joining the chunks (a fresh buffer of the whole
+        // response, for the untimed row count) is the client's own work, not the request's.
+        const seconds = (performance.now() - t0) / 1000
+        resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), seconds })
+      })
       res.on('error', reject)
     })
     req.on('error', reject)
@@ -97,6 +106,26 @@ async function run(cmd: LoadCommand): Promise<LoadReply> {
         const q = `lower=[${r * RUN_SPAN}]&upper=[${(r + 1) * RUN_SPAN}]&append=${append}`
         const res = await send(cmd.url, 'POST', `/v1/shards/${cmd.shardId}/batches?${q}`, { 'content-type': ARROW }, body)
         out.push({ seconds: res.seconds, status: res.status, requestBytes: body.byteLength, responseBytes: res.bytes.byteLength, rows: run.rows, json: JSON.parse(res.bytes.toString('utf8')) as unknown })
+      }
+      return { kind: 'timed', requests: out }
+    }
+    case 'floor-write': {
+      if (data === null) throw new Error('generate first')
+      const out: Timed[] = []
+      const bodies = cmd.runs.map((r) => arrowBody(data!.runs[r]!, null))
+      for (const [i, r] of cmd.runs.entries()) {
+        const body = bodies[i]!
+        const res = await send(cmd.url, 'POST', `/bytes/run-${r}`, { 'content-type': 'application/octet-stream' }, body)
+        out.push({ seconds: res.seconds, status: res.status, requestBytes: body.byteLength, responseBytes: res.bytes.byteLength, rows: data.runs[r]!.rows, json: JSON.parse(res.bytes.toString('utf8')) as unknown })
+      }
+      return { kind: 'timed', requests: out }
+    }
+    case 'floor-read': {
+      if (data === null) throw new Error('generate first')
+      const out: Timed[] = []
+      for (let i = 0; i < cmd.rounds; i++) {
+        const res = await send(cmd.url, 'GET', `/bytes/run-${cmd.run}`, {}, null)
+        out.push({ seconds: res.seconds, status: res.status, requestBytes: 0, responseBytes: res.bytes.byteLength, rows: data.runs[cmd.run]!.rows, json: res.status === 200 ? null : (JSON.parse(res.bytes.toString('utf8')) as unknown) })
       }
       return { kind: 'timed', requests: out }
     }

@@ -127,7 +127,10 @@ export function postBody(url: string, path: string, type: string, body: Uint8Arr
     const req = httpRequest(`${url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-length': String(body.byteLength) } }, (r: IncomingMessage) => {
       const chunks: Buffer[] = []
       r.on('data', (c: Buffer) => chunks.push(c))
-      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), seconds: (performance.now() - t0) / 1000 }))
+      r.on('end', () => {
+        const seconds = (performance.now() - t0) / 1000
+        res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), seconds })
+      })
       r.on('error', rej)
     })
     req.on('error', rej)

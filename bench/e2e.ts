@@ -12,7 +12,11 @@
  *    each phase measures its own path);
  * 3. POST /v1/compact of the K written runs, first after the restart, then again warm;
  * 4. snapshots: Arrow (a shard of one shuffled run) and JSON (the JSON shard, and the Arrow one);
- * 5. a one-row shard read by `clients` keep-alive clients at once.
+ * 5. a one-row shard read by `clients` keep-alive clients at once;
+ * 6. the HTTP floor (e2e-http-floor.ts, compactd stopped): the sorted Arrow bodies posted to a bare
+ *    `node:http` server that stores them durably as they are, and one read back as often as the
+ *    Arrow snapshot is read, /healthz probed there too: what this machine allows a server that
+ *    parses nothing.
  *
  * In the same session: DuckDB (2 threads) consolidating the same rows from Parquet files it wrote
  * itself (untimed), the codec floor (every written part decoded and encoded again) and the raw I/O
@@ -31,10 +35,15 @@ import { RUN_SPAN, type DatasetManifest } from './dataset.js'
 import type { DuckJob, DuckReply } from './e2e-duckdb.js'
 import type { LoadCommand, LoadReply, Timed } from './e2e-load.js'
 import { PROBE_READY, type ProbeCommand, type ProbeReport } from './e2e-messages.js'
+import type { HttpFloorReady } from './e2e-http-floor.js'
 import { startServer, type ServerProcess } from './e2e-server.js'
 import type { LatencyStats } from './latency.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
+
+/** The HTTP floor's phases (judged beside compactd's sorted writes and Arrow snapshot). */
+export const HTTP_FLOOR_WRITE_PHASE = 'HTTP floor: the sorted Arrow bodies stored'
+export const HTTP_FLOOR_READ_PHASE = 'HTTP floor: one body read back'
 
 export interface E2eOptions {
   readonly root: string
@@ -94,6 +103,8 @@ export interface E2eResult {
   readonly floor: { readonly seconds: number; readonly parts: number; readonly bytes: number }
   /** Every written part read and written back durably, bytes unchanged: what the disk allows. */
   readonly rawFloor: { readonly seconds: number }
+  /** The same Arrow bodies stored and read back by a bare HTTP server (e2e-http-floor.ts); `direct`: it wrote with O_DIRECT. */
+  readonly httpFloor: { readonly writes: readonly Timed[]; readonly reads: readonly Timed[]; readonly direct: boolean }
   readonly inputBytes: number
 }
 
@@ -175,6 +186,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const load = new Child<LoadCommand, LoadReply>('e2e-load.ts')
   let server: ServerProcess | null = null
   let probe: Child<ProbeCommand, ProbeReport | typeof PROBE_READY> | null = null
+  let httpFloor: Child<never, HttpFloorReady> | null = null
   const peaks: Record<string, number | null> = {}
   const loads: Record<string, { serverCpuSeconds: number | null; machineBusy: number | null; seconds: number }> = {}
   let phaseStart = { at: 0, cpu: null as number | null, stat: null as Awaited<ReturnType<typeof cpuCounters>> }
@@ -288,14 +300,37 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await endPhase(`one-row snapshots, ${opts.clients} clients`)
     probe.send({ phase: 'done' })
     probe.send({ stop: true })
+    Object.assign(before, report(await probe.next()))
+    probe = null
+    await server.stop()
+    server = null
+
+    // The HTTP floor, with compactd stopped: the same load generator and prober against a bare server.
+    const floorDir = join(dir, 'http-floor')
+    await mkdir(floorDir, { recursive: true })
+    httpFloor = new Child<never, HttpFloorReady>('e2e-http-floor.ts', [floorDir])
+    const floorUrl = (await httpFloor.next()).url
+    probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [floorUrl, String(opts.healthzIntervalMs)])
+    if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
+    await phase(HTTP_FLOOR_WRITE_PHASE)
+    const floorWrites = timedOf(await load.ask({ kind: 'floor-write', url: floorUrl, runs }))
+    await endPhase(HTTP_FLOOR_WRITE_PHASE)
+    await phase(HTTP_FLOOR_READ_PHASE)
+    const floorReads = timedOf(await load.ask({ kind: 'floor-read', url: floorUrl, run: 0, rounds: opts.snapshotRounds }))
+    await endPhase(HTTP_FLOOR_READ_PHASE)
+    probe.send({ phase: 'done' })
+    probe.send({ stop: true })
     const healthz = { ...before, ...report(await probe.next()) }
     probe = null
+    httpFloor.kill()
+    await httpFloor.exited
+    httpFloor = null
+    await rm(floorDir, { recursive: true, force: true })
+    const direct = floorWrites.every((t) => (t.json as { direct?: unknown }).direct === true)
 
     log('[e2e] codec floor over the written parts...')
     const floorManifest = join(dir, 'manifest.json')
     await writeFile(floorManifest, JSON.stringify(manifest))
-    await server.stop()
-    server = null
     const floorJob: ChildJob = {
       contender: 'floor-codec',
       manifest: floorManifest,
@@ -339,10 +374,12 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       duck: { seconds: duck.seconds, rows: duck.rows, parquetBytes: duck.parquetBytes, version: duck.version },
       floor: { seconds: floor.seconds, parts: floor.keys.length, bytes: manifest.inputBytes },
       rawFloor: { seconds: rawFloor.seconds },
+      httpFloor: { writes: floorWrites, reads: floorReads, direct },
       inputBytes: manifest.inputBytes,
     }
   } finally {
     probe?.kill()
+    httpFloor?.kill()
     load.send({ kind: 'exit' })
     await Promise.race([load.exited, new Promise((r) => setTimeout(r, 5000))])
     load.kill()

@@ -4,7 +4,8 @@
  * each at the default 10M updates) and `--json` JSON bodies of 200k rows posted back to back
  * (append=false / true, as e2e.ts does), a /healthz probe every 10 ms meanwhile; prints M
  * updates/s per request, the server's CPU seconds and the probe's latencies. One untimed request
- * of each kind warms the server up first (its first write compiles the worker's code).
+ * of each kind warms the server up first (its first write compiles the worker's code), unless
+ * `--cold`: then the first requests of a fresh server are timed too.
  * `--shuffle` posts the Arrow bodies with their rows in random order (seeded, as e2e.ts's shuffled
  * writes), the input the write worker sorts. `--cpu-prof DIR` profiles the server (one file per
  * thread; summaries: cpu-profile.ts).
@@ -12,7 +13,7 @@
  * NB: the probe runs in this process, beside the client: its latencies include this process's
  * own scheduling, so they are a rougher figure than e2e.ts's separate prober process.
  *
- *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cpu-prof DIR]
+ *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cold] [--cpu-prof DIR]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     json: { type: 'string', default: '4' },
     updates: { type: 'string', default: '10000000' },
     shuffle: { type: 'boolean', default: false },
+    cold: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
 })
@@ -63,8 +65,8 @@ try {
   // Warm-up (untimed), into shards of its own.
   const wa = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-arrow', timestamp: 'u64', keySchema: { type: 'binary' }, valSchema: { type: 'binary' } })) as { shardId: string }).shardId
   const wj = ((await api(url, 'POST', '/v1/shards', { name: 'wp-warm-json', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })) as { shardId: string }).shardId
-  if (arrowBodies.length > 0) await postBody(url, `/v1/shards/${wa}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=false`, 'application/vnd.apache.arrow.stream', arrowBodies[0]!)
-  if (jsonBodies.length > 0) await postBody(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
+  if (arrowBodies.length > 0 && !args.cold) await postBody(url, `/v1/shards/${wa}/batches?lower=[0]&upper=[${RUN_SPAN}]&append=false`, 'application/vnd.apache.arrow.stream', arrowBodies[0]!)
+  if (jsonBodies.length > 0 && !args.cold) await postBody(url, `/v1/shards/${wj}/batches`, 'application/json', jsonBodies[0]!)
   lat.length = 0
   const cpu0 = await server.cpuSeconds()
   const threads0 = await server.threadCpuSeconds()
