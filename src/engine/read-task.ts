@@ -22,6 +22,8 @@ export interface ReadTaskOptions {
   readonly signal?: AbortSignal
   /** Called once when the read is over (the body ended, failed or was abandoned): e.g. a lease's release. */
   onEnd?(): void
+  /** Called once the worker is done with the task too (after `onEnd`): nothing it was sent is read any more. */
+  onSettled?(): void
 }
 
 /** One chunk of the response body. */
@@ -85,6 +87,7 @@ export async function* readTask(pool: WorkerPool, task: MergeRunsTask, output: S
     .finally(() => {
       finished = true
       signal()
+      opts.onSettled?.()
     })
   let sawLast = false
   try {

@@ -16,6 +16,7 @@ import type { MergeRunsTask } from '../engine/protocol.js'
 import { keyLowerPlan } from '../engine/prefetcher.js'
 import { readTask, type BodyChunk } from '../engine/read-task.js'
 import { orderRuns } from '../engine/runs.js'
+import { SharedSlots } from '../engine/shared-slots.js'
 import { windowChunk } from '../engine/windows.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 import { latestSchema, tkOf, type ShardState } from './state.js'
@@ -52,6 +53,18 @@ const CHUNKS_AHEAD = 2
 const PREFETCH_CHUNKS = 4
 
 /**
+ * What reads read parts and windows into: reused shared memory, as compaction's inputs (see
+ * shared-slots.ts), lent to the worker in place. Fresh buffers cost their page faults on every
+ * read: on the VMs compactd is measured on, as much as the read itself.
+ */
+const inputSlots = new SharedSlots()
+
+/** The reads' slot pool: slots kept, and how many are lent now (for tests). */
+export function snapshotInputSlots(): { readonly size: number; readonly lent: number } {
+  return { size: inputSlots.size, lent: inputSlots.lent }
+}
+
+/**
  * The batches a snapshot at `asOf` reads: those whose lower is at or below it. Every update of a
  * batch has a time at or beyond its lower (a write checks its rows against its bounds, and
  * advancing a time by a since only raises it), so a batch whose lower is not ≤ `asOf` holds no
@@ -79,6 +92,10 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
     { blob: deps.blob, shardId: state.shardId, order, ...(deps.windowMinBytes === undefined ? {} : { minPartBytes: deps.windowMinBytes }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) },
   )
   const runs = chunk.runs
+  // Marks the slots this read borrows: those still held when its merge is over (read ahead and
+  // never taken, e.g. after an abort) are forgotten then, not lent again.
+  const owner = {}
+  const alloc = (size: number): Uint8Array => inputSlots.acquire(size, owner)
   const task: MergeRunsTask = {
     timeKind: tk.name,
     since: [asOf],
@@ -114,8 +131,9 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
       plan: keyLowerPlan(runs, order),
       fetch: (run, part) => {
         const p = runs[run]!.parts[part]!
-        return windows.get(p)?.fetch() ?? fetchPart(deps.blob, state.shardId, p)
+        return windows.get(p)?.fetch(alloc) ?? fetchPart(deps.blob, state.shardId, p, alloc)
       },
+      onSettled: () => void inputSlots.dropLent(owner),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       ...(opts.onEnd === undefined ? {} : { onEnd: opts.onEnd }),
     },
