@@ -78,6 +78,7 @@ try {
   let cpuTotal = 0
   let wallTotal = 0
   const threads0 = await server.threadCpuSeconds()
+  const sys0 = await server.threadCpuSeconds(true)
   for (let i = 0; i < reads; i++) {
     const cpu0 = (await server.cpuSeconds()) ?? 0
     const r = await get(snapshot, accept)
@@ -87,7 +88,7 @@ try {
     wallTotal += r.seconds
     console.log(`read ${i}: ${r.seconds.toFixed(3)} s wall (first byte ${r.firstByteSeconds.toFixed(3)}), ${(run.rows / r.seconds / 1e6).toFixed(2)} M/s, server CPU ${cpu.toFixed(3)} s`)
   }
-  console.log(`server CPU s per read, by thread: ${threadCpuLine(server, threads0, await server.threadCpuSeconds(), reads)}`)
+  console.log(`server CPU s per read, by thread: ${threadCpuLine(server, threads0, await server.threadCpuSeconds(), reads)}; of which sys: ${threadCpuLine(server, sys0, await server.threadCpuSeconds(true), reads)}`)
   console.log(`${format} snapshot: mean ${(wallTotal / reads).toFixed(3)} s wall (${((run.rows * reads) / wallTotal / 1e6).toFixed(2)} M/s), server CPU ${(cpuTotal / reads).toFixed(3)} s per read`)
 } catch (err) {
   console.error(err)
