@@ -5,7 +5,9 @@
  * (append=false / true, as e2e.ts does), a /healthz probe every 10 ms meanwhile; prints M
  * updates/s per request, the server's CPU seconds and the probe's latencies. One untimed request
  * of each kind warms the server up first (its first write compiles the worker's code), unless
- * `--cold`: then the first requests of a fresh server are timed too.
+ * `--cold`: then the first requests of a fresh server are timed too. `--pause-ms N` waits N ms
+ * between requests (as an operator's occasional writes would come), so that what the server does
+ * while idle shows (e.g. give back memory it keeps for reuse).
  * `--shuffle` posts the Arrow bodies with their rows in random order (seeded, as e2e.ts's shuffled
  * writes), the input the write worker sorts. `--cpu-prof DIR` profiles the server (one file per
  * thread; summaries: cpu-profile.ts).
@@ -13,7 +15,7 @@
  * NB: the probe runs in this process, beside the client: its latencies include this process's
  * own scheduling, so they are a rougher figure than e2e.ts's separate prober process.
  *
- *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cold] [--cpu-prof DIR]
+ *   node --import tsx bench/write-probe.ts [--arrow 6] [--json 4] [--shuffle] [--cold] [--pause-ms N] [--cpu-prof DIR]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     updates: { type: 'string', default: '10000000' },
     shuffle: { type: 'boolean', default: false },
     cold: { type: 'boolean', default: false },
+    'pause-ms': { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
   },
 })
@@ -73,6 +76,7 @@ try {
   let rows = 0
   let secs = 0
   for (const [i, body] of arrowBodies.entries()) {
+    if (i > 0 && Number(args['pause-ms']) > 0) await new Promise((resolve) => setTimeout(resolve, Number(args['pause-ms'])))
     const q = `lower=[${i * RUN_SPAN}]&upper=[${(i + 1) * RUN_SPAN}]&append=false`
     const r = await postBody(url, `/v1/shards/${a}/batches?${q}`, 'application/vnd.apache.arrow.stream', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
@@ -88,6 +92,7 @@ try {
   rows = 0
   secs = 0
   for (const [i, body] of jsonBodies.entries()) {
+    if (i > 0 && Number(args['pause-ms']) > 0) await new Promise((resolve) => setTimeout(resolve, Number(args['pause-ms'])))
     const r = await postBody(url, `/v1/shards/${j}/batches`, 'application/json', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
     rows += 200_000

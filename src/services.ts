@@ -23,6 +23,7 @@ import { createMetrics, type CmdMetrics as CmdCounters, type Metrics, type Retry
 import type { CompactionView } from './metrics/compaction-observer.js'
 import { traceStats } from './trace/trace-summary.js'
 import type { Settings } from './settings.js'
+import { setReuseIdleMs } from './engine/reuse-idle.js'
 import { WorkerPool } from './engine/worker-pool.js'
 import { newWriterKey } from './core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
@@ -158,7 +159,9 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     const machine = new Machine<ShardState>(consensus, shardStateCodec, { metrics: cmdMetrics(metrics.cmd) })
 
     let pool: WorkerPool | null = null
-    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers, { nice: settings.workerNice }))
+    // This thread's pools hold free memory as long as the workers' do.
+    setReuseIdleMs(settings.reuseIdleMs)
+    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers, { nice: settings.workerNice, reuseIdleMs: settings.reuseIdleMs }))
     closers.push(async () => {
       await pool?.close()
     })

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { parseDuration } from './dyncfg/duration.js'
 import { DEFAULT_WORKER_NICE } from './engine/worker-pool.js'
+import { DEFAULT_REUSE_IDLE_MS } from './engine/reuse-idle.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -38,6 +39,8 @@ export interface Settings {
   readonly workers: number
   /** Nice steps the worker threads run below the event loop (engine/thread-priority.ts). */
   readonly workerNice: number
+  /** How long memory kept for reuse stays mapped while unused (engine/reuse-idle.ts). */
+  readonly reuseIdleMs: number
   readonly logLevel: LogLevel
   readonly logFormat: LogFormat
   /** null: no auth, and then the host must be a loopback address. */
@@ -75,6 +78,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   consensusUrl: { flag: 'consensus', env: 'COMPACTD_CONSENSUS', help: 'consensus URL: file:///path, postgres://..., mem://  [file://<data-dir>/consensus]' },
   workers: { flag: 'workers', env: 'COMPACTD_WORKERS', help: 'compaction worker threads  [CPU count]' },
   workerNice: { flag: 'worker-nice', env: 'COMPACTD_WORKER_NICE', help: `nice steps worker threads run below the event loop, 0-19 (Linux)  [${DEFAULT_WORKER_NICE}]` },
+  reuseIdleMs: { flag: 'reuse-idle', env: 'COMPACTD_REUSE_IDLE', help: 'how long buffers kept for reuse stay while unused, e.g. 60s (0s: none)  [60s]' },
   logLevel: { flag: 'log-level', env: 'COMPACTD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')}  [info]` },
   logFormat: { flag: 'log-format', env: 'COMPACTD_LOG_FORMAT', help: `json (one object a line) or pretty (for terminals)  [json]` },
   bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
@@ -135,6 +139,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
   const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
   const workerNice = field('workerNice', integerIn(0, 19), () => DEFAULT_WORKER_NICE)
+  const reuseIdleMs = field('reuseIdleMs', duration, () => DEFAULT_REUSE_IDLE_MS)
   const logLevel = field('logLevel', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), () => 'info' as const)
   const logFormat = field('logFormat', z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }), () => 'json' as const)
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
@@ -163,6 +168,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     consensusUrl,
     workers,
     workerNice,
+    reuseIdleMs,
     logLevel,
     logFormat,
     authToken,
@@ -213,6 +219,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     consensus: redactUrl(s.consensusUrl),
     workers: s.workers,
     workerNice: s.workerNice,
+    reuseIdleMs: s.reuseIdleMs,
     logLevel: s.logLevel,
     logFormat: s.logFormat,
     auth: s.authToken === null ? 'off' : 'bearer',

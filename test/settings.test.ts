@@ -22,6 +22,7 @@ describe('parseSettings', () => {
       consensusUrl: pathToFileURL(`${dataDir}/consensus`).href,
       workers: availableParallelism(),
       workerNice: 10,
+      reuseIdleMs: 60_000,
       logLevel: 'info',
       logFormat: 'json',
       authToken: null,
@@ -42,6 +43,7 @@ describe('parseSettings', () => {
       COMPACTD_CONSENSUS: 'postgres://u:p@db/compactd',
       COMPACTD_WORKERS: '3',
       COMPACTD_WORKER_NICE: '0',
+      COMPACTD_REUSE_IDLE: '0s',
       COMPACTD_LOG_LEVEL: 'debug',
       COMPACTD_LOG_FORMAT: 'pretty',
       COMPACTD_AUTH_TOKEN: TOKEN,
@@ -58,6 +60,7 @@ describe('parseSettings', () => {
     assert.equal(s.consensusUrl, 'postgres://u:p@db/compactd')
     assert.equal(s.workers, 3)
     assert.equal(s.workerNice, 0)
+    assert.equal(s.reuseIdleMs, 0)
     assert.equal(s.logLevel, 'debug')
     assert.equal(s.logFormat, 'pretty')
     assert.equal(s.authToken, TOKEN)
@@ -109,6 +112,7 @@ describe('parseSettings', () => {
     ['body limit unit', ['--body-limit', '64MB'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
     ['body limit zero', ['--body-limit', '0'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
     ['grace without unit', ['--shutdown-grace', '30'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: a duration string needs a unit (d, h, m, s or ms), got "30"'],
+    ['reuse hold without unit', ['--reuse-idle', '60'], {}, '--reuse-idle/COMPACTD_REUSE_IDLE: a duration string needs a unit (d, h, m, s or ms), got "60"'],
     ['gc grace fractional', [], { COMPACTD_GC_GRACE: '1.5m' }, '--gc-grace/COMPACTD_GC_GRACE: a duration must be a whole number of a unit (write "1500ms", not "1.5s"), got "1.5m"'],
     ['empty data dir', ['--data-dir='], {}, '--data-dir/COMPACTD_DATA_DIR: must not be empty'],
     ['instance id with a space', [], { COMPACTD_INSTANCE_ID: 'node 1' }, '--instance-id/COMPACTD_INSTANCE_ID: must be 1 to 128 characters of A-Z a-z 0-9 . _ -'],

@@ -5,11 +5,11 @@
  * the copying itself (a fresh 45 MB buffer takes ~40× longer to fill than a warm one).
  *
  * NB: a buffer given back may be handed out again at once: the giver must not read it afterwards.
- * Free buffers are dropped after the pool has not been used for `IDLE_MS`, and at most
- * `MAX_FREE` are kept.
+ * Free buffers are dropped after the pool has not been used for the thread's reuse hold
+ * (reuse-idle.ts), and at most `MAX_FREE` are kept.
  */
+import { reuseIdleMs } from './reuse-idle.js'
 
-const IDLE_MS = 2_000
 const MAX_FREE = 8
 
 export class BufferPool {
@@ -49,7 +49,7 @@ export class BufferPool {
     this.#idle = setTimeout(() => {
         this.#idle = null
       this.#free = []
-    }, IDLE_MS)
+    }, reuseIdleMs())
     this.#idle.unref()
   }
 }

@@ -50,6 +50,8 @@ import type { Antichain as Frontier } from '../core/antichain.js'
 export interface WorkerData {
   /** How many nice steps the worker lowers its thread's priority by (thread-priority.ts). */
   readonly nice: number
+  /** How long the worker's pools keep free memory while idle, in ms (reuse-idle.ts). */
+  readonly reuseIdleMs: number
 }
 
 export interface MergePartInput {

@@ -13,9 +13,9 @@
  * task ends first.
  */
 
+import { reuseIdleMs } from './reuse-idle.js'
+
 const HEADER = 8
-/** Free slots are dropped after the pool has not been used for this long. */
-const IDLE_MS = 2_000
 
 interface Slot {
   readonly buffer: SharedArrayBuffer
@@ -85,7 +85,7 @@ export class SharedSlots {
       this.#idle = null
       // Lent slots stay referenced by their holders until they are done with them.
       this.#slots = this.#slots.filter((s) => Atomics.load(s.holds, 0) !== 0)
-    }, IDLE_MS)
+    }, reuseIdleMs())
     this.#idle.unref()
   }
 }

@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
+import { reuseIdleMs } from './reuse-idle.js'
 import type { FailureDetails, FromWorker, TaskMessage, TaskReply, TaskResult, TaskStart, ToWorker, WithoutTaskId, WorkerData } from './protocol.js'
 
 export interface TaskChannel {
@@ -83,6 +84,8 @@ export interface WorkerPoolOptions {
   readonly url?: URL
   /** How many nice steps below the event loop the workers run, 0 to 19 (0: the same). Default: `DEFAULT_WORKER_NICE`. */
   readonly nice?: number
+  /** How long the workers' pools keep free memory while idle (reuse-idle.ts). Default: this thread's hold. */
+  readonly reuseIdleMs?: number
 }
 
 export class WorkerPool extends EventEmitter {
@@ -98,7 +101,7 @@ export class WorkerPool extends EventEmitter {
   constructor(size: number, opts: WorkerPoolOptions = {}) {
     super()
     this.#url = opts.url ?? defaultWorkerUrl()
-    this.#data = { nice: opts.nice ?? DEFAULT_WORKER_NICE }
+    this.#data = { nice: opts.nice ?? DEFAULT_WORKER_NICE, reuseIdleMs: opts.reuseIdleMs ?? reuseIdleMs() }
     for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null, loaded: false })
     this.#loaded = new Promise((resolve) => {
       this.#onLoaded = resolve

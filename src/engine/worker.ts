@@ -23,6 +23,7 @@ import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, Parts
 import { BufferPool } from './buffer-pool.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
+import { reuseIdleMs, setReuseIdleMs } from './reuse-idle.js'
 import { lowerThreadPriority } from './thread-priority.js'
 
 const port = parentPort
@@ -31,15 +32,13 @@ if (port === null) throw new Error('worker.ts must run in a worker thread')
 const data: WorkerData = workerData
 // NB: workers yield to the event loop when cores are short (thread-priority.ts).
 lowerThreadPriority(data.nice)
+setReuseIdleMs(data.reuseIdleMs)
 
 /** Output buffers, reused across parts and tasks. */
 const outputs = new SharedSlots()
 
 /** The value offsets of outputs' record batches (each output is written before the next is laid out). */
 const scratch = new OffsetsScratch()
-
-/** Free builders are dropped after the worker has been idle this long. */
-const BUILDER_IDLE_MS = 2_000
 
 /** Builders kept between tasks, at most. */
 const MAX_KEPT_BUILDERS = 3
@@ -68,7 +67,7 @@ const builders = {
     this.idle = setTimeout(() => {
       this.free = []
       this.idle = null
-    }, BUILDER_IDLE_MS)
+    }, reuseIdleMs())
     this.idle.unref()
   },
 }
