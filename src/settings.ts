@@ -139,11 +139,11 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
   const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
   const workerNice = field('workerNice', integerIn(0, 19), () => DEFAULT_WORKER_NICE)
-  const reuseIdleMs = field('reuseIdleMs', duration, () => DEFAULT_REUSE_IDLE_MS)
+  const reuseIdleMs = field('reuseIdleMs', durationAtMost(MAX_TIMER_MS, '24h'), () => DEFAULT_REUSE_IDLE_MS)
   const logLevel = field('logLevel', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), () => 'info' as const)
   const logFormat = field('logFormat', z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }), () => 'json' as const)
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
-  const shutdownGraceMs = field('shutdownGraceMs', duration, () => 30_000)
+  const shutdownGraceMs = field('shutdownGraceMs', durationAtMost(MAX_TIMER_MS, '24h'), () => 30_000)
   const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
   const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
   const instanceId = field('instanceId', z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ -'), generatedInstanceId)
@@ -325,3 +325,14 @@ const duration: z.ZodType<number> = z.string().transform((s, ctx) => {
   }
   return parsed.value
 })
+
+/**
+ * The longest duration a setting that arms a timer takes (the reuse hold, the shutdown grace): a
+ * day. Node cannot time more than ~24.8 days, and fires a longer timer at once; nobody needs more.
+ */
+const MAX_TIMER_MS = 24 * 3_600_000
+
+/** A duration of at most `max` ms (`maxText` names it in the error). */
+function durationAtMost(max: number, maxText: string): z.ZodType<number> {
+  return duration.refine((ms) => ms <= max, `must be at most ${maxText}`)
+}
