@@ -19,7 +19,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { DIRECT_ALIGN, DIRECT_STAGE_BYTES, StagingBuffers } from '../src/location/direct-io.js'
+import { DIRECT_ALIGN, DIRECT_STAGE_BYTES, StagingBuffers, writeFully } from '../src/location/direct-io.js'
 import { hasCode } from '../src/location/fs-util.js'
 
 if (process.send === undefined) throw new Error('bench/e2e-http-floor.ts must be forked with an IPC channel')
@@ -69,7 +69,7 @@ async function store(req: IncomingMessage, path: string): Promise<{ bytes: numbe
       let inFlight: Promise<unknown> = Promise.resolve()
       const flush = async (length: number): Promise<void> => {
         await inFlight
-        inFlight = writeAll(handle, stages[filling]!, length, bytes - fill)
+        inFlight = writeFully(handle, stages[filling]!, length, bytes - fill)
         filling ^= 1
         fill = 0
       }
@@ -100,14 +100,6 @@ async function store(req: IncomingMessage, path: string): Promise<{ bytes: numbe
     return { bytes, direct }
   } finally {
     await handle.close()
-  }
-}
-
-async function writeAll(handle: FileHandle, buf: Uint8Array, length: number, position: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const { bytesWritten } = await handle.write(buf, done, length - done, position + done)
-    if (bytesWritten <= 0) throw new Error(`a write made no progress at byte ${position + done}`)
-    done += bytesWritten
   }
 }
 

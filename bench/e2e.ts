@@ -186,6 +186,13 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const load = new Child<LoadCommand, LoadReply>('e2e-load.ts')
   let server: ServerProcess | null = null
   let probe: Child<ProbeCommand, ProbeReport | typeof PROBE_READY> | null = null
+  /** A prober of `url`, once it runs (it loads in a second or two); `probe` while it starts, so a failure stops it. */
+  const startProbe = async (url: string): Promise<Child<ProbeCommand, ProbeReport | typeof PROBE_READY>> => {
+    const p = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [url, String(opts.healthzIntervalMs)])
+    probe = p
+    if ((await p.next()) !== PROBE_READY) throw new Error('the prober did not start')
+    return p
+  }
   let httpFloor: Child<never, HttpFloorReady> | null = null
   const peaks: Record<string, number | null> = {}
   const loads: Record<string, { serverCpuSeconds: number | null; machineBusy: number | null; seconds: number }> = {}
@@ -203,9 +210,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     // NB: compactd starts no compaction on its own here (writer maintenance after appends, the
     // idle sweep), so that each phase measures its own path only; requests run as usual.
     await api(url, 'PATCH', '/v1/configs', { persist_blob_target_size: opts.targetBytes, persist_compaction_memory_bound_bytes: opts.boundBytes, compaction_maintenance_enabled: false })
-    probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [url, String(opts.healthzIntervalMs)])
-    // The phases start once the prober runs (it loads in a second or two).
-    if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
+    // The phases start once the prober runs.
+    probe = await startProbe(url)
     const phase = async (name: string): Promise<void> => {
       probe?.send({ phase: name })
       await server?.resetPeak()
@@ -246,8 +252,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       // A new port: the prober follows (its figures so far are kept).
       probe.send({ stop: true })
       Object.assign(before, report(await probe.next()))
-      probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [server.url, String(opts.healthzIntervalMs)])
-      if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
+      probe = await startProbe(server.url)
     }
     const url2 = server.url
 
@@ -310,8 +315,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await mkdir(floorDir, { recursive: true })
     httpFloor = new Child<never, HttpFloorReady>('e2e-http-floor.ts', [floorDir])
     const floorUrl = (await httpFloor.next()).url
-    probe = new Child<ProbeCommand, ProbeReport | typeof PROBE_READY>('e2e-probe.ts', [floorUrl, String(opts.healthzIntervalMs)])
-    if ((await probe.next()) !== PROBE_READY) throw new Error('the prober did not start')
+    probe = await startProbe(floorUrl)
     await phase(HTTP_FLOOR_WRITE_PHASE)
     const floorWrites = timedOf(await load.ask({ kind: 'floor-write', url: floorUrl, runs }))
     await endPhase(HTTP_FLOOR_WRITE_PHASE)

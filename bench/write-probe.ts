@@ -40,6 +40,9 @@ const { values: args } = parseArgs({
 const ROOT = resolve(import.meta.dirname, '..')
 
 const nArrow = Number(args.arrow)
+const pauseMs = Number(args['pause-ms'])
+/** Waits `--pause-ms` between requests (nothing when 0). */
+const pause = (): Promise<void> => (pauseMs > 0 ? new Promise((resolve) => setTimeout(resolve, pauseMs)) : Promise.resolve())
 const nJson = Number(args.json)
 const gen = generateRuns({ runs: 16, updates: Number(args.updates), seed: 42 })
 const arrowBodies = gen.runs.slice(0, nArrow).map((r, i) => arrowBody(r, args.shuffle ? 1000 + i : null))
@@ -76,7 +79,7 @@ try {
   let rows = 0
   let secs = 0
   for (const [i, body] of arrowBodies.entries()) {
-    if (i > 0 && Number(args['pause-ms']) > 0) await new Promise((resolve) => setTimeout(resolve, Number(args['pause-ms'])))
+    if (i > 0) await pause()
     const q = `lower=[${i * RUN_SPAN}]&upper=[${(i + 1) * RUN_SPAN}]&append=false`
     const r = await postBody(url, `/v1/shards/${a}/batches?${q}`, 'application/vnd.apache.arrow.stream', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
@@ -92,7 +95,7 @@ try {
   rows = 0
   secs = 0
   for (const [i, body] of jsonBodies.entries()) {
-    if (i > 0 && Number(args['pause-ms']) > 0) await new Promise((resolve) => setTimeout(resolve, Number(args['pause-ms'])))
+    if (i > 0) await pause()
     const r = await postBody(url, `/v1/shards/${j}/batches`, 'application/json', body)
     if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.text}`)
     rows += 200_000

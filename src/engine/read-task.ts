@@ -22,7 +22,7 @@ export interface ReadTaskOptions {
   readonly signal?: AbortSignal
   /** Called once when the read is over (the body ended, failed or was abandoned): e.g. a lease's release. */
   onEnd?(): void
-  /** Called once the worker is done with the task too (after `onEnd`): nothing it was sent is read any more. */
+  /** Called once the worker is done with the task (it may come before or after `onEnd`): nothing it was sent is read any more. */
   onSettled?(): void
 }
 

@@ -108,8 +108,8 @@ export async function writeFileDirect(path: string, value: Uint8Array, staging: 
   }
 }
 
-/** Writes `stage[0, length)` at `position`. EINVAL here means the buffer or the device refused the alignment. */
-async function writeFully(handle: Awaited<ReturnType<typeof open>>, stage: Uint8Array, length: number, position: number): Promise<void> {
+/** Writes `stage[0, length)` at `position` with a handle opened for direct I/O. EINVAL on the first block means the buffer or the device refused the alignment: `DirectIoRefused`. */
+export async function writeFully(handle: Awaited<ReturnType<typeof open>>, stage: Uint8Array, length: number, position: number): Promise<void> {
   let done = 0
   while (done < length) {
     let written: number
