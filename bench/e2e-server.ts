@@ -47,11 +47,16 @@ async function freePort(): Promise<number> {
   })
 }
 
+/** Node flags for the server from `BENCH_SERVER_NODE_FLAGS` (e.g. `--trace-gc`, which Node refuses in NODE_OPTIONS). */
+function extraNodeFlags(): string[] {
+  return (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
+}
+
 export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   const port = await freePort()
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', ...(opts.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`]), join(opts.root, 'src/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--workers', String(opts.workers), '--log-level', opts.logLevel],
+    ['--import', 'tsx', ...extraNodeFlags(), ...(opts.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`]), join(opts.root, 'src/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--workers', String(opts.workers), '--log-level', opts.logLevel],
     { cwd: opts.root, stdio: ['ignore', 'inherit', 'inherit'] },
   )
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
