@@ -10,9 +10,12 @@
  * then posts it (`output`); `progress` reports running totals; `done` or `failed` ends it. `abort`
  * asks the worker to stop: it answers with `failed`.
  *
- * A write task is fed its request body by `body` messages as the bytes arrive; the worker answers
- * each with `body-taken` once it has consumed it (the main thread keeps a bounded window of body
- * bytes in flight). Its parts come back as a merge task's do (`ready`, `go`, `output`).
+ * A write task is fed its request body by `body` messages as the bytes arrive; the worker tells
+ * what it has consumed with `body-taken` (the main thread keeps a bounded window of body bytes in
+ * flight). Both sides batch: the main thread fills a chunk of about a MiB before posting it unless
+ * the worker has nothing left to read, and the worker acknowledges once it has consumed every
+ * chunk it was sent, or `BODY_ACK_BYTES` since its last acknowledgement. Its parts come back as a
+ * merge task's do (`ready`, `go`, `output`).
  *
  * A merge task with a stream output (snapshot reads) posts `chunk`s of encoded response bytes
  * without asking: it may have `maxOutstanding` chunks unanswered, and each `go` answers one (the
@@ -206,6 +209,13 @@ export type TaskResult =
 export type FailureDetails = Readonly<Record<string, number | string>>
 
 // ---- messages ----------------------------------------------------------------------------------
+
+/**
+ * A write's worker acknowledges consumed body bytes at least this often while more are queued
+ * (see above): one message per socket read (~64 KiB) cost each side a wake-up, ~700 for a 45 MB
+ * body.
+ */
+export const BODY_ACK_BYTES = 1 << 20
 
 export type ToWorker =
   | { readonly type: 'start'; readonly taskId: number; readonly task: TaskStart }

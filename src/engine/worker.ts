@@ -20,6 +20,7 @@ import { isAppError } from '../errors.js'
 import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
 import type { EncodedOutput, FailureDetails, FromWorker, MergeTaskPayload, PartsOutput, StreamOutput, ToWorker, WorkerData, WriteTaskPayload } from './protocol.js'
+import { BODY_ACK_BYTES } from './protocol.js'
 import { BufferPool } from './buffer-pool.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
@@ -365,6 +366,7 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
       builders: lent,
       buffers: bodies,
     })
+    let unacknowledged = 0
     for (;;) {
       const chunk = await nextBodyChunk(state)
       if (chunk.bytes.byteLength > 0) {
@@ -374,7 +376,13 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
           // The chunk is a lent slot, and nothing refers to it once pushed.
           releaseSlot(chunk.bytes)
         }
-        send({ type: 'body-taken', taskId, byteLength: chunk.bytes.byteLength })
+        unacknowledged += chunk.bytes.byteLength
+        // NB: once nothing sent is left unread, the main thread may be holding a partial chunk
+        // until this acknowledgement says so.
+        if (state.body.length === 0 || unacknowledged >= BODY_ACK_BYTES) {
+          send({ type: 'body-taken', taskId, byteLength: unacknowledged })
+          unacknowledged = 0
+        }
       }
       if (chunk.end) break
     }
