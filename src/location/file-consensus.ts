@@ -17,6 +17,11 @@
  *   is that far below, removes its file and reports a mismatch. (A seqno merely below the floor
  *   was committed and then truncated: others may have built on it.) Readers ignore versions below
  *   the floor, and list versions *before* reading the floor, so any stale file they see is covered.
+ * - NB (readers racing a truncate): the floor can rise between a reader's listing and its reads.
+ *   A listing with no version at or above the floor is older than the floor (the head is never
+ *   truncated), so it is taken again. A version read is checked against the floor read *after* it:
+ *   truncate raises the floor before it empties a version, so a floor still at or below the
+ *   version proves the read saw the version and not its tombstone; otherwise it reads again.
  * - NB: floor markers only ever grow (create-if-absent names); truncate removes superseded ones, so
  *   `floor/` holds one or two entries and is read in a single `getdents`, a consistent snapshot.
  * - Temp files are `.tmp-<hex>~` and never read; truncate removes ones older than ten minutes.
@@ -45,17 +50,21 @@ const seqnoName = (seqno: SeqNo): string => String(seqno).padStart(20, '0')
 export interface FileConsensusOptions {
   /** Test hook, awaited between a compareAndSet's head check and its link (to stage races). */
   readonly beforeLink?: (key: string, seqno: SeqNo) => Promise<void>
+  /** Test hook, awaited before a reader reads the floor after its listing, and before it reads a version's data. */
+  readonly beforeRead?: (key: string, step: 'floor' | 'version') => Promise<void>
 }
 
 export class FileConsensus implements Consensus {
   readonly #root: string
   readonly #beforeLink: FileConsensusOptions['beforeLink']
+  readonly #beforeRead: FileConsensusOptions['beforeRead']
   #closed = false
 
   /** `root` is created on the first write; a missing root reads as empty. */
   constructor(root: string, options: FileConsensusOptions = {}) {
     this.#root = resolve(root)
     this.#beforeLink = options.beforeLink
+    this.#beforeRead = options.beforeRead
   }
 
   get root(): string {
@@ -76,7 +85,7 @@ export class FileConsensus implements Consensus {
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`)
     // Up to the link nothing is visible: failures are determinate.
     const linked = await this.#guard('compareAndSet', key, opts, async () => {
-      const head = await this.#headSeqno(dir)
+      const head = await this.#headSeqno(key)
       if (head !== expected) return false
       const created = await mkdir(dir, { recursive: true })
       await fsyncCreated(dir, created)
@@ -121,16 +130,17 @@ export class FileConsensus implements Consensus {
     const dir = this.#dir(key)
     return this.#guard('scan', key, opts, async () => {
       for (let attempt = 1; ; attempt++) {
-        const live = await this.#live(dir)
+        const live = await this.#live(key)
         const wanted = live.filter((s) => s >= from).slice(0, limit)
         const out: VersionedData[] = []
         for (const seqno of wanted) {
+          await this.#beforeRead?.(key, 'version')
           const data = await readOrNull(join(dir, seqnoName(seqno)))
           if (data === null) break
           out.push({ seqno, data })
         }
-        if (out.length === wanted.length) return out
-        // A concurrent truncate removed versions we listed; list again.
+        // A concurrent truncate removed or emptied versions we listed; list again.
+        if (out.length === wanted.length && (wanted[0] === undefined || wanted[0] >= (await this.#floor(dir)))) return out
         if (attempt >= MAX_READ_ATTEMPTS) throw determinate(`file consensus scan "${key}": versions kept vanishing while read`)
       }
     })
@@ -140,7 +150,7 @@ export class FileConsensus implements Consensus {
     this.#check(opts)
     checkTruncate(key, seqno)
     const dir = this.#dir(key)
-    const head = await this.#guard('truncate', key, opts, () => this.#headSeqno(dir))
+    const head = await this.#guard('truncate', key, opts, () => this.#headSeqno(key))
     checkTruncateAgainstHead(key, seqno, head)
     return this.#guard('truncate', key, opts, async () => {
       const versions = await this.#versions(dir)
@@ -190,7 +200,7 @@ export class FileConsensus implements Consensus {
       const worker = async (): Promise<void> => {
         while (next < candidates.length) {
           const i = next++
-          live[i] = (await this.#headSeqno(this.#dir(candidates[i] as string))) !== null
+          live[i] = (await this.#headSeqno(candidates[i] as string)) !== null
         }
       }
       await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, candidates.length) }, worker))
@@ -205,24 +215,34 @@ export class FileConsensus implements Consensus {
   async #head(key: string): Promise<VersionedData | null> {
     const dir = this.#dir(key)
     for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
-      const live = await this.#live(dir)
-      const seqno = live.at(-1)
+      const seqno = (await this.#live(key)).at(-1)
       if (seqno === undefined) return null
+      await this.#beforeRead?.(key, 'version')
       const data = await readOrNull(join(dir, seqnoName(seqno)))
-      if (data !== null) return { seqno, data }
+      // NB: a floor above the version, read after it, means it may have been a tombstone by then.
+      if (data !== null && (await this.#floor(dir)) <= seqno) return { seqno, data }
     }
     throw determinate(`file consensus head "${key}": the head kept vanishing while read`)
   }
 
-  async #headSeqno(dir: string): Promise<SeqNo | null> {
-    return (await this.#live(dir)).at(-1) ?? null
+  async #headSeqno(key: string): Promise<SeqNo | null> {
+    return (await this.#live(key)).at(-1) ?? null
   }
 
-  /** Live seqnos, ascending: versions listed first, then filtered by the floor read after. */
-  async #live(dir: string): Promise<SeqNo[]> {
-    const versions = await this.#versions(dir)
-    const floor = await this.#floor(dir)
-    return versions.filter((s) => s >= floor)
+  /**
+   * Live seqnos, ascending: versions listed first, then filtered by the floor read after. The head
+   * is never truncated, so a listing with versions but none live predates the floor: list again.
+   */
+  async #live(key: string): Promise<SeqNo[]> {
+    const dir = this.#dir(key)
+    for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+      const versions = await this.#versions(dir)
+      await this.#beforeRead?.(key, 'floor')
+      const floor = await this.#floor(dir)
+      const live = versions.filter((s) => s >= floor)
+      if (live.length > 0 || versions.length === 0) return live
+    }
+    throw determinate(`file consensus "${key}": the floor kept rising past the listed versions`)
   }
 
   async #versions(dir: string): Promise<SeqNo[]> {
