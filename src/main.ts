@@ -12,6 +12,7 @@
  * group, and npm relays what it got to its child). A later second signal exits at once.
  */
 import { buildApp, type App } from './app.js'
+import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
 import { loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings } from './settings.js'
 
@@ -38,6 +39,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return
   }
 
+  tuneMainThreadHeap()
   const services = await createServices(settings)
   await services.start()
   // The worker threads start now, not with the first write, read or compaction, and the server
