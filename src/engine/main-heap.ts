@@ -1,19 +1,21 @@
 /**
- * The main thread's garbage collection while request bodies stream through it.
+ * The main thread's garbage collection while data streams through it.
  *
- * Node's HTTP parser copies every piece of a request body it reads off a socket into a fresh
- * buffer of up to 64 KiB whose memory lives outside the JavaScript heap. The write path copies
- * each one into a slot of its own at once (BodyPump), so they die young, but V8 frees them only
- * when it collects the objects that own them. The main thread allocates little else, so its young
- * generation fills slowly and no scavenge comes; what comes instead is V8's answer to growing
- * outside memory, a full mark-compact of the whole heap. Measured on a 45 MB Arrow write: two to
- * three mark-compacts per write, each 20-30 ms of the event loop's time plus concurrent marking on
- * V8's helper threads, and once they come often V8 shrinks the old generation's headroom until a
- * marking starts again right after each one ends.
+ * Two kinds of short-lived memory outside the JavaScript heap arrive on the main thread in bulk:
+ * Node's HTTP parser hands each piece of a request body over in a fresh buffer of up to 64 KiB,
+ * and a snapshot's chunks come from the worker as transferred buffers of about a MiB. Both die at
+ * once (a body piece is copied into a slot of our own, a chunk is written to the socket), but V8
+ * frees them only when it collects the objects that own them. The main thread allocates little
+ * else, so its young generation fills slowly and no scavenge comes; what comes instead is V8's
+ * answer to growing outside memory, a full mark-compact of the whole heap. Measured on 45 MB
+ * Arrow writes: two to three mark-compacts per write, each 20-30 ms of the event loop's time plus
+ * concurrent marking on V8's helper threads; and once they came often, the old generation's
+ * headroom stayed below the young generation's size, which by V8's default test starts the next
+ * marking right after the last one ends.
  *
  * `tuneMainThreadHeap()`, called once at start-up, sets two things:
  * - a young-generation collection (a scavenge: about a millisecond, as almost nothing in it
- *   survives) after every `YOUNG_GC_EVERY_BYTES` of body read, so the buffers are freed young;
+ *   survives) after every `YOUNG_GC_EVERY_BYTES` of such memory noted, so it is freed young;
  * - V8's incremental-marking triggers: a full marking starts when half of the old generation's
  *   headroom is used (at 90% at once), rather than whenever the headroom is smaller than the young
  *   generation, which is V8's default test and what sustains back-to-back marking on a small heap.
@@ -25,7 +27,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
-/** Request body bytes read on the main thread between two young-generation collections. */
+/** Short-lived outside bytes noted on the main thread between two young-generation collections. */
 export const YOUNG_GC_EVERY_BYTES = 16 << 20
 
 /** Percent of the old generation's headroom used when a full marking starts soon, and at once. */
@@ -49,10 +51,11 @@ export function tuneMainThreadHeap(): void {
 }
 
 /**
- * Counts `bytes` of request body the main thread read off a socket; every `YOUNG_GC_EVERY_BYTES`
- * it collects the young generation. Does nothing unless `tuneMainThreadHeap()` ran.
+ * Counts `bytes` of short-lived memory outside the heap that reached the main thread (a piece of
+ * a request body, a snapshot chunk from a worker); every `YOUNG_GC_EVERY_BYTES` it collects the
+ * young generation. Does nothing unless `tuneMainThreadHeap()` ran.
  */
-export function noteBodyBytesRead(bytes: number): void {
+export function noteShortLivedBytes(bytes: number): void {
   if (collectYoung === null) return
   sinceYoung += bytes
   if (sinceYoung < YOUNG_GC_EVERY_BYTES) return

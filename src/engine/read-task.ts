@@ -6,6 +6,7 @@
  * instead of filling memory. At most `maxOutstanding` chunks are ever encoded and not yet taken.
  */
 import { AppError } from '../errors.js'
+import { noteShortLivedBytes } from './main-heap.js'
 import { servePart } from './merge-task.js'
 import { Prefetcher } from './prefetcher.js'
 import type { MergeRunsTask, StreamOutput, TaskMessage } from './protocol.js'
@@ -68,6 +69,7 @@ export async function* readTask(pool: WorkerPool, task: MergeRunsTask, output: S
               abort.abort(err)
             })
           else if (msg.type === 'chunk') {
+            noteShortLivedBytes(msg.bytes.byteLength)
             chunks.push({ bytes: msg.bytes, rows: msg.rows, last: msg.last })
             signal()
           }

@@ -17,7 +17,7 @@
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
-import { noteBodyBytesRead } from './main-heap.js'
+import { noteShortLivedBytes } from './main-heap.js'
 import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
@@ -187,7 +187,7 @@ export class BodyPump {
       if (c === null) break
       const bytes = typeof c === 'string' ? Buffer.from(c) : c
       this.received += bytes.byteLength
-      noteBodyBytesRead(bytes.byteLength)
+      noteShortLivedBytes(bytes.byteLength)
       if (this.received > this.#max) {
         this.stop()
         this.#fail(tooLarge(this.#max))

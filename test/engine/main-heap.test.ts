@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { getHeapSpaceStatistics } from 'node:v8'
-import { noteBodyBytesRead, tuneMainThreadHeap, YOUNG_GC_EVERY_BYTES } from '../../src/engine/main-heap.js'
+import { noteShortLivedBytes, tuneMainThreadHeap, YOUNG_GC_EVERY_BYTES } from '../../src/engine/main-heap.js'
 
 /** Bytes in use in the young generation's allocation space. */
 function youngUsed(): number {
@@ -38,7 +38,7 @@ const collected = (g: { used: number; garbage: number }): boolean => youngUsed()
 
 it('untuned, noting body bytes collects nothing', () => {
   const g = youngGarbage()
-  noteBodyBytesRead(YOUNG_GC_EVERY_BYTES * 2)
+  noteShortLivedBytes(YOUNG_GC_EVERY_BYTES * 2)
   assert.equal(collected(g), false)
 })
 
@@ -50,15 +50,15 @@ it('tuned, the young generation is collected once every YOUNG_GC_EVERY_BYTES of 
   // The count starts at the first note after tuning: a chunk short of the mark collects nothing,
   // and the byte that reaches it does.
   const first = youngGarbage()
-  noteBodyBytesRead(YOUNG_GC_EVERY_BYTES - 1)
+  noteShortLivedBytes(YOUNG_GC_EVERY_BYTES - 1)
   assert.equal(collected(first), false, 'no collection below the mark')
-  noteBodyBytesRead(1)
+  noteShortLivedBytes(1)
   assert.equal(collected(first), true, 'a collection at the mark')
 
   // The count starts again.
   const second = youngGarbage()
-  noteBodyBytesRead(YOUNG_GC_EVERY_BYTES / 2)
+  noteShortLivedBytes(YOUNG_GC_EVERY_BYTES / 2)
   assert.equal(collected(second), false, 'half the mark collects nothing')
-  noteBodyBytesRead(YOUNG_GC_EVERY_BYTES / 2)
+  noteShortLivedBytes(YOUNG_GC_EVERY_BYTES / 2)
   assert.equal(collected(second), true, 'the other half does')
 })
