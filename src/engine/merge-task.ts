@@ -7,11 +7,11 @@
  */
 import { Prefetcher } from './prefetcher.js'
 import type { EncodedOutput, MergeProgress, MergeRunsStats, MergeTaskPayload, TaskMessage } from './protocol.js'
-import { isLentHere, releaseSlot } from './shared-slots.js'
+import { isLentHere, receivedPageAligned, releaseSlot } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** An output as its receiver gets it (whether its bytes were lent is the task's business). */
-export type MergeTaskOutput = Omit<EncodedOutput, 'lent'>
+export type MergeTaskOutput = Omit<EncodedOutput, 'lent' | 'pageAligned'>
 
 /** Buffers that must never be transferred away (they stay referenced by state or callers). */
 const inlineBuffers = new WeakSet<ArrayBufferLike>()
@@ -103,7 +103,8 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
               }
               return
             case 'output': {
-              const { lent, ...out } = msg.output
+              const { lent, pageAligned, ...out } = msg.output
+              if (pageAligned) receivedPageAligned(out.bytes)
               const release = (): void => releaseSlot(out.bytes)
               const done = opts.onOutput(out)
               // A lent output's slot goes back to the worker once its receiver is done with it.

@@ -31,7 +31,8 @@
  *   to the worker) or is shared memory the sender keeps alive and never changes.
  * - `output.bytes` with `lent: true` is a view of the worker's own output slot with one hold for the
  *   main thread, released when its receiver is done with it; the worker reuses the slot after that.
- *   With `lent: false` the buffer was transferred to the main thread.
+ *   With `lent: false` the buffer was transferred to the main thread. `pageAligned` says the slot
+ *   is page-aligned memory, which the main thread marks so before it writes the part to disk.
  * - `body.bytes` (when not empty) is a view of a `SharedSlots` slot of the main thread with one hold
  *   for the worker, which releases it once the chunk is read (at once, if the task has ended).
  *   The main thread copies request bytes into it: a socket's buffers are never lent or transferred.
@@ -141,6 +142,8 @@ export interface EncodedOutput {
   readonly bytes: Uint8Array
   /** See the ownership rules above. */
   readonly lent: boolean
+  /** Whether `bytes` lie in page-aligned memory (a lent slot of WebAssembly memory): the receiver marks them so (shared-slots.ts). */
+  readonly pageAligned: boolean
   readonly rows: number
   readonly diffsSum: bigint
   /** Sort key of the first key (uncut). */

@@ -6,16 +6,27 @@
  * NB: why a pool and not fresh SharedArrayBuffers: V8 does not count shared backing stores as
  * memory pressure, so dropped ones wait for an unrelated GC; at 32 MiB a part, RSS grew to GiBs.
  *
- * A slot is one SharedArrayBuffer: an 8-byte header whose first i32 counts the slot's holders,
- * then the data. A view of the data (at byte 8, so 8-byte aligned) is lent with one hold; every
- * holder, on any thread, drops its hold with `releaseSlot(view)` when done with the bytes, and the
- * slot is free again at zero. Releases are atomic stores, not messages, so none is lost when a
- * task ends first.
+ * A slot is one SharedArrayBuffer: a header whose first i32 counts the slot's holders, then the
+ * data. A view of the data is lent with one hold; every holder, on any thread, drops its hold
+ * with `releaseSlot(view)` when done with the bytes, and the slot is free again at zero. Releases
+ * are atomic stores, not messages, so none is lost when a task ends first.
+ *
+ * A pool made with `pageAligned` (the workers' output parts) makes its slots of shared
+ * WebAssembly memory, which V8 maps page-aligned, and pads the header to a page, so the data
+ * starts on a page boundary: such a part is written to disk with O_DIRECT from where it lies
+ * (location/direct-io.ts), without a copy into a staging buffer on the event loop. NB: only that
+ * pool: V8 reserves address space for every WebAssembly memory, and a compaction's input windows
+ * are many. `isPageAligned` tells a view's alignment; without WebAssembly (`--jitless`), or when V8
+ * refuses the memory, a slot is a plain SharedArrayBuffer and its parts are staged as before.
  */
 
+import { DIRECT_ALIGN, markPageAligned } from '../location/direct-io.js'
 import { reuseIdleMs } from './reuse-idle.js'
 
+/** Bytes before a slot's data: the holders count (8-byte aligned data), or a page in a page-aligned pool. */
 const HEADER = 8
+
+const WASM_PAGE = 65536
 
 interface Slot {
   readonly buffer: SharedArrayBuffer
@@ -24,12 +35,23 @@ interface Slot {
   owner: object | null
 }
 
+/** Slot memory this thread made page-aligned. */
+const alignedHere = new WeakSet<ArrayBufferLike>()
+
 /** Views lent by any pool of this thread, to tell them from other bytes. */
 const lentViews = new WeakSet<Uint8Array>()
 
 export class SharedSlots {
+  readonly #pageAligned: boolean
+  readonly #header: number
   #slots: Slot[] = []
   #idle: ReturnType<typeof setTimeout> | null = null
+
+  /** `pageAligned`: slots whose data starts on a page boundary where possible (see above). */
+  constructor(opts: { readonly pageAligned?: boolean } = {}) {
+    this.#pageAligned = opts.pageAligned ?? false
+    this.#header = this.#pageAligned ? DIRECT_ALIGN : HEADER
+  }
 
   /**
    * A view of exactly `size` bytes from the smallest free slot that fits, or a new slot, lent
@@ -42,19 +64,24 @@ export class SharedSlots {
     for (let i = 0; i < this.#slots.length; i++) {
       const slot = this.#slots[i] as Slot
       if (Atomics.load(slot.holds, 0) !== 0) continue
-      if (slot.buffer.byteLength - HEADER < size) tooSmall = i
+      if (slot.buffer.byteLength - this.#header < size) tooSmall = i
       else if (best === null || slot.buffer.byteLength < best.buffer.byteLength) best = slot
     }
     if (best === null) {
       // A free slot too small for this part is replaced (part sizes vary little around the target).
       if (tooSmall >= 0) this.#slots.splice(tooSmall, 1)
-      const buffer = new SharedArrayBuffer(HEADER + Math.ceil(size * 1.03125))
+      const bytes = this.#header + Math.ceil(size * 1.03125)
+      const { buffer, pageAligned } = this.#pageAligned ? slotMemory(bytes) : { buffer: new SharedArrayBuffer(bytes), pageAligned: false }
+      if (pageAligned) {
+        alignedHere.add(buffer)
+        markPageAligned(buffer)
+      }
       best = { buffer, holds: new Int32Array(buffer, 0, 1), owner: null }
       this.#slots.push(best)
     }
     Atomics.store(best.holds, 0, 1)
     best.owner = owner
-    const view = new Uint8Array(best.buffer, HEADER, size)
+    const view = new Uint8Array(best.buffer, this.#header, size)
     lentViews.add(view)
     return view
   }
@@ -88,6 +115,38 @@ export class SharedSlots {
     }, reuseIdleMs())
     this.#idle.unref()
   }
+}
+
+/**
+ * Shared memory of at least `bytes` for a page-aligned pool: WebAssembly memory where it can be
+ * had, else a SharedArrayBuffer.
+ */
+function slotMemory(bytes: number): { readonly buffer: SharedArrayBuffer; readonly pageAligned: boolean } {
+  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
+  if (wasm !== undefined) {
+    const pages = Math.ceil(bytes / WASM_PAGE)
+    try {
+      return { buffer: new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer, pageAligned: true }
+    } catch {
+      // NB: e.g. the address space V8 reserves for WebAssembly memories ran out: plain memory then.
+    }
+  }
+  return { buffer: new SharedArrayBuffer(bytes), pageAligned: false }
+}
+
+/** The part of the WebAssembly global used here (the compiler's lib has no WebAssembly types). */
+interface WasmGlobal {
+  Memory: new (desc: { initial: number; maximum: number; shared: true }) => { readonly buffer: SharedArrayBuffer }
+}
+
+/** Whether a view this thread's pools lent starts on a page boundary (to tell the receiving thread). */
+export function isPageAligned(bytes: Uint8Array): boolean {
+  return alignedHere.has(bytes.buffer) && bytes.byteOffset % DIRECT_ALIGN === 0
+}
+
+/** A view received from another thread that `isPageAligned` there: marks its memory so here too. */
+export function receivedPageAligned(bytes: Uint8Array): void {
+  markPageAligned(bytes.buffer)
 }
 
 /** True for a view some pool of this thread lent (not for a copy of it received from another thread). */

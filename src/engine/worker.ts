@@ -21,7 +21,7 @@ import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
 import { BODY_ACK_BYTES, type EncodedOutput, type FailureDetails, type FromWorker, type MergeTaskPayload, type PartsOutput, type StreamOutput, type ToWorker, type WorkerData, type WriteTaskPayload } from './protocol.js'
 import { BufferPool } from './buffer-pool.js'
-import { releaseSlot, SharedSlots } from './shared-slots.js'
+import { isPageAligned, releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
 import { reuseIdleMs, setReuseIdleMs } from './reuse-idle.js'
 import { lowerThreadPriority } from './thread-priority.js'
@@ -35,7 +35,7 @@ lowerThreadPriority(data.nice)
 setReuseIdleMs(data.reuseIdleMs)
 
 /** Output buffers, reused across parts and tasks. */
-const outputs = new SharedSlots()
+const outputs = new SharedSlots({ pageAligned: true })
 
 /** The value offsets of outputs' record batches (each output is written before the next is laid out). */
 const scratch = new OffsetsScratch()
@@ -217,7 +217,7 @@ function postPart(state: Current, p: { readonly updates: Updates; readonly diffs
   const encoded = encodedPart(p.updates, { desc: meta.desc, order, schemaId: meta.schemaId }, p.diffsSum, { scratch })
   const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
   encoded.writeTo(bytes)
-  const output: EncodedOutput = { bytes, lent: reuse, rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, batches: encoded.batches, maxBatchBytes: encoded.maxBatchBytes, run: p.run }
+  const output: EncodedOutput = { bytes, lent: reuse, pageAligned: reuse && isPageAligned(bytes), rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, batches: encoded.batches, maxBatchBytes: encoded.maxBatchBytes, run: p.run }
   send({ type: 'output', taskId: state.taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
 }
 

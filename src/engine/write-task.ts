@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
 import { noteShortLivedBytes } from './main-heap.js'
 import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
-import { releaseSlot, SharedSlots } from './shared-slots.js'
+import { receivedPageAligned, releaseSlot, SharedSlots } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
@@ -37,7 +37,7 @@ const BODY_SLOT_BYTES = BODY_CHUNK_BYTES + (256 << 10)
 const bodySlots = new SharedSlots()
 
 /** A part as its receiver gets it. NB: `bytes` may be a lent slot, valid until `onPart` settles. */
-export type WriteTaskPart = Omit<EncodedOutput, 'lent'>
+export type WriteTaskPart = Omit<EncodedOutput, 'lent' | 'pageAligned'>
 
 export interface WriteTaskOptions {
   /** The request body, not yet read. */
@@ -90,7 +90,8 @@ export async function runWriteTask(pool: WorkerPool, payload: WriteTaskPayload, 
               else ready.push(() => channel.post({ type: 'go' }))
               return
             case 'output': {
-              const { lent, ...part } = msg.output
+              const { lent, pageAligned, ...part } = msg.output
+              if (pageAligned) receivedPageAligned(part.bytes)
               const done = opts.onPart(part)
               if (lent) {
                 const release = (): void => releaseSlot(part.bytes)

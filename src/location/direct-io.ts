@@ -12,7 +12,10 @@
  * O_DIRECT needs the memory address, the file offset and the length aligned to the device's
  * logical block size. Staging buffers are `WebAssembly.Memory` pages (V8 maps them page-aligned),
  * every write is a whole number of `DIRECT_ALIGN` blocks (the last one zero-padded), and the file
- * is then truncated to its exact length. Where the file system or the buffer does not allow it
+ * is then truncated to its exact length. A value that itself lies in memory known to start on a
+ * page boundary (`markPageAligned`: the engine's shared slots, where workers encode parts) is
+ * written from where it lies, block by block, and only its last partial block is staged: no copy
+ * of the whole value on the event loop. Where the file system or the buffer does not allow it
  * (tmpfs before Linux 6.6, ZFS, a platform without O_DIRECT), the write fails with EINVAL before
  * any byte lands: `DirectIoRefused`, and the caller writes through the page cache instead.
  */
@@ -30,6 +33,25 @@ const WASM_PAGE = 65536
 
 /** Open flags for a new file written directly; undefined where the platform has no O_DIRECT. */
 const CREATE_DIRECT = constants.O_DIRECT === undefined ? undefined : constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT
+
+/** Memory known to start on a page boundary (see `markPageAligned`). */
+const pageAligned = new WeakSet<ArrayBufferLike>()
+
+/**
+ * Records that `buffer`'s memory starts on a page boundary, as WebAssembly memory does (V8 maps it
+ * page by page). JavaScript cannot see addresses, so whoever holds such memory says so; a view of
+ * it at an offset that is a multiple of `DIRECT_ALIGN` is then written without staging. NB: a
+ * buffer that arrived from another thread is a new object here and must be marked again.
+ */
+export function markPageAligned(buffer: ArrayBufferLike): void {
+  pageAligned.add(buffer)
+}
+
+/** The bytes of `value` that can go to the device from where they lie: its whole blocks, or none. */
+function inPlaceBytes(value: Uint8Array): number {
+  if (!pageAligned.has(value.buffer) || value.byteOffset % DIRECT_ALIGN !== 0) return 0
+  return value.byteLength - (value.byteLength % DIRECT_ALIGN)
+}
 
 /** The file system, platform or buffer does not allow direct I/O; nothing was written. */
 export class DirectIoRefused extends Error {
@@ -87,18 +109,35 @@ export async function writeFileDirect(path: string, value: Uint8Array, staging: 
     throw hasCode(err, 'EINVAL') ? new DirectIoRefused(`the file system of ${path} does not support O_DIRECT`, { cause: err }) : err
   }
   try {
-    const stage = staging.acquire()
+    let at = 0
+    const inPlace = inPlaceBytes(value)
     try {
-      for (let at = 0; at < value.byteLength; at += stage.byteLength) {
+      while (at < inPlace) {
         signal?.throwIfAborted()
-        const n = Math.min(stage.byteLength, value.byteLength - at)
-        stage.set(value.subarray(at, at + n))
-        const padded = Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN
-        stage.fill(0, n, padded)
-        await writeFully(handle, stage, padded, at)
+        const n = Math.min(DIRECT_STAGE_BYTES, inPlace - at)
+        await writeFully(handle, value.subarray(at), n, at)
+        at += n
       }
-    } finally {
-      staging.release(stage)
+    } catch (err) {
+      // The mark was wrong (nothing landed: the first block was refused): stage it all instead.
+      if (!(err instanceof DirectIoRefused)) throw err
+      pageAligned.delete(value.buffer)
+      at = 0
+    }
+    if (at < value.byteLength) {
+      const stage = staging.acquire()
+      try {
+        for (; at < value.byteLength; at += stage.byteLength) {
+          signal?.throwIfAborted()
+          const n = Math.min(stage.byteLength, value.byteLength - at)
+          stage.set(value.subarray(at, at + n))
+          const padded = Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN
+          stage.fill(0, n, padded)
+          await writeFully(handle, stage, padded, at)
+        }
+      } finally {
+        staging.release(stage)
+      }
     }
     // The last block was padded: cut the file back to the value's length.
     if (value.byteLength % DIRECT_ALIGN !== 0) await handle.truncate(value.byteLength)

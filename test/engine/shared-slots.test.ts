@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
-import { isLentHere, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
+import { isLentHere, isPageAligned, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
 
 describe('SharedSlots', () => {
   it('lends 8-byte-aligned views of exactly the size asked, in shared memory', () => {
@@ -13,6 +13,25 @@ describe('SharedSlots', () => {
     assert.ok(isLentHere(a))
     assert.ok(!isLentHere(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)), 'only the lent view itself')
     assert.equal(slots.lent, 1)
+  })
+
+  it('a page-aligned pool lends views at a page offset of WebAssembly memory, and says so; a plain pool does not', () => {
+    const aligned = new SharedSlots({ pageAligned: true })
+    const a = aligned.acquire(100_000)
+    assert.ok(a.buffer instanceof SharedArrayBuffer)
+    assert.equal(a.byteOffset, 4096)
+    assert.equal(a.buffer.byteLength % 65536, 0, 'whole WebAssembly pages')
+    assert.ok(isPageAligned(a))
+    assert.ok(!isPageAligned(a.subarray(1)), 'not at a page offset')
+    // The holds live in the header page as in any slot.
+    retainSlot(a)
+    releaseSlot(a)
+    assert.equal(aligned.lent, 1)
+    releaseSlot(a)
+    assert.equal(aligned.acquire(90_000).buffer, a.buffer, 'reused')
+    const plain = new SharedSlots().acquire(100_000)
+    assert.equal(plain.byteOffset, 8)
+    assert.ok(!isPageAligned(plain))
   })
 
   it('reuses a released slot, the smallest free one that fits, and never one still held', () => {

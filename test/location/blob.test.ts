@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { DIRECT_STAGE_BYTES, StagingBuffers } from '../../src/location/direct-io.js'
+import { DIRECT_ALIGN, DIRECT_STAGE_BYTES, markPageAligned, StagingBuffers } from '../../src/location/direct-io.js'
 import { InvalidUsageError } from '../../src/location/errors.js'
 import { FileBlob } from '../../src/location/file-blob.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
@@ -140,6 +140,64 @@ describe('FileBlob', () => {
     sameBytes(await blob.get('s1/w1/p2'), value.subarray(0, 100))
     assert.deepEqual(await readdir(join(dir, 's1', 'w1')), ['p1', 'p2'])
     await blob.close()
+  })
+
+  it('writes a value in page-aligned memory from where it lies, staging only its last partial block', async () => {
+    const dir = join(root, 'in-place')
+    await mkdir(dir)
+    let staged = 0
+    class CountingStaging extends StagingBuffers {
+      override acquire(): Uint8Array {
+        staged++
+        return super.acquire()
+      }
+    }
+    const blob = new FileBlob(dir, { staging: new CountingStaging() })
+    const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } } }).WebAssembly
+    const memory = (bytes: number): Uint8Array => {
+      const pages = Math.ceil((bytes + DIRECT_ALIGN) / 65536)
+      const buffer = new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer
+      markPageAligned(buffer)
+      return new Uint8Array(buffer, DIRECT_ALIGN, bytes)
+    }
+    const whole = memory(DIRECT_STAGE_BYTES + 3 * DIRECT_ALIGN)
+    whole.set(randomBytes(whole.byteLength))
+    await blob.set('s1/w1/whole', whole)
+    const direct = blob.directWrites
+    assert.equal(staged, 0, 'whole blocks only: nothing staged')
+    const tail = memory(2 * DIRECT_ALIGN + 77)
+    tail.set(randomBytes(tail.byteLength))
+    await blob.set('s1/w1/tail', tail)
+    assert.equal(staged, direct ? 1 : 0, `only the last partial block staged (direct writes: ${direct})`)
+    // A view off a page boundary of the same memory is staged whole.
+    await blob.set('s1/w1/offset', tail.subarray(1))
+    assert.equal(staged, direct ? 2 : 0)
+    sameBytes(await blob.get('s1/w1/whole'), whole)
+    sameBytes(await blob.get('s1/w1/tail'), tail)
+    sameBytes(await blob.get('s1/w1/offset'), tail.subarray(1))
+    await blob.close()
+  })
+
+  it('stages a value wrongly marked page-aligned, and keeps writing directly', async () => {
+    const dir = join(root, 'wrong-mark')
+    const blob = new FileBlob(dir)
+    // Ordinary memory marked as if it started on a page boundary: at an odd offset from it, the
+    // device refuses the first block whatever the allocator gave.
+    const value = randomBytes(3 * DIRECT_ALIGN)
+    const odd = new Uint8Array(new ArrayBuffer(value.byteLength + DIRECT_ALIGN), DIRECT_ALIGN, value.byteLength)
+    markPageAligned(odd.buffer)
+    odd.set(value)
+    await blob.set('s1/w1/p1', odd)
+    sameBytes(await blob.get('s1/w1/p1'), value)
+    await blob.set('s1/w1/p2', value)
+    sameBytes(await blob.get('s1/w1/p2'), value)
+    const direct = blob.directWrites
+    await blob.close()
+    // Whether this file system takes direct writes at all decides it, not the wrong mark.
+    const fresh = new FileBlob(join(root, 'wrong-mark-control'))
+    await fresh.set('s1/w1/p1', value)
+    assert.equal(direct, fresh.directWrites)
+    await fresh.close()
   })
 
   it('falls back to buffered writes for good when direct I/O is refused, losing nothing', async () => {
