@@ -5,9 +5,10 @@
  * uploads), and encodes a built output only when fewer are: so at most `maxOutstanding` encoded
  * outputs exist at once (persist may hold one more, between pushing a part and waiting).
  */
+import { markPageAligned } from '../location/direct-io.js'
 import { Prefetcher } from './prefetcher.js'
 import type { EncodedOutput, MergeProgress, MergeRunsStats, MergeTaskPayload, TaskMessage } from './protocol.js'
-import { isLentHere, receivedPageAligned, releaseSlot } from './shared-slots.js'
+import { isLentHere, releaseSlot } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** An output as its receiver gets it (whether its bytes were lent is the task's business). */
@@ -104,7 +105,7 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
               return
             case 'output': {
               const { lent, pageAligned, ...out } = msg.output
-              if (pageAligned) receivedPageAligned(out.bytes)
+              if (pageAligned) markPageAligned(out.bytes.buffer)
               const release = (): void => releaseSlot(out.bytes)
               const done = opts.onOutput(out)
               // A lent output's slot goes back to the worker once its receiver is done with it.

@@ -16,17 +16,16 @@
  * starts on a page boundary: such a part is written to disk with O_DIRECT from where it lies
  * (location/direct-io.ts), without a copy into a staging buffer on the event loop. NB: only that
  * pool: V8 reserves address space for every WebAssembly memory, and a compaction's input windows
- * are many. `isPageAligned` tells a view's alignment; without WebAssembly (`--jitless`), or when V8
- * refuses the memory, a slot is a plain SharedArrayBuffer and its parts are staged as before.
+ * are many. `isPageAlignedView` (direct-io.ts) tells a view's alignment; without WebAssembly
+ * (`--jitless`), or when V8 refuses the memory, a slot is a plain SharedArrayBuffer and its parts
+ * are staged as before.
  */
 
-import { DIRECT_ALIGN, markPageAligned } from '../location/direct-io.js'
+import { DIRECT_ALIGN, pageAlignedSharedMemory } from '../location/direct-io.js'
 import { reuseIdleMs } from './reuse-idle.js'
 
 /** Bytes before a slot's data: the holders count (8-byte aligned data), or a page in a page-aligned pool. */
 const HEADER = 8
-
-const WASM_PAGE = 65536
 
 interface Slot {
   readonly buffer: SharedArrayBuffer
@@ -34,9 +33,6 @@ interface Slot {
   /** The owner of the current lending (see `dropLent`). */
   owner: object | null
 }
-
-/** Slot memory this thread made page-aligned. */
-const alignedHere = new WeakSet<ArrayBufferLike>()
 
 /** Views lent by any pool of this thread, to tell them from other bytes. */
 const lentViews = new WeakSet<Uint8Array>()
@@ -71,11 +67,7 @@ export class SharedSlots {
       // A free slot too small for this part is replaced (part sizes vary little around the target).
       if (tooSmall >= 0) this.#slots.splice(tooSmall, 1)
       const bytes = this.#header + Math.ceil(size * 1.03125)
-      const { buffer, pageAligned } = this.#pageAligned ? slotMemory(bytes) : { buffer: new SharedArrayBuffer(bytes), pageAligned: false }
-      if (pageAligned) {
-        alignedHere.add(buffer)
-        markPageAligned(buffer)
-      }
+      const buffer = (this.#pageAligned ? pageAlignedSharedMemory(bytes) : null) ?? new SharedArrayBuffer(bytes)
       best = { buffer, holds: new Int32Array(buffer, 0, 1), owner: null }
       this.#slots.push(best)
     }
@@ -115,38 +107,6 @@ export class SharedSlots {
     }, reuseIdleMs())
     this.#idle.unref()
   }
-}
-
-/**
- * Shared memory of at least `bytes` for a page-aligned pool: WebAssembly memory where it can be
- * had, else a SharedArrayBuffer.
- */
-function slotMemory(bytes: number): { readonly buffer: SharedArrayBuffer; readonly pageAligned: boolean } {
-  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
-  if (wasm !== undefined) {
-    const pages = Math.ceil(bytes / WASM_PAGE)
-    try {
-      return { buffer: new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer, pageAligned: true }
-    } catch {
-      // NB: e.g. the address space V8 reserves for WebAssembly memories ran out: plain memory then.
-    }
-  }
-  return { buffer: new SharedArrayBuffer(bytes), pageAligned: false }
-}
-
-/** The part of the WebAssembly global used here (the compiler's lib has no WebAssembly types). */
-interface WasmGlobal {
-  Memory: new (desc: { initial: number; maximum: number; shared: true }) => { readonly buffer: SharedArrayBuffer }
-}
-
-/** Whether a view this thread's pools lent starts on a page boundary (to tell the receiving thread). */
-export function isPageAligned(bytes: Uint8Array): boolean {
-  return alignedHere.has(bytes.buffer) && bytes.byteOffset % DIRECT_ALIGN === 0
-}
-
-/** A view received from another thread that `isPageAligned` there: marks its memory so here too. */
-export function receivedPageAligned(bytes: Uint8Array): void {
-  markPageAligned(bytes.buffer)
 }
 
 /** True for a view some pool of this thread lent (not for a copy of it received from another thread). */

@@ -17,11 +17,12 @@ import { encodedPart, UpdatesStreamWriter } from '../columnar/part-format.js'
 import { emptyUpdates, sameShape, updatesByteLength, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
 import { timestampKind } from '../core/timestamp.js'
 import { isAppError } from '../errors.js'
+import { isPageAlignedView } from '../location/direct-io.js'
 import { MergeOutput } from './merge/merge-output.js'
 import { mergeRuns, type MergedPart } from './merge-runs.js'
 import { BODY_ACK_BYTES, type EncodedOutput, type FailureDetails, type FromWorker, type MergeTaskPayload, type PartsOutput, type StreamOutput, type ToWorker, type WorkerData, type WriteTaskPayload } from './protocol.js'
 import { BufferPool } from './buffer-pool.js'
-import { isPageAligned, releaseSlot, SharedSlots } from './shared-slots.js'
+import { releaseSlot, SharedSlots } from './shared-slots.js'
 import { BatchWrite } from './write-batch.js'
 import { reuseIdleMs, setReuseIdleMs } from './reuse-idle.js'
 import { lowerThreadPriority } from './thread-priority.js'
@@ -217,7 +218,7 @@ function postPart(state: Current, p: { readonly updates: Updates; readonly diffs
   const encoded = encodedPart(p.updates, { desc: meta.desc, order, schemaId: meta.schemaId }, p.diffsSum, { scratch })
   const bytes = reuse ? outputs.acquire(encoded.byteLength) : new Uint8Array(encoded.byteLength)
   encoded.writeTo(bytes)
-  const output: EncodedOutput = { bytes, lent: reuse, pageAligned: reuse && isPageAligned(bytes), rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, batches: encoded.batches, maxBatchBytes: encoded.maxBatchBytes, run: p.run }
+  const output: EncodedOutput = { bytes, lent: reuse, pageAligned: reuse && isPageAlignedView(bytes), rows: p.updates.length, diffsSum: p.diffsSum, keyLower: p.keyLower, goodBytes: updatesByteLength(p.updates), statsSeconds: p.statsSeconds, batches: encoded.batches, maxBatchBytes: encoded.maxBatchBytes, run: p.run }
   send({ type: 'output', taskId: state.taskId, output }, reuse ? [] : [bytes.buffer as ArrayBuffer])
 }
 

@@ -17,9 +17,10 @@
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
+import { markPageAligned } from '../location/direct-io.js'
 import { noteShortLivedBytes } from './main-heap.js'
 import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
-import { receivedPageAligned, releaseSlot, SharedSlots } from './shared-slots.js'
+import { releaseSlot, SharedSlots } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
@@ -91,7 +92,7 @@ export async function runWriteTask(pool: WorkerPool, payload: WriteTaskPayload, 
               return
             case 'output': {
               const { lent, pageAligned, ...part } = msg.output
-              if (pageAligned) receivedPageAligned(part.bytes)
+              if (pageAligned) markPageAligned(part.bytes.buffer)
               const done = opts.onPart(part)
               if (lent) {
                 const release = (): void => releaseSlot(part.bytes)

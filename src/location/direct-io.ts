@@ -47,10 +47,14 @@ export function markPageAligned(buffer: ArrayBufferLike): void {
   pageAligned.add(buffer)
 }
 
+/** Whether `view` starts on a page boundary of memory marked page-aligned on this thread. */
+export function isPageAlignedView(view: Uint8Array): boolean {
+  return pageAligned.has(view.buffer) && view.byteOffset % DIRECT_ALIGN === 0
+}
+
 /** The bytes of `value` that can go to the device from where they lie: its whole blocks, or none. */
 function inPlaceBytes(value: Uint8Array): number {
-  if (!pageAligned.has(value.buffer) || value.byteOffset % DIRECT_ALIGN !== 0) return 0
-  return value.byteLength - (value.byteLength % DIRECT_ALIGN)
+  return isPageAlignedView(value) ? value.byteLength - (value.byteLength % DIRECT_ALIGN) : 0
 }
 
 /** The file system, platform or buffer does not allow direct I/O; nothing was written. */
@@ -84,7 +88,26 @@ export class StagingBuffers {
 
 /** The part of the WebAssembly global used here (the compiler's lib has no WebAssembly types). */
 interface WasmGlobal {
-  Memory: new (desc: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer }
+  Memory: new (desc: { initial: number; maximum: number; shared?: boolean }) => { readonly buffer: ArrayBuffer | SharedArrayBuffer }
+}
+
+/**
+ * Shared memory of at least `bytes` whose start is a page boundary (WebAssembly memory, marked so
+ * here), for buffers that will be written with O_DIRECT from where they lie; null where there is
+ * none to be had: no WebAssembly (`--jitless`), or V8 refused it (it reserves address space for
+ * every WebAssembly memory, so callers use this for few, large buffers).
+ */
+export function pageAlignedSharedMemory(bytes: number): SharedArrayBuffer | null {
+  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
+  if (wasm === undefined) return null
+  const pages = Math.ceil(bytes / WASM_PAGE)
+  try {
+    const buffer = new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer
+    markPageAligned(buffer)
+    return buffer
+  } catch {
+    return null
+  }
 }
 
 function wasmPages(): Uint8Array {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
-import { isLentHere, isPageAligned, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
+import { isLentHere, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
+import { isPageAlignedView } from '../../src/location/direct-io.js'
 
 describe('SharedSlots', () => {
   it('lends 8-byte-aligned views of exactly the size asked, in shared memory', () => {
@@ -21,8 +22,8 @@ describe('SharedSlots', () => {
     assert.ok(a.buffer instanceof SharedArrayBuffer)
     assert.equal(a.byteOffset, 4096)
     assert.equal(a.buffer.byteLength % 65536, 0, 'whole WebAssembly pages')
-    assert.ok(isPageAligned(a))
-    assert.ok(!isPageAligned(a.subarray(1)), 'not at a page offset')
+    assert.ok(isPageAlignedView(a))
+    assert.ok(!isPageAlignedView(a.subarray(1)), 'not at a page offset')
     // The holds live in the header page as in any slot.
     retainSlot(a)
     releaseSlot(a)
@@ -31,7 +32,7 @@ describe('SharedSlots', () => {
     assert.equal(aligned.acquire(90_000).buffer, a.buffer, 'reused')
     const plain = new SharedSlots().acquire(100_000)
     assert.equal(plain.byteOffset, 8)
-    assert.ok(!isPageAligned(plain))
+    assert.ok(!isPageAlignedView(plain))
   })
 
   it('reuses a released slot, the smallest free one that fits, and never one still held', () => {
