@@ -104,12 +104,7 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
               }
               return
             case 'output': {
-              const { lent, pageAligned, ...out } = msg.output
-              if (pageAligned) markPageAligned(out.bytes.buffer)
-              const release = (): void => releaseSlot(out.bytes)
-              const done = opts.onOutput(out)
-              // A lent output's slot goes back to the worker once its receiver is done with it.
-              if (lent) done.then(release, release)
+              const done = receiveOutput(msg.output, opts.onOutput)
               done.catch((err: unknown) => fail(err, channel))
               inFlight.push(done)
               unfinished += 1
@@ -144,6 +139,22 @@ async function finishMergeTask(pool: WorkerPool, payload: MergeTaskPayload, opts
     await Promise.allSettled(inFlight)
     throw failure ?? err
   }
+}
+
+/**
+ * Hands an output a worker posted to `receive`, without the fields that say how its bytes crossed:
+ * page-aligned memory is marked so on this thread (for direct writes), and a lent slot goes back to
+ * the worker once `receive` settles. Returns what `receive` returned. Merge and write tasks both.
+ */
+export function receiveOutput(output: EncodedOutput, receive: (out: MergeTaskOutput) => Promise<void>): Promise<void> {
+  const { lent, pageAligned, ...out } = output
+  if (pageAligned) markPageAligned(out.bytes.buffer)
+  const done = receive(out)
+  if (lent) {
+    const release = (): void => releaseSlot(out.bytes)
+    done.then(release, release)
+  }
+  return done
 }
 
 /**

@@ -17,9 +17,9 @@
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
-import { markPageAligned } from '../location/direct-io.js'
 import { noteShortLivedBytes } from './main-heap.js'
-import type { EncodedOutput, TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
+import { receiveOutput, type MergeTaskOutput } from './merge-task.js'
+import type { TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
 import type { TaskChannel, WorkerPool } from './worker-pool.js'
 
@@ -38,7 +38,7 @@ const BODY_SLOT_BYTES = BODY_CHUNK_BYTES + (256 << 10)
 const bodySlots = new SharedSlots()
 
 /** A part as its receiver gets it. NB: `bytes` may be a lent slot, valid until `onPart` settles. */
-export type WriteTaskPart = Omit<EncodedOutput, 'lent' | 'pageAligned'>
+export type WriteTaskPart = MergeTaskOutput
 
 export interface WriteTaskOptions {
   /** The request body, not yet read. */
@@ -91,13 +91,7 @@ export async function runWriteTask(pool: WorkerPool, payload: WriteTaskPayload, 
               else ready.push(() => channel.post({ type: 'go' }))
               return
             case 'output': {
-              const { lent, pageAligned, ...part } = msg.output
-              if (pageAligned) markPageAligned(part.bytes.buffer)
-              const done = opts.onPart(part)
-              if (lent) {
-                const release = (): void => releaseSlot(part.bytes)
-                done.then(release, release)
-              }
+              const done = receiveOutput(msg.output, opts.onPart)
               done.catch(fail)
               inFlight.push(done)
               unfinished++
