@@ -549,9 +549,11 @@ export class UpdatesStreamWriter {
   #started = false
   #ended = false
 
-  constructor(shape: UpdatesShape) {
+  /** `continues`: the stream was started elsewhere (its schema message is not written again). */
+  constructor(shape: UpdatesShape, opts: { readonly continues?: boolean } = {}) {
     this.#shape = { keyType: shape.keyType, valType: shape.valType, timeKind: shape.timeKind }
     this.#schema = arrowSchema(this.#shape, streamMetadata(this.#shape))
+    this.#started = opts.continues ?? false
   }
 
   /**

@@ -70,29 +70,30 @@ export function sampleKeys(bytes: Uint8Array, order: SortOrder, count = SAMPLES_
 }
 
 /**
- * A candidate whose bytes `below` it come closest to half of `total`, given that `below` never
- * falls as the key grows: a binary search for where it crosses half, not one count per candidate
- * (a chunk of 16 runs has ~1,000 candidates, and counting for each blocked the event loop for
- * ~60 ms). Sorts `candidates` (at least one).
+ * A candidate whose bytes `below` it come closest to `target` (default: half of `total`), given
+ * that `below` never falls as the key grows: a binary search for where it crosses the target, not
+ * one count per candidate (a chunk of 16 runs has ~1,000 candidates, and counting for each blocked
+ * the event loop for ~60 ms). Sorts `candidates` (at least one).
  */
-export function balancedKey(candidates: Uint8Array[], below: (key: Uint8Array) => number, total: number): Uint8Array {
+export function balancedKey(candidates: Uint8Array[], below: (key: Uint8Array) => number, total: number, target = total / 2): Uint8Array {
   candidates.sort(Buffer.compare)
   let lo = 0
   let hi = candidates.length - 1
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if (2 * below(candidates[mid] as Uint8Array) >= total) hi = mid
+    if (below(candidates[mid] as Uint8Array) >= target) hi = mid
     else lo = mid + 1
   }
-  const imbalance = (key: Uint8Array): number => Math.abs(2 * below(key) - total)
+  const imbalance = (key: Uint8Array): number => Math.abs(below(key) - target)
   const after = candidates[lo] as Uint8Array
   const before = candidates[lo - 1]
   return before !== undefined && imbalance(before) <= imbalance(after) ? before : after
 }
 
 /**
- * Splits `chunk` into two key ranges at the key that best balances the bytes on either side; each
- * half reads only the parts whose key span reaches into its range. Keys equal to the split key
+ * Splits `chunk` into two key ranges at the key that best balances the bytes on either side (or,
+ * with `upperBytes`, that leaves about that many bytes above it); each half reads only the parts
+ * whose key span reaches into its range. Keys equal to the split key
  * all go to the upper half, so a (key, value) is never split. One task (no split) when there is
  * one worker or nothing to split at. `schemaId`: the compaction's schema (see `splittable`).
  *
@@ -103,7 +104,7 @@ export function balancedKey(candidates: Uint8Array[], below: (key: Uint8Array) =
  *
  * NB: a part spanning the split key is read by both halves (see `sharers` for when from one copy).
  */
-export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, workers: number, samples: readonly (readonly Uint8Array[])[]): KeySplit {
+export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, workers: number, samples: readonly (readonly Uint8Array[])[], upperBytes?: number): KeySplit {
   const whole: KeySplit = { tasks: [{ keyRange: undefined, runs: chunk.runs.map((run) => ({ run, parts: run.parts.map((_, i) => i) })) }], sharers: () => 1 }
   if (workers < 2) return whole
   const lowers = chunk.runs.map((run) =>
@@ -139,7 +140,7 @@ export function splitByKey(chunk: Chunk, order: SortOrder, schemaId: number, wor
     return below
   }
   const total = chunk.runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
-  const split = balancedKey(candidates, bytesBelow, total)
+  const split = balancedKey(candidates, bytesBelow, total, upperBytes === undefined ? total / 2 : total - upperBytes)
   const needs = (r: number, i: number, half: 0 | 1): boolean => {
     const run = chunk.runs[r] as PlannedRun
     const ls = lowers[r] as (Uint8Array | null)[]

@@ -19,8 +19,9 @@
  *
  * A merge task with a stream output (snapshot reads) posts `chunk`s of encoded response bytes
  * without asking: it may have `maxOutstanding` chunks unanswered, and each `go` answers one (the
- * main thread sends it when the socket has taken the chunk). The `last` chunk ends the body: the
- * task has read every part by then, and only its `done` follows.
+ * main thread sends it when the socket has taken the chunk). The `last` chunk ends the task's
+ * output (the body, or its part of it): the task has read every part by then, and only its `done`
+ * follows.
  *
  * Outside any task, a worker posts `loaded` once, when its code has loaded (the pool's `loaded()`).
  *
@@ -108,13 +109,20 @@ export interface PartsOutput {
 /**
  * What a snapshot read produces: the response body itself, encoded by the worker, in chunks of
  * about `targetSizeBytes` of rows: an Arrow IPC stream (schema, record batches, end marker) or
- * the JSON document `{"asOf":…,"updates":[…]}`.
+ * the JSON document `{"asOf":…,"updates":[…]}`. A read split by key has a task per key range, and
+ * their bodies, one after the other, make the body: only the first opens it (the schema message,
+ * or `{"asOf":…,"updates":[`) and only the last closes it (the end marker, or `]}`). A part that
+ * does not open the body starts its rows without a comma; the reader puts one between parts.
  */
 export interface StreamOutput {
   readonly kind: 'stream'
   readonly format: 'arrow' | 'json'
   /** Chunks the worker may post before the first `go` (see the conversation above). */
   readonly maxOutstanding: number
+  /** Whether this task's output starts the body. */
+  readonly opens: boolean
+  /** Whether this task's output ends the body. */
+  readonly closes: boolean
 }
 
 export type MergeOutputMode = PartsOutput | StreamOutput

@@ -1,9 +1,17 @@
 /**
- * The main-thread half of a snapshot read: serves the merge's part requests (prefetching within a
- * budget, as compaction's merge tasks do) and hands out the response body that the worker merges
- * and encodes, chunk by chunk. The next chunk is allowed (`go`) only when the consumer comes back
- * for it, i.e. when it has written the last one to the socket: a slow client slows the merge
- * instead of filling memory. At most `maxOutstanding` chunks are ever encoded and not yet taken.
+ * The main-thread half of a snapshot read: serves the merges' part requests (prefetching within a
+ * budget, as compaction's merge tasks do) and hands out the response body that the workers merge
+ * and encode, chunk by chunk.
+ *
+ * A body is one task's output, or, for a read split by key, the outputs of a task per key range one
+ * after the other (`StreamOutput`: the first opens the body, the last closes it). Every task starts
+ * at the first request for a chunk, in key order, so the pool's queue gives the first range a
+ * worker before any later one.
+ *
+ * Backpressure: a task's next chunk is allowed (`go`) only when the consumer comes back for its
+ * last one, i.e. when it has been written to the socket: a slow client slows the merge instead of
+ * filling memory. At most `maxOutstanding` chunks of a task are ever encoded and not yet taken, so
+ * a later range runs ahead of the body by at most that many, then waits for its turn.
  */
 import { AppError } from '../errors.js'
 import { noteShortLivedBytes } from './main-heap.js'
@@ -12,7 +20,10 @@ import { Prefetcher } from './prefetcher.js'
 import type { MergeRunsTask, StreamOutput, TaskMessage } from './protocol.js'
 import { WorkerExitError, type TaskChannel, type WorkerPool } from './worker-pool.js'
 
-export interface ReadTaskOptions {
+/** One task of a read: its merge and where its parts come from. */
+export interface ReadPart {
+  readonly task: MergeRunsTask
+  readonly output: StreamOutput
   /** Fetches the bytes of part `part` of run `run` (inline parts travel with the task and are never asked for). */
   fetch(run: number, part: number): Promise<Uint8Array>
   /** Sizes of every run's parts, for the prefetch plan. */
@@ -20,12 +31,18 @@ export interface ReadTaskOptions {
   readonly prefetchBudgetBytes: number
   /** The order the merge needs the parts in, when known (`PrefetcherOptions.plan`). */
   readonly plan?: readonly (readonly [number, number])[]
+}
+
+export interface ReadOptions {
   readonly signal?: AbortSignal
   /** Called once when the read is over (the body ended, failed or was abandoned): e.g. a lease's release. */
   onEnd?(): void
-  /** Called once the worker is done with the task (it may come before or after `onEnd`): nothing it was sent is read any more. */
+  /** Called once every task is done with its worker (before or after `onEnd`): nothing they were sent is read any more. */
   onSettled?(): void
 }
+
+/** One read task's options (`readTasks` with one part). */
+export type ReadTaskOptions = Omit<ReadPart, 'task' | 'output'> & ReadOptions
 
 /** One chunk of the response body. */
 export interface BodyChunk {
@@ -36,86 +53,138 @@ export interface BodyChunk {
   readonly last: boolean
 }
 
+/** The response body of one task. */
+export function readTask(pool: WorkerPool, task: MergeRunsTask, output: StreamOutput, opts: ReadTaskOptions): AsyncGenerator<BodyChunk> {
+  return readTasks(pool, [{ ...opts, task, output }], opts)
+}
+
+const COMMA = new Uint8Array([0x2c])
+
 /**
- * The response body, as the worker encodes it. Returning early (or the signal) aborts the merge;
- * a failure of the merge is thrown by the iteration (a worker that died as an AppError saying so).
+ * The response body of `parts` (at least one), each a key range after the one before. Returning
+ * early (or the signal) aborts every merge; a failure of one is thrown by the iteration (a worker
+ * that died as an AppError saying so) and aborts the others.
  */
-export async function* readTask(pool: WorkerPool, task: MergeRunsTask, output: StreamOutput, opts: ReadTaskOptions): AsyncGenerator<BodyChunk> {
-  const prefetch = new Prefetcher(opts)
+export async function* readTasks(pool: WorkerPool, parts: readonly ReadPart[], opts: ReadOptions): AsyncGenerator<BodyChunk> {
   const abort = new AbortController()
   const onOuterAbort = (): void => abort.abort(opts.signal?.reason)
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true })
-  const chunks: BodyChunk[] = []
-  let channel: TaskChannel | null = null
-  let wake: (() => void) | null = null
-  let finished = false
-  let failure: unknown = null
-  // NB: a part that cannot be fetched is the cause of the failure the worker then reports.
-  let fetchError: unknown = null
-  const signal = (): void => {
-    wake?.()
-    wake = null
+  let ended = false
+  const end = (): void => {
+    if (ended) return
+    ended = true
+    opts.onEnd?.()
   }
-  const run = pool
-    .run<void>(
-      { kind: 'merge', payload: { task, output } },
-      {
-        onStart: (ch) => {
-          channel = ch
-        },
-        onMessage: (msg: TaskMessage, ch) => {
-          if (msg.type === 'need') servePart(prefetch, ch, msg.run, msg.part, (err) => {
-              fetchError ??= err
-              abort.abort(err)
-            })
-          else if (msg.type === 'chunk') {
-            noteShortLivedBytes(msg.bytes.byteLength)
-            chunks.push({ bytes: msg.bytes, rows: msg.rows, last: msg.last })
-            signal()
-          }
-        },
-        onDone: (r) => {
-          if (r.kind !== 'merge') throw new Error(`a read task ended with a ${r.kind} result`)
-        },
-      },
-      { signal: abort.signal },
-    )
-    .then(
-      () => undefined,
-      (err: unknown) => {
-        failure = err
-      },
-    )
-    .finally(() => {
-      finished = true
-      signal()
-      opts.onSettled?.()
-    })
+  const failure: ReadFailure = { abort, cause: null }
+  // NB: started together, in key order: see the header.
+  const tasks = parts.map((p) => new ReadRun(pool, p, failure))
+  const settled = Promise.all(tasks.map((t) => t.settled)).then(() => opts.onSettled?.())
+  const json = parts[0]?.output.format === 'json'
   let sawLast = false
+  let rowsBefore = 0
   try {
-    for (;;) {
-      const next = chunks.shift()
-      if (next !== undefined) {
-        sawLast = next.last
-        if (sawLast) opts.onEnd?.()
-        yield next
-        if (sawLast) return
+    for (const [i, run] of tasks.entries()) {
+      const lastTask = i === tasks.length - 1
+      let rows = 0
+      for (;;) {
+        const next = await run.next()
+        // NB: a JSON part after one with rows continues the array.
+        if (json && rows === 0 && next.rows > 0 && rowsBefore > 0) yield { bytes: COMMA, rows: 0, last: false }
+        rows += next.rows
+        sawLast = next.last && lastTask
+        if (sawLast) end()
+        yield { bytes: next.bytes, rows: next.rows, last: sawLast }
+        if (next.last) break
         // The consumer is back: the chunk is taken, the worker may encode one more.
-        ;(channel as TaskChannel | null)?.post({ type: 'go' })
-        continue
+        run.taken()
       }
-      if (finished) break
+      rowsBefore += rows
+    }
+  } finally {
+    if (!sawLast) abort.abort(new Error('snapshot read stopped'))
+    opts.signal?.removeEventListener('abort', onOuterAbort)
+    end()
+    // NB: after the last chunk only `done`s are left to come; nobody needs to wait for them.
+    if (!sawLast) await settled
+  }
+}
+
+/** What stops every task of a read, and the first failure among them (what the client is told). */
+interface ReadFailure {
+  readonly abort: AbortController
+  /**
+   * NB: the first failure is the cause: a part that cannot be fetched comes before the failure the
+   * worker then reports, and one task's failure before the others' aborts.
+   */
+  cause: unknown
+}
+
+/** One task of a read, started: its chunks as they arrive. */
+class ReadRun {
+  /** Settles (never rejects) once the task is over. */
+  readonly settled: Promise<void>
+  readonly #chunks: BodyChunk[] = []
+  readonly #failure: ReadFailure
+  #channel: TaskChannel | null = null
+  #wake: (() => void) | null = null
+  #finished = false
+
+  constructor(pool: WorkerPool, part: ReadPart, failure: ReadFailure) {
+    this.#failure = failure
+    const fail = (err: unknown): void => {
+      failure.cause ??= err
+      failure.abort.abort(err)
+    }
+    const prefetch = new Prefetcher(part)
+    this.settled = pool
+      .run<void>(
+        { kind: 'merge', payload: { task: part.task, output: part.output } },
+        {
+          onStart: (ch) => {
+            this.#channel = ch
+          },
+          onMessage: (msg: TaskMessage, ch) => {
+            if (msg.type === 'need') {
+              servePart(prefetch, ch, msg.run, msg.part, fail)
+            } else if (msg.type === 'chunk') {
+              noteShortLivedBytes(msg.bytes.byteLength)
+              this.#chunks.push({ bytes: msg.bytes, rows: msg.rows, last: msg.last })
+              this.#signal()
+            }
+          },
+          onDone: (r) => {
+            if (r.kind !== 'merge') throw new Error(`a read task ended with a ${r.kind} result`)
+          },
+        },
+        { signal: failure.abort.signal },
+      )
+      .then(() => undefined, fail)
+      .finally(() => {
+        this.#finished = true
+        this.#signal()
+      })
+  }
+
+  /** The next chunk (`last` ends this task's output); throws the task's failure. */
+  async next(): Promise<BodyChunk> {
+    for (;;) {
+      const next = this.#chunks.shift()
+      if (next !== undefined) return next
+      if (this.#finished) throw readFailure(this.#failure.cause ?? new Error('a read task ended before its last chunk'))
       await new Promise<void>((resolve) => {
-        wake = resolve
+        this.#wake = resolve
       })
     }
-    if (failure !== null) throw readFailure(fetchError ?? failure)
-  } finally {
-    if (!finished && !sawLast) abort.abort(new Error('snapshot read stopped'))
-    opts.signal?.removeEventListener('abort', onOuterAbort)
-    opts.onEnd?.()
-    // NB: after the last chunk only `done` is left to come; nobody needs to wait for it.
-    if (!sawLast) await run
+  }
+
+  /** The consumer took a chunk: the worker may encode one more. */
+  taken(): void {
+    this.#channel?.post({ type: 'go' })
+  }
+
+  #signal(): void {
+    this.#wake?.()
+    this.#wake = null
   }
 }
 

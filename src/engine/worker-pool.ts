@@ -128,6 +128,11 @@ export class WorkerPool extends EventEmitter {
     return this.#slots.filter((s) => s.task !== null).length
   }
 
+  /** Workers a task started now would find free (none while tasks wait in the queue). */
+  get idle(): number {
+    return this.#queue.length > 0 ? 0 : this.#slots.length - this.busy
+  }
+
   run<R>(task: TaskStart, handlers: TaskHandlers<R>, opts: { transfer?: TransferListItem[]; signal?: AbortSignal } = {}): Promise<R> {
     if (this.#closed) return Promise.reject(new TaskError('worker pool is closed', 'INTERNAL'))
     return new Promise<R>((resolve, reject) => {

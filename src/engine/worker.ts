@@ -274,20 +274,25 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
 }
 
 /**
- * A snapshot's response body, encoded chunk by chunk. Each chunk is held back until the next is
- * encoded (or the end), so the last one carries the end of the body and a small snapshot is one
- * message.
+ * A snapshot's response body (or its part of one: `StreamOutput`), encoded chunk by chunk. Each
+ * chunk is held back until the next is encoded (or the end), so the last one carries the end of
+ * the body and a small snapshot is one message.
  */
 class StreamEncoder {
   readonly #state: Current
+  readonly #out: StreamOutput
   readonly #json: { readonly sink: ByteSink; readonly head: string } | null
   readonly #arrow: UpdatesStreamWriter | null
   readonly #shape: UpdatesShape
   #pending: { bytes: Uint8Array; rows: number } | null = null
+  /** Nothing is encoded yet (the body's opening, when this part has it, comes first). */
   #first = true
+  /** Rows encoded so far (JSON rows after the first take a comma). */
+  #rows = 0
 
   constructor(state: Current, task: MergeTaskPayload['task'], out: StreamOutput) {
     this.#state = state
+    this.#out = out
     state.credit = out.maxOutstanding
     this.#shape = { keyType: task.keyType, valType: task.valType, timeKind: task.timeKind }
     if (out.format === 'json') {
@@ -298,7 +303,7 @@ class StreamEncoder {
       this.#arrow = null
     } else {
       this.#json = null
-      this.#arrow = new UpdatesStreamWriter(this.#shape)
+      this.#arrow = new UpdatesStreamWriter(this.#shape, { continues: !out.opens })
     }
   }
 
@@ -316,27 +321,32 @@ class StreamEncoder {
   }
 
   async end(): Promise<void> {
-    const tail = this.#encode(emptyUpdates(this.#shape), true)
+    // The body's end if this part closes it; else nothing, unless nothing was encoded yet and this
+    // part opens the body (a part with no rows still opens it).
+    const tail = this.#out.closes || this.#first ? this.#encode(emptyUpdates(this.#shape), this.#out.closes) : new Uint8Array(0)
     const previous = this.#pending
     this.#pending = null
     if (previous === null) return this.#post(tail, 0, true)
+    if (tail.byteLength === 0) return this.#post(previous.bytes, previous.rows, true)
     const bytes = new Uint8Array(previous.bytes.byteLength + tail.byteLength)
     bytes.set(previous.bytes)
     bytes.set(tail, previous.bytes.byteLength)
     return this.#post(bytes, previous.rows, true)
   }
 
-  #encode(u: Updates, last: boolean): Uint8Array {
+  /** The bytes of `u`'s rows, after the body's opening if this is the first encode, before its end if `closing`. */
+  #encode(u: Updates, closing: boolean): Uint8Array {
     const first = this.#first
     this.#first = false
     if (this.#json !== null) {
       const { sink, head } = this.#json
-      if (first) sink.ascii(head)
-      writeJsonRows(sink, u, first)
-      if (last) sink.ascii(']}')
+      if (first && this.#out.opens) sink.ascii(head)
+      writeJsonRows(sink, u, this.#rows === 0)
+      this.#rows += u.length
+      if (closing) sink.ascii(']}')
       return sink.take()
     }
-    const layout = (this.#arrow as UpdatesStreamWriter).layout(u, { last })
+    const layout = (this.#arrow as UpdatesStreamWriter).layout(u, { last: closing })
     const bytes = new Uint8Array(layout.byteLength)
     layout.writeTo(bytes)
     return bytes

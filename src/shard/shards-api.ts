@@ -111,6 +111,8 @@ export interface ShardsOptions {
   readonly onError?: (err: unknown) => void
   /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (engine/windows.ts). */
   readonly windowMinBytes?: number
+  /** Snapshot reads of at least this many bytes of parts may be split by key between two workers; default `SPLIT_MIN_BYTES` (snapshot.ts). */
+  readonly snapshotSplitMinBytes?: number
   /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
   readonly onState?: (shardId: ShardId, state: ShardState) => void
   /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */

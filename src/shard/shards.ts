@@ -150,6 +150,7 @@ export class Shards {
       blob: opts.blob,
       pool: this.#pool,
       ...(opts.windowMinBytes === undefined ? {} : { windowMinBytes: opts.windowMinBytes }),
+      ...(opts.snapshotSplitMinBytes === undefined ? {} : { splitMinBytes: opts.snapshotSplitMinBytes }),
       dyncfg: opts.dyncfg,
       head: (shardId) => this.get(shardId),
       recent: this.#recent,

@@ -42,6 +42,8 @@ export interface SnapshotReaderOptions {
   readonly pool: () => WorkerPool
   /** Parts larger than this are read one record batch at a time (engine/windows.ts). */
   readonly windowMinBytes?: number
+  /** Reads of at least this many bytes of parts may be split by key (snapshot.ts `splitRead`). */
+  readonly splitMinBytes?: number
   /** Started (loaded) here before a read's first use of a value. */
   readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   /** The head state, recorded as seen (recent states included); SHARD_NOT_FOUND, SHARD_DELETED. */
@@ -128,7 +130,12 @@ export class SnapshotReader {
     const settleHead = (body: BodyChunk | null): void => settle(read.seqno === head.seqno ? body : null)
     try {
       if (!available(state)) throw notAvailable(tk, asOf, state)
-      const deps = { blob: this.#o.blob, pool: this.#o.pool(), ...(this.#o.windowMinBytes === undefined ? {} : { windowMinBytes: this.#o.windowMinBytes }) }
+      const deps = {
+        blob: this.#o.blob,
+        pool: this.#o.pool(),
+        ...(this.#o.windowMinBytes === undefined ? {} : { windowMinBytes: this.#o.windowMinBytes }),
+        ...(this.#o.splitMinBytes === undefined ? {} : { splitMinBytes: this.#o.splitMinBytes }),
+      }
       const body = await readSnapshot(deps, state, asOf, {
         format: opts.format,
         ...(opts.abort === undefined ? {} : { signal: opts.abort.signal }),

@@ -2,7 +2,8 @@
  * Write and read tasks in real worker threads, against the oracle: random rows (sorted or not,
  * duplicates, cancelling diffs, both timestamp kinds, nested and nullable schemas) sent as a JSON
  * or an Arrow body cut at arbitrary byte boundaries; the parts written must be sorted,
- * consolidated runs, and the snapshot the read task encodes must be the oracle's.
+ * consolidated runs, and the snapshot the read tasks encode must be the oracle's, whether one task
+ * reads it or two split it by key (a split below every key, at a key of the rows, above every key).
  */
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
@@ -13,11 +14,11 @@ import { diffToJson } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { timestampKind, type Product, type Timestamp } from '../../src/core/timestamp.js'
 import { decodePart, UpdatesStreamWriter } from '../../src/columnar/part-format.js'
-import { compareRows, firstUnsortedRow, rowOrderKeys } from '../../src/columnar/sort-key.js'
+import { compareRows, firstUnsortedRow, rowOrderKeys, sortKeyLowerAt } from '../../src/columnar/sort-key.js'
 import { UpdatesBuilder, type Updates } from '../../src/columnar/updates.js'
 import { valueToJson } from '../../src/columnar/values.js'
 import type { MergeRunsTask, WriteTaskPayload } from '../../src/engine/protocol.js'
-import { readTask } from '../../src/engine/read-task.js'
+import { readTask, readTasks, type ReadPart } from '../../src/engine/read-task.js'
 import { WorkerPool } from '../../src/engine/worker-pool.js'
 import { runWriteTask, type WriteTaskPart } from '../../src/engine/write-task.js'
 import { announceSeed, arbRows, arbShape, compareTimes, seed, type Row, type Shape } from '../columnar/arbitraries.js'
@@ -110,8 +111,11 @@ async function write(pool: WorkerPool, payload: WriteTaskPayload, body: Readable
   return { parts, partsPerRun: r.stats.partsPerRun, rows: r.stats.rows }
 }
 
-/** The snapshot at `asOf` of the written parts (as inline parts of one batch), as the read task encodes it. */
-async function snapshot(pool: WorkerPool, shape: Shape, w: Written, asOf: Timestamp, format: 'json' | 'arrow'): Promise<Uint8Array> {
+/**
+ * The snapshot at `asOf` of the written parts (as inline parts of one batch), as the read task
+ * encodes it; with `splitKey` (a sort key), as two tasks encode it, one each side of the key.
+ */
+async function snapshot(pool: WorkerPool, shape: Shape, w: Written, asOf: Timestamp, format: 'json' | 'arrow', splitKey: Uint8Array | null = null): Promise<Uint8Array> {
   const tk = timestampKind(shape.timeKind)
   const desc = description([tk.minimum], [], [tk.minimum])
   const task: MergeRunsTask = {
@@ -128,11 +132,37 @@ async function snapshot(pool: WorkerPool, shape: Shape, w: Written, asOf: Timest
     targetSizeBytes: 200,
     yieldAfterUpdates: 7,
   }
+  const fetch = (): Promise<Uint8Array> => Promise.reject(new Error('inline parts are never asked for'))
+  const partSizes = task.runs.map((r) => r.parts.map(() => 0))
+  const body =
+    splitKey === null
+      ? readTask(pool, task, { kind: 'stream', format, maxOutstanding: 1, opens: true, closes: true }, { fetch, partSizes, prefetchBudgetBytes: 0 })
+      : readTasks(
+          pool,
+          [
+            { lower: null, upper: splitKey },
+            { lower: splitKey, upper: null },
+          ].map((keyRange, i): ReadPart => ({ task: { ...task, keyRange }, output: { kind: 'stream', format, maxOutstanding: 1 + i, opens: i === 0, closes: i === 1 }, fetch, partSizes, prefetchBudgetBytes: 0 })),
+          {},
+        )
   const chunks: Uint8Array[] = []
-  for await (const c of readTask(pool, task, { kind: 'stream', format, maxOutstanding: 1 }, { fetch: () => Promise.reject(new Error('inline parts are never asked for')), partSizes: task.runs.map((r) => r.parts.map(() => 0)), prefetchBudgetBytes: 0 })) {
+  let sawLast = false
+  for await (const c of body) {
+    assert.equal(sawLast, false, 'nothing after the last chunk')
+    sawLast = c.last
     chunks.push(c.bytes)
   }
+  assert.ok(sawLast, 'the body ends with its last chunk')
   return Buffer.concat(chunks)
+}
+
+/** A split key for `w`'s rows: below every key, the sort key of row `row` of its first part, or above every key. */
+function splitKeyOf(w: Written, where: 'below' | 'row' | 'above', row: number): Uint8Array {
+  if (where === 'below') return new Uint8Array(0)
+  const first = w.parts[0]
+  if (where === 'above' || first === undefined) return new Uint8Array(64).fill(0xff)
+  const u = decodePart(first.bytes).updates
+  return u.length === 0 ? new Uint8Array(0) : sortKeyLowerAt(u, row % u.length, 'structured')
 }
 
 function lessEqualTime(a: Timestamp, b: Timestamp): boolean {
@@ -174,9 +204,10 @@ describe('write and read tasks', () => {
             fc.array(fc.integer({ min: 1, max: 999 }).map((n) => n / 1000), { maxLength: 8 }),
             fc.nat(20),
             fc.integer({ min: 1, max: 2000 }),
+            fc.constantFrom<'none' | 'below' | 'row' | 'above'>('none', 'below', 'row', 'row', 'above'),
           ),
         ),
-        async ([shape, raw, format, presort, fractions, style, target]) => {
+        async ([shape, raw, format, presort, fractions, style, target, split]) => {
           const rows = presort ? sortRows(shape, raw) : raw
           const bytes = format === 'json' ? jsonBody(shape, rows, style) : arrowBody(shape, rows, 1 + (style % 4))
           const w = await write(pool, payloadFor(shape, format, target), bodyStream(bytes, fractions))
@@ -199,7 +230,8 @@ describe('write and read tasks', () => {
           // The snapshot at a time of the rows (or beyond all of them) is the oracle's.
           const tk = timestampKind(shape.timeKind)
           const asOf = rows.length === 0 ? tk.minimum : [...rows.map((r) => r.time)].sort(compareTimes)[style % rows.length]!
-          const doc = JSON.parse(Buffer.from(await snapshot(pool, shape, w, asOf, 'json')).toString('utf8')) as { asOf: unknown; updates: unknown[] }
+          const splitKey = split === 'none' ? null : splitKeyOf(w, split, style)
+          const doc = JSON.parse(Buffer.from(await snapshot(pool, shape, w, asOf, 'json', splitKey)).toString('utf8')) as { asOf: unknown; updates: unknown[] }
           assert.deepEqual(doc.asOf, tk.toJson(asOf))
           assert.equal(asJsonRows(doc.updates), oracleSnapshot(shape, rows, asOf))
         },
@@ -214,14 +246,30 @@ describe('write and read tasks', () => {
     const body = jsonBody(shape, rows, 0)
     const w = await write(pool, payloadFor(shape, 'json', 512), bodyStream(body, [0.3, 0.31, 0.9]))
     const json = JSON.parse(Buffer.from(await snapshot(pool, shape, w, 5n, 'json')).toString('utf8')) as { updates: { key: string; val: number; time: number; diff: number }[] }
-    const table = arrow.tableFromIPC(await snapshot(pool, shape, w, 5n, 'arrow'))
-    const fromArrow = table.toArray().map((r: { toJSON(): Record<string, unknown> }) => r.toJSON())
-    assert.equal(fromArrow.length, json.updates.length)
     assert.ok(json.updates.length > 0)
-    for (let i = 0; i < fromArrow.length; i++) {
-      const a = fromArrow[i]!
-      const j = json.updates[i]!
-      assert.deepEqual({ k: a.k, v: a.v, t: a.t, d: a.d }, { k: j.key, v: BigInt(j.val), t: BigInt(j.time), d: BigInt(j.diff) })
+    // One task, and two split below every key, in the middle of the rows, and above every key.
+    for (const split of [null, 'below', 'row', 'above'] as const) {
+      const bytes = await snapshot(pool, shape, w, 5n, 'arrow', split === null ? null : splitKeyOf(w, split, 20))
+      // One stream: its schema once, then record batches to the end marker and nothing after.
+      const messages = new arrow.MessageReader(bytes)
+      const kinds: string[] = []
+      let rows = 0
+      for (let m = messages.readMessage(); m !== null; m = messages.readMessage()) {
+        kinds.push(arrow.MessageHeader[m.headerType])
+        if (m.isRecordBatch()) rows += m.header().length
+        messages.readMessageBody(m.bodyLength)
+      }
+      assert.deepEqual(kinds, ['Schema', ...kinds.slice(1).map(() => 'RecordBatch')], `split: ${split}`)
+      assert.equal(rows, json.updates.length, `split: ${split}: the end marker ends the stream`)
+      assert.deepEqual([...bytes.subarray(-8)], [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+      const table = arrow.tableFromIPC(bytes)
+      const fromArrow = table.toArray().map((r: { toJSON(): Record<string, unknown> }) => r.toJSON())
+      assert.equal(fromArrow.length, json.updates.length, `split: ${split}`)
+      for (let i = 0; i < fromArrow.length; i++) {
+        const a = fromArrow[i]!
+        const j = json.updates[i]!
+        assert.deepEqual({ k: a.k, v: a.v, t: a.t, d: a.d }, { k: j.key, v: BigInt(j.val), t: BigInt(j.time), d: BigInt(j.diff) })
+      }
     }
   })
 
