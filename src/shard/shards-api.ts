@@ -113,6 +113,8 @@ export interface ShardsOptions {
   readonly windowMinBytes?: number
   /** Snapshot reads of at least this many bytes of parts may be split by key between two workers; default `SPLIT_MIN_BYTES` (snapshot.ts). */
   readonly snapshotSplitMinBytes?: number
+  /** The machine's cores (snapshot reads are split only with one to spare); default `os.availableParallelism()`. */
+  readonly cores?: number
   /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
   readonly onState?: (shardId: ShardId, state: ShardState) => void
   /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */

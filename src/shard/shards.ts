@@ -151,6 +151,7 @@ export class Shards {
       pool: this.#pool,
       ...(opts.windowMinBytes === undefined ? {} : { windowMinBytes: opts.windowMinBytes }),
       ...(opts.snapshotSplitMinBytes === undefined ? {} : { splitMinBytes: opts.snapshotSplitMinBytes }),
+      ...(opts.cores === undefined ? {} : { cores: opts.cores }),
       dyncfg: opts.dyncfg,
       head: (shardId) => this.get(shardId),
       recent: this.#recent,

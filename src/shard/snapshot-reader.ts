@@ -44,6 +44,8 @@ export interface SnapshotReaderOptions {
   readonly windowMinBytes?: number
   /** Reads of at least this many bytes of parts may be split by key (snapshot.ts `splitRead`). */
   readonly splitMinBytes?: number
+  /** The machine's cores (snapshot.ts `splitRead`). */
+  readonly cores?: number
   /** Started (loaded) here before a read's first use of a value. */
   readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   /** The head state, recorded as seen (recent states included); SHARD_NOT_FOUND, SHARD_DELETED. */
@@ -135,6 +137,7 @@ export class SnapshotReader {
         pool: this.#o.pool(),
         ...(this.#o.windowMinBytes === undefined ? {} : { windowMinBytes: this.#o.windowMinBytes }),
         ...(this.#o.splitMinBytes === undefined ? {} : { splitMinBytes: this.#o.splitMinBytes }),
+        ...(this.#o.cores === undefined ? {} : { cores: this.#o.cores }),
       }
       const body = await readSnapshot(deps, state, asOf, {
         format: opts.format,

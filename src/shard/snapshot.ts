@@ -5,10 +5,12 @@
  * window of each run plus a chunk, whatever the shard's size; nothing is decoded on the main
  * thread, and a slow client slows the merge (the next chunk is encoded when the last is written).
  *
- * A read of several runs with two workers free is split by key, as compaction splits a chunk
- * (`splitRead`): a second worker merges the upper keys while the first sends the lower ones, and
- * its chunks wait in memory for their turn, within a budget all reads share.
+ * A read of several runs is split by key, as compaction splits a chunk, when two workers are free
+ * and the machine has a core to spare besides (`splitRead`): a second worker merges the upper keys
+ * while the first sends the lower ones, and its chunks wait in memory for their turn, within a
+ * budget all reads share.
  */
+import { availableParallelism } from 'node:os'
 import * as ac from '../core/antichain.js'
 import type { BatchPart, HollowBatch } from '../core/batch.js'
 import { allHollowBatches } from '../trace/trace.js'
@@ -33,6 +35,8 @@ export interface SnapshotDeps {
   readonly windowMinBytes?: number
   /** Reads of at least this many bytes of parts may be split by key (`splitRead`). Default: `SPLIT_MIN_BYTES`. */
   readonly splitMinBytes?: number
+  /** The machine's cores, for `splitRead`. Default: `os.availableParallelism()`. */
+  readonly cores?: number
 }
 
 /** The encodings of a snapshot's body. */
@@ -208,7 +212,14 @@ interface SplitRead {
  * The key ranges of a read of `runs` (windowed) that two workers merge at once, or null to read
  * them in one task: when there is one run (nothing to merge: its parts pass through), fewer than
  * `splitMinBytes` to read, fewer than two workers free now (a split read queued behind other
- * tasks would hold the second worker waiting), or too little of the budget left.
+ * tasks would hold the second worker waiting), no core left over once both run, or too little of
+ * the budget left.
+ *
+ * NB (the core left over): a split read keeps the main thread busy sending, and its client often
+ * runs on the same machine. On 2 cores, with both workers merging one read, /healthz took
+ * p99 14–19 ms and up to 39 ms during Arrow snapshots, against p99 8–9 ms and 11–12 ms unsplit
+ * (`bench/snapshot-probe.ts --shuffle`, with a prober beside it), for no steady gain in the reads'
+ * speed: the cores were already busy. The control plane comes first.
  *
  * The upper range takes half of the bytes, at most `SPLIT_UPPER_MAX_BYTES`: its output waits in
  * memory until the lower range has been sent, so it is bounded, and with it what a slow client
@@ -217,7 +228,7 @@ interface SplitRead {
  * read: its lower range started first and needs nothing but the client).
  */
 function splitRead(deps: SnapshotDeps, runs: readonly PlannedRun[], order: SortOrder, schemaId: number, chunkBytes: number): SplitRead | null {
-  if (runs.length < 2 || deps.pool.idle < 2) return null
+  if (runs.length < 2 || deps.pool.idle < 2 || deps.pool.busy + 2 >= (deps.cores ?? availableParallelism())) return null
   const total = runs.reduce((s, r) => s + r.parts.reduce((t, p) => t + p.encodedSizeBytes, 0), 0)
   if (total < (deps.splitMinBytes ?? SPLIT_MIN_BYTES)) return null
   const upperBytes = Math.min(total / 2, SPLIT_UPPER_MAX_BYTES)
