@@ -38,7 +38,9 @@ RUN --mount=type=secret,id=npm_ca \
     npm ci --omit=dev --omit=optional --no-audit --no-fund --loglevel=error && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
+# GLIBC_TUNABLES: malloc asks for transparent huge pages (src/engine/huge-pages.ts), as `npm start` does.
 ENV NODE_ENV=production \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
     COMPACTD_HOST=0.0.0.0 \
     COMPACTD_PORT=6880 \
     COMPACTD_DATA_DIR=/data

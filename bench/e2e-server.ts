@@ -1,6 +1,6 @@
 /**
- * A real compactd server as a child process, started as `npm start` starts it (`tsx src/main.ts`)
- * with the default file stores under a data directory, on a free loopback port; stopped with
+ * A real compactd server as a child process, started as `npm start` starts it (`tsx src/main.ts`,
+ * with the malloc tunable `npm start` sets) with the default file stores under a data directory, on a free loopback port; stopped with
  * SIGTERM (its graceful shutdown) and restartable on the same data.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -8,6 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { withHugePages } from '../src/engine/huge-pages.js'
 
 export interface ServerOptions {
   readonly root: string
@@ -57,7 +58,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
     ['--import', 'tsx', ...extraNodeFlags(), ...(opts.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`]), join(opts.root, 'src/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--workers', String(opts.workers), '--log-level', opts.logLevel],
-    { cwd: opts.root, stdio: ['ignore', 'inherit', 'inherit'] },
+    // NB: with the malloc tunable `npm start` sets (src/engine/huge-pages.ts), unless BENCH_NO_HUGE is set (an A/B).
+    { cwd: opts.root, stdio: ['ignore', 'inherit', 'inherit'], env: process.env.BENCH_NO_HUGE === '1' ? process.env : withHugePages(process.env) },
   )
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}`

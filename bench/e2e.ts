@@ -28,6 +28,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { HollowBatchJson } from '../src/core/batch.js'
+import { withHugePages } from '../src/engine/huge-pages.js'
 import { FileBlob } from '../src/location/file-blob.js'
 import { checkBatch, type CheckResult } from './check.js'
 import type { ChildJob, ChildMessage } from './contenders.js'
@@ -399,7 +400,8 @@ function report(r: ProbeReport | typeof PROBE_READY): ProbeReport {
 
 /** The codec floor over the written parts, in a contender process (child.ts) of its own. */
 async function runFloorChild(job: ChildJob): Promise<{ seconds: number; keys: readonly string[] }> {
-  const child = fork(join(HERE, 'child.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+  // NB: with the malloc tunable, as the matrix's floors (run.ts).
+  const child = fork(join(HERE, 'child.ts'), [], { execArgv: ['--import', 'tsx'], env: withHugePages(process.env), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
   const reply = await new Promise<ChildMessage>((resolve, reject) => {
     child.once('message', (m: ChildMessage) => resolve(m))
     child.once('exit', (code) => reject(new Error(`the floor exited (${code}) without a result`)))

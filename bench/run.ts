@@ -24,6 +24,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { withHugePages } from '../src/engine/huge-pages.js'
 import { FileBlob } from '../src/location/file-blob.js'
 import { checkBatch, checkCopies, checkDuckDbOutput, compareDuckDbOutputs, type CheckResult } from './check.js'
 import { CONTENDERS, type ChildJob, type ChildMessage, type ChildResult, type Contender } from './contenders.js'
@@ -189,7 +190,10 @@ function forkChild(job: ChildJob, profDir: string | null): Promise<{ result: Chi
   const started = performance.now()
   const execArgv = ['--import', 'tsx']
   if (profDir !== null) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profDir}`)
-  const child = fork(join(HERE, 'child.ts'), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+  // NB: compactd's processes (and the floors, which run its codec and blob code) run with the
+  // malloc tunable `npm start` sets (src/engine/huge-pages.ts); DuckDB as it comes.
+  const env = job.contender.startsWith('duckdb') ? process.env : withHugePages(process.env)
+  const child = fork(join(HERE, 'child.ts'), [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
   return new Promise((resolvePromise, reject) => {
     let reply: ChildMessage | null = null
     const timer = setTimeout(() => {

@@ -12,6 +12,7 @@
  * group, and npm relays what it got to its child). A later second signal exits at once.
  */
 import { buildApp, type App } from './app.js'
+import { hugePagesRequested } from './engine/huge-pages.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
 import { loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings } from './settings.js'
@@ -52,7 +53,9 @@ async function main(argv: readonly string[]): Promise<void> {
   onShutdown(app, settings.shutdownGraceMs, (cause) => shutDown(app, services, cause))
 
   const address = await app.listen({ port: settings.port, host: settings.host })
-  app.log.info({ address, settings: loggableSettings(settings) }, 'compactd listening')
+  // NB: started some other way than `npm start` or the image, the process runs without huge pages
+  // (engine/huge-pages.ts): the log says so.
+  app.log.info({ address, settings: loggableSettings(settings), mallocHugePages: hugePagesRequested() }, 'compactd listening')
 }
 
 /** How long start-up waits for the worker threads to load before it listens regardless. */

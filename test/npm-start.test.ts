@@ -186,7 +186,9 @@ describe('npm start: signals with a compaction running', () => {
       detached: true,
     })
     t.after(npm.kill)
-    const address = (await npm.logLine('compactd listening')).address as string
+    const listening = await npm.logLine('compactd listening')
+    assert.equal(listening.mallocHugePages, true, 'npm start asks malloc for huge pages (src/engine/huge-pages.ts)')
+    const address = listening.address as string
     const v1 = (path: string, method: string, body?: unknown): Promise<Response> =>
       fetch(`${address}/v1${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
 
