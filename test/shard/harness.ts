@@ -98,3 +98,12 @@ export async function collect<T>(chunks: AsyncIterable<T>): Promise<T[]> {
   for await (const c of chunks) out.push(c)
   return out
 }
+
+/** Resolves once `done()` holds, checking after each turn of the event loop; fails after 10 s. */
+export async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = performance.now() + 10_000
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within 10 s`)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}

@@ -9,16 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import * as arrow from 'apache-arrow'
 import type { ShardId } from '../../src/core/ids.js'
 import { snapshotInputSlots } from '../../src/shard/snapshot.js'
-import { collect, makeHarness, snapshotDocument, type Harness } from './harness.js'
-
-/** Resolves once `done()` holds, checking after each turn of the event loop; fails after 10 s. */
-async function until(what: string, done: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000
-  while (!done()) {
-    if (performance.now() > deadline) assert.fail(`${what}: not within 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 1))
-  }
-}
+import { collect, makeHarness, snapshotDocument, until, type Harness } from './harness.js'
 
 const RUNS = 3
 const ROWS = 100_000

@@ -16,15 +16,17 @@ import { isAppError } from '../../src/errors.js'
 import { WorkerPool } from '../../src/engine/worker-pool.js'
 import { FileBlob } from '../../src/location/file-blob.js'
 import { snapshotAheadBytes, snapshotInputSlots } from '../../src/shard/snapshot.js'
-import { makeHarness, type Harness } from './harness.js'
+import { makeHarness, until, type Harness } from './harness.js'
 
-/** Resolves once `done()` holds, checking after each turn of the event loop; fails after 10 s. */
-async function until(what: string, done: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000
-  while (!done()) {
-    if (performance.now() > deadline) assert.fail(`${what}: not within 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 1))
+/** A body's bytes, and the most of the split reads' budget reserved while it was read. */
+async function readAll(body: AsyncIterable<{ readonly bytes: Uint8Array }>): Promise<{ bytes: Buffer; held: number }> {
+  const chunks: Uint8Array[] = []
+  let held = 0
+  for await (const c of body) {
+    held = Math.max(held, snapshotAheadBytes())
+    chunks.push(c.bytes)
   }
+  return { bytes: Buffer.concat(chunks), held }
 }
 
 const RUNS = 4
@@ -59,15 +61,9 @@ describe('snapshot reads split by key', () => {
   })
 
   it('a JSON body: every row once, sorted, the budget held while it runs and given back', async () => {
-    const read = await h.shards.snapshot(id, RUNS - 1, { format: 'json' })
-    const chunks: Uint8Array[] = []
-    let held = 0
-    for await (const c of read.body) {
-      held = Math.max(held, snapshotAheadBytes())
-      chunks.push(c.bytes)
-    }
+    const { bytes, held } = await readAll((await h.shards.snapshot(id, RUNS - 1, { format: 'json' })).body)
     assert.ok(held > 0, 'the read was split')
-    const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { asOf: unknown; updates: { key: string; diff: string | number }[] }
+    const doc = JSON.parse(bytes.toString('utf8')) as { asOf: unknown; updates: { key: string; diff: string | number }[] }
     assert.equal(doc.asOf, RUNS - 1)
     assert.equal(doc.updates.length, expected.size)
     for (let i = 0; i < doc.updates.length; i++) {
@@ -80,15 +76,8 @@ describe('snapshot reads split by key', () => {
   })
 
   it('an Arrow body: one stream of every row once, sorted', async () => {
-    const read = await h.shards.snapshot(id, RUNS - 1, { format: 'arrow' })
-    const chunks: Uint8Array[] = []
-    let held = 0
-    for await (const c of read.body) {
-      held = Math.max(held, snapshotAheadBytes())
-      chunks.push(c.bytes)
-    }
+    const { bytes, held } = await readAll((await h.shards.snapshot(id, RUNS - 1, { format: 'arrow' })).body)
     assert.ok(held > 0, 'the read was split')
-    const bytes = Buffer.concat(chunks)
     const messages = new arrow.MessageReader(bytes)
     let schemas = 0
     for (let m = messages.readMessage(); m !== null; m = messages.readMessage()) {
@@ -114,13 +103,7 @@ describe('snapshot reads split by key', () => {
     assert.equal(first.done, false)
     assert.ok(snapshotAheadBytes() > 0, 'the read was split')
     await body.return?.(undefined)
-    await until('the budget given back', () => snapshotAheadBytes() === 0)
-    await until('every slot given back or forgotten', () => snapshotInputSlots().lent === 0)
-    // The pool is whole: the next read is complete.
-    const next = await h.shards.snapshot(id, RUNS - 1, { format: 'json' })
-    let rows = 0
-    for await (const c of next.body) rows += c.rows
-    assert.equal(rows, expected.size)
+    await givenBackAndWhole()
   })
 
   it('is not split when both workers would leave no core to spare', async () => {
@@ -151,11 +134,16 @@ describe('snapshot reads split by key', () => {
       })(),
       (err: unknown) => isAppError(err) && err.code === 'INTERNAL' && /worker thread serving this read stopped/.test(err.message),
     )
+    await givenBackAndWhole()
+  })
+
+  /** After a read that did not end well: its budget and slots are given back, and the next read is complete. */
+  async function givenBackAndWhole(): Promise<void> {
     await until('the budget given back', () => snapshotAheadBytes() === 0)
     await until('every slot given back or forgotten', () => snapshotInputSlots().lent === 0)
     const next = await h.shards.snapshot(id, RUNS - 1, { format: 'json' })
     let rows = 0
     for await (const c of next.body) rows += c.rows
     assert.equal(rows, expected.size)
-  })
+  }
 })
