@@ -180,8 +180,9 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
               (PREFETCH_CHUNKS * chunkBytes) / 2,
             ),
           )
-    // The budget a split read reserved is given back once its tasks are over and its body too (the
-    // chunks waiting for their turn are dropped with it).
+    // The budget a split read reserves (here, just before its tasks start) is given back once its
+    // tasks are over and its body too (the chunks waiting for their turn are dropped with it).
+    if (split !== null) aheadReserved += split.aheadBytes
     let ends = 0
     const ended = (): void => {
       if (++ends === 2 && split !== null) aheadReserved -= split.aheadBytes
@@ -209,11 +210,11 @@ interface SplitRead {
 }
 
 /**
- * The key ranges of a read of `runs` (windowed) that two workers merge at once, or null to read
- * them in one task: when there is one run (nothing to merge: its parts pass through), fewer than
- * `splitMinBytes` to read, fewer than two workers free now (a split read queued behind other
- * tasks would hold the second worker waiting), no core left over once both run, or too little of
- * the budget left.
+ * The key ranges of a read of `runs` (windowed) that two workers merge at once, and the budget
+ * they need (the caller reserves it, with no await in between), or null to read them in one task:
+ * when there is one run (nothing to merge: its parts pass through), fewer than `splitMinBytes` to
+ * read, fewer than two workers free now (a split read queued behind other tasks would hold the
+ * second worker waiting), no core left over once both run, or too little of the budget left.
  *
  * NB (the core left over): a split read keeps the main thread busy sending, and its client often
  * runs on the same machine. On 2 cores, with both workers merging one read, /healthz took
@@ -237,7 +238,6 @@ function splitRead(deps: SnapshotDeps, runs: readonly PlannedRun[], order: SortO
   if (aheadReserved + aheadBytes > SPLIT_AHEAD_BUDGET_BYTES) return null
   const split = splitByKey({ runs: [...runs], memoryBytes: 0 }, order, schemaId, 2, [], upperBytes)
   if (split.tasks.length < 2) return null
-  aheadReserved += aheadBytes
   return {
     ranges: split.tasks.map((t) => ({ keyRange: t.keyRange, runs: t.runs.map((r) => ({ ...r.run, parts: r.parts.map((i) => r.run.parts[i] as BatchPart) })) })),
     aheadChunks,
