@@ -201,7 +201,7 @@ export async function readSnapshot(deps: SnapshotDeps, state: ShardState, asOf: 
   })()
 }
 
-/** A read split by key: its ranges in key order, and what it reserved of the shared budget. */
+/** A read split by key: its ranges in key order, and what it needs of the shared budget. */
 interface SplitRead {
   readonly ranges: readonly { readonly keyRange: MergeRunsTask['keyRange']; readonly runs: readonly PlannedRun[] }[]
   /** Chunks the upper range may encode ahead of its turn. */
