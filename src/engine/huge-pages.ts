@@ -9,10 +9,10 @@
  * Why: touching fresh memory costs a page fault per 4 KiB page, ~11 µs each on the VMs compactd is
  * measured on, and a compaction after a restart touches hundreds of MB of it; with huge pages
  * that is one fault per 2 MiB, and fewer TLB misses after. Measured with `bench/compact-probe.ts`
- * (10M updates in 16 runs), in A/B runs (five each way): the first
- * compaction after a restart spent 0.40–0.51 s in the kernel against 0.58–0.81 s; its wall time
- * moved within the noise (1.96–2.29 s against 2.11–2.27 s), as did warm compactions' and
- * writes' (`bench/write-probe.ts --arrow 8 --json 4`: sorted Arrow 6.35–6.44 M/s against
+ * (10M updates in 16 runs), in A/B runs (seven each way): the first compaction after a restart
+ * spent 0.40–0.55 s in the kernel against 0.58–1.12 s; its wall time, 1.96–2.29 s against
+ * 2.11–2.41 s, mostly overlaps: the noise between runs is as large. Warm compactions and writes
+ * overlap too (`bench/write-probe.ts --arrow 8 --json 4`: sorted Arrow 6.35–6.44 M/s against
  * 6.01–6.43, JSON 1.53–1.54 against 1.30–1.44). The idle server's RSS grows by ~5 MB. Snapshot
  * reads did not change.
  *
