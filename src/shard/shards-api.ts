@@ -18,6 +18,7 @@ import type { GcMetrics } from '../metrics/metrics.js'
 import type { Leases } from './leases.js'
 import type { Machine } from './machine.js'
 import type { ReaderLeaseMetrics } from './reader-leases.js'
+import type { SnapshotTuning } from './snapshot.js'
 import type { ShardState } from './state.js'
 
 export interface CreateShardRequest {
@@ -109,12 +110,8 @@ export interface ShardsOptions {
   readonly leases?: Leases
   /** Errors of background work nobody awaits (periodic GC, throwing listeners). */
   readonly onError?: (err: unknown) => void
-  /** Snapshot reads read parts larger than this one record batch at a time; default `WINDOW_MIN_PART_BYTES` (engine/windows.ts). */
-  readonly windowMinBytes?: number
-  /** Snapshot reads of at least this many bytes of parts may be split by key between two workers; default `SPLIT_MIN_BYTES` (snapshot.ts). */
-  readonly snapshotSplitMinBytes?: number
-  /** The machine's cores (snapshot reads are split only with one to spare); default `os.availableParallelism()`. */
-  readonly cores?: number
+  /** How snapshot reads are cut up: windows, key splits (snapshot.ts `SnapshotTuning`); defaults where not given. */
+  readonly snapshotTuning?: SnapshotTuning
   /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
   readonly onState?: (shardId: ShardId, state: ShardState) => void
   /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */

@@ -149,9 +149,7 @@ export class Shards {
     this.#reader = new SnapshotReader({
       blob: opts.blob,
       pool: this.#pool,
-      ...(opts.windowMinBytes === undefined ? {} : { windowMinBytes: opts.windowMinBytes }),
-      ...(opts.snapshotSplitMinBytes === undefined ? {} : { splitMinBytes: opts.snapshotSplitMinBytes }),
-      ...(opts.cores === undefined ? {} : { cores: opts.cores }),
+      ...(opts.snapshotTuning === undefined ? {} : { tuning: opts.snapshotTuning }),
       dyncfg: opts.dyncfg,
       head: (shardId) => this.get(shardId),
       recent: this.#recent,

@@ -32,7 +32,7 @@ import { ReaderLeases, type CommitState, type ReaderLeaseMetrics } from './reade
 import type { RecentStates } from './recent-states.js'
 import { deletedError, notAvailable, notFound, timestampFromText } from './shard-errors.js'
 import type { SnapshotRead } from './shards-api.js'
-import { readSnapshot, type SnapshotFormat } from './snapshot.js'
+import { readSnapshot, type SnapshotFormat, type SnapshotTuning } from './snapshot.js'
 import { SnapshotBodies } from './snapshot-bodies.js'
 import { isDeleted, latestSchema, sinceOf, tkOf, upperOf, type ShardState } from './state.js'
 
@@ -40,12 +40,8 @@ export interface SnapshotReaderOptions {
   readonly blob: Blob
   /** The worker pool that merges and encodes (called on a read's first task). */
   readonly pool: () => WorkerPool
-  /** Parts larger than this are read one record batch at a time (engine/windows.ts). */
-  readonly windowMinBytes?: number
-  /** Reads of at least this many bytes of parts may be split by key (snapshot.ts `splitRead`). */
-  readonly splitMinBytes?: number
-  /** The machine's cores (snapshot.ts `splitRead`). */
-  readonly cores?: number
+  /** How reads are cut up (snapshot.ts); defaults where not given. */
+  readonly tuning?: SnapshotTuning
   /** Started (loaded) here before a read's first use of a value. */
   readonly dyncfg: Pick<DynamicConfigs, 'start' | 'snapshot'>
   /** The head state, recorded as seen (recent states included); SHARD_NOT_FOUND, SHARD_DELETED. */
@@ -132,13 +128,7 @@ export class SnapshotReader {
     const settleHead = (body: BodyChunk | null): void => settle(read.seqno === head.seqno ? body : null)
     try {
       if (!available(state)) throw notAvailable(tk, asOf, state)
-      const deps = {
-        blob: this.#o.blob,
-        pool: this.#o.pool(),
-        ...(this.#o.windowMinBytes === undefined ? {} : { windowMinBytes: this.#o.windowMinBytes }),
-        ...(this.#o.splitMinBytes === undefined ? {} : { splitMinBytes: this.#o.splitMinBytes }),
-        ...(this.#o.cores === undefined ? {} : { cores: this.#o.cores }),
-      }
+      const deps = { ...this.#o.tuning, blob: this.#o.blob, pool: this.#o.pool() }
       const body = await readSnapshot(deps, state, asOf, {
         format: opts.format,
         ...(opts.abort === undefined ? {} : { signal: opts.abort.signal }),

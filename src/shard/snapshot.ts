@@ -28,15 +28,19 @@ import { windowChunk } from '../engine/windows.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
 import { latestSchema, tkOf, type ShardState } from './state.js'
 
-export interface SnapshotDeps {
-  readonly pool: WorkerPool
-  readonly blob: Blob
+/** How snapshot reads are cut up: each value has a default, and tests set them for small data. */
+export interface SnapshotTuning {
   /** Parts larger than this are read one record batch at a time (engine/windows.ts). Default: `WINDOW_MIN_PART_BYTES`. */
   readonly windowMinBytes?: number
   /** Reads of at least this many bytes of parts may be split by key (`splitRead`). Default: `SPLIT_MIN_BYTES`. */
   readonly splitMinBytes?: number
   /** The machine's cores, for `splitRead`. Default: `os.availableParallelism()`. */
   readonly cores?: number
+}
+
+export interface SnapshotDeps extends SnapshotTuning {
+  readonly pool: WorkerPool
+  readonly blob: Blob
 }
 
 /** The encodings of a snapshot's body. */

@@ -420,7 +420,7 @@ describe('Shards snapshot reads of parts written in several record batches', () 
       }
     })()
     // Every part with several batches is read in windows.
-    const h = await makeHarness({ blob, service: { windowMinBytes: 0 } })
+    const h = await makeHarness({ blob, service: { snapshotTuning: { windowMinBytes: 0 } } })
     try {
       const id = (await h.shards.create({ name: 'big', ...U64 })).state.shardId
       // ~1.5 MB a batch write: each part holds two record batches or more (PART_BATCH_BYTES).

@@ -20,7 +20,7 @@ describe('snapshot reads into reused slots', () => {
   const expected = new Map<string, number>()
   before(async () => {
     // Every part in blob storage, and read in windows where it has several record batches.
-    h = await makeHarness({ service: { windowMinBytes: 0 } })
+    h = await makeHarness({ service: { snapshotTuning: { windowMinBytes: 0 } } })
     // Small parts: many per run, so that a read abandoned early leaves parts read ahead untaken.
     await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0, persist_blob_target_size: 32 * 1024 })
     id = (await h.shards.create({ name: 'slots', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId

@@ -43,7 +43,7 @@ describe('snapshot reads split by key', () => {
     dir = await mkdtemp(join(tmpdir(), 'snapshot-split-'))
     pool = new WorkerPool(2)
     await pool.loaded()
-    h = await makeHarness({ blob: new FileBlob(join(dir, 'blob')), service: { pool: () => pool, windowMinBytes: 0, snapshotSplitMinBytes: 0, cores: 8 } })
+    h = await makeHarness({ blob: new FileBlob(join(dir, 'blob')), service: { pool: () => pool, snapshotTuning: { windowMinBytes: 0, splitMinBytes: 0, cores: 8 } } })
     await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0, persist_blob_target_size: 256 * 1024 })
     id = (await h.shards.create({ name: 'split', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })).state.shardId
     // Runs whose keys interleave, with updates that cancel, some of them across the runs.
@@ -107,7 +107,7 @@ describe('snapshot reads split by key', () => {
   })
 
   it('is not split when both workers would leave no core to spare', async () => {
-    const two = await makeHarness({ blob: h.blob, consensus: h.consensus, service: { pool: () => pool, windowMinBytes: 0, snapshotSplitMinBytes: 0, cores: 2 } })
+    const two = await makeHarness({ blob: h.blob, consensus: h.consensus, service: { pool: () => pool, snapshotTuning: { windowMinBytes: 0, splitMinBytes: 0, cores: 2 } } })
     try {
       const read = await two.shards.snapshot(id, RUNS - 1, { format: 'json' })
       let rows = 0
