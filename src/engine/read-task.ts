@@ -41,9 +41,6 @@ export interface ReadOptions {
   onSettled?(): void
 }
 
-/** One read task's options (`readTasks` with one part). */
-export type ReadTaskOptions = Omit<ReadPart, 'task' | 'output'> & ReadOptions
-
 /** One chunk of the response body. */
 export interface BodyChunk {
   readonly bytes: Uint8Array
@@ -51,11 +48,6 @@ export interface BodyChunk {
   readonly rows: number
   /** Whether it ends the body (every part has been read by then). */
   readonly last: boolean
-}
-
-/** The response body of one task. */
-export function readTask(pool: WorkerPool, task: MergeRunsTask, output: StreamOutput, opts: ReadTaskOptions): AsyncGenerator<BodyChunk> {
-  return readTasks(pool, [{ ...opts, task, output }], opts)
 }
 
 const COMMA = new Uint8Array([0x2c])

@@ -49,7 +49,7 @@ export type SnapshotFormat = 'json' | 'arrow'
 export interface SnapshotOptions {
   readonly format: SnapshotFormat
   readonly signal?: AbortSignal
-  /** Called once when the read is over (see `ReadTaskOptions.onEnd`). */
+  /** Called once when the read is over (see `ReadOptions.onEnd`). */
   readonly onEnd?: () => void
   /** About how many bytes of rows each chunk of the body holds. */
   readonly chunkBytes?: number

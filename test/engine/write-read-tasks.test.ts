@@ -18,7 +18,7 @@ import { compareRows, firstUnsortedRow, rowOrderKeys, sortKeyLowerAt } from '../
 import { UpdatesBuilder, type Updates } from '../../src/columnar/updates.js'
 import { valueToJson } from '../../src/columnar/values.js'
 import type { MergeRunsTask, WriteTaskPayload } from '../../src/engine/protocol.js'
-import { readTask, readTasks, type ReadPart } from '../../src/engine/read-task.js'
+import { readTasks, type ReadPart } from '../../src/engine/read-task.js'
 import { WorkerPool } from '../../src/engine/worker-pool.js'
 import { runWriteTask, type WriteTaskPart } from '../../src/engine/write-task.js'
 import { announceSeed, arbRows, arbShape, compareTimes, seed, type Row, type Shape } from '../columnar/arbitraries.js'
@@ -136,7 +136,7 @@ async function snapshot(pool: WorkerPool, shape: Shape, w: Written, asOf: Timest
   const partSizes = task.runs.map((r) => r.parts.map(() => 0))
   const body =
     splitKey === null
-      ? readTask(pool, task, { kind: 'stream', format, maxOutstanding: 1, opens: true, closes: true }, { fetch, partSizes, prefetchBudgetBytes: 0 })
+      ? readTasks(pool, [{ task, output: { kind: 'stream', format, maxOutstanding: 1, opens: true, closes: true }, fetch, partSizes, prefetchBudgetBytes: 0 }], {})
       : readTasks(
           pool,
           [
