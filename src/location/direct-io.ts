@@ -91,31 +91,33 @@ interface WasmGlobal {
   Memory: new (desc: { initial: number; maximum: number; shared?: boolean }) => { readonly buffer: ArrayBuffer | SharedArrayBuffer }
 }
 
+/** WebAssembly memory of `pages` pages (V8 maps it page-aligned), or null without WebAssembly (`--jitless`). */
+function wasmMemory(pages: number, shared: boolean): ArrayBuffer | SharedArrayBuffer | null {
+  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
+  return wasm === undefined ? null : new wasm.Memory({ initial: pages, maximum: pages, shared }).buffer
+}
+
 /**
  * Shared memory of at least `bytes` whose start is a page boundary (WebAssembly memory, marked so
  * here), for buffers that will be written with O_DIRECT from where they lie; null where there is
- * none to be had: no WebAssembly (`--jitless`), or V8 refused it (it reserves address space for
- * every WebAssembly memory, so callers use this for few, large buffers).
+ * none to be had: no WebAssembly, or V8 refused it (it reserves address space for every
+ * WebAssembly memory, so callers use this for few, large buffers).
  */
 export function pageAlignedSharedMemory(bytes: number): SharedArrayBuffer | null {
-  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
-  if (wasm === undefined) return null
-  const pages = Math.ceil(bytes / WASM_PAGE)
+  let buffer: SharedArrayBuffer | null
   try {
-    const buffer = new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer
-    markPageAligned(buffer)
-    return buffer
+    buffer = wasmMemory(Math.ceil(bytes / WASM_PAGE), true) as SharedArrayBuffer | null
   } catch {
     return null
   }
+  if (buffer !== null) markPageAligned(buffer)
+  return buffer
 }
 
 function wasmPages(): Uint8Array {
-  const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly
-  // NB: Node run with --jitless has no WebAssembly.
-  if (wasm === undefined) throw new DirectIoRefused('no WebAssembly memory to stage through')
-  const pages = DIRECT_STAGE_BYTES / WASM_PAGE
-  return new Uint8Array(new wasm.Memory({ initial: pages, maximum: pages }).buffer)
+  const buffer = wasmMemory(DIRECT_STAGE_BYTES / WASM_PAGE, false)
+  if (buffer === null) throw new DirectIoRefused('no WebAssembly memory to stage through')
+  return new Uint8Array(buffer)
 }
 
 /**
