@@ -1,0 +1,417 @@
+/**
+ * Every operation of the OpenAPI document, sent random and mutated requests over HTTP on file
+ * stores: path parameters, query strings, headers and bodies (random JSON, valid bodies with one
+ * field changed or cut short, Arrow streams with bytes flipped or cut), four at a time. Whatever a
+ * client sends, the answer is never a 5xx, every 4xx is the error body (`code`, `message`), a shard
+ * no request names keeps its snapshot, and after a restart every shard reads as it did.
+ *
+ * The operations come from the document the routes generate, so a new route is fuzzed without
+ * touching this file. `PATCH /v1/configs` has its own app: a random valid config (pausing the
+ * scheduler, say) would change what every other operation does.
+ *
+ * `FUZZ_RUNS=300` (default 40 sequences of 20–40 requests) soaks; `FC_SEED` replays.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { Agent, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import fc from 'fast-check'
+import { renderOpenApi } from '../../src/http/openapi.js'
+import { announceSeed, seed } from '../columnar/arbitraries.js'
+import { buildTestApp, type TestApp } from '../helper.js'
+import { ARROW, arrowRows } from './data-support.js'
+
+announceSeed('test/routes/fuzz.test.ts')
+
+/** Sequences of requests per run; `FUZZ_RUNS=2000` soaks. */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 40)
+/** Requests in flight at once. */
+const LANES = 4
+
+interface Operation {
+  readonly method: string
+  readonly path: string
+  readonly params: readonly { readonly name: string; readonly in: string }[]
+  readonly contentTypes: readonly string[]
+  readonly examples: readonly unknown[]
+}
+
+interface Request {
+  readonly method: string
+  readonly url: string
+  readonly headers: Record<string, string>
+  readonly payload?: string | Buffer
+}
+
+/** The operations of the document the app serves. */
+function operationsOf(t: TestApp): Operation[] {
+  type Op = { parameters?: { name: string; in: string }[]; requestBody?: { content: Record<string, { examples?: Record<string, { value: unknown }> }> } }
+  const doc = JSON.parse(renderOpenApi(t.app)) as { paths: Record<string, Record<string, Op>> }
+  const out: Operation[] = []
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const content = op.requestBody?.content ?? {}
+      out.push({
+        method: method.toUpperCase(),
+        path,
+        params: op.parameters ?? [],
+        contentTypes: Object.keys(content),
+        examples: Object.values(content).flatMap((c) => Object.values(c.examples ?? {}).map((e) => e.value)),
+      })
+    }
+  }
+  return out
+}
+
+/** Strings a careless or hostile client sends where an id, a number or a frontier belongs. */
+const junk: fc.Arbitrary<string> = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.constantFrom(
+    '',
+    ' ',
+    '%',
+    '%00',
+    '..',
+    '../..',
+    'null',
+    '[]',
+    '[',
+    '{}',
+    '[1,',
+    '[[1,2]]',
+    '[-1]',
+    '["x"]',
+    '-1',
+    '0',
+    '1.5',
+    '1e309',
+    'NaN',
+    '18446744073709551616',
+    '9007199254740993',
+    'true',
+    'x'.repeat(5000),
+    '\u0000',
+    's00000000-0000-4000-8000-000000000000',
+  ),
+)
+
+/** Replaces, removes or adds one field somewhere inside `v` (`path` picks where). */
+function mutate(v: unknown, path: readonly number[], replacement: unknown, action: number): unknown {
+  if (path.length === 0 || v === null || typeof v !== 'object') return replacement
+  const [step, ...rest] = path as [number, ...number[]]
+  if (Array.isArray(v)) {
+    if (v.length === 0) return [replacement]
+    const i = step % v.length
+    const copy = [...v]
+    if (rest.length === 0 && action === 1) copy.splice(i, 1)
+    else copy[i] = mutate(v[i], rest, replacement, action)
+    return copy
+  }
+  const entries = Object.entries(v as Record<string, unknown>)
+  if (entries.length === 0 || (rest.length === 0 && action === 2)) return { ...(v as object), [`extra${step}`]: replacement }
+  const [key, inner] = entries[step % entries.length]!
+  const copy: Record<string, unknown> = { ...(v as Record<string, unknown>) }
+  if (rest.length === 0 && action === 1) delete copy[key]
+  else copy[key] = mutate(inner, rest, replacement, action)
+  return copy
+}
+
+/** An Arrow body with bytes changed or cut off. */
+function damage(bytes: Buffer, edits: readonly (readonly [number, number])[], cut: number | null): Buffer {
+  const out = Buffer.from(bytes)
+  for (const [at, b] of edits) out[at % out.length] = b
+  return cut === null ? out : out.subarray(0, cut % (out.length + 1))
+}
+
+/** Answers that are fine for anything a client sends: everything below 500, and 4xx with the error body. */
+function assertClientAnswer(req: Request, res: { statusCode: number; body: string; headers: Record<string, unknown> }): void {
+  const what = `${req.method} ${req.url.slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`
+  assert.ok(res.statusCode < 500, what)
+  if (res.statusCode >= 400) {
+    const body = JSON.parse(res.body) as { code?: unknown; message?: unknown }
+    assert.match(String(body.code), /^[A-Z][A-Z_]+$/, what)
+    assert.equal(typeof body.message, 'string', what)
+  }
+}
+
+interface Fixtures {
+  readonly shardId: string
+  /** A shard the fuzz may delete. */
+  readonly victimId: string
+  readonly compactionId: string
+  readonly partPath: readonly [string, string]
+  /** A batch written but not appended (valid `inputs` for the compaction routes). */
+  readonly batch: unknown
+  readonly desc: unknown
+  readonly arrowBody: Buffer
+}
+
+async function fixtures(t: TestApp): Promise<Fixtures> {
+  // Parts in blob storage, not inline in the state, so the parts route has one to serve.
+  await t.services.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
+  const post = async (url: string, payload: unknown): Promise<Record<string, unknown>> => {
+    const res = await t.app.inject({ method: 'POST', url, payload: payload as object })
+    assert.ok(res.statusCode < 300, `${url}: ${res.statusCode} ${res.body}`)
+    return res.json()
+  }
+  const shard = { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
+  const shardId = (await post('/v1/shards', { ...shard, name: 'fuzzed' })).shardId as string
+  const victimId = (await post('/v1/shards', shard)).shardId as string
+  const rows = (n: number, t0: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i % 7}`, val: i, time: t0 + (i % 5), diff: 1 }))
+  await post(`/v1/shards/${shardId}/batches`, { lower: [0], upper: [10], updates: rows(40, 0) })
+  await post(`/v1/shards/${shardId}/batches`, { lower: [10], upper: [20], updates: rows(40, 10) })
+  const written = await post(`/v1/shards/${shardId}/batches`, { lower: [20], upper: [30], updates: rows(40, 20), append: false })
+  const batch = written.batch as { parts: { key: string }[]; desc: unknown }
+  const compaction = await post(`/v1/shards/${shardId}/compactions`, { desc: { lower: [0], upper: [20] }, major: true, wait: true })
+  // The part key is `<shard>/<writer key>/<part id>` (docs/api.md#parts).
+  const [, writerKey, partId] = batch.parts[0]!.key.split('/') as [string, string, string]
+  const arrowBody = arrowRows(rows(12, 30).map((r) => ({ key: r.key, val: BigInt(r.val), time: BigInt(r.time), diff: 1n })))
+  return { shardId, victimId, compactionId: compaction.id as string, partPath: [writerKey, partId], batch, desc: batch.desc, arrowBody }
+}
+
+/** Valid bodies to mutate, beyond the document's examples. */
+function seedBodies(op: Operation, f: Fixtures): unknown[] {
+  switch (`${op.method} ${op.path}`) {
+    case 'POST /v1/compact':
+      return [{ shardId: f.shardId, desc: f.desc, inputs: [f.batch] }]
+    case 'POST /v1/shards/{shardId}/append':
+      return [{ batch: f.batch }, { batch: f.batch, expectedUpper: [20] }]
+    case 'POST /v1/shards/{shardId}/compactions':
+      return [{ inputs: [f.batch], desc: f.desc }, { dryRun: true }, { major: true, wait: true }]
+    case 'POST /v1/shards/{shardId}/schemas':
+      return [{ keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }]
+    case 'POST /v1/shards/{shardId}/since':
+      return [{ since: [5] }]
+    default:
+      return []
+  }
+}
+
+/** A value for each path parameter: mostly one that names something real, else junk. */
+function pathValue(op: Operation, name: string, f: Fixtures): fc.Arbitrary<string> {
+  const real: Record<string, string> = {
+    shardId: op.method === 'DELETE' ? f.victimId : f.shardId,
+    id: f.compactionId,
+    name: 'compaction_process_requests',
+    writerKey: f.partPath[0],
+    partId: f.partPath[1],
+  }
+  const r = real[name]
+  return r === undefined ? junk : fc.oneof({ weight: 3, arbitrary: fc.constant(r) }, { weight: 2, arbitrary: junk })
+}
+
+/** A value for each query parameter: mostly a sensible one for the fixtures, else junk. */
+function queryValue(name: string, f: Fixtures): fc.Arbitrary<string> {
+  const sensible: Record<string, fc.Arbitrary<string>> = {
+    lower: fc.constantFrom('[30]', '[20]', '[0]'),
+    upper: fc.constantFrom('[40]', '[35]', '[30]'),
+    expectedUpper: fc.constantFrom('[30]', '[20]'),
+    append: fc.constantFrom('true', 'false'),
+    asOf: fc.constantFrom('19', '25', '29', '0', '[19]'),
+    limit: fc.constantFrom('1', '10', '0', '100000'),
+    shardId: fc.constant(f.shardId),
+    status: fc.constantFrom('queued', 'running', 'succeeded'),
+    source: fc.constantFrom('request', 'maintenance'),
+    name: fc.constant('fuzzed'),
+    namePrefix: fc.constant('fu'),
+  }
+  return fc.oneof({ weight: 3, arbitrary: sensible[name] ?? junk }, { weight: 1, arbitrary: junk })
+}
+
+function requestOf(op: Operation, f: Fixtures): fc.Arbitrary<Request> {
+  const pathParams = op.params.filter((p) => p.in === 'path')
+  const query = op.params.filter((p) => p.in === 'query')
+  const pathArb = fc.tuple(...pathParams.map((p) => pathValue(op, p.name, f))).map((values) => {
+    let url = op.path
+    values.forEach((v, i) => (url = url.replace(`{${pathParams[i]!.name}}`, encodeURIComponent(v))))
+    return url
+  })
+  const queryArb = fc
+    .tuple(
+      fc.tuple(...query.map((p) => fc.option(queryValue(p.name, f), { freq: 4 }))),
+      fc.option(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), junk), { freq: 1, nil: null }),
+    )
+    .map(([values, extra]) => {
+      const q = new URLSearchParams()
+      values.forEach((v, i) => v !== null && q.append(query[i]!.name, v))
+      if (extra !== null) q.append(extra[0], extra[1])
+      const s = q.toString()
+      return s === '' ? '' : `?${s}`
+    })
+  const valid = [...op.examples, ...seedBodies(op, f)]
+  const jsonBody: fc.Arbitrary<string> = fc.oneof(
+    fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+    ...(valid.length === 0
+      ? []
+      : [
+          fc.constantFrom(...valid).map((v) => JSON.stringify(v)),
+          fc
+            .tuple(fc.constantFrom(...valid), fc.array(fc.nat(), { maxLength: 4 }), fc.oneof(fc.jsonValue({ maxDepth: 2 }), junk), fc.nat(2))
+            .map(([v, path, replacement, action]) => JSON.stringify(mutate(v, path, replacement, action))),
+          fc.tuple(fc.constantFrom(...valid), fc.nat()).map(([v, n]) => {
+            const s = JSON.stringify(v)
+            return s.slice(0, n % (s.length + 1))
+          }),
+        ]),
+  )
+  const bodyArb: fc.Arbitrary<{ contentType: string | null; payload?: string | Buffer }> =
+    op.contentTypes.length === 0
+      ? fc.constant({ contentType: null })
+      : fc.oneof(
+          { weight: 4, arbitrary: jsonBody.map((payload) => ({ contentType: 'application/json', payload })) },
+          {
+            weight: op.contentTypes.includes(ARROW) ? 3 : 0,
+            arbitrary: fc
+              .tuple(fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 6 }), fc.option(fc.nat()))
+              .map(([edits, cut]) => ({ contentType: ARROW, payload: damage(f.arrowBody, edits, cut) })),
+          },
+          {
+            weight: 1,
+            arbitrary: fc
+              .tuple(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', ARROW, 'nonsense'), fc.uint8Array({ maxLength: 64 }))
+              .map(([contentType, bytes]) => ({ contentType, payload: Buffer.from(bytes) })),
+          },
+          { weight: 1, arbitrary: fc.constant({ contentType: 'application/json', payload: '' }) },
+        )
+  const headerArb = fc.record(
+    {
+      accept: fc.constantFrom('*/*', 'application/json', ARROW, 'text/event-stream', 'text/html', 'nonsense/x'),
+      'idempotency-key': fc.oneof(fc.uuid(), junk),
+    },
+    { requiredKeys: [] },
+  )
+  return fc.tuple(pathArb, queryArb, bodyArb, headerArb).map(([path, q, body, headers]) => {
+    const h: Record<string, string> = { ...headers }
+    if (body.contentType !== null) h['content-type'] = body.contentType
+    return { method: op.method, url: path + q, headers: h, ...(body.payload === undefined ? {} : { payload: body.payload }) }
+  })
+}
+
+interface Answer {
+  readonly statusCode: number
+  readonly body: string
+  readonly headers: Record<string, unknown>
+}
+
+/** Sends requests over real HTTP, as they are: paths and bodies byte for byte. */
+function overHttp(baseUrl: string): { send(req: Request): Promise<Answer>; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: LANES })
+  return {
+    send: (req) =>
+      new Promise((resolve, reject) => {
+        const r = httpRequest(baseUrl + req.url, { method: req.method, headers: req.headers, agent }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
+          res.on('error', reject)
+        })
+        r.on('error', reject)
+        r.end(req.payload)
+      }),
+    close: () => agent.destroy(),
+  }
+}
+
+/** A header value as a client library lets it through (printable ASCII). */
+function headerSafe(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v)
+}
+
+/** The JSON snapshot of `shardId` at `asOf` (throws unless 200). */
+async function snapshotOf(t: TestApp, shardId: string, asOf: string): Promise<string> {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/shards/${shardId}/snapshot?asOf=${asOf}` })
+  assert.equal(res.statusCode, 200, res.body)
+  return res.body
+}
+
+describe('every operation over HTTP on file stores, fed what a client might send', () => {
+  let dir: string
+  let t: TestApp
+  let f: Fixtures
+  let witness: { shardId: string; snapshot: string }
+
+  const open = (): Promise<TestApp> =>
+    buildTestApp({
+      settings: { workers: 1, gcGraceMs: 0, bodyLimitBytes: 64 * 1024, blobUrl: pathToFileURL(join(dir, 'blob')).href, consensusUrl: pathToFileURL(join(dir, 'consensus')).href },
+      services: { gcIntervalMs: null },
+    })
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'compactd-fuzz-'))
+    t = await open()
+    f = await fixtures(t)
+    // A shard no request names: whatever the others do (GC, configs, deletes), it stays as it is.
+    const w = await t.app.inject({ method: 'POST', url: '/v1/shards', payload: { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } } })
+    const shardId = (w.json() as { shardId: string }).shardId
+    const rows = Array.from({ length: 30 }, (_, i) => ({ key: `w${i % 4}`, val: i % 3, time: i % 10, diff: 1 }))
+    assert.equal((await t.app.inject({ method: 'POST', url: `/v1/shards/${shardId}/batches`, payload: { lower: [0], upper: [10], updates: rows } })).statusCode, 201)
+    witness = { shardId, snapshot: await snapshotOf(t, shardId, '9') }
+  })
+  after(async () => {
+    await t.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('answers below 500 with the error body, keeps every shard readable, and restarts on what it left', async () => {
+    const ops = operationsOf(t).filter((op) => !(op.method === 'PATCH' && op.path === '/v1/configs'))
+    assert.ok(ops.length >= 20, `only ${ops.length} operations in the document`)
+    await t.app.listen({ host: '127.0.0.1', port: 0 })
+    const address = t.app.server.address() as AddressInfo
+    const http = overHttp(`http://127.0.0.1:${address.port}`)
+    try {
+      // NB: one sequence over every operation, so each request meets the state the others left.
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.oneof(...ops.map((op) => requestOf(op, f))), { minLength: 20, maxLength: 40 }), async (reqs) => {
+          // Four at a time: requests also meet each other half-done.
+          for (let at = 0; at < reqs.length; at += LANES) {
+            await Promise.all(
+              reqs.slice(at, at + LANES).map(async (r) => {
+                const req = { ...r, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, headerSafe(v)])) }
+                assertClientAnswer(req, await http.send(req))
+              }),
+            )
+          }
+        }),
+        { seed, numRuns: RUNS },
+      )
+      assert.equal((await http.send({ method: 'GET', url: '/healthz', headers: {} })).statusCode, 200)
+    } finally {
+      http.close()
+    }
+    // The fuzzed shard reads at its since (if it still has times to read), before and after a restart.
+    const shard = (await t.app.inject({ method: 'GET', url: `/v1/shards/${f.shardId}` })).json() as { since: number[]; upper: number[] }
+    const asOf = shard.since[0]
+    const readable = asOf !== undefined && (shard.upper[0] === undefined || asOf < shard.upper[0])
+    const before = readable ? await snapshotOf(t, f.shardId, String(asOf)) : null
+    await t.close()
+    t = await open()
+    assert.equal(await snapshotOf(t, witness.shardId, '9'), witness.snapshot)
+    if (before !== null) assert.equal(await snapshotOf(t, f.shardId, String(asOf)), before)
+  })
+})
+
+describe('PATCH /v1/configs, fed what a client might send', () => {
+  it('answers below 500 with the error body, and stays up', async (ctx) => {
+    const t = await buildTestApp({ t: ctx, settings: { workers: 1 } })
+    const f = await fixtures(t)
+    const op = operationsOf(t).find((o) => o.method === 'PATCH' && o.path === '/v1/configs')!
+    const configs = ((await t.app.inject({ method: 'GET', url: '/v1/configs' })).json() as { configs: { name: string; value: unknown }[] }).configs
+    const oneConfig = fc
+      .tuple(fc.constantFrom(...configs), fc.oneof(fc.constant(null), fc.jsonValue({ maxDepth: 1 }), junk, fc.integer(), fc.boolean()))
+      .map(([c, v]) => JSON.stringify({ [c.name]: v ?? c.value }))
+    const requests = fc.oneof(
+      requestOf(op, f),
+      oneConfig.map((payload): Request => ({ method: 'PATCH', url: '/v1/configs', headers: { 'content-type': 'application/json' }, payload })),
+    )
+    await fc.assert(
+      fc.asyncProperty(requests, async (req) => assertClientAnswer(req, await t.app.inject({ method: 'PATCH', url: req.url, headers: req.headers, payload: req.payload ?? '' }))),
+      { seed, numRuns: RUNS * 4 },
+    )
+    assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+  })
+})
