@@ -216,6 +216,32 @@ describe('errors', () => {
     assert.match(res.json().message, /^params\.id: /)
   })
 
+  it('a path with a malformed escape or an overlong segment is 400 BAD_REQUEST in the error body, token or not', async () => {
+    for (const authToken of [null, TOKEN]) {
+      const { app, close } = await buildTestApp({ routes, settings: { authToken } })
+      try {
+        for (const [url, reason] of [
+          ['/v1/items/%ZZ', /a % must start an escape/],
+          ['/v1/items/%E0%A4%A', /a % must start an escape/],
+          ['/%', /a % must start an escape/],
+          [`/v1/items/${'c'.repeat(101)}`, /a segment is longer than 100 characters/],
+        ] as const) {
+          const res = await app.inject({ method: 'GET', url, headers: { 'x-request-id': 'bad-url-1' } })
+          assert.equal(res.statusCode, 400, url)
+          assert.deepEqual(Object.keys(res.json()).sort(), ['code', 'message'], url)
+          assert.equal(res.json().code, 'BAD_REQUEST', url)
+          assert.match(res.json().message, reason, url)
+          assert.equal(res.headers['x-request-id'], 'bad-url-1', url)
+        }
+        // At the limit, the segment is routed (and validated) as usual.
+        const atLimit = await app.inject({ method: 'GET', url: `/v1/items/${'c'.repeat(100)}`, headers: authToken === null ? {} : { authorization: `Bearer ${TOKEN}` } })
+        assert.match(atLimit.json().message, /^params\.id: /)
+      } finally {
+        await close()
+      }
+    }
+  })
+
   it('malformed JSON is 400, an empty JSON body 400, an unsupported content type 415', async (t) => {
     const { app } = await buildTestApp({ t, routes })
     const bad = await app.inject({ method: 'POST', url: '/v1/echo', headers: { 'content-type': 'application/json' }, payload: '{"since": [1,' })

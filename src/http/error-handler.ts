@@ -8,6 +8,8 @@
  *   Request parts are named `params.`, `query.`, `headers.` and `body.`.
  * - Fastify's own client errors: 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE (naming the
  *   content types the route accepts, extra `accepted`), 400 BAD_REQUEST for bad JSON and the rest.
+ *   Those raised before a route is found (a malformed escape in the path, a path segment over
+ *   the router's limit) come through `frameworkErrorHandler`, as 400 BAD_REQUEST too.
  * - LocationError (a store failed under a request): 503 STORAGE_ERROR, a generic message that says
  *   whether a retry can help (a permanent error needs an operator: credentials, a missing bucket).
  * - Anything else: 500 INTERNAL with a generic message.
@@ -16,9 +18,10 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { isAppError, type ErrorCode } from '../errors.js'
+import { AppError, isAppError, type ErrorCode } from '../errors.js'
 import { LocationError } from '../location/errors.js'
 import type { ErrorBody } from './error-body.js'
+import { REQUEST_ID_HEADER } from './request-id.js'
 
 export interface ErrorReply {
   readonly status: number
@@ -81,7 +84,7 @@ export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorR
   return { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true }
 }
 
-export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body, internal } = toErrorReply(err, { contentType: req.headers['content-type'] ?? '', accepted: acceptedTypes(req) })
   if (internal) {
     req.log.error({ err }, 'request failed')
@@ -89,6 +92,37 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   }
   req.log.info({ code: body.code, message: body.message }, 'request rejected')
   return reply.code(status).send(body)
+}
+
+/** Longest path parameter the router matches (fastify's `maxParamLength`); no id compactd gives out comes close. */
+export const MAX_PARAM_LENGTH = 100
+
+/**
+ * Fastify's errors before a route is found (its `frameworkErrors` hook): the client's, answered in
+ * the one error body like every other error (fastify's own body has other fields and codes).
+ *
+ * NB: no hook has run (nothing was routed), so neither has auth: a malformed path is a 400 with or
+ * without a token, and reaches nothing. The request id header is set here for the same reason.
+ */
+export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header(REQUEST_ID_HEADER, req.id)
+  const path = clip(req.url.split('?')[0] ?? '')
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return errorHandler(
+        new AppError('BAD_REQUEST', `path ${path}: a % must start an escape of two hex digits that decodes as UTF-8; encode each path segment (encodeURIComponent)`),
+        req,
+        reply,
+      )
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return errorHandler(
+        new AppError('BAD_REQUEST', `path ${path}: a segment is longer than ${MAX_PARAM_LENGTH} characters; no id or name compactd uses is that long`),
+        req,
+        reply,
+      )
+    default:
+      return errorHandler(err, req, reply)
+  }
 }
 
 /**
