@@ -18,6 +18,7 @@ import { uiRoutes } from '../routes/ui.js'
 import { allowedMethods } from './http/allowed-methods.js'
 import { authPlugin } from './http/auth.js'
 import { drainingPlugin } from './http/draining.js'
+import { clientErrorHandler } from './http/client-errors.js'
 import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
@@ -73,6 +74,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
       // NB: routes match exactly; `/v1//x` or `/V1/x` are 404s, never a way around auth.
       routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
     }),
   )
 
