@@ -20,7 +20,7 @@ import { authPlugin } from './http/auth.js'
 import { drainingPlugin } from './http/draining.js'
 import { clientErrorHandler } from './http/client-errors.js'
 import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler } from './http/error-handler.js'
-import { httpMetricsPlugin } from './http/http-metrics.js'
+import { httpMetricsPlugin, observeUnrouted } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
 import { logDestination } from './http/log-format.js'
 import { probeLoggingPlugin, skipRequestLogging } from './http/probe-logging.js'
@@ -73,7 +73,10 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
       bodyLimit: settings.bodyLimitBytes,
       // NB: routes match exactly; `/v1//x` or `/V1/x` are 404s, never a way around auth.
       routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: MAX_PARAM_LENGTH },
-      frameworkErrors: frameworkErrorHandler,
+      frameworkErrors: (err, req, reply) => {
+        observeUnrouted(services.metrics.http, req, reply)
+        return frameworkErrorHandler(err, req, reply)
+      },
       clientErrorHandler,
     }),
   )

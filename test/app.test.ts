@@ -233,6 +233,8 @@ describe('errors', () => {
           assert.match(res.json().message, reason, url)
           assert.equal(res.headers['x-request-id'], 'bad-url-1', url)
         }
+        const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+        assert.match(metrics.body, /compactd_http_request_duration_seconds_count\{method="GET",route="unmatched",status="400"\} 4/)
         // At the limit, the segment is routed (and validated) as usual.
         const atLimit = await app.inject({ method: 'GET', url: `/v1/items/${'c'.repeat(100)}`, headers: authToken === null ? {} : { authorization: `Bearer ${TOKEN}` } })
         assert.match(atLimit.json().message, /^params\.id: /)
