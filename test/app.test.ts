@@ -35,7 +35,7 @@ function failingBlob(inner: Blob): Blob {
   const fail = async (): Promise<never> => {
     throw determinate('disk on fire')
   }
-  return { get: fail, set: fail, delete: fail, list: inner.list.bind(inner), close: () => inner.close() }
+  return { get: fail, set: fail, delete: fail, list: inner.list.bind(inner), removeInterrupted: fail, close: () => inner.close() }
 }
 function hangingConsensus(inner: Consensus): Consensus {
   return { ...bindAll(inner), head: () => new Promise(() => undefined) }
@@ -139,6 +139,7 @@ describe('operations routes', () => {
       set: inner.set.bind(inner),
       delete: inner.delete.bind(inner),
       list: inner.list.bind(inner),
+      removeInterrupted: inner.removeInterrupted.bind(inner),
       close: () => inner.close(),
     }
     const { services } = await buildTestApp({ t, services: { rawBlob: flaky } })

@@ -48,6 +48,12 @@ export interface Blob {
   delete(key: string, opts?: Abortable): Promise<number | null>
   /** Every key that starts with `prefix`, in no particular order. */
   list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta>
+  /**
+   * Deletes what `set`s cut short (a crash mid-write) left under `prefix` and has not changed for
+   * `olderThanMs`; resolves with the bytes freed. Stores where a cut-short write leaves nothing
+   * (one S3 PUT, memory) free nothing. Never touches a key.
+   */
+  removeInterrupted(prefix: string, olderThanMs: number, opts?: Abortable): Promise<number>
   /** Releases connections and handles; calls after close are errors. Idempotent. */
   close(): Promise<void>
 }

@@ -7,7 +7,8 @@
  *   false; where the file system refuses direct I/O, the blob falls back to buffered writes for good.
  * - Keys pass `checkBlobKey` before any I/O, so no key reaches outside the root.
  * - Temp files are named `.tmp-<hex>~`; `~` is not a key character, so listings skip them and no key
- *   can collide with one. A crash can leave one behind; it is never listed or read.
+ *   can collide with one. A crash can leave one behind; it is never listed or read, and
+ *   `removeInterrupted` (which GC calls) deletes it once it has not been written to for a while.
  * - NB: empty directories are left in place after deletes (removing them would race a concurrent
  *   `set` into the same directory).
  */
@@ -37,6 +38,8 @@ export interface FileBlobOptions {
 export class FileBlob implements Blob {
   readonly #root: string
   #closed = false
+  /** Temp files of this instance's `set`s in flight (paths): never taken for leftovers. */
+  readonly #writing = new Set<string>()
   /** Whether the next `set` tries O_DIRECT: until the file system refuses it once. */
   #direct: boolean
   readonly #staging: StagingBuffers
@@ -78,8 +81,9 @@ export class FileBlob implements Blob {
     checkBlobValue(value)
     const path = join(this.#root, key)
     const dir = dirname(path)
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`)
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`) // NB: TEMP_NAME
     let created: string | undefined
+    this.#writing.add(tmp)
     try {
       created = await mkdir(dir, { recursive: true })
       await this.#writeTemp(tmp, value, opts?.signal)
@@ -92,6 +96,8 @@ export class FileBlob implements Blob {
         throw new InvalidUsageError(`blob key "${key}" conflicts with an existing key used as a directory (or the reverse)`)
       }
       throw this.#wrap('set', key, err, opts)
+    } finally {
+      this.#writing.delete(tmp)
     }
     // The rename happened: from here a failure leaves the write in place but maybe not durable.
     try {
@@ -144,6 +150,37 @@ export class FileBlob implements Blob {
   async *list(prefix: string, opts?: Abortable): AsyncIterable<BlobMeta> {
     this.#check(opts)
     checkBlobPrefix(prefix)
+    for await (const file of this.#files(prefix, 'list', opts)) {
+      if (!file.temp) yield { key: file.key, sizeBytes: file.sizeBytes, lastModified: file.lastModified }
+    }
+  }
+
+  /**
+   * Deletes temp files under `prefix` (left by a crash mid-`set`) not written to for `olderThanMs`,
+   * except this instance's own writes in flight (another process's are told by their age alone).
+   */
+  async removeInterrupted(prefix: string, olderThanMs: number, opts?: Abortable): Promise<number> {
+    this.#check(opts)
+    checkBlobPrefix(prefix)
+    const before = Date.now() - olderThanMs
+    let freed = 0
+    for await (const file of this.#files(prefix, 'remove_interrupted', opts)) {
+      if (!file.temp || file.lastModified.getTime() > before || this.#writing.has(join(this.#root, file.key))) continue
+      try {
+        await unlink(join(this.#root, file.key))
+        freed += file.sizeBytes
+      } catch (err) {
+        if (!isAbsent(err)) throw this.#wrap('remove_interrupted', file.key, err, opts)
+      }
+    }
+    return freed
+  }
+
+  /**
+   * The files under `prefix`, depth first: keys, and the temp files among them (`temp`, `key` then
+   * being the temp file's path under the root).
+   */
+  async *#files(prefix: string, op: string, opts: Abortable | undefined): AsyncIterable<BlobMeta & { readonly temp: boolean }> {
     const slash = prefix.lastIndexOf('/')
     const top = prefix.slice(0, slash + 1)
     const namePrefix = prefix.slice(slash + 1)
@@ -157,10 +194,12 @@ export class FileBlob implements Blob {
         entries = await readdir(join(this.#root, relDir), { withFileTypes: true })
       } catch (err) {
         if (isAbsent(err)) continue
-        throw this.#wrap('list', prefix, err, opts)
+        throw this.#wrap(op, prefix, err, opts)
       }
       for (const entry of entries) {
-        if (!entry.name.startsWith(filter) || !SEGMENT.test(entry.name) || entry.name === '.' || entry.name === '..') continue
+        // NB: a temp file is named for no key, so only a directory's own listing (filter '') shows it.
+        const temp = filter === '' && entry.isFile() && TEMP_NAME.test(entry.name)
+        if (!temp && (!entry.name.startsWith(filter) || !SEGMENT.test(entry.name) || entry.name === '.' || entry.name === '..')) continue
         const key = relDir + entry.name
         if (entry.isDirectory()) {
           stack.push([`${key}/`, ''])
@@ -169,10 +208,10 @@ export class FileBlob implements Blob {
           try {
             st = await stat(join(this.#root, key))
           } catch (err) {
-            if (isAbsent(err)) continue // deleted since the readdir
-            throw this.#wrap('list', prefix, err, opts)
+            if (isAbsent(err)) continue // deleted (or renamed over its key) since the readdir
+            throw this.#wrap(op, prefix, err, opts)
           }
-          yield { key, sizeBytes: st.size, lastModified: st.mtime }
+          yield { key, sizeBytes: st.size, lastModified: st.mtime, temp }
         }
       }
     }
@@ -194,6 +233,9 @@ export class FileBlob implements Blob {
     return determinate(`file blob ${op} "${key}": ${message(err)}`, err)
   }
 }
+
+/** The name `set` gives its temp files. */
+const TEMP_NAME = /^\.tmp-[0-9a-f]{16}~$/
 
 function isAbsent(err: unknown): boolean {
   return hasCode(err, 'ENOENT', 'ENOTDIR', 'EISDIR')

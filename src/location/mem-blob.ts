@@ -57,6 +57,13 @@ export class MemBlob implements Blob {
     yield* matches
   }
 
+  /** A write here is whole or absent: nothing is ever left to remove. */
+  async removeInterrupted(prefix: string, _olderThanMs: number, opts?: Abortable): Promise<number> {
+    this.#check(opts)
+    checkBlobPrefix(prefix)
+    return 0
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     this.#entries.clear()

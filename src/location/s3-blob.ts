@@ -190,6 +190,13 @@ export class S3Blob implements Blob {
     }
   }
 
+  /** A value is one PUT, which either stores the object or not: nothing is left to remove. */
+  async removeInterrupted(prefix: string, _olderThanMs: number, opts?: Abortable): Promise<number> {
+    this.#check(opts)
+    checkBlobPrefix(prefix)
+    return 0
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

@@ -95,6 +95,7 @@ function unreliableBlob(blob: Blob, faults: Faults): UnreliableBlob {
     set: (key: string, value: Uint8Array, opts?: Abortable) => faults.run('set', () => blob.set(key, value, opts)),
     delete: (key: string, opts?: Abortable) => faults.run('delete', () => blob.delete(key, opts)),
     list: (prefix: string, opts?: Abortable) => faultyList(faults, () => blob.list(prefix, opts)),
+    removeInterrupted: (prefix: string, olderThanMs: number, opts?: Abortable) => faults.run('remove_interrupted', () => blob.removeInterrupted(prefix, olderThanMs, opts)),
     close: () => blob.close(),
     setFailureRate: (rate: number) => faults.setFailureRate(rate),
     setIndeterminateRate: (rate: number) => faults.setIndeterminateRate(rate),

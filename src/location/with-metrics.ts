@@ -1,7 +1,7 @@
 /**
  * Metrics decorators: time every call and observe it in a histogram labelled by `op` and `outcome`.
  *
- * ops: blob `get`, `set`, `delete`, `list`; consensus `head`, `compare_and_set`, `scan`,
+ * ops: blob `get`, `set`, `delete`, `list`, `remove_interrupted`; consensus `head`, `compare_and_set`, `scan`,
  * `truncate`, `list`. outcomes: `ok`; `mismatch` (a compare-and-set that lost); `determinate` /
  * `indeterminate` (a LocationError of that kind); `invalid` (InvalidUsageError). Any other error
  * (an abort, a bug) counts as `indeterminate`: nothing is known about what it did.
@@ -13,7 +13,7 @@ import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 
 export type Outcome = 'ok' | 'mismatch' | 'determinate' | 'indeterminate' | 'invalid'
-export type BlobOp = 'get' | 'set' | 'delete' | 'list'
+export type BlobOp = 'get' | 'set' | 'delete' | 'list' | 'remove_interrupted'
 export type ConsensusOp = 'head' | 'compare_and_set' | 'scan' | 'truncate' | 'list'
 export type OperationHistogram = Histogram<'op' | 'outcome'>
 
@@ -30,6 +30,7 @@ export function withBlobMetrics(blob: Blob, histogram: OperationHistogram): Blob
     set: (key: string, value: Uint8Array, opts?: Abortable) => timed('set', () => blob.set(key, value, opts)),
     delete: (key: string, opts?: Abortable) => timed('delete', () => blob.delete(key, opts)),
     list: (prefix: string, opts?: Abortable) => timedList(histogram, () => blob.list(prefix, opts)),
+    removeInterrupted: (prefix: string, olderThanMs: number, opts?: Abortable) => timed('remove_interrupted', () => blob.removeInterrupted(prefix, olderThanMs, opts)),
     close: () => blob.close(),
   }
 }

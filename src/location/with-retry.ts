@@ -73,6 +73,7 @@ export function withBlobRetry(blob: Blob, opts: RetryOptions = {}): Blob {
     set: (key: string, value: Uint8Array, o?: Abortable) => retry('set', o, () => blob.set(key, value, o)),
     delete: (key: string, o?: Abortable) => retry('delete', o, () => blob.delete(key, o)),
     list: (prefix: string, o?: Abortable) => retriedList(policy, o, () => blob.list(prefix, o)),
+    removeInterrupted: (prefix: string, olderThanMs: number, o?: Abortable) => retry('remove_interrupted', o, () => blob.removeInterrupted(prefix, olderThanMs, o)),
     close: () => blob.close(),
   }
 }

@@ -14,7 +14,9 @@
  *   in flight elsewhere, and batches written unappended, are younger than that; and
  * - this collector first saw it unreferenced at least `graceMs` ago.
  * That also collects what crashed writes and compactions leaked, and batches never appended
- * (which must therefore be appended within the grace period). Reads are covered by leases, not by
+ * (which must therefore be appended within the grace period). What a write cut short mid-upload
+ * left (a file store's temp file) goes once untouched for the grace (`Blob.removeInterrupted`),
+ * counted in `deletedBytes` only. Reads are covered by leases, not by
  * the grace: a zero grace is safe for reads of every instance whose lease is live.
  *
  * Expired reader leases in the head (a dead instance's, say) are dropped by compare-and-set, only
@@ -138,6 +140,8 @@ export class ShardGc {
         }),
         Math.max(1, deleteConcurrency),
       )
+      // What writes cut short by a crash left (file stores' temp files): no part, so no key to judge.
+      deletedBytes += await blob.removeInterrupted(shardPrefix(shardId), graceMs)
       if (nextSeen.size > 0) this.#unreferencedSince.set(shardId, nextSeen)
       else this.#unreferencedSince.delete(shardId)
 

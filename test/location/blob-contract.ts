@@ -361,6 +361,18 @@ export function blobContract(name: string, makeBlob: MakeBlob): void {
       }),
     )
 
+    it(
+      'removeInterrupted leaves every key alone (nothing was cut short here)',
+      withBlob(async (blob) => {
+        await blob.set('s1/w1/p1', bytes('x'))
+        await blob.set('s1/w2/p1', bytes('yy'))
+        assert.equal(await blob.removeInterrupted('s1/', 0), 0)
+        assert.equal(await blob.removeInterrupted('', 0), 0)
+        assert.deepEqual((await collect(blob.list('s1/'))).map((m) => m.key).sort(), ['s1/w1/p1', 's1/w2/p1'])
+        await assert.rejects(blob.removeInterrupted('s1/', 0, { signal: AbortSignal.abort() }), { name: 'AbortError' })
+      }),
+    )
+
     it('close is idempotent and later calls fail', async () => {
       const fixture = await makeBlob()
       const blob = await fixture.open()

@@ -1,7 +1,7 @@
 /** The Blob contract against every adapter, plus each adapter's own rules. */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -103,6 +103,28 @@ describe('FileBlob', () => {
       (await collect(blob.list(''))).map((m) => m.key),
       ['s1/w1/p1'],
     )
+    await blob.close()
+  })
+
+  it('removes temp files a crash left once untouched for the given age, under the prefix only, and never a key', async () => {
+    const dir = join(root, 'interrupted')
+    const blob = new FileBlob(dir)
+    await blob.set('s1/w1/p1', bytes('x'))
+    await blob.set('s2/w1/p1', bytes('y'))
+    const old = new Date(Date.now() - 3_600_000)
+    const stale = join(dir, 's1', 'w1', '.tmp-0123456789abcdef~')
+    const fresh = join(dir, 's1', 'w1', '.tmp-fedcba9876543210~')
+    const elsewhere = join(dir, 's2', 'w1', '.tmp-00000000000000aa~')
+    for (const path of [stale, fresh, elsewhere]) await writeFile(path, 'half a write')
+    await utimes(stale, old, old)
+    await utimes(elsewhere, old, old)
+    // A name that only looks like a temp file is left alone.
+    await writeFile(join(dir, 's1', 'w1', '.tmp-x~'), 'not ours')
+    assert.equal(await blob.removeInterrupted('s1/', 60_000), 'half a write'.length)
+    assert.deepEqual((await readdir(join(dir, 's1', 'w1'))).sort(), ['.tmp-fedcba9876543210~', '.tmp-x~', 'p1'])
+    assert.deepEqual((await readdir(join(dir, 's2', 'w1'))).sort(), ['.tmp-00000000000000aa~', 'p1'])
+    assert.equal(await blob.removeInterrupted('s1/', 60_000), 0)
+    assert.deepEqual(await blob.get('s1/w1/p1'), bytes('x'))
     await blob.close()
   })
 

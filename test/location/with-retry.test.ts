@@ -98,6 +98,7 @@ describe('withBlobRetry / withConsensusRetry', () => {
         set: async () => undefined,
         delete: async () => null,
         list: () => new MemBlob().list(''),
+        removeInterrupted: async () => 0,
         close: async () => undefined,
       },
       { ...fast, onRetry: (e) => events.push(e) },

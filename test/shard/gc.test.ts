@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type HollowBatch } from '../../src/core/batch.js'
 import type { ShardId } from '../../src/core/ids.js'
@@ -7,6 +10,7 @@ import { AppError } from '../../src/errors.js'
 import { DEFAULT_CONFIG_VALUES } from '../../src/dyncfg/registry.js'
 import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { renewPeriodMs } from '../../src/shard/reader-leases.js'
+import { FileBlob } from '../../src/location/file-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { applyMergeRes } from '../../src/shard/state.js'
 import { makeHarness, snapshotDocument, type Harness } from './harness.js'
@@ -159,6 +163,27 @@ describe('GC', () => {
     assert.deepEqual(await keys(h, id), [stray])
     assert.equal((await h.shards.gc(id)).deletedParts, 0)
     assert.equal(await counter(h, 'persist_gc_noop_total'), 1)
+  })
+
+  it('removes what a write cut short left on a file store (a temp file) once untouched for the grace, counted in deletedBytes', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-gc-temp-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const h = await makeHarness({ gcGraceMs: 60_000, blob: new FileBlob(dir) })
+    t.after(() => h.close())
+    const { id } = await setup(h)
+    const writerDir = dirname(join(dir, (await keys(h, id))[0]!))
+    const stale = join(writerDir, '.tmp-0123456789abcdef~')
+    const fresh = join(writerDir, '.tmp-fedcba9876543210~')
+    await writeFile(stale, new Uint8Array(1000))
+    await writeFile(fresh, new Uint8Array(10))
+    const old = new Date(Date.now() - 3_600_000)
+    await utimes(stale, old, old)
+    const r = await h.shards.gc(id)
+    assert.deepEqual([r.deletedParts, r.deletedBytes], [0, 1000])
+    assert.ok((await readdir(writerDir)).includes('.tmp-fedcba9876543210~'))
+    assert.ok(!(await readdir(writerDir)).includes('.tmp-0123456789abcdef~'))
+    const read = await h.shards.snapshot(id, 1, { format: 'json' })
+    assert.equal((await snapshotDocument(read.body)).updates.length, 1)
   })
 
   it('is SHARD_NOT_FOUND for an unknown shard; collectAll passes over every shard', async (t) => {

@@ -76,6 +76,10 @@ export class GatedBlob implements Blob {
     return this.#inner.list(prefix, opts)
   }
 
+  removeInterrupted(prefix: string, olderThanMs: number, opts?: Abortable): Promise<number> {
+    return this.#inner.removeInterrupted(prefix, olderThanMs, opts)
+  }
+
   async close(): Promise<void> {
     if (this.#closeInner) await this.#inner.close()
   }
