@@ -134,12 +134,28 @@ function writeBatchJson(r: WriteBatchResult) {
 
 const bufferOf = (c: BodyChunk): Buffer => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength)
 
-/** The chunks already taken, then the rest of `it`, as Buffers; returning early closes `it`. */
-async function* bodyFrom(taken: readonly BodyChunk[], it: AsyncIterator<BodyChunk>): AsyncGenerator<Buffer> {
+/**
+ * The chunks already taken, then the rest of `it`, as Buffers; returning early closes `it`.
+ * `stalled` is called when the client has taken no data for `sendTimeoutMs` since a chunk was
+ * handed to the response (0: never): the next chunk is asked for only once the socket took the last.
+ */
+async function* bodyFrom(taken: readonly BodyChunk[], it: AsyncIterator<BodyChunk>, sendTimeoutMs: number, stalled: () => void): AsyncGenerator<Buffer> {
+  let timer: ReturnType<typeof setTimeout> | null = null
+  const handed = (): void => {
+    if (timer !== null) clearTimeout(timer)
+    if (sendTimeoutMs > 0) timer = setTimeout(stalled, sendTimeoutMs).unref()
+  }
   try {
-    for (const c of taken) yield bufferOf(c)
-    for (let r = await it.next(); r.done !== true; r = await it.next()) yield bufferOf(r.value)
+    for (const c of taken) {
+      handed()
+      yield bufferOf(c)
+    }
+    for (let r = await it.next(); r.done !== true; r = await it.next()) {
+      handed()
+      yield bufferOf(r.value)
+    }
   } finally {
+    if (timer !== null) clearTimeout(timer)
     await it.return?.()
   }
 }
@@ -198,7 +214,13 @@ const batchesRoute: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
   )
 }
 
-const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { shards }) => {
+export interface DataRoutesOptions {
+  readonly shards: Shards
+  /** A snapshot response whose client takes no data this long is closed (0: never): `Settings.sendTimeoutMs`. */
+  readonly sendTimeoutMs: number
+}
+
+const dataRoutes: FastifyPluginAsyncZod<DataRoutesOptions> = async (fastify, { shards, sendTimeoutMs }) => {
   // Other routes of this plugin read an Arrow body as bytes, to refuse it with a clear 400.
   fastify.addContentTypeParser(ARROW_STREAM, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
   await fastify.register(batchesRoute, { shards })
@@ -272,7 +294,12 @@ const dataRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, { 
         void chunks.return?.(undefined)
         return reply.send(bufferOf(first.value) as unknown as string)
       }
-      const stream = Readable.from(bodyFrom(first.done === true ? [] : [first.value], chunks), { objectMode: false })
+      // NB: a client that stops reading must not hold its read (a worker, memory) for good.
+      const stalled = (): void => {
+        req.log.info({ sendTimeoutMs }, 'snapshot client took no data for the send timeout: closing the connection')
+        reply.raw.destroy(new Error('send timeout'))
+      }
+      const stream = Readable.from(bodyFrom(first.done === true ? [] : [first.value], chunks, sendTimeoutMs, stalled), { objectMode: false })
       stream.once('close', () => read.release())
       return reply.send(stream as unknown as string)
     },

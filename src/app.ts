@@ -41,7 +41,7 @@ export interface RoutePlugin {
 export const ROUTES: readonly RoutePlugin[] = [
   { name: 'ops', plugin: opsRoutes },
   { name: 'shards', plugin: async (app) => void (await app.register(shardsRoutes, { shards: app.services.shards })) },
-  { name: 'data', plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards })) },
+  { name: 'data', plugin: async (app) => void (await app.register(dataRoutes, { shards: app.services.shards, sendTimeoutMs: app.services.settings.sendTimeoutMs })) },
   { name: 'compactions', plugin: async (app) => void (await app.register(compactionsRoutes, { compactor: app.services.compactor })) },
   { name: 'configs', plugin: async (app) => void (await app.register(configsRoutes, { dyncfg: app.services.dyncfg })) },
   { name: 'ui', plugin: uiRoutes },

@@ -28,6 +28,7 @@ describe('parseSettings', () => {
       authToken: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
+      sendTimeoutMs: 60_000,
       gcGraceMs: 600_000,
       metricsShardSeries: 100,
     })
@@ -49,6 +50,7 @@ describe('parseSettings', () => {
       COMPACTD_AUTH_TOKEN: TOKEN,
       COMPACTD_BODY_LIMIT: '2MiB',
       COMPACTD_SHUTDOWN_GRACE: '5s',
+      COMPACTD_SEND_TIMEOUT: '0s',
       COMPACTD_GC_GRACE: '1h',
       COMPACTD_METRICS_SHARD_SERIES: '7',
       COMPACTD_INSTANCE_ID: 'compactd-0.pod',
@@ -66,6 +68,7 @@ describe('parseSettings', () => {
     assert.equal(s.authToken, TOKEN)
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
+    assert.equal(s.sendTimeoutMs, 0)
     assert.equal(s.gcGraceMs, 3_600_000)
     assert.equal(s.metricsShardSeries, 7)
     assert.equal(s.instanceId, 'compactd-0.pod')

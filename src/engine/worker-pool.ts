@@ -5,7 +5,14 @@
  * A task is a conversation in the messages of protocol.ts: the pool posts `start`, the worker
  * answers with messages tagged with the task id, and the task's `onMessage` may reply through
  * its channel (e.g. with a part the worker asked for). A worker runs one task at a time; tasks wait
- * in FIFO order. A worker that dies fails its task and is replaced.
+ * in FIFO order. A worker that dies fails its tasks and is replaced.
+ *
+ * A task may **park** itself through its channel while it waits on something slow outside the
+ * pool (a snapshot read whose client takes no data): its worker then takes the next task as if
+ * free, and the parked task resumes beside it when unparked (they take turns at their awaits).
+ * So clients that stop reading cannot hold every worker and stall writes, reads and compactions.
+ * At most `MAX_PARKED_PER_WORKER` tasks are parked on one worker: each holds memory (its windows
+ * of parts), and a worker at the limit takes no new task until one of them ends or resumes.
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
@@ -15,7 +22,14 @@ import type { FailureDetails, FromWorker, TaskMessage, TaskReply, TaskResult, Ta
 export interface TaskChannel {
   /** Sends a message to the worker running this task (no-op once the task ended). */
   post(msg: WithoutTaskId<TaskReply>, transfer?: TransferListItem[]): void
+  /** Parks the task (see the header): its worker may take another; false when its worker has no room for one more parked task. */
+  park(): boolean
+  /** The task runs again (no-op unless parked). */
+  unpark(): void
 }
+
+/** Parked tasks one worker holds at most (see the header). */
+export const MAX_PARKED_PER_WORKER = 4
 
 export interface TaskHandlers<R> {
   /**
@@ -39,11 +53,24 @@ interface Pending {
   readonly signal: AbortSignal | undefined
 }
 
+/** A task a worker has taken. */
+interface Running {
+  readonly pending: Pending
+  parked: boolean
+}
+
 interface Slot {
   worker: Worker
-  task: Pending | null
+  /** The tasks this worker runs, by id: one, plus any parked. */
+  readonly tasks: Map<number, Running>
   /** Whether this slot's first worker has loaded its code (`loaded` message). */
   loaded: boolean
+}
+
+/** Whether `slot` may take a task now: nothing of it runs unparked. */
+function takesTask(slot: Slot): boolean {
+  for (const t of slot.tasks.values()) if (!t.parked) return false
+  return true
 }
 
 export class TaskError extends Error {
@@ -102,7 +129,7 @@ export class WorkerPool extends EventEmitter {
     super()
     this.#url = opts.url ?? defaultWorkerUrl()
     this.#data = { nice: opts.nice ?? DEFAULT_WORKER_NICE, reuseIdleMs: opts.reuseIdleMs ?? reuseIdleMs() }
-    for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), task: null, loaded: false })
+    for (let i = 0; i < Math.max(1, size); i++) this.#slots.push({ worker: this.#spawn(i), tasks: new Map(), loaded: false })
     this.#loaded = new Promise((resolve) => {
       this.#onLoaded = resolve
     })
@@ -123,9 +150,9 @@ export class WorkerPool extends EventEmitter {
     return this.#slots.length
   }
 
-  /** Tasks running now. */
+  /** Workers running a task now (parked ones do not count). */
   get busy(): number {
-    return this.#slots.filter((s) => s.task !== null).length
+    return this.#slots.filter((s) => !takesTask(s)).length
   }
 
   /** Workers a task started now would find free (none while tasks wait in the queue). */
@@ -159,7 +186,7 @@ export class WorkerPool extends EventEmitter {
    * replaced and its task fails with `WorkerExitError`. Returns whether a task was running.
    */
   crashBusyWorker(): boolean {
-    const slot = this.#slots.find((s) => s.task !== null)
+    const slot = this.#slots.find((s) => s.tasks.size > 0)
     if (slot === undefined) return false
     void slot.worker.terminate()
     return true
@@ -172,8 +199,8 @@ export class WorkerPool extends EventEmitter {
     for (const p of this.#queue.splice(0)) p.reject(new TaskError('worker pool closed', 'INTERNAL'))
     await Promise.all(
       this.#slots.map(async (s) => {
-        s.task?.reject(new TaskError('worker pool closed', 'INTERNAL'))
-        s.task = null
+        for (const t of s.tasks.values()) t.pending.reject(new TaskError('worker pool closed', 'INTERNAL'))
+        s.tasks.clear()
         await s.worker.terminate()
       }),
     )
@@ -200,9 +227,9 @@ export class WorkerPool extends EventEmitter {
   #onExit(index: number, err: Error): void {
     const slot = this.#slots[index]
     if (slot === undefined || this.#closed) return
-    const task = slot.task
-    slot.task = null
-    task?.reject(new WorkerExitError(err))
+    const tasks = [...slot.tasks.values()]
+    slot.tasks.clear()
+    for (const t of tasks) t.pending.reject(new WorkerExitError(err))
     this.emit('worker-error', err)
     void slot.worker.terminate()
     slot.worker = this.#spawn(index)
@@ -216,11 +243,12 @@ export class WorkerPool extends EventEmitter {
       if (this.#slots.every((s) => s.loaded)) this.#onLoaded()
       return
     }
-    const task = slot?.task
-    if (slot === undefined || task == null || msg.taskId !== task.taskId) return
-    const channel = this.#channel(slot, task)
+    const running = slot?.tasks.get(msg.taskId)
+    if (slot === undefined || running === undefined) return
+    const task = running.pending
+    const channel = this.#channel(slot, running)
     if (msg.type === 'done' || msg.type === 'failed') {
-      slot.task = null
+      slot.tasks.delete(task.taskId)
       task.signal?.removeEventListener('abort', abortListeners.get(task) as () => void)
       if (msg.type === 'done') {
         try {
@@ -239,33 +267,50 @@ export class WorkerPool extends EventEmitter {
     } catch (err) {
       // The handler failed: tell the worker to stop and fail the task.
       channel.post({ type: 'abort' })
-      slot.task = null
+      slot.tasks.delete(task.taskId)
       task.reject(err)
       this.#dispatch()
     }
   }
 
-  #channel(slot: Slot, task: Pending): TaskChannel {
+  #channel(slot: Slot, running: Running): TaskChannel {
+    const { taskId } = running.pending
+    const live = (): boolean => slot.tasks.get(taskId) === running
     return {
       post: (reply, transfer = []) => {
-        if (slot.task === task) slot.worker.postMessage({ ...reply, taskId: task.taskId } satisfies ToWorker, transfer)
+        if (live()) slot.worker.postMessage({ ...reply, taskId } satisfies ToWorker, transfer)
+      },
+      park: () => {
+        if (!live()) return false
+        if (running.parked) return true
+        let parked = 0
+        for (const t of slot.tasks.values()) if (t.parked) parked++
+        if (parked >= MAX_PARKED_PER_WORKER) return false
+        running.parked = true
+        this.#dispatch()
+        return true
+      },
+      unpark: () => {
+        running.parked = false
       },
     }
   }
 
   #dispatch(): void {
-    for (const slot of this.#slots) {
-      if (slot.task !== null) continue
+    // NB: workers with fewer tasks first: a parked task is better left alone on its worker.
+    const free = this.#slots.filter(takesTask).sort((a, b) => a.tasks.size - b.tasks.size)
+    for (const slot of free) {
       const next = this.#queue.shift()
       if (next === undefined) return
       if (next.signal?.aborted) {
         next.reject(next.signal.reason)
         continue
       }
-      slot.task = next
+      const running: Running = { pending: next, parked: false }
+      slot.tasks.set(next.taskId, running)
       if (next.signal !== undefined) {
         const onAbort = (): void => {
-          if (slot.task === next) slot.worker.postMessage({ type: 'abort', taskId: next.taskId } satisfies ToWorker)
+          if (slot.tasks.get(next.taskId) === running) slot.worker.postMessage({ type: 'abort', taskId: next.taskId } satisfies ToWorker)
         }
         abortListeners.set(next, onAbort)
         next.signal.addEventListener('abort', onAbort, { once: true })
@@ -273,10 +318,10 @@ export class WorkerPool extends EventEmitter {
       slot.worker.postMessage({ type: 'start', taskId: next.taskId, task: next.task } satisfies ToWorker, next.transfer)
       if (next.handlers.onStart !== undefined) {
         try {
-          next.handlers.onStart(this.#channel(slot, next))
+          next.handlers.onStart(this.#channel(slot, running))
         } catch (err) {
           slot.worker.postMessage({ type: 'abort', taskId: next.taskId } satisfies ToWorker)
-          slot.task = null
+          slot.tasks.delete(next.taskId)
           next.reject(err)
         }
       }

@@ -1,5 +1,6 @@
 /**
- * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time.
+ * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time, but for snapshot reads
+ * parked while their client takes nothing (the pool may start another task beside them).
  *
  * - Merge tasks (`mergeRuns`) ask for their parts by message (inline parts came with the task).
  *   With parts output, a finished part is encoded only once the main thread says `go` (room among
@@ -49,7 +50,8 @@ const MAX_KEPT_BUILDERS = 3
  * their buffers grow once (growth by doubling copied every buffer and made as much garbage, for
  * every task), dropped when idle. A builder of another shape is replaced.
  * NB: a task normally starts after the last one ended, but one whose handler failed on the main
- * thread may still be ending: a lent builder is never lent twice.
+ * thread may still be ending, and a parked read holds its builder: a lent builder is never lent
+ * twice.
  */
 const builders = {
   free: [] as UpdatesBuilder[],
@@ -104,7 +106,11 @@ const kernelOutputs = new Kept(() => new MergeOutput())
 const sortScratches = new Kept(() => new SortScratch())
 const jsonSinks = new Kept(() => new ByteSink())
 
-/** The task running now. */
+/**
+ * A task this worker runs. NB: usually one at a time, but a snapshot read whose client takes
+ * nothing is parked by the pool (worker-pool.ts) and another task may start beside it; they take
+ * turns at their awaits.
+ */
 interface Current {
   readonly taskId: number
   readonly abort: AbortController
@@ -121,7 +127,8 @@ interface Current {
   bodyWaiter: (() => void) | null
 }
 
-let current: Current | null = null
+/** The tasks this worker runs, by id. */
+const tasks = new Map<number, Current>()
 
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'start') {
@@ -134,7 +141,8 @@ port.on('message', (msg: ToWorker) => {
         return
     }
   }
-  if (current === null || msg.taskId !== current.taskId) {
+  const current = tasks.get(msg.taskId)
+  if (current === undefined) {
     // A part or body chunk for a task that has ended: nobody will read it.
     if (msg.type === 'part' && msg.lent) releaseSlot(msg.bytes)
     if (msg.type === 'body' && msg.bytes.byteLength > 0) releaseSlot(msg.bytes)
@@ -188,7 +196,7 @@ function send(msg: FromWorker, transfer: TransferListItem[] = []): void {
 
 function begin(taskId: number): Current {
   const state: Current = { taskId, abort: new AbortController(), parts: new Map(), held: new Map(), waiting: [], credit: 0, body: [], bodyWaiter: null }
-  current = state
+  tasks.set(taskId, state)
   return state
 }
 
@@ -267,7 +275,7 @@ async function runMerge(taskId: number, payload: MergeTaskPayload): Promise<void
     builders.giveBack(builder)
     kernelOutputs.giveBack(kernelOutput)
     stream?.dispose()
-    if (current === state) current = null
+    tasks.delete(state.taskId)
     // Whatever the merge still held, nothing reads any more.
     for (const key of [...state.held.keys()]) release(key)
   }
@@ -406,7 +414,7 @@ async function runWrite(taskId: number, payload: WriteTaskPayload): Promise<void
     builders.giveBack(lent.unsorted)
     builders.giveBack(lent.out)
     sortScratches.giveBack(lent.scratch)
-    if (current === state) current = null
+    tasks.delete(state.taskId)
     for (const c of state.body.splice(0)) if (c.bytes.byteLength > 0) releaseSlot(c.bytes)
   }
 }

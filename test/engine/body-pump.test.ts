@@ -24,6 +24,8 @@ function recorder(): { readonly channel: TaskChannel; readonly posted: Posted[] 
       if (msg.type !== 'body') throw new Error(`unexpected ${msg.type}`)
       posted.push({ bytes: msg.bytes, end: msg.end })
     },
+    park: () => assert.fail('a write never parks'),
+    unpark: () => assert.fail('a write never parks'),
   }
   return { channel, posted }
 }
