@@ -13,16 +13,16 @@
  * filling memory. At most `maxOutstanding` chunks of a task are ever encoded and not yet taken, so
  * a later range runs ahead of the body by at most that many, then waits for its turn.
  *
- * A task that has waited that way for `PARK_AFTER_MS` parks (worker-pool.ts): its worker takes
- * other tasks meanwhile, so clients that stop reading do not stall the pool. It runs again at the
- * next `go`.
+ * A task that has waited that way for `PARK_AFTER_MS` parks (worker-pool.ts `ClientWait`): its
+ * worker takes other tasks meanwhile, so clients that stop reading do not stall the pool. It runs
+ * again at the next `go`.
  */
 import { AppError } from '../errors.js'
 import { noteShortLivedBytes } from './main-heap.js'
 import { servePart } from './merge-task.js'
 import { Prefetcher } from './prefetcher.js'
 import type { MergeRunsTask, StreamOutput, TaskMessage } from './protocol.js'
-import { WorkerExitError, type TaskChannel, type WorkerPool } from './worker-pool.js'
+import { ClientWait, WorkerExitError, type TaskChannel, type WorkerPool } from './worker-pool.js'
 
 /** One task of a read: its merge and where its parts come from. */
 export interface ReadPart {
@@ -55,9 +55,6 @@ export interface BodyChunk {
 }
 
 const COMMA = new Uint8Array([0x2c])
-
-/** How long a task waits for its consumer before it parks: well above the gaps of a client that reads. */
-export const PARK_AFTER_MS = 200
 
 /**
  * The response body of `parts` (at least one), each a key range after the one before. Returning
@@ -130,8 +127,7 @@ class ReadRun {
   /** Chunks the worker may still encode before it waits for a `go`. */
   #credit: number
   /** Parks the task when its consumer stays away (see the header). */
-  #parkTimer: ReturnType<typeof setTimeout> | null = null
-  #parked = false
+  readonly #wait = new ClientWait(() => this.#channel)
 
   constructor(pool: WorkerPool, part: ReadPart, failure: ReadFailure) {
     this.#failure = failure
@@ -156,13 +152,7 @@ class ReadRun {
               this.#chunks.push({ bytes: msg.bytes, rows: msg.rows, last: msg.last })
               this.#credit--
               // The worker now waits for the consumer: park the task if it stays away.
-              if (this.#credit <= 0 && !msg.last && this.#parkTimer === null) {
-                this.#parkTimer = setTimeout(() => {
-                  this.#parkTimer = null
-                  this.#parked = ch.park()
-                }, PARK_AFTER_MS)
-                this.#parkTimer.unref()
-              }
+              if (this.#credit <= 0 && !msg.last) this.#wait.begin()
               this.#signal()
             }
           },
@@ -175,7 +165,7 @@ class ReadRun {
       .then(() => undefined, fail)
       .finally(() => {
         this.#finished = true
-        this.#stopWaiting()
+        this.#wait.end()
         this.#signal()
       })
   }
@@ -195,16 +185,8 @@ class ReadRun {
   /** The consumer took a chunk: the worker may encode one more. */
   taken(): void {
     this.#credit++
-    this.#stopWaiting()
+    this.#wait.end()
     this.#channel?.post({ type: 'go' })
-  }
-
-  /** The worker has stopped waiting for the consumer (or the task ended): no park, or no longer. */
-  #stopWaiting(): void {
-    if (this.#parkTimer !== null) clearTimeout(this.#parkTimer)
-    this.#parkTimer = null
-    if (this.#parked) this.#channel?.unpark()
-    this.#parked = false
   }
 
   #signal(): void {

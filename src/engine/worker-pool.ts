@@ -31,6 +31,41 @@ export interface TaskChannel {
 /** Parked tasks one worker holds at most (see the header). */
 export const MAX_PARKED_PER_WORKER = 4
 
+/** How long a task's worker waits on its client before the task parks: well above the gaps of a client that keeps up. */
+export const PARK_AFTER_MS = 200
+
+/**
+ * A task's waits on its client (a snapshot read's consumer, a write's body): a wait that lasts
+ * `PARK_AFTER_MS` parks the task, and its end unparks it.
+ */
+export class ClientWait {
+  readonly #channel: () => TaskChannel | null
+  #timer: ReturnType<typeof setTimeout> | null = null
+  #parked = false
+
+  constructor(channel: () => TaskChannel | null) {
+    this.#channel = channel
+  }
+
+  /** The worker now waits on the client (a no-op while a wait is on). */
+  begin(): void {
+    if (this.#timer !== null || this.#parked) return
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#parked = this.#channel()?.park() ?? false
+    }, PARK_AFTER_MS)
+    this.#timer.unref()
+  }
+
+  /** The wait is over (the client came back, or the task ended). */
+  end(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    if (this.#parked) this.#channel()?.unpark()
+    this.#parked = false
+  }
+}
+
 export interface TaskHandlers<R> {
   /**
    * Called when a worker takes the task, before any message: a task that feeds its worker (a

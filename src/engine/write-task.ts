@@ -13,6 +13,8 @@
  * - Parts: the worker encodes a built part only while fewer than `maxOutstanding` are unfinished
  *   (the same `ready`/`go` as merge tasks).
  * - A client that goes away (the body errors or closes before its end) aborts the task.
+ * - A worker that has read all it was sent and waits on a slow client parks its task after
+ *   `PARK_AFTER_MS` (worker-pool.ts `ClientWait`): uploads that stall do not hold the pool.
  */
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
@@ -21,7 +23,7 @@ import { noteShortLivedBytes } from './main-heap.js'
 import { receiveOutput, type MergeTaskOutput } from './merge-task.js'
 import type { TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
-import type { TaskChannel, WorkerPool } from './worker-pool.js'
+import { ClientWait, type TaskChannel, type WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
 export const BODY_WINDOW_BYTES = 4 << 20
@@ -145,12 +147,15 @@ export class BodyPump {
   #ended = false
   #stopped = false
   received = 0
+  /** Parks the task while the worker waits on the client for more body. */
+  readonly #wait: ClientWait
 
   constructor(body: Readable, channel: TaskChannel, maxBytes: number, fail: (err: unknown) => void) {
     this.#body = body
     this.#channel = channel
     this.#max = maxBytes
     this.#fail = fail
+    this.#wait = new ClientWait(() => channel)
     body.on('readable', this.#read)
     body.on('end', this.#end)
     body.on('error', this.#error)
@@ -168,6 +173,7 @@ export class BodyPump {
   stop(): void {
     if (this.#stopped) return
     this.#stopped = true
+    this.#wait.end()
     if (this.#slot !== null) releaseSlot(this.#slot)
     this.#slot = null
     this.#body.off('readable', this.#read)
@@ -194,6 +200,8 @@ export class BodyPump {
     }
     // The worker has read all it was sent: what has arrived goes now rather than when a chunk fills.
     if (this.#inFlight === 0) this.#post()
+    // Nothing arrived: the worker waits on the client.
+    if (this.#inFlight === 0) this.#wait.begin()
   }
 
   /** Copies socket bytes into the slot being filled (posting it first when they do not fit). */
@@ -210,6 +218,7 @@ export class BodyPump {
     const slot = this.#slot
     if (slot === null || this.#filled === 0) return
     const chunk = slot.subarray(0, this.#filled)
+    this.#wait.end()
     this.#inFlight += this.#filled
     this.#slot = null
     this.#filled = 0
@@ -220,6 +229,7 @@ export class BodyPump {
     if (this.#stopped || this.#ended) return
     this.#post()
     this.#ended = true
+    this.#wait.end()
     this.#channel.post({ type: 'body', bytes: new Uint8Array(0), end: true })
   }
 

@@ -24,8 +24,8 @@ function recorder(): { readonly channel: TaskChannel; readonly posted: Posted[] 
       if (msg.type !== 'body') throw new Error(`unexpected ${msg.type}`)
       posted.push({ bytes: msg.bytes, end: msg.end })
     },
-    park: () => assert.fail('a write never parks'),
-    unpark: () => assert.fail('a write never parks'),
+    park: () => true,
+    unpark: () => undefined,
   }
   return { channel, posted }
 }

@@ -2,11 +2,13 @@
  * Clients that stop reading a snapshot, over real sockets: their reads park (engine/worker-pool.ts),
  * so writes, other snapshots and compactions still run on the workers they held; a client that
  * hangs up mid-body, or has taken nothing for the send timeout (its connection is then closed),
- * has its read let go: the version it held from GC, its worker.
+ * has its read let go: the version it held from GC, its worker. Uploads that stall park the same
+ * way, and finish when the rest of their body comes.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { request, type IncomingMessage } from 'node:http'
+import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import type { ShardId } from '../../src/core/ids.js'
 import { liveApp, type LiveApp } from '../support/live-app.js'
@@ -109,5 +111,51 @@ describe('snapshot clients that stop reading', () => {
     // A client that reads at once is not cut off.
     const read = await fetch(`${live.baseUrl}/v1/shards/${shardId}/snapshot?asOf=1`)
     assert.equal(((await read.json()) as { updates: unknown[] }).updates.length, ROWS)
+  })
+
+  it('uploads that stall do not stall the pool either, and finish when their client sends the rest', { timeout: 120_000 }, async (t) => {
+    const live = await liveApp(t, { workers: 2 })
+    const created = await live.app.inject({ method: 'POST', url: '/v1/shards', payload: { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } } })
+    const shardId = (created.json() as { shardId: string }).shardId
+    const port = Number(new URL(live.baseUrl).port)
+    // Three uploads (one more than the workers) that send half their body, then wait.
+    const uploads = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const body = JSON.stringify({ lower: [i], upper: [i + 1], updates: Array.from({ length: 200 }, (_, k) => ({ key: `u${i}-${k}`, val: k, time: i, diff: 1 })), append: false })
+        const socket = connect(port, '127.0.0.1')
+        await once(socket, 'connect')
+        let answer = ''
+        let complete: () => void = () => undefined
+        const answered = new Promise<void>((resolve) => (complete = resolve))
+        socket.setEncoding('utf8').on('data', (d: string) => {
+          answer += d
+          // The whole answer is in once its body has the length its head says.
+          const [head = '', rest = ''] = answer.split('\r\n\r\n')
+          const length = /content-length: (\d+)/i.exec(head)?.[1]
+          if (length !== undefined && Buffer.byteLength(rest) >= Number(length)) complete()
+        })
+        const half = Math.floor(body.length / 2)
+        socket.write(`POST /v1/shards/${shardId}/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`)
+        return { socket, rest: body.slice(half), answered, answer: () => answer }
+      }),
+    )
+    try {
+      const write = await fetch(`${live.baseUrl}/v1/shards/${shardId}/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ lower: [0], upper: [1], updates: [{ key: 'prompt', val: 1, time: 0, diff: 1 }] }),
+        signal: AbortSignal.timeout(30_000),
+      })
+      assert.equal(write.status, 201, await write.text())
+      // The stalled uploads, sent whole at last, are written as well.
+      for (const u of uploads) {
+        u.socket.write(u.rest)
+        await Promise.race([u.answered, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 30 s')), 30_000).unref())])
+        assert.match(u.answer(), /^HTTP\/1\.1 201 /, u.answer().slice(0, 300))
+        assert.equal((JSON.parse(u.answer().split('\r\n\r\n')[1] ?? '{}') as { batch: { len: number } }).batch.len, 200)
+      }
+    } finally {
+      uploads.forEach((u) => u.socket.destroy())
+    }
   })
 })
