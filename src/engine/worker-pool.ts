@@ -8,9 +8,10 @@
  * in FIFO order. A worker that dies fails its tasks and is replaced.
  *
  * A task may **park** itself through its channel while it waits on something slow outside the
- * pool (a snapshot read whose client takes no data): its worker then takes the next task as if
- * free, and the parked task resumes beside it when unparked (they take turns at their awaits).
- * So clients that stop reading cannot hold every worker and stall writes, reads and compactions.
+ * pool (a snapshot read whose client takes no data, a write whose upload stalls: `ClientWait`):
+ * its worker then takes the next task as if free, and the parked task resumes beside it when
+ * unparked (they take turns at their awaits). So clients that stop reading or sending cannot hold
+ * every worker and stall writes, reads and compactions.
  * At most `MAX_PARKED_PER_WORKER` tasks are parked on one worker: each holds memory (its windows
  * of parts), and a worker at the limit takes no new task until one of them ends or resumes.
  */

@@ -1,6 +1,6 @@
 /**
- * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time, but for snapshot reads
- * parked while their client takes nothing (the pool may start another task beside them).
+ * Worker-thread entry: runs the pool's tasks (protocol.ts), one at a time, but for tasks parked
+ * while they wait on their client (worker-pool.ts): the pool may start another task beside them.
  *
  * - Merge tasks (`mergeRuns`) ask for their parts by message (inline parts came with the task).
  *   With parts output, a finished part is encoded only once the main thread says `go` (room among
@@ -107,9 +107,9 @@ const sortScratches = new Kept(() => new SortScratch())
 const jsonSinks = new Kept(() => new ByteSink())
 
 /**
- * A task this worker runs. NB: usually one at a time, but a snapshot read whose client takes
- * nothing is parked by the pool (worker-pool.ts) and another task may start beside it; they take
- * turns at their awaits.
+ * A task this worker runs. NB: usually one at a time, but a task that waits on its client (a
+ * snapshot read's, a write's upload) is parked by the pool (worker-pool.ts) and another task may
+ * start beside it; they take turns at their awaits.
  */
 interface Current {
   readonly taskId: number

@@ -81,7 +81,7 @@ export class FileBlob implements Blob {
     checkBlobValue(value)
     const path = join(this.#root, key)
     const dir = dirname(path)
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`) // NB: TEMP_NAME
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`) // NB: the name TEMP_NAME matches
     let created: string | undefined
     this.#writing.add(tmp)
     try {

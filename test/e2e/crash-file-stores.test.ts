@@ -17,6 +17,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { describe, it } from 'node:test'
+import { mulberry32 } from '../../src/core/prng.js'
 import { expected, valType, type Row } from '../model/shard-model.js'
 import { eventually } from '../support/cluster.js'
 import { startMain, WAIT_MS, type ServerProcess } from '../support/server-process.js'
@@ -28,18 +29,6 @@ const ROUNDS = 4
 const SHARDS = 2
 /** Times per batch: batch i of a shard is [i·WIDTH, (i+1)·WIDTH). */
 const WIDTH = 4
-
-/** mulberry32: the workload and kill points from the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 interface ModelShard {
   readonly id: string
@@ -60,7 +49,7 @@ interface Answer {
 
 describe('compactd on file stores, killed mid-work and restarted', () => {
   it(`keeps every acknowledged write and reads every shard as the model does (${ROUNDS} kills)`, { timeout: 600_000 }, async (t) => {
-    const rand = prng(SEED)
+    const rand = mulberry32(SEED)
     const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1))
     const home = await mkdtemp(join(tmpdir(), 'compactd-crash-'))
     t.after(() => rm(home, { recursive: true, force: true }))
