@@ -161,7 +161,13 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     let pool: WorkerPool | null = null
     // This thread's pools hold free memory as long as the workers' do.
     setReuseIdleMs(settings.reuseIdleMs)
-    const workerPool = (): WorkerPool => (pool ??= new WorkerPool(settings.workers, { nice: settings.workerNice, reuseIdleMs: settings.reuseIdleMs }))
+    const workerPool = (): WorkerPool => {
+      if (pool === null) {
+        pool = new WorkerPool(settings.workers, { nice: settings.workerNice, reuseIdleMs: settings.reuseIdleMs })
+        pool.on('parked', (n: number) => metrics.worker.parked.set(n))
+      }
+      return pool
+    }
     closers.push(async () => {
       await pool?.close()
     })

@@ -13,7 +13,8 @@
  * unparked (they take turns at their awaits). So clients that stop reading or sending cannot hold
  * every worker and stall writes, reads and compactions.
  * At most `MAX_PARKED_PER_WORKER` tasks are parked on one worker: each holds memory (its windows
- * of parts), and a worker at the limit takes no new task until one of them ends or resumes.
+ * of parts), and a worker at the limit takes no new task until one of them ends or resumes. The
+ * pool emits `parked` with the number parked in all whenever it changes (for a gauge).
  */
 import { EventEmitter } from 'node:events'
 import { Worker, type TransferListItem } from 'node:worker_threads'
@@ -191,6 +192,13 @@ export class WorkerPool extends EventEmitter {
     return this.#slots.filter((s) => !takesTask(s)).length
   }
 
+  /** Tasks parked now, on every worker. */
+  get parked(): number {
+    let n = 0
+    for (const s of this.#slots) for (const t of s.tasks.values()) if (t.parked) n++
+    return n
+  }
+
   /** Workers a task started now would find free (none while tasks wait in the queue). */
   get idle(): number {
     return this.#queue.length > 0 ? 0 : this.#slots.length - this.busy
@@ -266,6 +274,7 @@ export class WorkerPool extends EventEmitter {
     const tasks = [...slot.tasks.values()]
     slot.tasks.clear()
     for (const t of tasks) t.pending.reject(new WorkerExitError(err))
+    if (tasks.some((t) => t.parked)) this.emit('parked', this.parked)
     this.emit('worker-error', err)
     void slot.worker.terminate()
     slot.worker = this.#spawn(index)
@@ -285,6 +294,7 @@ export class WorkerPool extends EventEmitter {
     const channel = this.#channel(slot, running)
     if (msg.type === 'done' || msg.type === 'failed') {
       slot.tasks.delete(task.taskId)
+      if (running.parked) this.emit('parked', this.parked)
       task.signal?.removeEventListener('abort', abortListeners.get(task) as () => void)
       if (msg.type === 'done') {
         try {
@@ -304,6 +314,7 @@ export class WorkerPool extends EventEmitter {
       // The handler failed: tell the worker to stop and fail the task.
       channel.post({ type: 'abort' })
       slot.tasks.delete(task.taskId)
+      if (running.parked) this.emit('parked', this.parked)
       task.reject(err)
       this.#dispatch()
     }
@@ -323,11 +334,14 @@ export class WorkerPool extends EventEmitter {
         for (const t of slot.tasks.values()) if (t.parked) parked++
         if (parked >= MAX_PARKED_PER_WORKER) return false
         running.parked = true
+        this.emit('parked', this.parked)
         this.#dispatch()
         return true
       },
       unpark: () => {
+        if (!running.parked) return
         running.parked = false
+        if (live()) this.emit('parked', this.parked)
       },
     }
   }

@@ -159,6 +159,11 @@ export interface LocationMetrics {
   readonly consensusOperationSeconds: Histogram<'op' | 'outcome'>
 }
 
+export interface WorkerMetrics {
+  /** Tasks parked now while they wait on their client (engine/worker-pool.ts). */
+  readonly parked: Gauge
+}
+
 export interface HttpMetrics {
   /** `route` is the route pattern (`/v1/shards/:shardId`), never the raw URL; `unmatched` for 404s. */
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>
@@ -178,6 +183,7 @@ export interface Metrics {
   readonly gc: GcMetrics
   readonly location: LocationMetrics
   readonly http: HttpMetrics
+  readonly worker: WorkerMetrics
 }
 
 /** Compaction durations: 10 ms (a tiny merge) to 1 h (past the default timeout of a large one). */
@@ -362,6 +368,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
       HTTP_BUCKETS,
     ),
   }
+  const worker: WorkerMetrics = {
+    parked: gauge('compactd_worker_tasks_parked', 'Tasks parked now while they wait on their client (a snapshot reader that takes no data, an upload that stalls); their workers run other tasks meanwhile.'),
+  }
 
   // Series with a small, known label set exist from the start, so dashboards and rate() see 0.
   for (const selection of SCHEMA_SELECTIONS) compaction.schemaSelection.inc({ selection }, 0)
@@ -375,5 +384,5 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
   collectDefaultMetrics({ register: registry })
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name)
 
-  return { compaction, compactionWrites, throughput, compactor, shard, cluster, consolidation, retry, cmd, gc, location, http }
+  return { compaction, compactionWrites, throughput, compactor, shard, cluster, consolidation, retry, cmd, gc, location, http, worker }
 }

@@ -55,6 +55,8 @@ describe('worker pool: parked tasks', { timeout: 60_000 }, () => {
   it('a parked task leaves its worker to the next task, up to MAX_PARKED_PER_WORKER of them; they fail with their worker', async () => {
     const pool = new WorkerPool(1)
     const abort = new AbortController()
+    const parkedEvents: number[] = []
+    pool.on('parked', (n: number) => parkedEvents.push(n))
     try {
       await pool.loaded()
       const first = blockedTask(pool, abort.signal)
@@ -82,6 +84,8 @@ describe('worker pool: parked tasks', { timeout: 60_000 }, () => {
       assert.equal(channels.length, MAX_PARKED_PER_WORKER + 1)
       assert.equal(channels[MAX_PARKED_PER_WORKER]!.park(), false, 'no room for one more parked task')
       assert.equal(pool.busy, 1)
+      assert.equal(pool.parked, MAX_PARKED_PER_WORKER)
+      assert.equal(parkedEvents.at(-1), MAX_PARKED_PER_WORKER, 'every change is told')
       // Unparked, a task runs beside the one running: still no room for a new task.
       channels[0]!.unpark()
       assert.equal(channels[0]!.park(), true)
@@ -89,6 +93,8 @@ describe('worker pool: parked tasks', { timeout: 60_000 }, () => {
       assert.ok(pool.crashBusyWorker())
       await assert.rejects(first.done, WorkerExitError)
       await assert.rejects(second.done, WorkerExitError)
+      assert.equal(pool.parked, 0)
+      assert.equal(parkedEvents.at(-1), 0)
     } finally {
       abort.abort()
       await pool.close()

@@ -48,6 +48,10 @@ describe('snapshot clients that stop reading', () => {
     const stalled = await Promise.all(Array.from({ length: 5 }, () => stalledRead(live.baseUrl, shardId)))
     try {
       assert.ok(stalled.every((r) => r.statusCode === 200))
+      // Every stalled read parks (a worker holds up to 4), and the gauge says so.
+      const parked = async (): Promise<number> => Number(/^compactd_worker_tasks_parked (\d+)$/m.exec((await live.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1])
+      for (let i = 0; i < 200 && (await parked()) < stalled.length; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.equal(await parked(), stalled.length)
       // NB: bounded: a request stuck behind the stalled reads fails here, not at the runner's timeout.
       const post = (url: string, body: unknown): Promise<Response> =>
         fetch(`${live.baseUrl}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) })
@@ -67,6 +71,7 @@ describe('snapshot clients that stop reading', () => {
         await once(res, 'end')
         assert.equal((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { updates: unknown[] }).updates.length, ROWS)
       }
+      assert.equal(await parked(), 0, 'read to their end, none is parked')
     } finally {
       // NB: so that a failure above does not leave the app's close waiting on these connections.
       stalled.forEach((r) => r.destroy())
