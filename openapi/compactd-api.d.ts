@@ -2230,6 +2230,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description No byte of the body came for 60 s (REQUEST_TIMEOUT): the write was abandoned */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description expectedUpper is not the shard upper (UPPER_MISMATCH, with "currentUpper"); the parts written are deleted */
             409: {
                 headers: {

@@ -191,6 +191,7 @@ const batchesRoute: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
           ...errorResponses({
             400: 'A row outside [lower, upper) or not of the schema, a bad frontier or a bad Arrow stream (INVALID_BATCH, naming the first bad row), or a body that is not JSON or not shaped like a batch (BAD_REQUEST)',
             ...NOT_FOUND,
+            408: 'No byte of the body came for 60 s (REQUEST_TIMEOUT): the write was abandoned',
             409: 'expectedUpper is not the shard upper (UPPER_MISMATCH, with "currentUpper"); the parts written are deleted',
             413: 'The body is larger than the body limit (PAYLOAD_TOO_LARGE), declared or as it arrives',
           }),

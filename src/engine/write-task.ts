@@ -14,7 +14,10 @@
  *   (the same `ready`/`go` as merge tasks).
  * - A client that goes away (the body errors or closes before its end) aborts the task.
  * - A worker that has read all it was sent and waits on a slow client parks its task after
- *   `PARK_AFTER_MS` (worker-pool.ts `ClientWait`): uploads that stall do not hold the pool.
+ *   `PARK_AFTER_MS` (worker-pool.ts `ClientWait`): uploads that stall do not hold the pool. A body
+ *   from which no byte comes for `BODY_IDLE_TIMEOUT_MS` fails the write with 408 REQUEST_TIMEOUT
+ *   (nginx's `client_body_timeout`): the server itself has no request timeout, so a client that
+ *   never sends the rest would otherwise keep its parked task for good.
  */
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
@@ -27,6 +30,9 @@ import { ClientWait, type TaskChannel, type WorkerPool } from './worker-pool.js'
 
 /** Body bytes posted to the worker and not yet consumed by it, at most. */
 export const BODY_WINDOW_BYTES = 4 << 20
+/** A body from which no byte comes this long fails its write (see the header). */
+export const BODY_IDLE_TIMEOUT_MS = 60_000
+
 /** Body bytes coalesced into one message while the worker is busy, about (it ends with the socket chunk that reaches this). */
 export const BODY_CHUNK_BYTES = 1 << 20
 
@@ -149,12 +155,16 @@ export class BodyPump {
   received = 0
   /** Parks the task while the worker waits on the client for more body. */
   readonly #wait: ClientWait
+  readonly #idleTimeoutMs: number
+  /** Fails the write when the client sends nothing for `#idleTimeoutMs`. */
+  #idle: ReturnType<typeof setTimeout> | null = null
 
-  constructor(body: Readable, channel: TaskChannel, maxBytes: number, fail: (err: unknown) => void) {
+  constructor(body: Readable, channel: TaskChannel, maxBytes: number, fail: (err: unknown) => void, idleTimeoutMs = BODY_IDLE_TIMEOUT_MS) {
     this.#body = body
     this.#channel = channel
     this.#max = maxBytes
     this.#fail = fail
+    this.#idleTimeoutMs = idleTimeoutMs
     this.#wait = new ClientWait(() => channel)
     body.on('readable', this.#read)
     body.on('end', this.#end)
@@ -174,6 +184,7 @@ export class BodyPump {
     if (this.#stopped) return
     this.#stopped = true
     this.#wait.end()
+    this.#stopIdle()
     if (this.#slot !== null) releaseSlot(this.#slot)
     this.#slot = null
     this.#body.off('readable', this.#read)
@@ -184,10 +195,15 @@ export class BodyPump {
 
   readonly #read = (): void => {
     if (this.#stopped || this.#ended) return
+    let drained = false
     while (this.#inFlight + this.#filled < BODY_WINDOW_BYTES) {
       const c = this.#body.read() as Uint8Array | string | null
-      if (c === null) break
+      if (c === null) {
+        drained = true
+        break
+      }
       const bytes = typeof c === 'string' ? Buffer.from(c) : c
+      this.#stopIdle()
       this.received += bytes.byteLength
       noteShortLivedBytes(bytes.byteLength)
       if (this.received > this.#max) {
@@ -202,6 +218,21 @@ export class BodyPump {
     if (this.#inFlight === 0) this.#post()
     // Nothing arrived: the worker waits on the client.
     if (this.#inFlight === 0) this.#wait.begin()
+    // The socket has nothing more for now (not: the window is full): from here the client has
+    // `#idleTimeoutMs` to send more.
+    if (drained && this.#idle === null && this.#idleTimeoutMs > 0) {
+      this.#idle = setTimeout(() => {
+        this.#idle = null
+        this.stop()
+        this.#fail(new AppError('REQUEST_TIMEOUT', `body: no byte of it came for ${this.#idleTimeoutMs / 1000} s; the write was abandoned (send the body without pauses)`))
+      }, this.#idleTimeoutMs)
+      this.#idle.unref()
+    }
+  }
+
+  #stopIdle(): void {
+    if (this.#idle !== null) clearTimeout(this.#idle)
+    this.#idle = null
   }
 
   /** Copies socket bytes into the slot being filled (posting it first when they do not fit). */
@@ -230,6 +261,7 @@ export class BodyPump {
     this.#post()
     this.#ended = true
     this.#wait.end()
+    this.#stopIdle()
     this.#channel.post({ type: 'body', bytes: new Uint8Array(0), end: true })
   }
 

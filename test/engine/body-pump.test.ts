@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { describe, it } from 'node:test'
+import type { AppError } from '../../src/errors.js'
 import { releaseSlot } from '../../src/engine/shared-slots.js'
 import { BODY_CHUNK_BYTES, BODY_WINDOW_BYTES, BodyPump, writeBodySlots } from '../../src/engine/write-task.js'
 import type { TaskChannel } from '../../src/engine/worker-pool.js'
@@ -119,6 +120,33 @@ describe('BodyPump', () => {
     pump.stop()
     for (const p of posted) releaseSlot(p.bytes)
     assert.equal(writeBodySlots().lent, base)
+  })
+
+  it('fails the write with REQUEST_TIMEOUT when no byte comes for the idle timeout, and not while the window is full', async () => {
+    // A client that sent a piece, then nothing.
+    const body = socket()
+    const { channel, posted } = recorder()
+    const base = writeBodySlots().lent
+    let failed: (err: unknown) => void = () => undefined
+    const failure = new Promise<unknown>((resolve) => (failed = resolve))
+    const pump = new BodyPump(body, channel, 1 << 30, (err) => failed(err), 50)
+    body.push(piece(0))
+    await turn()
+    consume(pump, posted, 0)
+    const err = (await failure) as AppError
+    assert.equal(err.code, 'REQUEST_TIMEOUT')
+    assert.match(err.message, /^body: no byte of it came for 0.05 s/)
+    assert.equal(writeBodySlots().lent, base, 'stopped: it holds no slot')
+    // A client that is ahead while the worker reads nothing: the window is full, nobody is idle.
+    const fast = fastSocket(BODY_WINDOW_BYTES / PIECE + 40)
+    const other = recorder()
+    const failures: unknown[] = []
+    const busy = new BodyPump(fast, other.channel, 1 << 30, (e) => failures.push(e), 50)
+    // NB: a bounded wait, four idle timeouts long: what is asserted is that nothing happens.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepEqual(failures, [])
+    busy.stop()
+    for (const p of other.posted) releaseSlot(p.bytes)
   })
 
   it('gives back the slot it was filling when the body goes over the limit', async () => {
