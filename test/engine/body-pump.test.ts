@@ -133,7 +133,10 @@ describe('BodyPump', () => {
     body.push(piece(0))
     await turn()
     consume(pump, posted, 0)
-    const err = (await failure) as AppError
+    // NB: the pump's timer is unref'd (a server keeps the loop alive): this one, ref'd, bounds the wait.
+    let bound: ReturnType<typeof setTimeout> | undefined
+    const err = (await Promise.race([failure, new Promise((_, reject) => (bound = setTimeout(() => reject(new Error('no failure within 5 s')), 5_000)))])) as AppError
+    clearTimeout(bound)
     assert.equal(err.code, 'REQUEST_TIMEOUT')
     assert.match(err.message, /^body: no byte of it came for 0.05 s/)
     assert.equal(writeBodySlots().lent, base, 'stopped: it holds no slot')
