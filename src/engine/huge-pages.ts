@@ -26,8 +26,8 @@ export const HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
 
 /** `env` with the tunable added to `GLIBC_TUNABLES` (after any already there), for a process about to start. */
 export function withHugePages(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  if (hugePagesRequested(env)) return { ...env }
   const current = env.GLIBC_TUNABLES ?? ''
-  if (current.split(':').includes(HUGE_PAGES_TUNABLE)) return { ...env }
   return { ...env, GLIBC_TUNABLES: current === '' ? HUGE_PAGES_TUNABLE : `${current}:${HUGE_PAGES_TUNABLE}` }
 }
 

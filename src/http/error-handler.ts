@@ -107,22 +107,14 @@ export const MAX_PARAM_LENGTH = 100
 export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.header(REQUEST_ID_HEADER, req.id)
   const path = clip(req.url.split('?')[0] ?? '')
-  switch (err.code) {
-    case 'FST_ERR_BAD_URL':
-      return errorHandler(
-        new AppError('BAD_REQUEST', `path ${path}: a % must start an escape of two hex digits that decodes as UTF-8; encode each path segment (encodeURIComponent)`),
-        req,
-        reply,
-      )
-    case 'FST_ERR_MAX_PARAM_LENGTH':
-      return errorHandler(
-        new AppError('BAD_REQUEST', `path ${path}: a segment is longer than ${MAX_PARAM_LENGTH} characters; no id or name compactd uses is that long`),
-        req,
-        reply,
-      )
-    default:
-      return errorHandler(err, req, reply)
-  }
+  const why = FRAMEWORK_ERRORS[err.code]
+  return errorHandler(why === undefined ? err : new AppError('BAD_REQUEST', `path ${path}: ${why}`), req, reply)
+}
+
+/** What is wrong with a path fastify refused before routing, by its error code. */
+const FRAMEWORK_ERRORS: Readonly<Record<string, string>> = {
+  FST_ERR_BAD_URL: 'a % must start an escape of two hex digits that decodes as UTF-8; encode each path segment (encodeURIComponent)',
+  FST_ERR_MAX_PARAM_LENGTH: `a segment is longer than ${MAX_PARAM_LENGTH} characters; no id or name compactd uses is that long`,
 }
 
 /**

@@ -11,6 +11,7 @@ import { request, type IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import type { ShardId } from '../../src/core/ids.js'
+import { eventually } from '../support/cluster.js'
 import { liveApp, type LiveApp } from '../support/live-app.js'
 
 /** Rows of `bigShard` (at asOf 1). */
@@ -50,7 +51,7 @@ describe('snapshot clients that stop reading', () => {
       assert.ok(stalled.every((r) => r.statusCode === 200))
       // Every stalled read parks (a worker holds up to 4), and the gauge says so.
       const parked = async (): Promise<number> => Number(/^compactd_worker_tasks_parked (\d+)$/m.exec((await live.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1])
-      for (let i = 0; i < 200 && (await parked()) < stalled.length; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      await eventually('every stalled read to park', async () => ((await parked()) >= stalled.length ? true : undefined), 10_000)
       assert.equal(await parked(), stalled.length)
       // NB: bounded: a request stuck behind the stalled reads fails here, not at the runner's timeout.
       const post = (url: string, body: unknown): Promise<Response> =>
@@ -85,8 +86,7 @@ describe('snapshot clients that stop reading', () => {
     const res = await stalledRead(live.baseUrl, shardId)
     assert.equal(held(), 1, 'the read holds its version')
     res.destroy()
-    for (let i = 0; i < 200 && held() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-    assert.equal(held(), 0, 'the read let go within 10 s')
+    await eventually('the read to let go', async () => (held() === 0 ? true : undefined), 10_000)
     // Its worker is free again.
     const read = await fetch(`${live.baseUrl}/v1/shards/${shardId}/snapshot?asOf=1`, { signal: AbortSignal.timeout(30_000) })
     assert.equal(((await read.json()) as { updates: unknown[] }).updates.length, ROWS)
@@ -101,8 +101,7 @@ describe('snapshot clients that stop reading', () => {
       // The server lets go of the read: the version it read is no longer held from GC in this process.
       const held = (): number => [...live.services.shards.leases.states(shardId as ShardId)].length
       assert.equal(held(), 1, 'the stalled read holds its version')
-      for (let i = 0; i < 200 && held() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-      assert.equal(held(), 0, 'the read let go within 10 s')
+      await eventually('the read to let go', async () => (held() === 0 ? true : undefined), 10_000)
       // The client, reading again, finds its body cut short: the server closed the connection.
       const closed = new Promise((resolve) => res.once('close', resolve))
       res.on('error', () => undefined)
