@@ -10,7 +10,9 @@
  *
  * Every change of jobs is a pure step (job-transitions.ts) applied to the document by
  * compare-and-set, retried on a mismatch; FileConsensus makes that atomic across processes and
- * crash-safe, so each method's effect is all or nothing.
+ * crash-safe, so each method's effect is all or nothing. The changes one process makes wait in a
+ * queue and are committed in groups, one write per group (`#apply`): the document is rewritten
+ * whole, so a burst of N calls would otherwise cost N rewrites, and N callers racing for each one.
  *
  * A flush moves final jobs out: it archives them (key entry, then job file, each fsynced), then
  * removes them from the document by compare-and-set. A mutating call flushes first once the document
@@ -58,8 +60,10 @@ const DOC_KEY = 'jobs'
 const DEFAULT_FLUSH_AFTER = 32
 /** Document versions between truncations of the older ones. */
 const TRUNCATE_EVERY = 64
-/** Compare-and-set attempts of one call; each lost attempt means another call's write landed. */
+/** Compare-and-set attempts of one group; each lost attempt means another process's write landed. */
 const MAX_ATTEMPTS = 1000
+/** Calls one write commits at most (the document is rewritten whole, so a group costs one rewrite). */
+const MAX_GROUP = 256
 
 export interface FileJobStoreOptions {
   /** Final jobs the document may hold before a mutating call moves them out; default 32 (≥ 1). */
@@ -75,6 +79,22 @@ interface Doc {
   readonly jobs: JobTable
 }
 
+/** A call waiting for the group commit: its step, and how to answer it. */
+interface Waiting {
+  readonly op: string
+  readonly opts: Abortable | undefined
+  readonly step: (jobs: JobTable) => Step<unknown> | Promise<Step<unknown>>
+  readonly resolve: (result: unknown) => void
+  readonly reject: (err: unknown) => void
+}
+
+/** Rejects a waiting call whose caller gave up (its signal aborted); true if it did. */
+function settleIfAborted(w: Waiting): boolean {
+  if (w.opts?.signal?.aborted !== true) return false
+  w.reject(w.opts.signal.reason)
+  return true
+}
+
 export class FileJobStore implements JobStore {
   readonly #root: string
   readonly #consensus: FileConsensus
@@ -84,6 +104,9 @@ export class FileJobStore implements JobStore {
   readonly #onRead: (path: string) => void
   readonly #beforeWrite: (step: string) => void
   readonly #listeners = new Set<() => void>()
+  /** Calls that change the document, waiting for the group commit (`#apply`). */
+  #waiting: Waiting[] = []
+  #committing = false
   #closed = false
 
   /** `root` is created on the first write; a missing root reads as empty. */
@@ -260,23 +283,93 @@ export class FileJobStore implements JobStore {
   }
 
   /**
-   * The compare-and-set loop: reads the document (flushing it first when due), applies `step`,
-   * writes the result expecting the version read, and on a mismatch starts again.
+   * Runs `step` on the document in a group commit: the calls of this process wait in one queue, and
+   * each group of them is applied to the document in turn and written by one compare-and-set. So a
+   * burst of calls (an append per shard queueing maintenance, say) costs one write per group, and
+   * the calls of one process never race each other for the document; only other processes can.
    */
-  async #apply<T>(op: string, opts: Abortable | undefined, step: (jobs: JobTable) => Step<T> | Promise<Step<T>>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      let doc: Doc | null = await this.#guard(op, opts, () => this.#read())
-      if (doc.jobs.filter((j) => isFinalJobStatus(j.status)).length >= this.#flushAfter) doc = await this.#flush(op, doc, opts)
+  #apply<T>(op: string, opts: Abortable | undefined, step: (jobs: JobTable) => Step<T> | Promise<Step<T>>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.push({ op, opts, step, resolve: resolve as (v: unknown) => void, reject })
+      if (!this.#committing) void this.#commitWaiting()
+    })
+  }
+
+  /**
+   * Commits the waiting calls, a group at a time, until none waits. NB: the flag drops in the same
+   * step as the loop's last look at the queue, so a call queued after it starts a new loop.
+   */
+  async #commitWaiting(): Promise<void> {
+    this.#committing = true
+    try {
+      while (this.#waiting.length > 0) {
+        const group = this.#waiting.splice(0, MAX_GROUP)
+        // NB: #commitGroup settles each call itself; this only keeps a bug there from losing them.
+        await this.#commitGroup(group).catch((err: unknown) => group.forEach((w) => w.reject(err)))
+      }
+    } finally {
+      this.#committing = false
+    }
+  }
+
+  /**
+   * The compare-and-set loop of one group: reads the document (flushing it first when due), applies
+   * each call's step in queue order to the table the previous one left, writes the result expecting
+   * the version read, and on a mismatch starts again. Settles every call of the group.
+   * NB: a step's result is only given once what it saw is durable: steps that ran before the first
+   * change saw the stored document and are answered whatever the write does; the rest share the
+   * write's fate (its error, or the next attempt, where their steps run again on the new document).
+   */
+  async #commitGroup(group: Waiting[]): Promise<void> {
+    for (let attempt = 1; group.length > 0; attempt++) {
+      group = group.filter((w) => !settleIfAborted(w))
+      if (group.length === 0) return
+      const op = group.length === 1 ? group[0]!.op : `${group[0]!.op} (one write for ${group.length} calls)`
+      let doc: Doc | null
+      try {
+        doc = await this.#guard(op, undefined, () => this.#read())
+        if (doc.jobs.filter((j) => isFinalJobStatus(j.status)).length >= this.#flushAfter) doc = await this.#flush(op, doc, undefined)
+      } catch (err) {
+        for (const w of group) w.reject(err)
+        return
+      }
       if (doc !== null) {
         const current = doc
-        const { jobs, result } = await this.#guard(op, opts, async () => step(current.jobs))
-        if (jobs === null) return result
-        if (await this.#write(current, jobs, opts)) {
-          this.#notify()
-          return result
+        let jobs: JobTable = current.jobs
+        const answered: Array<{ readonly w: Waiting; readonly result: unknown }> = []
+        const pending: Array<{ readonly w: Waiting; readonly result: unknown }> = []
+        for (const w of group) {
+          try {
+            const { jobs: after, result } = await this.#guard(w.op, w.opts, async () => w.step(jobs))
+            if (after !== null) jobs = after
+            ;(jobs === current.jobs ? answered : pending).push({ w, result })
+          } catch (err) {
+            // NB: a step that throws changed nothing; the ones after it run on the table before it.
+            w.reject(err)
+          }
         }
+        for (const { w, result } of answered) w.resolve(result)
+        if (pending.length === 0) return
+        let committed: boolean
+        try {
+          committed = await this.#write(current, jobs, undefined)
+        } catch (err) {
+          for (const { w } of pending) w.reject(err)
+          return
+        }
+        if (committed) {
+          this.#notify()
+          for (const { w, result } of pending) w.resolve(result)
+          return
+        }
+        group = pending.map(({ w }) => w)
       }
-      await this.#pause(op, attempt, opts)
+      try {
+        await this.#pause(op, attempt, undefined)
+      } catch (err) {
+        for (const w of group) w.reject(err)
+        return
+      }
     }
   }
 

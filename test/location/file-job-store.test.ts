@@ -95,6 +95,37 @@ describe('FileJobStore', () => {
     await s.close()
   })
 
+  it('commits a burst of calls from one process in a few writes, each call answered as if alone', async () => {
+    const dir = join(root, 'group')
+    let writes = 0
+    const s = new FileJobStore(dir, { flushAfter: 1_000, beforeWrite: (step) => void (step === 'document' && writes++) })
+    const first = queuedJob({ idempotencyKey: 'k' })
+    const twin = queuedJob({ idempotencyKey: 'k' })
+    const others = Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? queuedJob() : finalJob()))
+    const aborted = new AbortController()
+    aborted.abort(new Error('the caller gave up'))
+    const calls = [
+      s.insert(first, 1_000),
+      s.insert(twin, 1_000),
+      ...others.map((j) => s.insert(j, 1_000)),
+      s.insert(others[0]!, 1_000),
+      s.insert(queuedJob(), 1_000, { signal: aborted.signal }),
+    ]
+    const settled = await Promise.allSettled(calls)
+    // One write for the first call, which found the queue empty, and one for all that queued meanwhile.
+    assert.ok(writes <= 2, `${writes} document writes for ${calls.length} calls`)
+    assert.deepEqual(settled[0], { status: 'fulfilled', value: { kind: 'inserted', job: first } })
+    assert.equal(settled[1]!.status, 'fulfilled')
+    assert.deepEqual(settled[1]!.status === 'fulfilled' && settled[1].value, { kind: 'exists', job: first }, 'the same key in the same group finds the first job')
+    for (let i = 0; i < others.length; i++) assert.deepEqual(settled[2 + i], { status: 'fulfilled', value: { kind: 'inserted', job: others[i] } })
+    const dup = settled[2 + others.length]!
+    assert.ok(dup.status === 'rejected' && dup.reason instanceof InvalidUsageError, 'a step that throws fails its own call only')
+    const gaveUp = settled[3 + others.length]!
+    assert.ok(gaveUp.status === 'rejected' && (gaveUp.reason as Error).message === 'the caller gave up')
+    assert.deepEqual(new Set((await documentJobs(dir)).map((j) => j.id)), new Set([first.id, ...others.map((j) => j.id)]))
+    await s.close()
+  })
+
   it('refuses ids that are not plain file names; ignores temp files and names it did not write', async () => {
     const dir = join(root, 'names')
     const s = new FileJobStore(dir, { flushAfter: 1 })
