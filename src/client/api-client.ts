@@ -8,19 +8,25 @@
  */
 import { readSse, type SseMessage } from './sse.js'
 import type {
+  AntichainJson,
   CompactionEventJson,
   CompactionJson,
   CompactionPage,
   CompactionQuery,
   ConfigChangeJson,
   ConfigJson,
+  CreateShardBody,
   DryRunPlanJson,
   ErrorJson,
+  GcResultJson,
   InstanceJson,
   ReadinessJson,
   ShardJson,
   ShardPage,
   SubmitBody,
+  TimestampJson,
+  WriteBatchBody,
+  WriteBatchResultJson,
 } from './wire.js'
 
 export class ApiError extends Error {
@@ -50,10 +56,39 @@ export interface ApiClientOptions {
   /** Sent as `Authorization: Bearer <token>` on /v1 calls; null sends none. */
   readonly token: string | null
   readonly fetch?: typeof fetch
+  /** Sends requests with a streamed body (`writeBatch` with a StreamedBatch); default `fetch` with `duplex: 'half'`. */
+  readonly sendStream?: StreamSender
 }
+
+/**
+ * Sends a request whose body is produced as it is sent, taking each chunk once the connection took
+ * the last, and resolves with the response (which may come before the whole body was sent).
+ */
+export type StreamSender = (
+  url: string,
+  init: { readonly method: string; readonly headers: Record<string, string>; readonly body: AsyncIterable<Uint8Array>; readonly signal?: AbortSignal },
+) => Promise<Response>
 
 /** What a submission answered: a queued or finished compaction, or a dry-run plan. */
 export type SubmitAnswer = { readonly kind: 'compaction'; readonly status: number; readonly compaction: CompactionJson } | { readonly kind: 'plan'; readonly plan: DryRunPlanJson }
+
+/** The media type of Arrow IPC streams, for batch bodies and snapshots. */
+export const ARROW_STREAM = 'application/vnd.apache.arrow.stream'
+
+/**
+ * A batch body sent as it is produced, never held whole: an Arrow IPC stream (columns k, v, t, d)
+ * with its frontiers, or the bytes of a JSON batch body (frontiers inside).
+ */
+export type StreamedBatch =
+  | {
+      readonly kind: 'arrow'
+      readonly bytes: AsyncIterable<Uint8Array>
+      readonly lower: AntichainJson
+      readonly upper: AntichainJson
+      readonly append?: boolean
+      readonly expectedUpper?: AntichainJson
+    }
+  | { readonly kind: 'json'; readonly bytes: AsyncIterable<Uint8Array> }
 
 /** The default page size of every list call. */
 export const PAGE_SIZE = 50
@@ -62,11 +97,13 @@ export class ApiClient {
   readonly #base: string
   readonly #token: string | null
   readonly #fetch: typeof fetch
+  readonly #sendStream: StreamSender
 
   constructor(opts: ApiClientOptions) {
     this.#base = opts.baseUrl.replace(/\/+$/, '')
     this.#token = opts.token
     this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init))
+    this.#sendStream = opts.sendStream ?? ((url, init) => this.#fetch(url, { method: init.method, headers: init.headers, body: init.body, duplex: 'half', signal: init.signal ?? null }))
   }
 
   /** `/readyz`: 200 or 503, both carry the checks (scheduler running or paused). */
@@ -91,6 +128,58 @@ export class ApiClient {
 
   async shard(id: string): Promise<ShardJson> {
     return (await this.#json('GET', `/v1/shards/${encodeURIComponent(id)}`)) as ShardJson
+  }
+
+  /** 201 the new shard; 409 SHARD_NAME_TAKEN; 400 for a bad schema or timestamp kind. */
+  async createShard(body: CreateShardBody): Promise<ShardJson> {
+    return (await this.#json('POST', '/v1/shards', body)) as ShardJson
+  }
+
+  /** Moves the since forward: the shard; 409 SINCE_REGRESSION when `since` is behind it. */
+  async downgradeSince(id: string, since: AntichainJson): Promise<ShardJson> {
+    return (await this.#json('POST', `/v1/shards/${encodeURIComponent(id)}/since`, { since })) as ShardJson
+  }
+
+  /** One GC pass over the shard now. */
+  async gc(id: string): Promise<GcResultJson> {
+    return (await this.#json('POST', `/v1/shards/${encodeURIComponent(id)}/gc`)) as GcResultJson
+  }
+
+  /**
+   * Writes a batch (and compare-and-appends it unless `append` is false): a JSON batch given as an
+   * object, or a `StreamedBatch` whose bytes go out as they are produced, through `sendStream`
+   * (NB: by default `fetch`, which in Node reads the source ahead of the socket: see
+   * src/cli/http-upload.ts; browsers stream request bodies only over HTTP/2). An answer the server gives before it read the whole body (413, 400 at a bad row) is
+   * the error, even though the rest of the body could not be sent.
+   */
+  async writeBatch(id: string, batch: WriteBatchBody | StreamedBatch): Promise<WriteBatchResultJson> {
+    const path = `/v1/shards/${encodeURIComponent(id)}/batches`
+    if (!('kind' in batch)) return (await this.#json('POST', path, batch)) as WriteBatchResultJson
+    const q =
+      batch.kind === 'arrow'
+        ? query({
+            lower: JSON.stringify(batch.lower),
+            upper: JSON.stringify(batch.upper),
+            append: batch.append === undefined ? undefined : String(batch.append),
+            expectedUpper: batch.expectedUpper === undefined ? undefined : JSON.stringify(batch.expectedUpper),
+          })
+        : ''
+    const res = await this.#send('POST', `${path}${q}`, undefined, { stream: { contentType: batch.kind === 'arrow' ? ARROW_STREAM : 'application/json', bytes: batch.bytes } })
+    return (await res.json()) as WriteBatchResultJson
+  }
+
+  /**
+   * The snapshot at `asOf` as the server streams it: the API's JSON document, or an Arrow IPC
+   * stream (columns k, v, t, d). The caller reads (or cancels) the body; `signal` aborts it.
+   */
+  async snapshot(id: string, asOf: TimestampJson, format: 'json' | 'arrow', signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const at = Array.isArray(asOf) ? JSON.stringify(asOf) : String(asOf)
+    const res = await this.#send('GET', `/v1/shards/${encodeURIComponent(id)}/snapshot${query({ asOf: at })}`, undefined, {
+      signal,
+      headers: { accept: format === 'arrow' ? ARROW_STREAM : 'application/json' },
+    })
+    if (res.body === null) throw new ApiError(res.status, 'EMPTY_BODY', `the server answered ${res.status} without a body`)
+    return res.body
   }
 
   async deleteShard(id: string): Promise<void> {
@@ -172,17 +261,41 @@ export class ApiClient {
     method: string,
     path: string,
     body?: unknown,
-    opts: { accept?: readonly number[]; signal?: AbortSignal | undefined; headers?: Record<string, string> } = {},
+    opts: {
+      accept?: readonly number[]
+      signal?: AbortSignal | undefined
+      headers?: Record<string, string>
+      stream?: { readonly contentType: string; readonly bytes: AsyncIterable<Uint8Array> }
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
     if (this.#token !== null && path.startsWith('/v1')) headers.authorization = `Bearer ${this.#token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
+    if (opts.stream !== undefined) headers['content-type'] = opts.stream.contentType
+    // NB: a body source that fails (a file that cannot be read) fails the fetch: that is its error,
+    // not the server's being unreachable.
+    let sourceFailed: { readonly err: unknown } | null = null
+    const source = opts.stream?.bytes
+    const guarded = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        if (source !== undefined) yield* source
+      } catch (err) {
+        sourceFailed = { err }
+        throw err
+      }
+    }
+    const url = `${this.#base}${path}`
     let res: Response
     try {
-      res = await this.#fetch(`${this.#base}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: opts.signal ?? null })
+      res =
+        opts.stream === undefined
+          ? await this.#fetch(url, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: opts.signal ?? null })
+          : await this.#sendStream(url, { method, headers, body: guarded(), ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
     } catch (err) {
+      if (sourceFailed !== null) throw (sourceFailed as { readonly err: unknown }).err
       if (opts.signal?.aborted === true) throw err
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach compactd at ${this.#base || 'this origin'}: ${causeOf(err)}`)
+      const what = opts.stream === undefined ? 'cannot reach compactd' : 'lost compactd while sending the body (or could not reach it)'
+      throw new ApiError(0, 'UNREACHABLE', `${what} at ${this.#base || 'this origin'}: ${causeOf(err)}`)
     }
     if (res.ok || (opts.accept ?? []).includes(res.status)) return res
     throw await errorOf(res)

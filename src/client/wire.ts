@@ -84,6 +84,50 @@ export interface ShardJson extends ShardSummaryJson {
   leases?: LeaseJson[]
 }
 
+/** A key or value type (docs/api.md#json-values). */
+export type TypeJson =
+  | { type: 'utf8' | 'binary' | 'int64' | 'uint64' | 'float64' | 'bool' | 'unit' }
+  | { type: 'struct'; fields: { name: string; type: TypeJson; nullable: boolean }[] }
+
+/** The body of `POST /v1/shards`. */
+export interface CreateShardBody {
+  name?: string
+  timestamp: 'u64' | 'product'
+  keySchema: TypeJson
+  valSchema: TypeJson
+}
+
+/** One update as JSON: key and val as the schema's JSON values, diff a number or decimal string. */
+export interface UpdateJson {
+  key: unknown
+  val: unknown
+  time: TimestampJson
+  diff: number | string
+}
+
+/** The JSON body of `POST /v1/shards/{id}/batches`. */
+export interface WriteBatchBody {
+  lower: AntichainJson
+  upper: AntichainJson
+  updates: UpdateJson[]
+  append?: boolean
+  expectedUpper?: AntichainJson
+}
+
+/** What a batch write answered: the batch, and (when appended) the shard's new seqno and upper. */
+export interface WriteBatchResultJson {
+  batch: HollowBatchJson
+  appended: boolean
+  seqno?: number
+  upper?: AntichainJson
+}
+
+export interface GcResultJson {
+  deletedParts: number
+  deletedBytes: number
+  truncatedBelowSeqno: number
+}
+
 export interface ShardPage {
   shards: ShardSummaryJson[]
   nextCursor?: string

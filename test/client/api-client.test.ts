@@ -57,6 +57,34 @@ describe('ApiClient', { timeout: 120_000 }, () => {
     assert.deepEqual([unauthorized.status, unauthorized.code], [401, 'UNAUTHORIZED'])
   })
 
+  it('creates a shard, writes batches (an object, streamed bytes), reads snapshots, moves the since, runs GC', async (t) => {
+    const s = await startOperatorServer(t)
+    const shard = await s.client.createShard({ name: 'data', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } })
+    assert.match(shard.shardId, /^s[0-9a-f-]{36}$/)
+    const first = await s.client.writeBatch(shard.shardId, { lower: [0], upper: [5], updates: [{ key: 'a', val: 1, time: 1, diff: 2 }] })
+    assert.deepEqual([first.appended, first.upper, first.batch.len], [true, [5], 1])
+    // Streamed through the default sender (fetch), in three chunks.
+    const chunks = ['{"lower":[5],"upper":[10],', '"updates":[{"key":"a","val":1,"time":6,"diff":-2},', '{"key":"b","val":2,"time":7,"diff":1}]}']
+    const bytes = (async function* () {
+      for (const c of chunks) yield new TextEncoder().encode(c)
+    })()
+    const second = await s.client.writeBatch(shard.shardId, { kind: 'json', bytes })
+    assert.deepEqual([second.appended, second.upper], [true, [10]])
+    const read = async (asOf: number, format: 'json' | 'arrow'): Promise<string> => new Response(await s.client.snapshot(shard.shardId, asOf, format)).text()
+    assert.deepEqual(JSON.parse(await read(9, 'json')), { asOf: 9, updates: [{ key: 'b', val: 2, time: 9, diff: 1 }] })
+    assert.ok((await read(4, 'arrow')).length > 0)
+    // A failing body source is its own error, not UNREACHABLE.
+    const failing = async function* (): AsyncGenerator<Uint8Array> {
+      yield new TextEncoder().encode('{"lower":[10],')
+      throw new Error('disk gone')
+    }
+    await assert.rejects(s.client.writeBatch(shard.shardId, { kind: 'json', bytes: failing() }), (err: unknown) => !(err instanceof ApiError) && err instanceof Error && err.message === 'disk gone')
+    assert.deepEqual((await s.client.downgradeSince(shard.shardId, [4])).since, [4])
+    const regression = await rejection(s.client.downgradeSince(shard.shardId, [2]))
+    assert.deepEqual([regression.status, regression.code], [409, 'SINCE_REGRESSION'])
+    assert.deepEqual(Object.keys(await s.client.gc(shard.shardId)).sort(), ['deletedBytes', 'deletedParts', 'truncatedBelowSeqno'])
+  })
+
   it('says UNREACHABLE when nothing listens', async () => {
     const err = await rejection(new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: null }).configs())
     assert.deepEqual([err.status, err.code], [0, 'UNREACHABLE'])
