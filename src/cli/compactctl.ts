@@ -13,6 +13,7 @@ import { DEFAULT_URL } from './context.js'
 import { EXIT } from './exit-codes.js'
 import { jobsCommands } from './jobs-commands.js'
 import { shardsCommands } from './shards-commands.js'
+import { shardsDataCommands } from './shards-data-commands.js'
 import { statusCommand } from './status-command.js'
 
 const EXIT_HELP = `
@@ -26,14 +27,14 @@ Exit codes:
 
 export function program(): Command {
   const p = new Command('compactctl')
-    .description("compactd's command line: status, shards, compactions and configs over the HTTP API")
+    .description("compactd's command line: status, shards and their data, compactions and configs over the HTTP API")
     .addOption(new Option('--url <url>', 'where compactd listens').env('COMPACTD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'bearer token (COMPACTD_AUTH_TOKEN of the server)').env('COMPACTD_TOKEN'))
     .option('--json', 'print one JSON document on stdout (errors as {"error": ...})')
     .configureOutput({ outputError: (text, write) => write(`compactctl: USAGE: ${text.replace(/^error: /, '').trim()}\n`) })
     .addHelpText('after', EXIT_HELP)
   statusCommand(p)
-  shardsCommands(p)
+  shardsDataCommands(shardsCommands(p))
   compactCommand(p)
   jobsCommands(p)
   configsCommands(p)

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { ApiClient } from '../client/api-client.js'
 import { EXIT, UsageError, type ExitCode } from './exit-codes.js'
+import { httpStreamSender } from './http-upload.js'
 import { Output, processIo, type Io } from './output.js'
 
 export const DEFAULT_URL = 'http://127.0.0.1:6880'
@@ -30,7 +31,7 @@ export function clientOf(g: GlobalOptions): ApiClient {
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got "${g.url}"`)
   const token = g.token === undefined || g.token === '' ? null : g.token
-  return new ApiClient({ baseUrl: base.href, token })
+  return new ApiClient({ baseUrl: base.href, token, sendStream: httpStreamSender })
 }
 
 /** Runs a command body and sets the exit code from its result (or from its error, written in one line). */

@@ -1,4 +1,4 @@
-/** `compactctl shards ls|show|delete`. A shard is named by its id (`s<uuid>`) or by its name. */
+/** `compactctl shards ls|show|delete` (create, write, read, since, gc: shards-data-commands.ts). A shard is named by its id (`s<uuid>`) or by its name. */
 import type { Command } from 'commander'
 import type { ApiClient } from '../client/api-client.js'
 import { ApiError } from '../client/api-client.js'
@@ -20,8 +20,8 @@ export async function resolveShard(client: ApiClient, ref: string): Promise<stri
   return match.shardId
 }
 
-export function shardsCommands(program: Command): void {
-  const shards = program.command('shards').description('list, inspect and delete shards')
+export function shardsCommands(program: Command): Command {
+  const shards = program.command('shards').description('create, list, inspect and delete shards; write, read, advance the since, collect garbage')
 
   shards
     .command('ls')
@@ -74,6 +74,7 @@ export function shardsCommands(program: Command): void {
         return EXIT.OK
       }),
     )
+  return shards
 }
 
 function showShard(s: ShardJson): string {

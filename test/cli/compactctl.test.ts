@@ -4,45 +4,10 @@
  * shapes), the progress lines of `compact --wait`, and the documented exit codes.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { CompactionJson, ShardJson } from '../../src/client/wire.js'
-import { inputPartKeys, seedShard, smallChunks, startOperatorServer, TOKEN, type OperatorServer } from '../support/operator-server.js'
-
-const BIN = join(process.cwd(), 'bin', 'compactctl.js')
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs compactctl with the server's URL and token in its environment (unless `env` overrides). */
-function ctl(s: OperatorServer | null, args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const base: Record<string, string> = s === null ? {} : { COMPACTD_URL: s.url, COMPACTD_TOKEN: TOKEN }
-  const childEnv = { ...process.env, COMPACTD_URL: '', COMPACTD_TOKEN: '', ...base, ...env }
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: childEnv, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-/** The same in a pseudo-terminal (util-linux `script`), where compactctl draws a live bar. */
-function ctlOnTerminal(s: OperatorServer, args: readonly string[]): Promise<Run> {
-  const quote = (a: string): string => `'${a.replaceAll("'", "'\\''")}'`
-  const command = [process.execPath, BIN, ...args].map(quote).join(' ')
-  const env = { ...process.env, COMPACTD_URL: s.url, COMPACTD_TOKEN: TOKEN }
-  return new Promise((resolve) => {
-    execFile('script', ['-qec', command, '/dev/null'], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
-    })
-  })
-}
-
-const json = <T>(r: Run): T => JSON.parse(r.stdout) as T
+import { ctl, ctlOnTerminal, json } from '../support/compactctl.js'
+import { inputPartKeys, seedShard, smallChunks, startOperatorServer, TOKEN } from '../support/operator-server.js'
 
 /** Percentages of the progress lines compact --wait writes on stderr (no terminal: a line per event). */
 const percents = (stderr: string): number[] => [...stderr.matchAll(/\] +([0-9]+)% /g)].map((m) => Number(m[1]))

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { ApiClient } from '../../src/client/api-client.js'
 import type { ShardJson } from '../../src/client/wire.js'
 import { GatedBlob } from './gated-blob.js'
+import type { Settings } from '../../src/settings.js'
 import { buildTestApp, type TestApp } from '../helper.js'
 
 export const TOKEN = 'operator-test-token-0123456789'
@@ -22,9 +23,10 @@ export interface OperatorServer extends TestApp {
   call(method: string, path: string, body: unknown, status: number): Promise<unknown>
 }
 
-export async function startOperatorServer(t: { after(fn: () => Promise<void>): void }): Promise<OperatorServer> {
+/** `settings` overrides the test settings (a body limit, say). */
+export async function startOperatorServer(t: { after(fn: () => Promise<void>): void }, settings: Partial<Settings> = {}): Promise<OperatorServer> {
   const blob = new GatedBlob()
-  const test = await buildTestApp({ settings: { authToken: TOKEN, workers: 1 }, services: { rawBlob: blob, gcIntervalMs: null } })
+  const test = await buildTestApp({ settings: { authToken: TOKEN, workers: 1, ...settings }, services: { rawBlob: blob, gcIntervalMs: null } })
   t.after(async () => {
     blob.releaseAll()
     await test.close()
