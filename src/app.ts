@@ -17,7 +17,7 @@ import shardsRoutes from '../routes/shards.js'
 import { uiRoutes } from '../routes/ui.js'
 import { allowedMethods } from './http/allowed-methods.js'
 import { authPlugin } from './http/auth.js'
-import { drainingPlugin } from './http/draining.js'
+import { connectionClosePlugin } from './http/connection-close.js'
 import { clientErrorHandler } from './http/client-errors.js'
 import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin, observeUnrouted } from './http/http-metrics.js'
@@ -93,7 +93,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   void app.register(servicesPlugin, { services })
   void app.register(requestIdPlugin)
   void app.register(probeLoggingPlugin)
-  void app.register(drainingPlugin)
+  void app.register(connectionClosePlugin)
   void app.register(authPlugin, { token: settings.authToken })
   void app.register(httpMetricsPlugin, { metrics: services.metrics.http })
   void app.register(standardResponsesPlugin)

@@ -115,8 +115,7 @@ describe('FileJobStore', () => {
     // One write for the first call, which found the queue empty, and one for all that queued meanwhile.
     assert.ok(writes <= 2, `${writes} document writes for ${calls.length} calls`)
     assert.deepEqual(settled[0], { status: 'fulfilled', value: { kind: 'inserted', job: first } })
-    assert.equal(settled[1]!.status, 'fulfilled')
-    assert.deepEqual(settled[1]!.status === 'fulfilled' && settled[1].value, { kind: 'exists', job: first }, 'the same key in the same group finds the first job')
+    assert.deepEqual(settled[1], { status: 'fulfilled', value: { kind: 'exists', job: first } }, 'the same key in the same group finds the first job')
     for (let i = 0; i < others.length; i++) assert.deepEqual(settled[2 + i], { status: 'fulfilled', value: { kind: 'inserted', job: others[i] } })
     const dup = settled[2 + others.length]!
     assert.ok(dup.status === 'rejected' && dup.reason instanceof InvalidUsageError, 'a step that throws fails its own call only')

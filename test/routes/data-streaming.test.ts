@@ -4,7 +4,7 @@
  * chunk and of many.
  */
 import assert from 'node:assert/strict'
-import { request } from 'node:http'
+import { Agent, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
@@ -96,6 +96,41 @@ describe('data routes, streaming', () => {
     })
     assert.equal(status, 413)
     assert.ok(sent < 64 * LIMIT, `the client sent ${sent} bytes`)
+  })
+
+  it('a write refused part-way through its body has the rest of it discarded, so the next request on its keep-alive connection is answered', async () => {
+    const id = await shard()
+    if (!t.app.server.listening) await t.app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = t.app.server.address() as AddressInfo
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const body = Buffer.from(`{"lower":[0],"upper":[10],"updates":[${'{"key":"k","val":1,"time":1,"diff":1},'.repeat((8 * LIMIT) / 38)}`)
+    try {
+      // Chunked, so the server reads the body until it passes the limit; and the client sends all of
+      // it, as a client that does not watch for an early answer does.
+      const refused = await new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path: `/v1/shards/${id}/batches`, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+          res.resume()
+          res.once('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }))
+        })
+        req.on('error', reject)
+        req.write(body)
+        req.end(']}')
+      })
+      assert.deepEqual(refused, { status: 413, connection: 'keep-alive' })
+      const next = await new Promise<number>((resolve, reject) => {
+        const bound = setTimeout(() => reject(new Error('the next request on the agent was not answered within 15 s')), 15_000)
+        const req = request({ agent, host: '127.0.0.1', port, method: 'GET', path: `/v1/shards/${id}` }, (res) => {
+          res.resume()
+          clearTimeout(bound)
+          resolve(res.statusCode ?? 0)
+        })
+        req.on('error', (err) => (clearTimeout(bound), reject(err)))
+        req.end()
+      })
+      assert.equal(next, 200)
+    } finally {
+      agent.destroy()
+    }
   })
 
   it('an Arrow body without lower or upper is told they go in the query string', async () => {
