@@ -133,7 +133,7 @@ export function shardsDataCommands(shards: Command): void {
         try {
           const body = await client.snapshot(shardId, asOf, opts.format === 'arrow' ? 'arrow' : 'json', abort.signal)
           const lines = opts.format === 'ndjson' ? new SnapshotLines() : null
-          const bytes = snapshotBytes(body, lines, abort.signal)
+          const bytes = snapshotBytes(body, opts.format, lines, abort.signal)
           if (toStdout) {
             await writeStdout(bytes)
             return EXIT.OK
@@ -204,9 +204,11 @@ export function latestAsOf(shard: ShardJson): TimestampJson {
 }
 
 /** The response's bytes (as NDJSON lines when `lines` is given); a broken response is a SourceError. */
-async function* snapshotBytes(body: ReadableStream<Uint8Array>, lines: SnapshotLines | null, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+async function* snapshotBytes(body: ReadableStream<Uint8Array>, format: ReadFormat, lines: SnapshotLines | null, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const tail = new SnapshotTail()
   try {
     for await (const chunk of body) {
+      tail.push(chunk)
       if (lines === null) yield chunk
       else {
         const done = lines.push(chunk)
@@ -214,10 +216,33 @@ async function* snapshotBytes(body: ReadableStream<Uint8Array>, lines: SnapshotL
       }
     }
     lines?.end()
+    tail.check(format)
   } catch (err) {
     if (signal.aborted) throw err
     const cause = err instanceof Error && err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err instanceof Error ? err.message : String(err)
     throw new SourceError(`the snapshot broke off before its end: ${cause}`)
+  }
+}
+
+/** Arrow's end-of-stream marker: a continuation word and a zero length. Every stream compactd sends ends with it. */
+const ARROW_EOS = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]
+
+/**
+ * The last bytes of a snapshot body, to tell a whole one from one that ended early without an error
+ * (a proxy that closes cleanly, a client library that drops a body): an Arrow stream ends with its
+ * end-of-stream marker, the JSON document with its closing brace.
+ */
+class SnapshotTail {
+  #last: number[] = []
+
+  push(chunk: Uint8Array): void {
+    const keep = Math.min(chunk.length, ARROW_EOS.length)
+    this.#last = [...this.#last, ...chunk.subarray(chunk.length - keep)].slice(-ARROW_EOS.length)
+  }
+
+  check(format: ReadFormat): void {
+    const whole = format === 'arrow' ? ARROW_EOS.every((b, i) => this.#last[i] === b) : this.#last.filter((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09).at(-1) === 0x7d
+    if (!whole) throw new Error(`the body ended without the ${format === 'arrow' ? "Arrow stream's end-of-stream marker" : "JSON document's closing brace"} (${this.#last.length === 0 ? 'it was empty' : 'cut short'})`)
   }
 }
 

@@ -179,7 +179,11 @@ export class ApiClient {
       headers: { accept: format === 'arrow' ? ARROW_STREAM : 'application/json' },
     })
     if (res.body === null) throw new ApiError(res.status, 'EMPTY_BODY', `the server answered ${res.status} without a body`)
-    return res.body
+    // NB: piped at once, which locks it. Node's fetch cancels the body of a Response that is garbage
+    // collected while its body is neither locked nor read, and a cancelled body reads as an empty,
+    // normal end: a caller that awaited anything (opening its output file) before it began reading
+    // sometimes got a complete 0-byte snapshot.
+    return res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>())
   }
 
   async deleteShard(id: string): Promise<void> {

@@ -12,6 +12,8 @@
  */
 import assert from 'node:assert/strict'
 import { createWriteStream } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -302,6 +304,41 @@ describe('compactctl data commands against a real server', { timeout: 600_000 },
     assert.equal(broken.code, 1, broken.stderr)
     assert.match(broken.stderr, /^compactctl: ERROR: the snapshot broke off before its end: .*\n$/)
     assert.equal(await readFile(target, 'utf8'), 'previous')
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temporary file left')
+  })
+
+  it('a snapshot whose body ends early but cleanly (no error, no end marker) is an error, not a short file', async (t) => {
+    const dir = await tempDir(t)
+    // A server (or a proxy) that answers 200 and ends the body cleanly, short: empty, or cut off.
+    const whole = { arrow: Buffer.concat([Buffer.from('ffffffff10000000', 'hex'), Buffer.alloc(16), Buffer.from('ffffffff00000000', 'hex')]), json: Buffer.from('{"asOf":5,"updates":[{"key":"a","val":1,"time":5,"diff":1}]}\n') }
+    let answer = Buffer.alloc(0)
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': req.headers.accept?.includes('arrow') === true ? 'application/vnd.apache.arrow.stream' : 'application/json' })
+      res.end(answer)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const target = join(dir, 'snap')
+    await writeFile(target, 'previous')
+    const read = (format: string) => ctl(null, ['shards', 'read', 's01a25158-cf8b-7676-afcd-5eb8cde6e682', '--as-of', '5', '--format', format, '-o', target], { COMPACTD_URL: url })
+    for (const [format, body, why] of [
+      ['arrow', Buffer.alloc(0), 'it was empty'],
+      ['arrow', whole.arrow.subarray(0, 20), 'cut short'],
+      ['json', whole.json.subarray(0, 30), 'cut short'],
+    ] as const) {
+      answer = body
+      const r = await read(format)
+      assert.equal(r.code, 1, `${format} ${body.length} bytes: ${r.stdout}${r.stderr}`)
+      assert.match(r.stderr, new RegExp(`^compactctl: ERROR: the snapshot broke off before its end: the body ended without the .* \\(${why}\\)\n$`))
+      assert.equal(await readFile(target, 'utf8'), 'previous')
+    }
+    for (const format of ['arrow', 'json'] as const) {
+      answer = whole[format]
+      const r = await read(format)
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(await readFile(target), whole[format])
+    }
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temporary file left')
   })
 })
