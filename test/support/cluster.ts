@@ -82,6 +82,11 @@ export interface Cluster {
   stop(inst: Instance): Promise<void>
   /** Starts a stopped or killed instance again, with the same id. */
   restart(inst: Instance): Promise<void>
+  /**
+   * One more compactd process with the cluster's environment under `id`, not one of `instances`
+   * (a start-up check: it may well exit). `close` kills it if it still runs.
+   */
+  startExtra(id: string): ServerProcess
   /** Every blob key under `prefix` in the bucket, listed with the AWS SDK (not through compactd). */
   bucketKeys(prefix: string): Promise<string[]>
   /** Stops every process this cluster started, and its stores. Idempotent. */
@@ -113,6 +118,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const [pg, s3, home] = await Promise.all([startPostgres(), startS3(), mkdtemp(join(tmpdir(), 'compactd-cluster-'))])
   const s3Client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } })
   const instances: Instance[] = ids.map((id) => ({ id, url: '', process: null, alive: false }))
+  const extras: ServerProcess[] = []
   const env = (id: string): Record<string, string> => ({
     HOME: home,
     NODE_NO_WARNINGS: '1',
@@ -148,7 +154,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         inst.alive = false
         inst.process?.kill()
       }
-      await Promise.all(instances.map((i) => (i.process === null ? Promise.resolve() : i.process.exited().catch(() => undefined))))
+      for (const extra of extras) extra.kill()
+      await Promise.all([...instances.map((i) => i.process), ...extras].map((p) => (p === null ? Promise.resolve() : p.exited().catch(() => undefined))))
       s3Client.destroy()
       await Promise.allSettled([s3.stop(), pg.stop()])
       await rm(home, { recursive: true, force: true })
@@ -235,6 +242,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     async restart(inst) {
       assert.ok(!inst.alive, `instance ${inst.id} is still running`)
       await launch(inst)
+    },
+    startExtra(id) {
+      const child = startMain([], { env: env(id) })
+      extras.push(child)
+      return child
     },
     async bucketKeys(prefix) {
       const keys: string[] = []

@@ -9,6 +9,11 @@
  *
  * `schemaUrl()` makes a fresh schema and returns a URL whose connections use it (search_path), so
  * tests sharing one server do not see each other's tables.
+ *
+ * `down(mode)` and `up()` take a local server away and bring it back on the same port and data
+ * directory, as a restart or a failover does (`pg_ctl stop -m immediate`: every backend dies at
+ * once, no shutdown checkpoint; `-m fast`: sessions are terminated with 57P01, then a clean stop).
+ * On a server of DATABASE_URL they throw: an outage test cannot stop a server it does not own.
  */
 import { execFile as execFileCb } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -26,6 +31,12 @@ export interface PostgresServer {
   readonly url: string
   /** A URL for a new, empty schema on the same database. */
   schemaUrl(): Promise<string>
+  /** Whether `down`/`up` can be used (a local server, not DATABASE_URL's). */
+  readonly restartable: boolean
+  /** Stops the server process (the data directory stays). */
+  down(mode?: 'immediate' | 'fast'): Promise<void>
+  /** Starts it again on the same port and data directory; resolves once it accepts connections. */
+  up(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -39,7 +50,7 @@ async function useExisting(base: string): Promise<PostgresServer> {
   await withClient(base, (c) => c.query(`CREATE DATABASE ${name}`))
   const url = new URL(base)
   url.pathname = `/${name}`
-  return server(url.toString(), async () => {
+  return server(url.toString(), null, async () => {
     await withClient(base, async (c) => {
       // PostgreSQL spells it without CASCADE; CockroachDB needs CASCADE for a non-empty database.
       await c.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => c.query(`DROP DATABASE IF EXISTS ${name} CASCADE`))
@@ -62,13 +73,32 @@ async function startLocal(): Promise<PostgresServer> {
   try {
     await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'])
     const port = await freePort()
-    const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`
-    await run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options, 'start'])
+    // NB: fsync=off, but synchronous_commit stays on: a commit is acknowledged once its WAL is in
+    // the OS (not on disk), which an immediate stop keeps; with it off, `down('immediate')` lost
+    // commits compactd had been told of, and a shard's upper went back (the outage test saw it).
+    const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c full_page_writes=off`
+    const start = async (): Promise<void> => {
+      await run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', options, 'start'])
+    }
+    await start()
     started = true
     const admin = `postgres://postgres@127.0.0.1:${port}/postgres`
     await withClient(admin, (c) => c.query('CREATE DATABASE compactd'))
-    return server(`postgres://postgres@127.0.0.1:${port}/compactd`, async () => {
-      await run('pg_ctl', ['-D', data, '-w', 'stop', '-m', 'immediate'])
+    let running = true
+    const lifecycle: Lifecycle = {
+      down: async (mode) => {
+        if (!running) return
+        await run('pg_ctl', ['-D', data, '-w', 'stop', '-m', mode])
+        running = false
+      },
+      up: async () => {
+        if (running) return
+        await start()
+        running = true
+      },
+    }
+    return server(`postgres://postgres@127.0.0.1:${port}/compactd`, lifecycle, async () => {
+      if (running) await run('pg_ctl', ['-D', data, '-w', 'stop', '-m', 'immediate'])
       await rm(dir, { recursive: true, force: true })
     })
   } catch (err) {
@@ -79,10 +109,23 @@ async function startLocal(): Promise<PostgresServer> {
   }
 }
 
-function server(url: string, teardown: () => Promise<void>): PostgresServer {
+/** Stopping and starting a local server's process. */
+interface Lifecycle {
+  down(mode: 'immediate' | 'fast'): Promise<void>
+  up(): Promise<void>
+}
+
+function server(url: string, lifecycle: Lifecycle | null, teardown: () => Promise<void>): PostgresServer {
   let stopped = false
+  const owned = (): Lifecycle => {
+    if (lifecycle === null) throw new Error("this PostgreSQL is DATABASE_URL's: a test cannot stop and start it")
+    return lifecycle
+  }
   return {
     url,
+    restartable: lifecycle !== null,
+    down: (mode = 'immediate') => owned().down(mode),
+    up: () => owned().up(),
     async schemaUrl() {
       const schema = `t_${randomBytes(6).toString('hex')}`
       await withClient(url, (c) => c.query(`CREATE SCHEMA ${schema}`))

@@ -7,8 +7,11 @@
  * would fail in-process. The child exits when its stdin closes (also if this process dies).
  * NB: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY to s3rver's fixed S3RVER/S3RVER so the SDK's
  * default credential chain (what production uses) finds them.
+ *
+ * `down()` SIGKILLs the server (requests in flight lose their connection, new ones are refused);
+ * `up()` starts it again on the same port and directory, so every object is still there.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -21,7 +24,7 @@ export const S3_TEST_BUCKET = 'compactd-test'
 const CHILD = `
 const S3rver = require(process.argv[1])
 const server = new S3rver({
-  address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2],
+  address: '127.0.0.1', port: Number(process.argv[4]), silent: true, directory: process.argv[2],
   configureBuckets: [{ name: process.argv[3], configs: [] }],
 })
 server.run().then(
@@ -43,6 +46,10 @@ export interface S3Server {
   /** The same server with a key prefix: `s3://<bucket>/<prefix>?…`. */
   urlFor(prefix: string): string
   readonly endpoint: string
+  /** Kills the server process at once; its directory stays. */
+  down(): Promise<void>
+  /** Starts it again on the same port and directory; resolves once it listens. */
+  up(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -50,15 +57,60 @@ export async function startS3(): Promise<S3Server> {
   process.env['AWS_ACCESS_KEY_ID'] = 'S3RVER'
   process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER'
   const dir = await mkdtemp(join(tmpdir(), 'compactd-s3-'))
+  let server: Running
+  try {
+    server = await run(dir, 0)
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  const port = server.port
+  let up = true
+
+  const endpoint = `http://127.0.0.1:${port}`
+  const query = `endpoint=${encodeURIComponent(endpoint)}&region=us-east-1&forcePathStyle=true`
+  let stopping: Promise<void> | undefined
+  return {
+    url: `s3://${S3_TEST_BUCKET}?${query}`,
+    urlFor: (prefix) => `s3://${S3_TEST_BUCKET}/${prefix}?${query}`,
+    endpoint,
+    async down() {
+      if (!up) return
+      up = false
+      server.child.kill('SIGKILL')
+      await server.exited
+    },
+    async up() {
+      if (up) return
+      server = await run(dir, port)
+      up = true
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        if (up) {
+          server.child.stdin?.end()
+          await server.exited
+        }
+        await rm(dir, { recursive: true, force: true })
+      })()),
+  }
+}
+
+interface Running {
+  readonly child: ChildProcess
+  readonly port: number
+  readonly exited: Promise<unknown>
+}
+
+/** s3rver in a child on `port` (0: any free one) over `dir`; resolves once it listens. */
+async function run(dir: string, port: number): Promise<Running> {
   const entry = createRequire(import.meta.url).resolve('s3rver')
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD, entry, dir, S3_TEST_BUCKET], {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD, entry, dir, S3_TEST_BUCKET, String(port)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   const exited = once(child, 'exit')
-
-  let port: number
   try {
     const lines = createInterface({ input: child.stdout })
     const first = await Promise.race([
@@ -68,25 +120,9 @@ export async function startS3(): Promise<S3Server> {
       }),
     ])
     lines.close()
-    port = (JSON.parse(first) as { port: number }).port
+    return { child, port: (JSON.parse(first) as { port: number }).port, exited }
   } catch (err) {
     child.kill()
-    await rm(dir, { recursive: true, force: true })
     throw err
-  }
-
-  const endpoint = `http://127.0.0.1:${port}`
-  const query = `endpoint=${encodeURIComponent(endpoint)}&region=us-east-1&forcePathStyle=true`
-  let stopping: Promise<void> | undefined
-  return {
-    url: `s3://${S3_TEST_BUCKET}?${query}`,
-    urlFor: (prefix) => `s3://${S3_TEST_BUCKET}/${prefix}?${query}`,
-    endpoint,
-    stop: () =>
-      (stopping ??= (async () => {
-        child.stdin.end()
-        await exited
-        await rm(dir, { recursive: true, force: true })
-      })()),
   }
 }
