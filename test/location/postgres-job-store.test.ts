@@ -75,6 +75,37 @@ describe('PostgresJobStore', () => {
     }
   })
 
+  it('a session the server ends while a call holds it (a restart, a failover) fails that call, not the process; the next call reconnects', async () => {
+    const url = await server.schemaUrl()
+    const store = await PostgresJobStore.open({ connectionString: url })
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect()
+    try {
+      await put(store, queuedJob())
+      // The insert lock held elsewhere: the next insert waits for it on a checked-out session.
+      const oid = Number((await admin.query<{ oid: string }>("SELECT 'compactd_jobs'::regclass::oid::bigint AS oid")).rows[0]?.oid)
+      await admin.query('SELECT pg_advisory_lock($1, $2)', [0x636f6d70, oid | 0])
+      // The server's answer to the statement: it did not run (its transaction went with the session).
+      const insert = assert.rejects(store.insert(queuedJob(), 1_000), { name: 'LocationError', kind: 'determinate' })
+      let waiting: number | undefined
+      for (let i = 0; i < 200 && waiting === undefined; i++) {
+        const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'")
+        waiting = rows[0]?.pid
+        if (waiting === undefined) await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+      assert.ok(waiting !== undefined, 'the insert waits for the lock')
+      // What a server restart does to each session: FATAL 57P01, then the socket closes.
+      await admin.query('SELECT pg_terminate_backend($1)', [waiting])
+      await insert
+      await admin.query('SELECT pg_advisory_unlock_all()')
+      await put(store, queuedJob())
+      assert.equal((await store.active()).queued, 2)
+    } finally {
+      await admin.end()
+      await store.close()
+    }
+  })
+
   it('a LISTEN connection that cannot connect keeps retrying, reporting errors, without crashing; close stops it', async () => {
     const errors: unknown[] = []
     let wake: (() => void) | null = null
