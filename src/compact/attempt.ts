@@ -5,7 +5,8 @@
  * ends the record, or, when it lost the lease or its instance stops, leaves the job to the queue.
  *
  * NB: a lease is renewed only while the compaction makes progress, so an owner stuck on a dead
- * store or a wedged worker loses its job to another instance instead of holding it forever.
+ * store or a wedged worker loses its job to another instance instead of holding it forever. An
+ * attempt that failed because a store is down gives its job up the same way (STORE_FAILURE_ATTEMPTS).
  */
 import { AppError, isAppError } from '../errors.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
@@ -24,6 +25,12 @@ export interface AttemptDeps {
 }
 
 type Phase = 'executing' | 'applying' | 'done'
+
+/**
+ * Attempts a compaction gets while stores fail under it in ways that may pass (RunResult.transient):
+ * each but the last leaves the job to the rescue; the last records the failure (STORAGE_ERROR).
+ */
+export const STORE_FAILURE_ATTEMPTS = 5
 
 export class Attempt {
   readonly id: string
@@ -132,6 +139,19 @@ export class Attempt {
         return null
       })
       this.#settle(back === null ? this.#snapshot : this.#deps.compactionOf(back))
+      return
+    }
+    if (end.status === 'failed' && end.transient === true && this.#record.attempt < STORE_FAILURE_ATTEMPTS) {
+      // NB: a store failed under it and may come back (an outage, a restart): the job is not failed
+      // but left to the rescue, as if this instance had died. Its lease lapses (no renewals now), any
+      // instance's sweep queues it again, and the next claim is attempt + 1, which plans from the
+      // shard as it is then. The lease is the pause between attempts, so an outage does not burn them.
+      runner.report(
+        new Error(`${end.error?.code ?? 'STORAGE_ERROR'}: ${end.error?.message ?? ''}`),
+        `compaction ${this.id} (attempt ${this.#record.attempt} of at most ${STORE_FAILURE_ATTEMPTS}) failed on a store; it runs again once its lease expires`,
+      )
+      runner.metrics.cluster.storeRetries.inc()
+      this.#settle(this.#snapshot)
       return
     }
     const { status, ...fields } = end

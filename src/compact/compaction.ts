@@ -30,6 +30,11 @@
  * | `running` | `cancelled`   | `cancel(id)` or `stop()` past its grace: CANCELLED; outputs deleted    | seconds                                      |
  *
  * `succeeded`, `not_applied`, `failed`, `cancelled` and `skipped` are final.
+ *
+ * A running job whose owner is lost goes back to `queued` in the job store (its `rescue`), not
+ * through this table: the owner died or stalled, or its attempt failed on a store that may come
+ * back (attempt.ts `STORE_FAILURE_ATTEMPTS`; the last attempt records `failed` STORAGE_ERROR as above).
+ * The next claim counts an attempt.
  */
 import * as ac from '../core/antichain.js'
 import { batchToJson, type HollowBatch, type HollowBatchJson, type RunOrder } from '../core/batch.js'

@@ -42,7 +42,7 @@ import {
 import type { ApplyOutcome, ChunkOutput, CompactorDeps, CompactorShards, Execute, Fence, Replanned, Rescue } from './compactor-port.js'
 import { jobWriterKey } from './job-outputs.js'
 import { fastPathEligible, selectSchema, timeoutMs } from './plan.js'
-import { toCompactionError, writtenParts } from './stage-d-failure.js'
+import { isTransientStoreFailure, toCompactionError, writtenParts } from './stage-d-failure.js'
 
 /** Plans a compaction of kind `merges` or `major` gets at most (the first, and re-plans after the spine moved). */
 export const MAX_ROUNDS = 3
@@ -83,6 +83,11 @@ export interface RunResult {
   readonly output?: HollowBatch
   readonly reason?: Reason
   readonly error?: CompactionError
+  /**
+   * Failed because a store failed in a way that may pass (down, restarting: isTransientStoreFailure),
+   * not because of the compaction itself: another attempt may well succeed.
+   */
+  readonly transient?: boolean
 }
 
 /** One merge's end. */
@@ -91,7 +96,7 @@ type MergeEnd =
   | { readonly kind: 'applied'; readonly output: HollowBatch }
   /** Its last output offered did not apply (earlier chunks' may have). */
   | { readonly kind: 'not_applied'; readonly outcome: MergeOutcome }
-  | { readonly kind: 'failed'; readonly error: CompactionError }
+  | { readonly kind: 'failed'; readonly error: CompactionError; readonly transient: boolean }
 
 const ZERO_COUNTS = { updatesRead: 0, updatesWritten: 0, bytesRead: 0, bytesWritten: 0, partsWritten: 0, chunksDone: 0, chunksTotal: 0, chunksApplied: 0 }
 
@@ -109,7 +114,9 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
   for (let r = 0; r < (req.kind === 'range' ? 1 : MAX_ROUNDS); r++) {
     const rescue = rescued && r === 0 && fence !== null ? { fence, appliedBefore: obs.appliedBefore ?? 0 } : null
     const plan = req.kind === 'range' && !rescued ? { merges: req.merges, problem: null } : await replan(deps, req, rescue)
-    if (plan === null) return failed(obs, { code: 'STORAGE_ERROR', message: 'reading the shard to plan the compaction failed; see the server log' }, outcomes)
+    if ('failure' in plan) {
+      return failed(obs, { code: 'STORAGE_ERROR', message: 'reading the shard to plan the compaction failed; see the server log' }, outcomes, isTransientStoreFailure(plan.failure))
+    }
     if (r === 0) {
       // A rescued attempt counts on from what earlier attempts applied (the claim counts exactly;
       // the record, as of the last lease renewal, also when the claim was given back).
@@ -152,7 +159,7 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
       ran.push(inputStats(merge.inputs))
       for (const k of Object.keys(done)) done[k] = (done[k] as number) + (current[k] ?? 0)
       obs.progress({ ...done })
-      if (ended.kind === 'failed') return failed(obs, ended.error, outcomes)
+      if (ended.kind === 'failed') return failed(obs, ended.error, outcomes, ended.transient)
       if (ended.kind === 'applied') output = ended.output
       if (ended.kind === 'not_applied' && req.kind !== 'range' && (ended.outcome.reason?.code === 'SPINE_MOVED' || ended.outcome.reason?.code === 'TOO_MANY_UPDATES')) {
         moved = true
@@ -186,24 +193,30 @@ function end(outcomes: readonly MergeOutcome[], lastRound: readonly MergeOutcome
   }
 }
 
-async function replan(deps: RunnerDeps, req: CompactionRequest, rescue: Rescue | null): Promise<Replanned | null> {
+/** The plan of the request as the shard is now; `failure` when reading the shard failed. */
+async function replan(deps: RunnerDeps, req: CompactionRequest, rescue: Rescue | null): Promise<Replanned | { readonly failure: unknown }> {
   try {
     return await deps.shards.replan(req, rescue)
   } catch (err) {
     if (err instanceof AppError && (err.code === 'SHARD_NOT_FOUND' || err.code === 'SHARD_DELETED')) return { merges: [], problem: { code: 'SHARD_DELETED', message: err.message } }
     deps.report(err, `planning compaction of shard ${req.shardId} failed`)
-    return null
+    return { failure: err }
   }
 }
 
-/** The end of a compaction that failed or was cancelled; the outputs it applied before stay, and its reason says so. */
-function failed(obs: RunObserver, error: CompactionError, outcomes: readonly MergeOutcome[]): RunResult {
-  const reason = obs.abortReason() ?? error
+/**
+ * The end of a compaction that failed or was cancelled; the outputs it applied before stay, and its
+ * reason says so. `transient`: the failure was a store's that may pass (never once the job was aborted).
+ */
+function failed(obs: RunObserver, error: CompactionError, outcomes: readonly MergeOutcome[], transient = false): RunResult {
+  const aborted = obs.abortReason()
+  const reason = aborted ?? error
   const status = reason.code === 'CANCELLED' ? 'cancelled' : 'failed'
+  const retry = transient && aborted === null ? { transient: true } : {}
   const applied = outcomes.filter((o) => isApplied(o.result)).length
-  if (applied === 0) return { status, error: reason }
+  if (applied === 0) return { status, error: reason, ...retry }
   const message = `${applied} ${applied === 1 ? 'output it applied' : 'outputs it applied'} before it ${status === 'cancelled' ? 'was cancelled' : 'failed'} stay in the trace (see merges and progress.chunksApplied); the rest was not compacted and its written outputs were deleted`
-  return { status, error: reason, reason: { code: 'PARTIALLY_APPLIED', message } }
+  return { status, error: reason, reason: { code: 'PARTIALLY_APPLIED', message }, ...retry }
 }
 
 function nothingToDo(req: CompactionRequest): string {
@@ -298,7 +311,8 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
       if (error.code === 'TIMED_OUT') m.timedOut.inc()
       if (error.code !== 'CANCELLED') m.failed.inc()
     }
-    return { kind: 'failed', error }
+    const transient = reason === null && (chunks.unknown ? chunks.transient : failure !== null && isTransientStoreFailure(failure.err))
+    return { kind: 'failed', error, transient }
   }
   if (!run.apply) return { kind: 'applied', output }
   if (chunks.handed > 0) {
@@ -307,7 +321,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
     await deleteOutputs(deps, req, output)
     deps.report(new Error('Stage D returned parts besides the chunks it handed over'), `compaction of shard ${req.shardId}`)
     m.failed.inc()
-    return { kind: 'failed', error: { code: 'INTERNAL', message: 'internal error; see the server log' } }
+    return { kind: 'failed', error: { code: 'INTERNAL', message: 'internal error; see the server log' }, transient: false }
   }
 
   run.phase?.('applying')
@@ -322,6 +336,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
     return {
       kind: 'failed',
       error: { code: 'STORAGE_ERROR', message: 'applying the result to the shard failed and may or may not have taken effect; its outputs are left to GC' },
+      transient: isTransientStoreFailure(err),
     }
   }
   const inputs = inputStats(req.inputs)
@@ -366,6 +381,8 @@ class ChunkApplier {
   refused: MergeOutcome | null = null
   /** An apply failed in the store: its outcome is unknown. */
   unknown = false
+  /** That failure was a store's that may pass (isTransientStoreFailure). */
+  transient = false
   readonly #applied: HollowBatch[] = []
   readonly #deps: RunnerDeps
   readonly #req: ResolvedRequest
@@ -398,6 +415,7 @@ class ChunkApplier {
     } catch (err) {
       deps.report(err, `applying chunk ${chunk.index + 1} of ${chunk.count} of a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
       this.unknown = true
+      this.transient = isTransientStoreFailure(err)
       return 'stop'
     }
     countApply(deps, req, outcome)

@@ -39,6 +39,19 @@ function classify(err: unknown): CompactionError | null {
   return null
 }
 
+/**
+ * Whether `err` is a store failing in a way that may pass: a LocationError down its cause chain
+ * that is not permanent (an unreachable, restarting or overloaded store; not missing credentials
+ * or bucket). Another attempt of the compaction may then succeed.
+ */
+export function isTransientStoreFailure(err: unknown): boolean {
+  let e: unknown = err
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
+    if (e instanceof LocationError) return !e.permanent
+  }
+  return false
+}
+
 /** A Stage D error as the record shows it: known codes pass through, the rest is INTERNAL. */
 export function toCompactionError(err: unknown, report: (err: unknown) => void): CompactionError {
   const known = classify(err)

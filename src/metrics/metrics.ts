@@ -108,6 +108,7 @@ export interface ClusterMetrics {
   readonly claims: Counter
   readonly leaseRenewals: Counter
   readonly rescued: Counter
+  readonly storeRetries: Counter
   readonly fenced: Counter
   readonly chunksApplied: Counter
   readonly readerLeases: Gauge
@@ -301,6 +302,10 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
     claims: counter('persist_compaction_claims_total', 'Compaction jobs this instance claimed from the cluster queue.'),
     leaseRenewals: counter('persist_compaction_lease_renewals_total', 'Lease renewals of compaction jobs this instance runs.'),
     rescued: counter('persist_compaction_rescued_total', "Compaction jobs this instance requeued after their owner's lease expired."),
+    storeRetries: counter(
+      'persist_compaction_store_retries_total',
+      'Compaction attempts of this instance that a store failed under (down, restarting) and that left their job to be rescued and run again.',
+    ),
     fenced: counter('persist_compaction_fenced_total', 'Compaction attempts of this instance fenced off because their lease was lost; their outputs are not applied.'),
     chunksApplied: counter('persist_compaction_chunks_applied_total', 'Compaction chunks applied to the trace incrementally, before the whole job ended.'),
     readerLeases: gauge('persist_shard_reader_leases', 'Reader leases this instance holds in shard states (one per shard it reads).'),

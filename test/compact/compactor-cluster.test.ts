@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { STORE_FAILURE_ATTEMPTS } from '../../src/compact/attempt.js'
 import { AppError } from '../../src/errors.js'
+import { determinate, permanent } from '../../src/location/errors.js'
 import { body, harness, submitted, until, type Harness } from './compactor-harness.js'
 
 /** Runs `fn` with instance `a`, and `b` joining when `fn` asks (so work can land on `a` first). */
@@ -89,6 +91,53 @@ describe('a cluster of two compactors', () => {
       assert.equal(await counterValue(b, 'rescued'), 1)
     }))
 
+  it('an attempt a store failed under (down, restarting) leaves the job to the rescue: it runs again once its lease expires', () =>
+    withPair({ compaction_lease_timeout: '10s' }, async (a) => {
+      const c = await submitted(a)
+      const first = await a.exec.take()
+      const written = first.write(1)
+      first.fail(Object.assign(determinate('s3 get: connect ECONNREFUSED'), { writtenParts: written }))
+      // Not failed: still running on its lapsing lease, its outputs deleted, the error reported.
+      for (let i = 0; i < 100 && a.errors.length === 0; i++) await new Promise((r) => setImmediate(r))
+      assert.ok(a.errors.some((e) => /attempt 1 of at most 5\) failed on a store; it runs again once its lease expires/.test(e.context)), JSON.stringify(a.errors.map((e) => e.context)))
+      assert.deepEqual(a.shards.deletedKeys(), written)
+      const left = await a.store.get(c.id)
+      assert.deepEqual([left?.status, left?.attempt], ['running', 1])
+      assert.equal(await counterValue(a, 'storeRetries'), 1)
+      await a.compactor.sweep()
+      assert.equal(a.exec.calls.length, 1, 'nothing runs again before the lease expires')
+
+      a.advance(11_000)
+      await a.compactor.sweep()
+      const second = await a.exec.take()
+      second.succeed()
+      const done = await until(a.compactor, c.id, 'succeeded')
+      assert.deepEqual([done.attempt, done.result], [2, 'applied_exact'])
+      assert.equal(await counterValue(a, 'rescued'), 1)
+    }))
+
+  it('the last of STORE_FAILURE_ATTEMPTS attempts a store failed under records the failure (STORAGE_ERROR); a permanent store error fails at once', () =>
+    withPair({ compaction_lease_timeout: '10s' }, async (a) => {
+      const c = await submitted(a)
+      for (let attempt = 1; attempt <= STORE_FAILURE_ATTEMPTS; attempt++) {
+        const call = await a.exec.take()
+        assert.equal((await a.compactor.get(c.id)).attempt, attempt)
+        call.fail(determinate('consensus head: connect ECONNREFUSED'))
+        if (attempt === STORE_FAILURE_ATTEMPTS) break
+        for (let i = 0; i < 100 && (await counterValue(a, 'storeRetries')) < attempt; i++) await new Promise((r) => setImmediate(r))
+        a.advance(11_000)
+        await a.compactor.sweep()
+      }
+      const done = await until(a.compactor, c.id, 'failed')
+      assert.deepEqual([done.attempt, done.error?.code], [STORE_FAILURE_ATTEMPTS, 'STORAGE_ERROR'])
+      assert.equal(await counterValue(a, 'storeRetries'), STORE_FAILURE_ATTEMPTS - 1)
+
+      const p = await submitted(a)
+      ;(await a.exec.take()).fail(permanent('s3 get: access denied'))
+      const refused = await until(a.compactor, p.id, 'failed')
+      assert.deepEqual([refused.attempt, refused.error?.code], [1, 'STORAGE_ERROR'])
+    }))
+
   it('both instances are listed while they beat; a stopped one leaves', () =>
     withPair({}, async (a, join) => {
       const b = await join()
@@ -111,7 +160,7 @@ describe('a cluster of two compactors', () => {
     }))
 })
 
-async function counterValue(h: Harness, name: 'fenced' | 'rescued'): Promise<number> {
+async function counterValue(h: Harness, name: 'fenced' | 'rescued' | 'storeRetries'): Promise<number> {
   const got = await h.metrics.cluster[name].get()
   return got.values.reduce((s, v) => s + v.value, 0)
 }

@@ -6,7 +6,7 @@ import { toCompactionJson } from '../../src/compact/compaction.js'
 import { TaskError } from '../../src/engine/worker-pool.js'
 import { newShardId } from '../../src/core/ids.js'
 import { AppError } from '../../src/errors.js'
-import { determinate } from '../../src/location/errors.js'
+import { permanent } from '../../src/location/errors.js'
 import {
   body,
   counters,
@@ -384,7 +384,8 @@ describe('Stage C: running a compaction', () => {
 
   it('an apply whose outcome is unknown fails with STORAGE_ERROR and deletes nothing', () =>
     withHarness({}, async (h) => {
-      h.shards.applyScript.push({ throws: determinate('consensus unreachable') })
+      // Permanent: a store failure that may pass leaves the job to the rescue instead (compactor-cluster.test.ts).
+      h.shards.applyScript.push({ throws: permanent('consensus: permission denied') })
       const c = await submitted(h)
       const call = await h.exec.take()
       call.write(2)
@@ -471,7 +472,7 @@ describe('Stage C: running a compaction', () => {
           message: 'field y missing',
           reported: false,
         },
-        { err: determinate('blob get failed: secret-bucket'), code: 'STORAGE_ERROR', reported: true },
+        { err: permanent('blob get failed: secret-bucket'), code: 'STORAGE_ERROR', reported: true },
         { err: new TypeError('x is undefined'), code: 'INTERNAL', message: 'internal error; see the server log', reported: true },
       ]
       for (const [i, k] of cases.entries()) {

@@ -33,7 +33,7 @@ const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
   ['persist_backlog_bytes', 'gauge', []],
   ['persist_backlog_shards', 'gauge', []],
   ['persist_compaction_jobs', 'gauge', ['status']],
-  ...['claims', 'lease_renewals', 'rescued', 'fenced', 'chunks_applied', 'idle_sweeps', 'idle_sweep_submitted'].map(
+  ...['claims', 'lease_renewals', 'rescued', 'store_retries', 'fenced', 'chunks_applied', 'idle_sweeps', 'idle_sweep_submitted'].map(
     (s): [string, 'counter', string[]] => [`persist_compaction_${s}_total`, 'counter', []],
   ),
   ['persist_shard_reader_leases', 'gauge', []],
