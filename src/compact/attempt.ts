@@ -32,6 +32,18 @@ type Phase = 'executing' | 'applying' | 'done'
  */
 export const STORE_FAILURE_ATTEMPTS = 5
 
+/** The longest pause before the next attempt after a store failure. */
+export const STORE_RETRY_MAX_PAUSE_MS = 10 * 60_000
+
+/**
+ * The pause before attempt `attempt + 1` after attempt `attempt` failed on a store: the lease
+ * timeout, doubled per attempt, at most STORE_RETRY_MAX_PAUSE_MS. With the default 15 s lease the
+ * pauses are 15 s, 30 s, 1 min and 2 min: an outage of nearly four minutes costs no compaction.
+ */
+export function storeRetryPauseMs(leaseMs: number, attempt: number): number {
+  return Math.min(STORE_RETRY_MAX_PAUSE_MS, leaseMs * 2 ** Math.min(Math.max(0, attempt - 1), 20))
+}
+
 export class Attempt {
   readonly id: string
   readonly req: CompactionRequest
@@ -143,12 +155,17 @@ export class Attempt {
     }
     if (end.status === 'failed' && end.transient === true && this.#record.attempt < STORE_FAILURE_ATTEMPTS) {
       // NB: a store failed under it and may come back (an outage, a restart): the job is not failed
-      // but left to the rescue, as if this instance had died. Its lease lapses (no renewals now), any
-      // instance's sweep queues it again, and the next claim is attempt + 1, which plans from the
-      // shard as it is then. The lease is the pause between attempts, so an outage does not burn them.
+      // but left to the rescue, as if this instance had died. Its lease is set to lapse after a
+      // pause that doubles with each attempt (storeRetryPauseMs), any instance's sweep then queues
+      // it again, and the next claim is attempt + 1, which plans from the shard as it is then. With
+      // the job store down too, that renewal fails and the lease lapses where it was.
+      const pauseMs = storeRetryPauseMs(cfg.compaction_lease_timeout, this.#record.attempt)
+      await store.renew(this.id, this.token, this.#now(), pauseMs, jobData(this.req, toCompactionJson(this.#snapshot))).catch((err: unknown) => {
+        runner.report(err, `setting the pause before compaction ${this.id} runs again failed; it runs again once its lease expires`)
+      })
       runner.report(
         new Error(`${end.error?.code ?? 'STORAGE_ERROR'}: ${end.error?.message ?? ''}`),
-        `compaction ${this.id} (attempt ${this.#record.attempt} of at most ${STORE_FAILURE_ATTEMPTS}) failed on a store; it runs again once its lease expires`,
+        `compaction ${this.id} (attempt ${this.#record.attempt} of at most ${STORE_FAILURE_ATTEMPTS}) failed on a store; it runs again in ${Math.round(pauseMs / 1000)} s`,
       )
       runner.metrics.cluster.storeRetries.inc()
       this.#settle(this.#snapshot)

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { STORE_FAILURE_ATTEMPTS } from '../../src/compact/attempt.js'
+import { STORE_FAILURE_ATTEMPTS, storeRetryPauseMs } from '../../src/compact/attempt.js'
 import { AppError } from '../../src/errors.js'
 import { determinate, permanent } from '../../src/location/errors.js'
 import { body, harness, submitted, until, type Harness } from './compactor-harness.js'
@@ -99,7 +99,7 @@ describe('a cluster of two compactors', () => {
       first.fail(Object.assign(determinate('s3 get: connect ECONNREFUSED'), { writtenParts: written }))
       // Not failed: still running on its lapsing lease, its outputs deleted, the error reported.
       for (let i = 0; i < 100 && a.errors.length === 0; i++) await new Promise((r) => setImmediate(r))
-      assert.ok(a.errors.some((e) => /attempt 1 of at most 5\) failed on a store; it runs again once its lease expires/.test(e.context)), JSON.stringify(a.errors.map((e) => e.context)))
+      assert.ok(a.errors.some((e) => /attempt 1 of at most 5\) failed on a store; it runs again in 10 s/.test(e.context)), JSON.stringify(a.errors.map((e) => e.context)))
       assert.deepEqual(a.shards.deletedKeys(), written)
       const left = await a.store.get(c.id)
       assert.deepEqual([left?.status, left?.attempt], ['running', 1])
@@ -116,7 +116,7 @@ describe('a cluster of two compactors', () => {
       assert.equal(await counterValue(a, 'rescued'), 1)
     }))
 
-  it('the last of STORE_FAILURE_ATTEMPTS attempts a store failed under records the failure (STORAGE_ERROR); a permanent store error fails at once', () =>
+  it('attempts a store failed under run again after doubling pauses; the last of STORE_FAILURE_ATTEMPTS records the failure (STORAGE_ERROR); a permanent store error fails at once', () =>
     withPair({ compaction_lease_timeout: '10s' }, async (a) => {
       const c = await submitted(a)
       for (let attempt = 1; attempt <= STORE_FAILURE_ATTEMPTS; attempt++) {
@@ -125,7 +125,13 @@ describe('a cluster of two compactors', () => {
         call.fail(determinate('consensus head: connect ECONNREFUSED'))
         if (attempt === STORE_FAILURE_ATTEMPTS) break
         for (let i = 0; i < 100 && (await counterValue(a, 'storeRetries')) < attempt; i++) await new Promise((r) => setImmediate(r))
-        a.advance(11_000)
+        // The pause doubles per attempt (10 s, 20 s, 40 s, 80 s): not rescued before it is over.
+        const pauseMs = storeRetryPauseMs(10_000, attempt)
+        assert.equal(pauseMs, 10_000 * 2 ** (attempt - 1))
+        a.advance(pauseMs - 1_000)
+        await a.compactor.sweep()
+        assert.equal(a.exec.calls.length, attempt, `no attempt ${attempt + 1} before its pause is over`)
+        a.advance(2_000)
         await a.compactor.sweep()
       }
       const done = await until(a.compactor, c.id, 'failed')
