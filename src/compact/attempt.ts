@@ -232,6 +232,9 @@ export class Attempt {
       runner.metrics.cluster.leaseRenewals.inc()
       if (r.cancelRequested) this.abort({ code: 'CANCELLED', message: 'cancelled while running; its outputs were deleted' })
     } catch (err) {
+      // NB: forget what this renewal was for, so the next tick tries again whether or not progress
+      // moves meanwhile (else the lease lapsed after a blip of the job store with a merge still going).
+      this.#renewedAt = -1
       runner.report(err, `renewing the lease of compaction ${this.id} failed; retrying at the next renewal`)
     }
   }

@@ -144,6 +144,35 @@ describe('a cluster of two compactors', () => {
       assert.deepEqual([refused.attempt, refused.error?.code], [1, 'STORAGE_ERROR'])
     }))
 
+  it('a lease renewal that failed (the job store away for a moment) is tried again at the next tick, though progress stands still', () =>
+    withPair({ compaction_lease_timeout: '300ms' }, async (a) => {
+      const renew = a.store.renew.bind(a.store)
+      let calls = 0
+      let wake: (() => void) | null = null
+      const renewed = new Promise<void>((resolve) => (wake = resolve))
+      a.store.renew = async (...args) => {
+        calls++
+        if (calls === 1) throw determinate('job store renew: connect ECONNREFUSED')
+        const r = await renew(...args)
+        wake?.()
+        return r
+      }
+      const c = await submitted(a)
+      const call = await a.exec.take()
+      // One progress report, then none: only the first tick has progress to renew for.
+      call.ctx.onProgress({ updatesRead: 10 })
+      let timer: NodeJS.Timeout | undefined
+      const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no renewal after the failed one (${calls} calls)`)), 5_000)))
+      try {
+        await Promise.race([renewed, bound])
+      } finally {
+        clearTimeout(timer)
+      }
+      assert.ok(a.errors.some((e) => /renewing the lease of compaction/.test(e.context)))
+      call.succeed()
+      assert.equal((await until(a.compactor, c.id, 'succeeded')).attempt, 1)
+    }))
+
   it('both instances are listed while they beat; a stopped one leaves', () =>
     withPair({}, async (a, join) => {
       const b = await join()
