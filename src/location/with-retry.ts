@@ -12,6 +12,10 @@
  *   goes up unchanged: the write may have landed, and only the caller, by re-reading state, can
  *   tell (docs/concepts.md#shard-state-and-compare-and-set).
  * - A blob `list` that fails part-way is restarted and skips keys it already yielded.
+ * - NB: no retry starts once `retryWithinMs` have passed since the call began. Retries are for
+ *   blips; a store that takes that long to fail (it accepts connections and never answers: a
+ *   frozen server, a dropped route) would fail each attempt just as slowly, and five attempts of
+ *   S3's 60 s socket timeout kept a request waiting five minutes.
  */
 import type { Blob, BlobMeta, GetOptions } from './blob.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
@@ -38,9 +42,14 @@ export interface RetryOptions {
   readonly random?: () => number
   /** Called before each wait (for metrics and logs). */
   readonly onRetry?: (event: RetryEvent) => void
+  /** No retry starts later than this after the call began; default 10 s. */
+  readonly retryWithinMs?: number
+  /** The clock of `retryWithinMs` (ms); default Date.now. Tests pass a fake one. */
+  readonly now?: () => number
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 5
+export const DEFAULT_RETRY_WITHIN_MS = 10_000
 
 interface Policy {
   readonly maxAttempts: number
@@ -48,6 +57,8 @@ interface Policy {
   readonly maxDelayMs: number
   readonly random: () => number
   readonly onRetry: ((event: RetryEvent) => void) | undefined
+  readonly retryWithinMs: number
+  readonly now: () => number
 }
 
 function policyOf(opts: RetryOptions): Policy {
@@ -55,8 +66,9 @@ function policyOf(opts: RetryOptions): Policy {
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) throw new InvalidUsageError(`maxAttempts ${maxAttempts} must be an integer ≥ 1`)
   const baseDelayMs = opts.baseDelayMs ?? 25
   const maxDelayMs = opts.maxDelayMs ?? 2000
-  if (!(baseDelayMs >= 0) || !(maxDelayMs >= 0)) throw new InvalidUsageError('retry delays must be ≥ 0')
-  return { maxAttempts, baseDelayMs, maxDelayMs, random: opts.random ?? Math.random, onRetry: opts.onRetry }
+  const retryWithinMs = opts.retryWithinMs ?? DEFAULT_RETRY_WITHIN_MS
+  if (!(baseDelayMs >= 0) || !(maxDelayMs >= 0) || !(retryWithinMs >= 0)) throw new InvalidUsageError('retry delays must be ≥ 0')
+  return { maxAttempts, baseDelayMs, maxDelayMs, random: opts.random ?? Math.random, onRetry: opts.onRetry, retryWithinMs, now: opts.now ?? Date.now }
 }
 
 /** The full-jitter delay after failed attempt `attempt` (1-based). */
@@ -93,29 +105,38 @@ export function withConsensusRetry(consensus: Consensus, opts: RetryOptions = {}
 
 function retrier(policy: Policy) {
   return async <T>(op: BlobOp | ConsensusOp, opts: Abortable | undefined, fn: () => Promise<T>, determinateOnly = false): Promise<T> => {
+    const began = policy.now()
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn()
       } catch (err) {
-        if (!retryable(err, determinateOnly, opts) || attempt >= policy.maxAttempts) throw err
+        if (!retryable(err, determinateOnly, opts) || !mayRetry(policy, attempt, began)) throw err
         await pause(policy, op, attempt, err, opts)
       }
     }
   }
 }
 
+/** Whether failed attempt `attempt` of a call that began at `began` is followed by another. */
+function mayRetry(policy: Policy, attempt: number, began: number): boolean {
+  return attempt < policy.maxAttempts && policy.now() - began < policy.retryWithinMs
+}
+
 async function* retriedList(policy: Policy, opts: Abortable | undefined, list: () => AsyncIterable<BlobMeta>): AsyncIterable<BlobMeta> {
   const seen = new Set<string>()
+  // A long listing that moves on is not a slow failure: the window runs from the last new key.
+  let began = policy.now()
   for (let attempt = 1; ; attempt++) {
     try {
       for await (const meta of list()) {
         if (seen.has(meta.key)) continue
         seen.add(meta.key)
         yield meta
+        began = policy.now()
       }
       return
     } catch (err) {
-      if (!retryable(err, false, opts) || attempt >= policy.maxAttempts) throw err
+      if (!retryable(err, false, opts) || !mayRetry(policy, attempt, began)) throw err
       await pause(policy, 'list', attempt, err, opts)
     }
   }

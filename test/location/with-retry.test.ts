@@ -5,7 +5,7 @@ import { InvalidUsageError, LocationError } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { unreliable } from '../../src/location/unreliable.js'
-import { backoffDelayMs, DEFAULT_MAX_ATTEMPTS, withBlobRetry, withConsensusRetry, type RetryEvent } from '../../src/location/with-retry.js'
+import { backoffDelayMs, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_WITHIN_MS, withBlobRetry, withConsensusRetry, type RetryEvent } from '../../src/location/with-retry.js'
 import { collect } from './blob-contract.js'
 import { text, v } from './consensus-contract.js'
 
@@ -48,6 +48,34 @@ describe('withBlobRetry / withConsensusRetry', () => {
       events.map((e) => e.error.kind),
       ['indeterminate', 'indeterminate', 'indeterminate'],
     )
+  })
+
+  it(`starts no retry once retryWithinMs (default ${DEFAULT_RETRY_WITHIN_MS} ms) passed: a store that fails slowly (no answer until a timeout) is tried once`, async () => {
+    let clock = 0
+    let calls = 0
+    const mem = new MemBlob()
+    // Each attempt "takes" `slowMs` on the fake clock, then fails for want of an answer.
+    let slowMs = 60_000
+    const hung: typeof mem = Object.assign(Object.create(mem) as MemBlob, {
+      get: async () => {
+        calls++
+        clock += slowMs
+        throw new LocationError('determinate', 's3 get: socket timeout')
+      },
+    })
+    const blob = withBlobRetry(hung, { ...fast, now: () => clock })
+    await assert.rejects(blob.get('k/1'), { name: 'LocationError' })
+    assert.equal(calls, 1, 'one slow attempt, no retry')
+    // Quick failures inside the window are retried as before, up to maxAttempts.
+    slowMs = 1_000
+    calls = 0
+    await assert.rejects(blob.get('k/1'), { name: 'LocationError' })
+    assert.equal(calls, DEFAULT_MAX_ATTEMPTS)
+    // 4 s an attempt: the third fails 12 s in, past the window.
+    slowMs = 4_000
+    calls = 0
+    await assert.rejects(blob.get('k/1'), { name: 'LocationError' })
+    assert.equal(calls, 3)
   })
 
   it(`gives up after maxAttempts (default ${DEFAULT_MAX_ATTEMPTS}) with the last error`, async () => {
