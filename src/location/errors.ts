@@ -6,6 +6,10 @@
  * A determinate error may also be *permanent*: the store refused for a reason no retry mends (no
  * credentials, credentials refused, access denied, a missing bucket) until an operator changes
  * its configuration. Permanent errors are never retried and never reported as "retry later".
+ *
+ * Or it may say the store has *no space* left (a full disk or quota: ENOSPC, EDQUOT, PostgreSQL's
+ * disk_full): nothing was written, and nothing will be until space is freed (by an operator, or by
+ * GC), which takes longer than any retry waits. Not retried; answered 507 INSUFFICIENT_STORAGE.
  */
 export type ErrorKind = 'determinate' | 'indeterminate'
 
@@ -13,13 +17,16 @@ export class LocationError extends Error {
   override readonly name = 'LocationError'
   /** True only for determinate errors that no retry can mend. */
   readonly permanent: boolean
+  /** True only for determinate errors of a store with no space left: nothing was written. */
+  readonly noSpace: boolean
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: ErrorOptions & { readonly permanent?: boolean },
+    options?: ErrorOptions & { readonly permanent?: boolean; readonly noSpace?: boolean },
   ) {
     super(message, options)
     this.permanent = kind === 'determinate' && options?.permanent === true
+    this.noSpace = kind === 'determinate' && options?.noSpace === true
   }
 }
 
@@ -32,6 +39,10 @@ export const indeterminate = (message: string, cause?: unknown): LocationError =
 /** Determinate and permanent: `message` should say what the operator has to fix. */
 export const permanent = (message: string, cause?: unknown): LocationError =>
   new LocationError('determinate', message, { permanent: true, ...(cause === undefined ? {} : { cause }) })
+
+/** Determinate: the store has no space left, so nothing was written. */
+export const noSpace = (message: string, cause?: unknown): LocationError =>
+  new LocationError('determinate', message, { noSpace: true, ...(cause === undefined ? {} : { cause }) })
 
 /**
  * Invalid arguments to a store (a malformed key, a seqno that does not advance): the caller's bug,

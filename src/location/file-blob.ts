@@ -18,9 +18,9 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHand
 import { dirname, join, resolve } from 'node:path'
 import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
-import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, type Abortable } from './errors.js'
+import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, noSpace, type Abortable } from './errors.js'
 import { DirectIoRefused, StagingBuffers, writeFileDirect } from './direct-io.js'
-import { fsyncCreated, fsyncDir, hasCode } from './fs-util.js'
+import { fsyncCreated, fsyncDir, hasCode, isNoSpace } from './fs-util.js'
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/
 
@@ -226,10 +226,14 @@ export class FileBlob implements Blob {
     opts?.signal?.throwIfAborted()
   }
 
-  /** Errors before a write takes effect are determinate; an abort surfaces as the signal's reason. */
+  /**
+   * Errors before a write takes effect are determinate (a full file system says so: `noSpace`); an
+   * abort surfaces as the signal's reason.
+   */
   #wrap(op: string, key: string, err: unknown, opts: Abortable | undefined): unknown {
     if (opts?.signal?.aborted) return opts.signal.reason
     if (err instanceof InvalidUsageError) return err
+    if (isNoSpace(err)) return noSpace(`file blob ${op} "${key}": no space left under ${this.#root}`, err)
     return determinate(`file blob ${op} "${key}": ${message(err)}`, err)
   }
 }

@@ -31,8 +31,8 @@ import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/p
 import { join, resolve } from 'node:path'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
-import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, type Abortable } from './errors.js'
-import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
+import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, noSpace, type Abortable } from './errors.js'
+import { fsyncCreated, fsyncDir, hasCode, isNoSpace, readdirOrEmpty } from './fs-util.js'
 
 const SEQNO_NAME = /^[0-9]{20}$/
 const HEX_KEY = /^(?:[0-9a-f]{2})+$/
@@ -282,13 +282,14 @@ export class FileConsensus implements Consensus {
     opts?.signal?.throwIfAborted()
   }
 
-  /** Runs a step whose failures are determinate (it changed nothing visible). */
+  /** Runs a step whose failures are determinate (it changed nothing visible); a full file system says so (`noSpace`). */
   async #guard<T>(op: string, key: string, opts: Abortable | undefined, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (err) {
       if (opts?.signal?.aborted) throw opts.signal.reason
       if (err instanceof LocationError || err instanceof InvalidUsageError) throw err
+      if (isNoSpace(err)) throw noSpace(`file consensus ${op} "${key}": no space left under ${this.#root}`, err)
       throw determinate(`file consensus ${op} "${key}": ${errorMessage(err)}`, err)
     }
   }

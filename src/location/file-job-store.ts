@@ -31,10 +31,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { SeqNo } from './consensus.js'
-import { closedError, determinate, errorMessage, InvalidUsageError, LocationError, type Abortable } from './errors.js'
+import { closedError, determinate, errorMessage, InvalidUsageError, LocationError, noSpace, type Abortable } from './errors.js'
 import { checkJobId, JobArchive } from './file-job-archive.js'
 import { FileConsensus } from './file-consensus.js'
-import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
+import { fsyncCreated, fsyncDir, hasCode, isNoSpace, readdirOrEmpty } from './fs-util.js'
 import { isFinalJobStatus, type FinalJobStatus, type InsertResult, type InstanceRecord, type JobFilter, type JobPage, type JobRecord, type JobStore } from './job-store.js'
 import {
   checkInsertable,
@@ -428,13 +428,14 @@ export class FileJobStore implements JobStore {
     opts?.signal?.throwIfAborted()
   }
 
-  /** Runs a step that made no change visible yet: its filesystem failures are determinate. */
+  /** Runs a step that made no change visible yet: its filesystem failures are determinate (`noSpace` when the file system is full). */
   async #guard<T>(op: string, opts: Abortable | undefined, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (err) {
       if (opts?.signal?.aborted) throw opts.signal.reason
       if (err instanceof LocationError || err instanceof InvalidUsageError) throw err
+      if (isNoSpace(err)) throw noSpace(`file job store ${op}: no space left under ${this.#root}`, err)
       throw determinate(`file job store ${op}: ${errorMessage(err)}`, err)
     }
   }

@@ -17,6 +17,11 @@ export function hasCode(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && codes.includes(String(err.code))
 }
 
+/** Whether `err` says the file system is full, or the writer's quota is (nothing more can be written there). */
+export function isNoSpace(err: unknown): boolean {
+  return hasCode(err, 'ENOSPC', 'EDQUOT')
+}
+
 /**
  * After `created = await mkdir(dir, { recursive: true })`: fsyncs the parent of every directory
  * that call created, so the new directories survive a crash.

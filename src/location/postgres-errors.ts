@@ -4,10 +4,11 @@
  *
  * Failing to get a connection, or any error answer from the server, is determinate; losing the
  * connection (or a client-side timeout) during a write is indeterminate, as is CockroachDB's
- * `40003 statement_completion_unknown`.
+ * `40003 statement_completion_unknown`. `53100 disk_full` is determinate and says the store has no
+ * space left (`noSpace`).
  */
 import pg from 'pg'
-import { determinate, errorMessage, indeterminate, type Abortable, type LocationError } from './errors.js'
+import { determinate, errorMessage, indeterminate, noSpace, type Abortable, type LocationError } from './errors.js'
 
 export const UNIQUE_VIOLATION = '23505'
 export const DUPLICATE_TABLE = '42P07'
@@ -15,6 +16,8 @@ export const DUPLICATE_OBJECT = '42710'
 const STATEMENT_COMPLETION_UNKNOWN = '40003'
 const SERIALIZATION_FAILURE = '40001'
 const DEADLOCK_DETECTED = '40P01'
+/** The server could not extend a file: its disk is full. */
+const DISK_FULL = '53100'
 
 /** Attempts of one statement that keeps failing to serialize (each failure wrote nothing). */
 export const MAX_SERIALIZATION_ATTEMPTS = 16
@@ -31,7 +34,8 @@ export function classify(what: string, write: boolean, err: unknown): LocationEr
   const message = `${what}: ${errorMessage(err)}`
   if (err instanceof pg.DatabaseError) {
     const lost = err.code === STATEMENT_COMPLETION_UNKNOWN || (err.code?.startsWith('08') ?? false)
-    return write && lost ? indeterminate(message, err) : determinate(message, err)
+    if (write && lost) return indeterminate(message, err)
+    return err.code === DISK_FULL ? noSpace(message, err) : determinate(message, err)
   }
   // No answer from the server: the statement may or may not have run.
   return write ? indeterminate(message, err) : determinate(message, err)

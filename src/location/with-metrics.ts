@@ -2,8 +2,9 @@
  * Metrics decorators: time every call and observe it in a histogram labelled by `op` and `outcome`.
  *
  * ops: blob `get`, `set`, `delete`, `list`, `remove_interrupted`; consensus `head`, `compare_and_set`, `scan`,
- * `truncate`, `list`. outcomes: `ok`; `mismatch` (a compare-and-set that lost); `determinate` /
- * `indeterminate` (a LocationError of that kind); `invalid` (InvalidUsageError). Any other error
+ * `truncate`, `list`. outcomes: `ok`; `mismatch` (a compare-and-set that lost); `no_space` (a
+ * determinate LocationError of a store with no space left); `determinate` / `indeterminate` (any
+ * other LocationError of that kind); `invalid` (InvalidUsageError). Any other error
  * (an abort, a bug) counts as `indeterminate`: nothing is known about what it did.
  * A `list` of blobs is timed from the call to the end of the iteration. `close` is not timed.
  */
@@ -12,13 +13,13 @@ import type { Blob, BlobMeta, GetOptions } from './blob.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 
-export type Outcome = 'ok' | 'mismatch' | 'determinate' | 'indeterminate' | 'invalid'
+export type Outcome = 'ok' | 'mismatch' | 'no_space' | 'determinate' | 'indeterminate' | 'invalid'
 export type BlobOp = 'get' | 'set' | 'delete' | 'list' | 'remove_interrupted'
 export type ConsensusOp = 'head' | 'compare_and_set' | 'scan' | 'truncate' | 'list'
 export type OperationHistogram = Histogram<'op' | 'outcome'>
 
 export function outcomeOf(err: unknown): Outcome {
-  if (err instanceof LocationError) return err.kind
+  if (err instanceof LocationError) return err.noSpace ? 'no_space' : err.kind
   if (err instanceof InvalidUsageError) return 'invalid'
   return 'indeterminate'
 }

@@ -4,7 +4,8 @@
  * AbortSignal during the wait.
  *
  * - Only LocationErrors are retried, and never permanent ones (no credentials, a missing bucket:
- *   nothing changes until an operator acts). InvalidUsageError (the caller's bug), aborts and
+ *   nothing changes until an operator acts) nor those of a store with no space left (space comes
+ *   back when an operator or GC frees it, not within a retry's wait). InvalidUsageError (the caller's bug), aborts and
  *   unknown errors go straight up.
  * - Idempotent operations (everything but compareAndSet) retry both kinds: a blob `set` rewrites the
  *   same bytes, a `delete` of an absent key is a no-op (so a retried delete may report null).
@@ -144,7 +145,9 @@ async function* retriedList(policy: Policy, opts: Abortable | undefined, list: (
 
 function retryable(err: unknown, determinateOnly: boolean, opts: Abortable | undefined): err is LocationError {
   if (opts?.signal?.aborted) return false
-  return err instanceof LocationError && !err.permanent && (!determinateOnly || err.kind === 'determinate')
+  // NB: a full store (noSpace) gets no space back within a retry's wait: answering at once beats
+  // rewriting the same bytes onto a full disk five times.
+  return err instanceof LocationError && !err.permanent && !err.noSpace && (!determinateOnly || err.kind === 'determinate')
 }
 
 async function pause(policy: Policy, op: BlobOp | ConsensusOp, attempt: number, error: LocationError, opts: Abortable | undefined): Promise<void> {

@@ -353,13 +353,13 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
   const location: LocationMetrics = {
     blobOperationSeconds: histogram(
       'persist_blob_operation_seconds',
-      'Latency of blob store operations, by operation and outcome (ok, determinate, indeterminate, invalid).',
+      'Latency of blob store operations, by operation and outcome (ok, no_space, determinate, indeterminate, invalid).',
       ['op', 'outcome'],
       STORE_BUCKETS,
     ),
     consensusOperationSeconds: histogram(
       'persist_consensus_operation_seconds',
-      'Latency of consensus store operations, by operation and outcome (ok, mismatch, determinate, indeterminate, invalid).',
+      'Latency of consensus store operations, by operation and outcome (ok, mismatch, no_space, determinate, indeterminate, invalid).',
       ['op', 'outcome'],
       STORE_BUCKETS,
     ),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Histogram, Registry } from 'prom-client'
-import { InvalidUsageError } from '../../src/location/errors.js'
+import type { Blob } from '../../src/location/blob.js'
+import { InvalidUsageError, noSpace } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { unreliable } from '../../src/location/unreliable.js'
@@ -53,6 +54,24 @@ describe('withBlobMetrics', () => {
       'list/indeterminate': 1,
     })
     await blob.close()
+  })
+
+  it('counts a store with no space left apart: outcome no_space', async () => {
+    const h = freshHistogram()
+    const mem = new MemBlob()
+    const full: Blob = {
+      get: (k, o) => mem.get(k, o),
+      set: async () => {
+        throw noSpace('no space left')
+      },
+      delete: (k, o) => mem.delete(k, o),
+      list: (p, o) => mem.list(p, o),
+      removeInterrupted: (p, ms, o) => mem.removeInterrupted(p, ms, o),
+      close: () => mem.close(),
+    }
+    const blob = withBlobMetrics(full, h)
+    await assert.rejects(blob.set('k/1', bytes('x')), { noSpace: true })
+    assert.deepEqual(await counts(h), { 'set/no_space': 1 })
   })
 
   it('times a listing to its end, and counts an early stop as ok', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { InvalidUsageError, LocationError } from '../../src/location/errors.js'
+import { InvalidUsageError, LocationError, noSpace } from '../../src/location/errors.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { unreliable } from '../../src/location/unreliable.js'
@@ -108,6 +108,45 @@ describe('withBlobRetry / withConsensusRetry', () => {
     assert.deepEqual(await retried.compareAndSet('k', 0, v(1)), { kind: 'committed' })
     assert.equal(retries, 2)
     assert.deepEqual(await retried.compareAndSet('k', 0, v(1)), { kind: 'mismatch', current: v(1) })
+  })
+
+  it('never retries a store with no space left: it answers at once', async () => {
+    const events: RetryEvent[] = []
+    let sets = 0
+    let cas = 0
+    const full = noSpace('no space left')
+    const blob = withBlobRetry(
+      {
+        get: async () => null,
+        set: async () => {
+          sets++
+          throw full
+        },
+        delete: async () => null,
+        list: () => new MemBlob().list(''),
+        removeInterrupted: async () => 0,
+        close: async () => undefined,
+      },
+      { ...fast, onRetry: (e) => events.push(e) },
+    )
+    await assert.rejects(blob.set('k/1', bytes('x')), full)
+    const mem = new MemConsensus()
+    const consensus = withConsensusRetry(
+      {
+        head: (k, o) => mem.head(k, o),
+        compareAndSet: async () => {
+          cas++
+          throw full
+        },
+        scan: (k, from, limit, o) => mem.scan(k, from, limit, o),
+        truncate: (k, seqno, o) => mem.truncate(k, seqno, o),
+        list: (o) => mem.list(o),
+        close: () => mem.close(),
+      },
+      { ...fast, onRetry: (e) => events.push(e) },
+    )
+    await assert.rejects(consensus.compareAndSet('k', null, v(0)), full)
+    assert.deepEqual([sets, cas, events], [1, 1, []])
   })
 
   it('never retries InvalidUsageError or unknown errors', async () => {
