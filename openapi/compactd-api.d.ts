@@ -653,7 +653,7 @@ export interface components {
              * @description Machine-readable error code
              * @enum {string}
              */
-            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SHARD_DELETED" | "SHARD_NAME_TAKEN" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "DATA_LOSS" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "SERVICE_UNAVAILABLE" | "INTERNAL";
+            code: "BAD_REQUEST" | "UNAUTHORIZED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFIG_NOT_FOUND" | "INVALID_CONFIG" | "SHARD_NOT_FOUND" | "SHARD_DELETED" | "SHARD_NAME_TAKEN" | "SCHEMA_INCOMPATIBLE" | "SINCE_REGRESSION" | "INVALID_BATCH" | "UPPER_MISMATCH" | "AS_OF_NOT_AVAILABLE" | "PART_NOT_FOUND" | "DATA_LOSS" | "INVALID_COMPACTION" | "COMPACTION_NOT_FOUND" | "ALREADY_FINISHED" | "QUEUE_FULL" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "COMPACTION_DISABLED" | "TIMED_OUT" | "DEADLINE_EXCEEDED" | "CANCELLED" | "STORAGE_ERROR" | "INSUFFICIENT_STORAGE" | "SERVICE_UNAVAILABLE" | "INTERNAL";
             /** @description Human sentence naming the field or rule */
             message: string;
         } & {
@@ -1130,6 +1130,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listCompactions: {
@@ -1199,6 +1208,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getCompaction: {
@@ -1259,6 +1277,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1342,6 +1369,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     streamCompactionEvents: {
@@ -1409,6 +1445,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listConfigs: {
@@ -1451,6 +1496,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1591,6 +1645,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listConfigHistory: {
@@ -1633,6 +1696,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1707,6 +1779,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listInstances: {
@@ -1749,6 +1830,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1814,6 +1904,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1908,6 +2007,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getShard: {
@@ -1984,6 +2092,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteShard: {
@@ -2053,6 +2170,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2160,6 +2286,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2286,6 +2421,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2430,6 +2574,15 @@ export interface operations {
                     "application/json": components["schemas"]["Compaction"];
                 };
             };
+            /** @description (wait) the compaction failed for lack of storage space; or the storage has no space left to queue it (INSUFFICIENT_STORAGE) */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Compaction"] | components["schemas"]["Error"];
+                };
+            };
         };
     };
     collectGarbage: {
@@ -2499,6 +2652,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2578,6 +2740,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2676,6 +2847,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2790,6 +2970,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     readSnapshot: {
@@ -2863,6 +3052,15 @@ export interface operations {
             };
             /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

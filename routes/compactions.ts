@@ -129,10 +129,10 @@ const CompactOnly = z
   .meta({ id: 'CompactOnly' })
 
 /** wait: true answers with these statuses for a compaction that did not succeed. */
-const WAIT_STATUS: Partial<Record<FailureCode, 503 | 504>> = { COMPACTION_DISABLED: 503, TIMED_OUT: 504, DEADLINE_EXCEEDED: 504 }
+const WAIT_STATUS: Partial<Record<FailureCode, 503 | 504 | 507>> = { COMPACTION_DISABLED: 503, TIMED_OUT: 504, DEADLINE_EXCEEDED: 504, INSUFFICIENT_STORAGE: 507 }
 
 /** The HTTP status of a submission's answer (docs/api.md#waiting-dry-runs-idempotency-and-deadlines). */
-export function statusFor(r: SubmitResult): 200 | 202 | 500 | 503 | 504 {
+export function statusFor(r: SubmitResult): 200 | 202 | 500 | 503 | 504 | 507 {
   if (r.kind === 'plan') return 200
   const c = r.compaction
   if (c.status === 'skipped') return 200
@@ -181,6 +181,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
           500: jsonResponse('(wait) the compaction failed otherwise; or an internal error', z.union([CompactionJson, ErrorBody])),
           503: jsonResponse('(wait) compaction disabled; or storage failed, or the compactor is stopping', z.union([CompactionJson, ErrorBody])),
           504: jsonResponse('(wait) the compaction timed out or missed its deadline', CompactionJson),
+          507: jsonResponse('(wait) the compaction failed for lack of storage space; or the storage has no space left to queue it (INSUFFICIENT_STORAGE)', z.union([CompactionJson, ErrorBody])),
         },
       },
     },

@@ -191,8 +191,8 @@ export class ApiClient {
   }
 
   async submit(shardId: string, body: SubmitBody): Promise<SubmitAnswer> {
-    // NB: with wait, 500/503/504 still carry the final Compaction; those are answers, not errors.
-    const res = await this.#send('POST', `/v1/shards/${encodeURIComponent(shardId)}/compactions`, body, { accept: body.wait === true ? [500, 503, 504] : [] })
+    // NB: with wait, 500/503/504/507 still carry the final Compaction; those are answers, not errors.
+    const res = await this.#send('POST', `/v1/shards/${encodeURIComponent(shardId)}/compactions`, body, { accept: body.wait === true ? [500, 503, 504, 507] : [] })
     const json = (await res.json()) as { plan?: DryRunPlanJson } & Partial<CompactionJson> & Partial<ErrorJson>
     if (json.plan !== undefined) return { kind: 'plan', plan: json.plan }
     if (typeof json.id !== 'string') throw new ApiError(res.status, json.code ?? 'INTERNAL', json.message ?? `HTTP ${res.status}`, json as ErrorJson)

@@ -96,6 +96,8 @@ export const FAILURE_CODES = [
   'DEADLINE_EXCEEDED',
   'SCHEMA_INCOMPATIBLE',
   'STORAGE_ERROR',
+  /** The blob or consensus store has no space left; outputs written so far were deleted. */
+  'INSUFFICIENT_STORAGE',
   'CANCELLED',
   /** A part the shard's state references is missing from blob storage. */
   'DATA_LOSS',

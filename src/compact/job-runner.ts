@@ -25,6 +25,7 @@ import type { BatchPart, HollowBatch } from '../core/batch.js'
 import type { PartialBatchKey } from '../core/paths.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
+import { LocationError } from '../location/errors.js'
 import { applied as isApplied } from '../trace/apply-merge-res.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import {
@@ -297,7 +298,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
 
   // NB: once aborted, the abort reason is the outcome, whatever Stage D returned afterwards.
   const reason = aborted()
-  if (reason !== null || failure !== null || output === null || chunks.unknown || chunks.refused !== null) {
+  if (reason !== null || failure !== null || output === null || chunks.unknown || chunks.noSpace || chunks.refused !== null) {
     // What Stage D wrote and did not hand over (handed chunks were applied, deleted, or left to GC).
     const written = failure === null ? output : writtenParts(failure.err)
     if (written !== null && (!Array.isArray(written) || written.length > 0)) await deleteOutputs(deps, req, written)
@@ -306,7 +307,9 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
       reason ??
       (chunks.unknown
         ? { code: 'STORAGE_ERROR' as const, message: 'applying a chunk to the shard failed and may or may not have taken effect; its outputs are left to GC' }
-        : toCompactionError(failure?.err ?? new Error('Stage D returned no output'), (e) => deps.report(e, `compaction of shard ${req.shardId} failed`)))
+        : chunks.noSpace
+          ? { code: 'INSUFFICIENT_STORAGE' as const, message: 'the storage has no space left to record a chunk; its outputs were deleted; see the server log' }
+          : toCompactionError(failure?.err ?? new Error('Stage D returned no output'), (e) => deps.report(e, `compaction of shard ${req.shardId} failed`)))
     if (run.apply) {
       if (error.code === 'TIMED_OUT') m.timedOut.inc()
       if (error.code !== 'CANCELLED') m.failed.inc()
@@ -330,6 +333,13 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
   try {
     applied = await deps.shards.applyMergeRes(req.shardId, output, req.apply, fence, input)
   } catch (err) {
+    if (err instanceof LocationError && err.noSpace) {
+      // Determinate: the state was not written, so nothing references the output: free its space now.
+      deps.report(err, `applying a compaction to shard ${req.shardId} failed: no space left; its outputs were deleted`)
+      await deleteOutputs(deps, req, output)
+      m.failed.inc()
+      return { kind: 'failed', error: { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left to record the result; its outputs were deleted; see the server log' } }
+    }
     // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
     deps.report(err, `applying a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
     m.failed.inc()
@@ -383,6 +393,8 @@ class ChunkApplier {
   unknown = false
   /** That failure was a store's that may pass (isTransientStoreFailure). */
   transient = false
+  /** An apply was refused for lack of space (determinate: nothing written); its chunk was deleted. */
+  noSpace = false
   readonly #applied: HollowBatch[] = []
   readonly #deps: RunnerDeps
   readonly #req: ResolvedRequest
@@ -413,6 +425,12 @@ class ChunkApplier {
     try {
       outcome = await deps.shards.applyMergeRes(req.shardId, chunk.output, req.apply, this.#fence, chunk.input)
     } catch (err) {
+      if (err instanceof LocationError && err.noSpace) {
+        deps.report(err, `applying chunk ${chunk.index + 1} of ${chunk.count} of a compaction to shard ${req.shardId} failed: no space left; its outputs were deleted`)
+        await deleteOutputs(deps, req, chunk.output)
+        this.noSpace = true
+        return 'stop'
+      }
       deps.report(err, `applying chunk ${chunk.index + 1} of ${chunk.count} of a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
       this.unknown = true
       this.transient = isTransientStoreFailure(err)

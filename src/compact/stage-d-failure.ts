@@ -9,7 +9,10 @@ import { LocationError } from '../location/errors.js'
 import type { CompactionError, FailureCode } from './compaction.js'
 
 /** Codes a Stage D error may carry through to the record; anything else is INTERNAL. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR', 'DATA_LOSS', 'SHARD_DELETED'])
+const PASSED_THROUGH: ReadonlySet<string> = new Set<FailureCode>(['SCHEMA_INCOMPATIBLE', 'STORAGE_ERROR', 'INSUFFICIENT_STORAGE', 'DATA_LOSS', 'SHARD_DELETED'])
+
+/** Codes of a store's failure: the record says which, the server log says what (the error is reported). */
+const STORAGE_CODES: ReadonlySet<FailureCode> = new Set<FailureCode>(['STORAGE_ERROR', 'INSUFFICIENT_STORAGE'])
 
 /** The part keys a failed Stage D says it wrote (`err.writtenParts`), else none. */
 export function writtenParts(err: unknown): readonly PartialBatchKey[] {
@@ -34,6 +37,7 @@ function classify(err: unknown): CompactionError | null {
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
     const code = codeOf(e)
     if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
+    if (e instanceof LocationError && e.noSpace) return { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left; the outputs written so far were deleted; see the server log' }
     if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.permanent ? 'permanent' : e.kind}); see the server log` }
   }
   return null
@@ -42,12 +46,13 @@ function classify(err: unknown): CompactionError | null {
 /**
  * Whether `err` is a store failing in a way that may pass: a LocationError down its cause chain
  * that is not permanent (an unreachable, restarting or overloaded store; not missing credentials
- * or bucket). Another attempt of the compaction may then succeed.
+ * or bucket) and not a full one (space comes back only when an operator frees it: that compaction
+ * fails with INSUFFICIENT_STORAGE). Another attempt of the compaction may then succeed.
  */
 export function isTransientStoreFailure(err: unknown): boolean {
   let e: unknown = err
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
-    if (e instanceof LocationError) return !e.permanent
+    if (e instanceof LocationError) return !e.permanent && !e.noSpace
   }
   return false
 }
@@ -55,7 +60,7 @@ export function isTransientStoreFailure(err: unknown): boolean {
 /** A Stage D error as the record shows it: known codes pass through, the rest is INTERNAL. */
 export function toCompactionError(err: unknown, report: (err: unknown) => void): CompactionError {
   const known = classify(err)
-  if (known !== null && known.code !== 'STORAGE_ERROR') return known
+  if (known !== null && !STORAGE_CODES.has(known.code)) return known
   report(err)
   return known ?? { code: 'INTERNAL', message: 'internal error; see the server log' }
 }
@@ -63,7 +68,7 @@ export function toCompactionError(err: unknown, report: (err: unknown) => void):
 /** A Stage D error as an AppError a caller can rethrow (known codes pass through, the rest INTERNAL). */
 export function toAppError(err: unknown, report: (err: unknown) => void): unknown {
   const known = classify(err)
-  if (known !== null && known.code !== 'STORAGE_ERROR') return new AppError(known.code, known.message, {}, { cause: err })
+  if (known !== null && !STORAGE_CODES.has(known.code)) return new AppError(known.code, known.message, {}, { cause: err })
   report(err)
   return known === null ? err : new AppError(known.code, known.message, {}, { cause: err })
 }

@@ -11,7 +11,8 @@
  *   Those raised before a route is found (a malformed escape in the path, a path segment over
  *   the router's limit) come through `frameworkErrorHandler`, as 400 BAD_REQUEST too.
  * - LocationError (a store failed under a request): 503 STORAGE_ERROR, a generic message that says
- *   whether a retry can help (a permanent error needs an operator: credentials, a missing bucket).
+ *   whether a retry can help (a permanent error needs an operator: credentials, a missing bucket);
+ *   a store with no space left: 507 INSUFFICIENT_STORAGE (nothing was written; space must be freed).
  * - Anything else: 500 INTERNAL with a generic message.
  *
  * NB: no 5xx body ever carries the error's own message or stack; they go to the log only.
@@ -40,6 +41,8 @@ const CLIENT_CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
 
 export const INTERNAL_MESSAGE = 'internal error; see the server log for this request id'
 export const STORAGE_MESSAGE = 'a storage operation failed; retry later'
+export const STORAGE_FULL_MESSAGE =
+  'the storage has no space left, so nothing was written; retry once space is freed (an operator deletes data, or GC frees it), see the server log'
 export const STORAGE_PERMANENT_MESSAGE =
   'the storage refused the operation (credentials, permissions or a missing bucket); an operator must fix the store configuration, see the server log'
 
@@ -63,6 +66,9 @@ export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorR
     const first = fields[0] ?? { field: fieldPath(context, ''), message: 'is invalid' }
     const more = fields.length > 1 ? ` (and ${fields.length - 1} more: see fields)` : ''
     return { status: 400, body: { code: 'BAD_REQUEST', message: `${first.field}: ${first.message}${more}`, field: first.field, fields }, internal: false }
+  }
+  if (err instanceof LocationError && err.noSpace) {
+    return { status: 507, body: { code: 'INSUFFICIENT_STORAGE', message: STORAGE_FULL_MESSAGE, kind: err.kind }, internal: true }
   }
   if (err instanceof LocationError) {
     const message = err.permanent ? STORAGE_PERMANENT_MESSAGE : STORAGE_MESSAGE

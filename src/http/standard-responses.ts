@@ -7,7 +7,7 @@
  * | every route                                | 500 INTERNAL                                        |
  * | route validates body/query/params/headers  | 400 BAD_REQUEST                                     |
  * | route validates a body                     | 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE   |
- * | route under /v1                            | 401 UNAUTHORIZED, 503 STORAGE_ERROR, bearer security |
+ * | route under /v1                            | 401 UNAUTHORIZED, 503 STORAGE_ERROR, 507 INSUFFICIENT_STORAGE, bearer security |
  *
  * A status the route already declares is left alone. Hidden routes (`schema.hide`) are untouched.
  * NB: an onRoute hook only sees routes added after it: register this plugin before any route.
@@ -26,6 +26,7 @@ const STANDARD = errorResponses({
   415: 'Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE)',
   500: 'Internal error; the body carries the request id to find it in the log (INTERNAL)',
   503: 'A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator)',
+  507: 'The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed',
 })
 
 type RouteSchema = {
@@ -55,6 +56,7 @@ export function completeResponses(route: RouteOptions & { readonly path?: string
   if (isV1) {
     add(401)
     add(503)
+    add(507)
   }
   add(500)
   const security = isV1 && schema.security === undefined ? { security: [{ [BEARER_SCHEME]: [] }] } : {}

@@ -91,6 +91,8 @@ export class Machine<S> {
       // on a fresh read.
       let fresh = cached === undefined
       let current: Versioned<S> | null = cached ?? (await this.head(key))
+      /** Whether an earlier attempt's write may have landed unseen: then no failure is determinate. */
+      let uncertain = false
       for (let attempt = 1; ; attempt++) {
         const t = transition(current)
         if (t.kind === 'break' && !fresh) {
@@ -110,8 +112,13 @@ export class Machine<S> {
           const res = await this.#consensus.compareAndSet(key, current?.seqno ?? null, { seqno, data })
           outcome = res.kind
         } catch (err) {
-          if (!(err instanceof LocationError) || err.kind === 'determinate') throw err
+          if (!(err instanceof LocationError)) throw err
+          // NB: callers take a determinate error as "nothing of this command landed" (and delete
+          // the blobs it would reference), which only holds if no earlier attempt was in doubt.
+          if (err.kind === 'determinate' && uncertain) throw indeterminate(`${cmd}: an earlier write to ${key} may have committed: ${err.message}`, err)
+          if (err.kind === 'determinate') throw err
           outcome = 'unknown'
+          uncertain = true
         }
         if (outcome === 'committed') {
           const v: Versioned<S> = { seqno, state: t.state }

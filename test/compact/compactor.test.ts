@@ -6,7 +6,7 @@ import { toCompactionJson } from '../../src/compact/compaction.js'
 import { TaskError } from '../../src/engine/worker-pool.js'
 import { newShardId } from '../../src/core/ids.js'
 import { AppError } from '../../src/errors.js'
-import { permanent } from '../../src/location/errors.js'
+import { determinate, noSpace, permanent } from '../../src/location/errors.js'
 import {
   body,
   counters,
@@ -395,6 +395,31 @@ describe('Stage C: running a compaction', () => {
       assert.deepEqual(h.shards.deleted, [])
       assert.deepEqual(await counters(h), { requested: 1, started: 1, failed: 1, 'schemaSelection.recent_schema': 1 })
       assert.equal(h.errors.length, 1)
+    }))
+
+  it('an apply refused for lack of space fails with INSUFFICIENT_STORAGE and deletes its outputs at once', () =>
+    withHarness({}, async (h) => {
+      h.shards.applyScript.push({ throws: noSpace('file consensus compareAndSet: no space left') })
+      const c = await submitted(h)
+      const call = await h.exec.take()
+      const written = call.write(2)
+      call.succeed()
+      const done = await until(h.compactor, c.id, 'failed')
+      assert.equal(done.error?.code, 'INSUFFICIENT_STORAGE')
+      assert.deepEqual(h.shards.deletedKeys(), written)
+      assert.deepEqual(await counters(h), { requested: 1, started: 1, failed: 1, 'schemaSelection.recent_schema': 1 })
+    }))
+
+  it('outputs refused for lack of space fail the compaction with INSUFFICIENT_STORAGE; what was written is deleted', () =>
+    withHarness({}, async (h) => {
+      const c = await submitted(h)
+      const call = await h.exec.take()
+      const written = call.write(2)
+      call.fail(Object.assign(noSpace('file blob set: no space left under /data/blob'), { writtenParts: written }))
+      const done = await until(h.compactor, c.id, 'failed')
+      assert.equal(done.error?.code, 'INSUFFICIENT_STORAGE')
+      assert.doesNotMatch(done.error?.message ?? '', /\/data/)
+      assert.deepEqual(h.shards.deletedKeys(), written)
     }))
 
   it('times out after max(minimum, 1 s per MiB): timed_out and failed, written parts deleted', () =>
@@ -846,3 +871,4 @@ describe('compactOnly', () => {
       await rejectsWith(pending, 'SERVICE_UNAVAILABLE')
     }))
 })
+

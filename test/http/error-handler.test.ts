@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError } from '../../src/errors.js'
-import { fieldPath, INTERNAL_MESSAGE, STORAGE_MESSAGE, STORAGE_PERMANENT_MESSAGE, toErrorReply } from '../../src/http/error-handler.js'
-import { determinate, indeterminate, permanent } from '../../src/location/errors.js'
+import { fieldPath, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE, STORAGE_MESSAGE, STORAGE_PERMANENT_MESSAGE, toErrorReply } from '../../src/http/error-handler.js'
+import { determinate, indeterminate, noSpace, permanent } from '../../src/location/errors.js'
 
 describe('toErrorReply', () => {
   it('keeps an AppError’s code, status, message and extras; code and message win over extras', () => {
@@ -30,6 +30,14 @@ describe('toErrorReply', () => {
     assert.equal(r.status, 503)
     assert.deepEqual(r.body, { code: 'STORAGE_ERROR', message: STORAGE_PERMANENT_MESSAGE, kind: 'determinate', permanent: true })
     assert.doesNotMatch(r.body.message, /retry/)
+  })
+
+  it('answers a store with no space left 507 INSUFFICIENT_STORAGE: nothing was written, free space and retry', () => {
+    const r = toErrorReply(noSpace('file blob set "s1/w/p": no space left under /data/blob'))
+    assert.equal(r.status, 507)
+    assert.deepEqual(r.body, { code: 'INSUFFICIENT_STORAGE', message: STORAGE_FULL_MESSAGE, kind: 'determinate' })
+    assert.equal(r.internal, true)
+    assert.doesNotMatch(r.body.message, /\/data/)
   })
 
   it('names the content type sent and the ones accepted in a 415', () => {
