@@ -29,12 +29,17 @@
  * A duration of 0 turns leases in state off: reads then take only the lease of the process and rely
  * on the GC grace against other instances, as before.
  *
+ * A read whose lease commit is refused for lack of space (a full consensus store) reads as with
+ * leases off, on the state it had: refusing would fail every read of a full disk, where the state
+ * cannot change anyway.
+ *
  * NB: a lease lapses if its holder cannot renew it for half the duration (a store outage, a
  * stalled process); reads in flight then lose their protection against other instances' GC and
  * may fail (DATA_LOSS), never answer wrong rows.
  */
 import { randomUUID } from 'node:crypto'
 import type { ShardId } from '../core/ids.js'
+import { LocationError } from '../location/errors.js'
 import type { SeqNo } from '../location/consensus.js'
 import type { ClusterMetrics } from '../metrics/metrics.js'
 import type { Leases, Release } from './leases.js'
@@ -121,7 +126,15 @@ export class ReaderLeases {
       // A read that waited here may share what the write before it committed.
       const h = this.#held.get(shardId)
       const best = h !== undefined && h.produced.seqno > head.seqno ? h.produced : head
-      return this.#share(shardId, best, durationMs) ?? (await this.#hold(shardId, durationMs, 'hold'))
+      try {
+        return this.#share(shardId, best, durationMs) ?? (await this.#hold(shardId, durationMs, 'hold'))
+      } catch (err) {
+        // NB: a consensus store with no space left cannot take the lease, yet every part is there
+        // to read: the read goes ahead as with leases off (the process's lease, and the GC grace
+        // against other instances), rather than refusing reads on a full disk.
+        if (err instanceof LocationError && err.noSpace) return this.#read(shardId, best)
+        throw err
+      }
     })
   }
 

@@ -11,6 +11,7 @@ import type { ShardId } from '../../src/core/ids.js'
 import { shardPrefix } from '../../src/core/paths.js'
 import { DEFAULT_CONFIG_VALUES } from '../../src/dyncfg/registry.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
+import { noSpace } from '../../src/location/errors.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { hollowKeys } from '../../src/shard/batch-writer.js'
 import { holdReadLease } from '../../src/shard/read-leases-state.js'
@@ -242,5 +243,30 @@ describe('the reader lease renewer', () => {
     await b.shards.stop()
     assert.equal((await a.shards.get(id)).state.leases, undefined)
     assert.equal(b.shards.readerLeases.held(id), null)
+  })
+})
+
+/** A MemConsensus whose compareAndSet can be refused as a full disk refuses it. */
+class FullConsensus extends MemConsensus {
+  full = false
+  override async compareAndSet(...args: Parameters<MemConsensus['compareAndSet']>): ReturnType<MemConsensus['compareAndSet']> {
+    if (this.full) throw noSpace('file consensus compareAndSet: no space left')
+    return super.compareAndSet(...args)
+  }
+}
+
+describe('reader leases on a consensus store with no space left', () => {
+  it('a read whose lease cannot be written reads as with leases off: every part is there, and writes are refused', async (t) => {
+    const consensus = new FullConsensus()
+    const a = await makeHarness({ consensus, gcGraceMs: 0 })
+    t.after(() => a.close())
+    const { id } = await shardWithReplacement(a)
+    consensus.full = true
+    const doc = await snapshotDocument((await a.shards.snapshot(id, 1, { format: 'json' })).body)
+    assert.deepEqual(doc.updates, EXPECTED_ROWS)
+    await assert.rejects(a.shards.writeBatch(id, { kind: 'json', lower: [2], upper: [3], updates: [] }), { noSpace: true })
+    consensus.full = false
+    const again = await snapshotDocument((await a.shards.snapshot(id, 1, { format: 'json' })).body)
+    assert.deepEqual(again.updates, EXPECTED_ROWS)
   })
 })
