@@ -149,7 +149,7 @@ export interface paths {
         };
         /**
          * Server-sent events of one compaction's progress
-         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance.
+         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE.
          */
         get: operations["streamCompactionEvents"];
         put?: never;

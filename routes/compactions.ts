@@ -149,7 +149,7 @@ function withRetryAfter(err: unknown, reply: FastifyReply): unknown {
   return err
 }
 
-/** The stream's frames; when the events end early (this instance stops), a last `error` frame says why. */
+/** The stream's frames; when the events end early (this instance stops, the job store is full), a last `error` frame says why. */
 async function* sseFrames(events: AsyncIterable<CompactionEvent>): AsyncGenerator<string> {
   try {
     for await (const e of events) yield `event: ${e.type}\ndata: ${JSON.stringify(toCompactionJson(e.compaction))}\n\n`
@@ -288,7 +288,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
         tags: ['compactions'],
         summary: "Server-sent events of one compaction's progress",
         description:
-          '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance.',
+          '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE.',
         params: CompactionIdParam,
         response: {
           200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },

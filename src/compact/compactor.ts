@@ -17,6 +17,10 @@
  * - Sweeps on every instance: jobs whose lease expired go back to the queue (rescued; the next
  *   claim counts an attempt), queued jobs past their deadline fail, finished jobs older than
  *   `compaction_history_retention` are purged; and a heartbeat makes the instance visible.
+ * - A job store with no space left (a full disk under file stores) refuses every claim, rescue and
+ *   heartbeat: the sweeps and heartbeats then back off (1 s doubling to 30 s, until one of them or
+ *   a scheduling pass succeeds) instead of failing twice a second, and a caller waiting on a queued
+ *   compaction is answered INSUFFICIENT_STORAGE rather than kept waiting until space comes back.
  *
  * The life of one compaction and the counters of each step are tabled in compaction.ts.
  */
@@ -26,6 +30,7 @@ import { isCompactionId, newCompactionId, type ShardId } from '../core/ids.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError, isAppError } from '../errors.js'
+import { LocationError } from '../location/errors.js'
 import { isFinalJobStatus, type FinalJobStatus, type InstanceRecord, type JobRecord } from '../location/job-store.js'
 import {
   NO_PROGRESS,
@@ -64,6 +69,8 @@ const DISABLED: CompactionError = { code: 'COMPACTION_DISABLED', message: 'compa
 const DEFAULT_LIST_LIMIT = 100
 /** Queued jobs looked at per pass when failing them for the kill switch or a passed deadline. */
 const SWEEP_BATCH = 100
+/** Backoff of the sweeps and heartbeats while the job store has no space left: first and longest. */
+export const FULL_BACKOFF_MS = { first: 1_000, max: 30_000 } as const
 
 export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #deps: CompactorDeps
@@ -78,6 +85,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #cleanup: (() => void)[] = []
   #pumping: Promise<void> | null = null
   #pumpAgain = false
+  /** Set while the job store refuses this instance's writes for lack of space: sweeps wait until `untilMs`. */
+  #full: { readonly backoffMs: number; readonly untilMs: number } | null = null
 
   /** Compactions this instance runs, by id. */
   readonly #running = new Map<string, Attempt>()
@@ -107,7 +116,12 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     if (this.#state === 'stopped') throw new Error('a stopped compactor cannot be started again')
     this.#state = 'started'
     this.#startedAt = this.#nowMs()
-    this.#cleanup.push(this.#deps.store.subscribe(() => this.#schedulePump()))
+    this.#cleanup.push(
+      this.#deps.store.subscribe(() => {
+        this.#full = null // a write landed: there is space again
+        this.#schedulePump()
+      }),
+    )
     this.#cleanup.push(
       this.#deps.dyncfg.onChange((names) => {
         if (names.some((n) => n === 'compaction_concurrency_limit' || n === 'compaction_queue_size' || n === 'compaction_process_requests' || n === 'persist_compaction_check_process_flag')) {
@@ -335,6 +349,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       },
       runsHere: (job) => this.#running.has(job),
       givesUp: (c) => this.#state === 'stopped' && !this.#finishesHere(c),
+      stalled: (c) => c.status === 'queued' && this.#full !== null,
       remotePollMs: this.#timers.remotePollMs,
     }
     return followCompaction(source, id, opts.signal)
@@ -371,7 +386,10 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       return
     }
     this.#pumping = this.#pump()
-      .catch((err: unknown) => this.#report(err, 'scheduling compactions failed; retrying'))
+      .catch((err: unknown) => {
+        this.#noteFull(err)
+        this.#report(err, 'scheduling compactions failed; retrying')
+      })
       .finally(() => {
         this.#pumping = null
         if (this.#pumpAgain) {
@@ -475,7 +493,11 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     if (this.#state !== 'started' || this.#stopping !== null) return
     const store = this.#deps.store
     const now = this.#nowMs()
-    const rescued = await store.rescue(now)
+    if (this.#backingOff(now)) return
+    const rescued = await store.rescue(now).catch((err: unknown) => {
+      this.#noteFull(err)
+      throw err
+    })
     if (rescued.length > 0) {
       this.#deps.metrics.cluster.rescued.inc(rescued.length)
       for (const j of rescued) this.emit('change', this.#compactionOf(j))
@@ -495,11 +517,36 @@ export class Compactor extends EventEmitter<CompactorEvents> {
 
   /** Records this instance as live (on a timer; tests call it). */
   async heartbeat(): Promise<void> {
+    if (this.#backingOff(this.#nowMs())) return
     const instance: InstanceRecord = { id: this.#instanceId, startedAt: this.#startedAt, heartbeatAt: this.#nowMs(), version: this.#deps.version ?? 'unknown', running: this.#running.size }
-    await this.#deps.store.heartbeat(instance)
+    try {
+      await this.#deps.store.heartbeat(instance)
+      this.#full = null // it wrote: there is space again
+    } catch (err) {
+      this.#noteFull(err)
+      throw err
+    }
     const counts = await this.#deps.store.active()
     this.#deps.metrics.cluster.jobs.set({ status: 'queued' }, counts.queued)
     this.#deps.metrics.cluster.jobs.set({ status: 'running' }, counts.running)
+  }
+
+  // ---- a full job store ----------------------------------------------------------------------
+
+  /** Whether a sweep or heartbeat due at `now` waits: the job store had no space left, and its backoff runs. */
+  #backingOff(now: number): boolean {
+    return this.#full !== null && now < this.#full.untilMs
+  }
+
+  /**
+   * After a job store call failed: a refusal for lack of space starts or doubles the backoff. NB:
+   * only a write that lands ends it (a heartbeat, or any change the store notifies), not a call
+   * that succeeds without writing (a sweep with nothing to rescue or claim).
+   */
+  #noteFull(err: unknown): void {
+    if (!(err instanceof LocationError && err.noSpace)) return
+    const backoffMs = this.#full === null ? FULL_BACKOFF_MS.first : Math.min(FULL_BACKOFF_MS.max, this.#full.backoffMs * 2)
+    this.#full = { backoffMs, untilMs: this.#nowMs() + backoffMs }
   }
 
   // ---- records -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
  * A compaction this instance runs reports every change as it happens; one another instance runs
  * is read from the job store every `remotePollMs` and reported when it differs. When this instance
  * stops before the end and will not record it itself, the follower ends with SERVICE_UNAVAILABLE
- * naming where to follow the job instead.
+ * naming where to follow the job instead; when a queued job cannot start because the job store has
+ * no space left, with INSUFFICIENT_STORAGE (the job stays queued and starts once space is freed).
  */
 import { AppError } from '../errors.js'
 import { isFinished, toCompactionJson, type Compaction } from './compaction.js'
@@ -22,6 +23,8 @@ export interface FollowSource {
   runsHere(id: string): boolean
   /** True once this instance stopped, unless it will still record `c`'s end itself. */
   givesUp(c: Compaction): boolean
+  /** True while `c` cannot move on: it is queued, and the job store has no space left to record a claim. */
+  stalled(c: Compaction): boolean
   readonly remotePollMs: number
 }
 
@@ -48,6 +51,13 @@ export async function* followCompaction(source: FollowSource, id: string, signal
         throw new AppError('SERVICE_UNAVAILABLE', `this instance is stopping; compaction ${id} is ${seen.latest.status} and another instance finishes it: follow it there (GET /v1/compactions/${id})`, {
           compactionId: id,
         })
+      }
+      if (source.stalled(seen.latest)) {
+        throw new AppError(
+          'INSUFFICIENT_STORAGE',
+          `compaction ${id} is ${seen.latest.status} and cannot start: the job store has no space left to record it; it starts once space is freed (GET /v1/compactions/${id})`,
+          { compactionId: id },
+        )
       }
       if (seen.changed) {
         seen.changed = false

@@ -289,6 +289,8 @@ export interface HarnessOptions {
   /** Another instance of the same cluster: its store and shards (and clock) are shared. */
   readonly peer?: Harness
   readonly instanceId?: string
+  /** The job store (default a new MemJobStore; a peer's is shared). */
+  readonly store?: MemJobStore
 }
 
 /**
@@ -305,7 +307,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const exec = new TestExecutor()
   const shards = opts.peer?.shards ?? new TestShards()
   const shardId = opts.peer?.shardId ?? shards.addShard([0, 1])
-  const store = opts.peer?.store ?? new MemJobStore()
+  const store = opts.peer?.store ?? opts.store ?? new MemJobStore()
   const errors: { err: unknown; context: string }[] = []
   const clock = opts.peer === undefined ? { nowMs: Date.parse('2024-05-01T00:00:00.000Z') } : clocks.get(opts.peer)
   if (clock === undefined) throw new Error('the peer is not a harness')

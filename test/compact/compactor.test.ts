@@ -7,6 +7,8 @@ import { TaskError } from '../../src/engine/worker-pool.js'
 import { newShardId } from '../../src/core/ids.js'
 import { AppError } from '../../src/errors.js'
 import { determinate, noSpace, permanent } from '../../src/location/errors.js'
+import type { InstanceRecord, JobRecord } from '../../src/location/job-store.js'
+import { MemJobStore } from '../../src/location/mem-job-store.js'
 import {
   body,
   counters,
@@ -872,3 +874,73 @@ describe('compactOnly', () => {
     }))
 })
 
+/** A MemJobStore whose claims and heartbeats can be refused as a full disk refuses them; counts them. */
+class FullJobStore extends MemJobStore {
+  full = false
+  claims = 0
+  heartbeats = 0
+
+  override async claim(owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
+    this.claims++
+    if (this.full) throw noSpace('file job store claim: no space left')
+    return super.claim(owner, now, leaseMs)
+  }
+
+  override async heartbeat(instance: InstanceRecord): Promise<void> {
+    this.heartbeats++
+    if (this.full) throw noSpace('file job store heartbeat: no space left')
+    return super.heartbeat(instance)
+  }
+}
+
+describe('Compactor on a job store with no space left', () => {
+  it('answers a waiter INSUFFICIENT_STORAGE, backs its sweeps and heartbeats off, and starts the job once space is back', async () => {
+    const store = new FullJobStore()
+    await withHarness({ store }, async (h) => {
+      store.full = true
+      // The insert lands; the claim is refused: the waiter is not kept waiting for space.
+      // NB: bounded by a ref'd timer: without an answer the waiter would wait for space for good.
+      let timer: NodeJS.Timeout | undefined
+      const answered = Promise.race([
+        h.compactor.submit(h.shardId, body(2, { wait: true })),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the waiter got no answer within 10 s')), 10_000))),
+      ]).finally(() => clearTimeout(timer))
+      await assert.rejects(answered, (err: unknown) => {
+        assert.ok(err instanceof AppError)
+        assert.equal(err.code, 'INSUFFICIENT_STORAGE')
+        assert.match(err.message, /queued and cannot start/)
+        return true
+      })
+      const [queued] = (await h.compactor.list({ status: 'queued' })).compactions
+      assert.ok(queued !== undefined)
+      // Backoff: 1 s, then 2 s, then 4 s (the fake clock); a sweep or heartbeat due before is skipped.
+      const claimsAt = (): number => store.claims
+      const first = claimsAt()
+      const beats = store.heartbeats
+      await h.compactor.sweep()
+      await h.compactor.heartbeat()
+      assert.deepEqual([claimsAt(), store.heartbeats], [first, beats], 'within the first second: nothing tried')
+      h.advance(1_000)
+      await h.compactor.sweep()
+      assert.equal(claimsAt(), first + 1)
+      h.advance(1_000)
+      await h.compactor.sweep()
+      await h.compactor.heartbeat()
+      assert.deepEqual([claimsAt(), store.heartbeats], [first + 1, beats], 'the backoff doubled to 2 s')
+      h.advance(1_000)
+      await assert.rejects(h.compactor.heartbeat(), { noSpace: true })
+      assert.equal(store.heartbeats, beats + 1)
+      h.advance(3_999)
+      await h.compactor.sweep()
+      assert.equal(claimsAt(), first + 1, 'then to 4 s')
+      // Space is back: the next heartbeat lands, and the scheduler claims the queued job.
+      store.full = false
+      h.advance(1)
+      await h.compactor.heartbeat()
+      await h.compactor.sweep()
+      await h.exec.take()
+      assert.equal((await h.compactor.get(queued.id)).status, 'running')
+      assert.ok(h.errors.length <= 4, `reported ${h.errors.length} times`)
+    })
+  })
+})
