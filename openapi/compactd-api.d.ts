@@ -74,7 +74,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Probes the blob and consensus stores (a read of a key that never exists, each with a short timeout) and the scheduler.
+         * @description Probes the blob and consensus stores (a read of a key that never exists, each with a short timeout; a file store must also have 1 MiB free on its file system, or writes are about to be refused) and the scheduler.
          */
         get: operations["getReadiness"];
         put?: never;

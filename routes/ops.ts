@@ -45,7 +45,7 @@ export const opsRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['operations'],
         summary: 'Readiness',
         description:
-          'Probes the blob and consensus stores (a read of a key that never exists, each with a short timeout) and the scheduler.',
+          'Probes the blob and consensus stores (a read of a key that never exists, each with a short timeout; a file store must also have 1 MiB free on its file system, or writes are about to be refused) and the scheduler.',
         response: {
           200: jsonResponse('Every check passed', Readiness),
           503: jsonResponse('Some check failed; the failing ones say why', Readiness),

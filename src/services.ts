@@ -9,7 +9,7 @@
  * the first call's promise). Adding a service: create it after what it uses, push its closer.
  */
 import { constants } from 'node:fs'
-import { access, mkdir } from 'node:fs/promises'
+import { access, mkdir, statfs } from 'node:fs/promises'
 import { Registry } from 'prom-client'
 import type { Blob } from './location/blob.js'
 import type { Consensus } from './location/consensus.js'
@@ -116,6 +116,12 @@ export const START_CHECK_TIMEOUT_MS = 15_000
  * probe is a real round trip that finds nothing.
  */
 export const PROBE_KEYS = { blob: '_compactd/readyz', consensus: '_compactd/readyz' } as const
+
+/**
+ * Free bytes below which /readyz counts a file store as full: every write of a part or a state
+ * version is about to be refused (507 INSUFFICIENT_STORAGE), though reads still work.
+ */
+export const MIN_FREE_BYTES = 1 << 20
 
 export async function createServices(settings: Settings, opts: ServicesOptions = {}): Promise<Services> {
   const closers: Array<() => Promise<void>> = []
@@ -251,8 +257,14 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     // and retries would only push it past the probe's deadline.
     const checkReadiness = async ({ timeoutMs = READINESS_TIMEOUT_MS } = {}): Promise<Readiness> => {
       const [blobCheck, consensusCheck] = await Promise.all([
-        probe((signal) => rawBlob.get(PROBE_KEYS.blob, { signal }), timeoutMs),
-        probe((signal) => rawConsensus.head(PROBE_KEYS.consensus, { signal }), timeoutMs),
+        probe(async (signal) => {
+          await rawBlob.get(PROBE_KEYS.blob, { signal })
+          await checkSpace(rawBlob)
+        }, timeoutMs),
+        probe(async (signal) => {
+          await rawConsensus.head(PROBE_KEYS.consensus, { signal })
+          await checkSpace(rawConsensus)
+        }, timeoutMs),
       ])
       const scheduler = schedulerStatus()
       return {
@@ -356,6 +368,17 @@ async function checkBlobWorks(blob: Blob, url: string): Promise<void> {
     const cause = signal.aborted ? `no answer within ${START_CHECK_TIMEOUT_MS / 1000} s` : errorMessage(err)
     throw new Error(`blob store ${describeUrl(url)}: ${cause}`, { cause: err })
   }
+}
+
+/**
+ * For a file store: throws when its file system has less than MIN_FREE_BYTES free (root may also
+ * use the blocks ext4 reserves for it, so root counts those). Other stores: nothing to check.
+ */
+async function checkSpace(store: Blob | Consensus): Promise<void> {
+  if (!(store instanceof FileBlob) && !(store instanceof FileConsensus)) return
+  const st = await statfs(store.root)
+  const free = (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize
+  if (free < MIN_FREE_BYTES) throw new Error(`no space left on the file system of ${store.root} (${free} bytes free): writes are refused until space is freed`)
 }
 
 /** Runs `op` with a deadline; "ok", or a one-line sentence saying what went wrong. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -7,9 +7,10 @@ import { Registry } from 'prom-client'
 import type { Blob } from '../src/location/blob.js'
 import type { Consensus } from '../src/location/consensus.js'
 import { openBlob, openConsensus } from '../src/location/open.js'
-import { createServices } from '../src/services.js'
+import { createServices, MIN_FREE_BYTES } from '../src/services.js'
 import { parseSettings } from '../src/settings.js'
 import { testSettings } from './helper.js'
+import { fill, mountTmpfs } from './support/tmpfs.js'
 
 /** Records close calls into `log`. */
 function closeSpy<T extends Blob | Consensus>(store: T, name: string, log: string[]): T {
@@ -42,6 +43,29 @@ describe('createServices', () => {
     } finally {
       await services.close()
     }
+  })
+
+  it('says not ready while the file stores have under MIN_FREE_BYTES free, and ready once space is back', async (t) => {
+    const tmpfs = await mountTmpfs(4)
+    if (typeof tmpfs === 'string') {
+      t.skip(`cannot mount a size-limited tmpfs: ${tmpfs}`)
+      return
+    }
+    t.after(() => tmpfs.close())
+    const services = await createServices(parseSettings(['--data-dir', join(tmpfs.dir, 'data')], {}))
+    t.after(() => services.close())
+    // NB: the compactor is not started here, so the scheduler check fails throughout: the stores' checks are what is looked at.
+    const stores = async (): Promise<{ blob: string; consensus: string }> => {
+      const { blob, consensus } = (await services.checkReadiness()).checks
+      return { blob, consensus }
+    }
+    assert.deepEqual(await stores(), { blob: 'ok', consensus: 'ok' })
+    const filler = join(tmpfs.dir, 'filler')
+    await fill(filler, MIN_FREE_BYTES - 4096)
+    const full = await stores()
+    for (const check of [full.blob, full.consensus]) assert.match(check, /no space left on the file system of .*data\/(blob|consensus) \([0-9]+ bytes free\): writes are refused/)
+    await truncate(filler, 0)
+    assert.deepEqual(await stores(), { blob: 'ok', consensus: 'ok' })
   })
 
   it('refuses to start on a data dir it cannot create, closing what it opened', async (t) => {
