@@ -269,4 +269,24 @@ describe('reader leases on a consensus store with no space left', () => {
     const again = await snapshotDocument((await a.shards.snapshot(id, 1, { format: 'json' })).body)
     assert.deepEqual(again.updates, EXPECTED_ROWS)
   })
+
+  it('GC frees space on a full disk and answers for it, leaving an expired lease it cannot drop to the next pass', async (t) => {
+    const consensus = new FullConsensus()
+    const clock = new Clock()
+    const a = await makeHarness({ consensus, gcGraceMs: 0, service: { now: clock.now } })
+    t.after(() => a.close())
+    const { id, appended, replacement } = await shardWithReplacement(a)
+    const expiresAt = new Date(clock.now().getTime() + DURATION).toISOString()
+    await a.machine.apply(id, 'hold_read_lease', (cur) => holdReadLease(cur!.state, { id: 'rdead', instance: 'dead', seqno: cur!.seqno, expiresAt }, clock.now().getTime()))
+    assert.equal((await a.shards.applyMergeRes(id, replacement)).result, 'applied_exact')
+    clock.advance(DURATION)
+    consensus.full = true
+    const collected = await a.shards.gc(id)
+    assert.equal(collected.deletedParts, 1)
+    assert.ok(!(await keys(a, id)).includes(hollowKeys(id, appended)[0] as string))
+    assert.equal(shardJson(await a.shards.get(id)).leases.length, 1, 'the expired lease stays until a pass can write')
+    consensus.full = false
+    await a.shards.gc(id)
+    assert.equal((await a.shards.get(id)).state.leases, undefined)
+  })
 })
