@@ -10,6 +10,7 @@
  */
 import { AppError, isAppError } from '../errors.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
+import { LocationError } from '../location/errors.js'
 import type { JobRecord, JobStore } from '../location/job-store.js'
 import { finishedProgress, nextProgress, nextStatus, toCompactionJson, type Compaction, type CompactionError, type CompactionRequest, type Progress } from './compaction.js'
 import { jobData } from './job-record.js'
@@ -136,7 +137,7 @@ export class Attempt {
     } catch (err) {
       runner.report(err, `compaction ${this.id} failed unexpectedly`)
       m.failed.inc()
-      end = { status: 'failed', error: { code: 'INTERNAL', message: 'internal error; see the server log' } }
+      end = { status: 'failed', error: unexpected(err) }
     } finally {
       for (const t of timers) clearTimeout(t)
     }
@@ -261,4 +262,11 @@ export class Attempt {
   #now(): number {
     return this.#deps.runner.now().getTime()
   }
+}
+
+/** What an error that escaped the run (claiming the shard, say) leaves on the record: a store's failure says so, anything else is a bug. */
+function unexpected(err: unknown): CompactionError {
+  if (err instanceof LocationError && err.noSpace) return { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left to claim the shard; nothing was written; see the server log' }
+  if (err instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${err.permanent ? 'permanent' : err.kind}); see the server log` }
+  return { code: 'INTERNAL', message: 'internal error; see the server log' }
 }

@@ -179,6 +179,8 @@ export class TestShards {
   /** The claims the shards hold now, by `<shard>/<job>` (the state machine's `claims`). */
   readonly claims = new Map<string, Fence>()
   readonly deleted: { shardId: ShardId; keys: PartialBatchKey[] }[] = []
+  /** Errors the next claims of a shard throw, in order; none: they are granted. */
+  readonly claimRefusals: unknown[] = []
   /** Answers of the next applies, in order; `applied_exact` when empty. */
   readonly applyScript: ApplyScript[] = []
   readonly events = new EventEmitter()
@@ -228,6 +230,8 @@ export class TestShards {
     },
     claimCompaction: async (shardId, job, token) => {
       if (!this.known.has(shardId)) throw new AppError('SHARD_NOT_FOUND', `shard ${shardId} does not exist`)
+      const refusal = this.claimRefusals.shift()
+      if (refusal !== undefined) throw refusal
       const held = this.claims.get(`${shardId}/${job}`)
       if (held !== undefined && held.token > token) return 'fenced'
       this.claims.set(`${shardId}/${job}`, { job, token })

@@ -412,6 +412,17 @@ describe('Stage C: running a compaction', () => {
       assert.deepEqual(await counters(h), { requested: 1, started: 1, failed: 1, 'schemaSelection.recent_schema': 1 })
     }))
 
+  it('a shard claim the store refuses fails the compaction with its store code, not INTERNAL', () =>
+    withHarness({}, async (h) => {
+      h.shards.claimRefusals.push(noSpace('file consensus compareAndSet: no space left'), determinate('consensus unreachable'))
+      for (const code of ['INSUFFICIENT_STORAGE', 'STORAGE_ERROR']) {
+        const c = await submitted(h)
+        const done = await until(h.compactor, c.id, 'failed')
+        assert.equal(done.error?.code, code)
+      }
+      assert.equal(h.exec.calls.length, 0, 'nothing ran')
+    }))
+
   it('outputs refused for lack of space fail the compaction with INSUFFICIENT_STORAGE; what was written is deleted', () =>
     withHarness({}, async (h) => {
       const c = await submitted(h)
