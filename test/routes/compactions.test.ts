@@ -8,6 +8,7 @@ import compactionsRoutes, { statusFor } from '../../routes/compactions.js'
 import type { CompactionJson } from '../../src/compact/compaction.js'
 import type { Compactor } from '../../src/compact/compactor.js'
 import { CompactionJson as CompactionSchema } from '../../src/http/api-types.js'
+import { noSpace } from '../../src/location/errors.js'
 import { buildTestApp, type TestApp } from '../helper.js'
 import { body, harness, smallBody, until, type Harness } from '../compact/compactor-harness.js'
 
@@ -195,6 +196,20 @@ describe('POST /v1/shards/:shardId/compactions', () => {
       const noopRes = await notApplied
       assert.equal(noopRes.statusCode, 200, 'a compaction that ran to its end is 200 whatever its outcome')
       assert.equal(noopRes.json().status, 'not_applied')
+    }))
+
+  it('wait: 507 with the Compaction when it failed for lack of space, its outputs deleted', () =>
+    withApp({}, async (h, t) => {
+      h.shards.applyScript.push({ throws: noSpace('file consensus compareAndSet: no space left') })
+      const full = post(t, h.shardId, { ...body(), wait: true })
+      const call = await h.exec.take()
+      const written = call.write(1)
+      call.succeed()
+      const res = await full
+      assert.equal(res.statusCode, 507)
+      assert.equal(res.json().status, 'failed')
+      assert.equal(res.json().error.code, 'INSUFFICIENT_STORAGE')
+      assert.deepEqual(h.shards.deletedKeys(), written)
     }))
 
   it('statusFor: cancelled while waited on is a 500 (docs/api.md#waiting-dry-runs-idempotency-and-deadlines)', () =>
@@ -386,7 +401,7 @@ describe('OpenAPI', () => {
     withApp({}, async (_h, t) => {
       const doc = t.app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
       const submit = doc.paths['/v1/shards/{shardId}/compactions']?.post
-      assert.deepEqual(Object.keys(submit?.responses ?? {}).sort(), ['200', '202', '400', '401', '404', '410', '413', '415', '422', '429', '500', '503', '504'])
+      assert.deepEqual(Object.keys(submit?.responses ?? {}).sort(), ['200', '202', '400', '401', '404', '410', '413', '415', '422', '429', '500', '503', '504', '507'])
       for (const [path, method] of [
         ['/v1/compact', 'post'],
         ['/v1/compactions', 'get'],
