@@ -324,7 +324,8 @@ class ConsensusDynamicConfigs implements DynamicConfigs {
     const message = maybe
       ? `the configs update may or may not have been applied (consensus failed and re-reading could not tell): ${err.message}`
       : `consensus ${op} of "${this.#key}" failed: ${err.message}`
-    return new AppError(!maybe && err.noSpace ? 'INSUFFICIENT_STORAGE' : 'STORAGE_ERROR', message, {}, { cause: err })
+    if (!maybe && err.noSpace) return new AppError('INSUFFICIENT_STORAGE', `consensus has no space left to ${op} the configs; nothing was changed`, {}, { cause: err })
+    return new AppError('STORAGE_ERROR', message, {}, { cause: err })
   }
 }
 

@@ -4,12 +4,12 @@ import { createDynamicConfigs, type DynamicConfigs, type DynamicConfigsOptions }
 import type { ConfigName } from '../../src/dyncfg/registry.js'
 import { AppError } from '../../src/errors.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from '../../src/location/consensus.js'
-import { determinate, indeterminate, type Abortable } from '../../src/location/errors.js'
+import { determinate, indeterminate, noSpace, type Abortable } from '../../src/location/errors.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 
 const KEY = 'compactd/configs'
 
-type Fault = 'indeterminate-after-write' | 'indeterminate-before-write' | 'determinate'
+type Fault = 'indeterminate-after-write' | 'indeterminate-before-write' | 'determinate' | 'no-space'
 
 /**
  * MemConsensus with scripted compare-and-set faults and counters: each queued fault applies to the
@@ -31,6 +31,7 @@ class ScriptedConsensus implements Consensus {
   async compareAndSet(key: string, expected: SeqNo | null, data: VersionedData, opts?: Abortable): Promise<CasResult> {
     const fault = this.faults.shift()
     if (fault === 'determinate') throw determinate('connection refused')
+    if (fault === 'no-space') throw noSpace('file consensus compareAndSet "k": no space left under /srv/data/consensus')
     if (fault === 'indeterminate-before-write') {
       await this.beforeIndeterminate()
       throw indeterminate('timed out before the write')
@@ -325,6 +326,15 @@ describe('DynamicConfigs', () => {
     const configs = await started(consensus)
     consensus.faults.push('determinate')
     await assert.rejects(configs.update({ compaction_queue_size: 9 }), isCode('STORAGE_ERROR'))
+    assert.equal(await consensus.head(KEY), null)
+    assert.equal(configs.snapshot().compaction_queue_size, 20)
+  })
+
+  it('a change consensus has no space for is INSUFFICIENT_STORAGE, applies nothing, and names no path', async () => {
+    const consensus = new ScriptedConsensus()
+    const configs = await started(consensus)
+    consensus.faults.push('no-space')
+    await assert.rejects(configs.update({ compaction_queue_size: 9 }), (err: unknown) => isCode('INSUFFICIENT_STORAGE')(err) && !/\/srv/.test((err as Error).message))
     assert.equal(await consensus.head(KEY), null)
     assert.equal(configs.snapshot().compaction_queue_size, 20)
   })
