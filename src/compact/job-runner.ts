@@ -338,7 +338,7 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
       deps.report(err, `applying a compaction to shard ${req.shardId} failed: no space left; its outputs were deleted`)
       await deleteOutputs(deps, req, output)
       m.failed.inc()
-      return { kind: 'failed', error: { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left to record the result; its outputs were deleted; see the server log' } }
+      return { kind: 'failed', error: { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left to record the result; its outputs were deleted; see the server log' }, transient: false }
     }
     // NB: the outcome is unknown; the output may be referenced now, so it is left to GC.
     deps.report(err, `applying a compaction to shard ${req.shardId} failed; its outputs are left to GC`)
