@@ -206,17 +206,29 @@ describe('a cluster through PostgreSQL and S3 outages', { skip: process.env['DAT
     assert.match(lines[0] ?? '', store)
   }
 
-  /** A major compaction of a new big shard, submitted on `a`, running with a chunk applied and chunks left; its id. */
+  /**
+   * A major compaction of a new big shard, submitted on `a`, running with a chunk applied and chunks
+   * left, and held there: S3 is frozen (the compaction reads and writes parts), so it cannot end
+   * before the outage that the caller starts (then `cluster.s3.thaw()` if S3 is not the one to go).
+   * It may end between being seen running and the freeze: then S3 thaws and another is tried.
+   */
   const runningCompaction = async (): Promise<{ id: string; shardId: string; before: Record<number, unknown> }> => {
-    const shardId = await bigShard(cluster, [a, b], 16, 500)
-    const before = await snapshotsOf(cluster, b, shardId, [0, 5, 10, 15])
-    const submitted = (await cluster.call(a, 'POST', `/v1/shards/${shardId}/compactions`, 202, { major: true })) as CompactionJson
-    await eventually('the compaction runs and applies a chunk', async () => {
-      const seen = await compaction(a, submitted.id)
-      assert.ok(seen.status === 'queued' || seen.status === 'running', `it ended before the outage: ${JSON.stringify(seen)}`)
-      return seen.status === 'running' && seen.progress.chunksApplied > 0 ? seen : undefined
-    })
-    return { id: submitted.id, shardId, before }
+    for (let tries = 1; ; tries++) {
+      const shardId = await bigShard(cluster, [a, b], 16, 500)
+      const before = await snapshotsOf(cluster, b, shardId, [0, 5, 10, 15])
+      const submitted = (await cluster.call(a, 'POST', `/v1/shards/${shardId}/compactions`, 202, { major: true })) as CompactionJson
+      const seen = await eventually('the compaction runs and applies a chunk, or ends', async () => {
+        const c = await compaction(a, submitted.id)
+        if (c.status !== 'queued' && c.status !== 'running') return c
+        return c.status === 'running' && c.progress.chunksApplied > 0 ? c : undefined
+      })
+      if (seen.status === 'running') {
+        cluster.s3.freeze()
+        if ((await compaction(a, submitted.id)).status === 'running') return { id: submitted.id, shardId, before }
+        cluster.s3.thaw()
+      }
+      assert.ok(tries < 5, `five compactions in a row ended before they could be held (the last: ${JSON.stringify(seen)})`)
+    }
   }
 
   /** After the outage: the compaction caught by it ends, and the shard reads as before. */
@@ -268,6 +280,7 @@ describe('a cluster through PostgreSQL and S3 outages', { skip: process.env['DAT
       const caught = await runningCompaction()
 
       await cluster.pg.down('immediate')
+      cluster.s3.thaw()
       await controlPlaneDown(a, 'consensus', 'blob')
       await controlPlaneDown(b, 'consensus', 'blob')
       await failsFast(a, 'GET', `/v1/shards/${(shards[0] as ModelShard).id}`)

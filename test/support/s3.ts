@@ -10,6 +10,8 @@
  *
  * `down()` SIGKILLs the server (requests in flight lose their connection, new ones are refused);
  * `up()` starts it again on the same port and directory, so every object is still there.
+ * `freeze()` SIGSTOPs it (connections stay open, nothing is answered) and `thaw()` SIGCONTs it: a
+ * pause button for whatever waits on S3, e.g. to hold a compaction mid-way while another store goes.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -50,6 +52,10 @@ export interface S3Server {
   down(): Promise<void>
   /** Starts it again on the same port and directory; resolves once it listens. */
   up(): Promise<void>
+  /** Stops the server process without ending it (SIGSTOP); `down()` still kills it. */
+  freeze(): void
+  /** Lets a frozen server go on (SIGCONT); nothing when it is not frozen. */
+  thaw(): void
   stop(): Promise<void>
 }
 
@@ -84,6 +90,12 @@ export async function startS3(): Promise<S3Server> {
       if (up) return
       server = await run(dir, port)
       up = true
+    },
+    freeze() {
+      if (up) server.child.kill('SIGSTOP')
+    },
+    thaw() {
+      if (up) server.child.kill('SIGCONT')
     },
     stop: () =>
       (stopping ??= (async () => {
