@@ -93,6 +93,21 @@ export type StreamedBatch =
 /** The default page size of every list call. */
 export const PAGE_SIZE = 50
 
+/** `src` as a ReadableStream, pulled a chunk at a time: the body type every fetch takes (Node's also takes the iterable itself). */
+function readableOf(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = src[Symbol.asyncIterator]()
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await it.next()
+      if (next.done === true) controller.close()
+      else controller.enqueue(next.value)
+    },
+    async cancel(reason) {
+      await it.return?.(reason)
+    },
+  })
+}
+
 export class ApiClient {
   readonly #base: string
   readonly #token: string | null
@@ -103,7 +118,13 @@ export class ApiClient {
     this.#base = opts.baseUrl.replace(/\/+$/, '')
     this.#token = opts.token
     this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init))
-    this.#sendStream = opts.sendStream ?? ((url, init) => this.#fetch(url, { method: init.method, headers: init.headers, body: init.body, duplex: 'half', signal: init.signal ?? null }))
+    this.#sendStream =
+      opts.sendStream ??
+      ((url, init) => {
+        // NB: the Fetch standard asks `duplex: 'half'` of a streamed body; the DOM typings lack it.
+        const streamed: RequestInit & { duplex: 'half' } = { method: init.method, headers: init.headers, body: readableOf(init.body), duplex: 'half', signal: init.signal ?? null }
+        return this.#fetch(url, streamed)
+      })
   }
 
   /** `/readyz`: 200 or 503, both carry the checks (scheduler running or paused). */
