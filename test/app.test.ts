@@ -360,12 +360,12 @@ describe('docs', () => {
     assert.match(String(res.headers['content-type']), /text\/html/)
   })
 
-  it('documents the standard errors of each route: 500 everywhere, 400/413/415 with a body, 401/503 under /v1', async (t) => {
+  it('documents the standard errors of each route: 500 everywhere, 400/413/415 with a body, 401/503/507 under /v1', async (t) => {
     const { app } = await buildTestApp({ t, routes })
     const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown }>> }
     assert.deepEqual(Object.keys(doc.paths['/healthz']?.get?.responses ?? {}).sort(), ['200', '500'])
     const echo = doc.paths['/v1/echo']?.post
-    assert.deepEqual(Object.keys(echo?.responses ?? {}).sort(), ['200', '400', '401', '413', '415', '500', '503'])
+    assert.deepEqual(Object.keys(echo?.responses ?? {}).sort(), ['200', '400', '401', '413', '415', '500', '503', '507'])
     assert.deepEqual(echo?.security, [{ bearerAuth: [] }])
   })
 })
