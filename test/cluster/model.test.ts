@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { eventually, startCluster, type Cluster, type Instance } from '../support/cluster.js'
-import { expected, valType, type Row } from '../model/shard-model.js'
+import { expected, valType, type ClusterModelShard, type Row } from '../model/shard-model.js'
 
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
 console.log(`cluster model test seed: ${SEED} (rerun with FC_SEED=${SEED})`)
@@ -52,13 +52,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), on }) },
 )
 
-interface ModelShard {
-  readonly id: string
-  since: bigint
-  upper: bigint
-  readonly rows: Row[]
-  readonly fields: readonly string[]
-}
+type ModelShard = ClusterModelShard
 
 interface UpdateJson {
   key: string

@@ -25,7 +25,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { bigShard, eventually, snapshotsOf, startCluster, type Cluster, type HttpAnswer, type Instance, type Json } from '../support/cluster.js'
-import { expected, valType, type Row } from '../model/shard-model.js'
+import { expected, valType, type ClusterModelShard, type Row } from '../model/shard-model.js'
 
 const LEASE_MS = 3_000
 /** Most time a request needing a store that is down may take to fail (retries and backoff included). */
@@ -42,13 +42,7 @@ interface CompactionJson extends Json {
   progress: { chunksApplied: number; chunksTotal: number }
 }
 
-interface ModelShard {
-  readonly id: string
-  since: bigint
-  upper: bigint
-  readonly rows: Row[]
-  readonly fields: readonly string[]
-}
+type ModelShard = ClusterModelShard
 
 /** What a writer saw, for the assertions. */
 interface Tally {

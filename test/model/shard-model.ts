@@ -51,6 +51,15 @@ export interface Row {
   readonly diff: bigint
 }
 
+/** A shard as a cluster test's model holds it: what its acknowledged writes and since say it reads as. */
+export interface ClusterModelShard {
+  readonly id: string
+  since: bigint
+  upper: bigint
+  readonly rows: Row[]
+  readonly fields: readonly string[]
+}
+
 interface Pending {
   readonly batch: unknown
   readonly lower: bigint
