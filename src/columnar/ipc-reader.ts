@@ -18,6 +18,16 @@ export class IpcError extends Error {
   override readonly name = 'IpcError'
 }
 
+/** A well-formed message whose body is larger than the reader allows (`maxMessageBytes`): too large, not malformed. */
+export class IpcTooLargeError extends IpcError {
+  constructor(
+    readonly bodyBytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`a message body of ${bodyBytes} bytes is larger than the ${maxBytes} bytes allowed`)
+  }
+}
+
 /** The Arrow type of a schema field, for the subset read here (`other` names anything else). */
 export type IpcType =
   | { readonly kind: 'null' }

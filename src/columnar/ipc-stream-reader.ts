@@ -7,7 +7,7 @@
  * a small buffer of its own, so a caller may reuse each chunk as soon as `push` returns. A body
  * larger than `maxMessageBytes` is refused before anything is allocated for it.
  */
-import { Flat, HEADER_DICTIONARY_BATCH, HEADER_RECORD_BATCH, HEADER_SCHEMA, IpcError, readBatchHeader, readMessage, readSchema, type IpcBatchRef, type IpcSchema, type Message } from './ipc-reader.js'
+import { Flat, HEADER_DICTIONARY_BATCH, HEADER_RECORD_BATCH, HEADER_SCHEMA, IpcError, IpcTooLargeError, readBatchHeader, readMessage, readSchema, type IpcBatchRef, type IpcSchema, type Message } from './ipc-reader.js'
 
 export type IpcStreamMessage = { readonly kind: 'schema'; readonly schema: IpcSchema } | { readonly kind: 'batch'; readonly batch: IpcBatchRef }
 
@@ -95,7 +95,7 @@ export class IpcStreamReader {
           if (meta === null) return
           const fb = new Flat(meta, 0, meta.byteLength)
           const msg = readMessage(fb)
-          if (msg.bodyLength > this.#opts.maxMessageBytes) throw new IpcError(`a message body of ${msg.bodyLength} bytes is larger than the ${this.#opts.maxMessageBytes} bytes allowed`)
+          if (msg.bodyLength > this.#opts.maxMessageBytes) throw new IpcTooLargeError(msg.bodyLength, this.#opts.maxMessageBytes)
           const pooled = msg.headerType === HEADER_RECORD_BATCH && msg.bodyLength > 0 ? this.#opts.alloc : undefined
           this.#state = { at: 'body', fb, msg, body: pooled?.(msg.bodyLength) ?? new Uint8Array(msg.bodyLength), filled: 0 }
           continue

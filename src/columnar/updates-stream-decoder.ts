@@ -9,7 +9,7 @@
  * out, which view their own body buffers.
  */
 import type * as arrow from 'apache-arrow'
-import { IpcError, loadBatch, type ColumnPlan } from './ipc-reader.js'
+import { IpcError, IpcTooLargeError, loadBatch, type ColumnPlan } from './ipc-reader.js'
 import { IpcStreamReader } from './ipc-stream-reader.js'
 import { batchUpdates, planColumns } from './part-format.js'
 import { err, ok, type Result } from './result.js'
@@ -44,7 +44,11 @@ export class UpdatesStreamDecoder {
     return this.#rows
   }
 
-  /** The record batches `chunk` completes, or an error naming the column (and row). `chunk` may be reused once this returns. */
+  /**
+   * The record batches `chunk` completes, or an error naming the column (and row). `chunk` may be
+   * reused once this returns. Throws IpcTooLargeError for a message over `maxMessageBytes`: the
+   * stream is too large, not malformed.
+   */
   push(chunk: Uint8Array): Result<DecodedBatch[]> {
     try {
       const out: DecodedBatch[] = []
@@ -63,7 +67,7 @@ export class UpdatesStreamDecoder {
       }
       return ok(out)
     } catch (e) {
-      if (e instanceof IpcError) return err(`invalid Arrow stream: ${e.message}`)
+      if (e instanceof IpcError && !(e instanceof IpcTooLargeError)) return err(`invalid Arrow stream: ${e.message}`)
       throw e
     }
   }

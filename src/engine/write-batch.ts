@@ -22,6 +22,7 @@ import { timestampKind, type TimestampKind } from '../core/timestamp.js'
 import { JsonBatchBody } from '../columnar/json-batch-body.js'
 import { JsonBodyError } from '../columnar/json-scan.js'
 import { sortKeyLowerAt } from '../columnar/sort-key.js'
+import { IpcTooLargeError } from '../columnar/ipc-reader.js'
 import { UpdatesStreamDecoder } from '../columnar/updates-stream-decoder.js'
 import { sumDiffs, timeAt, UpdatesBuilder, type Updates, type UpdatesShape } from '../columnar/updates.js'
 import { AppError } from '../errors.js'
@@ -113,7 +114,7 @@ export class BatchWrite {
   /** Reads one chunk of the body; resolves when its rows are consumed. Throws AppError. */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.#arrow !== null) {
-      const r = this.#arrow.push(chunk)
+      const r = tooLargeAsAppError(() => (this.#arrow as UpdatesStreamDecoder).push(chunk))
       if (!r.ok) throw new AppError('INVALID_BATCH', `body: ${r.error}`)
       for (const b of r.value) {
         await this.#accept({ updates: b.updates, firstRow: b.firstRow })
@@ -196,6 +197,25 @@ function bodyErrors(read: () => void): void {
     read()
   } catch (e) {
     if (e instanceof JsonBodyError) throw new AppError(e.kind === 'malformed' ? 'BAD_REQUEST' : 'INVALID_BATCH', e.message)
+    throw e
+  }
+}
+
+/** The answer to a body over `COMPACTD_BODY_LIMIT` (413), however it is found out. */
+export function tooLarge(max: number): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `body: larger than the body limit of ${max} bytes (COMPACTD_BODY_LIMIT)`)
+}
+
+/**
+ * Runs `decode`, answering an Arrow message larger than the decoder allows (the body limit) as the
+ * body being too large, 413, as the main thread does once it has counted that many bytes: which of
+ * the two sees it first depends on the timing of the body's chunks.
+ */
+function tooLargeAsAppError<T>(decode: () => T): T {
+  try {
+    return decode()
+  } catch (e) {
+    if (e instanceof IpcTooLargeError) throw tooLarge(e.maxBytes)
     throw e
   }
 }

@@ -23,6 +23,7 @@ import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { AppError } from '../errors.js'
 import { noteShortLivedBytes } from './main-heap.js'
+import { tooLarge } from './write-batch.js'
 import { receiveOutput, type MergeTaskOutput } from './merge-task.js'
 import type { TaskMessage, WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
 import { releaseSlot, SharedSlots } from './shared-slots.js'
@@ -278,6 +279,3 @@ export class BodyPump {
   }
 }
 
-export function tooLarge(max: number): AppError {
-  return new AppError('PAYLOAD_TOO_LARGE', `body: larger than the body limit of ${max} bytes (COMPACTD_BODY_LIMIT)`)
-}

@@ -4,6 +4,7 @@ import * as arrow from 'apache-arrow'
 import fc from 'fast-check'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
 import { decodeUpdatesStream, UpdatesStreamWriter } from '../../src/columnar/part-format.js'
+import { IpcTooLargeError } from '../../src/columnar/ipc-reader.js'
 import { UpdatesStreamDecoder } from '../../src/columnar/updates-stream-decoder.js'
 import { updatesToJson, UpdatesBuilder, type Updates, type UpdatesShape } from '../../src/columnar/updates.js'
 import { announceSeed, arbRows, arbShape, seed, type Row, type Shape } from './arbitraries.js'
@@ -94,15 +95,14 @@ describe('UpdatesStreamDecoder', () => {
     assert.match(r.error, /^invalid Arrow stream: column k: row 4 is null/)
   })
 
-  it('refuses a message larger than allowed before allocating it, and a truncated stream at its end', () => {
+  it('refuses a message larger than allowed before allocating it (IpcTooLargeError), and a truncated stream at its end', () => {
     const writer = new UpdatesStreamWriter(shape)
     const b = new UpdatesBuilder(shape)
     for (let i = 0; i < 100; i++) b.append(`key ${i}`, BigInt(i), 1n, 1n)
     const bytes = concat([writer.write(b.finish()), writer.end()])
     const small = new UpdatesStreamDecoder(shape, { maxMessageBytes: 512 })
-    const r = small.push(bytes)
-    assert.ok(!r.ok)
-    assert.match(r.error, /larger than the 512 bytes allowed/)
+    // Thrown, not returned as a malformed stream: the caller answers it as a body too large.
+    assert.throws(() => small.push(bytes), (err: Error) => err instanceof IpcTooLargeError && /larger than the 512 bytes allowed/.test(err.message))
     const truncated = new UpdatesStreamDecoder(shape, { maxMessageBytes: 1 << 20 })
     assert.ok(truncated.push(bytes.subarray(0, bytes.byteLength - 100)).ok)
     const end = truncated.end()

@@ -292,6 +292,21 @@ describe('write and read tasks', () => {
     const ok = await write(pool, payloadFor(shape, 'json', 1 << 20), bodyStream(jsonBody(shape, rows.slice(0, 5), 0), []))
     assert.equal(ok.rows, 5)
   })
+
+  it('an Arrow message larger than the body limit is a body too large (413), not a malformed one, whichever side sees it first', async () => {
+    const shape: Shape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
+    const rows: Row[] = Array.from({ length: 400 }, (_, i) => ({ key: `k${i}`.padEnd(40, '.'), val: 1n, time: 1n, diff: 1n }))
+    const body = arrowBody(shape, rows, 1)
+    // The worker's limit only: its decoder reads the message's length before the main thread has
+    // counted the bytes (which of the two comes first depends on how the body's chunks arrive).
+    const payload = { ...payloadFor(shape, 'arrow', 1 << 20), maxBodyBytes: 4096 }
+    const run = runWriteTask(pool, payload, { body: bodyStream(body, [0.01]), maxBodyBytes: 1 << 24, maxOutstanding: 2, onPart: async () => undefined })
+    await assert.rejects(run, (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PAYLOAD_TOO_LARGE')
+      assert.equal(err.message, 'body: larger than the body limit of 4096 bytes (COMPACTD_BODY_LIMIT)')
+      return true
+    })
+  })
 })
 
 function sortRows(shape: Shape, rows: readonly Row[]): Row[] {
