@@ -192,6 +192,11 @@ export class WorkerPool extends EventEmitter {
     return this.#slots.filter((s) => !takesTask(s)).length
   }
 
+  /** Tasks waiting for a worker. */
+  get queued(): number {
+    return this.#queue.length
+  }
+
   /** Tasks parked now, on every worker. */
   get parked(): number {
     let n = 0
@@ -221,6 +226,18 @@ export class WorkerPool extends EventEmitter {
         return
       }
       this.#queue.push(pending)
+      if (opts.signal !== undefined) {
+        // Aborted while it waits for a worker: out of the queue at once, so whatever its caller holds
+        // until it settles (a read's budget and slots) is not held until a worker is free.
+        const onQueuedAbort = (): void => {
+          const at = this.#queue.indexOf(pending)
+          if (at < 0) return
+          this.#queue.splice(at, 1)
+          reject(opts.signal?.reason)
+        }
+        queuedAbortListeners.set(pending, onQueuedAbort)
+        opts.signal.addEventListener('abort', onQueuedAbort, { once: true })
+      }
       this.#dispatch()
     })
   }
@@ -352,6 +369,7 @@ export class WorkerPool extends EventEmitter {
     for (const slot of free) {
       const next = this.#queue.shift()
       if (next === undefined) return
+      next.signal?.removeEventListener('abort', queuedAbortListeners.get(next) as () => void)
       if (next.signal?.aborted) {
         next.reject(next.signal.reason)
         continue
@@ -380,3 +398,5 @@ export class WorkerPool extends EventEmitter {
 }
 
 const abortListeners = new WeakMap<Pending, () => void>()
+/** The listener that takes a task out of the queue if it is aborted before a worker takes it. */
+const queuedAbortListeners = new WeakMap<Pending, () => void>()

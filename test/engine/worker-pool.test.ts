@@ -51,6 +51,37 @@ function blockedTask(pool: WorkerPool, signal: AbortSignal): { readonly started:
   return { started: startedP, done }
 }
 
+describe('worker pool: queued tasks', { timeout: 60_000 }, () => {
+  it('a task aborted while it waits for a worker leaves the queue and fails at once', async () => {
+    const pool = new WorkerPool(1)
+    const running = new AbortController()
+    try {
+      await pool.loaded()
+      const first = blockedTask(pool, running.signal)
+      await first.started
+      const queued = new AbortController()
+      const second = blockedTask(pool, queued.signal)
+      const later = new AbortController()
+      const third = blockedTask(pool, later.signal)
+      assert.equal(pool.queued, 2)
+      queued.abort(new Error('the client went away'))
+      // While the only worker is still busy with the first task.
+      await assert.rejects(second.done, /the client went away/)
+      assert.equal(pool.queued, 1)
+      assert.equal(pool.busy, 1)
+      // The queue goes on: the task behind it starts once the worker is free.
+      running.abort()
+      await assert.rejects(first.done)
+      await third.started
+      later.abort()
+      await assert.rejects(third.done)
+    } finally {
+      running.abort()
+      await pool.close()
+    }
+  })
+})
+
 describe('worker pool: parked tasks', { timeout: 60_000 }, () => {
   it('a parked task leaves its worker to the next task, up to MAX_PARKED_PER_WORKER of them; they fail with their worker', async () => {
     const pool = new WorkerPool(1)
