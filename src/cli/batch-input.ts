@@ -33,7 +33,8 @@ export interface BatchInput {
 }
 
 const PEEK_BYTES = 64 * 1024
-const ARROW_CONTINUATION = [0xff, 0xff, 0xff, 0xff]
+/** The word an Arrow IPC stream's messages (and so the stream) start with. */
+export const ARROW_CONTINUATION = [0xff, 0xff, 0xff, 0xff] as const
 
 /** Opens `path` (`-`: stdin) and tells its format; a usage error when it cannot be read or told. */
 export async function openBatchInput(path: string, format: InputFormat | undefined, stdin: Readable = process.stdin): Promise<BatchInput> {

@@ -12,7 +12,7 @@ const QUOTE = 0x22
 const BACKSLASH = 0x5c
 const NEWLINE = 0x0a
 const COMMA = 0x2c
-const isWs = (b: number): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+export const isWs = (b: number): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 const isOpen = (b: number): boolean => b === 0x7b || b === 0x5b
 const isClose = (b: number): boolean => b === 0x7d || b === 0x5d
 

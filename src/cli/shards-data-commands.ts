@@ -11,12 +11,12 @@ import { Option, type Command } from 'commander'
 import { ApiError, isApiError } from '../client/api-client.js'
 import { formatBytes, formatCount, formatFrontier, formatTimestamp } from '../client/format.js'
 import type { AntichainJson, HollowBatchJson, ShardJson, TimestampJson, TypeJson, WriteBatchResultJson } from '../client/wire.js'
-import { batchOf, INPUT_FORMATS, openBatchInput, type BatchFormat, type InputFormat } from './batch-input.js'
+import { ARROW_CONTINUATION, batchOf, INPUT_FORMATS, openBatchInput, type BatchFormat, type InputFormat } from './batch-input.js'
 import { parseFrontier, parseTimestamp, parseType, typeText } from './data-args.js'
 import { run } from './context.js'
 import { EXIT, UsageError } from './exit-codes.js'
 import { SourceError, writeFileAtomically, writeStdout } from './file-output.js'
-import { SnapshotLines } from './ndjson.js'
+import { isWs, SnapshotLines } from './ndjson.js'
 import { resolveShard } from './shards-commands.js'
 
 const U64_MAX = '18446744073709551615'
@@ -225,7 +225,7 @@ async function* snapshotBytes(body: ReadableStream<Uint8Array>, format: ReadForm
 }
 
 /** Arrow's end-of-stream marker: a continuation word and a zero length. Every stream compactd sends ends with it. */
-const ARROW_EOS = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]
+const ARROW_EOS = [...ARROW_CONTINUATION, 0, 0, 0, 0]
 
 /**
  * The last bytes of a snapshot body, to tell a whole one from one that ended early without an error
@@ -241,7 +241,7 @@ class SnapshotTail {
   }
 
   check(format: ReadFormat): void {
-    const whole = format === 'arrow' ? ARROW_EOS.every((b, i) => this.#last[i] === b) : this.#last.filter((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09).at(-1) === 0x7d
+    const whole = format === 'arrow' ? ARROW_EOS.every((b, i) => this.#last[i] === b) : this.#last.filter((b) => !isWs(b)).at(-1) === 0x7d
     if (!whole) throw new Error(`the body ended without the ${format === 'arrow' ? "Arrow stream's end-of-stream marker" : "JSON document's closing brace"} (${this.#last.length === 0 ? 'it was empty' : 'cut short'})`)
   }
 }
