@@ -15,6 +15,7 @@ import type { JobRecord, JobStore } from '../location/job-store.js'
 import { finishedProgress, nextProgress, nextStatus, toCompactionJson, type Compaction, type CompactionError, type CompactionRequest, type Progress } from './compaction.js'
 import { jobData } from './job-record.js'
 import { runCompaction, type RunnerDeps } from './job-runner.js'
+import { storeFailure } from './stage-d-failure.js'
 
 export interface AttemptDeps {
   readonly store: JobStore
@@ -266,7 +267,6 @@ export class Attempt {
 
 /** What an error that escaped the run (claiming the shard, say) leaves on the record: a store's failure says so, anything else is a bug. */
 function unexpected(err: unknown): CompactionError {
-  if (err instanceof LocationError && err.noSpace) return { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left to claim the shard; nothing was written; see the server log' }
-  if (err instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${err.permanent ? 'permanent' : err.kind}); see the server log` }
+  if (err instanceof LocationError) return storeFailure(err, ' to claim the shard; nothing was written')
   return { code: 'INTERNAL', message: 'internal error; see the server log' }
 }

@@ -37,10 +37,18 @@ function classify(err: unknown): CompactionError | null {
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
     const code = codeOf(e)
     if (code !== null && PASSED_THROUGH.has(code)) return { code: code as FailureCode, message: e.message }
-    if (e instanceof LocationError && e.noSpace) return { code: 'INSUFFICIENT_STORAGE', message: 'the storage has no space left; the outputs written so far were deleted; see the server log' }
-    if (e instanceof LocationError) return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.permanent ? 'permanent' : e.kind}); see the server log` }
+    if (e instanceof LocationError) return storeFailure(e, '; the outputs written so far were deleted')
   }
   return null
+}
+
+/**
+ * A store's failure as a compaction's record shows it: INSUFFICIENT_STORAGE when the store is full
+ * (`noSpaceDetail` says what that left behind), STORAGE_ERROR otherwise.
+ */
+export function storeFailure(e: LocationError, noSpaceDetail: string): CompactionError {
+  if (e.noSpace) return { code: 'INSUFFICIENT_STORAGE', message: `the storage has no space left${noSpaceDetail}; see the server log` }
+  return { code: 'STORAGE_ERROR', message: `a storage operation failed (${e.permanent ? 'permanent' : e.kind}); see the server log` }
 }
 
 /**
@@ -52,7 +60,7 @@ function classify(err: unknown): CompactionError | null {
 export function isTransientStoreFailure(err: unknown): boolean {
   let e: unknown = err
   for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
-    if (e instanceof LocationError) return !e.permanent && !e.noSpace
+    if (e instanceof LocationError) return e.mayPass
   }
   return false
 }

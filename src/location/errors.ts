@@ -28,6 +28,11 @@ export class LocationError extends Error {
     this.permanent = kind === 'determinate' && options?.permanent === true
     this.noSpace = kind === 'determinate' && options?.noSpace === true
   }
+
+  /** Whether the failure may pass by itself (a blip, an outage): neither permanent nor a full store. */
+  get mayPass(): boolean {
+    return !this.permanent && !this.noSpace
+  }
 }
 
 export const determinate = (message: string, cause?: unknown): LocationError =>

@@ -147,7 +147,7 @@ function retryable(err: unknown, determinateOnly: boolean, opts: Abortable | und
   if (opts?.signal?.aborted) return false
   // NB: a full store (noSpace) gets no space back within a retry's wait: answering at once beats
   // rewriting the same bytes onto a full disk five times.
-  return err instanceof LocationError && !err.permanent && !err.noSpace && (!determinateOnly || err.kind === 'determinate')
+  return err instanceof LocationError && err.mayPass && (!determinateOnly || err.kind === 'determinate')
 }
 
 async function pause(policy: Policy, op: BlobOp | ConsensusOp, attempt: number, error: LocationError, opts: Abortable | undefined): Promise<void> {
