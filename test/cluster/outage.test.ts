@@ -267,6 +267,16 @@ describe('a cluster through PostgreSQL and S3 outages', { skip: process.env['DAT
     }
   }
 
+  /** Once an outage is over: no writer saw anything but successes and quick refusals, and every shard reads as its model. */
+  const afterOutage = async (writers: readonly ReturnType<typeof writer>[], label: string, where: string): Promise<void> => {
+    for (const w of writers) {
+      assert.deepEqual(w.tally.unexpected, [])
+      assert.ok(w.tally.slowestFailureMs < FAIL_FAST_MS, `a refused write took ${w.tally.slowestFailureMs} ms`)
+    }
+    console.log(`${label}: writes acknowledged ${writers.map((w) => w.tally.acked).join(', ')}, refused ${writers.map((w) => w.tally.unavailable).join(', ')}, slowest refusal ${Math.max(...writers.map((w) => w.tally.slowestFailureMs))} ms`)
+    for (const inst of [a, b]) for (const m of shards) await checkModel(inst, m, where)
+  }
+
   it('PostgreSQL stops at once (then cleanly) and comes back: 503s meanwhile, then everything recovers without a restart', { timeout: 150_000 }, async () => {
     const writers = [writer(cluster, a, shards[0] as ModelShard, 1), writer(cluster, b, shards[1] as ModelShard, 2)]
     try {
@@ -314,12 +324,7 @@ describe('a cluster through PostgreSQL and S3 outages', { skip: process.env['DAT
     } finally {
       for (const w of writers) await w.stop()
     }
-    for (const w of writers) {
-      assert.deepEqual(w.tally.unexpected, [])
-      assert.ok(w.tally.slowestFailureMs < FAIL_FAST_MS, `a refused write took ${w.tally.slowestFailureMs} ms`)
-    }
-    console.log(`PostgreSQL outages: writes acknowledged ${writers.map((w) => w.tally.acked).join(', ')}, refused ${writers.map((w) => w.tally.unavailable).join(', ')}, slowest refusal ${Math.max(...writers.map((w) => w.tally.slowestFailureMs))} ms`)
-    for (const inst of [a, b]) for (const m of shards) await checkModel(inst, m, 'after the PostgreSQL outage')
+    await afterOutage(writers, 'PostgreSQL outages', 'after the PostgreSQL outage')
   })
 
   it('S3 stops at once and comes back: what needs blobs answers 503 meanwhile, the rest works; then everything recovers', { timeout: 150_000 }, async () => {
@@ -359,11 +364,6 @@ describe('a cluster through PostgreSQL and S3 outages', { skip: process.env['DAT
     } finally {
       for (const w of writers) await w.stop()
     }
-    for (const w of writers) {
-      assert.deepEqual(w.tally.unexpected, [])
-      assert.ok(w.tally.slowestFailureMs < FAIL_FAST_MS, `a refused write took ${w.tally.slowestFailureMs} ms`)
-    }
-    console.log(`S3 outage: writes acknowledged ${writers.map((w) => w.tally.acked).join(', ')}, refused ${writers.map((w) => w.tally.unavailable).join(', ')}, slowest refusal ${Math.max(...writers.map((w) => w.tally.slowestFailureMs))} ms`)
-    for (const inst of [a, b]) for (const m of shards) await checkModel(inst, m, 'after the S3 outage')
+    await afterOutage(writers, 'S3 outage', 'after the S3 outage')
   })
 })
