@@ -42,6 +42,8 @@ export class SharedSlots {
   readonly #header: number
   #slots: Slot[] = []
   #idle: ReturnType<typeof setTimeout> | null = null
+  /** Owners whose lending is over (`dropLent`): what they borrow after it is not pooled. */
+  readonly #dropped = new WeakSet<object>()
 
   /** `pageAligned`: slots whose data starts on a page boundary where possible (see above). */
   constructor(opts: { readonly pageAligned?: boolean } = {}) {
@@ -54,6 +56,9 @@ export class SharedSlots {
    * with one hold. `owner`: see `dropLent`.
    */
   acquire(size: number, owner: object | null = null): Uint8Array {
+    // NB: an owner's fetch that began before its lending ended may borrow after it (a read whose
+    // task failed while a part was on its way): nobody will release that, so it is not pooled.
+    if (owner !== null && this.#dropped.has(owner)) return this.#unpooled(size)
     this.#touch()
     let best: Slot | null = null
     let tooSmall = -1
@@ -81,9 +86,10 @@ export class SharedSlots {
   /**
    * Forgets the slots still lent to `owner` (their holders failed to release them, e.g. a task
    * aborted mid-part), and returns how many. Their memory is freed once every thread has
-   * dropped its views.
+   * dropped its views. Ends the owner's lending: what it acquires afterwards is not pooled.
    */
   dropLent(owner: object): number {
+    this.#dropped.add(owner)
     const before = this.#slots.length
     this.#slots = this.#slots.filter((s) => s.owner !== owner || Atomics.load(s.holds, 0) === 0)
     return before - this.#slots.length
@@ -96,6 +102,15 @@ export class SharedSlots {
 
   get lent(): number {
     return this.#slots.filter((s) => Atomics.load(s.holds, 0) !== 0).length
+  }
+
+  /** A slot outside the pool, lent with one hold: freed with its last view, never reused. */
+  #unpooled(size: number): Uint8Array {
+    const buffer = new SharedArrayBuffer(this.#header + size)
+    Atomics.store(new Int32Array(buffer, 0, 1), 0, 1)
+    const view = new Uint8Array(buffer, this.#header, size)
+    lentViews.add(view)
+    return view
   }
 
   #touch(): void {

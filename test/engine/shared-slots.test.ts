@@ -86,6 +86,21 @@ describe('SharedSlots', () => {
     releaseSlot(other)
   })
 
+  it('lends an owner whose lending ended outside the pool: a late borrow never counts as lent', () => {
+    const slots = new SharedSlots()
+    const mine = {}
+    releaseSlot(slots.acquire(64, mine))
+    slots.dropLent(mine)
+    const size = slots.size
+    // A fetch that began before the drop borrows after it, and nobody will release it.
+    const late = slots.acquire(64, mine)
+    late.set([7, 8])
+    assert.deepEqual([...late.subarray(0, 2)], [7, 8])
+    assert.equal(slots.lent, 0)
+    assert.equal(slots.size, size)
+    releaseSlot(late)
+  })
+
   it('sees a release made on another thread', async () => {
     const slots = new SharedSlots()
     const a = slots.acquire(64)
