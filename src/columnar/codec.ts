@@ -138,21 +138,26 @@ function writeLE(out: Uint8Array, p: number, lo: number, hi: number): void {
   out[p + 7] = hi >>> 24
 }
 
-/** The codec encoding of one value (same bytes as `codecColumn` gives its row). */
-export function encodeCodecValue(t: DataType, v: Value): Uint8Array {
+/**
+ * The codec encoding of one value (same bytes as `codecColumn` gives its row), or only its first
+ * `limit` bytes (and maybe a few more): the encoding is produced in order, so a key lower of a
+ * huge key costs its cut length, not the key's.
+ */
+export function encodeCodecValue(t: DataType, v: Value, limit = Infinity): Uint8Array {
   const out: number[] = []
-  encodeInto(t, v, out)
+  encodeInto(t, v, out, limit)
   return Uint8Array.from(out)
 }
 
-function encodeInto(t: DataType, v: Value, out: number[]): void {
+function encodeInto(t: DataType, v: Value, out: number[], limit: number): void {
+  if (out.length >= limit) return
   switch (t.type) {
     case 'utf8':
     case 'binary': {
       const b = typeof v === 'string' ? new TextEncoder().encode(v) : (v as Uint8Array)
       const len = b.length
       out.push(len & 0xff, (len >>> 8) & 0xff, (len >>> 16) & 0xff, len >>> 24)
-      for (const x of b) out.push(x)
+      for (let i = 0; i < len && out.length < limit; i++) out.push(b[i]!)
       return
     }
     case 'int64':
@@ -176,6 +181,7 @@ function encodeInto(t: DataType, v: Value, out: number[]): void {
     case 'struct': {
       const s = v as StructValue
       for (const f of t.fields) {
+        if (out.length >= limit) return
         const fv = Object.hasOwn(s, f.name) ? (s[f.name] ?? null) : null
         if (f.nullable && f.type.type !== 'unit') {
           if (fv === null) {
@@ -184,7 +190,7 @@ function encodeInto(t: DataType, v: Value, out: number[]): void {
           }
           out.push(1)
         }
-        encodeInto(f.type, fv, out)
+        encodeInto(f.type, fv, out, limit)
       }
       return
     }

@@ -200,23 +200,29 @@ function writeBE(out: Uint8Array, p: number, hi: number, lo: number): void {
   out[p + 7] = lo & 0xff
 }
 
-/** The structured encoding of one value (same bytes as `structuredColumn` gives its row). */
-export function encodeStructuredValue(t: DataType, v: Value): Uint8Array {
+/**
+ * The structured encoding of one value (same bytes as `structuredColumn` gives its row), or only
+ * its first `limit` bytes (and maybe a few more): see `encodeCodecValue`.
+ */
+export function encodeStructuredValue(t: DataType, v: Value, limit = Infinity): Uint8Array {
   const out: number[] = []
-  encodeValueInto(t, v, false, out)
+  encodeValueInto(t, v, false, out, limit)
   return Uint8Array.from(out)
 }
 
-function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[]): void {
+function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[], limit: number): void {
+  if (out.length >= limit) return
   switch (t.type) {
     case 'utf8':
     case 'binary': {
-      const b = typeof v === 'string' ? new TextEncoder().encode(v) : (v as Uint8Array)
+      const b = typeof v === 'string' ? new TextEncoder().encode(utf8Prefix(v, limit - out.length)) : (v as Uint8Array)
+      const len = b.length
       if (!nested) {
-        for (const x of b) out.push(x)
+        for (let i = 0; i < len && out.length < limit; i++) out.push(b[i]!)
         return
       }
-      for (const x of b) {
+      for (let i = 0; i < len && out.length < limit; i++) {
+        const x = b[i]!
         out.push(x)
         if (x === 0) out.push(0xff)
       }
@@ -248,6 +254,7 @@ function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[]):
     case 'struct': {
       const s = v as StructValue
       for (const f of t.fields) {
+        if (out.length >= limit) return
         const fv = Object.hasOwn(s, f.name) ? (s[f.name] ?? null) : null
         if (f.nullable && f.type.type !== 'unit') {
           if (fv === null) {
@@ -256,7 +263,7 @@ function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[]):
           }
           out.push(1)
         }
-        encodeValueInto(f.type, fv, true, out)
+        encodeValueInto(f.type, fv, true, out, limit)
       }
       return
     }
@@ -268,13 +275,21 @@ function encodeValueInto(t: DataType, v: Value, nested: boolean, out: number[]):
  * is (a prefix of a sort key is still a lower bound of it).
  */
 export function sortKeyLowerAt(u: Updates, row: number, order: SortOrder): Uint8Array {
-  const key = encodeSortKey(u.keyType, valueAt(onlyData(u.keys), u.keyType, row), order)
+  const key = encodeSortKey(u.keyType, valueAt(onlyData(u.keys), u.keyType, row), order, KEY_LOWER_MAX_BYTES)
   return key.byteLength > KEY_LOWER_MAX_BYTES ? key.subarray(0, KEY_LOWER_MAX_BYTES) : key
 }
 
-/** The encoding of one value in `order`. */
-export function encodeSortKey(t: DataType, v: Value, order: SortOrder): Uint8Array {
-  return order === 'structured' ? encodeStructuredValue(t, v) : encodeCodecValue(t, v)
+/** The encoding of one value in `order` (its first `limit` bytes, and maybe a few more). */
+export function encodeSortKey(t: DataType, v: Value, order: SortOrder, limit = Infinity): Uint8Array {
+  return order === 'structured' ? encodeStructuredValue(t, v, limit) : encodeCodecValue(t, v, limit)
+}
+
+/**
+ * The start of `s` whose UTF-8 encoding begins with the first `bytes` bytes of `s`'s: every UTF-16
+ * unit encodes to at least one byte, and one more unit keeps a surrogate pair cut at the end whole.
+ */
+function utf8Prefix(s: string, bytes: number): string {
+  return s.length > bytes + 1 ? s.slice(0, bytes + 1) : s
 }
 
 /** Bytewise comparison of `a[aOff, aOff+aLen)` and `b[bOff, bOff+bLen)`: negative, zero or positive. */

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { decodeCodecValue, encodeCodecValue } from '../../src/columnar/codec.js'
 import { makeColumnBuilder } from '../../src/columnar/column-builder.js'
 import { valueAt } from '../../src/columnar/column.js'
-import { field, float64, int64, struct, utf8, type DataType } from '../../src/columnar/data-type.js'
+import { binary, field, float64, int64, struct, utf8, type DataType } from '../../src/columnar/data-type.js'
 import {
   compareBytes,
   compareRows,
@@ -95,6 +95,32 @@ describe('structured sort keys', () => {
     assert.deepEqual(encodeStructuredValue(s, row('a\0', 1n)), new Uint8Array([0x61, 0x00, 0xff, 0x00, 0x00, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 1]))
     assert.deepEqual(encodeStructuredValue(int64, -1n), new Uint8Array([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))
     assert.deepEqual(encodeStructuredValue(utf8, 'a\0'), new Uint8Array([0x61, 0x00]))
+  })
+})
+
+describe('sort keys cut to a length', () => {
+  it('are the first bytes of the whole encoding, and cost about the cut, not the value', () => {
+    fc.assert(
+      fc.property(arbTypedValues(1, 1), fc.constantFrom<SortOrder>('structured', 'codec'), fc.integer({ min: 0, max: 40 }), ([t, [v]], order, limit) => {
+        const whole = encodeSortKey(t, v!, order)
+        const cut = encodeSortKey(t, v!, order, limit)
+        const n = Math.min(limit, whole.length)
+        assert.ok(cut.length >= n, `${cut.length} bytes for a cut of ${limit} of ${whole.length}`)
+        assert.deepEqual(cut.subarray(0, n), whole.subarray(0, n))
+        // NB: at most one fixed-width value, an escape or a codec length past the cut.
+        assert.ok(cut.length <= limit + 8, `${cut.length} bytes for a cut of ${limit}`)
+      }),
+      { seed, numRuns: 1000 },
+    )
+  })
+
+  it('read a key of many MiB only as far as the cut (a part key lower)', () => {
+    const huge = new Uint8Array(64 << 20).fill(7)
+    const big = struct([field('a', utf8, true), field('b', binary, false)])
+    const cut = encodeSortKey(big, { a: 'x'.repeat(32 << 20), b: huge }, 'structured', 256)
+    assert.ok(cut.length <= 264)
+    assert.deepEqual(cut.subarray(0, 4), new Uint8Array([1, 0x78, 0x78, 0x78]))
+    assert.deepEqual(encodeSortKey(binary, huge, 'codec', 256).subarray(0, 6), new Uint8Array([0, 0, 0, 4, 7, 7]))
   })
 })
 
