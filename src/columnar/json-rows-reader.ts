@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer'
 import { Fixed64Builder, VarBinaryBuilder, type ColumnBuilder } from './column-builder.js'
 import type { DataType } from './data-type.js'
-import { isDelimiter, JsonBodyError, NEED_MORE, parseJsonText, scanValue, skipWs } from './json-scan.js'
+import { isDelimiter, JsonBodyError, NEED_MORE, parseJsonText, scanValue, skipWs, ValueEnd } from './json-scan.js'
 import { appendJsonRow, type UpdatesBuilder } from './updates.js'
 
 /** The row is not plain: read it the general way. */
@@ -46,6 +46,13 @@ export class JsonRowsReader {
   #t0 = 0
   #t1 = 0
   #num = 0
+  /**
+   * The end of a row that did not fit in the bytes given, looked for as more arrive: the row is
+   * read once its end is there, so a row spanning many chunks (a value of many MiB) is read once,
+   * not once per chunk.
+   */
+  readonly #pending = new ValueEnd()
+  #waiting = false
 
   /** `path` names the array in errors (`body.updates`); reading starts just after its `[`. */
   constructor(builder: UpdatesBuilder, path: string) {
@@ -102,11 +109,20 @@ export class JsonRowsReader {
         case 'value':
           break
       }
-      const next = this.#row(b, p, end, final)
-      if (next === NEED_MORE) {
+      if (this.#waiting && this.#pending.find(b, p, end, final) === NEED_MORE) {
         if (final) throw new JsonBodyError('malformed', `${this.#path}[${this.#index}]: not valid JSON (the body ends inside it)`)
         return p
       }
+      const next = this.#row(b, p, end, final)
+      if (next === NEED_MORE) {
+        if (final) throw new JsonBodyError('malformed', `${this.#path}[${this.#index}]: not valid JSON (the body ends inside it)`)
+        // NB: the bytes so far are looked at once more, from here on never again.
+        this.#waiting = true
+        this.#pending.reset()
+        this.#pending.find(b, p, end, false)
+        return p
+      }
+      this.#waiting = false
       this.#index++
       this.#state = 'after'
       p = next

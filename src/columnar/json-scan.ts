@@ -84,6 +84,74 @@ export function scanValue(b: Uint8Array, p: number, end: number, final: boolean)
   return final ? end : NEED_MORE
 }
 
+/**
+ * The end of one JSON value that arrives in pieces, looked for once per byte: `find` continues
+ * from where its last call stopped, so a value spanning N chunks costs its length, not N times it
+ * (`scanValue` from the value's start each time would). Its offsets count from the value's first
+ * byte, so the caller may move the bytes between calls (a buffer compacted to its front). As
+ * `scanValue`, it matches brackets by depth only and skips escapes without checking them.
+ */
+export class ValueEnd {
+  /** Bytes of the value already looked at; 0 when no value is being scanned. */
+  #scanned = 0
+  #depth = 0
+  #inString = false
+  #escaped = false
+
+  /** Forgets the value (the next `find` starts a new one). */
+  reset(): void {
+    this.#scanned = 0
+    this.#depth = 0
+    this.#inString = false
+    this.#escaped = false
+  }
+
+  /**
+   * The position just after the value starting at `p` (no leading whitespace) in `b[p, end)`, or
+   * NEED_MORE. Call again with the same value's start and more bytes after a NEED_MORE, or
+   * `reset()` first for another value.
+   */
+  find(b: Uint8Array, p: number, end: number, final: boolean): number {
+    if (p >= end) return NEED_MORE
+    const first = b[p]!
+    const nested = first === 0x7b || first === 0x5b
+    if (!nested && first !== 0x22) {
+      // A number or a literal: short unless it is bad JSON, which the parser then refuses.
+      for (let i = p + this.#scanned; i < end; i++) {
+        const c = b[i]!
+        if (isDelimiter(c) || c === 0x22 || c === 0x7b || c === 0x5b) return i
+      }
+      this.#scanned = end - p
+      return final ? end : NEED_MORE
+    }
+    let i = p + this.#scanned
+    if (this.#scanned === 0) {
+      // The opening quote or bracket.
+      if (nested) this.#depth = 1
+      else this.#inString = true
+      i++
+    }
+    for (; i < end; i++) {
+      const c = b[i]!
+      if (this.#inString) {
+        if (this.#escaped) this.#escaped = false
+        else if (c === 0x5c) this.#escaped = true
+        else if (c === 0x22) {
+          this.#inString = false
+          if (!nested) return i + 1
+        }
+      } else if (c === 0x22) this.#inString = true
+      else if (c === 0x7b || c === 0x5b) this.#depth++
+      else if (c === 0x7d || c === 0x5d) {
+        this.#depth--
+        if (this.#depth === 0) return i + 1
+      }
+    }
+    this.#scanned = end - p
+    return NEED_MORE
+  }
+}
+
 const text = new TextDecoder('utf-8')
 
 /** The JSON text `b[s, e)` parsed (invalid UTF-8 reads as U+FFFD, as a decoded body would); `at` names it in errors. */

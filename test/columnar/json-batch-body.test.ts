@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { diffToJson } from '../../src/core/batch.js'
 import { timestampKind } from '../../src/core/timestamp.js'
 import { JsonBatchBody, type BodyField } from '../../src/columnar/json-batch-body.js'
-import { JsonBodyError } from '../../src/columnar/json-scan.js'
+import { JsonBodyError, NEED_MORE, scanValue, ValueEnd } from '../../src/columnar/json-scan.js'
 import { updatesFromJson, updatesToJson, type Updates, type UpdatesShape } from '../../src/columnar/updates.js'
 import { valueToJson } from '../../src/columnar/values.js'
 import { announceSeed, arbRows, arbShape, seed, type Row, type Shape } from './arbitraries.js'
@@ -146,6 +146,34 @@ describe('JsonBatchBody', () => {
     )
   })
 
+  it('reads a row of many MiB pushed in small pieces once, not once per piece', { timeout: 30_000 }, async () => {
+    // NB: read again from its start at every piece, these rows took 90 s here (~3·10^10 byte
+    // reads); once, about a second. The pieces go in between turns of the event loop, so that the
+    // timeout can end the test.
+    const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'utf8' }, timeKind: 'u64' }
+    const plain = 'é'.repeat(4 << 20)
+    const escaped = 'a"\\\n'.repeat(1 << 20)
+    const rows = [
+      { key: plain, val: 'v', time: 1, diff: 1 },
+      { key: 'k', val: escaped, time: 2, diff: 2 },
+    ]
+    const bytes = new TextEncoder().encode(JSON.stringify({ lower: [0], upper: [10], updates: rows }))
+    const body = new JsonBatchBody(shape, OPTS)
+    const got: unknown[] = []
+    for (let at = 0; at < bytes.byteLength; at += 1024) {
+      body.push(bytes.subarray(at, at + 1024))
+      const r = body.takeRows()
+      if (r !== null) got.push(...updatesToJson(r.updates))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    body.end()
+    const r = body.takeRows()
+    if (r !== null) got.push(...updatesToJson(r.updates))
+    const [first, second] = got as { key: string; val: string }[]
+    assert.equal(got.length, 2)
+    assert.ok(first!.key === plain && second!.val === escaped)
+  })
+
   it('names the first bad row as updatesFromJson does', () => {
     const bad = ['{"key":5,"val":1,"time":1,"diff":1}', '{"val":1,"time":1,"diff":1}', '{"key":"a","val":1,"time":1,"diff":1,"x":2}', '7', '{"key":"a","val":1.5,"time":1,"diff":1}', '{"key":"a","val":1,"time":-1,"diff":1}', '{"key":"a","val":"1x","time":1,"diff":1}', '{"key":"a","key":"b","val":1,"time":1,"diff":1}', '{"key":"\\ud800","val":1,"time":1,"diff":1}', '{"key":"a","val":99999999999999999999,"time":1,"diff":1}']
     const shape: UpdatesShape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
@@ -194,5 +222,25 @@ describe('JsonBatchBody', () => {
         assert.match(got.message, message, text)
       }
     }
+  })
+})
+
+describe('ValueEnd', () => {
+  it('finds where a value ends, in pieces, as scanValue finds it in the whole', () => {
+    fc.assert(
+      fc.property(fc.json(), fc.constantFrom('', ' ', ',', ']', '}'), fc.array(fc.nat(), { maxLength: 6 }), (json, after, cuts) => {
+        const bytes = new TextEncoder().encode(json + after)
+        const want = scanValue(bytes, 0, bytes.byteLength, after === '')
+        const ends = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b)
+        const scan = new ValueEnd()
+        let got = NEED_MORE
+        for (const end of [...ends, bytes.byteLength]) {
+          got = scan.find(bytes, 0, end, end === bytes.byteLength && after === '')
+          if (got !== NEED_MORE) break
+        }
+        assert.equal(got, want)
+      }),
+      { seed, numRuns: 1000 },
+    )
   })
 })
