@@ -83,6 +83,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   #startedAt = 0
   #stopping: Promise<void> | null = null
   readonly #cleanup: (() => void)[] = []
+  /** Stops the background tasks (sweep, heartbeat, purge); each resolves once its run in progress ended. */
+  readonly #background: (() => Promise<void>)[] = []
   #pumping: Promise<void> | null = null
   #pumpAgain = false
   /** Set while the job store refuses this instance's writes for lack of space: sweeps wait until `untilMs`. */
@@ -131,9 +133,9 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       }),
     )
     const background = (err: unknown): void => this.#report(err, 'a background task of the compactor failed; it runs again')
-    this.#cleanup.push(every(this.#timers.pollMs, () => this.sweep(), background))
-    this.#cleanup.push(every(this.#timers.heartbeatMs, () => this.heartbeat(), background))
-    this.#cleanup.push(every(this.#timers.purgeMs, () => this.purge(), background))
+    this.#background.push(every(this.#timers.pollMs, () => this.sweep(), background))
+    this.#background.push(every(this.#timers.heartbeatMs, () => this.heartbeat(), background))
+    this.#background.push(every(this.#timers.purgeMs, () => this.purge(), background))
     this.#updateLimits()
     void this.heartbeat().catch((err: unknown) => this.#report(err, 'the first heartbeat failed; it is sent again'))
     this.#schedulePump()
@@ -600,8 +602,12 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const wasStarted = this.#state === 'started'
     this.#state = 'stopped'
     for (const c of this.#cleanup.splice(0)) c()
+    const background = Promise.all(this.#background.splice(0).map((stopTask) => stopTask()))
     if (!wasStarted) return
     await this.#pumping
+    // NB: a sweep or heartbeat in progress ends before the instance leaves the cluster (and before
+    // its owner closes the stores): otherwise it failed on a closed store, or claimed after the stop.
+    await background
     const pending = (): Promise<unknown>[] => [...this.#runs, ...this.#stateless.settled()]
     if (pending().length > 0) {
       let timer: NodeJS.Timeout | undefined
