@@ -26,8 +26,12 @@ export class SnapshotLines {
   #inUpdates = false
   #inElement = false
   #done = false
-  /** Bytes of an update whose line is not finished yet. */
-  #carry: Uint8Array = new Uint8Array(0)
+  /**
+   * Bytes of an update whose line is not finished yet, one piece per chunk: joined once, when its
+   * line ends, so an update spanning many chunks is copied twice, not once per chunk.
+   */
+  #carry: Uint8Array[] = []
+  #carryBytes = 0
   #lines = 0
 
   /** Updates written so far. */
@@ -38,9 +42,8 @@ export class SnapshotLines {
   /** The complete lines `chunk` finishes (possibly none). */
   push(chunk: Uint8Array): Uint8Array {
     // NB: at most one newline per update, and an update takes at least two bytes (`{}`).
-    const out = new Uint8Array(this.#carry.length + chunk.length * 2 + 1)
-    out.set(this.#carry)
-    let o = this.#carry.length
+    const out = new Uint8Array(chunk.length * 2 + 1)
+    let o = 0
     let lineEnd = 0
     for (const b of chunk) {
       if (this.#inString) {
@@ -86,8 +89,29 @@ export class SnapshotLines {
       else if (b === COMMA || this.#depth !== 2 || !this.#inUpdates) continue
       else throw new Error('the snapshot holds an update that is not an object')
     }
-    this.#carry = out.slice(lineEnd, o)
-    return out.subarray(0, lineEnd)
+    if (lineEnd === 0) {
+      if (o > 0) this.#carryPiece(out.slice(0, o))
+      return out.subarray(0, 0)
+    }
+    let lines = out.subarray(0, lineEnd)
+    if (this.#carryBytes > 0) {
+      lines = new Uint8Array(this.#carryBytes + lineEnd)
+      let at = 0
+      for (const piece of this.#carry) {
+        lines.set(piece, at)
+        at += piece.length
+      }
+      lines.set(out.subarray(0, lineEnd), at)
+      this.#carry = []
+      this.#carryBytes = 0
+    }
+    if (o > lineEnd) this.#carryPiece(out.slice(lineEnd, o))
+    return lines
+  }
+
+  #carryPiece(piece: Uint8Array): void {
+    this.#carry.push(piece)
+    this.#carryBytes += piece.length
   }
 
   /** Throws unless the document ended. */
