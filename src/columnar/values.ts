@@ -18,7 +18,7 @@
  * NB: struct values are null-prototype objects so a field named `__proto__` or `constructor` is an
  * ordinary field; JSON input is read with `Object.hasOwn` for the same reason.
  */
-import type { DataType } from './data-type.js'
+import type { DataType, StructType } from './data-type.js'
 import { err, ok, type Result } from './result.js'
 
 export interface StructValue {
@@ -53,15 +53,21 @@ export function parseValue(t: DataType, json: unknown, path: string): Result<Val
   return parseNonNull(t, json, path)
 }
 
+/** A value not of type `t`, named by `path`. */
+function expected(t: DataType, path: string): Result<Value> {
+  return err(`${path}: expected ${EXPECTED[t.type]}`)
+}
+
+// NB: no closures in here: it runs per value of a JSON body's slow rows, and under tsx (which keeps
+// function names) each closure made costs a defineProperty.
 function parseNonNull(t: DataType, json: unknown, path: string): Result<Value> {
-  const bad = (): Result<Value> => err(`${path}: expected ${EXPECTED[t.type]}`)
   switch (t.type) {
     case 'utf8':
-      if (typeof json !== 'string') return bad()
+      if (typeof json !== 'string') return expected(t, path)
       if (LONE_SURROGATE.test(json)) return err(`${path}: string is not well-formed Unicode (lone surrogate)`)
       return ok(json)
     case 'binary':
-      if (typeof json !== 'string' || !BASE64.test(json)) return bad()
+      if (typeof json !== 'string' || !BASE64.test(json)) return expected(t, path)
       {
         const b = Buffer.from(json, 'base64')
         return ok(new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
@@ -75,7 +81,7 @@ function parseNonNull(t: DataType, json: unknown, path: string): Result<Value> {
       } else if (typeof json === 'string' && SIGNED_DECIMAL.test(json) && json.length <= 21) {
         v = BigInt(json)
       } else {
-        return bad()
+        return expected(t, path)
       }
       if (t.type === 'int64' ? v < INT64_MIN || v > INT64_MAX : v < 0n || v > UINT64_MAX) {
         return err(`${path}: ${v} is out of range for ${t.type}`)
@@ -94,14 +100,14 @@ function parseNonNull(t: DataType, json: unknown, path: string): Result<Value> {
         case '-0':
           return ok(-0)
         default:
-          return bad()
+          return expected(t, path)
       }
     case 'bool':
-      return typeof json === 'boolean' ? ok(json) : bad()
+      return typeof json === 'boolean' ? ok(json) : expected(t, path)
     case 'unit':
-      return json === null ? ok(null) : bad()
+      return json === null ? ok(null) : expected(t, path)
     case 'struct': {
-      if (typeof json !== 'object' || json === null || Array.isArray(json)) return bad()
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) return expected(t, path)
       const o = json as Record<string, unknown>
       const out = Object.create(null) as Record<string, Value>
       for (const f of t.fields) {
@@ -120,11 +126,16 @@ function parseNonNull(t: DataType, json: unknown, path: string): Result<Value> {
         out[f.name] = r.value
       }
       for (const k of Object.keys(o)) {
-        if (!t.fields.some((f) => f.name === k)) return err(`${path}.${k}: unknown field`)
+        if (!hasField(t, k)) return err(`${path}.${k}: unknown field`)
       }
       return ok(out)
     }
   }
+}
+
+function hasField(t: StructType, name: string): boolean {
+  for (const f of t.fields) if (f.name === name) return true
+  return false
 }
 
 /** JSON form of a value of type `t` (the inverse of `parseValue`). */
