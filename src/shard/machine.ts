@@ -108,9 +108,12 @@ export class Machine<S> {
         const envelope: Envelope = { v: 1, cmd, commandId, state: this.#codec.encode(t.state) }
         const data = Buffer.from(JSON.stringify(envelope))
         let outcome: 'committed' | 'mismatch' | 'unknown'
+        /** On a mismatch, the head the store found instead of the one we read. */
+        let found: VersionedData | null = null
         try {
           const res = await this.#consensus.compareAndSet(key, current?.seqno ?? null, { seqno, data })
           outcome = res.kind
+          if (res.kind === 'mismatch') found = res.current
         } catch (err) {
           if (!(err instanceof LocationError)) throw err
           // NB: callers take a determinate error as "nothing of this command landed" (and delete
@@ -127,21 +130,26 @@ export class Machine<S> {
           return { result: t.result, seqno, state: t.state }
         }
         if (outcome === 'mismatch') this.#metrics?.casMismatch(cmd)
-        // NB: our write may still have landed (indeterminate error, or a delayed write from an
-        // earlier attempt): look for our command id in every version after the one we read.
-        const landed = await this.#findCommand(key, current?.seqno ?? -1, commandId)
-        if (landed !== null) {
-          this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
-          // The state that carries our id is the one our transition produced from `landed.base`,
-          // which may be an earlier attempt's: recompute the result against that base.
-          return { result: landed.result(transition), seqno: landed.seqno, state: landed.state }
+        // NB: our write may still have landed when an attempt's outcome was unknown (this one, or
+        // an earlier one's delayed write): look for our command id in every version after the one
+        // we read. A mismatch with nothing in doubt is exact (the store wrote nothing of ours), and
+        // the head it found is the state to retry on: no scan, no head read. Under contention every
+        // round trip here widens the window in which the next attempt loses again.
+        if (uncertain) {
+          const landed = await this.#findCommand(key, current?.seqno ?? -1, commandId)
+          if (landed !== null) {
+            this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
+            // The state that carries our id is the one our transition produced from `landed.base`,
+            // which may be an earlier attempt's: recompute the result against that base.
+            return { result: landed.result(transition), seqno: landed.seqno, state: landed.state }
+          }
         }
         if (attempt >= this.#maxAttempts) {
           throw outcome === 'unknown'
             ? indeterminate(`${cmd}: could not learn whether the write to ${key} committed`)
             : new LocationError('determinate', `${cmd}: gave up on ${key} after ${attempt} compare-and-set mismatches`)
         }
-        current = await this.head(key)
+        current = uncertain || found === null ? await this.head(key) : this.#remember(key, found)
         fresh = true
         if (attempt > 4) await backoff(attempt)
       }

@@ -16,7 +16,62 @@ class Failing extends MemConsensus {
   }
 }
 
+/** A MemConsensus that lets a rival command commit just before each of our next `rivals` compareAndSets, and counts reads. */
+class Contended extends MemConsensus {
+  rivals = 0
+  heads = 0
+  scans = 0
+  override async head(...args: Parameters<MemConsensus['head']>): ReturnType<MemConsensus['head']> {
+    this.heads++
+    return super.head(...args)
+  }
+  override async scan(...args: Parameters<MemConsensus['scan']>): ReturnType<MemConsensus['scan']> {
+    this.scans++
+    return super.scan(...args)
+  }
+  override async compareAndSet(...args: Parameters<MemConsensus['compareAndSet']>): ReturnType<MemConsensus['compareAndSet']> {
+    const [key, expected, data] = args
+    if (this.rivals > 0) {
+      this.rivals--
+      const rival = { v: 1, cmd: 'rival', commandId: `rival-${this.rivals}`, state: 1000 }
+      await super.compareAndSet(key, expected, { seqno: data.seqno, data: Buffer.from(JSON.stringify(rival)) })
+    }
+    return super.compareAndSet(...args)
+  }
+}
+
 describe('Machine', () => {
+  it('retries a lost compare-and-set on the head the store returned: no scan for its own write, no head read', async () => {
+    const consensus = new Contended()
+    const machine = new Machine(consensus, codec)
+    await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))
+    assert.equal(consensus.heads, 1) // the first command reads the head; later ones start from what it wrote
+    consensus.rivals = 5
+    const r = await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, cur?.state))
+    assert.deepEqual([r.seqno, r.state, r.result], [6, 1001, 1000])
+    assert.equal(consensus.scans, 0, 'a determinate mismatch cannot hide a write of ours')
+    assert.equal(consensus.heads, 1, 'the mismatch carries the head')
+  })
+
+  it('after a write whose outcome was unknown, a mismatch looks for that write and returns its result', async () => {
+    let lost = true
+    class Flaky extends MemConsensus {
+      override async compareAndSet(...args: Parameters<MemConsensus['compareAndSet']>): ReturnType<MemConsensus['compareAndSet']> {
+        const r = await super.compareAndSet(...args)
+        if (lost) {
+          lost = false
+          throw indeterminate('connection lost after the write')
+        }
+        return r
+      }
+    }
+    const flaky = new Flaky()
+    const machine = new Machine(flaky, codec)
+    const r = await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, 'mine'))
+    assert.deepEqual([r.seqno, r.state, r.result], [0, 1, 'mine'])
+    assert.equal((await flaky.head('k'))?.seqno, 0, 'written once')
+  })
+
   it('passes a determinate failure of its first write up as it is: nothing of the command landed', async () => {
     const consensus = new Failing()
     const machine = new Machine(consensus, codec)
