@@ -58,6 +58,8 @@ export class Machine<S> {
   readonly #metrics: CmdMetrics | undefined
   /** Latest version seen per key: saves a head read per command when this process is the writer. */
   readonly #cache = new Map<string, Versioned<S>>()
+  /** Per key, the end of the last command queued: this process's commands on a key run one at a time. */
+  readonly #tails = new Map<string, Promise<void>>()
 
   constructor(consensus: Consensus, codec: StateCodec<S>, opts: MachineOptions = {}) {
     this.#consensus = consensus
@@ -79,8 +81,29 @@ export class Machine<S> {
   /**
    * Applies `transition` to the latest state of `key` (null when the key has none) and commits it.
    * The transition must be pure: it may run several times, against newer states each time.
+   *
+   * NB: this process's commands on one key run one at a time, in the order they came (on a hot
+   * shard: appends, compaction results and claims, since moves, reader leases). Run at once, they
+   * all computed on the same head and raced for its next seqno, which one wins per round: among
+   * k racers a command wins a round with chance 1/k, so a compaction's claim behind a crowd of
+   * appends could spend the attempt cap losing to its own process. Queued, each starts from the
+   * state the one before it committed and races only other processes.
    */
   async apply<R>(key: string, cmd: string, transition: (current: Versioned<S> | null) => Transition<S, R>): Promise<{ result: R; seqno: SeqNo; state: S | null }> {
+    const before = this.#tails.get(key)
+    let done = (): void => undefined
+    const tail = new Promise<void>((resolve) => (done = resolve))
+    this.#tails.set(key, tail)
+    try {
+      await before
+      return await this.#apply(key, cmd, transition)
+    } finally {
+      done()
+      if (this.#tails.get(key) === tail) this.#tails.delete(key)
+    }
+  }
+
+  async #apply<R>(key: string, cmd: string, transition: (current: Versioned<S> | null) => Transition<S, R>): Promise<{ result: R; seqno: SeqNo; state: S | null }> {
     const commandId = randomUUID()
     const started = performance.now()
     this.#metrics?.started(cmd)

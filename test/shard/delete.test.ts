@@ -126,11 +126,14 @@ describe('deleting a shard', () => {
     t.after(() => h.close())
     await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
     const id = (await h.shards.create(U64)).state.shardId
+    // NB: one process runs its commands on a shard one at a time: the delete races from another instance.
+    const other = await makeHarness({ consensus, blob: h.blob })
+    t.after(() => other.close())
     const gate = consensus.hold(id, 'compare_and_append')
     const write = h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [ROW('a', 0), ROW('b', 1)] })
     await gate.reached
     assert.equal((await blobKeys(h, id)).length, 1, 'the write uploaded its part before appending')
-    await h.shards.delete(id)
+    await other.shards.delete(id)
     gate.release()
     const err = await rejectsWith(write, 'SHARD_DELETED')
     assert.equal(err.status, 410)
@@ -144,10 +147,12 @@ describe('deleting a shard', () => {
     t.after(() => h.close())
     await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
     const id = (await h.shards.create(U64)).state.shardId
+    const other = await makeHarness({ consensus, blob: h.blob })
+    t.after(() => other.close())
     const gate = consensus.hold(id, 'delete_shard')
     const deleting = h.shards.delete(id)
     await gate.reached
-    const w = await h.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [ROW('a', 0)] })
+    const w = await other.shards.writeBatch(id, { kind: 'json', lower: [0], upper: [2], updates: [ROW('a', 0)] })
     assert.equal(w.seqno, 1)
     gate.release()
     await deleting
@@ -163,6 +168,8 @@ describe('deleting a shard', () => {
     const h = await makeHarness({ consensus })
     t.after(() => h.close())
     await h.dyncfg.update({ persist_inline_writes_single_max_bytes: 0 })
+    const other = await makeHarness({ consensus, blob: h.blob })
+    t.after(() => other.close())
     const v0 = { type: 'struct', fields: [{ name: 'a', type: { type: 'int64' }, nullable: false }] }
     const v1 = { type: 'struct', fields: [...v0.fields, { name: 'b', type: { type: 'utf8' }, nullable: true }] }
     const races: Array<[string, (id: ShardId) => Promise<unknown>, unknown]> = [
@@ -177,7 +184,7 @@ describe('deleting a shard', () => {
       const gate = consensus.hold(id, cmd)
       const racing = command(id).catch((e: unknown) => (e instanceof AppError ? e.code : e))
       await gate.reached
-      await h.shards.delete(id)
+      await other.shards.delete(id)
       gate.release()
       assert.equal(await racing, refused, cmd)
       assert.equal((await versions(h, id)).length, 3, `${cmd}: create, append, tombstone`)

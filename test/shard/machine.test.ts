@@ -53,6 +53,36 @@ describe('Machine', () => {
     assert.equal(consensus.heads, 1, 'the mismatch carries the head')
   })
 
+  it("runs one process's commands on a key one at a time: they never race each other for a seqno", async () => {
+    const consensus = new MemConsensus()
+    let mismatches = 0
+    const metrics = { started: () => undefined, succeeded: () => undefined, failed: () => undefined, casMismatch: () => void mismatches++ }
+    // NB: an attempt cap of 2 makes a race fatal; run at once, the eighth of these needed eight attempts.
+    const machine = new Machine(consensus, codec, { maxAttempts: 2, metrics })
+    await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))
+    const order: number[] = []
+    const seqnos = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const r = await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, i))
+        order.push(r.result)
+        return r.seqno
+      }),
+    )
+    assert.deepEqual(seqnos, [1, 2, 3, 4, 5, 6, 7, 8], 'in the order they came')
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7])
+    assert.equal(mismatches, 0)
+    assert.equal((await consensus.head('k'))?.seqno, 8)
+    // Other keys do not wait, and a failed command does not hold the queue.
+    const gate = machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))
+    const other = await machine.apply('j', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))
+    assert.equal(other.seqno, 0)
+    await gate
+    await assert.rejects(machine.apply('k', 'boom', () => {
+      throw new Error('boom')
+    }), /boom/)
+    assert.equal((await machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))).seqno, 10)
+  })
+
   it('after a write whose outcome was unknown, a mismatch looks for that write and returns its result', async () => {
     let lost = true
     class Flaky extends MemConsensus {

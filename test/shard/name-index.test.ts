@@ -121,14 +121,14 @@ describe('shard names', () => {
     assert.deepEqual({ seqno: rolled.seqno, name: rolled.state.name, createdAt: rolled.state.createdAt }, { seqno: 0, name: 'ghost', createdAt: initial.createdAt })
   })
 
-  it('a create stalled between its claim and its shard is rolled forward by a racing create, and still answers with its shard', async (t) => {
+  it('a create stalled between its claim and its shard is rolled forward by a racing create on another instance, and still answers with its shard', async (t) => {
     const consensus = watched(new MemConsensus())
-    const h = await makeHarness({ consensus })
-    t.after(() => h.close())
+    const [h, other] = await twoInstances(async () => consensus)
+    t.after(async () => Promise.all([h.close(), other.close()]))
     const gate = consensus.hold(isShardId, 'create')
     const stalled = h.shards.create({ ...U64, name: 'race' })
     const stalledId = await gate.reached
-    const racing = await outcome(createdId(h, 'race'))
+    const racing = await outcome(createdId(other, 'race'))
     assert.ok(!('ok' in racing))
     assert.deepEqual({ code: racing.code, holder: racing.extra.shardId }, { code: 'SHARD_NAME_TAKEN', holder: stalledId })
     gate.release()
@@ -140,15 +140,15 @@ describe('shard names', () => {
 
   it('a name claimed again while a create judged it is judged again (compare-and-set from the version judged)', async (t) => {
     const consensus = watched(new MemConsensus())
-    const h = await makeHarness({ consensus })
-    t.after(() => h.close())
+    const [h, other] = await twoInstances(async () => consensus)
+    t.after(async () => Promise.all([h.close(), other.close()]))
     const first = await createdId(h, 'taken-over')
     await h.shards.delete(first)
-    // Two creates find the deleted holder; the first to compare-and-set takes the name.
+    // Two creates (on two instances) find the deleted holder; the first to compare-and-set takes the name.
     const gate = consensus.hold(nameKey('taken-over'), 'claim_name')
     const slow = outcome(createdId(h, 'taken-over'))
     await gate.reached
-    const fast = await createdId(h, 'taken-over')
+    const fast = await createdId(other, 'taken-over')
     gate.release()
     const r = await slow
     assert.ok(!('ok' in r))
