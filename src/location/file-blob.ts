@@ -9,18 +9,21 @@
  * - Temp files are named `.tmp-<hex>~`; `~` is not a key character, so listings skip them and no key
  *   can collide with one. A crash can leave one behind; it is never listed or read, and
  *   `removeInterrupted` (which GC calls) deletes it once it has not been written to for a while.
- * - NB: empty directories are left in place after deletes (removing them would race a concurrent
- *   `set` into the same directory).
+ * - A delete (and `removeInterrupted`) removes the directories it leaves empty, up to the root:
+ *   every compaction writes under a writer key of its own and every shard has its directory, so
+ *   kept they would pile up for good (one per compaction and per deleted shard), slowing every
+ *   listing. A `set` racing that removal finds its directory gone when it creates its temp file,
+ *   and creates the directory again (`inDir`); once its temp file is in, the directory is not empty.
  */
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { checkBlobKey, checkBlobPrefix, checkBlobRange, checkBlobValue, rangeBounds } from './blob-args.js'
 import { allocated, type Blob, type BlobMeta, type BlobRange, type GetOptions } from './blob.js'
 import { closedError, determinate, errorMessage as message, indeterminate, InvalidUsageError, noSpace, type Abortable } from './errors.js'
 import { DirectIoRefused, StagingBuffers, writeFileDirect } from './direct-io.js'
-import { fsyncCreated, fsyncDir, hasCode, isNoSpace } from './fs-util.js'
+import { fsyncDir, hasCode, inDir, isNoSpace, removeEmptyDirs } from './fs-util.js'
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/
 
@@ -82,11 +85,9 @@ export class FileBlob implements Blob {
     const path = join(this.#root, key)
     const dir = dirname(path)
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}~`) // NB: the name TEMP_NAME matches
-    let created: string | undefined
     this.#writing.add(tmp)
     try {
-      created = await mkdir(dir, { recursive: true })
-      await this.#writeTemp(tmp, value, opts?.signal)
+      await inDir(dir, () => this.#writeTemp(tmp, value, opts?.signal))
       opts?.signal?.throwIfAborted()
       await rename(tmp, path)
     } catch (err) {
@@ -102,7 +103,6 @@ export class FileBlob implements Blob {
     // The rename happened: from here a failure leaves the write in place but maybe not durable.
     try {
       await fsyncDir(dir)
-      await fsyncCreated(dir, created)
     } catch (err) {
       throw indeterminate(`file blob set "${key}": the write may not be durable: ${message(err)}`, err)
     }
@@ -140,6 +140,7 @@ export class FileBlob implements Blob {
       const st = await stat(path)
       if (!st.isFile()) return null
       await unlink(path)
+      await removeEmptyDirs(dirname(path), this.#root)
       return st.size
     } catch (err) {
       if (isAbsent(err)) return null
@@ -168,6 +169,7 @@ export class FileBlob implements Blob {
       if (!file.temp || file.lastModified.getTime() > before || this.#writing.has(join(this.#root, file.key))) continue
       try {
         await unlink(join(this.#root, file.key))
+        await removeEmptyDirs(dirname(join(this.#root, file.key)), this.#root)
         freed += file.sizeBytes
       } catch (err) {
         if (!isAbsent(err)) throw this.#wrap('remove_interrupted', file.key, err, opts)

@@ -20,10 +20,10 @@
  * has its entry. Entries naming jobs that are gone (a purge or a flush cut short) are ignored.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { link, lstat, mkdir, open, readdir, readFile, rename, rmdir, symlink, unlink } from 'node:fs/promises'
+import { link, lstat, open, readdir, readFile, rename, rmdir, symlink, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidUsageError } from './errors.js'
-import { fsyncCreated, fsyncDir, hasCode, readdirOrEmpty } from './fs-util.js'
+import { fsyncDir, hasCode, inDir, readdirOrEmpty } from './fs-util.js'
 import type { JobFilter, JobPage, JobRecord } from './job-store.js'
 import type { JobTable } from './job-transitions.js'
 
@@ -38,8 +38,6 @@ const DONE_NAME = /^([A-Za-z0-9_-]{1,200})\.json$/
 const TOMBSTONE_TARGET = 'purged'
 /** Summaries of finished jobs kept in memory (they never change), so purges and filtered lists skip re-reading. */
 const SUMMARY_CACHE = 100_000
-/** Attempts at creating a file in a directory a concurrent purge may be removing. */
-const MAX_MKDIR_ATTEMPTS = 8
 
 export function checkJobId(id: string): void {
   if (typeof id !== 'string' || !JOB_ID.test(id)) throw new InvalidUsageError(`job id ${JSON.stringify(id)}: the file job store takes 1..200 of [A-Za-z0-9_-]`)
@@ -331,22 +329,6 @@ export const bucketOf = (id: string): string => id.slice(0, BUCKET_CHARS)
 
 function keyHash(shardId: string, key: string): string {
   return createHash('sha256').update(`${shardId.length}:${shardId}`).update(key).digest('hex')
-}
-
-/**
- * Runs `fn`, which creates a file in `dir`, after creating `dir` (durably); again if a concurrent
- * purge removed the empty directory in between.
- */
-async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const created = await mkdir(dir, { recursive: true })
-    await fsyncCreated(dir, created)
-    try {
-      return await fn()
-    } catch (err) {
-      if (!hasCode(err, 'ENOENT') || attempt >= MAX_MKDIR_ATTEMPTS) throw err
-    }
-  }
 }
 
 /** Atomically replaces `path` with a tombstone: the name stays taken throughout. */

@@ -1,6 +1,6 @@
 /** Small filesystem helpers shared by the file adapters. */
-import { open, readdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readdir, rmdir } from 'node:fs/promises'
+import { dirname, sep } from 'node:path'
 
 /** Makes a directory's entries (creates, renames, links, unlinks) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -41,5 +41,39 @@ export async function readdirOrEmpty(dir: string): Promise<string[]> {
   } catch (err) {
     if (hasCode(err, 'ENOENT', 'ENOTDIR')) return []
     throw err
+  }
+}
+
+/** Attempts at creating a file in a directory that a concurrent cleanup may be removing. */
+const MAX_MKDIR_ATTEMPTS = 8
+
+/**
+ * Runs `fn`, which creates a file in `dir`, after creating `dir` (durably); again if a concurrent
+ * cleanup removed the empty directory in between (`fn` then fails with ENOENT).
+ */
+export async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const created = await mkdir(dir, { recursive: true })
+    await fsyncCreated(dir, created)
+    try {
+      return await fn()
+    } catch (err) {
+      if (!hasCode(err, 'ENOENT') || attempt >= MAX_MKDIR_ATTEMPTS) throw err
+    }
+  }
+}
+
+/**
+ * Removes `dir` and then each of its parents below `root` while they are empty; stops at the first
+ * that is not (or that is gone, or that cannot be removed: an empty directory left is harmless).
+ * Writers into these directories create them with `inDir`, which recreates one removed under it.
+ */
+export async function removeEmptyDirs(dir: string, root: string): Promise<void> {
+  for (let d = dir; d.startsWith(root + sep); d = dirname(d)) {
+    try {
+      await rmdir(d)
+    } catch {
+      return
+    }
   }
 }

@@ -128,6 +128,42 @@ describe('FileBlob', () => {
     await blob.close()
   })
 
+  it('removes the directories deletes leave empty, up to the root and no further', async () => {
+    // Every compaction writes under a writer key of its own, and deleted shards' keys all go: kept,
+    // their empty directories would grow without bound (and every GC listing walks them).
+    const dir = join(root, 'prune')
+    const blob = new FileBlob(dir)
+    for (let w = 0; w < 40; w++) await blob.set(`s${w % 2}/w${w}/p1`, bytes('x'))
+    await blob.set('s0/w0/p2', bytes('kept'))
+    for (let w = 0; w < 40; w++) assert.equal(await blob.delete(`s${w % 2}/w${w}/p1`), 1)
+    const dirs = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isDirectory())
+    assert.deepEqual(dirs.map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort(), ['s0', join('s0', 'w0')])
+    assert.equal(await blob.delete('s0/w0/p2'), 4)
+    assert.deepEqual(await readdir(dir), [])
+    // A temp file a crash left is the last entry of its directory: removing it removes them too.
+    await mkdir(join(dir, 's2', 'w1'), { recursive: true })
+    const stale = join(dir, 's2', 'w1', '.tmp-0123456789abcdef~')
+    await writeFile(stale, 'half a write')
+    const old = new Date(Date.now() - 3_600_000)
+    await utimes(stale, old, old)
+    assert.equal(await blob.removeInterrupted('', 60_000), 'half a write'.length)
+    assert.deepEqual(await readdir(dir), [])
+    await blob.close()
+  })
+
+  it('lands a set whose directory a concurrent delete removes', async () => {
+    const blob = new FileBlob(join(root, 'prune-race'))
+    for (let i = 0; i < 200; i++) {
+      await blob.set(`s1/w${i % 3}/a${i}`, bytes('a'))
+      // The delete empties w<i%3> and removes it (and s1) while the set creates its temp file there.
+      const [deleted] = await Promise.all([blob.delete(`s1/w${i % 3}/a${i}`), blob.set(`s1/w${i % 3}/b${i}`, bytes('b'))])
+      assert.equal(deleted, 1)
+      assert.deepEqual(await blob.get(`s1/w${i % 3}/b${i}`), bytes('b'), `set ${i}`)
+      assert.equal(await blob.delete(`s1/w${i % 3}/b${i}`), 1)
+    }
+    await blob.close()
+  })
+
   it('reports a key used both as a file and as a directory as InvalidUsageError', async () => {
     const blob = new FileBlob(join(root, 'conflict'))
     await blob.set('a/b', bytes('file'))
