@@ -96,8 +96,13 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   readonly #runs = new Set<Promise<void>>()
   readonly #stateless = new StatelessCompactions()
   /** Queued jobs already counted in `concurrency_waits`. */
-  readonly #countedWaits = new Set<string>()
+  #countedWaits = new Set<string>()
   readonly #durations = new RecentDurations()
+
+  /** Queued jobs counted in `concurrency_waits` and remembered (for tests). */
+  get countedWaits(): number {
+    return this.#countedWaits.size
+  }
 
   constructor(deps: CompactorDeps) {
     super()
@@ -424,14 +429,18 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       this.#start(job)
     }
     const active = await this.#refreshQueueDepth()
-    if (active.queued > 0 && this.#running.size >= cfg.compaction_concurrency_limit) {
-      // No permit free: count each queued job once (persist's `concurrency_waits`).
+    if (active.queued === 0) this.#countedWaits.clear()
+    else if (this.#running.size >= cfg.compaction_concurrency_limit) {
+      // No permit free: count each queued job once (persist's `concurrency_waits`). Only the jobs
+      // queued now are remembered: one that left the queue otherwise (cancelled, failed by the kill
+      // switch, claimed elsewhere) is not claimed here, and would stay counted for good.
       const queued = await store.list({ status: 'queued', limit: Math.max(1, cfg.compaction_queue_size) })
+      const counted = new Set<string>()
       for (const j of queued.jobs) {
-        if (this.#countedWaits.has(j.id)) continue
-        this.#countedWaits.add(j.id)
-        this.#deps.metrics.compaction.concurrencyWaits.inc()
+        counted.add(j.id)
+        if (!this.#countedWaits.has(j.id)) this.#deps.metrics.compaction.concurrencyWaits.inc()
       }
+      this.#countedWaits = counted
     }
   }
 

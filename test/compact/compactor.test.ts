@@ -118,6 +118,23 @@ describe('Stage A: submission', () => {
       assert.deepEqual((await h.compactor.list()).compactions, [])
     }))
 
+  it('remembers only the queued jobs it counted as waiting: one cancelled while queued is let go', () =>
+    withHarness({ configs: { compaction_concurrency_limit: 1 } }, async (h) => {
+      await submitted(h) // runs, and holds the only permit
+      await h.exec.take()
+      for (let i = 1; i <= 30; i++) {
+        const queued = await submitted(h)
+        // Counted once the pump that the submission scheduled has run (bounded: it is one pump away).
+        for (let spins = 0; (await counters(h)).concurrencyWaits !== i; spins++) {
+          assert.ok(spins < 10_000, `job ${i} was never counted as waiting`)
+          await new Promise((r) => setImmediate(r))
+        }
+        assert.equal((await h.compactor.cancel(queued.id)).status, 'cancelled')
+      }
+      // The last one cancelled may be remembered until the next pump; none of the 29 before it.
+      assert.ok(h.compactor.countedWaits <= 1, `${h.compactor.countedWaits} cancelled jobs still remembered`)
+    }))
+
   it('drops a request when the queue is full: QUEUE_FULL with queueDepth and a retry hint', () =>
     withHarness({ configs: { compaction_queue_size: 1, compaction_concurrency_limit: 1 } }, async (h) => {
       await submitted(h) // runs
