@@ -29,7 +29,7 @@ import { newWriterKey } from './core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
 import { Machine, type CmdMetrics } from './shard/machine.js'
 import { Shards } from './shard/shards.js'
-import { shardStateCodec, type ShardState } from './shard/state.js'
+import { isDeleted, shardStateCodec, type ShardState } from './shard/state.js'
 import { Compactor } from './compact/compactor.js'
 import type { CompactorDeps } from './compact/compactor-port.js'
 import type { JobStore } from './location/job-store.js'
@@ -191,6 +191,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       gcGraceMs: settings.gcGraceMs,
       gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
       onState: (shardId, state) => {
+        // NB: a tombstone keeps its trace, but its merge work is gone for good.
+        if (isDeleted(state)) return metrics.shard.forget(shardId)
         const stats = traceStats(state.trace)
         metrics.shard.backlog(shardId, { batches: stats.backlogBatches, bytes: stats.backlogBytes })
       },

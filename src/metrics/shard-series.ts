@@ -7,8 +7,8 @@
  * so sums stay right when per-shard series are evicted.
  *
  * NB: an evicted counter that comes back starts again at 0; Prometheus' `rate`/`increase` read that
- * as a counter reset, which is what it is. The totals keep two numbers per shard seen (the same
- * order as the machine's cache of states), not per series.
+ * as a counter reset, which is what it is. The totals keep two numbers per shard with a backlog,
+ * not per series; a deleted shard (`forget`) leaves the totals and its series go.
  */
 import type { Counter, Gauge } from 'prom-client'
 
@@ -39,7 +39,7 @@ export class ShardSeries {
   readonly #limit: number
   /** Shards with series, least recently updated first (a Map keeps insertion order). */
   readonly #recent = new Map<string, true>()
-  /** Latest backlog of every shard seen, for the instance totals. */
+  /** Latest backlog of every shard seen with one (none: no entry), for the instance totals. */
   readonly #backlogs = new Map<string, ShardBacklog>()
   #totalBatches = 0
   #totalBytes = 0
@@ -60,17 +60,36 @@ export class ShardSeries {
 
   /** Records `shard`'s backlog as of a state this instance committed or read. */
   backlog(shard: string, b: ShardBacklog): void {
+    this.#total(shard, b)
+    if (!this.#touch(shard)) return
+    this.#families.backlogBatches.set({ shard }, b.batches)
+    this.#families.backlogBytes.set({ shard }, b.bytes)
+  }
+
+  /** A deleted shard: out of the totals, and its series (if any) removed. */
+  forget(shard: string): void {
+    this.#total(shard, { batches: 0, bytes: 0 })
+    if (!this.#recent.delete(shard)) return
+    this.#removeSeries(shard)
+    this.#families.tracked.set(this.#recent.size)
+  }
+
+  /** Shards whose backlog the totals hold (for tests). */
+  get withBacklogKept(): number {
+    return this.#backlogs.size
+  }
+
+  /** Puts `b` in the instance totals as `shard`'s backlog (a shard without one keeps no entry). */
+  #total(shard: string, b: ShardBacklog): void {
     const before = this.#backlogs.get(shard)
     this.#totalBatches += b.batches - (before?.batches ?? 0)
     this.#totalBytes += b.bytes - (before?.bytes ?? 0)
     this.#withBacklog += Number(b.batches > 0) - Number((before?.batches ?? 0) > 0)
-    this.#backlogs.set(shard, { batches: b.batches, bytes: b.bytes })
+    if (b.batches === 0 && b.bytes === 0) this.#backlogs.delete(shard)
+    else this.#backlogs.set(shard, { batches: b.batches, bytes: b.bytes })
     this.#families.totalBatches.set(this.#totalBatches)
     this.#families.totalBytes.set(this.#totalBytes)
     this.#families.shardsWithBacklog.set(this.#withBacklog)
-    if (!this.#touch(shard)) return
-    this.#families.backlogBatches.set({ shard }, b.batches)
-    this.#families.backlogBytes.set({ shard }, b.bytes)
   }
 
   /** Shards with series now, least recently updated first. */
@@ -101,10 +120,14 @@ export class ShardSeries {
   }
 
   #remove(shard: string): void {
+    this.#removeSeries(shard)
+    this.#families.evicted.inc()
+  }
+
+  #removeSeries(shard: string): void {
     const f = this.#families
     f.applied.remove({ shard })
     f.backlogBatches.remove({ shard })
     f.backlogBytes.remove({ shard })
-    f.evicted.inc()
   }
 }

@@ -42,7 +42,16 @@ export interface MachineOptions {
   /** Attempts before giving up on a contended key (each mismatch costs one). */
   readonly maxAttempts?: number
   readonly metrics?: CmdMetrics
+  /** Most keys whose latest state is kept (default CACHED_KEYS). */
+  readonly cachedKeys?: number
 }
+
+/**
+ * Default of `MachineOptions.cachedKeys`. Keys come and go with shards (and names) created over
+ * HTTP, so the cache keeps the most recently used ones only: one left out costs its next command a
+ * head read.
+ */
+export const CACHED_KEYS = 1024
 
 interface Envelope {
   readonly v: 1
@@ -56,16 +65,31 @@ export class Machine<S> {
   readonly #codec: StateCodec<S>
   readonly #maxAttempts: number
   readonly #metrics: CmdMetrics | undefined
-  /** Latest version seen per key: saves a head read per command when this process is the writer. */
+  /**
+   * Latest version seen per key, least recently stored first: saves a head read per command when
+   * this process is the writer. At most `#cachedKeys` keys.
+   */
   readonly #cache = new Map<string, Versioned<S>>()
   /** Per key, the end of the last command queued: this process's commands on a key run one at a time. */
   readonly #tails = new Map<string, Promise<void>>()
+  readonly #cachedKeys: number
 
   constructor(consensus: Consensus, codec: StateCodec<S>, opts: MachineOptions = {}) {
     this.#consensus = consensus
     this.#codec = codec
     this.#maxAttempts = opts.maxAttempts ?? 64
     this.#metrics = opts.metrics
+    this.#cachedKeys = opts.cachedKeys ?? CACHED_KEYS
+  }
+
+  /** Keys whose state is cached now (for tests). */
+  get cachedKeys(): number {
+    return this.#cache.size
+  }
+
+  /** The seqno of the latest version of `key` this machine saw, if it still remembers it. */
+  cachedSeqno(key: string): SeqNo | null {
+    return this.#cache.get(key)?.seqno ?? null
   }
 
   /** The latest committed state, read from consensus (refreshes the cache). */
@@ -147,8 +171,7 @@ export class Machine<S> {
           uncertain = true
         }
         if (outcome === 'committed') {
-          const v: Versioned<S> = { seqno, state: t.state }
-          this.#cache.set(key, v)
+          this.#store(key, { seqno, state: t.state })
           this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
           return { result: t.result, seqno, state: t.state }
         }
@@ -242,8 +265,19 @@ export class Machine<S> {
   #remember(key: string, v: VersionedData): Versioned<S> {
     const env = parseEnvelope(v)
     const out: Versioned<S> = { seqno: v.seqno, state: this.#codec.decode(env.state) }
-    this.#cache.set(key, out)
+    this.#store(key, out)
     return out
+  }
+
+  /** Caches `v` as the latest of `key`, forgetting the least recently stored key beyond the bound. */
+  #store(key: string, v: Versioned<S>): void {
+    this.#cache.delete(key)
+    if (this.#cachedKeys === 0) return
+    this.#cache.set(key, v)
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cache.size <= this.#cachedKeys) break
+      this.#cache.delete(oldest)
+    }
   }
 }
 

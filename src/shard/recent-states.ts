@@ -82,11 +82,19 @@ export class RecentStates {
     const kept = this.#entries.get(shardId)
     if (kept !== undefined && kept.state.seqno > state.seqno) return
     this.#entries.delete(shardId)
-    this.#entries.set(shardId, { state, at: this.#now() })
-    if (this.#entries.size > MAX_ENTRIES) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done !== true) this.#entries.delete(oldest.value)
+    const now = this.#now()
+    this.#entries.set(shardId, { state, at: now })
+    // Entries are in the order they were stored: the first ones are the oldest. Those too old to
+    // serve go now, not when their shard is read next (which may be never: a deleted shard).
+    for (const [oldest, e] of this.#entries) {
+      if (this.#entries.size <= MAX_ENTRIES && now - e.at < this.#maxAgeMs) break
+      this.#entries.delete(oldest)
     }
+  }
+
+  /** Shards whose state is remembered now (for tests). */
+  get size(): number {
+    return this.#entries.size
   }
 
   /** Forgets `shardId` (e.g. when it is deleted). */

@@ -38,7 +38,7 @@ import type { DynamicConfigs } from '../dyncfg/dynamic-configs.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError } from '../errors.js'
 import type { Blob } from '../location/blob.js'
-import type { Consensus, SeqNo } from '../location/consensus.js'
+import type { Consensus } from '../location/consensus.js'
 import type { ReaderLeases } from './reader-leases.js'
 import { bodyOf, deletedError, notFound, parseBatchFrontier, writeError } from './shard-errors.js'
 import type { AppendBatchResult, CreateShardRequest, PartRead, ShardsOptions, SnapshotRead, WriteBatchRequest, WriteBatchResult } from './shards-api.js'
@@ -115,8 +115,6 @@ export class Shards {
   readonly #onError: (err: unknown) => void
   readonly #onState: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #listeners = new Set<MergeRequestListener>()
-  /** Latest seqno this service saw per shard: commands lease it to hold back truncation. */
-  readonly #lastSeqno = new Map<ShardId, SeqNo>()
   #timer: NodeJS.Timeout | null = null
   #gcPass: Promise<void> | null = null
 
@@ -219,7 +217,7 @@ export class Shards {
   async get(shardId: ShardId): Promise<Versioned<ShardState>> {
     const head = await this.#machine.head(shardId)
     if (head === null) throw notFound(shardId)
-    this.#saw(shardId, head.seqno, head.state)
+    this.#saw(shardId, head.state)
     this.#recent.saw(shardId, head)
     if (isDeleted(head.state)) throw deletedError(head.state)
     return head
@@ -470,10 +468,12 @@ export class Shards {
 
   /** Runs a machine command while holding back truncation of the versions it may scan. */
   async #command<R>(shardId: ShardId, cmd: string, transition: (cur: Versioned<ShardState> | null) => Transition<ShardState, R>) {
-    const release = this.#leases.acquire(shardId, this.#lastSeqno.get(shardId) ?? 0)
+    // NB: the command reads from the machine's cached version (or the head): holding back from
+    // that seqno covers every version it may scan; with none cached, from 0 (nothing truncated).
+    const release = this.#leases.acquire(shardId, this.#machine.cachedSeqno(shardId) ?? 0)
     try {
       const r = await this.#machine.apply(shardId, cmd, transition)
-      if (r.seqno >= 0) this.#saw(shardId, r.seqno, r.state)
+      if (r.seqno >= 0) this.#saw(shardId, r.state)
       if (r.state !== null && r.seqno >= 0) this.#recent.saw(shardId, { seqno: r.seqno, state: r.state })
       return r
     } finally {
@@ -494,8 +494,7 @@ export class Shards {
     return this.#dyncfg.snapshot()
   }
 
-  #saw(shardId: ShardId, seqno: SeqNo, state: ShardState | null): void {
-    if (seqno > (this.#lastSeqno.get(shardId) ?? -1)) this.#lastSeqno.set(shardId, seqno)
+  #saw(shardId: ShardId, state: ShardState | null): void {
     try {
       if (state !== null) this.#onState?.(shardId, state)
     } catch (err) {

@@ -16,6 +16,23 @@ async function samples(registry: Registry, name: string): Promise<Map<string, nu
 const shardLabel = (id: string) => `{shard="${id}"}`
 
 describe('per-shard series', () => {
+  it('drop a deleted shard from the totals and its series, and keep nothing for shards without backlog', async () => {
+    const registry = new Registry()
+    const m = createMetrics(registry, { shardSeriesLimit: 3 })
+    for (let i = 0; i < 20; i++) m.shard.backlog(`s${i}`, { batches: 2, bytes: 10 })
+    for (let i = 0; i < 20; i++) m.shard.forget(`s${i}`)
+    m.shard.backlog('idle', { batches: 0, bytes: 0 })
+    assert.equal(m.shard.series.withBacklogKept, 0)
+    assert.deepEqual(m.shard.series.shards(), ['idle'])
+    assert.equal((await samples(registry, 'persist_backlog_batches')).get(''), 0)
+    assert.equal((await samples(registry, 'persist_backlog_bytes')).get(''), 0)
+    assert.equal((await samples(registry, 'persist_backlog_shards')).get(''), 0)
+    assert.equal((await samples(registry, 'persist_shard_series')).get(''), 1)
+    assert.deepEqual([...(await samples(registry, 'persist_shard_backlog_batches')).keys()], [shardLabel('idle')])
+    // Forgetting is not evicting: 17 of the 20 were evicted to make room, none by their deletion.
+    assert.equal((await samples(registry, 'persist_shard_series_evicted_total')).get(''), 17)
+  })
+
   it('keep at most the limit of shards, evicting the least recently updated, while totals cover every shard', async () => {
     const registry = new Registry()
     const m = createMetrics(registry, { shardSeriesLimit: 3 })

@@ -102,6 +102,21 @@ describe('Machine', () => {
     assert.equal((await flaky.head('k'))?.seqno, 0, 'written once')
   })
 
+  it('keeps the latest state of the most recently used keys only, and a forgotten key is read from its head', async () => {
+    // Keys come and go with shards created (and deleted) over HTTP: a cache of every key ever
+    // used grew for as long as the server ran.
+    const consensus = new MemConsensus()
+    const machine = new Machine(consensus, codec, { cachedKeys: 3 })
+    const inc = (key: string) => machine.apply(key, 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null))
+    for (let i = 0; i < 50; i++) await inc(`k${i}`)
+    assert.equal(machine.cachedKeys, 3)
+    assert.equal(machine.cachedSeqno('k0'), null)
+    assert.equal(machine.cachedSeqno('k49'), 0)
+    assert.deepEqual((await inc('k0')).state, 2)
+    assert.equal(machine.cachedSeqno('k0'), 1)
+    assert.equal(machine.cachedKeys, 3)
+  })
+
   it('passes a determinate failure of its first write up as it is: nothing of the command landed', async () => {
     const consensus = new Failing()
     const machine = new Machine(consensus, codec)

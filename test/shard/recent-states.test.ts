@@ -28,6 +28,18 @@ function gatedRead(): { read: () => Promise<Versioned<ShardState>>; started: () 
 }
 
 describe('RecentStates', () => {
+  it('lets go of states too old to serve when another is stored, not only when their shard is read again', () => {
+    // A shard read once and never again (deleted, say) kept its whole state until 4096 others came.
+    let now = 0
+    const r = new RecentStates({ maxAgeMs: 1_000, gcGraceMs: 10_000, now: () => now })
+    for (let i = 0; i < 100; i++) {
+      now = i * 100
+      r.saw(newShardId(), version(i))
+    }
+    // At 9_900 the ones stored at 9_000..9_900 are younger than 1 s; the 90 before them are gone.
+    assert.equal(r.size, 10)
+  })
+
   const shardId = newShardId()
 
   it('serves a state seen less than its age ago, and forgets it after', () => {
