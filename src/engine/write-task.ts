@@ -12,7 +12,8 @@
  * - A body that grows past `maxBodyBytes` stops being read: 413 PAYLOAD_TOO_LARGE.
  * - Parts: the worker encodes a built part only while fewer than `maxOutstanding` are unfinished
  *   (the same `ready`/`go` as merge tasks).
- * - A client that goes away (the body errors or closes before its end) aborts the task.
+ * - A client that goes away (the body errors or closes before its end) aborts the task, also
+ *   when it went while the task waited for a worker (its body is closed when the pump starts).
  * - A worker that has read all it was sent and waits on a slow client parks its task after
  *   `PARK_AFTER_MS` (worker-pool.ts `ClientWait`): uploads that stall do not hold the pool. A body
  *   from which no byte comes for `BODY_IDLE_TIMEOUT_MS` fails the write with 408 REQUEST_TIMEOUT
@@ -171,7 +172,11 @@ export class BodyPump {
     body.on('end', this.#end)
     body.on('error', this.#error)
     body.on('close', this.#close)
-    this.#read()
+    // NB: a client that went away while the task waited for a worker closed its body before these
+    // listeners were on it, and a stream closes once: without this, the worker would wait (parked)
+    // for bytes that cannot come until the idle timeout. What it had buffered is not a whole body.
+    if (body.destroyed) queueMicrotask(this.#close)
+    else this.#read()
   }
 
   /** The worker consumed `n` bytes: read more if the window allows. */

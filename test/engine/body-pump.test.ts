@@ -68,6 +68,29 @@ function consume(pump: BodyPump, posted: Posted[], from: number): number {
 }
 
 describe('BodyPump', () => {
+  it('fails at once on a body whose client went away before the task started (its close came before the pump listened)', async () => {
+    // A write waits in the queue while every worker is busy; a client that disconnects meanwhile
+    // closed its body before any listener was on it. The pump waited for bytes that could not come
+    // and parked its task until the body idle timeout (60 s): 8 such clients filled both workers'
+    // park room and stalled every write, read and compaction for that long.
+    const body = socket()
+    body.push(piece(0))
+    body.destroy()
+    await turn()
+    assert.equal(body.destroyed, true)
+    let parks = 0
+    const { channel, posted } = recorder()
+    const failures: unknown[] = []
+    const pump = new BodyPump(body, { ...channel, park: () => (parks++, true) }, 1 << 30, (err) => failures.push(err))
+    await turn()
+    assert.equal(failures.length, 1)
+    assert.equal((failures[0] as AppError).code, 'BAD_REQUEST')
+    assert.match((failures[0] as AppError).message, /client closed the request/)
+    assert.equal(posted.length, 0, 'nothing of a body cut short goes to the worker')
+    assert.equal(parks, 0)
+    pump.stop()
+  })
+
   it('posts the first bytes at once, then fills chunks of about a MiB while the worker has some to read', async () => {
     const body = socket()
     const { channel, posted } = recorder()
