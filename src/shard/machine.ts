@@ -92,13 +92,20 @@ export class Machine<S> {
     return this.#cache.get(key)?.seqno ?? null
   }
 
-  /** The latest committed state, read from consensus (refreshes the cache). */
+  /**
+   * The latest committed state, read from consensus (refreshes the cache). A head whose seqno is
+   * the cached one's is that very version (a seqno is written once): the cached state is returned
+   * and the head is not decoded again. NB: decoding parses and checks the whole trace, which grows
+   * with every batch; a writer reads the head before each write.
+   */
   async head(key: string): Promise<Versioned<S> | null> {
     const head = await this.#consensus.head(key)
     if (head === null) {
       this.#cache.delete(key)
       return null
     }
+    const cached = this.#cache.get(key)
+    if (cached?.seqno === head.seqno) return cached
     return this.#remember(key, head)
   }
 
