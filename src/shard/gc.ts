@@ -29,7 +29,8 @@
  *
  * Consensus is truncated below min(head seqno, smallest leased seqno of this process, oldest live
  * reader lease's seqno): for a tombstone without leases of this process that leaves the tombstone
- * alone, the record that the shard existed.
+ * alone, the record that the shard existed. Between passes, the commands of this process truncate
+ * the same way every `KEEP_VERSIONS` versions, keeping that many behind the head (`committed`).
  *
  * NB: the order is: list the blobs, take this process's pins and leased states, read the head. A
  * listed part was uploaded before the listing, so pinned from before then until its append or
@@ -51,7 +52,7 @@ import { LocationError } from '../location/errors.js'
 import type { ClusterMetrics, GcMetrics } from '../metrics/metrics.js'
 import { runLimited } from './batch-writer.js'
 import type { Leases } from './leases.js'
-import { breakWith, type Machine } from './machine.js'
+import { breakWith, type Machine, type Versioned } from './machine.js'
 import { allHollowBatches } from '../trace/trace.js'
 import { dropExpiredLeases, isExpired, oldestLiveLeaseSeqno } from './read-leases-state.js'
 import { isDeleted, type ShardState } from './state.js'
@@ -73,7 +74,12 @@ export interface ShardGcOptions {
   readonly leaseWrites?: ClusterMetrics['readerLeaseWrites']
   readonly now: () => Date
   readonly graceMs: number
+  /** Reports a truncation started by `committed` that failed (not for lack of space). */
+  readonly onError?: (err: unknown) => void
 }
+
+/** State versions kept behind the head by the truncations that follow commands (`committed`). */
+export const KEEP_VERSIONS = 64
 
 /** What this process held for one shard at one moment: pinned blob keys and leased states. */
 interface Held {
@@ -86,6 +92,9 @@ export class ShardGc {
   readonly #o: ShardGcOptions
   /** Per shard: blob key → when a pass first found it unreferenced (ms since epoch). */
   readonly #unreferencedSince = new Map<ShardId, Map<string, number>>()
+  /** Per shard: the seqno below which `committed` last truncated, and its truncation in flight. */
+  readonly #truncatedBelow = new Map<ShardId, SeqNo>()
+  readonly #truncating = new Map<ShardId, Promise<void>>()
 
   constructor(opts: ShardGcOptions) {
     this.#o = opts
@@ -146,7 +155,7 @@ export class ShardGc {
       if (nextSeen.size > 0) this.#unreferencedSince.set(shardId, nextSeen)
       else this.#unreferencedSince.delete(shardId)
 
-      const below = Math.min(head.seqno, leases.minSeqno(shardId) ?? head.seqno, leasedFrom ?? head.seqno)
+      const below = truncationBound(head.seqno, leases.minSeqno(shardId), leasedFrom)
       const truncated = below > 0 ? await consensus.truncate(shardId, below) : 0
       if (!tombstone && head.state.leases?.some((l) => isExpired(l, now)) === true) {
         try {
@@ -168,6 +177,36 @@ export class ShardGc {
     }
   }
 
+  /**
+   * Tells GC that `head` was just committed to `shardId`. Once `KEEP_VERSIONS` more versions were
+   * written since the last truncation this process made, it starts truncating (not awaited; one at
+   * a time per shard) the versions more than `KEEP_VERSIONS` behind `head` that no reader needs, as
+   * a pass does (see the header) but without listing or deleting blobs. So consensus holds between
+   * one and two `KEEP_VERSIONS` of a shard's full states rather than every version written between
+   * two passes (with a long trace, gigabytes). Nothing for a tombstone (a pass collects it).
+   */
+  committed(shardId: ShardId, head: Versioned<ShardState>): void {
+    if (isDeleted(head.state) || this.#truncating.has(shardId)) return
+    if (head.seqno - (this.#truncatedBelow.get(shardId) ?? 0) < 2 * KEEP_VERSIONS) return
+    const leasedFrom = oldestLiveLeaseSeqno(head.state, this.#o.now().getTime())
+    const below = truncationBound(head.seqno - KEEP_VERSIONS, this.#o.leases.minSeqno(shardId), leasedFrom)
+    if (below <= (this.#truncatedBelow.get(shardId) ?? 0)) return
+    const p = this.#o.consensus
+      .truncate(shardId, below)
+      .then(() => void this.#truncatedBelow.set(shardId, Math.max(below, this.#truncatedBelow.get(shardId) ?? 0)))
+      .catch((err: unknown) => {
+        // NB: a full disk may refuse the truncation's marker; a later command tries again.
+        if (!(err instanceof LocationError && err.noSpace)) this.#o.onError?.(err)
+      })
+      .finally(() => this.#truncating.delete(shardId))
+    this.#truncating.set(shardId, p)
+  }
+
+  /** Waits for the truncations `committed` started. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#truncating.values())
+  }
+
   /** The pins and leased states this process holds for `shardId` now. */
   #held(shardId: ShardId): Held {
     return { shardId, pinned: [...this.#o.leases.pinned(shardId)], states: [...this.#o.leases.states(shardId)] }
@@ -184,4 +223,13 @@ export class ShardGc {
     }
     return out
   }
+}
+
+/**
+ * The seqno below which versions may be truncated: `upTo` (at most the head: consensus keeps a
+ * key's last version), held back by this process's leases (its commands and reads) and the oldest
+ * live reader lease; never below 0.
+ */
+function truncationBound(upTo: SeqNo, leased: SeqNo | null, readerLeased: SeqNo | null): SeqNo {
+  return Math.max(0, Math.min(upTo, leased ?? upTo, readerLeased ?? upTo))
 }

@@ -142,6 +142,7 @@ export class Shards {
       ...(opts.metrics.cluster === undefined ? {} : { leaseWrites: opts.metrics.cluster.readerLeaseWrites }),
       now: this.#now,
       graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
+      onError: this.#onError,
     })
     this.#names = new NameIndex(opts.consensus)
     this.#reader = new SnapshotReader({
@@ -444,6 +445,7 @@ export class Shards {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
     await this.#gcPass
+    await this.#gc.settled()
     await this.#reader.stop()
   }
 
@@ -466,20 +468,26 @@ export class Shards {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  /** Runs a machine command while holding back truncation of the versions it may scan. */
+  /**
+   * Runs a machine command while holding back truncation of the versions it may scan; then tells
+   * GC, which truncates the versions far behind every so often (gc.ts `committed`).
+   */
   async #command<R>(shardId: ShardId, cmd: string, transition: (cur: Versioned<ShardState> | null) => Transition<ShardState, R>) {
     // NB: the command reads from the machine's cached version (or the head): holding back from
     // that seqno covers every version it may scan; with none cached, from 0 (nothing truncated).
     const release = this.#leases.acquire(shardId, this.#machine.cachedSeqno(shardId) ?? 0)
+    let r
     try {
-      const r = await this.#machine.apply(shardId, cmd, transition)
+      r = await this.#machine.apply(shardId, cmd, transition)
       if (r.seqno >= 0) this.#saw(shardId, r.state)
       if (r.state !== null && r.seqno >= 0) this.#recent.saw(shardId, { seqno: r.seqno, state: r.state })
-      return r
     } finally {
       release()
     }
+    if (r.state !== null && r.seqno >= 0) this.#gc.committed(shardId, { seqno: r.seqno, state: r.state })
+    return r
   }
+
 
   /** Creates the shard with `initial` unless it has a state; the state it has afterwards. */
   async #createIfAbsent(initial: ShardState): Promise<Versioned<ShardState>> {

@@ -9,6 +9,7 @@ import type { ShardId } from '../../src/core/ids.js'
 import { Machine, type StateCodec } from '../../src/shard/machine.js'
 import { shardStateCodec, type ShardState } from '../../src/shard/state.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
+import { KEEP_VERSIONS } from '../../src/shard/gc.js'
 import { makeHarness, type Harness } from './harness.js'
 
 const U64 = { timestamp: 'u64' as const, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
@@ -55,5 +56,35 @@ describe('a long trace', () => {
     await appendAt(h, id, 40)
     await appendAt(h, id, 41)
     assert.equal(codec.decodes - before, 1)
+  })
+})
+
+describe('versions of a long trace', () => {
+  it('are truncated as commands go, keeping those a read or a reader lease still needs', async () => {
+    const h = await makeHarness()
+    try {
+      const id = (await h.shards.create({ name: 'versions', ...U64 })).state.shardId
+      const kept = async (): Promise<number[]> => (await h.consensus.scan(id, 0, 100_000)).map((v) => v.seqno)
+      for (let t = 0; t < 300; t++) await appendAt(h, id, t)
+      await h.shards.stop()
+      const head = (await h.shards.get(id)).seqno
+      assert.equal(head, 300)
+      const seqnos = await kept()
+      assert.ok(seqnos.length <= 2 * KEEP_VERSIONS, `${seqnos.length} versions kept of ${head + 1}`)
+      assert.ok(seqnos[0] !== undefined && seqnos[0] <= head - KEEP_VERSIONS, `oldest kept ${seqnos[0]}`)
+
+      // A read of this process holding version `held` keeps it and every version after it.
+      const held = head
+      const release = h.leases.acquire(id, held, (await h.shards.get(id)).state)
+      for (let t = 300; t < 500; t++) await appendAt(h, id, t)
+      await h.shards.stop()
+      assert.equal((await kept())[0], held)
+      release()
+      await appendAt(h, id, 500)
+      await h.shards.stop()
+      assert.ok(((await kept())[0] ?? 0) > held)
+    } finally {
+      await h.close()
+    }
   })
 })
