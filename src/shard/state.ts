@@ -20,7 +20,7 @@ import { applyResult, type ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush, completeMerges as traceCompleteMerges, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
-import { traceFromJson, traceToJson } from '../trace/trace-json.js'
+import { traceFromJson, traceToJson, traceToJsonText } from '../trace/trace-json.js'
 import { breakWith, continueWith, type StateCodec, type Transition } from './machine.js'
 
 export interface SchemaEntry {
@@ -275,18 +275,24 @@ interface ShardStateJson {
   leases?: { id: string; instance: string; seqno: number; expiresAt: string }[]
 }
 
-export const shardStateCodec: StateCodec<ShardState> = {
-  encode: (s): ShardStateJson => ({
+/** Every field of a state's JSON but its trace. */
+function fieldsJson(s: ShardState): Omit<ShardStateJson, 'trace'> {
+  return {
     shardId: s.shardId,
     name: s.name,
     createdAt: s.createdAt,
     timestamp: tkOf(s).name,
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
-    trace: traceToJson(s.trace),
     ...(s.deletedAt === undefined ? {} : { deletedAt: s.deletedAt }),
     ...(s.claims === undefined ? {} : { claims: s.claims.map((c) => ({ ...c })) }),
     ...(s.leases === undefined ? {} : { leases: s.leases.map((l) => ({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) }),
-  }),
+  }
+}
+
+export const shardStateCodec: StateCodec<ShardState> = {
+  encode: (s): ShardStateJson => ({ ...fieldsJson(s), trace: traceToJson(s.trace) }),
+  // NB: every command writes the whole state; its trace's text reuses what earlier states converted.
+  encodeText: (s) => `${JSON.stringify(fieldsJson(s)).slice(0, -1)},"trace":${traceToJsonText(s.trace)}}`,
   decode: (json) => {
     const j = json as ShardStateJson
     const tk = timestampKind(j.timestamp)

@@ -2,6 +2,8 @@
  * The lossless JSON form of a trace, for storing in consensus: every level, in-progress merge,
  * spine batch and hollow batch with its spine id. `traceFromJson(tk, traceToJson(t))` equals `t`
  * (and parsing re-checks every invariant, so corrupt state is refused rather than loaded).
+ * `traceToJsonText` is its text, built without converting again the hollow batches converted for
+ * an earlier trace (an append's state differs from the one before by a batch).
  */
 import * as ac from '../core/antichain.js'
 import { batchToJson, parseBatch, type HollowBatchJson } from '../core/batch.js'
@@ -51,6 +53,47 @@ export function traceToJson(trace: Trace): TraceJson {
           : { id: formatSpineId(level.merge.id), since: ac.toJson(tk, level.merge.since), remainingWork: level.merge.remainingWork },
     })),
   }
+}
+
+/**
+ * The JSON text of each spine batch and hollow batch entry (`{"id":…,"batch":…}`), kept for as
+ * long as the value lives. Both are immutable and shared by every trace value a transition makes
+ * from another (a merge that completes makes a new spine batch of the same entries), so a trace
+ * that gained one batch costs a few small conversions, not one per batch it holds.
+ */
+const entryTexts = new WeakMap<IdHollowBatch, string>()
+const spineBatchTexts = new WeakMap<SpineBatch, string>()
+
+function spineBatchText(tk: TimestampKind, sb: SpineBatch): string {
+  let text = spineBatchTexts.get(sb)
+  if (text === undefined) {
+    const head = JSON.stringify({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len })
+    text = `${head.slice(0, -1)},"parts":[${sb.parts.map((p) => entryText(tk, p)).join(',')}]}`
+    spineBatchTexts.set(sb, text)
+  }
+  return text
+}
+
+function entryText(tk: TimestampKind, p: IdHollowBatch): string {
+  let text = entryTexts.get(p)
+  if (text === undefined) {
+    text = JSON.stringify({ id: formatSpineId(p.id), batch: batchToJson(tk, p.batch) })
+    entryTexts.set(p, text)
+  }
+  return text
+}
+
+/** `JSON.stringify(traceToJson(trace))`, built from the kept texts of its batches (see `entryTexts`). */
+export function traceToJsonText(trace: Trace): string {
+  const tk = trace.tk
+  const levels = trace.levels.map((level) => {
+    const batches = level.batches.map((sb) => spineBatchText(tk, sb))
+    const merge =
+      level.merge === null ? null : { id: formatSpineId(level.merge.id), since: ac.toJson(tk, level.merge.since), remainingWork: level.merge.remainingWork }
+    return `{"batches":[${batches.join(',')}],"merge":${JSON.stringify(merge)}}`
+  })
+  const head = JSON.stringify({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId })
+  return `${head.slice(0, -1)},"levels":[${levels.join(',')}]}`
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string }

@@ -9,9 +9,9 @@ import type { DescriptionJson } from '../core/description.js'
 import * as ac from '../core/antichain.js'
 import type { TimestampJson } from '../core/timestamp.js'
 import type { MergeState } from './merge-state.js'
-import { isCompact } from './spine-batch.js'
+import { isCompact, type IdHollowBatch, type SpineBatch } from './spine-batch.js'
 import { formatSpineId } from './spine-id.js'
-import { allHollowBatches, leveledSpineBatches, spineBatches, type Trace } from './trace.js'
+import { leveledSpineBatches, spineBatches, type Trace } from './trace.js'
 
 export interface TraceSummaryJson {
   /** `compact`: one hollow batch of one run (no merge work left in it). */
@@ -50,18 +50,59 @@ export interface TraceStats {
   backlogBytes: number
 }
 
+type SpineBatchCounts = Pick<TraceStats, 'batches' | 'parts' | 'runs' | 'updates' | 'encodedBytes'>
+
+/**
+ * Counts of each spine batch and hollow batch entry, kept for as long as it lives: both are
+ * immutable and shared by the traces a transition makes from one another (a merge that completes
+ * makes a new spine batch of the same entries), and the stats are taken after every command (the
+ * backlog metrics), so a trace that gained a batch counts that batch, not every batch again.
+ */
+const spineBatchCounts = new WeakMap<SpineBatch, SpineBatchCounts>()
+const entryCounts = new WeakMap<IdHollowBatch, SpineBatchCounts>()
+
+function entryCountsOf(p: IdHollowBatch): SpineBatchCounts {
+  let counts = entryCounts.get(p)
+  if (counts === undefined) {
+    const b = p.batch
+    counts = { batches: 1, parts: b.parts.length, runs: runs(b).length, updates: b.len, encodedBytes: encodedSizeBytes(b) }
+    entryCounts.set(p, counts)
+  }
+  return counts
+}
+
+function countsOf(sb: SpineBatch): SpineBatchCounts {
+  let counts = spineBatchCounts.get(sb)
+  if (counts === undefined) {
+    counts = { batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0 }
+    for (const p of sb.parts) {
+      const c = entryCountsOf(p)
+      counts.batches++
+      counts.parts += c.parts
+      counts.runs += c.runs
+      counts.updates += c.updates
+      counts.encodedBytes += c.encodedBytes
+    }
+    spineBatchCounts.set(sb, counts)
+  }
+  return counts
+}
+
 /** Counts over the whole trace; `updates` is Σ len (an upper bound until batches are compacted). */
 export function traceStats(trace: Trace): TraceStats {
-  const hollow = allHollowBatches(trace)
-  const backlog = spineBatches(trace).filter((sb) => !isCompact(sb))
-  return {
-    spineBatches: spineBatches(trace).length,
-    batches: hollow.length,
-    parts: hollow.reduce((s, b) => s + b.parts.length, 0),
-    runs: hollow.reduce((s, b) => s + runs(b).length, 0),
-    updates: hollow.reduce((s, b) => s + b.len, 0),
-    encodedBytes: hollow.reduce((s, b) => s + encodedSizeBytes(b), 0),
-    backlogBatches: backlog.length,
-    backlogBytes: backlog.reduce((s, sb) => s + sb.parts.reduce((t, p) => t + encodedSizeBytes(p.batch), 0), 0),
+  const out: TraceStats = { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, backlogBatches: 0, backlogBytes: 0 }
+  for (const sb of spineBatches(trace)) {
+    const c = countsOf(sb)
+    out.spineBatches++
+    out.batches += c.batches
+    out.parts += c.parts
+    out.runs += c.runs
+    out.updates += c.updates
+    out.encodedBytes += c.encodedBytes
+    if (!isCompact(sb)) {
+      out.backlogBatches++
+      out.backlogBytes += c.encodedBytes
+    }
   }
+  return out
 }

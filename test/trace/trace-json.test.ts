@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import type { HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { product, u64, U64_MAX } from '../../src/core/timestamp.js'
-import { traceFromJson, traceToJson, type TraceJson } from '../../src/trace/trace-json.js'
+import { traceFromJson, traceToJson, traceToJsonText, type TraceJson } from '../../src/trace/trace-json.js'
 import { traceStats, traceSummaryJson } from '../../src/trace/trace-summary.js'
 import { downgradeSince, emptyTrace, pushBatch, type Trace } from '../../src/trace/trace.js'
 import { hb, hollowPart, pushAll, u64Trace } from './fixtures.js'
@@ -14,10 +14,40 @@ function roundTrip(trace: Trace): void {
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error)
   assert.deepStrictEqual(parsed.value, trace)
   assert.deepStrictEqual(traceToJson(parsed.value), json)
+  assert.equal(traceToJsonText(trace), JSON.stringify(traceToJson(trace)))
+  assert.equal(traceToJsonText(parsed.value), JSON.stringify(traceToJson(trace)))
 }
 
 describe('traceToJson / traceFromJson', () => {
   it('round-trips the empty trace', () => roundTrip(u64Trace()))
+
+  it('writes the text of each batch, and counts it for the stats, once across the traces an append makes from one another', () => {
+    // A shard's state is written whole after every append: its text must not convert every batch again.
+    let conversions = 0
+    const counted = (i: number): HollowBatch => {
+      const b = hb(i, i + 1, 0, 1)
+      return Object.defineProperty({ ...b }, 'runMeta', { enumerable: true, get: () => (conversions++, b.runMeta) })
+    }
+    let trace = u64Trace()
+    let converted = 0
+    let countedForStats = 0
+    for (let i = 0; i < 300; i++) {
+      trace = pushBatch(trace, counted(i)).trace
+      const before = conversions
+      const text = traceToJsonText(trace)
+      converted += conversions - before
+      const beforeStats = conversions
+      const stats = traceStats(trace)
+      countedForStats += conversions - beforeStats
+      if (i % 50 === 0) {
+        assert.equal(text, JSON.stringify(traceToJson(trace)))
+        assert.equal(stats.batches, i + 1)
+      }
+    }
+    assert.ok(converted <= 300, `${converted} batch conversions for 300 appends`)
+    // The stats are taken after every command too (the backlog metrics); counting a batch reads its run metadata twice.
+    assert.ok(countedForStats <= 2 * 300, `${countedForStats} batches counted for the stats of 300 appends`)
+  })
 
   it('round-trips merges in progress', () => {
     const { trace } = pushAll(u64Trace(), [hb(0, 1, 0, 1), hb(1, 2, 0, 100)])

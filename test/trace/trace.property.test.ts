@@ -7,14 +7,15 @@ import { it } from 'node:test'
 import fc from 'fast-check'
 import * as ac from '../../src/core/antichain.js'
 import type { Antichain } from '../../src/core/antichain.js'
-import { diffsSum, type HollowBatch } from '../../src/core/batch.js'
+import { diffsSum, encodedSizeBytes, runs, type HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
 import { APPLY_MERGE_RESULTS, applied, applyMergeRes } from '../../src/trace/apply-merge-res.js'
 import { replaceSpineBatches } from '../../src/trace/replace-spine-batches.js'
 import type { FueledMergeReq } from '../../src/trace/fueled-merge-req.js'
 import { spineIdEquals } from '../../src/trace/spine-id.js'
-import { traceFromJson, traceToJson } from '../../src/trace/trace-json.js'
+import { traceFromJson, traceToJson, traceToJsonText } from '../../src/trace/trace-json.js'
+import { traceStats } from '../../src/trace/trace-summary.js'
 import {
   allHollowBatches,
   checkPush,
@@ -230,6 +231,16 @@ function run(tk: TimestampKind, ops: Op[]): void {
       }
     }
     assert.equal(JSON.stringify(traceToJson(before)), beforeJson, 'transitions do not change their argument')
+    assert.equal(traceToJsonText(trace), JSON.stringify(traceToJson(trace)), 'the text reusing kept batch texts is the JSON')
+    const hollow = allHollowBatches(trace)
+    const stats = traceStats(trace)
+    assert.deepEqual([stats.batches, stats.parts, stats.runs, stats.updates, stats.encodedBytes], [
+      hollow.length,
+      hollow.reduce((s, b) => s + b.parts.length, 0),
+      hollow.reduce((s, b) => s + runs(b).length, 0),
+      hollow.reduce((s, b) => s + b.len, 0),
+      hollow.reduce((s, b) => s + encodedSizeBytes(b), 0),
+    ], 'the stats, from counts kept per spine batch, count every hollow batch')
     steps++
     maxLevels = Math.max(maxLevels, trace.levels.length)
     assert.equal(validate(trace), null)
