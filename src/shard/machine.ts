@@ -22,8 +22,8 @@ export const breakWith = <R>(result: R): Transition<never, R> => ({ kind: 'break
 
 export interface StateCodec<S> {
   encode(state: S): unknown
-  /** `JSON.stringify(encode(state))`, when the codec has a cheaper way to it. */
-  encodeText?(state: S): string
+  /** The UTF-8 of `JSON.stringify(encode(state))` in pieces, when the codec has a cheaper way to it. */
+  encodeBytes?(state: S): readonly Uint8Array[]
   decode(json: unknown): S
 }
 
@@ -161,7 +161,7 @@ export class Machine<S> {
           return { result: t.result, seqno: current?.seqno ?? -1, state: current?.state ?? null }
         }
         const seqno = current === null ? 0 : current.seqno + 1
-        const data = Buffer.from(this.#envelopeText(cmd, commandId, t.state))
+        const data = this.#envelopeBytes(cmd, commandId, t.state)
         let outcome: 'committed' | 'mismatch' | 'unknown'
         /** On a mismatch, the head the store found instead of the one we read. */
         let found: VersionedData | null = null
@@ -270,11 +270,11 @@ export class Machine<S> {
     return null
   }
 
-  /** The version's text: an `Envelope`, the state written by the codec's `encodeText` when it has one. */
-  #envelopeText(cmd: string, commandId: string, state: S): string {
-    const stateText = this.#codec.encodeText?.(state) ?? JSON.stringify(this.#codec.encode(state))
+  /** The version's bytes: an `Envelope`'s JSON, the state written by the codec's `encodeBytes` when it has one. */
+  #envelopeBytes(cmd: string, commandId: string, state: S): Buffer {
     const head = JSON.stringify({ v: 1, cmd, commandId } satisfies Omit<Envelope, 'state'>)
-    return `${head.slice(0, -1)},"state":${stateText}}`
+    const stateBytes = this.#codec.encodeBytes?.(state) ?? [Buffer.from(JSON.stringify(this.#codec.encode(state)))]
+    return Buffer.concat([Buffer.from(`${head.slice(0, -1)},"state":`), ...stateBytes, Buffer.from('}')])
   }
 
   #remember(key: string, v: VersionedData): Versioned<S> {

@@ -19,8 +19,9 @@ import { applied, type ApplyDetail, type ApplyMergeResult } from '../trace/apply
 import { applyResult, type ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
-import { allHollowBatches, checkPush, completeMerges as traceCompleteMerges, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
-import { traceFromJson, traceToJson, traceToJsonText } from '../trace/trace-json.js'
+import { checkPush, completeMerges as traceCompleteMerges, downgradeSince as traceDowngradeSince, emptyTrace, pushBatch, type Trace } from '../trace/trace.js'
+import { traceFromJson, traceToJson, traceToJsonBytes } from '../trace/trace-json.js'
+import { traceInlineBytes } from '../trace/trace-summary.js'
 import { breakWith, continueWith, type StateCodec, type Transition } from './machine.js'
 
 export interface SchemaEntry {
@@ -258,7 +259,7 @@ export function appliedUnderClaim(s: ShardState, job: string): number {
 }
 
 export function stateInlineBytes(s: ShardState): number {
-  return allHollowBatches(s.trace).reduce((sum, b) => sum + inlineBytes(b), 0)
+  return traceInlineBytes(s.trace)
 }
 
 // ---- codec -----------------------------------------------------------------------------------
@@ -291,8 +292,8 @@ function fieldsJson(s: ShardState): Omit<ShardStateJson, 'trace'> {
 
 export const shardStateCodec: StateCodec<ShardState> = {
   encode: (s): ShardStateJson => ({ ...fieldsJson(s), trace: traceToJson(s.trace) }),
-  // NB: every command writes the whole state; its trace's text reuses what earlier states converted.
-  encodeText: (s) => `${JSON.stringify(fieldsJson(s)).slice(0, -1)},"trace":${traceToJsonText(s.trace)}}`,
+  // NB: every command writes the whole state; its trace's bytes reuse what earlier states converted.
+  encodeBytes: (s) => [Buffer.from(`${JSON.stringify(fieldsJson(s)).slice(0, -1)},"trace":`), ...traceToJsonBytes(s.trace), Buffer.from('}')],
   decode: (json) => {
     const j = json as ShardStateJson
     const tk = timestampKind(j.timestamp)

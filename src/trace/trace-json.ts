@@ -2,7 +2,7 @@
  * The lossless JSON form of a trace, for storing in consensus: every level, in-progress merge,
  * spine batch and hollow batch with its spine id. `traceFromJson(tk, traceToJson(t))` equals `t`
  * (and parsing re-checks every invariant, so corrupt state is refused rather than loaded).
- * `traceToJsonText` is its text, built without converting again the hollow batches converted for
+ * `traceToJsonBytes` is its text's bytes, built without converting again the batches converted for
  * an earlier trace (an append's state differs from the one before by a batch).
  */
 import * as ac from '../core/antichain.js'
@@ -56,23 +56,14 @@ export function traceToJson(trace: Trace): TraceJson {
 }
 
 /**
- * The JSON text of each spine batch and hollow batch entry (`{"id":…,"batch":…}`), kept for as
- * long as the value lives. Both are immutable and shared by every trace value a transition makes
- * from another (a merge that completes makes a new spine batch of the same entries), so a trace
- * that gained one batch costs a few small conversions, not one per batch it holds.
+ * The JSON of each spine batch (as UTF-8 bytes) and hollow batch entry (`{"id":…,"batch":…}`, as
+ * text), kept for as long as the value lives. Both are immutable and shared by every trace value a
+ * transition makes from another (a merge that completes makes a new spine batch of the same
+ * entries), so a trace that gained one batch costs a few small conversions and a copy of bytes, not
+ * a conversion of every batch it holds.
  */
 const entryTexts = new WeakMap<IdHollowBatch, string>()
-const spineBatchTexts = new WeakMap<SpineBatch, string>()
-
-function spineBatchText(tk: TimestampKind, sb: SpineBatch): string {
-  let text = spineBatchTexts.get(sb)
-  if (text === undefined) {
-    const head = JSON.stringify({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len })
-    text = `${head.slice(0, -1)},"parts":[${sb.parts.map((p) => entryText(tk, p)).join(',')}]}`
-    spineBatchTexts.set(sb, text)
-  }
-  return text
-}
+const spineBatchBytes = new WeakMap<SpineBatch, Buffer>()
 
 function entryText(tk: TimestampKind, p: IdHollowBatch): string {
   let text = entryTexts.get(p)
@@ -83,17 +74,36 @@ function entryText(tk: TimestampKind, p: IdHollowBatch): string {
   return text
 }
 
-/** `JSON.stringify(traceToJson(trace))`, built from the kept texts of its batches (see `entryTexts`). */
-export function traceToJsonText(trace: Trace): string {
+function spineBatchJsonBytes(tk: TimestampKind, sb: SpineBatch): Buffer {
+  let bytes = spineBatchBytes.get(sb)
+  if (bytes === undefined) {
+    const head = JSON.stringify({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len })
+    bytes = Buffer.from(`${head.slice(0, -1)},"parts":[${sb.parts.map((p) => entryText(tk, p)).join(',')}]}`)
+    spineBatchBytes.set(sb, bytes)
+  }
+  return bytes
+}
+
+/**
+ * The UTF-8 of `JSON.stringify(traceToJson(trace))`, in pieces (to be concatenated), built from
+ * the kept JSON of its batches (see `spineBatchBytes`).
+ */
+export function traceToJsonBytes(trace: Trace): Buffer[] {
   const tk = trace.tk
-  const levels = trace.levels.map((level) => {
-    const batches = level.batches.map((sb) => spineBatchText(tk, sb))
+  const head = JSON.stringify({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId })
+  const out: Buffer[] = [Buffer.from(`${head.slice(0, -1)},"levels":[`)]
+  trace.levels.forEach((level, li) => {
+    out.push(Buffer.from(`${li === 0 ? '' : ','}{"batches":[`))
+    level.batches.forEach((sb, bi) => {
+      if (bi > 0) out.push(Buffer.from(','))
+      out.push(spineBatchJsonBytes(tk, sb))
+    })
     const merge =
       level.merge === null ? null : { id: formatSpineId(level.merge.id), since: ac.toJson(tk, level.merge.since), remainingWork: level.merge.remainingWork }
-    return `{"batches":[${batches.join(',')}],"merge":${JSON.stringify(merge)}}`
+    out.push(Buffer.from(`],"merge":${JSON.stringify(merge)}}`))
   })
-  const head = JSON.stringify({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId })
-  return `${head.slice(0, -1)},"levels":[${levels.join(',')}]}`
+  out.push(Buffer.from(']}'))
+  return out
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string }

@@ -3,7 +3,7 @@
  * first with their level and hollow batches, the merges in progress per level, and counts including
  * the backlog (merge work the spine holds). Not lossless; see trace-json.ts for that.
  */
-import { batchToJson, encodedSizeBytes, runs, type HollowBatchJson } from '../core/batch.js'
+import { batchToJson, encodedSizeBytes, inlineBytes, runs, type HollowBatchJson } from '../core/batch.js'
 import * as descs from '../core/description.js'
 import type { DescriptionJson } from '../core/description.js'
 import * as ac from '../core/antichain.js'
@@ -50,7 +50,7 @@ export interface TraceStats {
   backlogBytes: number
 }
 
-type SpineBatchCounts = Pick<TraceStats, 'batches' | 'parts' | 'runs' | 'updates' | 'encodedBytes'>
+type SpineBatchCounts = Pick<TraceStats, 'batches' | 'parts' | 'runs' | 'updates' | 'encodedBytes'> & { inlineBytes: number }
 
 /**
  * Counts of each spine batch and hollow batch entry, kept for as long as it lives: both are
@@ -65,7 +65,7 @@ function entryCountsOf(p: IdHollowBatch): SpineBatchCounts {
   let counts = entryCounts.get(p)
   if (counts === undefined) {
     const b = p.batch
-    counts = { batches: 1, parts: b.parts.length, runs: runs(b).length, updates: b.len, encodedBytes: encodedSizeBytes(b) }
+    counts = { batches: 1, parts: b.parts.length, runs: runs(b).length, updates: b.len, encodedBytes: encodedSizeBytes(b), inlineBytes: inlineBytes(b) }
     entryCounts.set(p, counts)
   }
   return counts
@@ -74,7 +74,7 @@ function entryCountsOf(p: IdHollowBatch): SpineBatchCounts {
 function countsOf(sb: SpineBatch): SpineBatchCounts {
   let counts = spineBatchCounts.get(sb)
   if (counts === undefined) {
-    counts = { batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0 }
+    counts = { batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, inlineBytes: 0 }
     for (const p of sb.parts) {
       const c = entryCountsOf(p)
       counts.batches++
@@ -82,10 +82,18 @@ function countsOf(sb: SpineBatch): SpineBatchCounts {
       counts.runs += c.runs
       counts.updates += c.updates
       counts.encodedBytes += c.encodedBytes
+      counts.inlineBytes += c.inlineBytes
     }
     spineBatchCounts.set(sb, counts)
   }
   return counts
+}
+
+/** Bytes of the parts kept inline in the trace (checked against the state's limit on every inline append). */
+export function traceInlineBytes(trace: Trace): number {
+  let sum = 0
+  for (const sb of spineBatches(trace)) sum += countsOf(sb).inlineBytes
+  return sum
 }
 
 /** Counts over the whole trace; `updates` is Σ len (an upper bound until batches are compacted). */
