@@ -24,6 +24,14 @@
 import { DIRECT_ALIGN, pageAlignedSharedMemory } from '../location/direct-io.js'
 import { reuseIdleMs } from './reuse-idle.js'
 
+/**
+ * Most slots a pool keeps. Finding a free slot looks at every slot (holders release them on other
+ * threads, unseen), so a pool as large as the parts lent at once made a merge of thousands of runs
+ * (a snapshot of a trace compaction fell behind on: every run's part is held until the merge passes
+ * it) cost a scan of thousands of slots per part. Beyond this many, parts get slots of their own.
+ */
+export const MAX_POOLED_SLOTS = 256
+
 /** Bytes before a slot's data: the holders count (8-byte aligned data), or a page in a page-aligned pool. */
 const HEADER = 8
 
@@ -71,6 +79,7 @@ export class SharedSlots {
     if (best === null) {
       // A free slot too small for this part is replaced (part sizes vary little around the target).
       if (tooSmall >= 0) this.#slots.splice(tooSmall, 1)
+      else if (this.#slots.length >= MAX_POOLED_SLOTS) return this.#unpooled(size)
       const bytes = this.#header + Math.ceil(size * 1.03125)
       const buffer = (this.#pageAligned ? pageAlignedSharedMemory(bytes) : null) ?? new SharedArrayBuffer(bytes)
       best = { buffer, holds: new Int32Array(buffer, 0, 1), owner: null }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
-import { isLentHere, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
+import { isLentHere, MAX_POOLED_SLOTS, releaseSlot, retainSlot, SharedSlots } from '../../src/engine/shared-slots.js'
 import { isPageAlignedView } from '../../src/location/direct-io.js'
 
 describe('SharedSlots', () => {
@@ -33,6 +33,20 @@ describe('SharedSlots', () => {
     const plain = new SharedSlots().acquire(100_000)
     assert.equal(plain.byteOffset, 8)
     assert.ok(!isPageAlignedView(plain))
+  })
+
+  it('pools at most MAX_POOLED_SLOTS slots: a merge holding thousands of parts at once gets the rest unpooled', () => {
+    // Finding a free slot scans the pool: a pool of every part of a 5000-run merge made that quadratic.
+    const slots = new SharedSlots()
+    const views = Array.from({ length: 5000 }, (_, i) => slots.acquire(100 + (i % 7)))
+    assert.equal(slots.size, MAX_POOLED_SLOTS)
+    assert.equal(slots.lent, MAX_POOLED_SLOTS)
+    assert.ok(views.every((v, i) => v.byteLength === 100 + (i % 7) && isLentHere(v)))
+    assert.equal(new Set(views.map((v) => v.buffer)).size, 5000, 'no two parts share a slot')
+    for (const v of views) releaseSlot(v)
+    assert.equal(slots.lent, 0)
+    const again = slots.acquire(100)
+    assert.ok(views.slice(0, MAX_POOLED_SLOTS).some((v) => v.buffer === again.buffer), 'a pooled slot is reused')
   })
 
   it('reuses a released slot, the smallest free one that fits, and never one still held', () => {

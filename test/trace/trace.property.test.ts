@@ -7,7 +7,7 @@ import { it } from 'node:test'
 import fc from 'fast-check'
 import * as ac from '../../src/core/antichain.js'
 import type { Antichain } from '../../src/core/antichain.js'
-import { diffsSum, encodedSizeBytes, runs, type HollowBatch } from '../../src/core/batch.js'
+import { diffsSum, encodedSizeBytes, inlineBytes, runs, type HollowBatch } from '../../src/core/batch.js'
 import { description } from '../../src/core/description.js'
 import { product, u64, type Timestamp, type TimestampKind } from '../../src/core/timestamp.js'
 import { APPLY_MERGE_RESULTS, applied, applyMergeRes } from '../../src/trace/apply-merge-res.js'
@@ -15,7 +15,7 @@ import { replaceSpineBatches } from '../../src/trace/replace-spine-batches.js'
 import type { FueledMergeReq } from '../../src/trace/fueled-merge-req.js'
 import { spineIdEquals } from '../../src/trace/spine-id.js'
 import { traceFromJson, traceToJson, traceToJsonBytes } from '../../src/trace/trace-json.js'
-import { traceStats } from '../../src/trace/trace-summary.js'
+import { traceInlineBytes, traceStats } from '../../src/trace/trace-summary.js'
 import {
   allHollowBatches,
   checkPush,
@@ -243,6 +243,7 @@ function run(tk: TimestampKind, ops: Op[]): void {
       hollow.reduce((s, b) => s + b.len, 0),
       hollow.reduce((s, b) => s + encodedSizeBytes(b), 0),
     ], 'the stats, from counts kept per spine batch, count every hollow batch')
+    assert.equal(traceInlineBytes(trace), hollow.reduce((s, b) => s + inlineBytes(b), 0))
     steps++
     maxLevels = Math.max(maxLevels, trace.levels.length)
     assert.equal(validate(trace), null)
