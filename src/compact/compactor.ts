@@ -186,9 +186,9 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   /** Stage A for an already validated request (writer maintenance). Throws QUEUE_FULL or SERVICE_UNAVAILABLE. */
-  async submitResolved(req: CompactionRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number } = {}): Promise<Compaction> {
+  async submitResolved(req: CompactionRequest, opts: { readonly source?: CompactionSource; readonly deadlineMs?: number; readonly idempotencyKey?: string } = {}): Promise<Compaction> {
     this.#requireStarted()
-    return this.#accept(req, opts.source ?? 'maintenance', opts.deadlineMs ?? null, null)
+    return this.#accept(req, opts.source ?? 'maintenance', opts.deadlineMs ?? null, opts.idempotencyKey ?? null)
   }
 
   async #resolve(shardId: ShardId, body: SubmitBody): Promise<CompactionRequest> {

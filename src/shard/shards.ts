@@ -88,7 +88,7 @@ export const DEFAULT_GC_GRACE_MS = 10 * 60 * 1000
 /** Default largest write body (the HTTP default of `COMPACTD_BODY_LIMIT`). */
 export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024
 
-/** Told about the merge requests an append produced (after it committed). Must not throw. */
+/** Told about every committed append with the merge requests it produced (often none). Must not throw. */
 export type MergeRequestListener = (shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>) => void
 
 export class Shards {
@@ -460,7 +460,7 @@ export class Shards {
 
   // ---- merge requests --------------------------------------------------------------------------
 
-  /** Registers a listener for the merge requests of committed appends; returns its unsubscribe. */
+  /** Registers a listener for committed appends and their merge requests; returns its unsubscribe. */
   onMergeRequests(listener: MergeRequestListener): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
@@ -574,7 +574,6 @@ export class Shards {
   }
 
   #emit(shardId: ShardId, reqs: readonly FueledMergeReq[], state: Versioned<ShardState>): void {
-    if (reqs.length === 0) return
     for (const listener of this.#listeners) {
       try {
         listener(shardId, reqs, state)

@@ -215,8 +215,10 @@ describe('Shards', () => {
     it('hands merge requests of committed appends to listeners', async () => {
       const id = await shard()
       const seen: FueledMergeReq[] = []
+      let appends = 0
       const off = h.shards.onMergeRequests((shardId, reqs) => {
         if (shardId === id) seen.push(...reqs)
+        if (shardId === id) appends++
       })
       try {
         for (let i = 0; i < 6; i++) {
@@ -226,6 +228,7 @@ describe('Shards', () => {
         off()
       }
       assert.ok(seen.length > 0)
+      assert.equal(appends, 6, 'told of every append, with its requests or none')
       for (const req of seen) {
         assert.deepEqual(req.inputs[0]?.batch.desc.lower, req.desc.lower)
         assert.deepEqual(req.inputs.at(-1)?.batch.desc.upper, req.desc.upper)
