@@ -71,19 +71,23 @@ function entryCountsOf(p: IdHollowBatch): SpineBatchCounts {
   return counts
 }
 
+/** Adds `c` to `into`. */
+function addCounts(into: SpineBatchCounts, c: SpineBatchCounts): void {
+  into.batches += c.batches
+  into.parts += c.parts
+  into.runs += c.runs
+  into.updates += c.updates
+  into.encodedBytes += c.encodedBytes
+  into.inlineBytes += c.inlineBytes
+}
+
+const noCounts = (): SpineBatchCounts => ({ batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, inlineBytes: 0 })
+
 function countsOf(sb: SpineBatch): SpineBatchCounts {
   let counts = spineBatchCounts.get(sb)
   if (counts === undefined) {
-    counts = { batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, inlineBytes: 0 }
-    for (const p of sb.parts) {
-      const c = entryCountsOf(p)
-      counts.batches++
-      counts.parts += c.parts
-      counts.runs += c.runs
-      counts.updates += c.updates
-      counts.encodedBytes += c.encodedBytes
-      counts.inlineBytes += c.inlineBytes
-    }
+    counts = noCounts()
+    for (const p of sb.parts) addCounts(counts, entryCountsOf(p))
     spineBatchCounts.set(sb, counts)
   }
   return counts
@@ -98,19 +102,19 @@ export function traceInlineBytes(trace: Trace): number {
 
 /** Counts over the whole trace; `updates` is Σ len (an upper bound until batches are compacted). */
 export function traceStats(trace: Trace): TraceStats {
-  const out: TraceStats = { spineBatches: 0, batches: 0, parts: 0, runs: 0, updates: 0, encodedBytes: 0, backlogBatches: 0, backlogBytes: 0 }
+  const sum = noCounts()
+  let spineBatchCount = 0
+  let backlogBatches = 0
+  let backlogBytes = 0
   for (const sb of spineBatches(trace)) {
     const c = countsOf(sb)
-    out.spineBatches++
-    out.batches += c.batches
-    out.parts += c.parts
-    out.runs += c.runs
-    out.updates += c.updates
-    out.encodedBytes += c.encodedBytes
+    addCounts(sum, c)
+    spineBatchCount++
     if (!isCompact(sb)) {
-      out.backlogBatches++
-      out.backlogBytes += c.encodedBytes
+      backlogBatches++
+      backlogBytes += c.encodedBytes
     }
   }
-  return out
+  const { inlineBytes: _inline, ...counts } = sum
+  return { spineBatches: spineBatchCount, ...counts, backlogBatches, backlogBytes }
 }
