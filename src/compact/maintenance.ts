@@ -2,8 +2,8 @@
  * Writer maintenance (persist's `WriterMaintenance`): the merge requests an append makes become
  * compactions under the same heuristics, queue and kill switch as submitted ones.
  *
- * **Backlog.** An append also asks for the oldest spine batch that is not compact, unless its own
- * requests cover it (persist's writers claim old merge requests too, on appends that bring no new
+ * **Backlog.** An append also asks for the oldest spine batch of several batches that is not
+ * compact (a merge the spine made), unless its own requests cover it (persist's writers claim old merge requests too, on appends that bring no new
  * work). Requests dropped while compaction was paused, by a full queue,
  * or whose compaction failed, leave such batches; without this, a trace that grew long while
  * compaction was paused was compacted only as fast as new merges covering the old batches came
@@ -55,7 +55,9 @@ export function startWriterMaintenance(
       })
     }
     for (const req of reqs) submit(req.desc, req.inputs)
-    const oldest = nonCompactMergeReqs(current.state.trace)[0]
+    // NB: spine batches of several batches: the merges the spine made; one batch of several runs
+    // (a client's append) is left to requests, as before.
+    const oldest = nonCompactMergeReqs(current.state.trace).find((r) => r.inputs.length > 1)
     if (oldest === undefined || reqs.some((r) => covers(r.id, oldest.id))) return
     const key = `backlog:${formatSpineId(oldest.id)}:${Math.floor(now() / BACKLOG_RETRY_MS)}`
     if (lastBacklog.get(shardId) === key) return
