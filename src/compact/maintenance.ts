@@ -11,7 +11,7 @@
  * its runs. One job per spine batch per `BACKLOG_RETRY_MS`: the idempotency key
  * `backlog:<spine id>:<period>` makes a spine batch asked for while its job is queued or running
  * that same job, on every instance, and gives one whose job failed or was lost another chance in
- * the next period; this process also remembers the last key it submitted per shard, so most
+ * the next period. None while a compaction holds a claim on the shard. This process also remembers the last key it submitted per shard, so most
  * appends ask the job store nothing.
  *
  * NB: a full queue (or a stopping compactor) drops a request, counted as `dropped`; the trace keeps
@@ -55,6 +55,9 @@ export function startWriterMaintenance(
       })
     }
     for (const req of reqs) submit(req.desc, req.inputs)
+    // A shard a compaction holds a claim on is left to it (as the idle sweep does): a backlog job
+    // beside it would more often compact inputs the other replaces.
+    if ((current.state.claims?.length ?? 0) > 0) return
     // NB: spine batches of several batches: the merges the spine made; one batch of several runs
     // (a client's append) is left to requests, as before.
     const oldest = nonCompactMergeReqs(current.state.trace).find((r) => r.inputs.length > 1)
