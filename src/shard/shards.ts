@@ -488,7 +488,6 @@ export class Shards {
     return r
   }
 
-
   /** Creates the shard with `initial` unless it has a state; the state it has afterwards. */
   async #createIfAbsent(initial: ShardState): Promise<Versioned<ShardState>> {
     const r = await this.#command(initial.shardId, 'create', (cur) => (cur === null ? continueWith(initial, true) : breakWith(false)))
