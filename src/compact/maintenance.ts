@@ -3,16 +3,17 @@
  * compactions under the same heuristics, queue and kill switch as submitted ones.
  *
  * **Backlog.** An append also asks for the oldest spine batch of several batches that is not
- * compact (a merge the spine made), unless its own requests cover it (persist's writers claim old merge requests too, on appends that bring no new
- * work). Requests dropped while compaction was paused, by a full queue,
- * or whose compaction failed, leave such batches; without this, a trace that grew long while
- * compaction was paused was compacted only as fast as new merges covering the old batches came
- * along: after about as many appends again as the pause took, while every snapshot merged all of
- * its runs. One job per spine batch per `BACKLOG_RETRY_MS`: the idempotency key
- * `backlog:<spine id>:<period>` makes a spine batch asked for while its job is queued or running
- * that same job, on every instance, and gives one whose job failed or was lost another chance in
- * the next period. None while a compaction holds a claim on the shard. This process also remembers the last key it submitted per shard, so most
- * appends ask the job store nothing.
+ * compact (a merge the spine made), unless its own requests cover it (persist's writers claim old
+ * merge requests too, on appends that bring no new work). Requests dropped while compaction was
+ * paused, by a full queue, or whose compaction failed, leave such batches; without this, a trace
+ * that grew long while compaction was paused was compacted only as fast as new merges covering the
+ * old batches came along: after about as many appends again as the pause took, while every
+ * snapshot merged all of its runs. One job per spine batch per `BACKLOG_RETRY_MS`: the idempotency
+ * key `backlog:<spine id>:<period>` makes a spine batch asked for while its job is queued or
+ * running that same job, on every instance, and gives one whose job failed or was lost another
+ * chance in the next period. None while a compaction holds a claim on the shard. This process also
+ * remembers the last key it submitted for each of the `BACKLOG_KEYS_KEPT` shards it submitted for
+ * last, so most appends ask the job store nothing.
  *
  * NB: a full queue (or a stopping compactor) drops a request, counted as `dropped`; the trace keeps
  * the work (a non-compact spine batch), so a later append (its backlog request), the idle sweep or
@@ -28,6 +29,9 @@ import type { createCompactorShards } from './compactor-shards.js'
 
 /** How long a backlog request for one spine batch stands before it may be asked for again. */
 export const BACKLOG_RETRY_MS = 10 * 60 * 1000
+
+/** Shards whose last backlog key this process remembers (the oldest forgotten first). */
+export const BACKLOG_KEYS_KEPT = 4096
 
 /** Subscribes the compactor to the shards' merge requests; returns the unsubscribe. */
 export function startWriterMaintenance(
@@ -64,7 +68,10 @@ export function startWriterMaintenance(
     if (oldest === undefined || reqs.some((r) => covers(r.id, oldest.id))) return
     const key = `backlog:${formatSpineId(oldest.id)}:${Math.floor(now() / BACKLOG_RETRY_MS)}`
     if (lastBacklog.get(shardId) === key) return
+    // NB: re-inserted, so the map's first key is the one submitted for longest ago.
+    lastBacklog.delete(shardId)
     lastBacklog.set(shardId, key)
+    if (lastBacklog.size > BACKLOG_KEYS_KEPT) lastBacklog.delete(lastBacklog.keys().next().value as string)
     submit(oldest.desc, oldest.inputs, key)
   })
 }

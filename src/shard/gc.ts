@@ -186,7 +186,12 @@ export class ShardGc {
    * two passes (with a long trace, gigabytes). Nothing for a tombstone (a pass collects it).
    */
   committed(shardId: ShardId, head: Versioned<ShardState>): void {
-    if (isDeleted(head.state) || this.#truncating.has(shardId)) return
+    if (isDeleted(head.state)) {
+      // NB: nothing more is written to a tombstone: what was kept for the shard goes.
+      if (!this.#truncating.has(shardId)) this.#truncatedBelow.delete(shardId)
+      return
+    }
+    if (this.#truncating.has(shardId)) return
     if (head.seqno - (this.#truncatedBelow.get(shardId) ?? 0) < 2 * KEEP_VERSIONS) return
     const leasedFrom = oldestLiveLeaseSeqno(head.state, this.#o.now().getTime())
     const below = truncationBound(head.seqno - KEEP_VERSIONS, this.#o.leases.minSeqno(shardId), leasedFrom)
