@@ -3,8 +3,18 @@ import { EventEmitter, once } from 'node:events'
 import { describe, it } from 'node:test'
 import { every } from '../../src/compact/every.js'
 
+/** Keeps the event loop alive while `fn` runs: every()'s own timer does not (it is unref'd). */
+async function alive<T>(fn: () => Promise<T>): Promise<T> {
+  const keep = setInterval(() => undefined, 1000)
+  try {
+    return await fn()
+  } finally {
+    clearInterval(keep)
+  }
+}
+
 describe('every', () => {
-  it('stops once the run in progress has ended, and runs no more', async () => {
+  it('stops once the run in progress has ended, and runs no more', () => alive(async () => {
     const runs = new EventEmitter()
     let finish!: () => void
     let started = 0
@@ -33,9 +43,9 @@ describe('every', () => {
     await new Promise((resolve) => setTimeout(resolve, 20))
     assert.equal(started, 1)
     assert.deepEqual(errors, [])
-  })
+  }))
 
-  it('reports a failed run to onError and runs again', async () => {
+  it('reports a failed run to onError and runs again', () => alive(async () => {
     const errors: unknown[] = []
     const failed = new EventEmitter()
     let calls = 0
@@ -56,5 +66,5 @@ describe('every', () => {
       errors.slice(0, 2).map((e) => (e as Error).message),
       ['run 1', 'run 2'],
     )
-  })
+  }))
 })
