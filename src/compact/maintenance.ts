@@ -21,6 +21,7 @@
  * made at all.
  */
 import { isAppError } from '../errors.js'
+import { setNewest } from '../core/newest-map.js'
 import type { Shards } from '../shard/shards.js'
 import { covers, formatSpineId } from '../trace/spine-id.js'
 import { nonCompactMergeReqs } from '../trace/trace.js'
@@ -68,10 +69,7 @@ export function startWriterMaintenance(
     if (oldest === undefined || reqs.some((r) => covers(r.id, oldest.id))) return
     const key = `backlog:${formatSpineId(oldest.id)}:${Math.floor(now() / BACKLOG_RETRY_MS)}`
     if (lastBacklog.get(shardId) === key) return
-    // NB: re-inserted, so the map's first key is the one submitted for longest ago.
-    lastBacklog.delete(shardId)
-    lastBacklog.set(shardId, key)
-    if (lastBacklog.size > BACKLOG_KEYS_KEPT) lastBacklog.delete(lastBacklog.keys().next().value as string)
+    setNewest(lastBacklog, shardId, key, BACKLOG_KEYS_KEPT)
     submit(oldest.desc, oldest.inputs, key)
   })
 }

@@ -283,4 +283,3 @@ export class BodyPump {
     this.#fail(new AppError('BAD_REQUEST', 'body: the client closed the request before the body ended'))
   }
 }
-

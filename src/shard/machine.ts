@@ -11,6 +11,8 @@
  * callers must leave blobs alone.
  */
 import { randomUUID } from 'node:crypto'
+import { jsonFieldsThen } from '../core/json-splice.js'
+import { setNewest } from '../core/newest-map.js'
 import type { Consensus, SeqNo, VersionedData } from '../location/consensus.js'
 import { indeterminate, LocationError } from '../location/errors.js'
 
@@ -272,9 +274,9 @@ export class Machine<S> {
 
   /** The version's bytes: an `Envelope`'s JSON, the state written by the codec's `encodeBytes` when it has one. */
   #envelopeBytes(cmd: string, commandId: string, state: S): Buffer {
-    const head = JSON.stringify({ v: 1, cmd, commandId } satisfies Omit<Envelope, 'state'>)
+    const head = jsonFieldsThen({ v: 1, cmd, commandId } satisfies Omit<Envelope, 'state'>, 'state')
     const stateBytes = this.#codec.encodeBytes?.(state) ?? [Buffer.from(JSON.stringify(this.#codec.encode(state)))]
-    return Buffer.concat([Buffer.from(`${head.slice(0, -1)},"state":`), ...stateBytes, Buffer.from('}')])
+    return Buffer.concat([Buffer.from(head), ...stateBytes, Buffer.from('}')])
   }
 
   #remember(key: string, v: VersionedData): Versioned<S> {
@@ -286,13 +288,7 @@ export class Machine<S> {
 
   /** Caches `v` as the latest of `key`, forgetting the least recently stored key beyond the bound. */
   #store(key: string, v: Versioned<S>): void {
-    this.#cache.delete(key)
-    if (this.#cachedKeys === 0) return
-    this.#cache.set(key, v)
-    for (const oldest of this.#cache.keys()) {
-      if (this.#cache.size <= this.#cachedKeys) break
-      this.#cache.delete(oldest)
-    }
+    setNewest(this.#cache, key, v, this.#cachedKeys)
   }
 }
 

@@ -12,6 +12,7 @@ import * as ac from '../core/antichain.js'
 import type { Antichain } from '../core/antichain.js'
 import { inlineBytes, type HollowBatch } from '../core/batch.js'
 import type { ShardId } from '../core/ids.js'
+import { jsonFieldsThen } from '../core/json-splice.js'
 import { timestampKind, type TimestampKind, type TimestampKindName } from '../core/timestamp.js'
 import { dataTypeEquals, dataTypeToJson, parseDataType, type DataType } from '../columnar/data-type.js'
 import { checkEvolution } from '../columnar/evolution.js'
@@ -293,7 +294,7 @@ function fieldsJson(s: ShardState): Omit<ShardStateJson, 'trace'> {
 export const shardStateCodec: StateCodec<ShardState> = {
   encode: (s): ShardStateJson => ({ ...fieldsJson(s), trace: traceToJson(s.trace) }),
   // NB: every command writes the whole state; its trace's bytes reuse what earlier states converted.
-  encodeBytes: (s) => [Buffer.from(`${JSON.stringify(fieldsJson(s)).slice(0, -1)},"trace":`), ...traceToJsonBytes(s.trace), Buffer.from('}')],
+  encodeBytes: (s) => [Buffer.from(jsonFieldsThen(fieldsJson(s), 'trace')), ...traceToJsonBytes(s.trace), Buffer.from('}')],
   decode: (json) => {
     const j = json as ShardStateJson
     const tk = timestampKind(j.timestamp)

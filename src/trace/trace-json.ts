@@ -9,6 +9,7 @@ import * as ac from '../core/antichain.js'
 import { batchToJson, parseBatch, type HollowBatchJson } from '../core/batch.js'
 import * as descs from '../core/description.js'
 import type { DescriptionJson } from '../core/description.js'
+import { jsonFieldsThen } from '../core/json-splice.js'
 import type { TimestampJson, TimestampKind } from '../core/timestamp.js'
 import type { FuelingMerge, MergeState } from './merge-state.js'
 import type { IdHollowBatch, SpineBatch } from './spine-batch.js'
@@ -77,8 +78,8 @@ function entryText(tk: TimestampKind, p: IdHollowBatch): string {
 function spineBatchJsonBytes(tk: TimestampKind, sb: SpineBatch): Buffer {
   let bytes = spineBatchBytes.get(sb)
   if (bytes === undefined) {
-    const head = JSON.stringify({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len })
-    bytes = Buffer.from(`${head.slice(0, -1)},"parts":[${sb.parts.map((p) => entryText(tk, p)).join(',')}]}`)
+    const head = jsonFieldsThen({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len }, 'parts')
+    bytes = Buffer.from(`${head}[${sb.parts.map((p) => entryText(tk, p)).join(',')}]}`)
     spineBatchBytes.set(sb, bytes)
   }
   return bytes
@@ -90,8 +91,8 @@ function spineBatchJsonBytes(tk: TimestampKind, sb: SpineBatch): Buffer {
  */
 export function traceToJsonBytes(trace: Trace): Buffer[] {
   const tk = trace.tk
-  const head = JSON.stringify({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId })
-  const out: Buffer[] = [Buffer.from(`${head.slice(0, -1)},"levels":[`)]
+  const head = jsonFieldsThen({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId }, 'levels')
+  const out: Buffer[] = [Buffer.from(`${head}[`)]
   trace.levels.forEach((level, li) => {
     out.push(Buffer.from(`${li === 0 ? '' : ','}{"batches":[`))
     level.batches.forEach((sb, bi) => {
