@@ -189,6 +189,11 @@ export interface WriteTaskPayload {
   readonly timeKind: TimestampKindName
   /** Arrow bodies: the header from the query string; JSON bodies: null (it is in the body). */
   readonly header: WriteHeader | null
+  /**
+   * The shard's upper when the write began: a JSON body's append whose expectedUpper it is already
+   * past is refused (UPPER_MISMATCH) once its header is known, before the rest is written.
+   */
+  readonly shardUpper: Frontier
   /** Preferred order: how the batch's runs are sorted. */
   readonly order: SortOrder
   /** The schema id written into every part (the shard's latest). */

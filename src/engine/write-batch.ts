@@ -29,7 +29,7 @@ import { AppError } from '../errors.js'
 import type { WriteHeader, WriteStats, WriteTaskPayload } from './protocol.js'
 import type { BufferPool } from './buffer-pool.js'
 import { RunWriter, type RunWriterBuilders } from './run-writer.js'
-import { firstRowOutside, parseWriteBounds, parseWriteHeader, WRITE_HEADER_FIELDS, type WriteHeaderFields } from './write-header.js'
+import { firstRowOutside, parseWriteBounds, parseWriteHeader, refuseUnreachableAppend, WRITE_HEADER_FIELDS, type WriteHeaderFields } from './write-header.js'
 
 /** One part of the batch, built. NB: `updates` lives in buffers the next part reuses: consume it before `emit` resolves. */
 export interface WrittenPart {
@@ -157,6 +157,7 @@ export class BatchWrite {
       bodyErrors(() => json.end())
       await this.#takeJson(json)
       header = parseWriteHeader(this.#tk, this.#fields, 'body')
+      refuseUnreachableAppend(this.#tk, header, this.#payload.shardUpper)
       if (this.#desc === null) {
         this.#desc = userDesc(this.#tk, header)
         for (const rows of this.#waiting.splice(0)) await this.#accept(rows)
@@ -172,8 +173,9 @@ export class BatchWrite {
       const fields: WriteHeaderFields = this.#fields
       const bounds = parseWriteBounds(this.#tk, fields, 'body')
       this.#desc = description(bounds.lower, bounds.upper, ac.minimumFrontier(this.#tk))
-      // The append fields, when both are in already, are checked now rather than after the upload.
-      if (fields.append !== undefined && fields.expectedUpper !== undefined) parseWriteHeader(this.#tk, fields, 'body')
+      // The append fields, when both are in already, are checked now rather than after the upload,
+      // and so is whether the append can still succeed.
+      if (fields.append !== undefined && fields.expectedUpper !== undefined) refuseUnreachableAppend(this.#tk, parseWriteHeader(this.#tk, fields, 'body'), this.#payload.shardUpper)
       for (const rows of this.#waiting.splice(0)) await this.#accept(rows)
     }
     const rows = json.takeRows()

@@ -54,6 +54,22 @@ export function parseWriteHeader(tk: TimestampKind, fields: WriteHeaderFields, w
   return { lower, upper, append, expectedUpper }
 }
 
+/**
+ * UPPER_MISMATCH for an append that can never succeed: the shard's upper is not at or before its
+ * `expectedUpper`, and an upper only advances. Checked before a write's rows are written (with the
+ * upper the write began with) and again when its compare-and-append commits.
+ */
+export function refuseUnreachableAppend(tk: TimestampKind, header: WriteHeader, shardUpper: Antichain): void {
+  if (header.append && !ac.frontierLessEqual(tk, shardUpper, header.expectedUpper)) throw upperMismatch(tk, header.expectedUpper, shardUpper)
+}
+
+/** 409 UPPER_MISMATCH: a compare-and-append expected `expected` as the shard's upper, which is `current`. */
+export function upperMismatch(tk: TimestampKind, expected: Antichain, current: Antichain): AppError {
+  return new AppError('UPPER_MISMATCH', `expectedUpper ${ac.format(tk, expected)} is not the shard's upper ${ac.format(tk, current)}`, {
+    currentUpper: ac.toJson(tk, current),
+  })
+}
+
 function frontier(tk: TimestampKind, json: unknown, field: string, where: HeaderSource): Antichain {
   if (json === undefined && where === 'query' && !field.endsWith('expectedUpper')) {
     throw new AppError('INVALID_BATCH', `${field}: missing; with an Arrow body, lower and upper go in the query string as JSON (e.g. ?lower=[0]&upper=[10])`)

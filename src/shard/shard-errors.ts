@@ -44,11 +44,13 @@ export function bodyOf(req: WriteBatchRequest): Readable {
   }
 }
 
-/** A failure of a write task as the client should see it. */
-export function writeError(err: unknown): unknown {
+/** A failure of a write task as the client should see it (`shardUpper`: the upper the task was given). */
+export function writeError(err: unknown, tk: TimestampKind, shardUpper: Antichain): unknown {
   if (err instanceof WorkerExitError) {
     return new AppError('INTERNAL', 'the worker thread serving this write stopped before it finished; nothing was written (retry it)', {}, { cause: err })
   }
+  // NB: a worker's failure details hold no frontier: the upper it checked against is the one it was given.
+  if (err instanceof TaskError && err.code === 'UPPER_MISMATCH') return new AppError('UPPER_MISMATCH', err.message, { currentUpper: ac.toJson(tk, shardUpper) }, { cause: err })
   if (err instanceof TaskError && isErrorCode(err.code)) return new AppError(err.code, err.message, err.details, { cause: err })
   return err
 }

@@ -45,7 +45,7 @@ import type { AppendBatchResult, CreateShardRequest, PartRead, ShardsOptions, Sn
 import type { BatchPart } from '../core/batch.js'
 import type { WriteTaskPayload } from '../engine/protocol.js'
 import type { WorkerPool } from '../engine/worker-pool.js'
-import { parseWriteHeader } from '../engine/write-header.js'
+import { parseWriteHeader, refuseUnreachableAppend, upperMismatch } from '../engine/write-header.js'
 import { runWriteTask } from '../engine/write-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
@@ -321,6 +321,10 @@ export class Shards {
     const arrow = req.kind === 'arrow' || req.kind === 'arrow-body'
     // An Arrow body's header is checked before a byte of the body is read.
     const header = arrow ? parseWriteHeader(tk, { lower: req.lower, upper: req.upper, append: req.append, expectedUpper: req.expectedUpper }, 'query') : null
+    // An append the shard's upper is already past is refused before its body is read (a JSON
+    // body's, by the worker, once its header is in).
+    const shardUpper = upperOf(state)
+    if (header !== null) refuseUnreachableAppend(tk, header, shardUpper)
     const cfg = await this.#cfg()
     const payload: WriteTaskPayload = {
       format: arrow ? 'arrow' : 'json',
@@ -328,6 +332,7 @@ export class Shards {
       valType: schema.val,
       timeKind: tk.name,
       header,
+      shardUpper,
       order: cfg.persist_batch_preferred_order,
       schemaId: schema.id,
       targetSizeBytes: cfg.persist_blob_target_size,
@@ -354,7 +359,7 @@ export class Shards {
       } catch (err) {
         // The batch will never be appended: what it uploaded is garbage now.
         await this.#deleteParts(uploaded)
-        throw writeError(err)
+        throw writeError(err, tk, shardUpper)
       }
       const h = written.header
       const batch = builtBatch(userBatchDesc(tk, h.lower, h.upper), written.stats.rows, parts, written.stats.partsPerRun, cfg.persist_batch_preferred_order, schema.id)
@@ -550,9 +555,7 @@ export class Shards {
             const referenced = new Set(allHollowBatches((r.state as ShardState).trace).flatMap((b) => hollowKeys(shardId, b)))
             await this.#deleteParts(hollowKeys(shardId, batch).filter((k) => !referenced.has(k)))
           }
-          throw new AppError('UPPER_MISMATCH', `expectedUpper ${ac.format(tk, expectedUpper)} is not the shard's upper ${ac.format(tk, result.currentUpper)}`, {
-            currentUpper: ac.toJson(tk, result.currentUpper),
-          })
+          throw upperMismatch(tk, expectedUpper, result.currentUpper)
         }
         case 'invalid':
           throw new AppError('INVALID_BATCH', `body: ${result.error}`)

@@ -15,7 +15,7 @@ import { buildUpdates, oracleJson, rowsOf } from '../support/updates-oracle.js'
 const shape: Shape = { keyType: { type: 'utf8' }, valType: { type: 'int64' }, timeKind: 'u64' }
 
 function payload(): WriteTaskPayload {
-  return { format: 'arrow', keyType: shape.keyType, valType: shape.valType, timeKind: 'u64', header: { lower: [0n], upper: [10n], append: false, expectedUpper: [0n] }, order: 'structured', schemaId: 0, targetSizeBytes: 1 << 20, maxBodyBytes: 1 << 26 }
+  return { format: 'arrow', keyType: shape.keyType, valType: shape.valType, timeKind: 'u64', header: { lower: [0n], upper: [10n], append: false, expectedUpper: [0n] }, shardUpper: [0n], order: 'structured', schemaId: 0, targetSizeBytes: 1 << 20, maxBodyBytes: 1 << 26 }
 }
 
 /** An Arrow stream of `rows` cut into record batches of the given sizes (in turn, repeated). */

@@ -90,6 +90,7 @@ function payloadFor(shape: Shape, format: 'json' | 'arrow', targetSizeBytes: num
     valType: shape.valType,
     timeKind: shape.timeKind,
     header: format === 'arrow' ? { lower: [tk.minimum], upper: [], append: false, expectedUpper: [tk.minimum] } : null,
+    shardUpper: [tk.minimum],
     order: 'structured',
     schemaId: 0,
     targetSizeBytes,
