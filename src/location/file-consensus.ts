@@ -25,10 +25,20 @@
  * - NB: floor markers only ever grow (create-if-absent names); truncate removes superseded ones, so
  *   `floor/` holds one or two entries and is read in a single `getdents`, a consistent snapshot.
  * - Temp files are `.tmp-<hex>~` and never read; truncate removes ones older than ten minutes.
+ * - Finding the head without a listing: a key's directory holds up to TOMBSTONES + the live
+ *   versions, and listing it costs milliseconds of the caller's thread at thousands of names. So
+ *   the adapter remembers the last head it saw of each key (a hint) and looks for the names after
+ *   it, one at a time (at most PROBES), instead. This is sound because names are contiguous from
+ *   the deleted tombstones up to the head (a seqno is `expected + 1`, created only after the head
+ *   check saw `expected`; a version only ever becomes a tombstone, never absent, until it is more
+ *   than TOMBSTONES below the floor). So if `h` was a version and `h + 1` is absent, `h` is the
+ *   head, unless `h` was deleted meanwhile, which a floor at or below `h`, read after, rules out
+ *   (deleted names are below the floor). Any doubt, or a hint more than PROBES behind, lists.
  */
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { access, link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { setNewest } from '../core/newest-map.js'
 import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
 import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, noSpace, type Abortable } from './errors.js'
@@ -44,20 +54,29 @@ const TOMBSTONES = 10_000
 const LIST_CONCURRENCY = 16
 /** Re-reads when a version vanished between listing and reading it (a concurrent truncate). */
 const MAX_READ_ATTEMPTS = 8
+/** Names looked for past a key's hint before the head is found by listing instead. */
+const PROBES = 4
+/** Keys whose last seen head is remembered. */
+const MAX_HINTS = 4096
 
 const seqnoName = (seqno: SeqNo): string => String(seqno).padStart(20, '0')
 
 export interface FileConsensusOptions {
   /** Test hook, awaited between a compareAndSet's head check and its link (to stage races). */
   readonly beforeLink?: (key: string, seqno: SeqNo) => Promise<void>
-  /** Test hook, awaited before a reader reads the floor after its listing, and before it reads a version's data. */
+  /** Test hook, awaited before a reader reads the floor after its listing or probes, and before it reads a version's data. */
   readonly beforeRead?: (key: string, step: 'floor' | 'version') => Promise<void>
+  /** Test hook: tombstones kept below the floor (default TOMBSTONES), so tests can reach the deleted ones. */
+  readonly tombstones?: number
 }
 
 export class FileConsensus implements Consensus {
   readonly #root: string
   readonly #beforeLink: FileConsensusOptions['beforeLink']
   readonly #beforeRead: FileConsensusOptions['beforeRead']
+  readonly #tombstones: number
+  /** The last head seen of each key (see "Finding the head without a listing"). */
+  readonly #hints = new Map<string, SeqNo>()
   #closed = false
 
   /** `root` is created on the first write; a missing root reads as empty. */
@@ -65,6 +84,7 @@ export class FileConsensus implements Consensus {
     this.#root = resolve(root)
     this.#beforeLink = options.beforeLink
     this.#beforeRead = options.beforeRead
+    this.#tombstones = options.tombstones ?? TOMBSTONES
   }
 
   get root(): string {
@@ -112,7 +132,7 @@ export class FileConsensus implements Consensus {
     // The name exists: from here an error leaves the outcome unknown to the caller.
     try {
       await fsyncDir(dir)
-      if (data.seqno < (await this.#floor(dir)) - TOMBSTONES) {
+      if (data.seqno < (await this.#floor(dir)) - this.#tombstones) {
         // NB: a concurrent truncate may already have removed it (it is below the floor).
         await unlinkIfPresent(final)
         await fsyncDir(dir)
@@ -121,6 +141,7 @@ export class FileConsensus implements Consensus {
     } catch (err) {
       throw indeterminate(`file consensus compareAndSet "${key}": ${errorMessage(err)}`, err)
     }
+    this.#hint(key, data.seqno)
     return { kind: 'committed' }
   }
 
@@ -169,7 +190,7 @@ export class FileConsensus implements Consensus {
       for (const v of versions) {
         if (v >= floor) continue
         const path = join(dir, seqnoName(v))
-        if (v < floor - TOMBSTONES) {
+        if (v < floor - this.#tombstones) {
           await unlinkIfPresent(path)
         } else if (v >= before) {
           await tombstone(dir, path)
@@ -215,18 +236,46 @@ export class FileConsensus implements Consensus {
   async #head(key: string): Promise<VersionedData | null> {
     const dir = this.#dir(key)
     for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
-      const seqno = (await this.#live(key)).at(-1)
-      if (seqno === undefined) return null
+      const seqno = await this.#headSeqno(key)
+      if (seqno === null) return null
       await this.#beforeRead?.(key, 'version')
       const data = await readOrNull(join(dir, seqnoName(seqno)))
       // NB: a floor above the version, read after it, means it may have been a tombstone by then.
       if (data !== null && (await this.#floor(dir)) <= seqno) return { seqno, data }
+      this.#hints.delete(key)
     }
     throw determinate(`file consensus head "${key}": the head kept vanishing while read`)
   }
 
+  /** The head's seqno: found from the key's hint when it can be, else by listing. */
   async #headSeqno(key: string): Promise<SeqNo | null> {
-    return (await this.#live(key)).at(-1) ?? null
+    const hint = this.#hints.get(key)
+    const probed = hint === undefined ? null : await this.#probe(key, hint)
+    if (probed !== null) return probed
+    const head = (await this.#live(key)).at(-1) ?? null
+    if (head === null) this.#hints.delete(key)
+    else this.#hint(key, head)
+    return head
+  }
+
+  /**
+   * The head, if it is at most PROBES past `hint` (a head seen before): the last name present
+   * after it, checked against the floor read after the probes. Null when that cannot be known so.
+   */
+  async #probe(key: string, hint: SeqNo): Promise<SeqNo | null> {
+    const dir = this.#dir(key)
+    let head = hint
+    while (await nameExists(join(dir, seqnoName(head + 1)))) {
+      if (++head - hint > PROBES) return null
+    }
+    await this.#beforeRead?.(key, 'floor')
+    if ((await this.#floor(dir)) > head) return null
+    if (head !== hint) this.#hint(key, head)
+    return head
+  }
+
+  #hint(key: string, seqno: SeqNo): void {
+    setNewest(this.#hints, key, seqno, MAX_HINTS)
   }
 
   /**
@@ -313,6 +362,17 @@ async function readOrNull(path: string): Promise<Uint8Array | null> {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
   } catch (err) {
     if (hasCode(err, 'ENOENT')) return null
+    throw err
+  }
+}
+
+/** Whether a file (or anything) has the name `path`. */
+async function nameExists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return false
     throw err
   }
 }
