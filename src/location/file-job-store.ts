@@ -88,6 +88,11 @@ interface Waiting {
   readonly reject: (err: unknown) => void
 }
 
+/** A record of the shared document as a caller may have it: its data a copy of its own. */
+function own(job: JobRecord | null): JobRecord | null {
+  return job === null ? null : Object.freeze({ ...job, data: jsonCopy(job.data) })
+}
+
 /** Rejects a waiting call whose caller gave up (its signal aborted); true if it did. */
 function settleIfAborted(w: Waiting): boolean {
   if (w.opts?.signal?.aborted !== true) return false
@@ -104,6 +109,13 @@ export class FileJobStore implements JobStore {
   readonly #onRead: (path: string) => void
   readonly #beforeWrite: (step: string) => void
   readonly #listeners = new Set<() => void>()
+  /**
+   * The document as the last lookup read it. A version is never rewritten, so a lookup that finds
+   * the same seqno takes it instead of parsing the version again: a parse costs ~3.5 ms of the event
+   * loop with 1,000 jobs queued, and every lookup, listing and count reads the document. Its records
+   * leave the store as copies (`own`): a caller may change what it is given.
+   */
+  #doc: Doc | null = null
   /** Calls that change the document, waiting for the group commit (`#apply`). */
   #waiting: Waiting[] = []
   #committing = false
@@ -141,22 +153,27 @@ export class FileJobStore implements JobStore {
 
   async get(id: string, opts?: Abortable): Promise<JobRecord | null> {
     this.#check(opts)
-    return this.#guard('get', opts, async () => findJob((await this.#read()).jobs, id) ?? (await this.#archive.get(id)))
+    return this.#guard('get', opts, async () => own(findJob((await this.#read(true)).jobs, id)) ?? (await this.#archive.get(id)))
   }
 
   async byIdempotencyKey(shardId: string, idempotencyKey: string, opts?: Abortable): Promise<JobRecord | null> {
     this.#check(opts)
-    return this.#guard('byIdempotencyKey', opts, async () => jobByKey((await this.#read()).jobs, shardId, idempotencyKey) ?? (await this.#archive.byKey(shardId, idempotencyKey)))
+    return this.#guard('byIdempotencyKey', opts, async () => own(jobByKey((await this.#read(true)).jobs, shardId, idempotencyKey)) ?? (await this.#archive.byKey(shardId, idempotencyKey)))
   }
 
   async list(filter: JobFilter, opts?: Abortable): Promise<JobPage> {
     this.#check(opts)
-    return this.#guard('list', opts, async () => this.#archive.list((await this.#read()).jobs, filter))
+    return this.#guard('list', opts, async () => {
+      const doc = await this.#read(true)
+      const page = await this.#archive.list(doc.jobs, filter)
+      const shared = new Set(doc.jobs)
+      return { ...page, jobs: page.jobs.map((j) => (shared.has(j) ? (own(j) as JobRecord) : j)) }
+    })
   }
 
   async active(opts?: Abortable): Promise<{ readonly queued: number; readonly running: number }> {
     this.#check(opts)
-    const { jobs } = await this.#guard('active', opts, () => this.#read())
+    const { jobs } = await this.#guard('active', opts, () => this.#read(true))
     return { queued: countStatus(jobs, 'queued'), running: countStatus(jobs, 'running') }
   }
 
@@ -194,7 +211,7 @@ export class FileJobStore implements JobStore {
 
   async deadlinePassed(now: number, limit: number, opts?: Abortable): Promise<readonly JobRecord[]> {
     this.#check(opts)
-    return deadlinePassedJobs((await this.#guard('deadlinePassed', opts, () => this.#read())).jobs, now, limit)
+    return deadlinePassedJobs((await this.#guard('deadlinePassed', opts, () => this.#read(true))).jobs, now, limit).map((j) => own(j) as JobRecord)
   }
 
   /** Moves every final job out of the document, then purges the archive (see JobArchive.purge). */
@@ -386,13 +403,20 @@ export class FileJobStore implements JobStore {
     }
   }
 
-  async #read(): Promise<Doc> {
+  /**
+   * The document. `lookup`: the one lookups share (`#doc`), whose records must not leave the store
+   * as they are; else a version of the caller's own (changes build their results from it).
+   */
+  async #read(lookup = false): Promise<Doc> {
     this.#onRead(join(this.#consensus.root, DOC_KEY))
     const head = await this.#consensus.head(DOC_KEY)
     if (head === null) return { seqno: null, jobs: [] }
+    if (lookup && this.#doc !== null && this.#doc.seqno === head.seqno) return this.#doc
     const parsed = JSON.parse(new TextDecoder().decode(head.data)) as { v?: unknown; jobs?: JobRecord[] }
     if (parsed.v !== 1 || !Array.isArray(parsed.jobs)) throw determinate(`file job store ${this.#root}: the jobs document is not one this version of compactd wrote`)
-    return { seqno: head.seqno, jobs: parsed.jobs.map((j) => Object.freeze(j)) }
+    const doc = { seqno: head.seqno, jobs: parsed.jobs.map((j) => Object.freeze(j)) }
+    if (lookup) this.#doc = doc
+    return doc
   }
 
   /** Writes `jobs` as the version after `doc`'s; false on a mismatch. Errors are the consensus store's. */

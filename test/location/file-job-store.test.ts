@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -75,6 +75,33 @@ describe('FileJobStore', () => {
     assert.deepEqual(await s.byIdempotencyKey('s-one', 'b'), jobs[5])
     assert.equal((await s.insert(queuedJob({ idempotencyKey: 'a' }), 10)).kind, 'exists')
     await s.close()
+  })
+
+  it('parses an unchanged document once for lookups, hands out copies, and sees another instance’s change', async () => {
+    const dir = join(root, 'parsed-once')
+    const s = new FileJobStore(dir)
+    const other = new FileJobStore(dir)
+    const job = await put(s, queuedJob({ data: { list: [1] } }))
+    const first = (await s.get(job.id)) as JobRecord
+    assert.deepEqual(first, job)
+    // The version read is not parsed again: damaged in place (which never happens), it still answers.
+    const versions = join(dir, 'active', Buffer.from('jobs').toString('hex'))
+    const head = (await readdir(versions)).filter((n) => /^[0-9]{20}$/.test(n)).sort().at(-1) as string
+    const bytes = await readFile(join(versions, head))
+    await writeFile(join(versions, head), 'not json')
+    const again = (await s.get(job.id)) as JobRecord
+    assert.deepEqual(again, job)
+    assert.deepEqual((await s.list({ limit: 10 })).jobs.map((j) => j.id), [job.id])
+    await writeFile(join(versions, head), bytes)
+    // Each caller has its own copy of the data.
+    ;(again.data as { list: number[] }).list.push(2)
+    assert.deepEqual(((await s.get(job.id)) as JobRecord).data, { list: [1] })
+    const claimed = await other.claim('elsewhere', 2_000, 60_000)
+    assert.equal(claimed?.id, job.id)
+    const after = await s.get(job.id)
+    assert.deepEqual({ status: after?.status, owner: after?.owner }, { status: 'running', owner: 'elsewhere' })
+    await s.close()
+    await other.close()
   })
 
   it('a purged job stays purged when a stale flusher archives it again, and its id is never taken again', async () => {
