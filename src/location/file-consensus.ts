@@ -77,6 +77,11 @@ export class FileConsensus implements Consensus {
   readonly #tombstones: number
   /** The last head seen of each key (see "Finding the head without a listing"). */
   readonly #hints = new Map<string, SeqNo>()
+  /**
+   * Keys seen with a version: they have one for good (the head is never truncated), so `list`
+   * reads no directory of theirs again. As many as the store has keys.
+   */
+  readonly #keys = new Set<string>()
   #closed = false
 
   /** `root` is created on the first write; a missing root reads as empty. */
@@ -216,12 +221,12 @@ export class FileConsensus implements Consensus {
         if (this.#dir(key) === join(this.#root, name)) candidates.push(key) // else not an encoding this adapter writes
       }
       // Two directory reads per key: a few at a time, or a listing of 10,000 keys takes seconds.
-      const live = new Array<boolean>(candidates.length).fill(false)
+      const live = candidates.map((key) => this.#keys.has(key))
       let next = 0
       const worker = async (): Promise<void> => {
         while (next < candidates.length) {
           const i = next++
-          live[i] = (await this.#headSeqno(candidates[i] as string)) !== null
+          if (!live[i]) live[i] = (await this.#headSeqno(candidates[i] as string)) !== null
         }
       }
       await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, candidates.length) }, worker))
@@ -276,6 +281,7 @@ export class FileConsensus implements Consensus {
 
   #hint(key: string, seqno: SeqNo): void {
     setNewest(this.#hints, key, seqno, MAX_HINTS)
+    this.#keys.add(key)
   }
 
   /**

@@ -37,7 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('scan' as const), by, from: fc.nat(60) }) },
 )
 
-describe('FileConsensus heads from hints', () => {
+describe('FileConsensus: what an instance remembers of the keys it saw', () => {
   let root: string
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'compactd-fc-hints-'))
@@ -113,6 +113,22 @@ describe('FileConsensus heads from hints', () => {
     )
     console.log(`operations of an instance whose hint was behind deleted names: ${listedPastDeleted}`)
     assert.ok(listedPastDeleted > 0, 'the generator reached hints behind deleted names')
+  })
+
+  it('list reads each key’s directory once: a key seen with a version has one for good', async () => {
+    const dir = join(root, 'list-once')
+    const writer = new FileConsensus(dir)
+    const reads: string[] = []
+    const reader = new FileConsensus(dir, { beforeRead: async (key) => void reads.push(key) })
+    for (const key of ['a', 'b', 'c']) await writer.compareAndSet(key, null, v(0))
+    assert.deepEqual((await reader.list()).sort(), ['a', 'b', 'c'])
+    assert.deepEqual(reads.sort(), ['a', 'b', 'c'])
+    reads.length = 0
+    await writer.compareAndSet('d', null, v(0))
+    await writer.truncate('a', 0)
+    assert.deepEqual((await reader.list()).sort(), ['a', 'b', 'c', 'd'])
+    assert.deepEqual(reads, ['d'], 'only the new key is read')
+    for (const c of [writer, reader]) await c.close()
   })
 
   it('a head read from a hint does not list the directory: the names after it are looked for one at a time', async () => {
