@@ -58,14 +58,14 @@ export function whyLine(c: CompactionJson): string {
   return ''
 }
 
-/** `3/8 chunks · 1.2 MiB read · eta 4s`: the live counters in one line. */
+/** `3/8 chunks · 2 applied · 1.2k rows read · 1.2 MiB written · eta 4s`: the counters in one line (an eta only while it runs). */
 export function progressLine(c: CompactionJson): string {
   const p = c.progress
   if (p === undefined) return ''
   const parts = [`${p.chunksDone}/${p.chunksTotal} chunks`]
   if (typeof p.chunksApplied === 'number') parts.push(`${p.chunksApplied} applied`)
   parts.push(`${formatCount(p.updatesRead)} rows read`, `${formatBytes(p.bytesWritten)} written`)
-  if (typeof p.etaSeconds === 'number') parts.push(`eta ${formatDuration(p.etaSeconds * 1000)}`)
+  if (typeof p.etaSeconds === 'number' && c.status === 'running') parts.push(`eta ${formatDuration(p.etaSeconds * 1000)}`)
   return parts.join(' · ')
 }
 

@@ -1,7 +1,7 @@
 /** What the clients derive from a Compaction: fraction, outcome, why-line and timeline, old and new servers alike. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fractionOf, outcomeOf, timelineOf, whyLine } from '../../src/client/compaction-view.js'
+import { fractionOf, outcomeOf, progressLine, timelineOf, whyLine } from '../../src/client/compaction-view.js'
 import type { CompactionJson } from '../../src/client/wire.js'
 
 const base: CompactionJson = {
@@ -50,5 +50,11 @@ describe('compaction view', () => {
     assert.match(t[1]?.detail ?? '', /after 2\.0s queued on i-1/)
     assert.match(t[3]?.detail ?? '', /after 3\.0s running; TIMED_OUT: timed out after 90s/)
     assert.equal(whyLine({ ...base, reason: { code: 'BELOW_HEURISTICS', message: 'too small' } }), 'BELOW_HEURISTICS: too small')
+  })
+
+  it('progress line: the counters, with an eta only while it runs (a finished one has nothing left)', () => {
+    const p = { ...base.progress!, chunksApplied: 1, etaSeconds: 4 }
+    assert.equal(progressLine({ ...base, progress: p }), '1/2 chunks · 1 applied · 25 rows read · 2 B written · eta 4.0s')
+    assert.equal(progressLine({ ...base, status: 'succeeded', progress: { ...p, chunksDone: 2, chunksApplied: 2, etaSeconds: 0 } }), '2/2 chunks · 2 applied · 25 rows read · 2 B written')
   })
 })
