@@ -93,14 +93,18 @@ const SPECS: Readonly<Record<Key, Spec>> = {
 
 export const AUTH_TOKEN_ENV = 'COMPACTD_AUTH_TOKEN'
 
+/** The help's columns: as wide as the longest flag and variable, so every description starts at one column. */
+const FLAG_WIDTH = Math.max(...Object.values(SPECS).map((s) => s.flag.length))
+const ENV_WIDTH = Math.max(AUTH_TOKEN_ENV.length, ...Object.values(SPECS).map((s) => s.env.length))
+
 export const USAGE = [
   'Usage: compactd [options]',
   '',
   'Every option may also be set by the environment variable shown; a flag wins over the variable.',
   '',
-  ...Object.values(SPECS).map((s) => `  --${s.flag.padEnd(16)} ${s.env.padEnd(24)} ${s.help}`),
-  `  ${''.padEnd(18)} ${AUTH_TOKEN_ENV.padEnd(24)} bearer token (≥ ${MIN_AUTH_TOKEN_LENGTH} characters) required on /v1 routes; environment only`,
-  `  --${'help'.padEnd(16)} ${''.padEnd(24)} print this and exit`,
+  ...Object.values(SPECS).map((s) => `  --${s.flag.padEnd(FLAG_WIDTH)} ${s.env.padEnd(ENV_WIDTH)} ${s.help}`),
+  `  ${''.padEnd(FLAG_WIDTH + 2)} ${AUTH_TOKEN_ENV.padEnd(ENV_WIDTH)} bearer token (≥ ${MIN_AUTH_TOKEN_LENGTH} characters) required on /v1 routes; environment only`,
+  `  --${'help'.padEnd(FLAG_WIDTH)} ${''.padEnd(ENV_WIDTH)} print this and exit`,
   '',
 ].join('\n')
 

@@ -203,4 +203,12 @@ describe('redaction and help', () => {
       assert.ok(USAGE.includes(name), name)
     }
   })
+
+  it('lines the help up: every variable and every description starts at the same column', () => {
+    const rows = USAGE.split('\n').filter((l) => /COMPACTD_/.test(l))
+    assert.ok(rows.length >= 17)
+    assert.equal(new Set(rows.map((l) => l.indexOf('COMPACTD_'))).size, 1, USAGE)
+    const help = /^ {2}--help +/.exec(USAGE.split('\n').find((l) => l.startsWith('  --help')) ?? '')?.[0].length
+    assert.deepEqual(new Set([help, ...rows.map((l) => /^.*?COMPACTD_[A-Z_]+ +/.exec(l)?.[0].length)]), new Set([help]), USAGE)
+  })
 })
