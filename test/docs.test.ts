@@ -1,6 +1,7 @@
 /**
  * The repository explains itself: every relative link (and anchor) in docs/*.md and README.md
- * resolves, and no tracked file points to a document outside the repository.
+ * resolves, no tracked file points to a document outside the repository, and the settings tables
+ * list every start-up setting and dynamic config the code has.
  *
  * Anchors are GitHub's: a heading's text lowercased, punctuation dropped, spaces turned into
  * hyphens, and `-1`, `-2`… appended to repeats.
@@ -11,6 +12,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { CONFIG_NAMES } from '../src/dyncfg/registry.js'
+import { AUTH_TOKEN_ENV, USAGE } from '../src/settings.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -183,6 +186,21 @@ describe('docs', () => {
     const files = new Set([...pages, 'README.md', ...trackedFiles().filter((f) => f.endsWith('.md'))])
     const problems = [...files].flatMap(brokenLinks)
     assert.ok(problems.length === 0, `broken links:\n${problems.join('\n')}`)
+  })
+
+  it('lists every start-up setting (README, operations.md) and every dynamic config (operations.md) in a table row', () => {
+    const rows = (file: string): string[] => readFileSync(join(ROOT, file), 'utf8').split('\n').filter((l) => l.startsWith('|'))
+    const settings = [...USAGE.matchAll(/--([a-z-]+) +(COMPACTD_[A-Z_]+)/g)].map((m) => ({ flag: `--${m[1]}`, env: m[2] as string }))
+    assert.ok(settings.length >= 16)
+    const missing: string[] = []
+    for (const file of ['README.md', 'docs/operations.md']) {
+      const table = rows(file)
+      for (const { flag, env } of settings) if (!table.some((r) => r.includes(`\`${env}\``) && r.includes(`\`${flag}\``))) missing.push(`${file}: ${env} / ${flag}`)
+      if (!table.some((r) => r.includes(`\`${AUTH_TOKEN_ENV}\``))) missing.push(`${file}: ${AUTH_TOKEN_ENV}`)
+    }
+    const configs = rows('docs/operations.md')
+    for (const name of CONFIG_NAMES) if (!configs.some((r) => r.startsWith(`| \`${name}\` |`))) missing.push(`docs/operations.md: dynamic config ${name}`)
+    assert.deepEqual(missing, [])
   })
 
   it('has no file refer to a document outside the repository', () => {
