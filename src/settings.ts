@@ -14,6 +14,7 @@ import { z } from 'zod'
 import { parseDuration } from './dyncfg/duration.js'
 import { DEFAULT_WORKER_NICE } from './engine/worker-pool.js'
 import { DEFAULT_REUSE_IDLE_MS } from './engine/reuse-idle.js'
+import { storeUrlProblem } from './location/open.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -142,8 +143,8 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const host = field('host', hostSchema, () => '127.0.0.1')
   const dataDir = field('dataDir', nonEmpty, () => './data')
   const absDataDir = resolve(dataDir)
-  const blobUrl = field('blobUrl', storeUrl(STORE_SCHEMES.blob), () => pathToFileURL(join(absDataDir, 'blob')).href)
-  const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus), () => pathToFileURL(join(absDataDir, 'consensus')).href)
+  const blobUrl = field('blobUrl', storeUrl(STORE_SCHEMES.blob, 'blob'), () => pathToFileURL(join(absDataDir, 'blob')).href)
+  const consensusUrl = field('consensusUrl', storeUrl(STORE_SCHEMES.consensus, 'consensus'), () => pathToFileURL(join(absDataDir, 'consensus')).href)
   const workers = field('workers', integerIn(1, 1024), () => Math.max(1, availableParallelism()))
   const workerNice = field('workerNice', integerIn(0, 19), () => DEFAULT_WORKER_NICE)
   const reuseIdleMs = field('reuseIdleMs', durationAtMost(MAX_TIMER_MS, '24h'), () => DEFAULT_REUSE_IDLE_MS)
@@ -298,18 +299,19 @@ const hostSchema = z
     error: 'must be an IP address or a host name',
   })
 
-function storeUrl(schemes: readonly string[]): z.ZodType<string> {
+/** A store URL of one of `schemes` whose form the store accepts (storeUrlProblem), checked before anything is opened. */
+function storeUrl(schemes: readonly string[], kind: 'blob' | 'consensus'): z.ZodType<string> {
   const message = `must be a URL with scheme ${schemes.map((s) => `${s}//`).join(', ')}`
-  return z.string().refine(
-    (s) => {
-      try {
-        return schemes.includes(new URL(s).protocol)
-      } catch {
-        return false
-      }
-    },
-    { error: message },
-  )
+  return z.string().superRefine((s, ctx) => {
+    let protocol: string
+    try {
+      protocol = new URL(s).protocol
+    } catch {
+      protocol = ''
+    }
+    const problem = schemes.includes(protocol) ? storeUrlProblem(s, kind) : message
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem })
+  })
 }
 
 const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KiB: KIB, MiB: MIB, GiB: GIB }

@@ -112,6 +112,12 @@ describe('parseSettings', () => {
     ['blob scheme', ['--blob', 'http://x'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['blob not a URL', ['--blob', 'data/blob'], {}, '--blob/COMPACTD_BLOB: must be a URL with scheme mem://, file://, s3://'],
     ['consensus scheme', [], { COMPACTD_CONSENSUS: 's3://b' }, '--consensus/COMPACTD_CONSENSUS: must be a URL with scheme mem://, file://, postgres://, postgresql://'],
+    // A malformed URL of a known scheme is a bad setting (exit 2), not a store that failed to open (exit 1).
+    ['s3 parameter', ['--blob', 's3://bucket/p?foo=1'], {}, '--blob/COMPACTD_BLOB: unknown parameter "foo"; allowed: endpoint, region, forcePathStyle'],
+    ['s3 bucket name', [], { COMPACTD_BLOB: 's3://b/p' }, '--blob/COMPACTD_BLOB: bucket "b" is not a valid S3 bucket name'],
+    ['s3 endpoint', ['--blob', 's3://bucket?endpoint=ftp://x'], {}, '--blob/COMPACTD_BLOB: endpoint "ftp://x" must be http(s)://'],
+    ['file URL with a host', ['--consensus', 'file://host/x'], {}, '--consensus/COMPACTD_CONSENSUS: a file URL is file:///abs/path or file://./relative (a host is not allowed)'],
+    ['mem URL with a path', ['--blob', 'mem://x'], {}, '--blob/COMPACTD_BLOB: a mem:// URL takes no host, path or query'],
     ['body limit unit', ['--body-limit', '64MB'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
     ['body limit zero', ['--body-limit', '0'], {}, '--body-limit/COMPACTD_BODY_LIMIT: must be a byte count in [1, 4294967296], optionally with a unit B, KiB, MiB or GiB'],
     ['grace without unit', ['--shutdown-grace', '30'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: a duration string needs a unit (d, h, m, s or ms), got "30"'],

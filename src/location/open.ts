@@ -53,11 +53,7 @@ export async function openConsensus(url: string, opts: OpenOptions = {}): Promis
       return new FileConsensus(filePath(url, 'consensus', opts))
     case 'postgres':
     case 'postgresql':
-      try {
-        new URL(url)
-      } catch {
-        throw urlError(url, 'consensus', 'not a valid postgres:// URL')
-      }
+      postgresUrl(url, 'consensus')
       try {
         return await PostgresConsensus.open({ connectionString: url })
       } catch (err) {
@@ -91,11 +87,7 @@ export async function openJobStore(consensusUrl: string, opts: OpenOptions = {})
       return new FileJobStore(join(filePath(consensusUrl, 'job', opts), JOBS_DIR))
     case 'postgres':
     case 'postgresql':
-      try {
-        new URL(consensusUrl)
-      } catch {
-        throw urlError(consensusUrl, 'job', 'not a valid postgres:// URL')
-      }
+      postgresUrl(consensusUrl, 'job')
       try {
         return await PostgresJobStore.open({ connectionString: consensusUrl })
       } catch (err) {
@@ -103,6 +95,25 @@ export async function openJobStore(consensusUrl: string, opts: OpenOptions = {})
       }
     default:
       throw urlError(consensusUrl, 'job', `unknown scheme "${scheme}"; use the consensus store's URL: mem://, file:///abs/path, file://./relative or postgres://…`)
+  }
+}
+
+/**
+ * What is wrong with the form of a store URL (null when nothing), without opening the store: the
+ * scheme, a mem:// URL's emptiness, a file URL's path, an s3 URL's bucket, parameters and endpoint,
+ * a postgres URL's syntax. Start-up settings check it, so a malformed URL is a bad setting.
+ */
+export function storeUrlProblem(url: string, kind: 'blob' | 'consensus'): string | null {
+  const scheme = schemeOf(url)
+  try {
+    if (scheme === 'mem') checkMem(url, kind)
+    else if (scheme === 'file') filePath(url, kind, {})
+    else if (scheme === 's3' && kind === 'blob') s3Options(url)
+    else if ((scheme === 'postgres' || scheme === 'postgresql') && kind === 'consensus') postgresUrl(url, kind)
+    else return kind === 'blob' ? 'use mem://, file:///abs/path, file://./relative or s3://bucket/prefix' : 'use mem://, file:///abs/path, file://./relative or postgres://…'
+    return null
+  } catch (err) {
+    return (err as UrlError).rule ?? errorMessage(err)
   }
 }
 
@@ -199,6 +210,19 @@ function s3Options(url: string): ConstructorParameters<typeof S3Blob>[0] {
   }
 }
 
-function urlError(url: string, what: string, rule: string, cause?: unknown): Error {
-  return new Error(`${what} store URL ${describeUrl(url)}: ${rule}`, cause === undefined ? undefined : { cause })
+interface UrlError extends Error {
+  /** The rule broken, without the URL. */
+  readonly rule?: string
+}
+
+function urlError(url: string, what: string, rule: string, cause?: unknown): UrlError {
+  return Object.assign(new Error(`${what} store URL ${describeUrl(url)}: ${rule}`, cause === undefined ? undefined : { cause }), { rule })
+}
+
+function postgresUrl(url: string, what: string): void {
+  try {
+    new URL(url)
+  } catch {
+    throw urlError(url, what, 'not a valid postgres:// URL')
+  }
 }
