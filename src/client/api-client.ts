@@ -144,7 +144,7 @@ export class ApiClient {
   async listShards(q: { name?: string; namePrefix?: string; limit?: number; cursor?: string } = {}): Promise<ShardPage> {
     const limit = q.limit ?? PAGE_SIZE
     const page = (await this.#json('GET', `/v1/shards${query({ name: q.name, namePrefix: q.namePrefix, limit, cursor: q.cursor })}`)) as ShardPage
-    return page.nextCursor === undefined ? { shards: page.shards ?? [] } : { shards: page.shards ?? [], nextCursor: page.nextCursor }
+    return typeof page.nextCursor !== 'string' ? { shards: page.shards ?? [] } : { shards: page.shards ?? [], nextCursor: page.nextCursor }
   }
 
   async shard(id: string): Promise<ShardJson> {
@@ -231,7 +231,8 @@ export class ApiClient {
     const compactions = (page.compactions ?? []).filter(
       (c) => (q.shardId === undefined || c.shardId === q.shardId) && (q.status === undefined || c.status === q.status) && (q.source === undefined || c.source === q.source),
     )
-    return page.nextCursor === undefined ? { compactions: compactions.slice(0, limit) } : { compactions, nextCursor: page.nextCursor }
+    // NB: the last page's nextCursor is null (absent from older servers): either way, no next page.
+    return typeof page.nextCursor !== 'string' ? { compactions: compactions.slice(0, limit) } : { compactions, nextCursor: page.nextCursor }
   }
 
   async compaction(id: string): Promise<CompactionJson> {

@@ -47,6 +47,10 @@ describe('ApiClient', { timeout: 120_000 }, () => {
     assert.equal(events.at(-1)?.data.id, submitted.compaction.id)
     assert.equal((await s.client.listCompactions({ shardId: shard.shardId, limit: 1 })).compactions.length, 1)
     assert.deepEqual((await s.client.listCompactions({ source: 'maintenance' })).compactions.filter((c) => c.source !== 'maintenance'), [])
+    // The last page (null nextCursor on the wire) has no next page: compactctl status printed "queue depth: 0+".
+    const last = await s.client.listCompactions({ status: 'queued' })
+    assert.deepEqual(last, { compactions: [] })
+    assert.equal('nextCursor' in (await s.client.listCompactions({ shardId: shard.shardId })), false)
 
     const missing = await rejection(s.client.shard('s00000000-0000-4000-8000-000000000000'))
     assert.deepEqual([missing.status, missing.code, missing.notFound], [404, 'SHARD_NOT_FOUND', true])
