@@ -209,6 +209,14 @@ describe('docs', () => {
   })
 })
 
+describe('the build the docs describe', () => {
+  it('npm run build builds what node dist/src/main.js serves: the server and the console (dist/ui)', () => {
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+    assert.match(scripts['build'] ?? '', /tsc -p tsconfig\.build\.json/)
+    assert.match(scripts['build'] ?? '', /npm run build:ui/)
+  })
+})
+
 describe('the docs test itself', () => {
   it('makes GitHub anchors', () => {
     assert.equal(slug('Stage D: merging the runs'), 'stage-d-merging-the-runs')
