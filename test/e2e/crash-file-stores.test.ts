@@ -52,10 +52,17 @@ describe('compactd on file stores, killed mid-work and restarted', () => {
     const rand = mulberry32(SEED)
     const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1))
     const home = await mkdtemp(join(tmpdir(), 'compactd-crash-'))
-    t.after(() => rm(home, { recursive: true, force: true }))
     const dataDir = join(home, 'data')
     let server: ServerProcess | null = null
-    t.after(() => server?.kill())
+    // One hook, in this order: the server is gone before its data dir is removed. (Two hooks ran
+    // the removal first, while the server still wrote its job store: ENOTEMPTY, and the server,
+    // left running, kept the test process alive.)
+    t.after(async () => {
+      const last = server as ServerProcess | null
+      last?.kill()
+      await last?.exited().catch(() => undefined)
+      await rm(home, { recursive: true, force: true })
+    })
     let url = ''
 
     const start = async (): Promise<void> => {
