@@ -12,6 +12,7 @@ import { configsCommands } from './configs-commands.js'
 import { DEFAULT_URL } from './context.js'
 import { EXIT } from './exit-codes.js'
 import { jobsCommands } from './jobs-commands.js'
+import { exitOnClosedOutput } from './output.js'
 import { shardsCommands } from './shards-commands.js'
 import { shardsDataCommands } from './shards-data-commands.js'
 import { statusCommand } from './status-command.js'
@@ -48,6 +49,7 @@ function allCommands(c: Command): Command[] {
   return c.commands.flatMap((s) => [s, ...allCommands(s)])
 }
 
+exitOnClosedOutput()
 try {
   await program().parseAsync(process.argv)
 } catch (err) {

@@ -5,7 +5,7 @@
  */
 import Table from 'cli-table3'
 import { isApiError } from '../client/api-client.js'
-import { exitCodeOf, type ExitCode } from './exit-codes.js'
+import { EXIT, exitCodeOf, type ExitCode } from './exit-codes.js'
 
 export interface Io {
   readonly out: NodeJS.WritableStream & { isTTY?: boolean }
@@ -13,6 +13,21 @@ export interface Io {
 }
 
 export const processIo: Io = { out: process.stdout, err: process.stderr }
+
+/**
+ * A reader that goes away (`| head`, a pager quit early) ends the command without an error: it has
+ * what it wanted. Without a listener, the EPIPE of the next write was an uncaught 'error' event: a
+ * stack trace on stderr and exit 1. Another failure to write the output is one line and exit 1.
+ */
+export function exitOnClosedOutput(streams: readonly NodeJS.WritableStream[] = [process.stdout, process.stderr]): void {
+  for (const s of streams) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT.OK)
+      // NB: stderr may be the stream that failed; the exit code still says so.
+      process.stderr.write(`compactctl: ERROR: cannot write the output: ${err.message}\n`, () => process.exit(EXIT.FAILURE))
+    })
+  }
+}
 
 export class Output {
   readonly json: boolean
