@@ -428,6 +428,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/shards/{shardId}/spine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One shard with its spine batches counted, not listed
+         * @description The shard as GET /v1/shards/{shardId} shows it but for its schemas and hollow batches: each spine batch carries its counts (stats) instead of its batches and their parts. Its size grows with the spine (a few spine batches per level), not with the trace: a view of the spine of a shard whose compaction fell behind reads kilobytes, where the whole shard is megabytes.
+         */
+        get: operations["getShardSpine"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -794,6 +814,36 @@ export interface components {
             nextCursor?: string;
             shards: components["schemas"]["ShardSummary"][];
         };
+        ShardSpine: {
+            /** @description Reader leases in the shard's state: snapshot reads in flight (or recent) on each instance. */
+            leases: components["schemas"]["ReaderLease"][];
+            name: string;
+            seqno: number;
+            shardId: string;
+            since: components["schemas"]["Antichain"];
+            stats: components["schemas"]["ShardStats"];
+            /** @enum {string} */
+            timestamp: "u64" | "product";
+            trace: {
+                batches: {
+                    /** @description One hollow batch of one run: no merge work left in it. */
+                    compact: boolean;
+                    desc: components["schemas"]["Description"];
+                    id: string;
+                    len: number;
+                    level: number;
+                    stats: components["schemas"]["SpineBatchStats"];
+                }[];
+                /** @description Fueling merges in progress, one per full level, lowest level first. */
+                merges: {
+                    id: string;
+                    level: number;
+                    remainingWork: number;
+                    since: components["schemas"]["Antichain"];
+                }[];
+            };
+            upper: components["schemas"]["Antichain"];
+        };
         ShardStats: {
             /** @description Spine batches that are not compact: merge work the spine holds. */
             backlogBatches: number;
@@ -820,6 +870,14 @@ export interface components {
         Snapshot: {
             asOf: components["schemas"]["Timestamp"];
             updates: components["schemas"]["Update"][];
+        };
+        /** @description Counts of the spine batch: its hollow batches, their parts and runs, Σ len, encoded bytes. */
+        SpineBatchStats: {
+            batches: number;
+            encodedBytes: number;
+            parts: number;
+            runs: number;
+            updates: number;
         };
         SubmitCompaction: {
             /** @description A duration counted from submission: "30s", "1500ms", "2m", or integer milliseconds. */
@@ -3033,6 +3091,91 @@ export interface operations {
                 };
             };
             /** @description The shard was deleted (SHARD_DELETED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error; the body carries the request id to find it in the log (INTERNAL) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getShardSpine: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                shardId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shard and its spine */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShardSpine"];
+                };
+            };
+            /** @description Invalid request: the message names the first invalid field, `fields` lists every one (BAD_REQUEST) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong bearer token (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such shard (SHARD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The shard was deleted (SHARD_DELETED, with deletedAt) */
             410: {
                 headers: {
                     [name: string]: unknown;

@@ -1,5 +1,5 @@
 /**
- * Shards over HTTP (docs/api.md#shards): create, list (paged, by name), detail, delete, schemas,
+ * Shards over HTTP (docs/api.md#shards): create, list (paged, by name), detail, spine, delete, schemas,
  * since, GC. Thin: parse → one
  * Shards call → map. Errors are AppErrors thrown by the service and mapped by the app's error
  * handler.
@@ -18,10 +18,10 @@ import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-prov
 import { z } from 'zod'
 import type { ShardId } from '../src/core/ids.js'
 import { TIMESTAMP_KINDS } from '../src/core/timestamp.js'
-import { AntichainJson, DataTypeJson, ShardIdParam, ShardJson, ShardSummaryJson } from '../src/http/api-types.js'
+import { AntichainJson, DataTypeJson, ShardIdParam, ShardJson, ShardSpineJson, ShardSummaryJson } from '../src/http/api-types.js'
 import { errorResponses, jsonResponse } from '../src/http/responses.js'
 import { MAX_NAME_BYTES } from '../src/shard/name-index.js'
-import { shardJson, shardSummaryJson } from '../src/shard/shard-json.js'
+import { shardJson, shardSpineJson, shardSummaryJson } from '../src/shard/shard-json.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../src/shard/shard-listing.js'
 import type { Shards } from '../src/shard/shards.js'
 
@@ -173,6 +173,21 @@ const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
       },
     },
     async (req) => shardJson(await shards.get(req.params.shardId as ShardId)),
+  )
+
+  fastify.get(
+    '/v1/shards/:shardId/spine',
+    {
+      schema: {
+        tags: ['shards'],
+        summary: 'One shard with its spine batches counted, not listed',
+        description:
+          "The shard as GET /v1/shards/{shardId} shows it but for its schemas and hollow batches: each spine batch carries its counts (stats) instead of its batches and their parts. Its size grows with the spine (a few spine batches per level), not with the trace: a view of the spine of a shard whose compaction fell behind reads kilobytes, where the whole shard is megabytes.",
+        params: ShardIdParam,
+        response: { 200: jsonResponse('The shard and its spine', ShardSpineJson), ...errorResponses(NOT_FOUND) },
+      },
+    },
+    async (req) => shardSpineJson(await shards.get(req.params.shardId as ShardId)),
   )
 
   fastify.delete(

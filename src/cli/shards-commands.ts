@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import type { ApiClient } from '../client/api-client.js'
 import { ApiError } from '../client/api-client.js'
 import { formatBytes, formatCount, formatFrontier, formatInstant } from '../client/format.js'
-import type { ShardJson } from '../client/wire.js'
+import type { ShardJson, ShardSpineJson } from '../client/wire.js'
 import { positiveInt, run } from './context.js'
 import { EXIT, UsageError } from './exit-codes.js'
 import { facts, table } from './output.js'
@@ -55,8 +55,13 @@ export function shardsCommands(program: Command): Command {
     .argument('<shard>', 'shard id or name')
     .action((ref: string, _opts, cmd: Command) =>
       run(cmd, async ({ client, out }) => {
-        const shard = await client.shard(await resolveShard(client, ref))
-        out.result(shard, () => showShard(shard))
+        // NB: --json prints the whole shard (the API's Shard, every batch); people get the spine counted.
+        const id = await resolveShard(client, ref)
+        if (out.json) out.result(await client.shard(id), () => '')
+        else {
+          const shard = await client.shardSpine(id)
+          out.result(shard, () => showShard(shard))
+        }
       }),
     )
 
@@ -77,7 +82,7 @@ export function shardsCommands(program: Command): Command {
   return shards
 }
 
-function showShard(s: ShardJson): string {
+function showShard(s: ShardSpineJson | ShardJson): string {
   const leases =
     s.leases === undefined
       ? 'leases: not reported by this server'

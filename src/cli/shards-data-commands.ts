@@ -10,7 +10,7 @@
 import { Option, type Command } from 'commander'
 import { ApiError, isApiError } from '../client/api-client.js'
 import { formatBytes, formatCount, formatFrontier, formatTimestamp } from '../client/format.js'
-import type { AntichainJson, HollowBatchJson, ShardJson, TimestampJson, TypeJson, WriteBatchResultJson } from '../client/wire.js'
+import type { AntichainJson, HollowBatchJson, ShardSummaryJson, TimestampJson, TypeJson, WriteBatchResultJson } from '../client/wire.js'
 import { ARROW_CONTINUATION, batchOf, INPUT_FORMATS, openBatchInput, type BatchFormat, type InputFormat } from './batch-input.js'
 import { parseFrontier, parseTimestamp, parseType, typeText } from './data-args.js'
 import { run } from './context.js'
@@ -92,7 +92,7 @@ export function shardsDataCommands(shards: Command): void {
         const shardId = await resolveShard(client, ref)
         let frontiers = null
         if (input.format !== 'body' && opts.upper !== undefined) {
-          const lower = opts.lower ?? (await client.shard(shardId)).upper
+          const lower = opts.lower ?? (await client.shardSpine(shardId)).upper
           if (opts.lower === undefined) out.note(`lower: ${formatFrontier(lower)} (the shard's upper)`)
           frontiers = { lower, upper: opts.upper, ...(opts.append ? {} : { append: false }), ...(opts.expectedUpper === undefined ? {} : { expectedUpper: opts.expectedUpper }) }
         }
@@ -126,7 +126,7 @@ export function shardsDataCommands(shards: Command): void {
           throw new UsageError('refusing to write binary Arrow to a terminal: give -o FILE, pipe it, or -o - to write it here anyway')
         }
         const shardId = await resolveShard(client, ref)
-        const asOf = opts.asOf ?? latestAsOf(await client.shard(shardId))
+        const asOf = opts.asOf ?? latestAsOf(await client.shardSpine(shardId))
         const abort = new AbortController()
         const interrupt = (): void => abort.abort(new Error('interrupted'))
         process.once('SIGINT', interrupt)
@@ -191,7 +191,7 @@ const FORMAT_NAMES: Readonly<Record<BatchFormat, string>> = {
  * update written so far); the largest u64 when the upper is empty (closed for good). A product
  * shard has no single latest time: --as-of is required.
  */
-export function latestAsOf(shard: ShardJson): TimestampJson {
+export function latestAsOf(shard: ShardSummaryJson): TimestampJson {
   if (shard.timestamp === 'product') {
     throw new UsageError(`${shard.shardId} has product times, which have no single latest one: give --as-of [a,b], at or after the since ${formatFrontier(shard.since)} and not at or after the upper ${formatFrontier(shard.upper)}`)
   }

@@ -5,12 +5,11 @@
  * or under a merge in progress). The levels' merges follow.
  */
 import { formatBytes, formatCount, formatFrontier } from '../client/format.js'
-import { spineLayout } from '../client/spine.js'
-import type { ShardJson } from '../client/wire.js'
+import { spineLayout, type SpineSource } from '../client/spine.js'
 
 const BAR = 16
 
-export function spineText(shard: Pick<ShardJson, 'trace'>): string {
+export function spineText(shard: SpineSource): string {
   const layout = spineLayout(shard)
   if (layout.columns === 0) return 'spine: empty (nothing written yet)'
   const boxes = layout.levels.flatMap((l) => l.boxes).sort((a, b) => a.column - b.column)

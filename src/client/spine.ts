@@ -4,7 +4,7 @@
  * `trace.batches`), with its range, size, runs, and whether a merge in progress covers it. The
  * console draws this as boxes, compactctl as text. Pure.
  */
-import type { HollowBatchJson, PartJson, ShardJson, SpineBatchJson, SpineMergeJson } from './wire.js'
+import type { HollowBatchJson, PartJson, ShardJson, ShardSpineJson, SpineBatchJson, SpineBatchSummaryJson, SpineMergeJson } from './wire.js'
 
 export interface SpineBox {
   readonly id: string
@@ -62,20 +62,37 @@ export function spineIdWithin(inner: string, outer: string): boolean {
   return a !== null && b !== null && a[0] >= b[0] && a[1] <= b[1]
 }
 
-export function spineLayout(shard: Pick<ShardJson, 'trace'>): SpineLayout {
+/** A spine batch's counts: as the server counted them (the spine route), or from its batches (the whole shard). */
+function spineBatchStats(sb: SpineBatchJson | SpineBatchSummaryJson): SpineBatchSummaryJson['stats'] {
+  if (!('batches' in sb)) return sb.stats
+  return {
+    batches: sb.batches.length,
+    parts: sb.batches.reduce((s, b) => s + b.parts.length, 0),
+    runs: sb.batches.reduce((s, b) => s + batchRuns(b), 0),
+    updates: sb.len,
+    encodedBytes: sb.batches.reduce((s, b) => s + batchBytes(b), 0),
+  }
+}
+
+/** What a spine is drawn from: the spine route's answer (counts) or a whole shard (batches). */
+export type SpineSource = Pick<ShardSpineJson, 'trace'> | Pick<ShardJson, 'trace'>
+
+/** The layout of a shard's spine, from the spine route's counts or from a whole shard's batches. */
+export function spineLayout(shard: SpineSource): SpineLayout {
   const merges = shard.trace.merges ?? []
-  const boxes: SpineBox[] = shard.trace.batches.map((sb, column) => {
-    const bytes = sb.batches.reduce((s, b) => s + batchBytes(b), 0)
+  const batches: readonly (SpineBatchJson | SpineBatchSummaryJson)[] = shard.trace.batches
+  const boxes: SpineBox[] = batches.map((sb, column) => {
+    const stats = spineBatchStats(sb)
     return {
       id: sb.id,
       column,
       level: sb.level,
       desc: sb.desc,
       len: sb.len,
-      bytes,
-      hollow: sb.batches.length,
-      parts: sb.batches.reduce((s, b) => s + b.parts.length, 0),
-      runs: sb.batches.reduce((s, b) => s + batchRuns(b), 0),
+      bytes: stats.encodedBytes,
+      hollow: stats.batches,
+      parts: stats.parts,
+      runs: stats.runs,
       compact: sb.compact === true,
       merge: merges.find((m) => spineIdWithin(sb.id, m.id)) ?? null,
     }

@@ -84,6 +84,17 @@ export interface ShardJson extends ShardSummaryJson {
   leases?: LeaseJson[]
 }
 
+/** A spine batch counted, not listed (GET /v1/shards/{id}/spine). */
+export interface SpineBatchSummaryJson extends Omit<SpineBatchJson, 'batches'> {
+  stats: { batches: number; parts: number; runs: number; updates: number; encodedBytes: number }
+}
+
+/** A shard with its spine batches counted (GET /v1/shards/{id}/spine): bounded by the spine, not the trace. */
+export interface ShardSpineJson extends ShardSummaryJson {
+  trace: { batches: SpineBatchSummaryJson[]; merges?: SpineMergeJson[] }
+  leases?: LeaseJson[]
+}
+
 /** A key or value type (docs/api.md#json-values). */
 export type TypeJson =
   | { type: 'utf8' | 'binary' | 'int64' | 'uint64' | 'float64' | 'bool' | 'unit' }

@@ -90,24 +90,19 @@ export const ShardSummaryJson = z
   })
   .meta({ id: 'ShardSummary' })
 
-export const ShardJson = ShardSummaryJson.extend({
-  schemas: z.array(z.object({ id: z.number().int(), keySchema: DataTypeJson, valSchema: DataTypeJson })),
-  trace: z.object({
-    batches: z.array(
-      z.object({
-        id: z.string(),
-        desc: DescriptionJson,
-        len: z.number().int(),
-        level: z.number().int(),
-        compact: z.boolean().meta({ description: 'One hollow batch of one run: no merge work left in it.' }),
-        batches: z.array(HollowBatchJson),
-      }),
-    ),
-    merges: z
-      .array(z.object({ level: z.number().int(), id: z.string(), since: AntichainJson, remainingWork: z.number().int() }))
-      .meta({ description: 'Fueling merges in progress, one per full level, lowest level first.' }),
-  }),
-  leases: z
+const SpineBatchFields = {
+  id: z.string(),
+  desc: DescriptionJson,
+  len: z.number().int(),
+  level: z.number().int(),
+  compact: z.boolean().meta({ description: 'One hollow batch of one run: no merge work left in it.' }),
+}
+
+const SpineMergesJson = z
+  .array(z.object({ level: z.number().int(), id: z.string(), since: AntichainJson, remainingWork: z.number().int() }))
+  .meta({ description: 'Fueling merges in progress, one per full level, lowest level first.' })
+
+const ReaderLeasesJson = z
     .array(
       z
         .object({
@@ -118,8 +113,28 @@ export const ShardJson = ShardSummaryJson.extend({
         })
         .meta({ id: 'ReaderLease' }),
     )
-    .meta({ description: "Reader leases in the shard's state: snapshot reads in flight (or recent) on each instance." }),
+  .meta({ description: "Reader leases in the shard's state: snapshot reads in flight (or recent) on each instance." })
+
+export const ShardJson = ShardSummaryJson.extend({
+  schemas: z.array(z.object({ id: z.number().int(), keySchema: DataTypeJson, valSchema: DataTypeJson })),
+  trace: z.object({ batches: z.array(z.object({ ...SpineBatchFields, batches: z.array(HollowBatchJson) })), merges: SpineMergesJson }),
+  leases: ReaderLeasesJson,
 }).meta({ id: 'Shard' })
+
+export const ShardSpineJson = ShardSummaryJson.extend({
+  trace: z.object({
+    batches: z.array(
+      z.object({
+        ...SpineBatchFields,
+        stats: z
+          .object({ batches: z.number().int(), parts: z.number().int(), runs: z.number().int(), updates: z.number().int(), encodedBytes: z.number().int() })
+          .meta({ id: 'SpineBatchStats', description: 'Counts of the spine batch: its hollow batches, their parts and runs, Σ len, encoded bytes.' }),
+      }),
+    ),
+    merges: SpineMergesJson,
+  }),
+  leases: ReaderLeasesJson,
+}).meta({ id: 'ShardSpine' })
 
 export const UpdateJson = z.object({ key: z.unknown(), val: z.unknown(), time: TimestampJson, diff: DiffJson }).meta({ id: 'Update' })
 

@@ -61,6 +61,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     },
   },
   'get /v1/shards/{shardId}': { operationId: 'getShard' },
+  'get /v1/shards/{shardId}/spine': { operationId: 'getShardSpine' },
   'delete /v1/shards/{shardId}': { operationId: 'deleteShard' },
   'post /v1/shards/{shardId}/schemas': { operationId: 'registerSchema' },
   'post /v1/shards/{shardId}/since': { operationId: 'downgradeSince' },

@@ -2,7 +2,7 @@
 import * as ac from '../core/antichain.js'
 import type { TimestampJson, TimestampKindName } from '../core/timestamp.js'
 import { dataTypeToJson, type DataTypeJson } from '../columnar/data-type.js'
-import { traceStats, traceSummaryJson, type TraceStats, type TraceSummaryJson } from '../trace/trace-summary.js'
+import { traceSpineJson, traceStats, traceSummaryJson, type TraceSpineJson, type TraceStats, type TraceSummaryJson } from '../trace/trace-summary.js'
 import type { Versioned } from './machine.js'
 import { sinceOf, tkOf, upperOf, type ShardState } from './state.js'
 
@@ -16,11 +16,19 @@ export interface ShardSummaryJson {
   stats: TraceStats
 }
 
+/** The reader leases in the state (expired ones included until they are dropped). */
+type LeaseJson = { id: string; instance: string; seqno: number; expiresAt: string }
+
 export interface ShardJson extends ShardSummaryJson {
   schemas: { id: number; keySchema: DataTypeJson; valSchema: DataTypeJson }[]
   trace: TraceSummaryJson
-  /** The reader leases in the state (expired ones included until they are dropped). */
-  leases: { id: string; instance: string; seqno: number; expiresAt: string }[]
+  leases: LeaseJson[]
+}
+
+/** A shard with its spine but not its hollow batches (GET /v1/shards/{id}/spine): bounded by the spine, not the trace. */
+export interface ShardSpineJson extends ShardSummaryJson {
+  trace: TraceSpineJson
+  leases: LeaseJson[]
 }
 
 export function shardSummaryJson(v: Versioned<ShardState>): ShardSummaryJson {
@@ -43,6 +51,12 @@ export function shardJson(v: Versioned<ShardState>): ShardJson {
     ...shardSummaryJson(v),
     schemas: s.schemas.map((e) => ({ id: e.id, keySchema: dataTypeToJson(e.key), valSchema: dataTypeToJson(e.val) })),
     trace: traceSummaryJson(s.trace),
-    leases: (s.leases ?? []).map((l) => ({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })),
+    leases: leasesJson(s),
   }
 }
+
+export function shardSpineJson(v: Versioned<ShardState>): ShardSpineJson {
+  return { ...shardSummaryJson(v), trace: traceSpineJson(v.state.trace), leases: leasesJson(v.state) }
+}
+
+const leasesJson = (s: ShardState): LeaseJson[] => (s.leases ?? []).map((l) => ({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt }))

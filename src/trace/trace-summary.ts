@@ -31,10 +31,38 @@ export function traceSummaryJson(trace: Trace): TraceSummaryJson {
       compact: isCompact(sb),
       batches: sb.parts.map((p) => batchToJson(tk, p.batch)),
     })),
-    merges: trace.levels.flatMap((l: MergeState, level) =>
-      l.merge === null ? [] : [{ level, id: formatSpineId(l.merge.id), since: ac.toJson(tk, l.merge.since), remainingWork: l.merge.remainingWork }],
-    ),
+    merges: mergesJson(trace),
   }
+}
+
+/** The spine batch's counts in the API: its hollow batches, parts, runs, Σ len and encoded bytes. */
+export type SpineBatchStats = Pick<TraceStats, 'batches' | 'parts' | 'runs' | 'updates' | 'encodedBytes'>
+
+/**
+ * The trace's spine without its hollow batches: each spine batch with its counts. Its size grows
+ * with the number of spine batches (a few per level), not with the batches a trace that compaction
+ * fell behind on holds (thousands, each with its parts): what a view of the spine needs.
+ */
+export interface TraceSpineJson {
+  batches: { id: string; desc: DescriptionJson; len: number; level: number; compact: boolean; stats: SpineBatchStats }[]
+  merges: TraceSummaryJson['merges']
+}
+
+export function traceSpineJson(trace: Trace): TraceSpineJson {
+  const tk = trace.tk
+  return {
+    batches: leveledSpineBatches(trace).map(({ level, batch: sb }) => {
+      const { inlineBytes: _inline, ...stats } = countsOf(sb)
+      return { id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len, level, compact: isCompact(sb), stats }
+    }),
+    merges: mergesJson(trace),
+  }
+}
+
+function mergesJson(trace: Trace): TraceSummaryJson['merges'] {
+  return trace.levels.flatMap((l: MergeState, level) =>
+    l.merge === null ? [] : [{ level, id: formatSpineId(l.merge.id), since: ac.toJson(trace.tk, l.merge.since), remainingWork: l.merge.remainingWork }],
+  )
 }
 
 export interface TraceStats {

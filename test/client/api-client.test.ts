@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ApiClient, ApiError } from '../../src/client/api-client.js'
-import { startOperatorServer } from '../support/operator-server.js'
+import { spineLayout } from '../../src/client/spine.js'
+import { seedShard, startOperatorServer, TOKEN } from '../support/operator-server.js'
 
 const SHARD = { timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
 
@@ -87,6 +88,33 @@ describe('ApiClient', { timeout: 120_000 }, () => {
     const regression = await rejection(s.client.downgradeSince(shard.shardId, [2]))
     assert.deepEqual([regression.status, regression.code], [409, 'SINCE_REGRESSION'])
     assert.deepEqual(Object.keys(await s.client.gc(shard.shardId)).sort(), ['deletedBytes', 'deletedParts', 'truncatedBelowSeqno'])
+  })
+
+  it("reads a shard's spine counted; from a server without the spine route, from the whole shard, drawn the same", async (t) => {
+    const s = await startOperatorServer(t)
+    const shard = await seedShard(s, 'spine', 12, 2)
+    const spine = await s.client.shardSpine(shard.shardId)
+    assert.ok(spine.trace.batches.every((b) => 'stats' in b && !('batches' in b)))
+    // A server that lacks the route answers 404 NOT_FOUND for it: the client asks for the whole shard.
+    const asked: string[] = []
+    const older = new ApiClient({
+      baseUrl: s.url,
+      token: TOKEN,
+      fetch: async (input, init) => {
+        const path = new URL(String(input)).pathname
+        asked.push(path)
+        if (path.endsWith('/spine')) return new Response(JSON.stringify({ code: 'NOT_FOUND', message: 'Route GET not found' }), { status: 404 })
+        return fetch(input, init)
+      },
+    })
+    const whole = await older.shardSpine(shard.shardId)
+    assert.deepEqual(asked, [`/v1/shards/${shard.shardId}/spine`, `/v1/shards/${shard.shardId}`])
+    assert.ok(whole.trace.batches.every((b) => 'batches' in b))
+    assert.deepEqual(spineLayout(spine), spineLayout(whole))
+    assert.equal(spineLayout(spine).levels.flatMap((l) => l.boxes).reduce((n, b) => n + b.hollow, 0), 12)
+    // A missing shard is still an error, not a fallback.
+    const missing = await rejection(s.client.shardSpine('s00000000-0000-4000-8000-000000000000'))
+    assert.deepEqual([missing.status, missing.code], [404, 'SHARD_NOT_FOUND'])
   })
 
   it('says UNREACHABLE when nothing listens', async () => {

@@ -114,6 +114,54 @@ describe('shard routes', () => {
     assert.match(metrics.body, /persist_gc_started_total [1-9]/)
   })
 
+  it('GET /v1/shards/{id}/spine is the Shard with each spine batch counted instead of listed, a small fraction of its size; 404, 410', async () => {
+    const id = (await create({ ...U64_SHARD, name: 'spine' })).json().shardId
+    const off = await t.app.inject({ method: 'PATCH', url: '/v1/configs', payload: { compaction_maintenance_enabled: false } })
+    assert.equal(off.statusCode, 200, off.body)
+    try {
+      // 60 appends with nothing compacted: spine batches of many hollow batches, merges in progress.
+      for (let i = 0; i < 60; i++) {
+        const res = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/batches`, payload: { lower: [i], upper: [i + 1], updates: [{ key: `k${i}`, val: i, time: i, diff: 1 }, { key: 'x', val: 0, time: i, diff: 1 }] } })
+        assert.equal(res.statusCode, 201, res.body)
+      }
+    } finally {
+      await t.app.inject({ method: 'PATCH', url: '/v1/configs', payload: { compaction_maintenance_enabled: true } })
+    }
+    const whole = await t.app.inject({ method: 'GET', url: `/v1/shards/${id}` })
+    const spine = await t.app.inject({ method: 'GET', url: `/v1/shards/${id}/spine` })
+    assert.equal(spine.statusCode, 200, spine.body)
+    const w = whole.json()
+    const sp = spine.json()
+    assert.equal(sp.seqno, w.seqno, 'the same state version')
+    // The same shard but for schemas and hollow batches; each spine batch's counts are its batches'.
+    const { schemas: _schemas, trace, ...rest } = w
+    assert.deepEqual({ ...sp, trace: undefined }, { ...rest, trace: undefined })
+    assert.deepEqual(sp.trace.merges, trace.merges)
+    type Hollow = { len: number; parts: { encodedSizeBytes?: number; inline?: { encodedSizeBytes: number } }[]; runMeta: unknown[] }
+    const counted = trace.batches.map(({ batches, ...sb }: { batches: Hollow[] }) => ({
+      ...sb,
+      stats: {
+        batches: batches.length,
+        parts: batches.reduce((n, b) => n + b.parts.length, 0),
+        runs: batches.reduce((n, b) => n + b.runMeta.length, 0),
+        updates: batches.reduce((n, b) => n + b.len, 0),
+        encodedBytes: batches.reduce((n, b) => n + b.parts.reduce((m, p) => m + (p.encodedSizeBytes ?? p.inline?.encodedSizeBytes ?? 0), 0), 0),
+      },
+    }))
+    assert.deepEqual(sp.trace.batches, counted)
+    assert.equal(counted.reduce((n: number, sb: { stats: { batches: number } }) => n + sb.stats.batches, 0), 60)
+    assert.ok(sp.trace.batches.length < 10 && sp.trace.merges.length > 0, `a spine of a few batches: ${JSON.stringify(sp.trace.batches.map((b: { id: string }) => b.id))}`)
+    assert.ok(spine.body.length * 10 < whole.body.length, `spine ${spine.body.length} B, whole shard ${whole.body.length} B`)
+
+    const missing = await t.app.inject({ method: 'GET', url: '/v1/shards/s00000000-0000-4000-8000-000000000000/spine' })
+    assert.equal(missing.statusCode, 404)
+    assert.equal(missing.json().code, 'SHARD_NOT_FOUND')
+    assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/shards/${id}` })).statusCode, 200)
+    const gone = await t.app.inject({ method: 'GET', url: `/v1/shards/${id}/spine` })
+    assert.equal(gone.statusCode, 410)
+    assert.equal(gone.json().code, 'SHARD_DELETED')
+  })
+
   it('DELETE /v1/shards/{id} is 200 {shardId, deletedAt}; afterwards every route of the shard is 410 SHARD_DELETED', async () => {
     const id = (await create({ ...U64_SHARD, name: 'to-delete' })).json().shardId
     const written = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/batches`, payload: { lower: [0], upper: [2], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }], append: false } })
@@ -215,6 +263,7 @@ describe('shard routes', () => {
       ['/v1/shards', 'post', ['201', '400', '409']],
       ['/v1/shards', 'get', ['200', '400']],
       ['/v1/shards/{shardId}', 'get', ['200', '404', '410']],
+      ['/v1/shards/{shardId}/spine', 'get', ['200', '400', '404', '410']],
       ['/v1/shards/{shardId}', 'delete', ['200', '400', '404', '410']],
       ['/v1/shards/{shardId}/schemas', 'post', ['201', '400', '404', '410']],
       ['/v1/shards/{shardId}/since', 'post', ['200', '400', '404', '409', '410']],

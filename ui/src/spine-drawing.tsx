@@ -4,10 +4,9 @@
  * progress. A table below lists the same batches for readers that cannot see the drawing.
  */
 import { formatBytes, formatCount, formatFrontier, formatRange } from '../../src/client/format.js'
-import { spineLayout, type SpineBox } from '../../src/client/spine.js'
-import type { ShardJson } from '../../src/client/wire.js'
+import { spineLayout, type SpineBox, type SpineSource } from '../../src/client/spine.js'
 
-export function SpineDrawing({ shard }: { shard: ShardJson }) {
+export function SpineDrawing({ shard }: { shard: SpineSource }) {
   const layout = spineLayout(shard)
   if (layout.columns === 0) return <p class="muted">The spine is empty: nothing written yet.</p>
   const maxBytes = Math.max(1, ...layout.levels.flatMap((l) => l.boxes.map((b) => b.bytes)))
@@ -53,7 +52,7 @@ function Box({ box, scale }: { box: SpineBox; scale: number }) {
   )
 }
 
-export function SpineTable({ shard }: { shard: ShardJson }) {
+export function SpineTable({ shard }: { shard: SpineSource }) {
   const layout = spineLayout(shard)
   const boxes = layout.levels.flatMap((l) => l.boxes).sort((a, b) => a.column - b.column)
   return (
