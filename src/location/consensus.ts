@@ -28,8 +28,21 @@ export interface Consensus {
    * head (or a key with no versions) is an InvalidUsageError: the head is never truncated away.
    */
   truncate(key: string, seqno: SeqNo, opts?: Abortable): Promise<number>
-  /** Every key that has at least one version. */
-  list(opts?: Abortable): Promise<string[]>
+  /**
+   * Every key that has at least one version. With `exact: false`, possibly some that have none as
+   * well (see ListOptions).
+   */
+  list(opts?: ListOptions): Promise<string[]>
   /** Releases connections and handles. Idempotent. */
   close(): Promise<void>
+}
+
+export interface ListOptions extends Abortable {
+  /**
+   * false: the keys may include some that have no version (on a file store, a first write cut
+   * short leaves its key's directory), where telling those apart costs reads per key. For callers
+   * that read the head of each key they use anyway and skip the ones without: a page of shards out
+   * of thousands. Default true.
+   */
+  readonly exact?: boolean
 }

@@ -10,7 +10,7 @@
  */
 import type { Histogram } from 'prom-client'
 import type { Blob, BlobMeta, GetOptions } from './blob.js'
-import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
+import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 
 export type Outcome = 'ok' | 'mismatch' | 'no_space' | 'determinate' | 'indeterminate' | 'invalid'
@@ -48,7 +48,7 @@ export function withConsensusMetrics(consensus: Consensus, histogram: OperationH
       ),
     scan: (key: string, from: SeqNo, limit: number, opts?: Abortable) => timed('scan', () => consensus.scan(key, from, limit, opts)),
     truncate: (key: string, seqno: SeqNo, opts?: Abortable) => timed('truncate', () => consensus.truncate(key, seqno, opts)),
-    list: (opts?: Abortable) => timed('list', () => consensus.list(opts)),
+    list: (opts?: ListOptions) => timed('list', () => consensus.list(opts)),
     close: () => consensus.close(),
   }
 }

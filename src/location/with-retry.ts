@@ -19,7 +19,7 @@
  *   S3's 60 s socket timeout kept a request waiting five minutes.
  */
 import type { Blob, BlobMeta, GetOptions } from './blob.js'
-import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
+import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError, LocationError, type Abortable } from './errors.js'
 import type { BlobOp, ConsensusOp } from './with-metrics.js'
 
@@ -99,7 +99,7 @@ export function withConsensusRetry(consensus: Consensus, opts: RetryOptions = {}
       retry('compare_and_set', o, () => consensus.compareAndSet(key, expected, data, o), true),
     scan: (key: string, from: SeqNo, limit: number, o?: Abortable) => retry('scan', o, () => consensus.scan(key, from, limit, o)),
     truncate: (key: string, seqno: SeqNo, o?: Abortable) => retry('truncate', o, () => consensus.truncate(key, seqno, o)),
-    list: (o?: Abortable) => retry('list', o, () => consensus.list(o)),
+    list: (o?: ListOptions) => retry('list', o, () => consensus.list(o)),
     close: () => consensus.close(),
   }
 }

@@ -48,7 +48,7 @@ export interface ShardPage {
 
 /** What a listing reads. */
 export interface ListingSource {
-  /** Every consensus key (shard ids, name claims and others). */
+  /** Every consensus key (shard ids, name claims and others), possibly some without a version: each is read before it is shown. */
   keys(): Promise<readonly string[]>
   /** A shard's latest state, or null when it has none. */
   shard(shardId: ShardId): Promise<Versioned<ShardState> | null>

@@ -206,7 +206,8 @@ export class Shards {
   async list(query: ListShardsQuery = {}): Promise<ShardPage> {
     return listShards(
       {
-        keys: () => this.#consensus.list(),
+        // NB: the page reads the head of each key it shows and skips those without one.
+        keys: () => this.#consensus.list({ exact: false }),
         shard: (id) => this.#machine.head(id),
         holder: (name) => this.#names.holder(name),
       },

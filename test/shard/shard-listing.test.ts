@@ -11,8 +11,8 @@ import { describe, it } from 'node:test'
 import { isShardId, type ShardId } from '../../src/core/ids.js'
 import { int64, utf8 } from '../../src/columnar/data-type.js'
 import { AppError } from '../../src/errors.js'
+import { FileConsensus } from '../../src/location/file-consensus.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
-import { openConsensus } from '../../src/location/open.js'
 import { runLimited } from '../../src/shard/batch-writer.js'
 import { continueWith } from '../../src/shard/machine.js'
 import { NAME_KEY_PREFIX } from '../../src/shard/name-index.js'
@@ -138,7 +138,9 @@ describe('listing shards', () => {
   it('reads only the heads a page examines, over 2,000 shards on the file store', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'compactd-listing-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
-    const consensus = watched(await openConsensus(`file://${dir}/consensus`))
+    // Keys whose versions the file store read (for a head, or to tell whether a listed key has one).
+    let keyReads = 0
+    const consensus = watched(new FileConsensus(join(dir, 'consensus'), { beforeRead: async (_key, step) => void (step === 'floor' && keyReads++) }))
     const h = await makeHarness({ consensus })
     t.after(() => h.close())
     const N = 2000
@@ -163,8 +165,11 @@ describe('listing shards', () => {
     const seen: ShardId[] = []
     for (let page = 0; page < 20; page++) {
       const before = shardHeads()
+      const readBefore = keyReads
       const p = await h.shards.list({ limit, ...(cursor === undefined ? {} : { cursor }) })
       assert.ok(shardHeads() - before <= 2 * limit, `page ${page} read ${shardHeads() - before} heads`)
+      // NB: not every key of the store to list them (2,500 here: 2,000 shards and 500 name claims).
+      assert.ok(keyReads - readBefore <= 2 * limit, `page ${page} read the versions of ${keyReads - readBefore} keys`)
       if (p.nextCursor !== undefined) assert.equal(p.shards.length, limit, `page ${page} is full`)
       seen.push(...ids(p))
       cursor = p.nextCursor
@@ -177,8 +182,10 @@ describe('listing shards', () => {
 
     // By name prefix: a claim and a shard per name examined, never more than the page needs.
     consensus.resetCounts()
+    const readBefore = keyReads
     const first = await h.shards.list({ namePrefix: 'shard-0', limit: 50 })
     assert.equal(first.shards.length, 50)
+    assert.ok(keyReads - readBefore <= 4 * 50, `a search read the versions of ${keyReads - readBefore} keys`)
     assert.ok(claimHeads() <= 100 && shardHeads() === claimHeads(), `${claimHeads()} claims, ${shardHeads()} shards read`)
     const prefixed = await walk(h, { namePrefix: 'shard-0', limit: 50 })
     const expected = created.filter((id, i) => i % 4 === 0 && i < 1000 && !deleted.has(id))
