@@ -1,13 +1,16 @@
 /**
  * Overview: instances, scheduler (running or paused, and the kill switch), queue depth, running
- * compactions with live progress (server-sent events), recent failures. Polls every few seconds;
- * each list asks for one bounded page.
+ * compactions with their progress, recent failures. Polls every few seconds; each list asks for one
+ * bounded page. NB: no event stream per running compaction: a browser opens at most 6 connections
+ * to a server over HTTP/1.1 and a stream holds one while its compaction runs, so six running
+ * compactions left no connection for anything else of the tab (its polls stalled). The running list
+ * is polled; a compaction's own page follows its one stream.
  */
 import { isApiError } from '../../src/client/api-client.js'
 import { progressLine, whyLine } from '../../src/client/compaction-view.js'
 import { formatInstant, formatRange, shortId } from '../../src/client/format.js'
 import type { CompactionJson } from '../../src/client/wire.js'
-import { useCompactionEvents, useLoad } from './hooks.js'
+import { useLoad } from './hooks.js'
 import { href } from './router.js'
 import { ErrorNote, ProgressBar, Section, StatusBadge } from './widgets.js'
 
@@ -83,7 +86,7 @@ export function OverviewView() {
         {running.data !== undefined && running.data.compactions.length === 0 ? <p class="muted">Nothing running.</p> : null}
         <ul class="running" aria-label="Running compactions">
           {(running.data?.compactions ?? []).map((c) => (
-            <RunningRow key={c.id} compaction={c} onDone={running.reload} />
+            <RunningRow key={c.id} c={c} />
           ))}
         </ul>
       </Section>
@@ -114,9 +117,8 @@ export function OverviewView() {
   )
 }
 
-/** One running compaction, its record kept live by its event stream. */
-function RunningRow({ compaction, onDone }: { compaction: CompactionJson; onDone: () => void }) {
-  const c = useCompactionEvents(compaction, onDone)
+/** One running compaction, as the last poll of the running list saw it. */
+function RunningRow({ c }: { c: CompactionJson }) {
   return (
     <li class="running-row" data-compaction={c.id} data-status={c.status}>
       <div>
