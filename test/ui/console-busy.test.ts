@@ -66,7 +66,7 @@ describe('the console while many compactions run', { timeout: 180_000 }, () => {
     await page.getByRole('link', { name: 'Shards', exact: true }).click()
     await page.getByRole('link', { name: 'busy-0' }).waitFor(WAIT)
     // A compaction's page follows it live, by its one stream; leaving the page closes it.
-    await page.evaluate((id) => void (location.hash = `#/compactions/${id}`), held[0])
+    await page.evaluate((id) => void ((globalThis as unknown as { location: { hash: string } }).location.hash = `#/compactions/${id}`), held[0])
     await page.locator('progress').first().waitFor(WAIT)
     assert.ok(sse.open() <= 1, `${sse.open()} event streams open on a compaction's page`)
     await page.getByRole('link', { name: 'Overview', exact: true }).click()
