@@ -57,7 +57,8 @@ USER node
 EXPOSE 6880
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.COMPACTD_PORT || 6880) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# SIGTERM (docker stop) drains: stop accepting, finish running work within COMPACTD_SHUTDOWN_GRACE
-# (30s by default), close the stores, exit 0. Give `docker stop -t` more than that grace.
+# SIGTERM (docker stop) drains: /readyz says 503 for COMPACTD_SHUTDOWN_DRAIN (5s) while requests are
+# still served, then stop accepting; running work finishes within COMPACTD_SHUTDOWN_GRACE (30s by
+# default), the stores close, exit 0. Give `docker stop -t` more than the longer of the two.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -70,6 +70,9 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
       // Probes are logged at debug by probeLoggingPlugin instead.
       logController: new LogController({ disableRequestLogging: skipRequestLogging }),
       genReqId,
+      // NB: a request reaching the app once it closes is answered by connectionClosePlugin (503
+      // SERVICE_UNAVAILABLE with a code), not by Fastify's codeless 503.
+      return503OnClosing: false,
       bodyLimit: settings.bodyLimitBytes,
       // NB: routes match exactly; `/v1//x` or `/V1/x` are 404s, never a way around auth.
       routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: MAX_PARAM_LENGTH },

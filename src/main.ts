@@ -1,8 +1,11 @@
 /**
  * Process entry: settings → services → app → listen, and a graceful shutdown on SIGTERM/SIGINT:
- * stop accepting requests (new ones get 503), give running compactions the shutdown grace to
- * finish, abort the rest and delete their outputs (so requests waiting on them are answered),
- * finish in-flight requests, close the services, exit 0.
+ * stop claiming compactions, so /readyz answers 503, and drain: keep serving for the shutdown drain
+ * (`COMPACTD_SHUTDOWN_DRAIN`), every answer closing its connection, so a load balancer probing
+ * /readyz stops sending here before the listener closes; then stop accepting (requests still
+ * arriving on open connections get 503). Meanwhile running compactions get the shutdown grace to
+ * finish; the rest are aborted and their outputs deleted (so requests waiting on them are
+ * answered). Then in-flight requests finish, the services close, and the process exits 0.
  *
  * Exit codes: 0 clean shutdown (or --help), 1 failure at start-up or during shutdown (or a second
  * signal), 2 bad setting.
@@ -50,7 +53,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
   if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
   const app = buildApp(services)
-  onShutdown(app, settings.shutdownGraceMs, (cause) => shutDown(app, services, cause))
+  onShutdown(app, shutdownBoundMs(settings), (cause) => shutDown(app, services, cause))
 
   const address = await app.listen({ port: settings.port, host: settings.host })
   // NB: started some other way than `npm start` or the image, the process runs without huge pages
@@ -76,19 +79,24 @@ async function waitAtMost(p: Promise<void>, ms: number): Promise<boolean> {
 
 type Cause = { readonly signal: NodeJS.Signals } | { readonly err: unknown }
 
+/** The drain and the compactions' grace run side by side; closing gets CLOSE_SLACK_MS more. */
+function shutdownBoundMs(settings: Settings): number {
+  return Math.max(settings.shutdownDrainMs, settings.shutdownGraceMs) + CLOSE_SLACK_MS
+}
+
 /**
  * Runs `shutDown` once, on the first SIGTERM/SIGINT or uncaught error, then exits: 0 after a
- * clean shutdown, 1 after an error, or when the shutdown outlives grace + slack, or on a second
+ * clean shutdown, 1 after an error, or when the shutdown outlives `boundMs`, or on a second
  * signal (past the repeat window).
  */
-function onShutdown(app: App, shutdownGraceMs: number, shutDown: (cause: Cause) => Promise<void>): void {
+function onShutdown(app: App, boundMs: number, shutDown: (cause: Cause) => Promise<void>): void {
   let startedAt: number | null = null
   const run = (cause: Cause): void => {
     startedAt = Date.now()
     const deadline = setTimeout(() => {
-      app.log.error({ afterMs: shutdownGraceMs + CLOSE_SLACK_MS }, 'shutdown took too long; exiting')
+      app.log.error({ afterMs: boundMs }, 'shutdown took too long; exiting')
       process.exit(1)
-    }, shutdownGraceMs + CLOSE_SLACK_MS)
+    }, boundMs)
     deadline.unref()
     shutDown(cause).then(
       () => process.exit('err' in cause ? 1 : 0),
@@ -119,21 +127,31 @@ function onShutdown(app: App, shutdownGraceMs: number, shutDown: (cause: Cause) 
 }
 
 /**
- * Stops accepting first, then lets the compactor use its grace (so requests waiting on a
- * compaction get their answer), then waits for in-flight requests, then closes the services.
+ * Stops the compactor first (no more claims; /readyz turns 503; running compactions get their
+ * grace, so requests waiting on one get its answer), drains (serves on, closing connections) for
+ * the drain, then stops accepting, waits for in-flight requests, and closes the services. A
+ * shutdown after an unexpected error does not drain.
  */
 async function shutDown(app: App, services: Services, cause: Cause): Promise<void> {
-  const graceMs = services.settings.shutdownGraceMs
-  if ('signal' in cause) app.log.info({ signal: cause.signal, graceMs }, 'shutting down')
-  const appClosed = app.close()
+  const { shutdownGraceMs: graceMs, shutdownDrainMs } = services.settings
+  const drainMs = 'signal' in cause ? shutdownDrainMs : 0
+  if ('signal' in cause) app.log.info({ signal: cause.signal, graceMs, drainMs }, 'shutting down')
+  app.drain()
+  const compactorStopped = services.compactor.stop({ graceMs })
+  const appClosed = delay(drainMs).then(() => {
+    if (drainMs > 0) app.log.info({ drainMs }, 'drained; no longer listening')
+    return app.close()
+  })
   try {
-    await services.compactor.stop({ graceMs })
+    await compactorStopped
     await appClosed
   } finally {
     await services.close()
   }
   app.log.info('stopped')
 }
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   // Start-up failed after the settings were good (a store would not open, the port is taken...).

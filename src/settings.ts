@@ -49,6 +49,8 @@ export interface Settings {
   readonly bodyLimitBytes: number
   /** How long SIGTERM waits for running work before aborting it. */
   readonly shutdownGraceMs: number
+  /** How long after SIGTERM the server keeps serving, /readyz saying 503, before it stops listening. */
+  readonly shutdownDrainMs: number
   /** A snapshot response whose client takes no data this long is closed (0: never). */
   readonly sendTimeoutMs: number
   /** Age below which an unreferenced blob is never collected (it may belong to a write in flight). */
@@ -86,11 +88,15 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   logFormat: { flag: 'log-format', env: 'COMPACTD_LOG_FORMAT', help: `json (one object a line) or pretty (for terminals)  [json]` },
   bodyLimitBytes: { flag: 'body-limit', env: 'COMPACTD_BODY_LIMIT', help: 'largest request body: bytes, or with KiB/MiB/GiB  [64MiB]' },
   shutdownGraceMs: { flag: 'shutdown-grace', env: 'COMPACTD_SHUTDOWN_GRACE', help: 'time running compactions get on SIGTERM, e.g. 30s  [30s]' },
+  shutdownDrainMs: { flag: 'shutdown-drain', env: 'COMPACTD_SHUTDOWN_DRAIN', help: 'time after SIGTERM the server keeps serving with /readyz at 503, before it stops listening (0s: at once)  [5s]' },
   sendTimeoutMs: { flag: 'send-timeout', env: 'COMPACTD_SEND_TIMEOUT', help: 'close a snapshot response whose client takes no data this long (0s: never)  [60s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
   metricsShardSeries: { flag: 'metrics-shard-series', env: 'COMPACTD_METRICS_SHARD_SERIES', help: 'most shards with per-shard metric series at once  [100]' },
   instanceId: { flag: 'instance-id', env: 'COMPACTD_INSTANCE_ID', help: "this instance's name in a cluster: 1-128 of A-Z a-z 0-9 . _ -  [<host>-<random>]" },
 }
+
+/** The drain's default: a few probe periods of a load balancer checking /readyz every second or two. */
+export const DEFAULT_SHUTDOWN_DRAIN_MS = 5_000
 
 export const AUTH_TOKEN_ENV = 'COMPACTD_AUTH_TOKEN'
 
@@ -152,6 +158,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const logFormat = field('logFormat', z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }), () => 'json' as const)
   const bodyLimitBytes = field('bodyLimitBytes', byteSize(1, 4 * GIB), () => 64 * MIB)
   const shutdownGraceMs = field('shutdownGraceMs', durationAtMost(MAX_TIMER_MS, '24h'), () => 30_000)
+  const shutdownDrainMs = field('shutdownDrainMs', durationAtMost(10 * 60_000, '10m'), () => DEFAULT_SHUTDOWN_DRAIN_MS)
   const sendTimeoutMs = field('sendTimeoutMs', durationAtMost(MAX_TIMER_MS, '24h'), () => 60_000)
   const gcGraceMs = field('gcGraceMs', duration, () => 600_000)
   const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
@@ -183,6 +190,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     authToken,
     bodyLimitBytes,
     shutdownGraceMs,
+    shutdownDrainMs,
     sendTimeoutMs,
     gcGraceMs,
     metricsShardSeries,
@@ -235,6 +243,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     auth: s.authToken === null ? 'off' : 'bearer',
     bodyLimitBytes: s.bodyLimitBytes,
     shutdownGraceMs: s.shutdownGraceMs,
+    shutdownDrainMs: s.shutdownDrainMs,
     sendTimeoutMs: s.sendTimeoutMs,
     gcGraceMs: s.gcGraceMs,
     metricsShardSeries: s.metricsShardSeries,

@@ -34,6 +34,32 @@ describe('main', () => {
     assert.deepEqual((await readdir(dataDir)).sort(), ['blob', 'consensus'])
   })
 
+  it('drains on SIGTERM: /readyz answers 503 while requests are still served, then the listener closes and it exits 0', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    // NB: the drain only bounds how long the test has to see it; nothing waits it out but the exit.
+    const child = startMain(['--port', '0', '--data-dir', dataDir, '--shutdown-drain', '5s'])
+    t.after(child.kill)
+    const address = (await child.logLine('compactd listening')).address as string
+    const shard = await fetch(`${address}/v1/shards`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'utf8' } }) })
+    assert.equal(shard.status, 201)
+    const { shardId } = (await shard.json()) as { shardId: string }
+
+    child.proc.kill('SIGTERM')
+    await child.logLine('shutting down')
+    // A load balancer's probe: not ready any more, while the listener still accepts.
+    const ready = await fetch(`${address}/readyz`)
+    assert.equal(ready.status, 503)
+    assert.equal(((await ready.json()) as { checks: { scheduler: string } }).checks.scheduler, 'stopped')
+    // What a load balancer sent before it noticed is still served, and closes its connection.
+    const write = await fetch(`${address}/v1/shards/${shardId}/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ lower: [0], upper: [1], updates: [{ key: 'k', val: 'v', time: 0, diff: 1 }] }) })
+    assert.equal(write.status, 201, await write.clone().text())
+    assert.equal(write.headers.get('connection'), 'close')
+
+    await child.logLine('drained; no longer listening')
+    assert.equal((await child.exited()).code, 0, child.stderr())
+  })
+
   it('keeps compactions across a restart on the file stores: history, the record and its idempotency key', async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
     t.after(() => rm(dataDir, { recursive: true, force: true }))

@@ -28,6 +28,7 @@ describe('parseSettings', () => {
       authToken: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
+      shutdownDrainMs: 5_000,
       sendTimeoutMs: 60_000,
       gcGraceMs: 600_000,
       metricsShardSeries: 100,
@@ -50,6 +51,7 @@ describe('parseSettings', () => {
       COMPACTD_AUTH_TOKEN: TOKEN,
       COMPACTD_BODY_LIMIT: '2MiB',
       COMPACTD_SHUTDOWN_GRACE: '5s',
+      COMPACTD_SHUTDOWN_DRAIN: '0s',
       COMPACTD_SEND_TIMEOUT: '0s',
       COMPACTD_GC_GRACE: '1h',
       COMPACTD_METRICS_SHARD_SERIES: '7',
@@ -68,6 +70,7 @@ describe('parseSettings', () => {
     assert.equal(s.authToken, TOKEN)
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
+    assert.equal(s.shutdownDrainMs, 0)
     assert.equal(s.sendTimeoutMs, 0)
     assert.equal(s.gcGraceMs, 3_600_000)
     assert.equal(s.metricsShardSeries, 7)
@@ -124,6 +127,7 @@ describe('parseSettings', () => {
     ['reuse hold above a day', [], { COMPACTD_REUSE_IDLE: '2d' }, '--reuse-idle/COMPACTD_REUSE_IDLE: must be at most 24h'],
     ['reuse hold without unit', ['--reuse-idle', '60'], {}, '--reuse-idle/COMPACTD_REUSE_IDLE: a duration string needs a unit (d, h, m, s or ms), got "60"'],
     ['shutdown grace above a day', ['--shutdown-grace', '30d'], {}, '--shutdown-grace/COMPACTD_SHUTDOWN_GRACE: must be at most 24h'],
+    ['shutdown drain above ten minutes', ['--shutdown-drain', '11m'], {}, '--shutdown-drain/COMPACTD_SHUTDOWN_DRAIN: must be at most 10m'],
     ['gc grace fractional', [], { COMPACTD_GC_GRACE: '1.5m' }, '--gc-grace/COMPACTD_GC_GRACE: a duration must be a whole number of a unit (write "1500ms", not "1.5s"), got "1.5m"'],
     ['empty data dir', ['--data-dir='], {}, '--data-dir/COMPACTD_DATA_DIR: must not be empty'],
     ['instance id with a space', [], { COMPACTD_INSTANCE_ID: 'node 1' }, '--instance-id/COMPACTD_INSTANCE_ID: must be 1 to 128 characters of A-Z a-z 0-9 . _ -'],
@@ -205,7 +209,7 @@ describe('redaction and help', () => {
     assert.equal(wantsHelp(['--port', '1', '--help']), true)
     assert.equal(wantsHelp(['-h']), true)
     assert.equal(wantsHelp(['--port', '1']), false)
-    for (const name of ['COMPACTD_PORT', 'COMPACTD_HOST', 'COMPACTD_DATA_DIR', 'COMPACTD_BLOB', 'COMPACTD_CONSENSUS', 'COMPACTD_WORKERS', 'COMPACTD_LOG_LEVEL', 'COMPACTD_AUTH_TOKEN', 'COMPACTD_BODY_LIMIT', 'COMPACTD_SHUTDOWN_GRACE', 'COMPACTD_GC_GRACE']) {
+    for (const name of ['COMPACTD_PORT', 'COMPACTD_HOST', 'COMPACTD_DATA_DIR', 'COMPACTD_BLOB', 'COMPACTD_CONSENSUS', 'COMPACTD_WORKERS', 'COMPACTD_LOG_LEVEL', 'COMPACTD_AUTH_TOKEN', 'COMPACTD_BODY_LIMIT', 'COMPACTD_SHUTDOWN_GRACE', 'COMPACTD_SHUTDOWN_DRAIN', 'COMPACTD_GC_GRACE']) {
       assert.ok(USAGE.includes(name), name)
     }
   })

@@ -10,15 +10,28 @@
  *   as nginx's lingering close does, the rest of the body is read and thrown away once the answer is
  *   sent, for at most `LINGER_MS`, and while bytes keep coming (`LINGER_IDLE_MS`); if the body ends
  *   meanwhile the connection stays usable, otherwise it is closed.
- * - **Draining on shutdown.** Once the server stops listening, every answer still being sent says
- *   `Connection: close`, so a keep-alive connection whose request was in flight when the shutdown
- *   began closes after that answer instead of holding the server open until its keep-alive timeout.
- *   (Node closes the connections idle at `close()`; one busy then would stay open.) A body still
- *   unread then is not waited for: its connection is closed.
+ * - **Draining on shutdown** (`app.drain()`, src/main.ts). From the signal until the listener closes
+ *   (`COMPACTD_SHUTDOWN_DRAIN`) the server still serves, but every answer says `Connection: close`,
+ *   so keep-alive clients reconnect (through a load balancer, to another instance) instead of
+ *   sending their next request down a connection that is about to close. Node closes the
+ *   connections idle at `close()`; a client writing on one just then sees a reset it cannot tell
+ *   from a lost answer, which the drain leaves few connections to meet. After `close()` the same
+ *   header goes on answers still being sent, and a body still unread is not waited for.
+ * - **A request that reaches a closing app** (on a connection busy at `close()`) is answered 503
+ *   `SERVICE_UNAVAILABLE` in the API's error shape, and its connection closes. (Fastify's own
+ *   answer for it has no `code`, so a client could not tell it from any other 503.)
  */
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { AppError } from '../errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Starts the shutdown's drain: answers from now on close their connections. */
+    drain(): void
+  }
+}
 
 /** The longest the rest of an unread body is read and discarded after its answer. */
 export const LINGER_MS = 30_000
@@ -26,13 +39,25 @@ export const LINGER_MS = 30_000
 export const LINGER_IDLE_MS = 5_000
 
 async function connectionClose(app: FastifyInstance): Promise<void> {
+  let draining = false
+  let closing = false
+  app.decorate('drain', () => {
+    draining = true
+  })
+  app.addHook('preClose', async () => {
+    draining = true
+    closing = true
+  })
+  app.addHook('onRequest', async () => {
+    if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down; send the request to another instance, or again once this one has restarted')
+  })
   app.addHook('onSend', async (_req, reply, payload) => {
-    if (!app.server.listening) reply.header('connection', 'close')
+    if (draining) reply.header('connection', 'close')
     return payload
   })
   app.addHook('onResponse', async (req) => {
     // NB: `=== false`: requests injected in tests (light-my-request) have no parser and no `complete`.
-    if (req.raw.complete === false) discardRest(req.raw, app.server.listening ? LINGER_MS : 0)
+    if (req.raw.complete === false) discardRest(req.raw, closing ? 0 : LINGER_MS)
   })
 }
 

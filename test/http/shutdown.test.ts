@@ -1,0 +1,54 @@
+/**
+ * The HTTP side of a graceful shutdown (src/http/connection-close.ts): while the instance drains,
+ * answers close their connections; once the app closes, a request that still reaches it is
+ * answered 503 SERVICE_UNAVAILABLE in the API's error shape.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { buildTestApp } from '../helper.js'
+import { liveApp } from '../support/live-app.js'
+
+describe('shutdown', () => {
+  it('answers with connection: close while draining, and still serves', async (t) => {
+    const { app, baseUrl } = await liveApp(t)
+    const before = await fetch(`${baseUrl}/healthz`)
+    assert.equal(before.status, 200)
+    assert.notEqual(before.headers.get('connection'), 'close')
+    app.drain()
+    const during = await fetch(`${baseUrl}/healthz`)
+    assert.equal(during.status, 200)
+    assert.equal(during.headers.get('connection'), 'close')
+    const shards = await fetch(`${baseUrl}/v1/shards`)
+    assert.equal(shards.status, 200)
+    assert.equal(shards.headers.get('connection'), 'close')
+  })
+
+  it('answers a request that reaches a closing app 503 SERVICE_UNAVAILABLE, with the error body', async (t) => {
+    // A preClose hook runs once the app is closing but before the listener closes: a request made
+    // then reaches the closing app, as one on a keep-alive connection can.
+    let answer: { status: number; connection: string | null; body: Record<string, unknown> } | undefined
+    let baseUrl = ''
+    const { app } = await buildTestApp({
+      t,
+      settings: { workers: 1 },
+      services: { gcIntervalMs: null },
+      routes: [
+        {
+          plugin: async (scope) => {
+            scope.addHook('preClose', async () => {
+              const res = await fetch(`${baseUrl}/v1/shards`)
+              answer = { status: res.status, connection: res.headers.get('connection'), body: (await res.json()) as Record<string, unknown> }
+            })
+          },
+        },
+      ],
+    })
+    baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+    await app.close()
+    assert.ok(answer !== undefined)
+    assert.equal(answer.status, 503)
+    assert.equal(answer.connection, 'close')
+    assert.equal(answer.body.code, 'SERVICE_UNAVAILABLE')
+    assert.match(String(answer.body.message), /shutting down/)
+  })
+})
