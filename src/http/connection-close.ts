@@ -18,7 +18,7 @@
  *   from a lost answer, which the drain leaves few connections to meet. After `close()` the same
  *   header goes on answers still being sent, and a body still unread is not waited for.
  * - **A request that reaches a closing app** (on a connection busy at `close()`) is answered 503
- *   `SERVICE_UNAVAILABLE` in the API's error shape, and its connection closes. (Fastify's own
+ *   `SERVICE_UNAVAILABLE` in the API's error shape, on every route, and its connection closes. (Fastify's own
  *   answer for it has no `code`, so a client could not tell it from any other 503.)
  */
 import type { IncomingMessage } from 'node:http'
@@ -48,8 +48,12 @@ async function connectionClose(app: FastifyInstance): Promise<void> {
     draining = true
     closing = true
   })
-  app.addHook('onRequest', async () => {
-    if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down; send the request to another instance, or again once this one has restarted')
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return
+    // NB: the error body on every route: a route's own 503 shape (/readyz's) would refuse it, and
+    // the refusal would be a 500.
+    reply.serializer(JSON.stringify)
+    throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down; send the request to another instance, or again once this one has restarted')
   })
   app.addHook('onSend', async (_req, reply, payload) => {
     if (draining) reply.header('connection', 'close')
