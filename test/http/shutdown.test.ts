@@ -4,6 +4,9 @@
  * answered 503 SERVICE_UNAVAILABLE in the API's error shape.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { Agent, get, type IncomingMessage } from 'node:http'
+import { PassThrough } from 'node:stream'
 import { describe, it } from 'node:test'
 import { buildTestApp } from '../helper.js'
 import { liveApp } from '../support/live-app.js'
@@ -57,4 +60,47 @@ describe('shutdown', () => {
       assert.match(String(answer.body.message), /shutting down/, path)
     }
   })
+
+  it('closes a keep-alive connection once a response that began before the drain ends, so the app can close', { timeout: 30_000 }, async (t) => {
+    // A streamed answer (a snapshot, an SSE stream) sends its headers before the shutdown, so it
+    // cannot say Connection: close. Node ends its connection once it ends after close(): a closing
+    // server must not wait for the keep-alive timeout (72 s), past the shutdown's bound.
+    let release = (): void => undefined
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const { app } = await buildTestApp({
+      t,
+      settings: { workers: 1 },
+      services: { gcIntervalMs: null },
+      routes: [
+        {
+          plugin: async (scope) => {
+            scope.get('/test/stream', async (_req, reply) => {
+              const body = new PassThrough()
+              body.write('first ')
+              void released.then(() => body.end('last'))
+              return reply.type('text/plain').send(body)
+            })
+          },
+        },
+      ],
+    })
+    const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+    const agent = new Agent({ keepAlive: true })
+    t.after(() => agent.destroy())
+    const res = await new Promise<IncomingMessage>((resolve, reject) => get(`${baseUrl}/test/stream`, { agent }, resolve).once('error', reject))
+    assert.equal(res.headers.connection, 'keep-alive')
+    const text = (async () => {
+      let all = ''
+      for await (const chunk of res) all += String(chunk)
+      return all
+    })()
+    const closed = once(res.socket, 'close')
+    app.drain()
+    const appClosed = app.close()
+    release()
+    assert.equal(await text, 'first last')
+    await closed
+    await appClosed
+  })
 })
+
