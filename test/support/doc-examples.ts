@@ -10,7 +10,8 @@
  *
  * A `json` block that comes next (with only prose between) shows an answer: some response body of
  * the block, or a JSON line the block printed, must have its shape (`matches`). Blocks of other
- * kinds are not run.
+ * kinds are not run: an answer from elsewhere shown for illustration (another shard's, say) is a
+ * `jsonc` block, which also ends the answers of the example before it.
  */
 
 export interface Example {
