@@ -85,6 +85,9 @@ describe('shutdown', () => {
       ],
     })
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+    // NB: the loop alive while the test waits (Node 20 cancels a test whose awaits hold no handle).
+    const alive = setInterval(() => undefined, 1_000)
+    t.after(() => clearInterval(alive))
     const agent = new Agent({ keepAlive: true })
     t.after(() => agent.destroy())
     const res = await new Promise<IncomingMessage>((resolve, reject) => get(`${baseUrl}/test/stream`, { agent }, resolve).once('error', reject))
