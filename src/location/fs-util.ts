@@ -49,13 +49,14 @@ const MAX_MKDIR_ATTEMPTS = 8
 
 /**
  * Runs `fn`, which creates a file in `dir`, after creating `dir` (durably); again if a concurrent
- * cleanup removed the empty directory in between (`fn` then fails with ENOENT).
+ * cleanup removed the empty directory in between (`fn` then fails with ENOENT), or removed a parent
+ * while `mkdir` was creating the levels below it (`mkdir` then fails with ENOENT).
  */
 export async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const created = await mkdir(dir, { recursive: true })
-    await fsyncCreated(dir, created)
     try {
+      const created = await mkdir(dir, { recursive: true })
+      await fsyncCreated(dir, created)
       return await fn()
     } catch (err) {
       if (!hasCode(err, 'ENOENT') || attempt >= MAX_MKDIR_ATTEMPTS) throw err

@@ -153,7 +153,7 @@ describe('FileBlob', () => {
 
   it('lands a set whose directory a concurrent delete removes', async () => {
     const blob = new FileBlob(join(root, 'prune-race'))
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 1000; i++) {
       await blob.set(`s1/w${i % 3}/a${i}`, bytes('a'))
       // The delete empties w<i%3> and removes it (and s1) while the set creates its temp file there.
       const [deleted] = await Promise.all([blob.delete(`s1/w${i % 3}/a${i}`), blob.set(`s1/w${i % 3}/b${i}`, bytes('b'))])
