@@ -13,9 +13,17 @@ import { isCompact, type IdHollowBatch, type SpineBatch } from './spine-batch.js
 import { formatSpineId } from './spine-id.js'
 import { leveledSpineBatches, spineBatches, type Trace } from './trace.js'
 
+/** What both views say of a spine batch before its batches or counts. `compact`: one hollow batch of one run (no merge work left in it). */
+export interface SpineBatchHeadJson {
+  id: string
+  desc: DescriptionJson
+  len: number
+  level: number
+  compact: boolean
+}
+
 export interface TraceSummaryJson {
-  /** `compact`: one hollow batch of one run (no merge work left in it). */
-  batches: { id: string; desc: DescriptionJson; len: number; level: number; compact: boolean; batches: HollowBatchJson[] }[]
+  batches: (SpineBatchHeadJson & { batches: HollowBatchJson[] })[]
   /** Fueling merges in progress, one per full level, lowest level first. */
   merges: { level: number; id: string; since: TimestampJson[]; remainingWork: number }[]
 }
@@ -23,14 +31,7 @@ export interface TraceSummaryJson {
 export function traceSummaryJson(trace: Trace): TraceSummaryJson {
   const tk = trace.tk
   return {
-    batches: leveledSpineBatches(trace).map(({ level, batch: sb }) => ({
-      id: formatSpineId(sb.id),
-      desc: descs.toJson(tk, sb.desc),
-      len: sb.len,
-      level,
-      compact: isCompact(sb),
-      batches: sb.parts.map((p) => batchToJson(tk, p.batch)),
-    })),
+    batches: leveledSpineBatches(trace).map(({ level, batch: sb }) => ({ ...spineBatchHead(trace, level, sb), batches: sb.parts.map((p) => batchToJson(tk, p.batch)) })),
     merges: mergesJson(trace),
   }
 }
@@ -44,19 +45,22 @@ export type SpineBatchStats = Pick<TraceStats, 'batches' | 'parts' | 'runs' | 'u
  * fell behind on holds (thousands, each with its parts): what a view of the spine needs.
  */
 export interface TraceSpineJson {
-  batches: { id: string; desc: DescriptionJson; len: number; level: number; compact: boolean; stats: SpineBatchStats }[]
+  batches: (SpineBatchHeadJson & { stats: SpineBatchStats })[]
   merges: TraceSummaryJson['merges']
 }
 
 export function traceSpineJson(trace: Trace): TraceSpineJson {
-  const tk = trace.tk
   return {
     batches: leveledSpineBatches(trace).map(({ level, batch: sb }) => {
       const { inlineBytes: _inline, ...stats } = countsOf(sb)
-      return { id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len, level, compact: isCompact(sb), stats }
+      return { ...spineBatchHead(trace, level, sb), stats }
     }),
     merges: mergesJson(trace),
   }
+}
+
+function spineBatchHead(trace: Trace, level: number, sb: SpineBatch): SpineBatchHeadJson {
+  return { id: formatSpineId(sb.id), desc: descs.toJson(trace.tk, sb.desc), len: sb.len, level, compact: isCompact(sb) }
 }
 
 function mergesJson(trace: Trace): TraceSummaryJson['merges'] {
