@@ -365,35 +365,30 @@ async function tombstone(dir: string, path: string): Promise<void> {
   }
 }
 
-async function readOrNull(path: string): Promise<Uint8Array | null> {
+/** `op`'s result, or `absent` when it failed because `path` does not exist. */
+async function unlessAbsent<T>(op: () => Promise<T>, absent: T): Promise<T> {
   try {
-    const buf = await readFile(path)
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    return await op()
   } catch (err) {
-    if (hasCode(err, 'ENOENT')) return null
+    if (hasCode(err, 'ENOENT')) return absent
     throw err
   }
+}
+
+function readOrNull(path: string): Promise<Uint8Array | null> {
+  return unlessAbsent(async () => {
+    const buf = await readFile(path)
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  }, null)
 }
 
 /** Whether a file (or anything) has the name `path`. */
-async function nameExists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch (err) {
-    if (hasCode(err, 'ENOENT')) return false
-    throw err
-  }
+function nameExists(path: string): Promise<boolean> {
+  return unlessAbsent(async () => (await access(path), true), false)
 }
 
-async function unlinkIfPresent(path: string): Promise<boolean> {
-  try {
-    await unlink(path)
-    return true
-  } catch (err) {
-    if (hasCode(err, 'ENOENT')) return false
-    throw err
-  }
+function unlinkIfPresent(path: string): Promise<boolean> {
+  return unlessAbsent(async () => (await unlink(path), true), false)
 }
 
 async function createEmpty(path: string): Promise<void> {
