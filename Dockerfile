@@ -17,20 +17,22 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# npm ci with the optional CA bundle. Optional dependencies are left out: they are the Node binary
-# npm scripts run on a developer's machine (the image has its own) and esbuild for tsx.
+# npm ci with the optional CA bundle. The build stage keeps optional dependencies: esbuild's
+# binary, which bundles the console, is one (the other is the Node binary npm scripts run on a
+# developer's machine; it stays in this stage).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npm_ca \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
-    npm ci --omit=optional --no-audit --no-fund --loglevel=error
+    npm ci --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
-# The server only: `npm run build` also bundles the console, which needs ui/ and esbuild's binary
-# (an optional dependency, left out above); the image serves no console (/ui answers 503).
-RUN npx tsc -p tsconfig.build.json
+COPY ui ./ui
+COPY scripts/build-ui.ts ./scripts/
+# The server (dist/src, dist/routes) and the console (dist/ui), as `npm run build` makes them.
+RUN npx tsc -p tsconfig.build.json && npx tsx scripts/build-ui.ts
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

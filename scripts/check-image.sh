@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks a built compactd image for real: runs it (host network, a token, a free loopback port, a
 # short shutdown grace, a data volume), waits for its HEALTHCHECK to say healthy, checks /readyz,
-# that it runs as a non-root user on Node 24, writes a shard and compacts it, then `docker stop`s
+# that it serves the console, that it runs as a non-root user on Node 24, writes a shard and compacts it, then `docker stop`s
 # it and checks it exited 0 on its own, within the grace. Removes what it made.
 #
 #   bash scripts/check-image.sh compactd:ci
@@ -61,6 +61,15 @@ echo "check-image: healthcheck healthy"
 ready=$(curl -sS "$base/readyz")
 [ "$(field "$ready" status)" = ready ] || fail "readyz: $ready"
 echo "check-image: /readyz ready"
+
+# The console: the page, and the script it names, as a browser would fetch them.
+page=$(curl -sS -w '\n%{http_code}' "$base/ui") || fail "/ui: no answer"
+[ "${page##*$'\n'}" = 200 ] || fail "/ui: HTTP ${page##*$'\n'}"
+script=$(grep -o '/ui/assets/console-[A-Za-z0-9]*\.js' <<<"$page" | head -1)
+[ -n "$script" ] || fail "/ui names no console script"
+status=$(curl -sS -o /dev/null -w '%{http_code}' "$base$script") || fail "$script: no answer"
+[ "$status" = 200 ] || fail "$script: HTTP $status"
+echo "check-image: console served (/ui, $script)"
 
 uid=$("$docker" exec "$name" id -u)
 [ "$uid" != 0 ] || fail "runs as root"
