@@ -16,7 +16,7 @@ import { opsRoutes } from '../routes/ops.js'
 import shardsRoutes from '../routes/shards.js'
 import { uiRoutes } from '../routes/ui.js'
 import { allowedMethods } from './http/allowed-methods.js'
-import { authPlugin } from './http/auth.js'
+import { authPlugin, BearerTokens } from './http/auth.js'
 import { connectionClosePlugin } from './http/connection-close.js'
 import { clientErrorHandler } from './http/client-errors.js'
 import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler } from './http/error-handler.js'
@@ -54,6 +54,11 @@ export interface BuildAppOptions {
   readonly routes?: readonly RoutePlugin[]
   /** Names of ROUTES entries to leave out (tests that mount their own). */
   readonly without?: readonly string[]
+  /**
+   * The accepted tokens, when the caller changes them later (main.ts, from the token file);
+   * otherwise built from `settings.authTokens`.
+   */
+  readonly bearerTokens?: BearerTokens
 }
 
 const withZod = (app: FastifyInstance) => app.withTypeProvider<ZodTypeProvider>()
@@ -97,7 +102,8 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   void app.register(requestIdPlugin)
   void app.register(probeLoggingPlugin)
   void app.register(connectionClosePlugin)
-  void app.register(authPlugin, { token: settings.authToken })
+  const tokens = opts.bearerTokens ?? (settings.authTokens === null ? null : new BearerTokens(settings.authTokens))
+  void app.register(authPlugin, { tokens })
   void app.register(httpMetricsPlugin, { metrics: services.metrics.http })
   void app.register(standardResponsesPlugin)
   void app.register(fastifySwagger, swaggerOptions())

@@ -16,6 +16,8 @@
  */
 import { buildApp, type App } from './app.js'
 import { hugePagesRequested } from './engine/huge-pages.js'
+import { BearerTokens } from './http/auth.js'
+import { TokenFileWatcher } from './http/token-file.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
 import { loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings } from './settings.js'
@@ -52,13 +54,30 @@ async function main(argv: readonly string[]): Promise<void> {
   // replaced again and again) must not keep the server from answering probes.
   const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
   if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
-  const app = buildApp(services)
-  onShutdown(app, shutdownBoundMs(settings), (cause) => shutDown(app, services, cause))
+  const bearerTokens = settings.authTokens === null ? undefined : new BearerTokens(settings.authTokens)
+  const app = buildApp(services, bearerTokens === undefined ? {} : { bearerTokens })
+  const tokenFile = watchTokenFile(app, settings, bearerTokens)
+  onShutdown(app, shutdownBoundMs(settings), (cause) => {
+    tokenFile?.stop()
+    return shutDown(app, services, cause)
+  })
 
   const address = await app.listen({ port: settings.port, host: settings.host })
   // NB: started some other way than `npm start` or the image, the process runs without huge pages
   // (engine/huge-pages.ts): the log says so.
   app.log.info({ address, settings: loggableSettings(settings), mallocHugePages: hugePagesRequested() }, 'compactd listening')
+}
+
+/**
+ * With a token file, reads it again every 30 s and on SIGHUP (docs/operations.md#rotating-the-token).
+ * NB: without one, SIGHUP keeps Node's default: the process ends, as when its terminal closes.
+ */
+function watchTokenFile(app: App, settings: Settings, tokens: BearerTokens | undefined): TokenFileWatcher | null {
+  if (settings.authTokenFile === null || tokens === undefined || settings.authTokens === null) return null
+  const watcher = new TokenFileWatcher({ path: settings.authTokenFile, tokens, initial: settings.authTokens, log: app.log })
+  watcher.start()
+  process.on('SIGHUP', () => void watcher.reload('signal'))
+  return watcher
 }
 
 /** How long start-up waits for the worker threads to load before it listens regardless. */

@@ -4,9 +4,12 @@
  * e.g. `--port/COMPACTD_PORT: must be an integer in [0, 65535]`.
  *
  * NB: the auth token is read from the environment only. A flag would show it in `ps` output and
- * shell history, so `--auth-token` is refused by name.
+ * shell history, so `--auth-token` is refused by name. A token file (`COMPACTD_AUTH_TOKEN_FILE`)
+ * keeps tokens out of the environment too, holds several (a rotation), and is read again while the
+ * server runs (http/token-file.ts); `parseAuthTokens` is its format, here and at every reload.
  */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -44,8 +47,13 @@ export interface Settings {
   readonly reuseIdleMs: number
   readonly logLevel: LogLevel
   readonly logFormat: LogFormat
-  /** null: no auth, and then the host must be a loopback address. */
-  readonly authToken: string | null
+  /**
+   * The bearer tokens accepted at start-up (COMPACTD_AUTH_TOKEN's one, or the token file's); null:
+   * no auth, and then the host must be a loopback address.
+   */
+  readonly authTokens: readonly string[] | null
+  /** Absolute path of the token file, read again on SIGHUP and while running; null without one. */
+  readonly authTokenFile: string | null
   readonly bodyLimitBytes: number
   /** How long SIGTERM waits for running work before aborting it. */
   readonly shutdownGraceMs: number
@@ -66,7 +74,7 @@ export class SettingsError extends Error {
   override readonly name = 'SettingsError'
 }
 
-type Key = Exclude<keyof Settings, 'authToken'>
+type Key = Exclude<keyof Settings, 'authTokens'>
 
 interface Spec {
   readonly flag: string
@@ -77,7 +85,7 @@ interface Spec {
 /** Every setting that has a flag, in the order `--help` lists them. */
 const SPECS: Readonly<Record<Key, Spec>> = {
   port: { flag: 'port', env: 'COMPACTD_PORT', help: 'TCP port to listen on (0: any free port)  [6880]' },
-  host: { flag: 'host', env: 'COMPACTD_HOST', help: 'address to listen on; non-loopback needs COMPACTD_AUTH_TOKEN  [127.0.0.1]' },
+  host: { flag: 'host', env: 'COMPACTD_HOST', help: 'address to listen on; non-loopback needs a token (COMPACTD_AUTH_TOKEN or a token file)  [127.0.0.1]' },
   dataDir: { flag: 'data-dir', env: 'COMPACTD_DATA_DIR', help: 'directory of the default file stores  [./data]' },
   blobUrl: { flag: 'blob', env: 'COMPACTD_BLOB', help: 'blob store URL: file:///path, s3://bucket/prefix?..., mem://  [file://<data-dir>/blob]' },
   consensusUrl: { flag: 'consensus', env: 'COMPACTD_CONSENSUS', help: 'consensus URL: file:///path, postgres://..., mem://  [file://<data-dir>/consensus]' },
@@ -92,6 +100,7 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   sendTimeoutMs: { flag: 'send-timeout', env: 'COMPACTD_SEND_TIMEOUT', help: 'close a snapshot response whose client takes no data this long (0s: never)  [60s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
   metricsShardSeries: { flag: 'metrics-shard-series', env: 'COMPACTD_METRICS_SHARD_SERIES', help: 'most shards with per-shard metric series at once  [100]' },
+  authTokenFile: { flag: 'auth-token-file', env: 'COMPACTD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one a line (# comments); read again on SIGHUP and every 30s  [none]' },
   instanceId: { flag: 'instance-id', env: 'COMPACTD_INSTANCE_ID', help: "this instance's name in a cluster: 1-128 of A-Z a-z 0-9 . _ -  [<host>-<random>]" },
 }
 
@@ -164,6 +173,8 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
   const instanceId = field('instanceId', z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ -'), generatedInstanceId)
 
+  const tokenFile = field('authTokenFile', nonEmpty, () => null)
+  const authTokenFile = tokenFile === null ? null : resolve(tokenFile)
   const token = env[AUTH_TOKEN_ENV]
   const authToken = token === undefined || token === '' ? null : token
   if (authToken !== null && authToken.length < MIN_AUTH_TOKEN_LENGTH) {
@@ -172,8 +183,17 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   if (authToken !== null && /\s/.test(authToken)) {
     throw new SettingsError(`${AUTH_TOKEN_ENV}: must not contain whitespace`)
   }
-  if (authToken === null && !isLoopback(host)) {
-    throw bad('host', `refusing to listen on ${host} without ${AUTH_TOKEN_ENV}; set a token or listen on a loopback address`)
+  if (authToken !== null && authTokenFile !== null) {
+    throw new SettingsError(`${AUTH_TOKEN_ENV} and ${SPECS.authTokenFile.env}: set one of them, not both (the file can hold several tokens)`)
+  }
+  let authTokens: readonly string[] | null = authToken === null ? null : [authToken]
+  if (authTokenFile !== null) {
+    const read = readTokenFile(authTokenFile)
+    if (typeof read === 'string') throw bad('authTokenFile', read)
+    authTokens = read
+  }
+  if (authTokens === null && !isLoopback(host)) {
+    throw bad('host', `refusing to listen on ${host} without ${AUTH_TOKEN_ENV} or ${SPECS.authTokenFile.env}; set a token or listen on a loopback address`)
   }
 
   return Object.freeze({
@@ -187,7 +207,8 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     reuseIdleMs,
     logLevel,
     logFormat,
-    authToken,
+    authTokens: authTokens === null ? null : Object.freeze([...authTokens]),
+    authTokenFile,
     bodyLimitBytes,
     shutdownGraceMs,
     shutdownDrainMs,
@@ -196,6 +217,49 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     metricsShardSeries,
     instanceId,
   })
+}
+
+/** Largest token file read: a few tokens need a few hundred bytes; anything near this is not one. */
+export const MAX_TOKEN_FILE_BYTES = 64 * KIB
+
+/**
+ * The tokens of a token file's text: one a line, surrounding whitespace ignored, blank lines and
+ * lines starting with `#` skipped; at least one, each of at least MIN_AUTH_TOKEN_LENGTH characters
+ * without whitespace. A string is the problem, naming the line but never its content.
+ */
+export function parseAuthTokens(text: string): readonly string[] | string {
+  const tokens: string[] = []
+  const lines = text.split(/\r?\n/)
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim()
+    if (line === '' || line.startsWith('#')) continue
+    if (/\s/.test(line)) return `line ${i + 1}: a token must not contain whitespace (one token a line)`
+    if (line.length < MIN_AUTH_TOKEN_LENGTH) return `line ${i + 1}: a token must be at least ${MIN_AUTH_TOKEN_LENGTH} characters`
+    if (!tokens.includes(line)) tokens.push(line)
+  }
+  if (tokens.length === 0) return 'holds no token: write one token a line'
+  return tokens
+}
+
+/** The tokens of a token file's bytes, or the problem with them as one line naming `path`. */
+export function tokensOfFile(path: string, bytes: Buffer): readonly string[] | string {
+  if (bytes.length > MAX_TOKEN_FILE_BYTES) return `${path} is larger than ${MAX_TOKEN_FILE_BYTES / KIB} KiB: is it a token file?`
+  const tokens = parseAuthTokens(bytes.toString('utf8'))
+  return typeof tokens === 'string' ? `${path}: ${tokens}` : tokens
+}
+
+/** Why a token file could not be read, as one line. */
+export function tokenFileReadProblem(path: string, err: unknown): string {
+  return `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`
+}
+
+/** The tokens of the file at `path`, or the problem with it (start-up reads it here). */
+function readTokenFile(path: string): readonly string[] | string {
+  try {
+    return tokensOfFile(path, readFileSync(path))
+  } catch (err) {
+    return tokenFileReadProblem(path, err)
+  }
 }
 
 /** `<host name>-<6 hex>`: unique enough for a cluster, and readable in listings. */
@@ -240,7 +304,8 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     reuseIdleMs: s.reuseIdleMs,
     logLevel: s.logLevel,
     logFormat: s.logFormat,
-    auth: s.authToken === null ? 'off' : 'bearer',
+    auth: s.authTokens === null ? 'off' : 'bearer',
+    ...(s.authTokenFile === null ? {} : { authTokenFile: s.authTokenFile, authTokens: s.authTokens?.length ?? 0 }),
     bodyLimitBytes: s.bodyLimitBytes,
     shutdownGraceMs: s.shutdownGraceMs,
     shutdownDrainMs: s.shutdownDrainMs,

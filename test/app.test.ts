@@ -219,7 +219,7 @@ describe('errors', () => {
 
   it('a path with a malformed escape or an overlong segment is 400 BAD_REQUEST in the error body, token or not', async () => {
     for (const authToken of [null, TOKEN]) {
-      const { app, close } = await buildTestApp({ routes, settings: { authToken } })
+      const { app, close } = await buildTestApp({ routes, settings: { authTokens: authToken === null ? null : [authToken] } })
       try {
         for (const [url, reason] of [
           ['/v1/items/%ZZ', /a % must start an escape/],
@@ -298,7 +298,7 @@ describe('auth', () => {
   })
 
   it('with a token, /v1 needs Authorization: Bearer <token>; ops routes stay open', async (t) => {
-    const { app } = await buildTestApp({ t, routes, settings: { authToken: TOKEN } })
+    const { app } = await buildTestApp({ t, routes, settings: { authTokens: [TOKEN] } })
     const post = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/v1/echo', payload: { since: [1] }, headers })
 
     const missing = await post({})
@@ -324,7 +324,7 @@ describe('auth', () => {
   })
 
   it('with a token, unknown and encoded /v1 paths are 401 before 404, and auth runs before validation', async (t) => {
-    const { app } = await buildTestApp({ t, routes, settings: { authToken: TOKEN } })
+    const { app } = await buildTestApp({ t, routes, settings: { authTokens: [TOKEN] } })
     for (const url of ['/v1/nothing-here', '/%761/echo', '/v1']) {
       const res = await app.inject({ method: 'GET', url })
       assert.equal(res.statusCode, 401, url)

@@ -2,7 +2,7 @@
  * The process entry, as an operator runs it: `node --import tsx src/main.ts`.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -104,6 +104,42 @@ describe('main', () => {
     await second.stop()
   })
 
+  it('rotates bearer tokens from the token file on SIGHUP, keeping the tokens in force when the file is bad', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    const OLD = 'old-token-0123456789'
+    const NEW = 'new-token-9876543210'
+    const file = join(dataDir, 'tokens')
+    await writeFile(file, `${OLD}\n`)
+    const child = startMain(['--port', '0', '--data-dir', dataDir, '--auth-token-file', file])
+    t.after(child.kill)
+    const listening = await child.logLine('compactd listening')
+    const address = listening.address as string
+    assert.equal((listening.settings as Record<string, unknown>).authTokens, 1)
+    const status = async (token: string): Promise<number> => (await fetch(`${address}/v1/shards`, { headers: { authorization: `Bearer ${token}` } })).status
+    assert.deepEqual([await status(OLD), await status(NEW)], [200, 401])
+
+    // The rotation: both while clients move over, then the new one alone.
+    await writeFile(file, `# rotation\n${OLD}\n${NEW}\n`)
+    child.proc.kill('SIGHUP')
+    assert.equal((await child.logLine('auth tokens replaced from the token file')).tokens, 2)
+    assert.deepEqual([await status(OLD), await status(NEW)], [200, 200])
+
+    await writeFile(file, 'short\n')
+    child.proc.kill('SIGHUP')
+    await child.logLine(`auth token file not applied, the tokens in force stay: ${file}: line 1: a token must be at least 16 characters`)
+    assert.deepEqual([await status(OLD), await status(NEW)], [200, 200])
+
+    await writeFile(file, `${NEW}\n`)
+    child.proc.kill('SIGHUP')
+    assert.equal((await child.logLine('auth tokens replaced from the token file', 2)).tokens, 1)
+    assert.deepEqual([await status(OLD), await status(NEW)], [401, 200])
+    assert.ok(!JSON.stringify(child.lines()).includes(OLD) && !child.stderr().includes(NEW), 'no token in any log line')
+
+    child.proc.kill('SIGTERM')
+    assert.equal((await child.exited()).code, 0, child.stderr())
+  })
+
   it('exits 2 with one line naming a bad setting', async () => {
     const child = startMain(['--port', 'http'])
     assert.equal((await child.exited()).code, 2)
@@ -113,7 +149,7 @@ describe('main', () => {
   it('exits 2 refusing a non-loopback host without a token', async () => {
     const child = startMain([], { env: { COMPACTD_HOST: '0.0.0.0' } })
     assert.equal((await child.exited()).code, 2)
-    assert.match(child.stderr(), /^compactd: --host\/COMPACTD_HOST: refusing to listen on 0\.0\.0\.0 without COMPACTD_AUTH_TOKEN;[^\n]*\n$/)
+    assert.match(child.stderr(), /^compactd: --host\/COMPACTD_HOST: refusing to listen on 0\.0\.0\.0 without COMPACTD_AUTH_TOKEN or COMPACTD_AUTH_TOKEN_FILE;[^\n]*\n$/)
   })
 
   it('prints usage for --help and exits 0', async () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { availableParallelism, hostname } from 'node:os'
-import { resolve } from 'node:path'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, hostname, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { describe, it } from 'node:test'
-import { isLoopback, loggableSettings, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
+import { describe, it, type TestContext } from 'node:test'
+import { isLoopback, loggableSettings, parseAuthTokens, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
 
 const TOKEN = 'abcdefghijklmnop'
 
@@ -25,7 +26,8 @@ describe('parseSettings', () => {
       reuseIdleMs: 60_000,
       logLevel: 'info',
       logFormat: 'json',
-      authToken: null,
+      authTokens: null,
+      authTokenFile: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
       shutdownDrainMs: 5_000,
@@ -67,7 +69,7 @@ describe('parseSettings', () => {
     assert.equal(s.reuseIdleMs, 0)
     assert.equal(s.logLevel, 'debug')
     assert.equal(s.logFormat, 'pretty')
-    assert.equal(s.authToken, TOKEN)
+    assert.deepEqual(s.authTokens, [TOKEN])
     assert.equal(s.bodyLimitBytes, 2 * 1024 * 1024)
     assert.equal(s.shutdownGraceMs, 5000)
     assert.equal(s.shutdownDrainMs, 0)
@@ -143,13 +145,13 @@ describe('parseSettings', () => {
       'non-loopback without a token',
       ['--host', '0.0.0.0'],
       {},
-      '--host/COMPACTD_HOST: refusing to listen on 0.0.0.0 without COMPACTD_AUTH_TOKEN; set a token or listen on a loopback address',
+      '--host/COMPACTD_HOST: refusing to listen on 0.0.0.0 without COMPACTD_AUTH_TOKEN or COMPACTD_AUTH_TOKEN_FILE; set a token or listen on a loopback address',
     ],
     [
       'public IPv6 without a token',
       [],
       { COMPACTD_HOST: '::' },
-      '--host/COMPACTD_HOST: refusing to listen on :: without COMPACTD_AUTH_TOKEN; set a token or listen on a loopback address',
+      '--host/COMPACTD_HOST: refusing to listen on :: without COMPACTD_AUTH_TOKEN or COMPACTD_AUTH_TOKEN_FILE; set a token or listen on a loopback address',
     ],
   ]
   for (const [name, argv, env, message] of bad) {
@@ -169,6 +171,58 @@ describe('parseSettings', () => {
   it('accepts a non-loopback host once a token is set, and loopback hosts without one', () => {
     assert.equal(parseSettings(['--host', '0.0.0.0'], { COMPACTD_AUTH_TOKEN: TOKEN }).host, '0.0.0.0')
     for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) assert.equal(parseSettings(['--host', host], {}).host, host)
+  })
+})
+
+describe('token file', () => {
+  const OTHER = 'a-second-token-of-rotation'
+  const withFile = (t: TestContext, text: string | Buffer): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'compactd-tokens-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'tokens')
+    writeFileSync(path, text)
+    return path
+  }
+
+  it('accepts every token of the file, skipping comments and blank lines, and logs neither', (t) => {
+    const path = withFile(t, `# current\n${TOKEN}\n\n  # next, for the rotation\n  ${OTHER}  \r\n${TOKEN}\n`)
+    const s = parseSettings(['--auth-token-file', path, '--host', '0.0.0.0'], {})
+    assert.deepEqual(s.authTokens, [TOKEN, OTHER])
+    assert.equal(s.authTokenFile, path)
+    assert.ok(Object.isFrozen(s.authTokens))
+    const logged = JSON.stringify(loggableSettings(s))
+    assert.ok(!logged.includes(TOKEN) && !logged.includes(OTHER), logged)
+    assert.match(logged, /"auth":"bearer","authTokenFile":"[^"]+","authTokens":2/)
+    assert.equal(parseSettings([], { COMPACTD_AUTH_TOKEN_FILE: path }).authTokenFile, path, 'from the environment')
+  })
+
+  const refused: Array<[string, string | Buffer, (path: string) => string]> = [
+    ['an empty file', '\n# nothing yet\n', (p) => `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: ${p}: holds no token: write one token a line`],
+    ['a short token', `${TOKEN}\nshort\n`, (p) => `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: ${p}: line 2: a token must be at least 16 characters`],
+    ['two tokens on a line', `${TOKEN} ${OTHER}\n`, (p) => `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: ${p}: line 1: a token must not contain whitespace (one token a line)`],
+    ['a file too large to be one', Buffer.alloc(65 * 1024, 'a'), (p) => `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: ${p} is larger than 64 KiB: is it a token file?`],
+  ]
+  for (const [name, text, message] of refused) {
+    it(`refuses ${name} with one line that shows no token`, (t) => {
+      const path = withFile(t, text)
+      assert.throws(
+        () => parseSettings(['--auth-token-file', path], {}),
+        (err: unknown) => err instanceof SettingsError && err.message === message(path) && !err.message.includes(TOKEN),
+      )
+    })
+  }
+
+  it('refuses a missing file, and a file beside COMPACTD_AUTH_TOKEN', (t) => {
+    const path = withFile(t, TOKEN)
+    assert.throws(() => parseSettings(['--auth-token-file', `${path}.gone`], {}), { message: `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: cannot read ${path}.gone (ENOENT)` })
+    assert.throws(() => parseSettings(['--auth-token-file', path], { COMPACTD_AUTH_TOKEN: TOKEN }), {
+      message: 'COMPACTD_AUTH_TOKEN and COMPACTD_AUTH_TOKEN_FILE: set one of them, not both (the file can hold several tokens)',
+    })
+  })
+
+  it('parses a file as a reload does', () => {
+    assert.deepEqual(parseAuthTokens(`${OTHER}\n`), [OTHER])
+    assert.equal(parseAuthTokens(''), 'holds no token: write one token a line')
   })
 })
 

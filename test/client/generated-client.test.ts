@@ -26,7 +26,7 @@ describe('a client generated from openapi/openapi.json', () => {
   })
 
   it('drives a shard and a compaction through a real server', async (t) => {
-    const { baseUrl } = await liveApp(t, { authToken: TOKEN })
+    const { baseUrl } = await liveApp(t, { authTokens: [TOKEN] })
     const client = createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${TOKEN}` } })
 
     const unauthorized = await createClient<paths>({ baseUrl }).GET('/v1/shards')

@@ -11,7 +11,7 @@ const TOKEN = 'ui-route-test-token-0123456789'
 
 describe('the console route', () => {
   it('redirects / and /ui/ to /ui, which needs no token', async (t) => {
-    const { app } = await buildTestApp({ t, settings: { authToken: TOKEN } })
+    const { app } = await buildTestApp({ t, settings: { authTokens: [TOKEN] } })
     const root = await app.inject({ url: '/' })
     assert.equal(root.statusCode, 302)
     assert.equal(root.headers.location, '/ui')

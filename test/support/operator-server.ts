@@ -26,7 +26,7 @@ export interface OperatorServer extends TestApp {
 /** `settings` overrides the test settings (a body limit, say). */
 export async function startOperatorServer(t: { after(fn: () => Promise<void>): void }, settings: Partial<Settings> = {}): Promise<OperatorServer> {
   const blob = new GatedBlob()
-  const test = await buildTestApp({ settings: { authToken: TOKEN, workers: 1, ...settings }, services: { rawBlob: blob, gcIntervalMs: null } })
+  const test = await buildTestApp({ settings: { authTokens: [TOKEN], workers: 1, ...settings }, services: { rawBlob: blob, gcIntervalMs: null } })
   t.after(async () => {
     blob.releaseAll()
     await test.close()

@@ -25,8 +25,11 @@ export interface ServerProcess {
   stderr(): string
   /** Every stdout line so far: parsed JSON objects, or the raw text of other lines. */
   lines(): ReadonlyArray<Record<string, unknown> | string>
-  /** Resolves with the first log entry (now or later) whose `msg` is `msg`; rejects if the child exits first. */
-  logLine(msg: string): Promise<Record<string, unknown>>
+  /**
+   * Resolves with the `nth` (1: the first) log entry, now or later, whose `msg` is `msg`; rejects
+   * if the child exits first.
+   */
+  logLine(msg: string, nth?: number): Promise<Record<string, unknown>>
   /** The exit code (null if killed by a signal) and signal, bounded by WAIT_MS. */
   exited(): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
   /** Sends `signal` to every process of the child's group (needs `detached`). */
@@ -102,11 +105,11 @@ function startProcess(command: string, args: readonly string[], opts: StartOptio
     proc,
     stderr: () => stderr,
     lines: () => lines,
-    logLine: (msg) =>
+    logLine: (msg, nth = 1) =>
       bounded(
         new Promise<Record<string, unknown>>((resolve, reject) => {
           const check = (): void => {
-            const found = lines.find((l): l is Record<string, unknown> => typeof l === 'object' && l.msg === msg)
+            const found = lines.filter((l): l is Record<string, unknown> => typeof l === 'object' && l.msg === msg)[nth - 1]
             if (found !== undefined) resolve(found)
             else if (gone) reject(new Error(`the server exited before logging "${msg}": ${stderr}`))
             else return
