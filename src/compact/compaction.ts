@@ -260,6 +260,8 @@ export interface CompactionRequest {
   readonly range: { readonly lower: Description['lower']; readonly upper: Description['upper'] } | null
   /** At least one, except for a `merges` or `major` request with nothing to do. */
   readonly merges: readonly ResolvedRequest[]
+  /** With no merges: the range that was looked at and found with nothing to do, at its since. */
+  readonly considered?: Description
 }
 
 /** One merge, validated (persist's `CompactReq`): what Stage D compacts and the applies offer. */
@@ -341,12 +343,14 @@ export function nextStatus(from: CompactionStatus, to: CompactionStatus): Compac
 
 /**
  * The range a request covers: its one merge's desc, or for several merges from the first lower to
- * the last upper with the join of their sinces; an empty range at the minimum for none.
+ * the last upper with the join of their sinces; with none, the range it looked at (an empty range
+ * at the minimum if it does not say).
  */
 export function requestDesc(req: CompactionRequest): Description {
   const first = req.merges[0]
   const last = req.merges[req.merges.length - 1]
   if (first === undefined || last === undefined) {
+    if (req.considered !== undefined) return req.considered
     const min = ac.minimumFrontier(req.tk)
     return descs.description(min, min, min)
   }

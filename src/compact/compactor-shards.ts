@@ -133,6 +133,10 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
         writerSchemaId,
         range,
         merges,
+        // Nothing to do: the record shows what was looked at, not an empty range.
+        ...(merges.length === 0
+          ? { considered: description(range?.lower ?? ac.minimumFrontier(tk), range?.upper ?? state.trace.upper, body.desc?.since === undefined ? state.trace.since : frontier(tk, body.desc.since, 'desc.since')) }
+          : {}),
       })
 
       if (body.major === true) {

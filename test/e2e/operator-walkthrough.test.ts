@@ -99,6 +99,8 @@ describe('operator walkthrough', () => {
     const again = await call(app, 'POST', `/v1/shards/${shardId}/compactions`, { wait: true })
     assert.equal((again.json as CompactionJson).status, 'skipped')
     assert.equal((again.json as { reason: { code: string } }).reason.code, 'NOTHING_TO_COMPACT')
+    // It names the range it looked at (the whole trace at the since), not an empty one.
+    assert.deepEqual((again.json as CompactionJson).desc, { lower: [0], upper: afterMerges.upper, since: afterMerges.since })
 
     // Major: the whole trace into one batch at the shard's since.
     const major = await call(app, 'POST', `/v1/shards/${shardId}/compactions`, { major: true, wait: true })
@@ -126,7 +128,7 @@ describe('operator walkthrough', () => {
     assert.ok(end.stats.updates < start0.stats.updates, `updates ${start0.stats.updates} → ${end.stats.updates}`)
     assert.deepEqual(await snapshotsAt([9]), before)
     // And again: nothing to do.
-    const majorAgain = await call(app, 'POST', `/v1/shards/${shardId}/compactions`, { major: true, wait: true })
-    assert.equal((majorAgain.json as CompactionJson).status, 'skipped')
+    const majorAgain = (await call(app, 'POST', `/v1/shards/${shardId}/compactions`, { major: true, wait: true })).json as CompactionJson & { reason: { code: string } }
+    assert.deepEqual([majorAgain.status, majorAgain.reason.code, majorAgain.desc], ['skipped', 'NOTHING_TO_COMPACT', batch.desc], 'the range it looked at')
   })
 })
