@@ -31,6 +31,7 @@ export function program(): Command {
     .description("compactd's command line: status, shards and their data, compactions and configs over the HTTP API")
     .addOption(new Option('--url <url>', 'where compactd listens').env('COMPACTD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'bearer token (COMPACTD_AUTH_TOKEN of the server)').env('COMPACTD_TOKEN'))
+    .addOption(new Option('--token-file <path>', 'read the token from a file (its last token, as in the server\'s token file); --token wins').env('COMPACTD_TOKEN_FILE'))
     .option('--json', 'print one JSON document on stdout (errors as {"error": ...})')
     .configureOutput({ outputError: (text, write) => write(`compactctl: USAGE: ${text.replace(/^error: /, '').trim()}\n`) })
     .addHelpText('after', EXIT_HELP)

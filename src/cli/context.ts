@@ -1,7 +1,8 @@
 /**
- * What every command gets: the ApiClient for `--url`/`--token` (or COMPACTD_URL/COMPACTD_TOKEN),
- * and the Output for `--json`. `run` turns a command's result or error into the process's exit code.
+ * What every command gets: the ApiClient for `--url`/`--token`/`--token-file` (or COMPACTD_URL,
+ * COMPACTD_TOKEN, COMPACTD_TOKEN_FILE), and the Output for `--json`. `run` turns a command's result or error into the process's exit code.
  */
+import { readFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { ApiClient } from '../client/api-client.js'
 import { EXIT, UsageError, type ExitCode } from './exit-codes.js'
@@ -13,6 +14,7 @@ export const DEFAULT_URL = 'http://127.0.0.1:6880'
 export interface GlobalOptions {
   readonly url: string
   readonly token?: string
+  readonly tokenFile?: string
   readonly json?: boolean
 }
 
@@ -30,8 +32,26 @@ export function clientOf(g: GlobalOptions): ApiClient {
     throw new UsageError(`--url must be an http(s) URL like ${DEFAULT_URL}, got "${g.url}"`)
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got "${g.url}"`)
-  const token = g.token === undefined || g.token === '' ? null : g.token
+  const token = g.token !== undefined && g.token !== '' ? g.token : g.tokenFile !== undefined && g.tokenFile !== '' ? tokenFromFile(g.tokenFile) : null
   return new ApiClient({ baseUrl: base.href, token, sendStream: httpStreamSender })
+}
+
+/**
+ * The token a token file gives: its last token, in the format of the server's token file (one a
+ * line, blank lines and `#` comments skipped). The last, because a rotation appends the new token:
+ * a client reading the server's own file moves to it as soon as it is there.
+ */
+function tokenFromFile(path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--token-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  const tokens = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  const last = tokens[tokens.length - 1]
+  if (last === undefined) throw new UsageError(`--token-file: ${path} holds no token`)
+  return last
 }
 
 /** Runs a command body and sets the exit code from its result (or from its error, written in one line). */

@@ -4,6 +4,9 @@
  * shapes), the progress lines of `compact --wait`, and the documented exit codes.
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { CompactionJson, ShardJson } from '../../src/client/wire.js'
 import { ctl, ctlOnTerminal, json } from '../support/compactctl.js'
@@ -36,6 +39,15 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.match(noToken.stderr, /^compactctl: UNAUTHORIZED: missing bearer token.*\n$/)
     const flagToken = await ctl(s, ['--token', TOKEN, 'configs', 'get', 'compaction_queue_size'], { COMPACTD_TOKEN: 'wrong-token-wrong-token' })
     assert.equal(flagToken.code, 0, flagToken.stderr)
+    const tokenFile = join(await mkdtemp(join(tmpdir(), 'compactctl-token-')), 'tokens')
+    t.after(() => rm(dirname(tokenFile), { recursive: true, force: true }))
+    await writeFile(tokenFile, `# rotation: the new token last\nold-token-old-token\n${TOKEN}\n\n`)
+    const fileToken = await ctl(s, ['--token-file', tokenFile, 'configs', 'get', 'compaction_queue_size'], { COMPACTD_TOKEN: '' })
+    assert.equal(fileToken.code, 0, fileToken.stderr)
+    const envFile = await ctl(s, ['status'], { COMPACTD_TOKEN: '', COMPACTD_TOKEN_FILE: tokenFile })
+    assert.equal(envFile.code, 0, envFile.stderr)
+    const missingFile = await ctl(s, ['status', '--token-file', `${tokenFile}.gone`], { COMPACTD_TOKEN: '' })
+    assert.deepEqual([missingFile.code, missingFile.stderr], [2, `compactctl: USAGE: --token-file: cannot read ${tokenFile}.gone (ENOENT)\n`])
     const unreachable = await ctl(s, ['status', '--url', 'http://127.0.0.1:9'])
     assert.equal(unreachable.code, 3)
     assert.equal(unreachable.stderr.split('\n').filter((l) => l !== '').length, 1, 'errors are one line')

@@ -41,7 +41,7 @@ export interface CtlChild {
 export function startCtl(s: OperatorServer | null, args: readonly string[], opts: CtlOptions = {}): CtlChild {
   const base: Record<string, string> = s === null ? {} : { COMPACTD_URL: s.url, COMPACTD_TOKEN: TOKEN }
   const rssFile = join(tmpdir(), `compactctl-rss-${process.pid}-${Math.random().toString(16).slice(2)}`)
-  const env = { ...process.env, COMPACTD_URL: '', COMPACTD_TOKEN: '', ...base, ...opts.env, ...(opts.peakRss === true ? { COMPACTCTL_TEST_PEAK_RSS_FILE: rssFile } : {}) }
+  const env = { ...process.env, COMPACTD_URL: '', COMPACTD_TOKEN: '', COMPACTD_TOKEN_FILE: '', ...base, ...opts.env, ...(opts.peakRss === true ? { COMPACTCTL_TEST_PEAK_RSS_FILE: rssFile } : {}) }
   const node = opts.peakRss === true ? ['--import', 'tsx', '--import', PEAK_RSS] : []
   const proc = spawn(process.execPath, [...node, BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
