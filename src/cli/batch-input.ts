@@ -9,6 +9,8 @@
  *   its own frontiers);
  * - `array`: a JSON array of updates, sent inside a body the frontier flags make;
  * - `ndjson`: one update a line (what `shards read --format ndjson` prints), sent as an array.
+ *   An empty input (or blank lines only) is NDJSON of no update: an empty batch, which moves the
+ *   shard's upper (a pipeline whose filter matched nothing still closes its range).
  *
  * Memory: the first 64 KiB (to tell the format), then one read chunk at a time.
  */
@@ -58,7 +60,6 @@ export async function openBatchInput(path: string, format: InputFormat | undefin
     throw new UsageError(`cannot read ${name}: ${err instanceof Error ? err.message : String(err)}`)
   }
   const first = Buffer.concat(head)
-  if (first.length === 0) throw new UsageError(`${name} is empty: nothing to write`)
   let read = 0
   const all = async function* (): AsyncGenerator<Uint8Array> {
     for (const c of head) {
@@ -82,9 +83,13 @@ export async function openBatchInput(path: string, format: InputFormat | undefin
 export function formatOf(first: Uint8Array, given: InputFormat | undefined, name: string): BatchFormat {
   const isArrow = ARROW_CONTINUATION.every((b, i) => first[i] === b)
   const lead = first.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09)
-  if (given === 'arrow') return 'arrow'
+  if (given === 'arrow') {
+    if (first.length === 0) throw new UsageError(`${name} is empty: an Arrow IPC stream has at least its schema; for an empty batch give an empty NDJSON input`)
+    return 'arrow'
+  }
   if (given === 'ndjson') return 'ndjson'
   if (given === 'json') {
+    if (lead === undefined) throw new UsageError(`${name} is empty: give [] (no updates) or a batch body; an empty input is an empty batch with --format ndjson`)
     if (lead === 0x5b) return 'array'
     if (lead === 0x7b) return 'body'
     throw new UsageError(`${name} is not JSON: a batch body {"lower","upper","updates"} or an array of updates [{"key","val","time","diff"}] was expected`)
@@ -93,6 +98,7 @@ export function formatOf(first: Uint8Array, given: InputFormat | undefined, name
   if (Buffer.from(first.subarray(0, 6)).toString('latin1') === 'ARROW1') {
     throw new UsageError(`${name} is an Arrow IPC file; compactd takes an Arrow IPC stream (columns k, v, t, d): write it with a stream writer (pyarrow.ipc.new_stream, arrow-js RecordBatchStreamWriter)`)
   }
+  if (lead === undefined) return 'ndjson'
   if (lead === 0x5b) return 'array'
   if (lead === 0x7b) return looksLikeNdjson(first) ? 'ndjson' : 'body'
   throw new UsageError(`cannot tell the format of ${name}: not an Arrow IPC stream, a JSON batch, a JSON array or NDJSON; give --format arrow|json|ndjson`)

@@ -173,6 +173,12 @@ describe('compactctl data commands against a real server', { timeout: 600_000 },
     const copied = await ctl(s, ['shards', 'write', 'copy', file, '--upper', '[28]'])
     assert.equal(copied.code, 0, copied.stderr)
     assert.deepEqual(ndjsonRows((await ctl(s, ['shards', 'read', 'copy', '--format', 'ndjson'])).stdout), snapshotOf(written, 27))
+    // An empty input is an empty batch: a filter that matched nothing still moves the upper.
+    const empty = await ctl(s, ['shards', 'write', 'copy', '-', '--upper', '[35]'])
+    assert.equal(empty.code, 0, empty.stderr)
+    assert.match(empty.stdout, /^wrote 0 updates .* for \[28\]\.\.\[35\] from stdin/)
+    assert.equal((await ctl(s, ['shards', 'write', 'copy', '-', '--upper', '[36]', '--format', 'arrow'])).code, 2, 'an Arrow stream is never empty')
+    assert.deepEqual(ndjsonRows((await ctl(s, ['shards', 'read', 'copy', '--format', 'ndjson'])).stdout), snapshotOf(written, 27).map((u) => ({ ...u, time: 34 })))
     assert.deepEqual(ndjsonRows((await ctl(s, ['shards', 'read', 'trip', '--format', 'ndjson', '-o', '-'])).stdout), snapshotOf(written, 39))
     assert.deepEqual(await readdir(dir), ['a.arrows', 'b.json', 'c.ndjson', 'd.json', 'snap.arrows', 'snap.ndjson'], 'no temporary files left')
 
