@@ -149,7 +149,7 @@ export interface paths {
         };
         /**
          * Server-sent events of one compaction's progress
-         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE.
+         * @description `progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE. After 15 s without an event comes a `: keep-alive` comment line (ignored by SSE readers), so proxies do not close a quiet stream.
          */
         get: operations["streamCompactionEvents"];
         put?: never;

@@ -150,16 +150,50 @@ function withRetryAfter(err: unknown, reply: FastifyReply): unknown {
 }
 
 /** The stream's frames; when the events end early (this instance stops, the job store is full), a last `error` frame says why. */
-async function* sseFrames(events: AsyncIterable<CompactionEvent>): AsyncGenerator<string> {
+/**
+ * How long an event stream may go without a byte before it gets a comment line: a compaction queued
+ * behind others sends no event for minutes, and proxies and load balancers close connections idle
+ * for about a minute (nginx's proxy_read_timeout, cloud load balancers' idle timeouts).
+ */
+export const SSE_KEEP_ALIVE_MS = 15_000
+
+/** The frames of `events`, with a `: keep-alive` comment after every `keepAliveMs` without one. */
+async function* sseFrames(events: AsyncIterable<CompactionEvent>, keepAliveMs: number): AsyncGenerator<string> {
+  const it = events[Symbol.asyncIterator]()
+  let timer: NodeJS.Timeout | undefined
   try {
-    for await (const e of events) yield `event: ${e.type}\ndata: ${JSON.stringify(toCompactionJson(e.compaction))}\n\n`
+    let next = it.next()
+    for (;;) {
+      const quiet = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), keepAliveMs)
+      })
+      const r = await Promise.race([next, quiet])
+      clearTimeout(timer)
+      if (r === null) {
+        yield ': keep-alive\n\n'
+        continue
+      }
+      if (r.done === true) return
+      yield `event: ${r.value.type}\ndata: ${JSON.stringify(toCompactionJson(r.value.compaction))}\n\n`
+      next = it.next()
+    }
   } catch (err) {
     if (!isAppError(err)) throw err
     yield `event: error\ndata: ${JSON.stringify({ code: err.code, message: err.message })}\n\n`
+  } finally {
+    clearTimeout(timer)
+    // NB: not awaited: a next() may be pending; the client's disconnect aborts the events anyway.
+    void it.return?.(undefined)
   }
 }
 
-const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async (fastify, { compactor }) => {
+export interface CompactionsRoutesOptions {
+  readonly compactor: Compactor
+  /** SSE_KEEP_ALIVE_MS unless given (tests). */
+  readonly sseKeepAliveMs?: number
+}
+
+const compactionsRoutes: FastifyPluginAsyncZod<CompactionsRoutesOptions> = async (fastify, { compactor, sseKeepAliveMs = SSE_KEEP_ALIVE_MS }) => {
   fastify.post(
     '/v1/shards/:shardId/compactions',
     {
@@ -288,7 +322,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
         tags: ['compactions'],
         summary: "Server-sent events of one compaction's progress",
         description:
-          '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE.',
+          '`progress` events carrying the Compaction (the current one first), then one `done` carrying the final one. When the answering instance stops first, a last `error` event carries `{code, message}`: follow the compaction on another instance. A queued compaction that cannot start because the job store has no space left ends the stream the same way, with INSUFFICIENT_STORAGE. After 15 s without an event comes a `: keep-alive` comment line (ignored by SSE readers), so proxies do not close a quiet stream.',
         params: CompactionIdParam,
         response: {
           200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
@@ -305,8 +339,10 @@ const compactionsRoutes: FastifyPluginAsyncZod<{ compactor: Compactor }> = async
       return reply
         .header('content-type', 'text/event-stream; charset=utf-8')
         .header('cache-control', 'no-cache')
+        // nginx (and proxies that honour it) passes events on as they come instead of buffering.
+        .header('x-accel-buffering', 'no')
         // NB: the cast only quiets the type provider; fastify pipes a stream without serializing it.
-        .send(Readable.from(sseFrames(events)) as unknown as string)
+        .send(Readable.from(sseFrames(events, sseKeepAliveMs)) as unknown as string)
     },
   )
 

@@ -13,10 +13,10 @@ import { buildTestApp, type TestApp } from '../helper.js'
 import { body, harness, smallBody, until, type Harness } from '../compact/compactor-harness.js'
 
 /** The real app (error handler, standard responses, swagger) with the compactions routes on a test compactor. */
-async function withApp(opts: Parameters<typeof harness>[0], fn: (h: Harness, t: TestApp) => Promise<void>): Promise<void> {
+async function withApp(opts: Parameters<typeof harness>[0], fn: (h: Harness, t: TestApp) => Promise<void>, sseKeepAliveMs?: number): Promise<void> {
   const h = await harness(opts)
   const plugin: FastifyPluginAsyncZod = async (app) => {
-    await app.register(compactionsRoutes, { compactor: h.compactor })
+    await app.register(compactionsRoutes, { compactor: h.compactor, ...(sseKeepAliveMs === undefined ? {} : { sseKeepAliveMs }) })
   }
   const t = await buildTestApp({ routes: [{ plugin }], without: ['compactions'] })
   try {
@@ -363,6 +363,47 @@ describe('GET /v1/compactions/:id/events', () => {
       call.succeed()
       await until(h.compactor, id, 'succeeded')
     }))
+})
+
+describe('GET /v1/compactions/:id/events keep-alive', () => {
+  it('sends a comment line while no event comes, and the events after it as usual', () =>
+    withApp(
+      {},
+      async (h, t) => {
+        const id = (await post(t, h.shardId, body())).json().id as string
+        const call = await h.exec.take()
+        await t.app.listen({ host: '127.0.0.1', port: 0 })
+        const { port } = t.app.server.address() as AddressInfo
+        const req = request({ host: '127.0.0.1', port, path: `/v1/compactions/${id}/events` })
+        req.end()
+        const [res] = (await once(req, 'response')) as [IncomingMessage]
+        assert.equal(res.headers['x-accel-buffering'], 'no')
+        res.setEncoding('utf8')
+        let text = ''
+        const seen = (what: string): Promise<void> =>
+          new Promise((resolve) => {
+            const check = (): void => {
+              if (!text.includes(what)) return
+              res.off('data', onData)
+              resolve()
+            }
+            const onData = (chunk: string): void => {
+              text += chunk
+              check()
+            }
+            res.on('data', onData)
+            check()
+          })
+        // The running compaction's first progress event, then nothing happens: comments come.
+        await seen(': keep-alive\n\n')
+        call.succeed()
+        await seen('event: done')
+        const events = parseSse(text)
+        assert.deepEqual([events[0]?.event, events.at(-1)?.event, events.at(-1)?.data.status], ['progress', 'done', 'succeeded'])
+        req.destroy()
+      },
+      20,
+    ))
 })
 
 describe('POST /v1/compact', () => {
