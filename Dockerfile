@@ -57,8 +57,10 @@ RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 USER node
 EXPOSE 6880
+# The healthcheck speaks HTTPS when COMPACTD_TLS_CERT is set; it checks liveness, not the
+# certificate (whose names need not include 127.0.0.1).
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.COMPACTD_PORT || 6880) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "require(process.env.COMPACTD_TLS_CERT ? 'https' : 'http').get({ host: '127.0.0.1', port: process.env.COMPACTD_PORT || 6880, path: '/healthz', rejectUnauthorized: false, timeout: 2500 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).on('timeout', () => process.exit(1))"]
 # SIGTERM (docker stop) drains: /readyz says 503 for COMPACTD_SHUTDOWN_DRAIN (5s) while requests are
 # still served, then stop accepting; running work finishes within COMPACTD_SHUTDOWN_GRACE (30s by
 # default), the stores close, exit 0. Give `docker stop -t` more than the longer of the two.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks a built compactd image for real: runs it (host network, a token, a free loopback port, a
 # short shutdown grace, a data volume), waits for its HEALTHCHECK to say healthy, checks /readyz,
-# that it serves the console, that it runs as a non-root user on Node 24, writes a shard and compacts it, then `docker stop`s
+# that it serves the console, that it runs as a non-root user on Node 24, that it serves HTTPS
+# with a certificate mounted (healthcheck included), writes a shard and compacts it, then `docker stop`s
 # it and checks it exited 0 on its own, within the grace. Removes what it made.
 #
 #   bash scripts/check-image.sh compactd:ci
@@ -97,4 +98,32 @@ code=$("$docker" inspect -f '{{.State.ExitCode}}' "$name")
 [ "$code" = 0 ] || fail "exit code $code after docker stop"
 echo "check-image: docker stop: exit 0 after ${took}s (grace ${grace_s}s, stop timeout $((grace_s + 10))s)"
 "$docker" logs "$name" 2>&1 | grep -q '"msg":"stopped"' || fail "no 'stopped' log line"
+
+# HTTPS: the same image with a certificate mounted read-only; the healthcheck must say healthy
+# over TLS, and a client trusting the certificate must get /readyz.
+tls_dir=$(mktemp -d /tmp/compactd-check-tls.XXXXXX)
+tls_name="$name-tls"
+cleanup_tls() {
+  "$docker" rm -f "$tls_name" >/dev/null 2>&1 || true
+  rm -rf "$tls_dir"
+  cleanup
+}
+trap cleanup_tls EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls_dir/tls.key" -out "$tls_dir/tls.crt" \
+  -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null || fail "openssl could not make a certificate"
+chmod 755 "$tls_dir" && chmod 644 "$tls_dir/tls.key" "$tls_dir/tls.crt" # the image runs as uid 1000
+"$docker" run -d --name "$tls_name" --network host -v "$tls_dir:/tls:ro" -e COMPACTD_PORT="$port" -e COMPACTD_AUTH_TOKEN="$token" \
+  -e COMPACTD_TLS_CERT=/tls/tls.crt -e COMPACTD_TLS_KEY=/tls/tls.key "$image" >/dev/null
+health=starting
+for _ in $(seq 1 90); do
+  health=$("$docker" inspect -f '{{.State.Health.Status}}' "$tls_name" 2>/dev/null || echo gone)
+  [ "$health" = healthy ] || [ "$health" = unhealthy ] || [ "$health" = gone ] && break
+  sleep 1
+done
+[ "$health" = healthy ] || { "$docker" logs --tail 30 "$tls_name" >&2 2>&1 || true; fail "over TLS, health is $health"; }
+ready=$(curl -sS --cacert "$tls_dir/tls.crt" "https://127.0.0.1:$port/readyz") || fail "https /readyz: no answer"
+[ "$(field "$ready" status)" = ready ] || fail "https readyz: $ready"
+"$docker" stop -t $((grace_s + 10)) "$tls_name" >/dev/null
+echo "check-image: over TLS: healthcheck healthy, https /readyz ready"
+
 echo "check-image: OK"

@@ -39,6 +39,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v curl >/dev/null 2>&1 || missing+=(curl) # scripts/check-image.sh
+command -v openssl >/dev/null 2>&1 || missing+=(openssl) # scripts/check-image.sh's TLS run
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "docker-ci: missing ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2

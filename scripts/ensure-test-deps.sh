@@ -5,7 +5,8 @@
 # - Prometheus and promtool (the monitoring tests check the rules and /metrics with promtool and
 #   start their own Prometheus on a random loopback port);
 # - Debian's chromium for the console's browser test (CHROMIUM_PATH names another build);
-# - bash, curl and jq, which the docs' examples use (test/docs-examples.test.ts runs them).
+# - bash, curl and jq, which the docs' examples use (test/docs-examples.test.ts runs them);
+# - openssl, which makes the TLS tests' certificates (test/support/tls.ts).
 # Missing ones are installed from Debian's packages with apt-get when running as root.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ fi
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   missing+=(prometheus)
 fi
-for tool in curl jq; do
+for tool in curl jq openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then

@@ -59,14 +59,20 @@ export interface BuildAppOptions {
    * otherwise built from `settings.authTokens`.
    */
   readonly bearerTokens?: BearerTokens
+  /** Serve HTTPS with this certificate and key (main.ts, from COMPACTD_TLS_CERT/KEY). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
 }
 
 const withZod = (app: FastifyInstance) => app.withTypeProvider<ZodTypeProvider>()
 
 export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   const { settings } = services
+  // NB: typed as the plain HTTP server's options: with `https`, Fastify builds an https.Server (and
+  // says https:// in addresses), which serves requests as the http.Server the app's types name does.
+  const tls = opts.tls === undefined ? {} : ({ https: { cert: opts.tls.cert, key: opts.tls.key } } as FastifyServerOptions)
   const app = withZod(
     Fastify({
+      ...tls,
       logger: opts.logger ?? {
         level: settings.logLevel,
         redact: { paths: ['req.headers.authorization'], censor: '***' },

@@ -14,13 +14,14 @@
  * `npm start` a terminal's Ctrl-C reaches the server twice (the terminal signals the whole process
  * group, and npm relays what it got to its child). A later second signal exits at once.
  */
+import type { Server as HttpsServer } from 'node:https'
 import { buildApp, type App } from './app.js'
 import { hugePagesRequested } from './engine/huge-pages.js'
 import { BearerTokens } from './http/auth.js'
-import { TokenFileWatcher } from './http/token-file.js'
+import { readWatched, tlsWatch, tokenFileWatch, type WatchedFiles } from './http/watched-files.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
-import { loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings } from './settings.js'
+import { loggableSettings, parseSettings, SettingsError, tlsOf, USAGE, wantsHelp, type Settings, type TlsFiles } from './settings.js'
 
 /** Slack on top of the shutdown grace for closing the HTTP server and the stores. */
 const CLOSE_SLACK_MS = 10_000
@@ -36,8 +37,10 @@ async function main(argv: readonly string[]): Promise<void> {
     return
   }
   let settings: Settings
+  let tls: TlsFiles | null
   try {
     settings = parseSettings(argv, process.env)
+    tls = await readTls(settings)
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err
     process.stderr.write(`compactd: ${err.message}\n`)
@@ -55,10 +58,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
   if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
   const bearerTokens = settings.authTokens === null ? undefined : new BearerTokens(settings.authTokens)
-  const app = buildApp(services, bearerTokens === undefined ? {} : { bearerTokens })
-  const tokenFile = watchTokenFile(app, settings, bearerTokens)
+  const app = buildApp(services, { ...(bearerTokens === undefined ? {} : { bearerTokens }), ...(tls === null ? {} : { tls }) })
+  const watched = watchFiles(app, settings, bearerTokens, tls)
   onShutdown(app, shutdownBoundMs(settings), (cause) => {
-    tokenFile?.stop()
+    for (const w of watched) w.stop()
     return shutDown(app, services, cause)
   })
 
@@ -68,16 +71,35 @@ async function main(argv: readonly string[]): Promise<void> {
   app.log.info({ address, settings: loggableSettings(settings), mallocHugePages: hugePagesRequested() }, 'compactd listening')
 }
 
+/** The certificate and key to serve, as settings checked them at start-up; null without TLS. */
+async function readTls(settings: Settings): Promise<TlsFiles | null> {
+  const { tlsCertFile: cert, tlsKeyFile: key } = settings
+  if (cert === null || key === null) return null
+  const read = await readWatched([cert, key])
+  const tls = read.ok ? tlsOf(cert, read.value[0]!, key, read.value[1]!) : read
+  if (!tls.ok) throw new SettingsError(`--tls-cert/COMPACTD_TLS_CERT: ${tls.problem}`)
+  return tls.value
+}
+
 /**
- * With a token file, reads it again every 30 s and on SIGHUP (docs/operations.md#rotating-the-token).
- * NB: without one, SIGHUP keeps Node's default: the process ends, as when its terminal closes.
+ * The files read again every 30 s and on SIGHUP: the token file and the TLS certificate and key
+ * (docs/operations.md#rotating-the-token, #tls).
+ * NB: with neither, SIGHUP keeps Node's default: the process ends, as when its terminal closes.
  */
-function watchTokenFile(app: App, settings: Settings, tokens: BearerTokens | undefined): TokenFileWatcher | null {
-  if (settings.authTokenFile === null || tokens === undefined || settings.authTokens === null) return null
-  const watcher = new TokenFileWatcher({ path: settings.authTokenFile, tokens, initial: settings.authTokens, log: app.log })
-  watcher.start()
-  process.on('SIGHUP', () => void watcher.reload('signal'))
-  return watcher
+function watchFiles(app: App, settings: Settings, tokens: BearerTokens | undefined, tls: TlsFiles | null): WatchedFiles<unknown>[] {
+  const watched: WatchedFiles<unknown>[] = []
+  const { authTokenFile, authTokens } = settings
+  if (authTokenFile !== null && tokens !== undefined && authTokens !== null) {
+    watched.push(tokenFileWatch({ path: authTokenFile, tokens, initial: authTokens, log: app.log }) as WatchedFiles<unknown>)
+  }
+  if (tls !== null && settings.tlsCertFile !== null && settings.tlsKeyFile !== null) {
+    // NB: the https.Server Fastify built (see app.ts); new connections get the new certificate.
+    const server = app.server as unknown as HttpsServer
+    watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, initial: tls, log: app.log }) as WatchedFiles<unknown>)
+  }
+  for (const w of watched) w.start()
+  if (watched.length > 0) process.on('SIGHUP', () => watched.forEach((w) => void w.reload('signal')))
+  return watched
 }
 
 /** How long start-up waits for the worker threads to load before it listens regardless. */

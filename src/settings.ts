@@ -6,12 +6,15 @@
  * NB: the auth token is read from the environment only. A flag would show it in `ps` output and
  * shell history, so `--auth-token` is refused by name. A token file (`COMPACTD_AUTH_TOKEN_FILE`)
  * keeps tokens out of the environment too, holds several (a rotation), and is read again while the
- * server runs (http/token-file.ts); `parseAuthTokens` is its format, here and at every reload.
+ * server runs (http/watched-files.ts); `parseAuthTokens` is its format, here and at every reload.
+ * The TLS certificate and key are read here too, so that files that cannot serve stop start-up
+ * with one line, and again while running (`tlsOf` checks them each time).
  */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createSecureContext } from 'node:tls'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { parseDuration } from './dyncfg/duration.js'
@@ -54,6 +57,9 @@ export interface Settings {
   readonly authTokens: readonly string[] | null
   /** Absolute path of the token file, read again on SIGHUP and while running; null without one. */
   readonly authTokenFile: string | null
+  /** Absolute paths of the PEM certificate (chain) and key to serve HTTPS with; null: plain HTTP. */
+  readonly tlsCertFile: string | null
+  readonly tlsKeyFile: string | null
   readonly bodyLimitBytes: number
   /** How long SIGTERM waits for running work before aborting it. */
   readonly shutdownGraceMs: number
@@ -100,6 +106,8 @@ const SPECS: Readonly<Record<Key, Spec>> = {
   sendTimeoutMs: { flag: 'send-timeout', env: 'COMPACTD_SEND_TIMEOUT', help: 'close a snapshot response whose client takes no data this long (0s: never)  [60s]' },
   gcGraceMs: { flag: 'gc-grace', env: 'COMPACTD_GC_GRACE', help: 'minimum age of an unreferenced blob before GC deletes it  [10m]' },
   metricsShardSeries: { flag: 'metrics-shard-series', env: 'COMPACTD_METRICS_SHARD_SERIES', help: 'most shards with per-shard metric series at once  [100]' },
+  tlsCertFile: { flag: 'tls-cert', env: 'COMPACTD_TLS_CERT', help: 'PEM certificate (chain) file: serve HTTPS; read again on SIGHUP and every 30s  [none: HTTP]' },
+  tlsKeyFile: { flag: 'tls-key', env: 'COMPACTD_TLS_KEY', help: "PEM private key file of --tls-cert's certificate  [none]" },
   authTokenFile: { flag: 'auth-token-file', env: 'COMPACTD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one a line (# comments); read again on SIGHUP and every 30s  [none]' },
   instanceId: { flag: 'instance-id', env: 'COMPACTD_INSTANCE_ID', help: "this instance's name in a cluster: 1-128 of A-Z a-z 0-9 . _ -  [<host>-<random>]" },
 }
@@ -173,6 +181,24 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   const metricsShardSeries = field('metricsShardSeries', integerIn(0, 100_000), () => 100)
   const instanceId = field('instanceId', z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ -'), generatedInstanceId)
 
+  const tlsCert = field('tlsCertFile', nonEmpty, () => null)
+  const tlsKey = field('tlsKeyFile', nonEmpty, () => null)
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    throw bad(tlsCert === null ? 'tlsCertFile' : 'tlsKeyFile', `is needed with ${tlsCert === null ? SPECS.tlsKeyFile.env : SPECS.tlsCertFile.env}: give both the certificate and its key`)
+  }
+  const tlsCertFile = tlsCert === null ? null : resolve(tlsCert)
+  const tlsKeyFile = tlsKey === null ? null : resolve(tlsKey)
+  if (tlsCertFile !== null && tlsKeyFile !== null) {
+    const read = (key: Key, path: string): Buffer => {
+      try {
+        return readFileSync(path)
+      } catch (err) {
+        throw bad(key, fileReadProblem(path, err))
+      }
+    }
+    const tls = tlsOf(tlsCertFile, read('tlsCertFile', tlsCertFile), tlsKeyFile, read('tlsKeyFile', tlsKeyFile))
+    if (!tls.ok) throw bad('tlsCertFile', tls.problem)
+  }
   const tokenFile = field('authTokenFile', nonEmpty, () => null)
   const authTokenFile = tokenFile === null ? null : resolve(tokenFile)
   const token = env[AUTH_TOKEN_ENV]
@@ -209,6 +235,8 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
     logFormat,
     authTokens: authTokens === null ? null : Object.freeze([...authTokens]),
     authTokenFile,
+    tlsCertFile,
+    tlsKeyFile,
     bodyLimitBytes,
     shutdownGraceMs,
     shutdownDrainMs,
@@ -249,7 +277,7 @@ export function tokensOfFile(path: string, bytes: Buffer): readonly string[] | s
 }
 
 /** Why a token file could not be read, as one line. */
-export function tokenFileReadProblem(path: string, err: unknown): string {
+export function fileReadProblem(path: string, err: unknown): string {
   return `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`
 }
 
@@ -258,8 +286,37 @@ function readTokenFile(path: string): readonly string[] | string {
   try {
     return tokensOfFile(path, readFileSync(path))
   } catch (err) {
-    return tokenFileReadProblem(path, err)
+    return fileReadProblem(path, err)
   }
+}
+
+/** A certificate and key to serve: what the server needs, and what a log line may say of it. */
+export interface TlsFiles {
+  readonly cert: Buffer
+  readonly key: Buffer
+  readonly subject: string
+  /** The certificate's notAfter, ISO 8601. */
+  readonly validTo: string
+}
+
+/**
+ * The certificate (a PEM chain, the server's first) and key, checked as a TLS server would load
+ * them; or the problem as one line naming the files, never their content.
+ */
+export function tlsOf(certPath: string, cert: Buffer, keyPath: string, key: Buffer): { ok: true; value: TlsFiles } | { ok: false; problem: string } {
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(cert)
+  } catch {
+    return { ok: false, problem: `${certPath} holds no PEM certificate` }
+  }
+  try {
+    createSecureContext({ cert, key })
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'error'
+    return { ok: false, problem: `${keyPath} is not the private key of ${certPath}'s certificate, or not a PEM key (${code})` }
+  }
+  return { ok: true, value: { cert, key, subject: x509.subject.replace(/\n/g, ', '), validTo: new Date(x509.validTo).toISOString() } }
 }
 
 /** `<host name>-<6 hex>`: unique enough for a cluster, and readable in listings. */
@@ -306,6 +363,7 @@ export function loggableSettings(s: Settings): Record<string, unknown> {
     logFormat: s.logFormat,
     auth: s.authTokens === null ? 'off' : 'bearer',
     ...(s.authTokenFile === null ? {} : { authTokenFile: s.authTokenFile, authTokens: s.authTokens?.length ?? 0 }),
+    tls: s.tlsCertFile === null ? 'off' : { cert: s.tlsCertFile, key: s.tlsKeyFile },
     bodyLimitBytes: s.bodyLimitBytes,
     shutdownGraceMs: s.shutdownGraceMs,
     shutdownDrainMs: s.shutdownDrainMs,

@@ -2,11 +2,16 @@
  * The process entry, as an operator runs it: `node --import tsx src/main.ts`.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { get } from 'node:https'
+import { connect } from 'node:tls'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { ctl } from './support/compactctl.js'
 import { startMain } from './support/server-process.js'
+import { makeCert } from './support/tls.js'
 
 describe('main', () => {
   it('starts on the file stores under --data-dir, serves, and exits 0 on SIGTERM', async (t) => {
@@ -122,22 +127,82 @@ describe('main', () => {
     // The rotation: both while clients move over, then the new one alone.
     await writeFile(file, `# rotation\n${OLD}\n${NEW}\n`)
     child.proc.kill('SIGHUP')
-    assert.equal((await child.logLine('auth tokens replaced from the token file')).tokens, 2)
+    assert.equal((await child.logLine('auth token file applied')).tokens, 2)
     assert.deepEqual([await status(OLD), await status(NEW)], [200, 200])
 
     await writeFile(file, 'short\n')
     child.proc.kill('SIGHUP')
-    await child.logLine(`auth token file not applied, the tokens in force stay: ${file}: line 1: a token must be at least 16 characters`)
+    await child.logLine(`auth token file not applied, the one in force stays: ${file}: line 1: a token must be at least 16 characters`)
     assert.deepEqual([await status(OLD), await status(NEW)], [200, 200])
 
     await writeFile(file, `${NEW}\n`)
     child.proc.kill('SIGHUP')
-    assert.equal((await child.logLine('auth tokens replaced from the token file', 2)).tokens, 1)
+    assert.equal((await child.logLine('auth token file applied', 2)).tokens, 1)
     assert.deepEqual([await status(OLD), await status(NEW)], [401, 200])
     assert.ok(!JSON.stringify(child.lines()).includes(OLD) && !child.stderr().includes(NEW), 'no token in any log line')
 
     child.proc.kill('SIGTERM')
     assert.equal((await child.exited()).code, 0, child.stderr())
+  })
+
+  it('serves HTTPS with the certificate given, and a renewed one from SIGHUP on', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    const first = makeCert(dataDir, 'first')
+    const second = makeCert(dataDir, 'second')
+    const cert = join(dataDir, 'tls.crt')
+    const key = join(dataDir, 'tls.key')
+    await writeFile(cert, first.cert)
+    await writeFile(key, first.key)
+    const child = startMain(['--port', '0', '--data-dir', dataDir, '--tls-cert', cert, '--tls-key', key])
+    t.after(child.kill)
+    const listening = await child.logLine('compactd listening')
+    const address = listening.address as string
+    assert.match(address, /^https:\/\/127\.0\.0\.1:\d+$/)
+    const port = Number(new URL(address).port)
+    // The certificate a new connection is served, checked against the one expected.
+    const served = async (ca: Buffer): Promise<string> => {
+      const socket = connect({ host: '127.0.0.1', port, ca })
+      try {
+        await once(socket, 'secureConnect')
+        return socket.getPeerCertificate().fingerprint256
+      } finally {
+        socket.destroy()
+      }
+    }
+    assert.equal(await served(first.cert), first.fingerprint256)
+    const health = await new Promise<number>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/healthz', ca: first.cert }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      }).on('error', reject),
+    )
+    assert.equal(health, 200)
+    // compactctl over HTTPS, trusting the certificate as Node's clients do (NODE_EXTRA_CA_CERTS).
+    const cli = await ctl(null, ['status', '--json'], { COMPACTD_URL: address, NODE_EXTRA_CA_CERTS: first.certPath })
+    assert.equal(cli.code, 0, cli.stderr)
+    const untrusted = await ctl(null, ['status'], { COMPACTD_URL: address })
+    assert.equal(untrusted.code, 3, 'a certificate the client does not trust: unreachable, in one line')
+    assert.equal(untrusted.stderr.split('\n').filter((l) => l !== '').length, 1, untrusted.stderr)
+    assert.match(untrusted.stderr, /self-signed certificate.* \(to trust its CA, point NODE_EXTRA_CA_CERTS at its PEM file\)\n$/)
+
+    await writeFile(cert, second.cert)
+    await writeFile(key, second.key)
+    child.proc.kill('SIGHUP')
+    assert.equal((await child.logLine('TLS certificate applied')).subject, 'CN=second')
+    assert.equal(await served(second.cert), second.fingerprint256)
+
+    child.proc.kill('SIGTERM')
+    assert.equal((await child.exited()).code, 0, child.stderr())
+  })
+
+  it('exits 2 naming the files when the TLS key is not the certificate\'s', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const a = makeCert(dir, 'a')
+    const b = makeCert(dir, 'b')
+    const child = startMain(['--tls-cert', a.certPath, '--tls-key', b.keyPath])
+    assert.equal((await child.exited()).code, 2)
+    assert.equal(child.stderr(), `compactd: --tls-cert/COMPACTD_TLS_CERT: ${b.keyPath} is not the private key of ${a.certPath}'s certificate, or not a PEM key (ERR_OSSL_X509_KEY_VALUES_MISMATCH)\n`)
   })
 
   it('exits 2 with one line naming a bad setting', async () => {

@@ -4,6 +4,7 @@ import { availableParallelism, hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, it, type TestContext } from 'node:test'
+import { makeCert } from './support/tls.js'
 import { isLoopback, loggableSettings, parseAuthTokens, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
 
 const TOKEN = 'abcdefghijklmnop'
@@ -28,6 +29,8 @@ describe('parseSettings', () => {
       logFormat: 'json',
       authTokens: null,
       authTokenFile: null,
+      tlsCertFile: null,
+      tlsKeyFile: null,
       bodyLimitBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 30_000,
       shutdownDrainMs: 5_000,
@@ -223,6 +226,20 @@ describe('token file', () => {
   it('parses a file as a reload does', () => {
     assert.deepEqual(parseAuthTokens(`${OTHER}\n`), [OTHER])
     assert.equal(parseAuthTokens(''), 'holds no token: write one token a line')
+  })
+})
+
+describe('TLS files', () => {
+  it('takes a certificate with its key, and refuses one without the other or files that cannot serve', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'compactd-tls-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const a = makeCert(dir, 'a')
+    const s = parseSettings(['--tls-cert', a.certPath], { COMPACTD_TLS_KEY: a.keyPath })
+    assert.deepEqual([s.tlsCertFile, s.tlsKeyFile], [a.certPath, a.keyPath])
+    assert.match(JSON.stringify(loggableSettings(s)), /"tls":\{"cert":"[^"]+a\.crt","key":"[^"]+a\.key"\}/)
+    assert.throws(() => parseSettings(['--tls-cert', a.certPath], {}), { message: '--tls-key/COMPACTD_TLS_KEY: is needed with COMPACTD_TLS_CERT: give both the certificate and its key' })
+    assert.throws(() => parseSettings(['--tls-cert', `${a.certPath}.gone`, '--tls-key', a.keyPath], {}), { message: `--tls-cert/COMPACTD_TLS_CERT: cannot read ${a.certPath}.gone (ENOENT)` })
+    assert.throws(() => parseSettings(['--tls-cert', a.keyPath, '--tls-key', a.keyPath], {}), { message: `--tls-cert/COMPACTD_TLS_CERT: ${a.keyPath} holds no PEM certificate` })
   })
 })
 

@@ -354,9 +354,22 @@ async function errorOf(res: Response): Promise<ApiError> {
   return new ApiError(res.status, `HTTP_${res.status}`, `HTTP ${res.status} ${res.statusText}`.trim())
 }
 
+/** TLS verification failures, by their OpenSSL codes: a certificate the client does not trust. */
+const UNTRUSTED_CERT = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+])
+
 function causeOf(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err
-  return cause instanceof Error ? cause.message : String(cause)
+  if (!(cause instanceof Error)) return String(cause)
+  const code = (cause as { code?: unknown }).code
+  // NB: in Node, a private CA is trusted through NODE_EXTRA_CA_CERTS; browsers have their own store.
+  if (typeof code === 'string' && UNTRUSTED_CERT.has(code)) return `${cause.message} (to trust its CA, point NODE_EXTRA_CA_CERTS at its PEM file)`
+  return cause.message
 }
 
 function toEvent(m: SseMessage): CompactionEventJson | null {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { BearerTokens } from '../../src/http/auth.js'
-import { TokenFileWatcher, type TokenFileLog } from '../../src/http/token-file.js'
+import { tlsWatch, tokenFileWatch, type WatchLog } from '../../src/http/watched-files.js'
+import { tlsOf } from '../../src/settings.js'
+import { makeCert } from '../support/tls.js'
 
 const A = 'token-a-0123456789'
 const B = 'token-b-0123456789'
@@ -26,9 +28,9 @@ async function setUp(t: TestContext, text: string) {
     logged.push(e)
     for (const w of waiters.splice(0)) w()
   }
-  const log: TokenFileLog = { info: (obj, msg) => push({ level: 'info', obj, msg }), error: (obj, msg) => push({ level: 'error', obj, msg }) }
+  const log: WatchLog = { info: (obj, msg) => push({ level: 'info', obj, msg }), error: (obj, msg) => push({ level: 'error', obj, msg }) }
   const tokens = new BearerTokens([A])
-  const watcher = new TokenFileWatcher({ path, tokens, initial: [A], log, intervalMs: 10 })
+  const watcher = tokenFileWatch({ path, tokens, initial: [A], log, intervalMs: 10 })
   t.after(() => watcher.stop())
   const nextLog = (): Promise<void> => new Promise((resolve) => waiters.push(resolve))
   return { path, tokens, watcher, logged, nextLog }
@@ -44,13 +46,13 @@ describe('BearerTokens', () => {
   })
 })
 
-describe('TokenFileWatcher', () => {
+describe('the token file, read again', () => {
   it('applies a changed file, and says nothing of an unchanged one unless a signal asked', async (t) => {
     const { path, tokens, watcher, logged } = await setUp(t, `${A}\n`)
     assert.deepEqual(await watcher.reload('interval'), { kind: 'unchanged' })
     assert.equal(logged.length, 0, 'the tokens read at start-up are already in force')
     await writeFile(path, `${B}\n${A}\n`)
-    assert.deepEqual(await watcher.reload('interval'), { kind: 'replaced', tokens: 2 })
+    assert.deepEqual(await watcher.reload('interval'), { kind: 'applied' })
     assert.ok(tokens.accepts(B) && tokens.accepts(A))
     await writeFile(path, `# reordered\n${A}\n${B}\n`)
     assert.deepEqual(await watcher.reload('interval'), { kind: 'unchanged' })
@@ -58,7 +60,7 @@ describe('TokenFileWatcher', () => {
     assert.deepEqual(
       logged.map((e) => [e.level, e.msg]),
       [
-        ['info', 'auth tokens replaced from the token file'],
+        ['info', 'auth token file applied'],
         ['info', 'auth token file read again: unchanged'],
       ],
     )
@@ -75,12 +77,12 @@ describe('TokenFileWatcher', () => {
     assert.deepEqual(
       logged.map((e) => [e.level, e.msg]),
       [
-        ['error', `auth token file not applied, the tokens in force stay: ${path}: line 1: a token must be at least 16 characters`],
-        ['error', `auth token file not applied, the tokens in force stay: cannot read ${path} (ENOENT)`],
+        ['error', `auth token file not applied, the one in force stays: ${path}: line 1: a token must be at least 16 characters`],
+        ['error', `auth token file not applied, the one in force stays: cannot read ${path} (ENOENT)`],
       ],
     )
     await writeFile(path, `${B}\n`)
-    assert.deepEqual(await watcher.reload('interval'), { kind: 'replaced', tokens: 1 })
+    assert.deepEqual(await watcher.reload('interval'), { kind: 'applied' })
     assert.ok(!tokens.accepts(A) && tokens.accepts(B))
     assert.ok(!JSON.stringify(logged).includes(A) && !JSON.stringify(logged).includes(B), 'no token is logged')
   })
@@ -92,5 +94,34 @@ describe('TokenFileWatcher', () => {
     await writeFile(path, `${B}\n`)
     await logged
     assert.ok(tokens.accepts(B) && !tokens.accepts(A))
+  })
+})
+
+describe('the TLS certificate, read again', () => {
+  it('serves a renewed pair, and keeps the one in force when the key does not match the certificate', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const first = makeCert(dir, 'first')
+    const second = makeCert(dir, 'second')
+    const certPath = join(dir, 'tls.crt')
+    const keyPath = join(dir, 'tls.key')
+    await writeFile(certPath, first.cert)
+    await writeFile(keyPath, first.key)
+    const initial = tlsOf(certPath, first.cert, keyPath, first.key)
+    assert.ok(initial.ok)
+    const served: Buffer[] = []
+    const logged: string[] = []
+    const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
+    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, initial: initial.value, log })
+    assert.deepEqual(await watch.reload('interval'), { kind: 'unchanged' })
+    // A renewal caught half written: the new certificate beside the old key.
+    await writeFile(certPath, second.cert)
+    const refused = await watch.reload('interval')
+    assert.equal(refused.kind, 'refused')
+    assert.deepEqual(served, [])
+    await writeFile(keyPath, second.key)
+    assert.deepEqual(await watch.reload('interval'), { kind: 'applied' })
+    assert.deepEqual(served, [second.cert])
+    assert.deepEqual(logged, [`TLS certificate not applied, the one in force stays: ${keyPath} is not the private key of ${certPath}'s certificate, or not a PEM key (ERR_OSSL_X509_KEY_VALUES_MISMATCH)`, 'TLS certificate applied'])
   })
 })
