@@ -50,12 +50,18 @@ echo "check-image: run $image on 127.0.0.1:$port"
   -e COMPACTD_PORT="$port" -e COMPACTD_AUTH_TOKEN="$token" -e COMPACTD_SHUTDOWN_GRACE="${grace_s}s" \
   "$image" >/dev/null
 
-health=starting
-for _ in $(seq 1 90); do
-  health=$("$docker" inspect -f '{{.State.Health.Status}}' "$name" 2>/dev/null || echo gone)
-  [ "$health" = healthy ] || [ "$health" = unhealthy ] || [ "$health" = gone ] && break
-  sleep 1
-done
+# health_of NAME: the container's health once its healthcheck has decided (or `gone`), within 90 s.
+health_of() {
+  local health=starting
+  for _ in $(seq 1 90); do
+    health=$("$docker" inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null || echo gone)
+    [ "$health" = healthy ] || [ "$health" = unhealthy ] || [ "$health" = gone ] && break
+    sleep 1
+  done
+  echo "$health"
+}
+
+health=$(health_of "$name")
 [ "$health" = healthy ] || fail "health is $health"
 echo "check-image: healthcheck healthy"
 
@@ -114,12 +120,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyou
 chmod 755 "$tls_dir" && chmod 644 "$tls_dir/tls.key" "$tls_dir/tls.crt" # the image runs as uid 1000
 "$docker" run -d --name "$tls_name" --network host -v "$tls_dir:/tls:ro" -e COMPACTD_PORT="$port" -e COMPACTD_AUTH_TOKEN="$token" \
   -e COMPACTD_TLS_CERT=/tls/tls.crt -e COMPACTD_TLS_KEY=/tls/tls.key "$image" >/dev/null
-health=starting
-for _ in $(seq 1 90); do
-  health=$("$docker" inspect -f '{{.State.Health.Status}}' "$tls_name" 2>/dev/null || echo gone)
-  [ "$health" = healthy ] || [ "$health" = unhealthy ] || [ "$health" = gone ] && break
-  sleep 1
-done
+health=$(health_of "$tls_name")
 [ "$health" = healthy ] || { "$docker" logs --tail 30 "$tls_name" >&2 2>&1 || true; fail "over TLS, health is $health"; }
 ready=$(curl -sS --cacert "$tls_dir/tls.crt" "https://127.0.0.1:$port/readyz") || fail "https /readyz: no answer"
 [ "$(field "$ready" status)" = ready ] || fail "https readyz: $ready"

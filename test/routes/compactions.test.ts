@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once, type EventEmitter } from 'node:events'
-import { request, type IncomingMessage } from 'node:http'
+import { request, type ClientRequest, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
@@ -297,6 +297,16 @@ describe('GET and DELETE /v1/compactions/:id', () => {
     }))
 })
 
+/** A compaction's event stream over a real connection (the app listens on a loopback port). */
+async function openEvents(t: TestApp, id: string): Promise<{ req: ClientRequest; res: IncomingMessage }> {
+  await t.app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = t.app.server.address() as AddressInfo
+  const req = request({ host: '127.0.0.1', port, path: `/v1/compactions/${id}/events` })
+  req.end()
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  return { req, res }
+}
+
 describe('GET /v1/compactions/:id/events', () => {
   it('a finished compaction yields just done', () =>
     withApp({}, async (h, t) => {
@@ -346,11 +356,7 @@ describe('GET /v1/compactions/:id/events', () => {
     withApp({}, async (h, t) => {
       const id = (await post(t, h.shardId, body())).json().id as string
       const call = await h.exec.take()
-      await t.app.listen({ host: '127.0.0.1', port: 0 })
-      const { port } = t.app.server.address() as AddressInfo
-      const req = request({ host: '127.0.0.1', port, path: `/v1/compactions/${id}/events` })
-      req.end()
-      const [res] = (await once(req, 'response')) as [IncomingMessage]
+      const { req, res } = await openEvents(t, id)
       assert.equal(res.statusCode, 200)
       res.setEncoding('utf8')
       const [chunk] = (await once(res, 'data')) as [string]
@@ -372,11 +378,7 @@ describe('GET /v1/compactions/:id/events keep-alive', () => {
       async (h, t) => {
         const id = (await post(t, h.shardId, body())).json().id as string
         const call = await h.exec.take()
-        await t.app.listen({ host: '127.0.0.1', port: 0 })
-        const { port } = t.app.server.address() as AddressInfo
-        const req = request({ host: '127.0.0.1', port, path: `/v1/compactions/${id}/events` })
-        req.end()
-        const [res] = (await once(req, 'response')) as [IncomingMessage]
+        const { req, res } = await openEvents(t, id)
         assert.equal(res.headers['x-accel-buffering'], 'no')
         res.setEncoding('utf8')
         let text = ''
