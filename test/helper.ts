@@ -17,6 +17,8 @@ export interface TestAppOptions {
   readonly routes?: readonly RoutePlugin[]
   /** Default route plugins to leave out (see BuildAppOptions.without). */
   readonly without?: readonly string[]
+  /** Log lines (pino's JSON, parsed) go here, from `level` up; none when unset. */
+  readonly log?: { readonly level: string; readonly lines: Array<Record<string, unknown>> }
   /** Start the services (load configs, start the scheduler); off for tests of broken stores. Default true. */
   readonly start?: boolean
 }
@@ -35,7 +37,9 @@ export function testSettings(overrides: Partial<Settings> = {}): Settings {
 
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const services = await createServices(testSettings(opts.settings), opts.services)
-  const app = buildApp(services, { logger: false, routes: opts.routes ?? [], without: opts.without ?? [] })
+  const { log } = opts
+  const logger = log === undefined ? false : { level: log.level, stream: { write: (s: string) => void log.lines.push(JSON.parse(s) as Record<string, unknown>) } }
+  const app = buildApp(services, { logger, routes: opts.routes ?? [], without: opts.without ?? [] })
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {

@@ -16,6 +16,12 @@
  * - Anything else: 500 INTERNAL with a generic message.
  *
  * NB: no 5xx body ever carries the error's own message or stack; they go to the log only.
+ *
+ * Logging: a fault of the server or its stores (500 INTERNAL, DATA_LOSS, a store's failure) is an
+ * error line with the whole error; a 5xx that is a state the server is in, not a fault (503
+ * SERVICE_UNAVAILABLE while it starts or shuts down, COMPACTION_DISABLED by the kill switch, 504
+ * TIMED_OUT or DEADLINE_EXCEEDED) is a warn line with its code and message, no stack; a client's
+ * 4xx is an info line.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
@@ -27,9 +33,14 @@ import { REQUEST_ID_HEADER } from './request-id.js'
 export interface ErrorReply {
   readonly status: number
   readonly body: ErrorBody
-  /** True when the cause is ours, not the client's: logged at error level with the full error. */
+  /** True for a 5xx: the body carries the request id, to find its log line. */
   readonly internal: boolean
+  /** How the request's failure is logged: `error` with the whole error (a fault), `warn` or `info` with its code and message. */
+  readonly log: 'error' | 'warn' | 'info'
 }
+
+/** 5xx AppError codes that are faults (logged as errors, with the stack); the others are states the server is in. */
+const FAULT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'DATA_LOSS', 'STORAGE_ERROR', 'INSUFFICIENT_STORAGE'])
 
 const CLIENT_CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
   400: 'BAD_REQUEST',
@@ -58,21 +69,22 @@ export interface RequestContext {
 /** Maps any thrown value to the reply it deserves. Pure. */
 export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorReply {
   if (isAppError(err)) {
-    return { status: err.status, body: { ...err.extra, code: err.code, message: err.message }, internal: err.status >= 500 }
+    const internal = err.status >= 500
+    return { status: err.status, body: { ...err.extra, code: err.code, message: err.message }, internal, log: !internal ? 'info' : FAULT_CODES.has(err.code) ? 'error' : 'warn' }
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const context = (err as { validationContext?: string }).validationContext ?? 'request'
     const fields = err.validation.map((issue) => ({ field: fieldPath(context, issue.instancePath), message: issueReason(issue.message ?? 'is invalid') }))
     const first = fields[0] ?? { field: fieldPath(context, ''), message: 'is invalid' }
     const more = fields.length > 1 ? ` (and ${fields.length - 1} more: see fields)` : ''
-    return { status: 400, body: { code: 'BAD_REQUEST', message: `${first.field}: ${first.message}${more}`, field: first.field, fields }, internal: false }
+    return { status: 400, body: { code: 'BAD_REQUEST', message: `${first.field}: ${first.message}${more}`, field: first.field, fields }, internal: false, log: 'info' }
   }
   if (err instanceof LocationError && err.noSpace) {
-    return { status: 507, body: { code: 'INSUFFICIENT_STORAGE', message: STORAGE_FULL_MESSAGE, kind: err.kind }, internal: true }
+    return { status: 507, body: { code: 'INSUFFICIENT_STORAGE', message: STORAGE_FULL_MESSAGE, kind: err.kind }, internal: true, log: 'error' }
   }
   if (err instanceof LocationError) {
     const message = err.permanent ? STORAGE_PERMANENT_MESSAGE : STORAGE_MESSAGE
-    return { status: 503, body: { code: 'STORAGE_ERROR', message, kind: err.kind, permanent: err.permanent }, internal: true }
+    return { status: 503, body: { code: 'STORAGE_ERROR', message, kind: err.kind, permanent: err.permanent }, internal: true, log: 'error' }
   }
   const status = statusOf(err)
   if (status === 415) {
@@ -80,24 +92,22 @@ export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorR
     const accepted = request.accepted ?? DEFAULT_ACCEPTED
     const what = sent !== '' ? `content type ${JSON.stringify(clip(sent))} is` : 'a body without a content type is'
     const message = `${what} not accepted here; send ${accepted.length === 1 ? accepted[0] : `one of ${accepted.join(', ')}`}`
-    return { status, body: { code: 'UNSUPPORTED_MEDIA_TYPE', message, accepted: [...accepted] }, internal: false }
+    return { status, body: { code: 'UNSUPPORTED_MEDIA_TYPE', message, accepted: [...accepted] }, internal: false, log: 'info' }
   }
   if (status !== undefined && status >= 400 && status < 500) {
     const code = CLIENT_CODE_FOR_STATUS[status] ?? 'BAD_REQUEST'
     const message = err instanceof Error && err.message !== '' ? err.message : code.toLowerCase().replaceAll('_', ' ')
-    return { status: CLIENT_CODE_FOR_STATUS[status] === undefined ? 400 : status, body: { code, message: oneLine(message) }, internal: false }
+    return { status: CLIENT_CODE_FOR_STATUS[status] === undefined ? 400 : status, body: { code, message: oneLine(message) }, internal: false, log: 'info' }
   }
-  return { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true }
+  return { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true, log: 'error' }
 }
 
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, body, internal } = toErrorReply(err, { contentType: req.headers['content-type'] ?? '', accepted: acceptedTypes(req) })
-  if (internal) {
-    req.log.error({ err }, 'request failed')
-    return reply.code(status).send({ ...body, requestId: req.id })
-  }
-  req.log.info({ code: body.code, message: body.message }, 'request rejected')
-  return reply.code(status).send(body)
+  const { status, body, internal, log } = toErrorReply(err, { contentType: req.headers['content-type'] ?? '', accepted: acceptedTypes(req) })
+  if (log === 'error') req.log.error({ err }, 'request failed')
+  else if (log === 'warn') req.log.warn({ code: body.code, message: body.message }, 'request not served')
+  else req.log.info({ code: body.code, message: body.message }, 'request rejected')
+  return reply.code(status).send(internal ? { ...body, requestId: req.id } : body)
 }
 
 /** Longest path parameter the router matches (fastify's `maxParamLength`); no id compactd gives out comes close. */

@@ -7,14 +7,16 @@ import { determinate, indeterminate, noSpace, permanent } from '../../src/locati
 describe('toErrorReply', () => {
   it('keeps an AppError’s code, status, message and extras; code and message win over extras', () => {
     const r = toErrorReply(new AppError('QUEUE_FULL', 'the compaction queue is full', { queueDepth: 20, code: 'X' }))
-    assert.deepEqual(r, { status: 429, body: { queueDepth: 20, code: 'QUEUE_FULL', message: 'the compaction queue is full' }, internal: false })
+    assert.deepEqual(r, { status: 429, body: { queueDepth: 20, code: 'QUEUE_FULL', message: 'the compaction queue is full' }, internal: false, log: 'info' })
   })
 
-  it('marks 5xx AppErrors internal (logged) but keeps their message', () => {
+  it('marks 5xx AppErrors internal but keeps their message; logs a state of the server (the kill switch) as a warning, a fault as an error', () => {
     const r = toErrorReply(new AppError('COMPACTION_DISABLED', 'compaction disabled'))
     assert.equal(r.status, 503)
     assert.equal(r.body.message, 'compaction disabled')
     assert.equal(r.internal, true)
+    assert.equal(r.log, 'warn')
+    assert.equal(toErrorReply(new AppError('DATA_LOSS', 'part missing')).log, 'error')
   })
 
   it('maps a storage error to 503 STORAGE_ERROR without its message', () => {
@@ -68,7 +70,7 @@ describe('toErrorReply', () => {
 
   it('hides everything else behind 500 INTERNAL', () => {
     for (const err of [new Error('secret /etc/passwd'), new TypeError('x is undefined'), 'a string', null, Object.assign(new Error('boom'), { statusCode: 502 })]) {
-      assert.deepEqual(toErrorReply(err), { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true })
+      assert.deepEqual(toErrorReply(err), { status: 500, body: { code: 'INTERNAL', message: INTERNAL_MESSAGE }, internal: true, log: 'error' })
     }
   })
 })
