@@ -23,6 +23,7 @@ import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler 
 import { httpMetricsPlugin, observeUnrouted } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
 import { logDestination } from './http/log-format.js'
+import { compactionLoggingPlugin } from './http/compaction-logging.js'
 import { probeLoggingPlugin, skipRequestLogging } from './http/probe-logging.js'
 import { genReqId, requestIdPlugin } from './http/request-id.js'
 import { servicesPlugin } from './http/services-plugin.js'
@@ -107,6 +108,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   void app.register(servicesPlugin, { services })
   void app.register(requestIdPlugin)
   void app.register(probeLoggingPlugin)
+  void app.register(compactionLoggingPlugin)
   void app.register(connectionClosePlugin)
   const tokens = opts.bearerTokens ?? (settings.authTokens === null ? null : new BearerTokens(settings.authTokens))
   void app.register(authPlugin, { tokens })

@@ -91,6 +91,13 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Codes of faults of the server or its stores, which an operator must look at (logged as errors);
+ * every other code is the client's doing or a state the server is in (starting, stopping, the kill
+ * switch, a timeout).
+ */
+export const FAULT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'DATA_LOSS', 'STORAGE_ERROR', 'INSUFFICIENT_STORAGE'])
+
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError
 }

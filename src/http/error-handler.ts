@@ -25,7 +25,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { AppError, isAppError, type ErrorCode } from '../errors.js'
+import { AppError, FAULT_CODES, isAppError, type ErrorCode } from '../errors.js'
 import { LocationError } from '../location/errors.js'
 import type { ErrorBody } from './error-body.js'
 import { REQUEST_ID_HEADER } from './request-id.js'
@@ -38,9 +38,6 @@ export interface ErrorReply {
   /** How the request's failure is logged: `error` with the whole error (a fault), `warn` or `info` with its code and message. */
   readonly log: 'error' | 'warn' | 'info'
 }
-
-/** 5xx AppError codes that are faults (logged as errors, with the stack); the others are states the server is in. */
-const FAULT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'DATA_LOSS', 'STORAGE_ERROR', 'INSUFFICIENT_STORAGE'])
 
 const CLIENT_CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
   400: 'BAD_REQUEST',

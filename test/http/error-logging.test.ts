@@ -31,7 +31,7 @@ describe('failed request logs', () => {
     const { app } = await buildTestApp({
       t,
       log: { level: 'info', lines },
-      routes: [{ plugin: async (scope) => scope.get('/test/throw/:what', async (req) => Promise.reject(thrown[(req.params as { what: string }).what])) }],
+      routes: [{ plugin: async (scope) => void scope.get('/test/throw/:what', async (req) => Promise.reject(thrown[(req.params as { what: string }).what])) }],
     })
     const expected: Record<string, { level: number; msg: string; stack: boolean }> = {
       internal: { level: 50, msg: 'request failed', stack: true },
