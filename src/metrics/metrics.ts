@@ -22,8 +22,12 @@ export type CompactionStep = (typeof COMPACTION_STEPS)[number]
 /** Label values of `persist_compaction_write_batch_order_total{order}`. */
 export const RUN_ORDERS = ['unordered', 'codec', 'structured'] as const
 
-/** Label values of `persist_compaction_jobs{status}`: the statuses of a compaction job in the cluster's store. */
-export const COMPACTION_JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'not_applied'] as const
+/**
+ * Label values of `persist_compaction_jobs{status}`: the active statuses of a compaction job in the
+ * cluster's store, the ones the store counts (JobStore.active). Finished jobs are history, counted
+ * as they end by the compaction counters (applied, failed, ...), not by this gauge.
+ */
+export const COMPACTION_JOB_STATUSES = ['queued', 'running'] as const
 export type CompactionJobStatus = (typeof COMPACTION_JOB_STATUSES)[number]
 
 /** `op` of `persist_shard_reader_lease_writes_total` (shard/reader-leases.ts, shard/gc.ts). */
@@ -301,7 +305,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
   }
 
   const cluster: ClusterMetrics = {
-    jobs: gauge('persist_compaction_jobs', "Compaction jobs in the cluster's store by status, as this instance last saw them.", ['status']),
+    jobs: gauge('persist_compaction_jobs', "Active compaction jobs in the cluster's store by status (queued, running), as this instance last saw them.", ['status']),
     claims: counter('persist_compaction_claims_total', 'Compaction jobs this instance claimed from the cluster queue.'),
     leaseRenewals: counter('persist_compaction_lease_renewals_total', 'Lease renewals of compaction jobs this instance runs.'),
     rescued: counter('persist_compaction_rescued_total', "Compaction jobs this instance requeued after their owner's lease expired."),

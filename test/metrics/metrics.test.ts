@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { register as globalRegistry, Registry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
+import { buildTestApp } from '../helper.js'
 
 /** Every family docs/metrics.md lists, with its type and label names. */
 const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
@@ -118,7 +119,7 @@ describe('createMetrics', () => {
       'persist_compaction_step_seconds_total{step="heap_population"} 0',
       'persist_compaction_write_batch_order_total{order="structured"} 0',
       'persist_compaction_jobs{status="queued"} 0',
-      'persist_compaction_jobs{status="not_applied"} 0',
+      'persist_compaction_jobs{status="running"} 0',
       'persist_compaction_paused 0',
     ]) {
       assert.ok(text.includes(line), line)
@@ -149,5 +150,25 @@ describe('createMetrics', () => {
     ma.gc.started.inc()
     assert.notEqual(ma.gc.started, mb.gc.started)
     assert.throws(() => createMetrics(a), /already been registered/)
+  })
+})
+
+describe('persist_compaction_jobs', () => {
+  it('exports only statuses it counts, each equal to the jobs of that status in the store', async (t) => {
+    const { app, services } = await buildTestApp({ t, services: { gcIntervalMs: null } })
+    const created = await app.inject({ method: 'POST', url: '/v1/shards', payload: { name: 'jobs', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } } })
+    const shardId = created.json<{ shardId: string }>().shardId
+    await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/batches`, payload: { lower: [0], upper: [5], updates: [{ key: 'a', val: 1, time: 1, diff: 1 }] } })
+    await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/since`, payload: { since: [4] } })
+    const done = await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/compactions`, payload: { major: true, wait: true } })
+    assert.equal(done.json<{ status: string }>().status, 'succeeded', done.body)
+    await services.compactor.heartbeat()
+    const text = await services.registry.metrics()
+    const exported = [...text.matchAll(/^persist_compaction_jobs\{status="([a-z_]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const)
+    assert.deepEqual(exported.map(([status]) => status).sort(), ['queued', 'running'])
+    for (const [status, value] of exported) {
+      const listed = await app.inject({ method: 'GET', url: `/v1/compactions?status=${status}` })
+      assert.equal(value, listed.json<{ compactions: unknown[] }>().compactions.length, status)
+    }
   })
 })
