@@ -196,6 +196,11 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
         const stats = traceStats(state.trace)
         metrics.shard.backlog(shardId, { batches: stats.backlogBatches, bytes: stats.backlogBytes })
       },
+      onListed: (shardId, state) => {
+        if (isDeleted(state)) return metrics.shard.forget(shardId)
+        const stats = traceStats(state.trace)
+        metrics.shard.seen(shardId, { batches: stats.backlogBatches, bytes: stats.backlogBytes })
+      },
       bodyLimitBytes: settings.bodyLimitBytes,
     })
     shards.start()
@@ -246,6 +251,14 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
         showPaused()
         const unsubscribe = dyncfg.onChange(showPaused)
         closers.push(async () => unsubscribe())
+        // The backlog totals (persist_backlog_*) of a fresh process know no shard: one listing of
+        // every shard, in the background, fills them within seconds of the start.
+        let closed = false
+        const reading = shards.readAll(() => closed).catch((err: unknown) => warn(err, 'reading every shard for the backlog metrics failed; they cover the shards used since'))
+        closers.push(async () => {
+          closed = true
+          await reading
+        })
       })())
 
     const schedulerStatus =

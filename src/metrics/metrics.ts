@@ -99,6 +99,8 @@ export interface ShardMetrics {
   readonly compactionApplied: Pick<Counter<'shard'>, 'get'> & { inc(labels: { readonly shard: string }, value?: number): void }
   /** Records a shard's backlog as of a state this instance committed or read. */
   backlog(shard: string, backlog: ShardBacklog): void
+  /** Records a shard's backlog as of a state a listing read: the totals, without touching its per-shard series' recency. */
+  seen(shard: string, backlog: ShardBacklog): void
   /** A deleted shard: out of the backlog totals, its per-shard series removed. */
   forget(shard: string): void
   readonly series: ShardSeries
@@ -300,6 +302,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
   const shard: ShardMetrics = {
     compactionApplied: { inc: (labels, value = 1) => series.applied(labels.shard, value), get: () => applied.get() },
     backlog: (id, b) => series.backlog(id, b),
+    seen: (id, b) => series.seen(id, b),
     forget: (id) => series.forget(id),
     series,
   }

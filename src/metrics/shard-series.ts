@@ -66,6 +66,18 @@ export class ShardSeries {
     this.#families.backlogBytes.set({ shard }, b.bytes)
   }
 
+  /**
+   * Records `shard`'s backlog as of a state a listing read (GET /v1/shards, the idle sweep, the
+   * pass at start): the totals, and the shard's series if it has some, without making it the most
+   * recently updated (listings walk every shard; they must not churn the per-shard series).
+   */
+  seen(shard: string, b: ShardBacklog): void {
+    this.#total(shard, b)
+    if (!this.#recent.has(shard)) return
+    this.#families.backlogBatches.set({ shard }, b.batches)
+    this.#families.backlogBytes.set({ shard }, b.bytes)
+  }
+
   /** A deleted shard: out of the totals, and its series (if any) removed. */
   forget(shard: string): void {
     this.#total(shard, { batches: 0, bytes: 0 })

@@ -114,6 +114,8 @@ export interface ShardsOptions {
   readonly snapshotTuning?: SnapshotTuning
   /** Sees every state a command commits or finds and every head `get` reads (metrics); a throw goes to `onError`. */
   readonly onState?: (shardId: ShardId, state: ShardState) => void
+  /** Sees every state a listing reads (`list`: GET /v1/shards, the idle sweep, `readAll`); a throw goes to `onError`. */
+  readonly onListed?: (shardId: ShardId, state: ShardState) => void
   /** Largest write body read; default `DEFAULT_BODY_LIMIT_BYTES`. */
   readonly bodyLimitBytes?: number
   /** Longest a state read earlier may serve a snapshot (recent-states.ts); default 1 s, and never more than half the GC grace. */

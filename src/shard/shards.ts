@@ -114,6 +114,7 @@ export class Shards {
   readonly #gcIntervalMs: number | null
   readonly #onError: (err: unknown) => void
   readonly #onState: ((shardId: ShardId, state: ShardState) => void) | undefined
+  readonly #onListed: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #listeners = new Set<MergeRequestListener>()
   #timer: NodeJS.Timeout | null = null
   #gcPass: Promise<void> | null = null
@@ -133,6 +134,7 @@ export class Shards {
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
     this.#onState = opts.onState
+    this.#onListed = opts.onListed
     this.#gc = new ShardGc({
       blob: opts.blob,
       consensus: opts.consensus,
@@ -208,7 +210,11 @@ export class Shards {
       {
         // NB: the page reads the head of each key it shows and skips those without one.
         keys: () => this.#consensus.list({ exact: false }),
-        shard: (id) => this.#machine.head(id),
+        shard: async (id) => {
+          const head = await this.#machine.head(id)
+          if (head !== null) this.#notify(this.#onListed, id, head.state)
+          return head
+        },
         holder: (name) => this.#names.holder(name),
       },
       query,
@@ -508,11 +514,32 @@ export class Shards {
   }
 
   #saw(shardId: ShardId, state: ShardState | null): void {
+    if (state !== null) this.#notify(this.#onState, shardId, state)
+  }
+
+  #notify(listener: ((shardId: ShardId, state: ShardState) => void) | undefined, shardId: ShardId, state: ShardState): void {
     try {
-      if (state !== null) this.#onState?.(shardId, state)
+      listener?.(shardId, state)
     } catch (err) {
       this.#onError(err)
     }
+  }
+
+  /**
+   * Lists every live shard once, page by page (at most `maxPages` of `pageSize`), so `onListed`
+   * sees each; stops between pages once `stopped()`. The backlog totals of an instance that just
+   * started come from this.
+   */
+  async readAll(stopped: () => boolean, pageSize = 200, maxPages = 1000): Promise<number> {
+    let cursor: string | undefined
+    let n = 0
+    for (let page = 0; page < maxPages && !stopped(); page++) {
+      const p = await this.list({ limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
+      n += p.shards.length
+      if (p.nextCursor === undefined) break
+      cursor = p.nextCursor
+    }
+    return n
   }
 
   #target(shardId: ShardId, pins: Release[]): BatchWriterTarget {
