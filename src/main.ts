@@ -18,6 +18,7 @@ import type { Server as HttpsServer } from 'node:https'
 import { buildApp, type App } from './app.js'
 import { hugePagesRequested } from './engine/huge-pages.js'
 import { BearerTokens } from './http/auth.js'
+import { logProcessWarnings } from './http/process-warnings.js'
 import { readWatched, tlsWatch, tokenFileWatch, type WatchedFiles } from './http/watched-files.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
@@ -50,6 +51,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
   tuneMainThreadHeap()
   const services = await createServices(settings)
+  // The app (and its logger) first, so what background work warns about from the start goes to the JSON log.
+  const bearerTokens = settings.authTokens === null ? undefined : new BearerTokens(settings.authTokens)
+  const app = buildApp(services, { ...(bearerTokens === undefined ? {} : { bearerTokens }), ...(tls === null ? {} : { tls }) })
+  logProcessWarnings(app.log)
   await services.start()
   // The worker threads start now, not with the first write, read or compaction, and the server
   // listens once they have loaded: loading their modules takes a second or more, which the first
@@ -57,8 +62,6 @@ async function main(argv: readonly string[]): Promise<void> {
   // replaced again and again) must not keep the server from answering probes.
   const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
   if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
-  const bearerTokens = settings.authTokens === null ? undefined : new BearerTokens(settings.authTokens)
-  const app = buildApp(services, { ...(bearerTokens === undefined ? {} : { bearerTokens }), ...(tls === null ? {} : { tls }) })
   const watched = watchFiles(app, settings, bearerTokens, tls)
   onShutdown(app, shutdownBoundMs(settings), (cause) => {
     for (const w of watched) w.stop()

@@ -39,6 +39,24 @@ describe('main', () => {
     assert.deepEqual((await readdir(dataDir)).sort(), ['blob', 'consensus'])
   })
 
+  it('logs process warnings (background work that failed) as JSON warn lines on stdout, none as text on stderr', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    // A preloaded module emits a warning when told (SIGUSR2), as background work does when it fails.
+    const preload = `data:text/javascript,${encodeURIComponent("process.on('SIGUSR2', () => process.emitWarning('the idle sweep failed; it runs again at the next interval: probe', { code: 'COMPACTD_TEST' }))")}`
+    const child = startMain(['--port', '0', '--data-dir', dataDir], { env: { NODE_OPTIONS: `--import=${preload}` } })
+    t.after(child.kill)
+    await child.logLine('compactd listening')
+    child.proc.kill('SIGUSR2')
+    const line = await child.logLine('the idle sweep failed; it runs again at the next interval: probe')
+    assert.equal(line.level, 40)
+    assert.equal(line.code, 'COMPACTD_TEST')
+    assert.equal(typeof line.time, 'number')
+    child.proc.kill('SIGTERM')
+    assert.equal((await child.exited()).code, 0, child.stderr())
+    assert.doesNotMatch(child.stderr(), /Warning/)
+  })
+
   it('drains on SIGTERM: /readyz answers 503 while requests are still served, then the listener closes and it exits 0', async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
     t.after(() => rm(dataDir, { recursive: true, force: true }))
