@@ -101,8 +101,10 @@ export function toErrorReply(err: unknown, request: RequestContext = {}): ErrorR
 
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body, internal, log } = toErrorReply(err, { contentType: req.headers['content-type'] ?? '', accepted: acceptedTypes(req) })
-  if (log === 'error') req.log.error({ err }, 'request failed')
-  else if (log === 'warn') req.log.warn({ code: body.code, message: body.message }, 'request not served')
+  // NB: the line of a 5xx names its request (method, path), so it says on its own what failed where.
+  const where = { method: req.method, url: clip(req.url.split('?')[0] ?? '') }
+  if (log === 'error') req.log.error({ ...where, err }, 'request failed')
+  else if (log === 'warn') req.log.warn({ ...where, code: body.code, message: body.message }, 'request not served')
   else req.log.info({ code: body.code, message: body.message }, 'request rejected')
   return reply.code(status).send(internal ? { ...body, requestId: req.id } : body)
 }

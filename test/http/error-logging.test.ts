@@ -50,6 +50,7 @@ describe('failed request logs', () => {
       const line = got[0]!
       assert.deepEqual({ level: line.level, msg: line.msg, stack: typeof (line.err as { stack?: unknown } | undefined)?.stack === 'string' }, want, what)
       if (!want.stack) assert.equal(line.code, res.json<{ code: string }>().code, what)
+      if (res.statusCode >= 500) assert.deepEqual([line.method, line.url], ['GET', `/test/throw/${what}`], what)
       if (res.statusCode >= 500) assert.equal(res.json<{ requestId: string }>().requestId, reqId, what)
     }
   })
