@@ -540,6 +540,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const counts = await this.#deps.store.active()
     this.#deps.metrics.cluster.jobs.set({ status: 'queued' }, counts.queued)
     this.#deps.metrics.cluster.jobs.set({ status: 'running' }, counts.running)
+    // NB: sets persist_cluster_instances, which otherwise moves only when someone asks (GET /v1/instances, the idle sweep).
+    await this.instances()
   }
 
   // ---- a full job store ----------------------------------------------------------------------

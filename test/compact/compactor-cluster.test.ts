@@ -23,6 +23,17 @@ async function withPair(configs: Record<string, unknown>, fn: (a: Harness, join:
 }
 
 describe('a cluster of two compactors', () => {
+  it('each counts the live instances at its heartbeat (persist_cluster_instances)', () =>
+    withPair({}, async (a, join) => {
+      const live = async (h: Harness): Promise<number> => (await h.metrics.cluster.instances.get()).values[0]?.value ?? NaN
+      await a.compactor.heartbeat()
+      assert.equal(await live(a), 1)
+      const b = await join()
+      await b.compactor.heartbeat()
+      await a.compactor.heartbeat()
+      assert.deepEqual([await live(a), await live(b)], [2, 2])
+    }))
+
   it('a compaction submitted on one is listed, shown and followed on the other', () =>
     withPair({}, async (a, join) => {
       const c = await submitted(a)
