@@ -336,6 +336,7 @@ function compactionView(c: Compaction): CompactionView {
 
 function outcomeOf(c: Compaction): NonNullable<CompactionView['ran']>['outcome'] {
   if (c.status === 'succeeded') return c.result === 'applied_exact' || c.result === 'applied_subset' ? 'applied' : 'not_applied'
+  if (c.status === 'not_applied') return 'not_applied'
   if (c.status === 'cancelled') return 'cancelled'
   return c.error?.code === 'TIMED_OUT' ? 'timed_out' : 'failed'
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { register as globalRegistry, Registry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { buildTestApp } from '../helper.js'
+import { whenCompaction } from '../support/when-compaction.js'
 
 /** Every family docs/metrics.md lists, with its type and label names. */
 const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
@@ -170,5 +171,24 @@ describe('persist_compaction_jobs', () => {
       const listed = await app.inject({ method: 'GET', url: `/v1/compactions?status=${status}` })
       assert.equal(value, listed.json<{ compactions: unknown[] }>().compactions.length, status)
     }
+  })
+})
+
+describe('persist_compaction_duration_seconds', () => {
+  it('counts a compaction that ended not_applied under outcome not_applied, not failed', async (t) => {
+    const { app, services } = await buildTestApp({ t, services: { gcIntervalMs: null } })
+    await services.dyncfg.update({ compaction_concurrency_limit: 1, compaction_maintenance_enabled: false })
+    const created = await app.inject({ method: 'POST', url: '/v1/shards', payload: { name: 'twice', timestamp: 'u64', keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } } })
+    const shardId = created.json<{ shardId: string }>().shardId
+    for (let b = 0; b < 3; b++) await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/batches`, payload: { lower: [b], upper: [b + 1], updates: [{ key: 'a', val: 1, time: b, diff: 1 }] } })
+    // Two major compactions queued at once: the second finds the first's work done, and ends not_applied.
+    const ids: string[] = []
+    for (let i = 0; i < 2; i++) ids.push((await app.inject({ method: 'POST', url: `/v1/shards/${shardId}/compactions`, payload: { major: true } })).json<{ id: string }>().id)
+    const final = await Promise.all(ids.map((id) => whenCompaction(services.compactor, id, (c) => c.finishedAt !== undefined, 'final')))
+    assert.deepEqual(final.map((c) => c.status), ['succeeded', 'not_applied'])
+    const counts = Object.fromEntries(
+      [...(await services.registry.metrics()).matchAll(/^persist_compaction_duration_seconds_count\{outcome="([a-z_]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+    )
+    assert.deepEqual(counts, { applied: 1, not_applied: 1, failed: 0, timed_out: 0, cancelled: 0 })
   })
 })
