@@ -27,6 +27,7 @@ import { setReuseIdleMs } from './engine/reuse-idle.js'
 import { WorkerPool } from './engine/worker-pool.js'
 import { newWriterKey } from './core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
+import type { GcShare } from './shard/gc.js'
 import { Machine, type CmdMetrics } from './shard/machine.js'
 import { Shards } from './shard/shards.js'
 import { isDeleted, shardStateCodec, type ShardState } from './shard/state.js'
@@ -190,6 +191,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       instanceId: settings.instanceId,
       gcGraceMs: settings.gcGraceMs,
       gcIntervalMs: opts.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : opts.gcIntervalMs,
+      // Each live instance collects its share of the shards (gc.ts); the compactor knows who is live.
+      gcShare: async () => gcShareOf(await compactor.instances()),
       onState: (shardId, state) => {
         // NB: a tombstone keeps its trace, but its merge work is gone for good.
         if (isDeleted(state)) return metrics.shard.forget(shardId)
@@ -317,6 +320,13 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
  * NB: the store decorators report only retries, not loops, so `persist_retry_started_total` and
  * `_finished_total` count explicit retry loops (state commands, deletes), not store calls.
  */
+/** This instance's place among the live instances by id, or null when it is not among them (its first heartbeat is not in yet). */
+function gcShareOf(instances: ReadonlyArray<{ readonly id: string; readonly self: boolean }>): GcShare | null {
+  const ids = instances.map((i) => i.id).sort()
+  const self = instances.find((i) => i.self)
+  return self === undefined ? null : { index: ids.indexOf(self.id), count: ids.length }
+}
+
 function retryOptions(store: 'blob' | 'consensus', metrics: RetryMetrics): RetryOptions {
   return {
     onRetry: (event: RetryEvent) => {

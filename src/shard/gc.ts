@@ -43,7 +43,19 @@
  * may go while they read.
  * NB: "live" is judged by this process's clock; holders renew at a quarter of the lease duration,
  * so clocks may differ by up to about a quarter of it.
+ *
+ * The periodic **pass** (`pass`) collects many shards, with two savings, since each collection
+ * lists the shard's blobs (an S3 LIST) even when it finds nothing:
+ * - In a cluster, each live instance collects only its share: the shards whose id hashes to its
+ *   place among the live instances (`GcShare`). While membership changes a shard may be collected
+ *   twice or wait for the next pass; a new owner starts its own clock on the unreferenced blobs it
+ *   sees, which only delays their deletion.
+ * - A deleted shard a collection left with nothing but its tombstone (no blob listed that was not
+ *   deleted, every earlier version truncated) is **finished**: passes skip it, but every
+ *   `TOMBSTONE_RECHECK_PASSES`th, which collects it again in case a write that was in flight when it
+ *   was deleted left a part behind. So deleted shards cost a pass nothing as they accumulate.
  */
+import { createHash } from 'node:crypto'
 import { blobKey, parseBlobKey, shardPrefix } from '../core/paths.js'
 import type { ShardId } from '../core/ids.js'
 import type { Blob } from '../location/blob.js'
@@ -81,6 +93,21 @@ export interface ShardGcOptions {
 /** State versions kept behind the head by the truncations that follow commands (`committed`). */
 export const KEEP_VERSIONS = 64
 
+/** Passes that skip a finished tombstone between two that collect it again (an hour at the default 5-minute interval). */
+export const TOMBSTONE_RECHECK_PASSES = 12
+
+/** This instance's place among the `count` live instances of the cluster (by id), for the periodic pass. */
+export interface GcShare {
+  readonly index: number
+  readonly count: number
+}
+
+/** Whether `shardId` is in `share` (every shard when there is none). */
+export function inGcShare(shardId: ShardId, share: GcShare | null): boolean {
+  if (share === null || share.count <= 1) return true
+  return createHash('sha256').update(shardId).digest().readUInt32BE(0) % share.count === share.index
+}
+
 /** What this process held for one shard at one moment: pinned blob keys and leased states. */
 interface Held {
   readonly shardId: ShardId
@@ -95,6 +122,9 @@ export class ShardGc {
   /** Per shard: the seqno below which `committed` last truncated, and its truncation in flight. */
   readonly #truncatedBelow = new Map<ShardId, SeqNo>()
   readonly #truncating = new Map<ShardId, Promise<void>>()
+  /** Deleted shards a collection left with nothing but the tombstone (see the header). */
+  readonly #finished = new Set<ShardId>()
+  #passes = 0
 
   constructor(opts: ShardGcOptions) {
     this.#o = opts
@@ -157,6 +187,8 @@ export class ShardGc {
 
       const below = truncationBound(head.seqno, leases.minSeqno(shardId), leasedFrom)
       const truncated = below > 0 ? await consensus.truncate(shardId, below) : 0
+      if (tombstone && doomed.length === listed.length && below === head.seqno) this.#finished.add(shardId)
+      else this.#finished.delete(shardId)
       if (!tombstone && head.state.leases?.some((l) => isExpired(l, now)) === true) {
         try {
           const dropped = await machine.apply(shardId, 'drop_expired_read_leases', (cur) => (cur === null ? breakWith(0) : dropExpiredLeases(cur.state, now)))
@@ -205,6 +237,20 @@ export class ShardGc {
       })
       .finally(() => this.#truncating.delete(shardId))
     this.#truncating.set(shardId, p)
+  }
+
+  /**
+   * One periodic pass over `shardIds`, one shard after another: those in `share`, but finished
+   * tombstones only every `TOMBSTONE_RECHECK_PASSES`th pass. Returns how many shards it collected.
+   */
+  async pass(shardIds: readonly ShardId[], share: GcShare | null, deleteConcurrency: number): Promise<number> {
+    const recheck = ++this.#passes % TOMBSTONE_RECHECK_PASSES === 0
+    let n = 0
+    for (const id of shardIds) {
+      if (!inGcShare(id, share) || (this.#finished.has(id) && !recheck)) continue
+      if ((await this.collect(id, deleteConcurrency)) !== null) n++
+    }
+    return n
   }
 
   /** Waits for the truncations `committed` started. */

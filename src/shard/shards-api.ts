@@ -15,6 +15,7 @@ import type { WorkerPool } from '../engine/worker-pool.js'
 import type { Blob } from '../location/blob.js'
 import type { Consensus, SeqNo } from '../location/consensus.js'
 import type { GcMetrics } from '../metrics/metrics.js'
+import type { GcShare } from './gc.js'
 import type { Leases } from './leases.js'
 import type { Machine } from './machine.js'
 import type { ReaderLeaseMetrics } from './reader-leases.js'
@@ -106,6 +107,8 @@ export interface ShardsOptions {
   readonly gcGraceMs?: number
   /** Period of the background GC over every shard once `start()`ed; null (default) for none. */
   readonly gcIntervalMs?: number | null
+  /** This instance's share of the periodic GC pass (gc.ts `GcShare`); null or a failure: every shard. Default: every shard. */
+  readonly gcShare?: () => Promise<GcShare | null>
   /** Shared with whatever else reads state or writes parts in this process (the compactor). */
   readonly leases?: Leases
   /** Errors of background work nobody awaits (periodic GC, throwing listeners). */

@@ -53,7 +53,7 @@ import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
 import { allHollowBatches, checkPush } from '../trace/trace.js'
 import { checkClientBatch } from './batch-check.js'
 import { builtBatch, flushInlineParts, hollowKeys, runLimited, takeBuiltPart, userBatchDesc, type BatchWriterTarget } from './batch-writer.js'
-import { ShardGc, type GcResult } from './gc.js'
+import { ShardGc, type GcResult, type GcShare } from './gc.js'
 import { Leases, type Release } from './leases.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
@@ -112,6 +112,7 @@ export class Shards {
   }
   readonly #now: () => Date
   readonly #gcIntervalMs: number | null
+  readonly #gcShare: () => Promise<GcShare | null>
   readonly #onError: (err: unknown) => void
   readonly #onState: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #onListed: ((shardId: ShardId, state: ShardState) => void) | undefined
@@ -132,6 +133,7 @@ export class Shards {
     this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
     this.#now = opts.now ?? (() => new Date())
     this.#gcIntervalMs = opts.gcIntervalMs ?? null
+    this.#gcShare = opts.gcShare ?? (async () => null)
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
     this.#onState = opts.onState
     this.#onListed = opts.onListed
@@ -461,13 +463,11 @@ export class Shards {
     await this.#reader.stop()
   }
 
-  /** One GC pass over every shard, one after another; returns how many shards it collected. */
+  /** One GC pass over this instance's share of the shards, one after another (gc.ts `pass`); returns how many it collected. */
   async collectAll(): Promise<number> {
-    let n = 0
-    for (const id of (await this.#consensus.list()).filter(isShardId)) {
-      if ((await this.collect(id)) !== null) n++
-    }
-    return n
+    const share = await this.#gcShare().catch(() => null)
+    const ids = (await this.#consensus.list()).filter(isShardId)
+    return this.#gc.pass(ids, share, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)
   }
 
   // ---- merge requests --------------------------------------------------------------------------
