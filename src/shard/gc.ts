@@ -242,11 +242,14 @@ export class ShardGc {
   /**
    * One periodic pass over `shardIds`, one shard after another: those in `share`, but finished
    * tombstones only every `TOMBSTONE_RECHECK_PASSES`th pass. Returns how many shards it collected.
+   * Once `signal` aborts, it ends after the collection in progress: a pass over thousands of shards
+   * takes minutes, and a shutdown waits for it.
    */
-  async pass(shardIds: readonly ShardId[], share: GcShare | null, deleteConcurrency: number): Promise<number> {
+  async pass(shardIds: readonly ShardId[], share: GcShare | null, deleteConcurrency: number, signal?: AbortSignal): Promise<number> {
     const recheck = ++this.#passes % TOMBSTONE_RECHECK_PASSES === 0
     let n = 0
     for (const id of shardIds) {
+      if (signal?.aborted === true) break
       if (!inGcShare(id, share) || (this.#finished.has(id) && !recheck)) continue
       if ((await this.collect(id, deleteConcurrency)) !== null) n++
     }

@@ -119,6 +119,7 @@ export class Shards {
   readonly #listeners = new Set<MergeRequestListener>()
   #timer: NodeJS.Timeout | null = null
   #gcPass: Promise<void> | null = null
+  #gcStopping: AbortController | null = null
 
   constructor(opts: ShardsOptions) {
     this.#machine = opts.machine
@@ -444,9 +445,10 @@ export class Shards {
   /** Starts the periodic GC over every shard (when an interval was configured). Idempotent. */
   start(): void {
     if (this.#gcIntervalMs === null || this.#timer !== null) return
+    const stopping = (this.#gcStopping = new AbortController())
     this.#timer = setInterval(() => {
       if (this.#gcPass !== null) return
-      this.#gcPass = this.collectAll()
+      this.#gcPass = this.collectAll(stopping.signal)
         .then(() => undefined)
         .catch((err: unknown) => this.#onError(err))
         .finally(() => (this.#gcPass = null))
@@ -458,16 +460,18 @@ export class Shards {
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+    // NB: a pass in flight ends after the shard it collects, not after the thousands left.
+    this.#gcStopping?.abort()
     await this.#gcPass
     await this.#gc.settled()
     await this.#reader.stop()
   }
 
-  /** One GC pass over this instance's share of the shards, one after another (gc.ts `pass`); returns how many it collected. */
-  async collectAll(): Promise<number> {
+  /** One GC pass over this instance's share of the shards, one after another, until `signal` aborts (gc.ts `pass`); returns how many it collected. */
+  async collectAll(signal?: AbortSignal): Promise<number> {
     const share = await this.#gcShare().catch(() => null)
     const ids = (await this.#consensus.list()).filter(isShardId)
-    return this.#gc.pass(ids, share, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit)
+    return this.#gc.pass(ids, share, (await this.#cfg()).persist_gc_blob_delete_concurrency_limit, signal)
   }
 
   // ---- merge requests --------------------------------------------------------------------------

@@ -97,6 +97,37 @@ describe('the periodic GC pass', () => {
     for (const id of ids) assert.equal([0, 1, 2].filter((index) => inGcShare(id, { index, count: 3 })).length, 1)
   })
 
+  it('a stop while a pass runs waits for the shard it collects, not for the rest of the pass', async (t) => {
+    const listed: string[] = []
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let entered: () => void = () => undefined
+    const inPass = new Promise<void>((resolve) => (entered = resolve))
+    const inner = new MemBlob()
+    const gated = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'list')
+          return async function* (prefix: string) {
+            listed.push(prefix)
+            entered()
+            await held
+            yield* inner.list(prefix)
+          }
+        const v: unknown = Reflect.get(target, prop, receiver)
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const h = await makeHarness({ blob: gated, service: { gcIntervalMs: 1 } })
+    t.after(() => h.close())
+    const ids = await shardsWithParts(h, 20)
+    h.shards.start()
+    await inPass
+    const stopped = h.shards.stop()
+    release()
+    await stopped
+    assert.equal(listedShards(listed, ids).length, 1, 'the pass ended after the shard it was collecting')
+  })
+
   it('without a share (a single instance, or membership unknown) collects every shard', async (t) => {
     const listed: string[] = []
     const h = await makeHarness({ blob: listingBlob(new MemBlob(), listed), service: { gcShare: async () => { throw new Error('job store down') } } })
