@@ -2,7 +2,7 @@
  * Argument rules every consensus adapter enforces identically, so the contract suite can hold them
  * all to one behaviour. Each check throws InvalidUsageError: a bad argument is the caller's bug.
  */
-import type { SeqNo, VersionedData } from './consensus.js'
+import type { ListOptions, SeqNo, VersionedData } from './consensus.js'
 import { InvalidUsageError } from './errors.js'
 
 /** The longest key, in UTF-8 bytes: `file://` stores a key as a hex directory name (≤ 255 bytes). */
@@ -47,4 +47,18 @@ export function checkTruncate(key: string, seqno: SeqNo): void {
 export function checkTruncateAgainstHead(key: string, seqno: SeqNo, head: SeqNo | null): void {
   if (head === null) throw new InvalidUsageError(`truncate of "${key}" which has no versions`)
   if (seqno > head) throw new InvalidUsageError(`truncate of "${key}" to ${seqno} beyond its head ${head}: the head is never truncated away`)
+}
+
+export function checkList(opts: ListOptions | undefined): void {
+  if (opts?.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) throw new InvalidUsageError(`list limit ${String(opts.limit)} must be an integer ≥ 1`)
+  if (opts?.after !== undefined && typeof opts.after !== 'string') throw new InvalidUsageError('list after must be a string')
+}
+
+/** The keys of `keys` (any order) in `opts`'s range, sorted by code unit when it asks for a range. */
+export function inListRange(keys: Iterable<string>, opts: ListOptions | undefined): string[] {
+  const all = [...keys]
+  if (opts?.after === undefined && opts?.limit === undefined) return all
+  const after = opts.after
+  const sorted = (after === undefined ? all : all.filter((k) => k > after)).sort()
+  return opts.limit === undefined ? sorted : sorted.slice(0, opts.limit)
 }

@@ -45,4 +45,13 @@ export interface ListOptions extends Abortable {
    * of thousands. Default true.
    */
   readonly exact?: boolean
+  /**
+   * A range of the keys, in ascending order: at most `limit` (≥ 1) of them, the first ones after
+   * `after` (default: from the first). For callers that page through many keys (a page of shards),
+   * so a page does not read every key. The order is the store's: code-unit order on mem and file
+   * stores, the database's collation on PostgreSQL. They agree on the keys listed this way, shard
+   * ids (`s` and lowercase hex digits with `-` at fixed places), and may not on other keys.
+   */
+  readonly after?: string
+  readonly limit?: number
 }

@@ -40,7 +40,7 @@ import { access, link, mkdir, open, readFile, rename, rm, stat, unlink } from 'n
 import { join, resolve } from 'node:path'
 import { setNewest } from '../core/newest-map.js'
 import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
-import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
+import { checkCas, checkKey, checkList, checkScan, checkTruncate, checkTruncateAgainstHead, inListRange } from './consensus-args.js'
 import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, noSpace, type Abortable } from './errors.js'
 import { fsyncCreated, fsyncDir, hasCode, isNoSpace, readdirOrEmpty } from './fs-util.js'
 
@@ -213,27 +213,35 @@ export class FileConsensus implements Consensus {
 
   async list(opts?: ListOptions): Promise<string[]> {
     this.#check(opts)
+    checkList(opts)
     return this.#guard('list', '', opts, async () => {
-      const candidates: string[] = []
+      const named: string[] = []
       for (const name of await readdirOrEmpty(this.#root)) {
         if (!HEX_KEY.test(name)) continue
         const key = Buffer.from(name, 'hex').toString('utf8')
-        if (this.#dir(key) === join(this.#root, name)) candidates.push(key) // else not an encoding this adapter writes
+        if (this.#dir(key) === join(this.#root, name)) named.push(key) // else not an encoding this adapter writes
       }
       // NB: one directory read in all; telling the keys without versions apart takes two per key.
-      if (opts?.exact === false) return candidates
+      if (opts?.exact === false) return inListRange(named, opts)
+      const candidates = inListRange(named, opts?.after === undefined ? undefined : { after: opts.after })
+      const limit = opts?.limit ?? candidates.length
+      const out: string[] = []
       // Two directory reads per key not yet seen with a version: a few at a time, or a first listing
-      // of 10,000 keys takes seconds.
-      const live = candidates.map((key) => this.#keys.has(key))
-      let next = 0
-      const worker = async (): Promise<void> => {
-        while (next < candidates.length) {
-          const i = next++
-          if (!live[i]) live[i] = (await this.#headSeqno(candidates[i] as string)) !== null
+      // of 10,000 keys takes seconds; with a limit, a chunk at a time until it is reached.
+      for (let from = 0; from < candidates.length && out.length < limit; from += Math.max(limit, LIST_CONCURRENCY)) {
+        const chunk = candidates.slice(from, from + Math.max(limit, LIST_CONCURRENCY))
+        const live = chunk.map((key) => this.#keys.has(key))
+        let next = 0
+        const worker = async (): Promise<void> => {
+          while (next < chunk.length) {
+            const i = next++
+            if (!live[i]) live[i] = (await this.#headSeqno(chunk[i] as string)) !== null
+          }
         }
+        await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, chunk.length) }, worker))
+        out.push(...chunk.filter((_, i) => live[i]))
       }
-      await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, candidates.length) }, worker))
-      return candidates.filter((_, i) => live[i])
+      return out.slice(0, limit)
     })
   }
 

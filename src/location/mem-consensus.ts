@@ -1,6 +1,6 @@
 /** MemConsensus: the in-memory Consensus adapter, for tests and `mem://`. Linearizable by construction (one thread). */
-import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
-import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
+import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
+import { checkCas, checkKey, checkList, checkScan, checkTruncate, checkTruncateAgainstHead, inListRange } from './consensus-args.js'
 import { closedError, type Abortable } from './errors.js'
 
 export class MemConsensus implements Consensus {
@@ -46,9 +46,10 @@ export class MemConsensus implements Consensus {
     return log.length - keep.length
   }
 
-  async list(opts?: Abortable): Promise<string[]> {
+  async list(opts?: ListOptions): Promise<string[]> {
     this.#check(opts)
-    return [...this.#logs.keys()]
+    checkList(opts)
+    return inListRange(this.#logs.keys(), opts)
   }
 
   async close(): Promise<void> {

@@ -20,8 +20,8 @@
  */
 import pg from 'pg'
 import { postgresPool } from './postgres-pool.js'
-import type { CasResult, Consensus, SeqNo, VersionedData } from './consensus.js'
-import { checkCas, checkKey, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
+import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
+import { checkCas, checkKey, checkList, checkScan, checkTruncate, checkTruncateAgainstHead } from './consensus-args.js'
 import { closedError, determinate, errorMessage, type Abortable } from './errors.js'
 import { classify, DUPLICATE_OBJECT, DUPLICATE_TABLE, hasSqlState, isSerializationFailure, MAX_SERIALIZATION_ATTEMPTS, pause, UNIQUE_VIOLATION } from './postgres-errors.js'
 
@@ -53,6 +53,9 @@ const SCAN = `SELECT sequence_number, data FROM consensus
   WHERE shard = $1 AND sequence_number >= $2::bigint ORDER BY sequence_number ASC LIMIT $3::bigint`
 const TRUNCATE = 'DELETE FROM consensus WHERE shard = $1 AND sequence_number < $2::bigint'
 const LIST = 'SELECT DISTINCT shard FROM consensus'
+// NB: the primary key's order: the index answers it reading only the rows of the keys it returns.
+const LIST_RANGE = 'SELECT DISTINCT shard FROM consensus WHERE shard > $1 ORDER BY shard LIMIT $2::bigint'
+const LIST_FROM = 'SELECT DISTINCT shard FROM consensus ORDER BY shard LIMIT $1::bigint'
 
 const SERIALIZABLE = "SET default_transaction_isolation = 'serializable'"
 
@@ -150,10 +153,17 @@ export class PostgresConsensus implements Consensus {
     })
   }
 
-  async list(opts?: Abortable): Promise<string[]> {
+  async list(opts?: ListOptions): Promise<string[]> {
     this.#check(opts)
+    checkList(opts)
     return this.#run('list', '', false, async (client) => {
-      const { rows } = await client.query<{ shard: string }>(LIST)
+      const { after, limit } = opts ?? {}
+      const { rows } =
+        after === undefined && limit === undefined
+          ? await client.query<{ shard: string }>(LIST)
+          : after === undefined
+            ? await client.query<{ shard: string }>(LIST_FROM, [limit ?? null])
+            : await client.query<{ shard: string }>(LIST_RANGE, [after, limit ?? null])
       return rows.map((r) => r.shard)
     })
   }

@@ -48,8 +48,11 @@ export interface ShardPage {
 
 /** What a listing reads. */
 export interface ListingSource {
-  /** Every consensus key (shard ids, name claims and others), possibly some without a version: each is read before it is shown. */
-  keys(): Promise<readonly string[]>
+  /**
+   * Consensus keys (shard ids, name claims and others), possibly some without a version: each is
+   * read before it is shown. All of them, or with a range the first `limit` after `after`, sorted.
+   */
+  keys(range?: { readonly after: string; readonly limit: number }): Promise<readonly string[]>
   /** A shard's latest state, or null when it has none. */
   shard(shardId: ShardId): Promise<Versioned<ShardState> | null>
   /** The shard a name's claim names, or null when the name has no claim. */
@@ -81,10 +84,19 @@ export async function listShards(src: ListingSource, q: ListShardsQuery): Promis
     return fillPage(names, limit, (name) => byName(src, name), (name) => encodeCursor('n', name))
   }
 
-  const after = q.cursor === undefined ? null : decodeCursor(q.cursor, 'i')
-  const ids = (await src.keys()).filter((k): k is ShardId => isShardId(k) && (after === null || k > after)).sort()
-  return fillPage(ids, limit, (id) => src.shard(id), (id) => encodeCursor('i', id))
+  // Only the keys a page may examine: shard ids (`s…`) sort after every other key compactd writes.
+  const after = q.cursor === undefined ? SHARD_IDS_AFTER : decodeCursor(q.cursor, 'i')
+  const want = 2 * limit + 1
+  const keys = await src.keys({ after, limit: want })
+  const ids = keys.filter((k): k is ShardId => isShardId(k) && k > after).sort()
+  const page = await fillPage(ids, limit, (id) => src.shard(id), (id) => encodeCursor('i', id))
+  // NB: a range that came back full may have more keys after it, even when every id was examined.
+  const last = keys.at(-1)
+  return page.nextCursor === undefined && keys.length === want && last !== undefined ? { ...page, nextCursor: encodeCursor('i', last) } : page
 }
+
+/** Every shard id sorts after this (`s` and more). */
+const SHARD_IDS_AFTER = 's'
 
 /** The live shard holding `name`, or null. */
 async function byName(src: ListingSource, name: string): Promise<Versioned<ShardState> | null> {

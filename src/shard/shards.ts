@@ -212,7 +212,7 @@ export class Shards {
     return listShards(
       {
         // NB: the page reads the head of each key it shows and skips those without one.
-        keys: () => this.#consensus.list({ exact: false }),
+        keys: (range) => this.#consensus.list({ exact: false, ...range }),
         shard: async (id) => {
           const head = await this.#machine.head(id)
           if (head !== null) this.#notify(this.#onListed, id, head.state)

@@ -212,6 +212,23 @@ export function consensusContract(name: string, makeConsensus: MakeConsensus): v
     )
 
     it(
+      'lists a range of keys: the first `limit` after `after`, in order, exact or not',
+      withConsensus(async (c) => {
+        // Shard-id-like keys, which every store orders alike, and one that sorts before them all.
+        const ids = ['s0000000a-0000-7000-8000-000000000001', 's0000000a-0000-7000-8000-000000000002', 's0000000b-0000-7000-8000-000000000000', 's1000000a-0000-7000-8000-000000000000', 'sf000000a-0000-7000-8000-000000000000']
+        for (const key of ['compactd/names/x', ...ids].reverse()) await fill(c, key, 1)
+        for (const exact of [true, false]) {
+          assert.deepEqual(await c.list({ exact, limit: 2 }), ['compactd/names/x', ids[0]])
+          assert.deepEqual(await c.list({ exact, after: 's', limit: 3 }), ids.slice(0, 3))
+          assert.deepEqual(await c.list({ exact, after: ids[2], limit: 10 }), ids.slice(3))
+          assert.deepEqual(await c.list({ exact, after: ids[1] }), ids.slice(2))
+          assert.deepEqual(await c.list({ exact, after: ids[4], limit: 1 }), [])
+        }
+        await assert.rejects(c.list({ limit: 0 }), InvalidUsageError)
+      }),
+    )
+
+    it(
       'many clients racing: exactly one commit per seqno, and the log is the winners',
       withConsensus(async (c, fixture) => {
         const clients = [c, ...(await Promise.all(Array.from({ length: 7 }, () => fixture.open())))]

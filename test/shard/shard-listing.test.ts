@@ -212,4 +212,32 @@ describe('listing shards', () => {
     assert.deepEqual(all, created)
     assert.equal(consensus.heads(isShardId), 300)
   })
+
+  it('a page asks consensus for the keys it may examine, not for every key (1,000 shards, half named)', async (t) => {
+    const consensus = watched(new MemConsensus())
+    const h = await makeHarness({ consensus })
+    t.after(() => h.close())
+    const created = await runLimited(
+      Array.from({ length: 1000 }, (_, i) => async () => (await h.shards.create({ ...U64, name: i % 2 === 0 ? `n${i}` : '' })).state.shardId),
+      8,
+    )
+    const limit = 50
+    let cursor: string | undefined
+    const seen: ShardId[] = []
+    for (let page = 0; page < 30; page++) {
+      consensus.resetCounts()
+      const p = await h.shards.list({ limit, ...(cursor === undefined ? {} : { cursor }) })
+      // NB: 1,500 keys in all (1,000 shards, 500 name claims) and more with every shard.
+      assert.ok(consensus.listed() <= 2 * limit + 1, `page ${page} listed ${consensus.listed()} keys`)
+      seen.push(...ids(p))
+      cursor = p.nextCursor
+      if (cursor === undefined) break
+    }
+    assert.equal(cursor, undefined)
+    assert.deepEqual(seen, created)
+    // A page that examined every id it got still has a cursor when its range came back full.
+    const last = await h.shards.list({ limit: 500, cursor: (await h.shards.list({ limit: 250 })).nextCursor as string })
+    assert.deepEqual(ids(last), created.slice(250, 750))
+    assert.ok(last.nextCursor !== undefined)
+  })
 })

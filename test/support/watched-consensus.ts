@@ -1,5 +1,5 @@
 /**
- * A Consensus wrapper for tests: counts head reads per key, and lets a test hold a machine
+ * A Consensus wrapper for tests: counts head reads per key and the keys listings return, and lets a test hold a machine
  * command's compare-and-set at a gate (to interleave two commands deterministically, without
  * sleeping). Everything else passes straight through to the real store.
  */
@@ -9,6 +9,8 @@ import type { CasResult, Consensus, SeqNo, VersionedData } from '../../src/locat
 export interface WatchedConsensus extends Consensus {
   /** Head reads so far of keys that `match` accepts (all keys when omitted). */
   heads(match?: (key: string) => boolean): number
+  /** Keys the listings so far returned, in all. */
+  listed(): number
   /** Forgets the counts. */
   resetCounts(): void
   /**
@@ -39,9 +41,14 @@ export function commandOf(data: Uint8Array): string | null {
 export function watched(inner: Consensus): WatchedConsensus {
   const counts = new Map<string, number>()
   const gates: Gate[] = []
+  let listed = 0
   return {
     heads: (match = () => true) => [...counts].reduce((n, [k, c]) => (match(k) ? n + c : n), 0),
-    resetCounts: () => counts.clear(),
+    listed: () => listed,
+    resetCounts: () => {
+      counts.clear()
+      listed = 0
+    },
     hold(key, cmd) {
       let arrive!: (key: string) => void
       let release!: () => void
@@ -65,7 +72,11 @@ export function watched(inner: Consensus): WatchedConsensus {
     },
     scan: (key, from, limit, opts) => inner.scan(key, from, limit, opts),
     truncate: (key, seqno, opts) => inner.truncate(key, seqno, opts),
-    list: (opts) => inner.list(opts),
+    async list(opts) {
+      const keys = await inner.list(opts)
+      listed += keys.length
+      return keys
+    },
     close: () => inner.close(),
   }
 }
