@@ -140,3 +140,19 @@ function decodeCursor(cursor: string, kind: 'i' | 'n'): string {
 function bad(message: string): AppError {
   return new AppError('BAD_REQUEST', message)
 }
+
+/**
+ * Lists every live shard once through `list`, page by page (at most `maxPages` of `pageSize`),
+ * stopping between pages once `stopped()`; returns how many it listed.
+ */
+export async function listEvery(list: (q: ListShardsQuery) => Promise<ShardPage>, stopped: () => boolean, pageSize = 200, maxPages = 1000): Promise<number> {
+  let cursor: string | undefined
+  let n = 0
+  for (let page = 0; page < maxPages && !stopped(); page++) {
+    const p = await list({ limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
+    n += p.shards.length
+    if (p.nextCursor === undefined) break
+    cursor = p.nextCursor
+  }
+  return n
+}

@@ -50,15 +50,16 @@ import { runWriteTask } from '../engine/write-task.js'
 import type { ApplyMode } from '../trace/apply-result.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import type { FueledMergeReq } from '../trace/fueled-merge-req.js'
-import { allHollowBatches, checkPush } from '../trace/trace.js'
+import { allHollowBatches } from '../trace/trace.js'
 import { checkClientBatch } from './batch-check.js'
 import { builtBatch, flushInlineParts, hollowKeys, runLimited, takeBuiltPart, userBatchDesc, type BatchWriterTarget } from './batch-writer.js'
 import { ShardGc, type GcResult, type GcShare } from './gc.js'
 import { Leases, type Release } from './leases.js'
+import { PeriodicGc } from './periodic-gc.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
 import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
-import { listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
+import { listEvery, listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
 import type { SnapshotFormat } from './snapshot.js'
 import { SnapshotReader } from './snapshot-reader.js'
 import {
@@ -111,15 +112,12 @@ export class Shards {
     createIfAbsent: async (initial) => (await this.#createIfAbsent(initial)).state,
   }
   readonly #now: () => Date
-  readonly #gcIntervalMs: number | null
   readonly #gcShare: () => Promise<GcShare | null>
   readonly #onError: (err: unknown) => void
   readonly #onState: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #onListed: ((shardId: ShardId, state: ShardState) => void) | undefined
   readonly #listeners = new Set<MergeRequestListener>()
-  #timer: NodeJS.Timeout | null = null
-  #gcPass: Promise<void> | null = null
-  #gcStopping: AbortController | null = null
+  readonly #periodicGc: PeriodicGc
 
   constructor(opts: ShardsOptions) {
     this.#machine = opts.machine
@@ -133,9 +131,9 @@ export class Shards {
     this.#bodyLimitBytes = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
     this.#recent = new RecentStates({ maxAgeMs: opts.recentStateMaxAgeMs ?? RECENT_STATE_MAX_AGE_MS, gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS })
     this.#now = opts.now ?? (() => new Date())
-    this.#gcIntervalMs = opts.gcIntervalMs ?? null
     this.#gcShare = opts.gcShare ?? (async () => null)
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))))
+    this.#periodicGc = new PeriodicGc(opts.gcIntervalMs ?? null, (signal) => this.collectAll(signal), this.#onError)
     this.#onState = opts.onState
     this.#onListed = opts.onListed
     this.#gc = new ShardGc({
@@ -444,25 +442,12 @@ export class Shards {
 
   /** Starts the periodic GC over every shard (when an interval was configured). Idempotent. */
   start(): void {
-    if (this.#gcIntervalMs === null || this.#timer !== null) return
-    const stopping = (this.#gcStopping = new AbortController())
-    this.#timer = setInterval(() => {
-      if (this.#gcPass !== null) return
-      this.#gcPass = this.collectAll(stopping.signal)
-        .then(() => undefined)
-        .catch((err: unknown) => this.#onError(err))
-        .finally(() => (this.#gcPass = null))
-    }, this.#gcIntervalMs)
-    this.#timer.unref()
+    this.#periodicGc.start()
   }
 
   /** Stops the periodic GC and waits for a pass in flight; stops renewing reader leases and releases those no read holds. Idempotent. */
   async stop(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
-    // NB: a pass in flight ends after the shard it collects, not after the thousands left.
-    this.#gcStopping?.abort()
-    await this.#gcPass
+    await this.#periodicGc.stop()
     await this.#gc.settled()
     await this.#reader.stop()
   }
@@ -529,21 +514,9 @@ export class Shards {
     }
   }
 
-  /**
-   * Lists every live shard once, page by page (at most `maxPages` of `pageSize`), so `onListed`
-   * sees each; stops between pages once `stopped()`. The backlog totals of an instance that just
-   * started come from this.
-   */
-  async readAll(stopped: () => boolean, pageSize = 200, maxPages = 1000): Promise<number> {
-    let cursor: string | undefined
-    let n = 0
-    for (let page = 0; page < maxPages && !stopped(); page++) {
-      const p = await this.list({ limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
-      n += p.shards.length
-      if (p.nextCursor === undefined) break
-      cursor = p.nextCursor
-    }
-    return n
+  /** Lists every live shard once, so `onListed` sees each (shard-listing.ts `listEvery`): the backlog totals of an instance that just started. */
+  readAll(stopped: () => boolean, pageSize?: number, maxPages?: number): Promise<number> {
+    return listEvery((q) => this.list(q), stopped, pageSize, maxPages)
   }
 
   #target(shardId: ShardId, pins: Release[]): BatchWriterTarget {
@@ -560,7 +533,7 @@ export class Shards {
     for (let attempt = 0; ; attempt++) {
       const totalMax = (await this.#cfg()).persist_inline_writes_total_max_bytes
       const r = await this.#command<AppendResult | { readonly kind: 'not_found' }>(shardId, 'compare_and_append', (cur) =>
-        cur === null ? breakWith({ kind: 'not_found' }) : checkedCompareAndAppend(cur.state, batch, expectedUpper, totalMax),
+        cur === null ? breakWith({ kind: 'not_found' }) : compareAndAppend(cur.state, batch, expectedUpper, totalMax),
       )
       const result = r.result
       if (result.kind === 'appended' && r.state !== null) {
@@ -616,16 +589,6 @@ export class Shards {
       }
     }
   }
-}
-
-/** `compareAndAppend`, with `checkPush`'s objections (a since beyond the trace's) as `invalid`. */
-function checkedCompareAndAppend(s: ShardState, batch: HollowBatch, expectedUpper: Antichain, inlineTotalMaxBytes: number): Transition<ShardState, AppendResult> {
-  const tk = tkOf(s)
-  if (!isDeleted(s) && ac.equals(tk, upperOf(s), expectedUpper) && ac.equals(tk, batch.desc.lower, expectedUpper) && !ac.equals(tk, batch.desc.lower, batch.desc.upper)) {
-    const problem = checkPush(s.trace, batch)
-    if (problem !== null) return breakWith({ kind: 'invalid', error: problem })
-  }
-  return compareAndAppend(s, batch, expectedUpper, inlineTotalMaxBytes)
 }
 
 /** Marks the place of a part whose upload is in flight (replaced before the batch is built). */
