@@ -39,6 +39,12 @@ export interface CompactorShards {
   claimCompaction(shardId: ShardId, job: string, token: number): Promise<'claimed' | 'fenced'>
   /** Drops an attempt's claim (nothing when a newer attempt holds it). */
   releaseClaim(shardId: ShardId, job: string, token: number): Promise<void>
+  /**
+   * Whether the shard's state still references every blob part of `inputs` (false when the shard is
+   * gone). A part found missing while it is referenced is lost data; once another compaction
+   * replaced it and GC collected it, the compaction that wanted it was only overtaken.
+   */
+  inputsHeld(shardId: ShardId, inputs: readonly HollowBatch[]): Promise<boolean>
   /** Deletes blob parts of an output nothing references (concurrency `persist_gc_blob_delete_concurrency_limit`). */
   deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void>
 }

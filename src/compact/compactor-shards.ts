@@ -235,6 +235,18 @@ export function createCompactorShards(deps: CompactorShardsDeps): CompactorShard
       }
     },
 
+    async inputsHeld(shardId: ShardId, inputs: readonly HollowBatch[]): Promise<boolean> {
+      let state: ShardState
+      try {
+        ;({ state } = await deps.shards.get(shardId))
+      } catch (err) {
+        if (err instanceof AppError && (err.code === 'SHARD_NOT_FOUND' || err.code === 'SHARD_DELETED')) return false
+        throw err
+      }
+      const referenced = new Set(allHollowBatches(state.trace).flatMap((b) => b.parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : []))))
+      return inputs.every((b) => b.parts.every((p) => p.kind !== 'hollow' || referenced.has(p.key)))
+    },
+
     async deleteOutputParts(shardId: ShardId, output: HollowBatch | readonly PartialBatchKey[]): Promise<void> {
       const keys = outputKeys(output)
       const limit = Math.max(1, deps.dyncfg.snapshot().persist_gc_blob_delete_concurrency_limit)

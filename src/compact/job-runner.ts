@@ -303,6 +303,16 @@ export async function runMerge(deps: RunnerDeps, req: ResolvedRequest, cfg: Conf
     const written = failure === null ? output : writtenParts(failure.err)
     if (written !== null && (!Array.isArray(written) || written.length > 0)) await deleteOutputs(deps, req, written)
     if (reason === null && chunks.refused !== null && !chunks.unknown) return { kind: 'not_applied', outcome: chunks.refused }
+    if (reason === null && run.apply && !chunks.unknown && !chunks.noSpace && failure !== null && (await overtaken(deps, req, failure.err))) {
+      const outcome: MergeOutcome = {
+        desc: req.desc,
+        inputs: inputStats(req.inputs),
+        result: 'not_applied_no_match',
+        reason: { code: 'SPINE_MOVED', message: 'a part of its inputs was gone when it read it: another compaction had replaced them and GC collected them' },
+      }
+      run.offered?.(outcome)
+      return { kind: 'not_applied', outcome }
+    }
     const error =
       reason ??
       (chunks.unknown
@@ -483,6 +493,22 @@ export function reasonOf(outcome: ApplyOutcome): Reason {
       if (outcome.result === 'not_applied_invalid_since') return { code: 'INVALID_SINCE', message }
       if (outcome.result === 'not_applied_too_many_updates') return { code: 'TOO_MANY_UPDATES', message }
       return { code: 'SPINE_MOVED', message }
+  }
+}
+
+/**
+ * Whether Stage D failed for a part missing from blob storage (DATA_LOSS) that the shard no longer
+ * references: its inputs were replaced by another compaction (and collected) while this one was
+ * queued or running. False when they are all still referenced (the data is lost) or the state
+ * cannot be read (the failure stands).
+ */
+async function overtaken(deps: RunnerDeps, req: ResolvedRequest, err: unknown): Promise<boolean> {
+  if (toCompactionError(err, () => undefined).code !== 'DATA_LOSS') return false
+  try {
+    return !(await deps.shards.inputsHeld(req.shardId, req.inputs))
+  } catch (readFailed) {
+    deps.report(readFailed, `checking the inputs of a compaction of shard ${req.shardId} failed`)
+    return false
   }
 }
 

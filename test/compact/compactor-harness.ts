@@ -184,6 +184,8 @@ export class TestShards {
   /** Answers of the next applies, in order; `applied_exact` when empty. */
   readonly applyScript: ApplyScript[] = []
   readonly events = new EventEmitter()
+  /** What `inputsHeld` answers: whether the shards still reference the inputs of a merge. */
+  inputsStillHeld = true
 
   addShard(knownSchemaIds: number[] = [0]): ShardId {
     const id = newShardId()
@@ -241,6 +243,7 @@ export class TestShards {
       const held = this.claims.get(`${shardId}/${job}`)
       if (held !== undefined && held.token <= token) this.claims.delete(`${shardId}/${job}`)
     },
+    inputsHeld: async () => this.inputsStillHeld,
     deleteOutputParts: async (shardId, output) => {
       const keys = 'parts' in output ? output.parts.flatMap((p) => (p.kind === 'hollow' ? [p.key] : [])) : [...output]
       this.deleted.push({ shardId, keys })

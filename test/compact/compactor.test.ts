@@ -546,6 +546,28 @@ describe('Stage C: running a compaction', () => {
       assert.deepEqual(h.shards.applied, [])
     }))
 
+  it('a part gone from blob storage: DATA_LOSS while the shard references it, not applied once another compaction replaced it', () =>
+    withHarness({}, async (h) => {
+      const missing = (): AppError => new AppError('DATA_LOSS', 'part p of shard s is in the shard\'s state but missing from blob storage')
+      // Still referenced: the data is lost, and the record says so.
+      const lost = await submitted(h)
+      let call = await h.exec.take()
+      call.fail(Object.assign(missing(), { writtenParts: [] }))
+      assert.equal((await until(h.compactor, lost.id, 'failed')).error?.code, 'DATA_LOSS')
+      // Replaced and collected while this one waited: it was overtaken, nothing is lost.
+      h.shards.inputsStillHeld = false
+      const overtaken = await submitted(h)
+      call = await h.exec.take()
+      const written = call.write()
+      call.fail(Object.assign(missing(), { writtenParts: written }))
+      const done = await until(h.compactor, overtaken.id, 'not_applied')
+      assert.equal(done.reason?.code, 'SPINE_MOVED')
+      assert.equal(done.error, undefined)
+      assert.deepEqual(done.merges.map((m) => m.result), ['not_applied_no_match'])
+      assert.deepEqual(h.shards.deleted.at(-1)?.keys, written, 'what it wrote is deleted')
+      assert.deepEqual(await counters(h), { requested: 2, started: 2, failed: 1, 'schemaSelection.recent_schema': 2 })
+    }))
+
   it('seconds counts Stage D time (not the apply)', () =>
     withHarness({}, async (h) => {
       let release!: (r: ApplyResult) => void
