@@ -497,6 +497,8 @@ export interface components {
              */
             kind: "merges" | "major" | "range";
             merges: {
+                /** @description Consecutive chunks of one merge that fared alike, as one entry: desc spans them, inputs sums theirs. Absent: one. */
+                chunks?: number;
                 desc: components["schemas"]["Description"];
                 inputs: {
                     batches: number;

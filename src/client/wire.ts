@@ -183,8 +183,8 @@ export interface CompactionJson {
   reason?: { code: string; message: string }
   /** `merges` (complete the merges in progress), `major`, or `range`. */
   kind?: 'merges' | 'major' | 'range'
-  /** How each merge it ran ended. */
-  merges?: { desc: { lower: AntichainJson; upper: AntichainJson; since: AntichainJson }; result: string; reason?: { code: string; message: string } }[]
+  /** How each merge it ran ended (consecutive chunks of one merge that fared alike as one entry, `chunks` of them). */
+  merges?: { desc: { lower: AntichainJson; upper: AntichainJson; since: AntichainJson }; result: string; reason?: { code: string; message: string }; chunks?: number }[]
   attempt?: number
   instance?: string | null
 }

@@ -12,7 +12,7 @@ import { AppError, isAppError } from '../errors.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { LocationError } from '../location/errors.js'
 import type { JobRecord, JobStore } from '../location/job-store.js'
-import { finishedProgress, nextProgress, nextStatus, toCompactionJson, type Compaction, type CompactionError, type CompactionRequest, type Progress } from './compaction.js'
+import { finishedProgress, foldOutcome, nextProgress, nextStatus, toCompactionJson, type Compaction, type CompactionError, type CompactionRequest, type Progress } from './compaction.js'
 import { jobData } from './job-record.js'
 import { runCompaction, type RunnerDeps } from './job-runner.js'
 import { storeFailure } from './stage-d-failure.js'
@@ -133,7 +133,7 @@ export class Attempt {
               },
               planned: (inputs, timeout, schemaSelection) => this.#update({ inputs, timeoutMs: timeout, schemaSelection }),
               progress: (p) => this.#progress(p),
-              merged: (outcome) => this.#update({ merges: [...this.#snapshot.merges, outcome] }),
+              merged: (outcome, sameMerge) => this.#update({ merges: foldOutcome(this.req.tk, this.#snapshot.merges, outcome, sameMerge) }),
             })
     } catch (err) {
       runner.report(err, `compaction ${this.id} failed unexpectedly`)
@@ -219,7 +219,7 @@ export class Attempt {
 
   async #renew(leaseMs: number): Promise<void> {
     if (this.#phase === 'done' || this.#lost) return
-    const moved = this.#snapshot.progress.updatesRead + this.#snapshot.merges.length * 1e15
+    const moved = this.#snapshot.progress.updatesRead + (this.#snapshot.merges.length + this.#snapshot.progress.chunksApplied) * 1e15
     if (moved === this.#renewedAt && this.#phase !== 'applying') return
     this.#renewedAt = moved
     const { store, runner } = this.#deps

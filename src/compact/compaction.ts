@@ -175,8 +175,9 @@ export function finishedProgress(prev: Progress): Progress {
 }
 
 /**
- * How one output of a compaction fared in the trace: a merge's, or, with incremental compaction,
- * one chunk's (its `desc` is the chunk's and `inputs` what the chunk merged).
+ * How the outputs of a compaction fared in the trace: a merge's, or, with incremental compaction,
+ * consecutive chunks of one merge that fared alike (`foldOutcome`): its `desc` then spans theirs,
+ * `inputs` sums what they merged and `chunks` counts them.
  */
 export interface MergeOutcome {
   readonly desc: Description
@@ -184,6 +185,41 @@ export interface MergeOutcome {
   readonly result: ApplyResult
   /** Set when it did not apply. */
   readonly reason?: Reason
+  /** The chunks it stands for, when more than one. */
+  readonly chunks?: number
+}
+
+/**
+ * `merges` with `next` recorded: folded into the last entry when `sameMerge` (a later chunk of the
+ * merge that entry is of) and it fared alike (same result, same reason code, same since) over the
+ * same or the following range; else appended. So the record of a compaction of many chunks holds
+ * a few entries per merge, not one per chunk: every progress event and lease renewal sends the
+ * whole record, and one entry per chunk made a 1,000-chunk compaction's watcher download GBs.
+ */
+export function foldOutcome(tk: TimestampKind, merges: readonly MergeOutcome[], next: MergeOutcome, sameMerge: boolean): readonly MergeOutcome[] {
+  const last = merges[merges.length - 1]
+  if (!sameMerge || last === undefined || last.result !== next.result || last.reason?.code !== next.reason?.code || !ac.equals(tk, last.desc.since, next.desc.since)) return [...merges, next]
+  const same = ac.equals(tk, last.desc.lower, next.desc.lower) && ac.equals(tk, last.desc.upper, next.desc.upper)
+  if (!same && !ac.equals(tk, last.desc.upper, next.desc.lower)) return [...merges, next]
+  const folded: MergeOutcome = {
+    desc: same ? last.desc : descs.description(last.desc.lower, next.desc.upper, last.desc.since),
+    inputs: sumInputStats([last.inputs, next.inputs]),
+    result: last.result,
+    ...(next.reason === undefined ? {} : { reason: next.reason }),
+    chunks: (last.chunks ?? 1) + (next.chunks ?? 1),
+  }
+  return [...merges.slice(0, -1), folded]
+}
+
+/** The sum of input stats. */
+export function sumInputStats(all: readonly InputStats[]): InputStats {
+  return all.reduce((s, x) => ({ batches: s.batches + x.batches, parts: s.parts + x.parts, runs: s.runs + x.runs, updates: s.updates + x.updates, encodedBytes: s.encodedBytes + x.encodedBytes }), {
+    batches: 0,
+    parts: 0,
+    runs: 0,
+    updates: 0,
+    encodedBytes: 0,
+  })
 }
 
 export interface InputStats {
@@ -378,6 +414,7 @@ export interface MergeOutcomeJson {
   inputs: InputStats
   result: ApplyResult
   reason?: Reason
+  chunks?: number
 }
 
 export interface CompactionJson {
@@ -423,6 +460,7 @@ export function toCompactionJson(c: Compaction): CompactionJson {
       inputs: { ...m.inputs },
       result: m.result,
       ...(m.reason === undefined ? {} : { reason: { ...m.reason } }),
+      ...(m.chunks === undefined ? {} : { chunks: m.chunks }),
     })),
   }
   if (c.schemaSelection !== undefined) json.schemaSelection = c.schemaSelection

@@ -91,7 +91,13 @@ export function parseJob(record: JobRecord): ParsedJob {
   for (const m of c.merges ?? []) {
     const md = descs.parse(tk, m.desc)
     if (!md.ok) return { ok: false, problem: `compaction ${record.id}: merge desc ${md.error}` }
-    merges.push({ desc: md.value, inputs: m.inputs, result: m.result, ...(m.reason === undefined ? {} : { reason: m.reason }) })
+    merges.push({
+      desc: md.value,
+      inputs: m.inputs,
+      result: m.result,
+      ...(m.reason === undefined ? {} : { reason: m.reason }),
+      ...(Number.isSafeInteger(m.chunks) && (m.chunks ?? 0) > 1 ? { chunks: m.chunks } : {}),
+    })
   }
   let output: HollowBatch | undefined
   if (c.output !== undefined) {

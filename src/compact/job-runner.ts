@@ -11,7 +11,8 @@
  * Incremental compaction (`persist_enable_incremental_compaction`, docs/compaction.md#incremental-compaction):
  * Stage D hands each chunk's output over as soon as it is written, and `ChunkApplier` applies it at
  * once, so an abort keeps the chunks applied before it. Each output offered to the trace (a
- * merge's, or each chunk's) is one entry of the record's `merges` and counts in the apply metrics;
+ * merge's, or each chunk's) counts in the apply metrics and is recorded in the record's `merges`
+ * (consecutive chunks of one merge that fared alike as one entry, compaction.ts `foldOutcome`);
  * the first chunk that does not apply stops its merge (the state it was planned against changed,
  * so the rest would likely not apply either): its outputs and the rest's are deleted, and a
  * `merges` or `major` compaction plans again from the new state.
@@ -30,6 +31,7 @@ import { applied as isApplied } from '../trace/apply-merge-res.js'
 import { WHOLE_BATCHES, type CompactionInput } from '../trace/compaction-input.js'
 import {
   inputStats,
+  sumInputStats,
   type ApplyResult,
   type CompactionError,
   type CompactionRequest,
@@ -73,8 +75,8 @@ export interface RunObserver {
   planned(inputs: InputStats, timeoutMs: number, schemaSelection: ReturnType<typeof selectSchema>['selection']): void
   /** Running totals (over every merge so far). */
   progress(p: Partial<Progress>): void
-  /** An output was offered to the trace (applied or not): a merge's, or one chunk's. */
-  merged(outcome: MergeOutcome): void
+  /** An output was offered to the trace (applied or not): a merge's, or one chunk's; `sameMerge`: a later chunk of the merge of the output before. */
+  merged(outcome: MergeOutcome, sameMerge: boolean): void
 }
 
 /** How a compaction ended: its final status and the fields that go with it. */
@@ -137,9 +139,10 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
       if (obs.signal.aborted) return failed(obs, obs.abortReason() ?? { code: 'CANCELLED', message: 'cancelled' }, outcomes)
       const timeout = timeoutMs(merge.inputs, cfg.persist_compaction_minimum_timeout)
       const schema = selectSchema(merge.inputs, merge.knownSchemaIds, merge.writerSchemaId, cfg.persist_compaction_use_most_recent_schema)
-      obs.planned(sumStats([...ran, ...plan.merges.slice(i).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
+      obs.planned(sumInputStats([...ran, ...plan.merges.slice(i).map((m) => inputStats(m.inputs))]), timeout, schema.selection)
       // This merge's running totals (Stage D and the applies report running totals of their own).
       const current: Record<string, number> = {}
+      let offered = 0
       const ended = await runMerge(deps, merge, cfg, fence, {
         signal: obs.signal,
         abortReason: () => obs.abortReason(),
@@ -153,7 +156,7 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
         offered: (outcome) => {
           outcomes.push(outcome)
           round.push(outcome)
-          obs.merged(outcome)
+          obs.merged(outcome, offered++ > 0)
         },
         apply: true,
       })
@@ -519,16 +522,6 @@ async function deleteOutputs(deps: RunnerDeps, req: ResolvedRequest, output: Hol
   } catch (err) {
     deps.report(err, `deleting compaction outputs of shard ${req.shardId} failed; GC will collect them`)
   }
-}
-
-function sumStats(all: readonly InputStats[]): InputStats {
-  return all.reduce((s, x) => ({ batches: s.batches + x.batches, parts: s.parts + x.parts, runs: s.runs + x.runs, updates: s.updates + x.updates, encodedBytes: s.encodedBytes + x.encodedBytes }), {
-    batches: 0,
-    parts: 0,
-    runs: 0,
-    updates: 0,
-    encodedBytes: 0,
-  })
 }
 
 /** Totals: the finished merges' counts plus the running merge's own running totals. */

@@ -175,7 +175,15 @@ export const CompactionJson = z
       etaSeconds: z.number().nullable().meta({ description: 'Seconds left at the rate so far; null until something was read.' }),
     }),
     merges: z.array(
-      z.object({ desc: DescriptionJson, inputs: InputStatsJson, result: z.enum(APPLY_RESULTS), reason: ReasonJson.optional() }).meta({ description: 'How one merge ended.' }),
+      z
+        .object({
+          desc: DescriptionJson,
+          inputs: InputStatsJson,
+          result: z.enum(APPLY_RESULTS),
+          reason: ReasonJson.optional(),
+          chunks: z.number().int().min(2).optional().meta({ description: 'Consecutive chunks of one merge that fared alike, as one entry: desc spans them, inputs sums theirs. Absent: one.' }),
+        })
+        .meta({ description: 'How one merge ended, or a run of its chunks (incremental compaction).' }),
     ),
     result: z.enum(APPLY_RESULTS).optional().meta({ description: 'The apply outcome, for a compaction of one merge.' }),
     output: HollowBatchJson.optional(),
