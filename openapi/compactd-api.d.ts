@@ -400,7 +400,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Downgrade the since (monotone) */
+        /**
+         * Downgrade the since (monotone)
+         * @description Answers the shard as GET /v1/shards/{shardId} does, which lists every hollow batch and part (megabytes for a long trace); with view=summary, its summary as a listing shows it. A client that moves the since often and needs only the new frontiers asks for the summary.
+         */
         post: operations["downgradeSince"];
         delete?: never;
         options?: never;
@@ -2927,7 +2930,10 @@ export interface operations {
     };
     downgradeSince: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description What the answer holds: the whole shard (default, as GET /v1/shards/{shardId}) or its summary (frontiers, seqno and stats, a few hundred bytes whatever the trace). */
+                view?: "shard" | "summary";
+            };
             header?: never;
             path: {
                 shardId: string;
@@ -2940,13 +2946,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The shard */
+            /** @description The shard (view=shard, the default) or its summary (view=summary) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Shard"];
+                    "application/json": components["schemas"]["Shard"] | components["schemas"]["ShardSummary"];
                 };
             };
             /** @description Not a frontier of the shard (BAD_REQUEST) */

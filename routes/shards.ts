@@ -92,6 +92,13 @@ const RegisterSchema = documentedAs(
 
 const DowngradeSince = z.strictObject({ since: AntichainJson }).meta({ id: 'DowngradeSince' })
 
+const SinceQuery = z.object({
+  view: z
+    .enum(['shard', 'summary'])
+    .optional()
+    .meta({ description: 'What the answer holds: the whole shard (default, as GET /v1/shards/{shardId}) or its summary (frontiers, seqno and stats, a few hundred bytes whatever the trace).' }),
+})
+
 const SchemaId = z.object({ id: z.number().int().nonnegative() }).meta({ id: 'SchemaId' })
 
 const GcResultJson = z
@@ -230,15 +237,21 @@ const shardsRoutes: FastifyPluginAsyncZod<{ shards: Shards }> = async (fastify, 
       schema: {
         tags: ['shards'],
         summary: 'Downgrade the since (monotone)',
+        description:
+          'Answers the shard as GET /v1/shards/{shardId} does, which lists every hollow batch and part (megabytes for a long trace); with view=summary, its summary as a listing shows it. A client that moves the since often and needs only the new frontiers asks for the summary.',
         params: ShardIdParam,
+        querystring: SinceQuery,
         body: DowngradeSince,
         response: {
-          200: jsonResponse('The shard', ShardJson),
+          200: jsonResponse('The shard (view=shard, the default) or its summary (view=summary)', z.union([ShardJson, ShardSummaryJson])),
           ...errorResponses({ 400: 'Not a frontier of the shard (BAD_REQUEST)', ...NOT_FOUND, 409: 'The since would move backwards (SINCE_REGRESSION, with "since")' }),
         },
       },
     },
-    async (req) => shardJson(await shards.downgradeSince(req.params.shardId as ShardId, req.body.since)),
+    async (req) => {
+      const v = await shards.downgradeSince(req.params.shardId as ShardId, req.body.since)
+      return req.query.view === 'summary' ? shardSummaryJson(v) : shardJson(v)
+    },
   )
 
   fastify.post(

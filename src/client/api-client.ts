@@ -24,6 +24,7 @@ import type {
   ShardJson,
   ShardPage,
   ShardSpineJson,
+  ShardSummaryJson,
   SubmitBody,
   TimestampJson,
   WriteBatchBody,
@@ -171,9 +172,12 @@ export class ApiClient {
     return (await this.#json('POST', '/v1/shards', body)) as ShardJson
   }
 
-  /** Moves the since forward: the shard; 409 SINCE_REGRESSION when `since` is behind it. */
-  async downgradeSince(id: string, since: AntichainJson): Promise<ShardJson> {
-    return (await this.#json('POST', `/v1/shards/${encodeURIComponent(id)}/since`, { since })) as ShardJson
+  /**
+   * Moves the since forward: the shard's summary (a server without `view` answers the whole shard,
+   * which holds the summary's fields); 409 SINCE_REGRESSION when `since` is behind it.
+   */
+  async downgradeSince(id: string, since: AntichainJson): Promise<ShardSummaryJson> {
+    return (await this.#json('POST', `/v1/shards/${encodeURIComponent(id)}/since?view=summary`, { since })) as ShardSummaryJson
   }
 
   /** One GC pass over the shard now. */

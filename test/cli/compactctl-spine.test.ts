@@ -20,7 +20,7 @@ async function recordingProxy(t: { after(fn: () => Promise<void>): void }, s: Op
   const seen: string[] = []
   const target = new URL(s.url)
   const proxy = createServer((req, res) => {
-    seen.push(`${req.method} ${new URL(req.url ?? '/', s.url).pathname}`)
+    seen.push(`${req.method} ${new URL(req.url ?? '/', s.url).pathname}${new URL(req.url ?? '/', s.url).search}`)
     const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers)
       r.pipe(res)
@@ -60,5 +60,19 @@ describe('compactctl on a long trace', { timeout: 120_000 }, () => {
     const json = await ctl(server, ['shards', 'show', 'behind', '--json'])
     assert.ok((JSON.parse(json.stdout) as { trace: { batches: { batches?: unknown[] }[] } }).trace.batches.every((b) => Array.isArray(b.batches)))
     assert.equal(seen.at(-1), whole)
+  })
+
+  it('shards since asks for the summary, not the whole shard', async (t) => {
+    const s = await startOperatorServer(t)
+    const shard = await seedShard(s, 'moving', 40, 1)
+    const { server, seen } = await recordingProxy(t, s)
+    seen.length = 0
+    const since = await ctl(server, ['shards', 'since', 'moving', '5'])
+    assert.equal(since.code, 0, since.stderr)
+    assert.match(since.stdout, new RegExp(`^${shard.shardId} since \\[5\\] \\(upper \\[[0-9]+\\], seqno [0-9]+\\)$`, 'm'))
+    const json = await ctl(server, ['shards', 'since', 'moving', '6', '--json'])
+    const summary = JSON.parse(json.stdout) as Record<string, unknown>
+    assert.deepEqual([summary.since, 'trace' in summary, typeof summary.stats], [[6], false, 'object'])
+    assert.deepEqual(seen.filter((r) => r.includes('/since')), [`POST /v1/shards/${shard.shardId}/since?view=summary`, `POST /v1/shards/${shard.shardId}/since?view=summary`])
   })
 })

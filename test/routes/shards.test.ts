@@ -103,6 +103,24 @@ describe('shard routes', () => {
     assert.deepEqual(back.json().since, ['18446744073709551615'])
   })
 
+  it('POST /since?view=summary is 200 with the summary, not the whole shard; another view is 400', async () => {
+    const id = (await create()).json().shardId
+    for (let i = 0; i < 3; i++) {
+      const w = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/batches`, payload: { lower: [i], upper: [i + 1], updates: [{ key: `k${i}`, val: 1, time: i, diff: 1 }] } })
+      assert.equal(w.statusCode, 201, w.body)
+    }
+    const res = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/since?view=summary`, payload: { since: [2] } })
+    assert.equal(res.statusCode, 200, res.body)
+    const listed = (await t.app.inject({ method: 'GET', url: `/v1/shards?name=${encodeURIComponent(res.json().name)}` })).json().shards[0]
+    assert.deepEqual(res.json(), listed)
+    assert.deepEqual([res.json().since, res.json().stats.batches], [[2], 3])
+    const whole = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/since?view=shard`, payload: { since: [2] } })
+    assert.equal(whole.json().trace.batches.flatMap((b: { batches: unknown[] }) => b.batches).length, 3)
+    const bad = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/since?view=all`, payload: { since: [2] } })
+    assert.equal(bad.statusCode, 400)
+    assert.match(bad.json().message, /view/)
+  })
+
   it('POST /gc is 200 with what the pass did', async () => {
     const id = (await create()).json().shardId
     const res = await t.app.inject({ method: 'POST', url: `/v1/shards/${id}/gc` })
