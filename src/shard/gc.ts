@@ -28,8 +28,10 @@
  * tombstone are ignored.
  *
  * Consensus is truncated below min(head seqno, smallest leased seqno of this process, oldest live
- * reader lease's seqno): for a tombstone without leases of this process that leaves the tombstone
- * alone, the record that the shard existed. Between passes, the commands of this process truncate
+ * reader lease's seqno), lowered to the whole version that version is written against (a version
+ * may be a delta against the one before, machine.ts `DELTA_CHAIN`): for a tombstone (always
+ * written whole) without leases of this process that leaves the tombstone alone, the record that
+ * the shard existed. Between passes, the commands of this process truncate
  * the same way every `KEEP_VERSIONS` versions, keeping that many behind the head (`committed`).
  *
  * NB: the order is: list the blobs, take this process's pins and leased states, read the head. A
@@ -185,7 +187,7 @@ export class ShardGc {
       if (nextSeen.size > 0) this.#unreferencedSince.set(shardId, nextSeen)
       else this.#unreferencedSince.delete(shardId)
 
-      const below = truncationBound(head.seqno, leases.minSeqno(shardId), leasedFrom)
+      const below = await machine.truncationFloor(shardId, truncationBound(head.seqno, leases.minSeqno(shardId), leasedFrom))
       const truncated = below > 0 ? await consensus.truncate(shardId, below) : 0
       if (tombstone && doomed.length === listed.length && below === head.seqno) this.#finished.add(shardId)
       else this.#finished.delete(shardId)
@@ -226,11 +228,15 @@ export class ShardGc {
     if (this.#truncating.has(shardId)) return
     if (head.seqno - (this.#truncatedBelow.get(shardId) ?? 0) < 2 * KEEP_VERSIONS) return
     const leasedFrom = oldestLiveLeaseSeqno(head.state, this.#o.now().getTime())
-    const below = truncationBound(head.seqno - KEEP_VERSIONS, this.#o.leases.minSeqno(shardId), leasedFrom)
-    if (below <= (this.#truncatedBelow.get(shardId) ?? 0)) return
-    const p = this.#o.consensus
-      .truncate(shardId, below)
-      .then(() => void this.#truncatedBelow.set(shardId, Math.max(below, this.#truncatedBelow.get(shardId) ?? 0)))
+    const bound = truncationBound(head.seqno - KEEP_VERSIONS, this.#o.leases.minSeqno(shardId), leasedFrom)
+    if (bound <= (this.#truncatedBelow.get(shardId) ?? 0)) return
+    const p = this.#o.machine
+      .truncationFloor(shardId, bound)
+      .then(async (below) => {
+        if (below <= (this.#truncatedBelow.get(shardId) ?? 0)) return
+        await this.#o.consensus.truncate(shardId, below)
+        this.#truncatedBelow.set(shardId, Math.max(below, this.#truncatedBelow.get(shardId) ?? 0))
+      })
       .catch((err: unknown) => {
         // NB: a full disk may refuse the truncation's marker; a later command tries again.
         if (!(err instanceof LocationError && err.noSpace)) this.#o.onError?.(err)

@@ -9,6 +9,13 @@
  * applied" for a write that a committed state holds, so callers never delete referenced blobs.
  * If it cannot find out (the store keeps failing), it throws an indeterminate LocationError and
  * callers must leave blobs alone.
+ *
+ * Versions are deltas (persist's diffs and rollups, in our form): when the codec writes deltas, a
+ * version is the state with what it shares with the version before by reference, and at least one
+ * version in `DELTA_CHAIN` is whole. A delta is read against the cached state of the version before
+ * or, failing that, through its chain from the whole version its envelope names (`rollup`); GC
+ * truncates no version of a chain a kept version needs (`truncationFloor`). Truncation elsewhere
+ * racing a head read makes the read try the newer head.
  */
 import { randomUUID } from 'node:crypto'
 import { jsonFieldsThen } from '../core/json-splice.js'
@@ -27,6 +34,14 @@ export interface StateCodec<S> {
   /** The UTF-8 of `JSON.stringify(encode(state))` in pieces, when the codec has a cheaper way to it. */
   encodeBytes?(state: S): readonly Uint8Array[]
   decode(json: unknown): S
+  /**
+   * The UTF-8 JSON of `state` as a delta against `base`, the state of the version before (what it
+   * shares with `base` by reference), or null to write this state whole. Without it every version
+   * is whole.
+   */
+  deltaBytes?(state: S, base: S): readonly Uint8Array[] | null
+  /** The state a delta `deltaBytes` wrote against `base` stands for. */
+  decodeDelta?(json: unknown, base: S): S
 }
 
 export interface Versioned<S> {
@@ -57,12 +72,28 @@ export interface MachineOptions {
  */
 export const CACHED_KEYS = 1024
 
-interface Envelope {
-  readonly v: 1
-  readonly cmd: string
-  readonly commandId: string
-  readonly state: unknown
+/**
+ * Versions written as deltas after a whole one, at most (`StateCodec.deltaBytes`): the next is
+ * written whole again. A head read from consensus costs at most this many versions read (one of
+ * them whole), and a write of a long trace costs its changes, with a whole state every this many.
+ */
+export const DELTA_CHAIN = 64
+
+/**
+ * A version as stored: `v: 1` holds the whole state; `v: 2` a delta against the version before,
+ * whose chain of deltas starts at the whole version `rollup`.
+ */
+type Envelope =
+  | { readonly v: 1; readonly cmd: string; readonly commandId: string; readonly state: unknown }
+  | { readonly v: 2; readonly cmd: string; readonly commandId: string; readonly rollup: SeqNo; readonly state: unknown }
+
+/** A decoded version and the whole version its chain starts at (itself when whole). */
+interface Held<S> extends Versioned<S> {
+  readonly rollup: SeqNo
 }
+
+/** A version could not be read because the versions it is written against were truncated meanwhile. */
+class ChainTruncated extends Error {}
 
 export class Machine<S> {
   readonly #consensus: Consensus
@@ -73,7 +104,7 @@ export class Machine<S> {
    * Latest version seen per key, least recently stored first: saves a head read per command when
    * this process is the writer. At most `#cachedKeys` keys.
    */
-  readonly #cache = new Map<string, Versioned<S>>()
+  readonly #cache = new Map<string, Held<S>>()
   /** Per key, the end of the last command queued: this process's commands on a key run one at a time. */
   readonly #tails = new Map<string, Promise<void>>()
   readonly #cachedKeys: number
@@ -103,14 +134,35 @@ export class Machine<S> {
    * with every batch; a writer reads the head before each write.
    */
   async head(key: string): Promise<Versioned<S> | null> {
-    const head = await this.#consensus.head(key)
-    if (head === null) {
-      this.#cache.delete(key)
-      return null
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#consensus.head(key)
+      if (head === null) {
+        this.#cache.delete(key)
+        return null
+      }
+      const cached = this.#cache.get(key)
+      if (cached?.seqno === head.seqno) return cached
+      try {
+        return await this.#remember(key, head)
+      } catch (err) {
+        // NB: GC truncated the chain the head read is written against: a newer head is not.
+        if (!(err instanceof ChainTruncated) || attempt >= 8) throw err
+      }
     }
+  }
+
+  /**
+   * The seqno below which versions of `key` may be truncated, at most `below`, so that every version
+   * from `below` on can still be read: the whole version that version `below` is written against.
+   */
+  async truncationFloor(key: string, below: SeqNo): Promise<SeqNo> {
+    if (below <= 0) return below
     const cached = this.#cache.get(key)
-    if (cached?.seqno === head.seqno) return cached
-    return this.#remember(key, head)
+    if (cached?.seqno === below) return cached.rollup
+    const [v] = await this.#consensus.scan(key, below, 1)
+    if (v === undefined || v.seqno !== below) return below
+    const env = envelopeHead(v)
+    return env.v === 2 && env.rollup !== undefined ? Math.min(below, env.rollup) : below
   }
 
   /**
@@ -163,7 +215,7 @@ export class Machine<S> {
           return { result: t.result, seqno: current?.seqno ?? -1, state: current?.state ?? null }
         }
         const seqno = current === null ? 0 : current.seqno + 1
-        const data = this.#envelopeBytes(cmd, commandId, t.state)
+        const { data, rollup } = this.#envelopeBytes(cmd, commandId, t.state, current === null ? null : this.#heldOf(key, current), seqno)
         let outcome: 'committed' | 'mismatch' | 'unknown'
         /** On a mismatch, the head the store found instead of the one we read. */
         let found: VersionedData | null = null
@@ -181,7 +233,7 @@ export class Machine<S> {
           uncertain = true
         }
         if (outcome === 'committed') {
-          this.#store(key, { seqno, state: t.state })
+          this.#store(key, { seqno, state: t.state, rollup })
           this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
           return { result: t.result, seqno, state: t.state }
         }
@@ -205,7 +257,7 @@ export class Machine<S> {
             ? indeterminate(`${cmd}: could not learn whether the write to ${key} committed`)
             : new LocationError('determinate', `${cmd}: gave up on ${key} after ${attempt} compare-and-set mismatches`)
         }
-        current = uncertain || found === null ? await this.head(key) : this.#remember(key, found)
+        current = uncertain || found === null ? await this.head(key) : await this.#rememberOrHead(key, found)
         fresh = true
         if (attempt > 4) await backoff(attempt)
       }
@@ -220,11 +272,11 @@ export class Machine<S> {
    * truncated away are absent. Reads `pageSize` versions at a time.
    */
   async states(key: string, from: SeqNo, to: SeqNo, pageSize = 64): Promise<Versioned<S>[]> {
-    const out: Versioned<S>[] = []
+    const out: Held<S>[] = []
     let next = from
     while (next < to) {
       const versions = await this.#consensus.scan(key, next, Math.min(pageSize, to - next))
-      for (const v of versions) if (v.seqno < to) out.push({ seqno: v.seqno, state: this.#codec.decode(parseEnvelope(v).state) })
+      for (const v of versions) if (v.seqno < to) out.push(await this.#decode(key, v, out[out.length - 1] ?? null))
       const last = versions[versions.length - 1]
       if (last === undefined || versions.length < Math.min(pageSize, to - next)) break
       next = last.seqno + 1
@@ -244,16 +296,16 @@ export class Machine<S> {
     result: <R>(transition: (current: Versioned<S> | null) => Transition<S, R>) => R
   } | null> {
     let from = afterSeqno + 1
-    let previous: Versioned<S> | null = null
+    let previous: Held<S> | null = null
     for (let page = 0; page < 1000; page++) {
       const versions = await this.#consensus.scan(key, Math.max(0, from - 1), 64)
       if (versions.length === 0) return null
       for (const v of versions) {
-        const env = parseEnvelope(v)
-        const decoded: Versioned<S> = { seqno: v.seqno, state: this.#codec.decode(env.state) }
+        const env = envelopeHead(v)
+        const decoded = await this.#decode(key, v, previous)
         if (v.seqno >= from && env.commandId === commandId) {
           const base = previous
-          this.#remember(key, v)
+          this.#store(key, decoded)
           return {
             seqno: v.seqno,
             state: decoded.state,
@@ -272,30 +324,109 @@ export class Machine<S> {
     return null
   }
 
-  /** The version's bytes: an `Envelope`'s JSON, the state written by the codec's `encodeBytes` when it has one. */
-  #envelopeBytes(cmd: string, commandId: string, state: S): Buffer {
-    const head = jsonFieldsThen({ v: 1, cmd, commandId } satisfies Omit<Envelope, 'state'>, 'state')
+  /**
+   * The bytes of version `seqno`: an `Envelope`'s JSON. A delta against `base` (the version before)
+   * while the codec writes deltas and the chain since the last whole version is shorter than
+   * `DELTA_CHAIN`; else the whole state (by the codec's `encodeBytes` when it has one). `rollup`:
+   * the whole version the new one's chain starts at.
+   */
+  #envelopeBytes(cmd: string, commandId: string, state: S, base: Held<S> | null, seqno: SeqNo): { data: Buffer; rollup: SeqNo } {
+    if (base !== null && base.seqno === seqno - 1 && seqno - base.rollup < DELTA_CHAIN) {
+      const delta = this.#codec.deltaBytes?.(state, base.state) ?? null
+      if (delta !== null) {
+        const head = jsonFieldsThen({ v: 2, cmd, commandId, rollup: base.rollup }, 'state')
+        return { data: Buffer.concat([Buffer.from(head), ...delta, Buffer.from('}')]), rollup: base.rollup }
+      }
+    }
+    const head = jsonFieldsThen({ v: 1, cmd, commandId }, 'state')
     const stateBytes = this.#codec.encodeBytes?.(state) ?? [Buffer.from(JSON.stringify(this.#codec.encode(state)))]
-    return Buffer.concat([Buffer.from(head), ...stateBytes, Buffer.from('}')])
+    return { data: Buffer.concat([Buffer.from(head), ...stateBytes, Buffer.from('}')]), rollup: seqno }
   }
 
-  #remember(key: string, v: VersionedData): Versioned<S> {
+  /** `current` with the whole version its chain starts at (the cache knows it for what it handed out). */
+  #heldOf(key: string, current: Versioned<S>): Held<S> | null {
+    const cached = this.#cache.get(key)
+    if (cached !== undefined && cached.seqno === current.seqno && cached.state === current.state) return cached
+    return 'rollup' in current ? (current as Held<S>) : null
+  }
+
+  /**
+   * The state of version `v`: whole, a delta against `before` when that is the version before it,
+   * or else a delta read through its chain from the whole version it starts at.
+   */
+  async #decode(key: string, v: VersionedData, before: Held<S> | null): Promise<Held<S>> {
     const env = parseEnvelope(v)
-    const out: Versioned<S> = { seqno: v.seqno, state: this.#codec.decode(env.state) }
+    if (env.v === 1) return { seqno: v.seqno, state: this.#codec.decode(env.state), rollup: v.seqno }
+    const prev = before?.seqno === v.seqno - 1 ? before : this.#cache.get(key)?.seqno === v.seqno - 1 ? (this.#cache.get(key) as Held<S>) : await this.#chain(key, env.rollup, v.seqno)
+    return { seqno: v.seqno, state: this.#delta(v, env.state, prev.state), rollup: env.rollup }
+  }
+
+  /** The state of the version before `seqno`, read through the chain from the whole version `rollup`. */
+  async #chain(key: string, rollup: SeqNo, seqno: SeqNo): Promise<Held<S>> {
+    let cur: Held<S> | null = null
+    for (let next = rollup; next < seqno; ) {
+      const versions = await this.#consensus.scan(key, next, Math.min(64, seqno - next))
+      if (versions.length === 0) break
+      for (const v of versions) {
+        if (v.seqno >= seqno) break
+        if (cur === null && v.seqno !== rollup) break
+        const env = parseEnvelope(v)
+        cur = env.v === 1 ? { seqno: v.seqno, state: this.#codec.decode(env.state), rollup: v.seqno } : cur === null || cur.seqno !== v.seqno - 1 ? null : { seqno: v.seqno, state: this.#delta(v, env.state, cur.state), rollup: env.rollup }
+        if (cur === null) break
+      }
+      if (cur === null) break
+      next = (versions[versions.length - 1] as VersionedData).seqno + 1
+    }
+    if (cur === null || cur.seqno !== seqno - 1) throw new ChainTruncated(`state version ${seqno} of ${key} is written against version ${rollup}, which is no longer stored`)
+    return cur
+  }
+
+  #delta(v: VersionedData, json: unknown, base: S): S {
+    if (this.#codec.decodeDelta === undefined) throw new Error(`state version ${v.seqno} is a delta, which this state's codec does not read`)
+    return this.#codec.decodeDelta(json, base)
+  }
+
+  async #remember(key: string, v: VersionedData): Promise<Held<S>> {
+    const out = await this.#decode(key, v, null)
     this.#store(key, out)
     return out
   }
 
+  /** The head a compare-and-set found instead of ours; read again when its chain was truncated meanwhile. */
+  async #rememberOrHead(key: string, v: VersionedData): Promise<Versioned<S> | null> {
+    try {
+      return await this.#remember(key, v)
+    } catch (err) {
+      if (err instanceof ChainTruncated) return this.head(key)
+      throw err
+    }
+  }
+
   /** Caches `v` as the latest of `key`, forgetting the least recently stored key beyond the bound. */
-  #store(key: string, v: Versioned<S>): void {
+  #store(key: string, v: Held<S>): void {
     setNewest(this.#cache, key, v, this.#cachedKeys)
   }
 }
 
 function parseEnvelope(v: VersionedData): Envelope {
   const env = JSON.parse(Buffer.from(v.data).toString('utf8')) as Envelope
-  if (env.v !== 1 || typeof env.commandId !== 'string') throw new Error(`state version ${v.seqno} has an unknown envelope`)
+  checkEnvelope(env, v.seqno)
   return env
+}
+
+/** The envelope's fields but its state, read from the bytes before the state (written first). */
+function envelopeHead(v: VersionedData): { readonly v: 1 | 2; readonly commandId: string; readonly rollup?: SeqNo } {
+  const bytes = Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength)
+  const at = bytes.indexOf(',"state":')
+  if (at < 0) return parseEnvelope(v)
+  const env = JSON.parse(`${bytes.subarray(0, at).toString('utf8')}}`) as Envelope
+  checkEnvelope(env, v.seqno)
+  return env
+}
+
+function checkEnvelope(env: Envelope, seqno: SeqNo): void {
+  if ((env.v !== 1 && env.v !== 2) || typeof env.commandId !== 'string') throw new Error(`state version ${seqno} has an unknown envelope`)
+  if (env.v === 2 && (!Number.isSafeInteger(env.rollup) || env.rollup < 0 || env.rollup >= seqno)) throw new Error(`state version ${seqno} has a delta envelope without a valid rollup`)
 }
 
 async function backoff(attempt: number): Promise<void> {

@@ -293,29 +293,35 @@ function fieldsJson(s: ShardState): Omit<ShardStateJson, 'trace'> {
 
 export const shardStateCodec: StateCodec<ShardState> = {
   encode: (s): ShardStateJson => ({ ...fieldsJson(s), trace: traceToJson(s.trace) }),
-  // NB: every command writes the whole state; its trace's bytes reuse what earlier states converted.
+  // NB: a whole state's trace bytes reuse what earlier states converted.
   encodeBytes: (s) => [Buffer.from(jsonFieldsThen(fieldsJson(s), 'trace')), ...traceToJsonBytes(s.trace), Buffer.from('}')],
-  decode: (json) => {
-    const j = json as ShardStateJson
-    const tk = timestampKind(j.timestamp)
-    const schemas = j.schemas.map((e) => {
-      const key = parseDataType(e.keySchema)
-      const val = parseDataType(e.valSchema)
-      if (!key.ok || !val.ok) throw new Error(`stored schema ${e.id} of shard ${j.shardId} does not parse`)
-      return { id: e.id, key: key.value, val: val.value }
-    })
-    const trace = traceFromJson(tk, j.trace)
-    if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
-    const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
-    const claims = Array.isArray(j.claims)
-      ? j.claims.map((c) => Object.freeze(typeof c.applied === 'number' ? { job: c.job, token: c.token, at: c.at, applied: c.applied } : { job: c.job, token: c.token, at: c.at }))
-      : undefined
-    const leases = Array.isArray(j.leases) ? j.leases.map((l) => Object.freeze({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) : undefined
-    return {
-      ...base,
-      ...(typeof j.deletedAt === 'string' ? { deletedAt: j.deletedAt } : {}),
-      ...(claims === undefined ? {} : { claims }),
-      ...(leases === undefined ? {} : { leases }),
-    }
-  },
+  // NB: a tombstone is written whole, so GC can truncate every version below it.
+  deltaBytes: (s, base) => (isDeleted(s) ? null : [Buffer.from(jsonFieldsThen(fieldsJson(s), 'trace')), ...traceToJsonBytes(s.trace, base.trace), Buffer.from('}')]),
+  decode: (json) => decodeState(json, undefined),
+  decodeDelta: (json, base) => decodeState(json, base),
+}
+
+/** A state's JSON, whole or (with `base`) a delta against `base` (its trace's unchanged batches by id). */
+function decodeState(json: unknown, against: ShardState | undefined): ShardState {
+  const j = json as ShardStateJson
+  const tk = timestampKind(j.timestamp)
+  const schemas = j.schemas.map((e) => {
+    const key = parseDataType(e.keySchema)
+    const val = parseDataType(e.valSchema)
+    if (!key.ok || !val.ok) throw new Error(`stored schema ${e.id} of shard ${j.shardId} does not parse`)
+    return { id: e.id, key: key.value, val: val.value }
+  })
+  const trace = traceFromJson(tk, j.trace, against?.trace)
+  if (!trace.ok) throw new Error(`stored trace of shard ${j.shardId} does not parse: ${trace.error}`)
+  const base: ShardState = { shardId: j.shardId as ShardId, name: j.name, createdAt: j.createdAt, schemas, trace: trace.value }
+  const claims = Array.isArray(j.claims)
+    ? j.claims.map((c) => Object.freeze(typeof c.applied === 'number' ? { job: c.job, token: c.token, at: c.at, applied: c.applied } : { job: c.job, token: c.token, at: c.at }))
+    : undefined
+  const leases = Array.isArray(j.leases) ? j.leases.map((l) => Object.freeze({ id: l.id, instance: l.instance, seqno: l.seqno, expiresAt: l.expiresAt })) : undefined
+  return {
+    ...base,
+    ...(typeof j.deletedAt === 'string' ? { deletedAt: j.deletedAt } : {}),
+    ...(claims === undefined ? {} : { claims }),
+    ...(leases === undefined ? {} : { leases }),
+  }
 }

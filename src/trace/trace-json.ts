@@ -88,16 +88,27 @@ function spineBatchJsonBytes(tk: TimestampKind, sb: SpineBatch): Buffer {
 /**
  * The UTF-8 of `JSON.stringify(traceToJson(trace))`, in pieces (to be concatenated), built from
  * the kept JSON of its batches (see `spineBatchBytes`).
+ *
+ * With `base`, a delta: every spine batch and hollow batch entry that `trace` shares with `base`
+ * (the very value: transitions share what they do not change) is written as its id, a string, in
+ * place of its JSON; `traceFromJson` given `base` reads it back. An append's delta holds the
+ * trace's frontiers, the spine's ids and the spine batches the append changed, not every batch.
  */
-export function traceToJsonBytes(trace: Trace): Buffer[] {
+export function traceToJsonBytes(trace: Trace, base?: Trace): Buffer[] {
   const tk = trace.tk
+  const shared = base === undefined ? null : sharedValues(base)
   const head = jsonFieldsThen({ since: ac.toJson(tk, trace.since), upper: ac.toJson(tk, trace.upper), nextId: trace.nextId }, 'levels')
   const out: Buffer[] = [Buffer.from(`${head}[`)]
   trace.levels.forEach((level, li) => {
     out.push(Buffer.from(`${li === 0 ? '' : ','}{"batches":[`))
     level.batches.forEach((sb, bi) => {
       if (bi > 0) out.push(Buffer.from(','))
-      out.push(spineBatchJsonBytes(tk, sb))
+      if (shared === null) out.push(spineBatchJsonBytes(tk, sb))
+      else if (shared.has(sb)) out.push(Buffer.from(JSON.stringify(formatSpineId(sb.id))))
+      else {
+        const head = jsonFieldsThen({ id: formatSpineId(sb.id), desc: descs.toJson(tk, sb.desc), len: sb.len }, 'parts')
+        out.push(Buffer.from(`${head}[${sb.parts.map((p) => (shared.has(p) ? JSON.stringify(formatSpineId(p.id)) : entryText(tk, p))).join(',')}]}`))
+      }
     })
     const merge =
       level.merge === null ? null : { id: formatSpineId(level.merge.id), since: ac.toJson(tk, level.merge.since), remainingWork: level.merge.remainingWork }
@@ -109,11 +120,45 @@ export function traceToJsonBytes(trace: Trace): Buffer[] {
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string }
 
+/** The spine batches and hollow batch entries of `base`, to write a delta against it. */
+function sharedValues(base: Trace): Set<SpineBatch | IdHollowBatch> {
+  const out = new Set<SpineBatch | IdHollowBatch>()
+  for (const level of base.levels) {
+    for (const sb of level.batches) {
+      out.add(sb)
+      for (const p of sb.parts) out.add(p)
+    }
+  }
+  return out
+}
+
+/** What a delta's ids stand for: the spine batches and entries of its base, by formatted id. */
+interface DeltaBase {
+  readonly spineBatches: ReadonlyMap<string, SpineBatch>
+  readonly entries: ReadonlyMap<string, IdHollowBatch>
+}
+
+function deltaBase(base: Trace): DeltaBase {
+  const spineBatches = new Map<string, SpineBatch>()
+  const entries = new Map<string, IdHollowBatch>()
+  for (const level of base.levels) {
+    for (const sb of level.batches) {
+      spineBatches.set(formatSpineId(sb.id), sb)
+      for (const p of sb.parts) entries.set(formatSpineId(p.id), p)
+    }
+  }
+  return { spineBatches, entries }
+}
+
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Parses a stored trace; any malformed field or broken invariant is an error naming where. */
-export function traceFromJson(tk: TimestampKind, json: unknown): Parsed<Trace> {
+/**
+ * Parses a stored trace; any malformed field or broken invariant is an error naming where. With
+ * `base`, `json` is a delta against it (`traceToJsonBytes`): ids stand for its values.
+ */
+export function traceFromJson(tk: TimestampKind, json: unknown, base?: Trace): Parsed<Trace> {
+  const refs = base === undefined ? null : deltaBase(base)
   if (!isObject(json)) return { ok: false, error: 'trace must be an object' }
   const since = ac.parse(tk, json.since)
   if (!since.ok) return { ok: false, error: `trace.since: ${since.error}` }
@@ -123,7 +168,7 @@ export function traceFromJson(tk: TimestampKind, json: unknown): Parsed<Trace> {
   if (!Array.isArray(json.levels)) return { ok: false, error: 'trace.levels must be an array' }
   const levels: MergeState[] = []
   for (const [li, lj] of json.levels.entries()) {
-    const level = parseLevel(tk, lj, `trace.levels[${li}]`)
+    const level = parseLevel(tk, lj, `trace.levels[${li}]`, refs)
     if (!level.ok) return level
     levels.push(level.value)
   }
@@ -133,12 +178,12 @@ export function traceFromJson(tk: TimestampKind, json: unknown): Parsed<Trace> {
   return { ok: true, value: trace }
 }
 
-function parseLevel(tk: TimestampKind, json: unknown, at: string): Parsed<MergeState> {
+function parseLevel(tk: TimestampKind, json: unknown, at: string, refs: DeltaBase | null): Parsed<MergeState> {
   if (!isObject(json)) return { ok: false, error: `${at} must be an object` }
   if (!Array.isArray(json.batches)) return { ok: false, error: `${at}.batches must be an array` }
   const batches: SpineBatch[] = []
   for (const [bi, bj] of json.batches.entries()) {
-    const sb = parseSpineBatch(tk, bj, `${at}.batches[${bi}]`)
+    const sb = typeof bj === 'string' && refs !== null ? byId(refs.spineBatches, bj, `${at}.batches[${bi}]`) : parseSpineBatch(tk, bj, `${at}.batches[${bi}]`, refs)
     if (!sb.ok) return sb
     batches.push(sb.value)
   }
@@ -156,7 +201,13 @@ function parseLevel(tk: TimestampKind, json: unknown, at: string): Parsed<MergeS
   return { ok: true, value: Object.freeze({ batches: Object.freeze(batches), merge }) }
 }
 
-function parseSpineBatch(tk: TimestampKind, json: unknown, at: string): Parsed<SpineBatch> {
+/** The value of `base` that a delta's `id` stands for. */
+function byId<T>(values: ReadonlyMap<string, T>, id: string, at: string): Parsed<T> {
+  const v = values.get(id)
+  return v === undefined ? { ok: false, error: `${at}: ${id} is not in the version the delta is written against` } : { ok: true, value: v }
+}
+
+function parseSpineBatch(tk: TimestampKind, json: unknown, at: string, refs: DeltaBase | null): Parsed<SpineBatch> {
   if (!isObject(json)) return { ok: false, error: `${at} must be an object` }
   const id = parseSpineId(json.id)
   if (!id.ok) return { ok: false, error: `${at}.id: ${id.error}` }
@@ -167,6 +218,12 @@ function parseSpineBatch(tk: TimestampKind, json: unknown, at: string): Parsed<S
   const parts: IdHollowBatch[] = []
   for (const [pi, pj] of json.parts.entries()) {
     const pat = `${at}.parts[${pi}]`
+    if (typeof pj === 'string' && refs !== null) {
+      const entry = byId(refs.entries, pj, pat)
+      if (!entry.ok) return entry
+      parts.push(entry.value)
+      continue
+    }
     if (!isObject(pj)) return { ok: false, error: `${pat} must be an object` }
     const pid = parseSpineId(pj.id)
     if (!pid.ok) return { ok: false, error: `${pat}.id: ${pid.error}` }

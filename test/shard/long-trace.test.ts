@@ -1,12 +1,13 @@
 /**
  * A shard whose trace grows long while compaction is paused: what each append costs must not
- * grow with the trace beyond rewriting the state once. Pinned structurally (decodes of the state,
- * versions kept in consensus), not by timing.
+ * grow with the trace: an append writes a delta against the version before (what it changed), a
+ * whole state only every `DELTA_CHAIN` versions. Pinned structurally (decodes of the state, bytes
+ * of the versions written, versions kept in consensus), not by timing.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { ShardId } from '../../src/core/ids.js'
-import { Machine, type StateCodec } from '../../src/shard/machine.js'
+import { DELTA_CHAIN, Machine, type StateCodec } from '../../src/shard/machine.js'
 import { shardStateCodec, type ShardState } from '../../src/shard/state.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { KEEP_VERSIONS } from '../../src/shard/gc.js'
@@ -22,6 +23,11 @@ function countingCodec(): StateCodec<ShardState> & { decodes: number } {
     decode: (json: unknown) => {
       codec.decodes++
       return shardStateCodec.decode(json)
+    },
+    deltaBytes: (s: ShardState, base: ShardState) => shardStateCodec.deltaBytes?.(s, base) ?? null,
+    decodeDelta: (json: unknown, base: ShardState) => {
+      codec.decodes++
+      return (shardStateCodec.decodeDelta as NonNullable<typeof shardStateCodec.decodeDelta>)(json, base)
     },
   }
   return codec
@@ -70,19 +76,57 @@ describe('versions of a long trace', () => {
       const head = (await h.shards.get(id)).seqno
       assert.equal(head, 300)
       const seqnos = await kept()
-      assert.ok(seqnos.length <= 2 * KEEP_VERSIONS, `${seqnos.length} versions kept of ${head + 1}`)
+      assert.ok(seqnos.length <= 2 * KEEP_VERSIONS + DELTA_CHAIN, `${seqnos.length} versions kept of ${head + 1}`)
       assert.ok(seqnos[0] !== undefined && seqnos[0] <= head - KEEP_VERSIONS, `oldest kept ${seqnos[0]}`)
 
-      // A read of this process holding version `held` keeps it and every version after it.
+      // A read of this process holding version `held` keeps it, every version after it, and the
+      // versions it is written against from the last whole one (a multiple of DELTA_CHAIN here).
       const held = head
       const release = h.leases.acquire(id, held, (await h.shards.get(id)).state)
       for (let t = 300; t < 500; t++) await appendAt(h, id, t)
       await h.shards.stop()
-      assert.equal((await kept())[0], held)
+      assert.equal((await kept())[0], held - (held % DELTA_CHAIN))
       release()
       await appendAt(h, id, 500)
       await h.shards.stop()
       assert.ok(((await kept())[0] ?? 0) > held)
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('are deltas of what each append changed, a whole state every DELTA_CHAIN, read back alike by another machine', async () => {
+    const consensus = new MemConsensus()
+    const h = await makeHarness({ consensus })
+    try {
+      const id = (await h.shards.create({ name: 'deltas', ...U64 })).state.shardId
+      const sizes: number[] = []
+      for (let t = 0; t < 2 * DELTA_CHAIN + 10; t++) {
+        await appendAt(h, id, t)
+        const [v] = await consensus.scan(id, (await h.shards.get(id)).seqno, 1)
+        sizes.push(v?.data.byteLength ?? 0)
+      }
+      // Version s is whole when s is a multiple of DELTA_CHAIN (the shard's first version, 0, is).
+      const whole = sizes.filter((_, t) => (t + 1) % DELTA_CHAIN === 0)
+      const deltas = sizes.filter((_, t) => (t + 1) % DELTA_CHAIN !== 0)
+      assert.equal(whole.length, 2)
+      // A delta holds the append's batch and the spine's ids: it does not grow with the trace.
+      assert.ok(Math.max(...deltas.slice(-10)) < 2 * Math.max(...deltas.slice(0, 10)), `deltas ${deltas.slice(0, 10).join(',')} … ${deltas.slice(-10).join(',')}`)
+      assert.ok((whole[1] as number) > 10 * Math.max(...deltas.slice(-10)), `whole ${whole.join(',')}`)
+
+      // Another machine (another instance, a restart) reads every version to the same state.
+      const mine = await h.shards.get(id)
+      const cold = new Machine(consensus, shardStateCodec)
+      const head = await cold.head(id)
+      assert.deepEqual(shardStateCodec.encode(head?.state as ShardState), shardStateCodec.encode(mine.state))
+      const states = await new Machine(consensus, shardStateCodec).states(id, mine.seqno - 3, mine.seqno + 1)
+      assert.deepEqual(states.map((v) => v.seqno), [mine.seqno - 3, mine.seqno - 2, mine.seqno - 1, mine.seqno])
+      assert.deepEqual(shardStateCodec.encode((states[3] as { state: ShardState }).state), shardStateCodec.encode(mine.state))
+      // Truncation keeps the whole version a kept version is written against.
+      assert.equal(await cold.truncationFloor(id, mine.seqno), mine.seqno - (mine.seqno % DELTA_CHAIN))
+      const pass = await h.shards.gc(id)
+      assert.equal(pass.truncatedBelowSeqno, mine.seqno - (mine.seqno % DELTA_CHAIN))
+      assert.deepEqual(shardStateCodec.encode((await new Machine(consensus, shardStateCodec).head(id))?.state as ShardState), shardStateCodec.encode(mine.state))
     } finally {
       await h.close()
     }
