@@ -17,6 +17,7 @@ import type { FinalJobStatus, JobRecord, JobStatus } from '../location/job-store
 import {
   COMPACTION_KINDS,
   NO_PROGRESS,
+  isFinished,
   type Compaction,
   type CompactionKind,
   type CompactionRequest,
@@ -51,9 +52,19 @@ interface RequestJson {
   readonly merges: readonly MergeJson[]
 }
 
-/** The data a record holds: `json`, the compaction as the API shows it, and its request `req`. */
+/**
+ * The data a record holds: `json`, the compaction as the API shows it, and its request `req`.
+ *
+ * Only a `range` request that has not finished keeps its merges' inputs (the hollow batches, every
+ * part of them): it runs (or a later attempt runs what is left of) those very inputs. A `merges` or
+ * `major` request is planned again from the shard's state by every attempt and keeps only each
+ * merge's desc, and a finished job runs nothing. Every change of a job rewrites its data (a lease
+ * renewal every third of `compaction_lease_timeout`; on file stores the whole document of active
+ * jobs), so a major compaction of an 8,000-batch trace rewrote megabytes each time.
+ */
 export function jobData(req: CompactionRequest, json: CompactionJson): JobData {
   const tk = req.tk
+  const keepInputs = req.kind === 'range' && !isFinished(json.status)
   return {
     v: 1,
     timestamp: tk.name,
@@ -64,7 +75,7 @@ export function jobData(req: CompactionRequest, json: CompactionJson): JobData {
       range: req.range === null ? null : { lower: ac.toJson(tk, req.range.lower), upper: ac.toJson(tk, req.range.upper) },
       merges: req.merges.map((m) => ({
         desc: descs.toJson(tk, m.desc),
-        inputs: m.inputs.map((b) => batchToJson(tk, b)),
+        inputs: keepInputs ? m.inputs.map((b) => batchToJson(tk, b)) : [],
         knownSchemaIds: [...m.knownSchemaIds],
         apply: m.apply,
       })),
