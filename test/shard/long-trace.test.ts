@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import type { ShardId } from '../../src/core/ids.js'
 import { DELTA_CHAIN, Machine, type StateCodec } from '../../src/shard/machine.js'
 import { shardStateCodec, type ShardState } from '../../src/shard/state.js'
+import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { KEEP_VERSIONS } from '../../src/shard/gc.js'
 import { makeHarness, type Harness } from './harness.js'
@@ -129,6 +130,31 @@ describe('versions of a long trace', () => {
       assert.deepEqual(shardStateCodec.encode((await new Machine(consensus, shardStateCodec).head(id))?.state as ShardState), shardStateCodec.encode(mine.state))
     } finally {
       await h.close()
+    }
+  })
+
+  it('two instances writing one shard in turn read each other\'s deltas, past a whole version, alike', async () => {
+    const consensus = new MemConsensus()
+    const blob = new MemBlob()
+    const a = await makeHarness({ consensus, blob })
+    const b = await makeHarness({ consensus, blob })
+    try {
+      const id = (await a.shards.create({ name: 'turns', ...U64 })).state.shardId
+      // Turns of 1 to 5 appends, so each instance meets chains the other wrote, of every length.
+      let t = 0
+      for (let turn = 0; t < DELTA_CHAIN + 40; turn++) {
+        const h = turn % 2 === 0 ? b : a
+        for (let i = 0; i <= turn % 5; i++) await appendAt(h, id, t++)
+      }
+      const [va, vb] = [await a.shards.get(id), await b.shards.get(id)]
+      assert.equal(va.seqno, t)
+      assert.deepEqual(shardStateCodec.encode(va.state), shardStateCodec.encode(vb.state))
+      assert.equal(va.state.trace.upper[0], BigInt(t))
+      const whole = (await consensus.scan(id, 0, 1000)).filter((v) => Buffer.from(v.data).subarray(0, 6).toString() === '{"v":1').map((v) => v.seqno)
+      assert.ok(whole.length >= 2 && whole.every((s, i) => i === 0 || s - (whole[i - 1] as number) <= DELTA_CHAIN), `whole versions ${whole.join(',')}`)
+    } finally {
+      await a.close()
+      await b.close()
     }
   })
 })
