@@ -89,6 +89,10 @@ describe('the token file, read again', () => {
 
   it('reads the file again on its own once started', async (t) => {
     const { path, tokens, watcher, nextLog } = await setUp(t, `${A}\n`)
+    // NB: the watcher's timer does not hold the process open; this one keeps Node 20 from ending
+    // the test while it waits on that timer alone.
+    const alive = setInterval(() => undefined, 1_000)
+    t.after(() => clearInterval(alive))
     const logged = nextLog()
     watcher.start()
     await writeFile(path, `${B}\n`)
