@@ -19,10 +19,10 @@ import { buildApp, type App } from './app.js'
 import { hugePagesRequested } from './engine/huge-pages.js'
 import { BearerTokens } from './http/auth.js'
 import { logProcessWarnings } from './http/process-warnings.js'
-import { readWatched, tlsWatch, tokenFileWatch, type WatchedFiles } from './http/watched-files.js'
+import { tlsWatch, tokenFileWatch, type Watch } from './http/watched-files.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
-import { loggableSettings, parseSettings, SettingsError, tlsOf, USAGE, wantsHelp, type Settings, type TlsFiles } from './settings.js'
+import { loadTls, loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings, type TlsFiles } from './settings.js'
 
 /** Slack on top of the shutdown grace for closing the HTTP server and the stores. */
 const CLOSE_SLACK_MS = 10_000
@@ -41,7 +41,7 @@ async function main(argv: readonly string[]): Promise<void> {
   let tls: TlsFiles | null
   try {
     settings = parseSettings(argv, process.env)
-    tls = await readTls(settings)
+    tls = readTls(settings)
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err
     process.stderr.write(`compactd: ${err.message}\n`)
@@ -74,14 +74,10 @@ async function main(argv: readonly string[]): Promise<void> {
   app.log.info({ address, settings: loggableSettings(settings), mallocHugePages: hugePagesRequested() }, 'compactd listening')
 }
 
-/** The certificate and key to serve, as settings checked them at start-up; null without TLS. */
-async function readTls(settings: Settings): Promise<TlsFiles | null> {
+/** The certificate and key to serve (settings checked them; read again here); null without TLS. */
+function readTls(settings: Settings): TlsFiles | null {
   const { tlsCertFile: cert, tlsKeyFile: key } = settings
-  if (cert === null || key === null) return null
-  const read = await readWatched([cert, key])
-  const tls = read.ok ? tlsOf(cert, read.value[0]!, key, read.value[1]!) : read
-  if (!tls.ok) throw new SettingsError(`--tls-cert/COMPACTD_TLS_CERT: ${tls.problem}`)
-  return tls.value
+  return cert === null || key === null ? null : loadTls(cert, key)
 }
 
 /**
@@ -89,16 +85,16 @@ async function readTls(settings: Settings): Promise<TlsFiles | null> {
  * (docs/operations.md#rotating-the-token, #tls).
  * NB: with neither, SIGHUP keeps Node's default: the process ends, as when its terminal closes.
  */
-function watchFiles(app: App, settings: Settings, tokens: BearerTokens | undefined, tls: TlsFiles | null): WatchedFiles<unknown>[] {
-  const watched: WatchedFiles<unknown>[] = []
+function watchFiles(app: App, settings: Settings, tokens: BearerTokens | undefined, tls: TlsFiles | null): Watch[] {
+  const watched: Watch[] = []
   const { authTokenFile, authTokens } = settings
   if (authTokenFile !== null && tokens !== undefined && authTokens !== null) {
-    watched.push(tokenFileWatch({ path: authTokenFile, tokens, initial: authTokens, log: app.log }) as WatchedFiles<unknown>)
+    watched.push(tokenFileWatch({ path: authTokenFile, tokens, initial: authTokens, log: app.log }))
   }
   if (tls !== null && settings.tlsCertFile !== null && settings.tlsKeyFile !== null) {
     // NB: the https.Server Fastify built (see app.ts); new connections get the new certificate.
     const server = app.server as unknown as HttpsServer
-    watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, initial: tls, log: app.log }) as WatchedFiles<unknown>)
+    watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, initial: tls, log: app.log }))
   }
   for (const w of watched) w.start()
   if (watched.length > 0) process.on('SIGHUP', () => watched.forEach((w) => void w.reload('signal')))

@@ -188,17 +188,7 @@ export function parseSettings(argv: readonly string[], env: Readonly<Record<stri
   }
   const tlsCertFile = tlsCert === null ? null : resolve(tlsCert)
   const tlsKeyFile = tlsKey === null ? null : resolve(tlsKey)
-  if (tlsCertFile !== null && tlsKeyFile !== null) {
-    const read = (key: Key, path: string): Buffer => {
-      try {
-        return readFileSync(path)
-      } catch (err) {
-        throw bad(key, fileReadProblem(path, err))
-      }
-    }
-    const tls = tlsOf(tlsCertFile, read('tlsCertFile', tlsCertFile), tlsKeyFile, read('tlsKeyFile', tlsKeyFile))
-    if (!tls.ok) throw bad('tlsCertFile', tls.problem)
-  }
+  if (tlsCertFile !== null && tlsKeyFile !== null) loadTls(tlsCertFile, tlsKeyFile)
   const tokenFile = field('authTokenFile', nonEmpty, () => null)
   const authTokenFile = tokenFile === null ? null : resolve(tokenFile)
   const token = env[AUTH_TOKEN_ENV]
@@ -297,6 +287,23 @@ export interface TlsFiles {
   readonly subject: string
   /** The certificate's notAfter, ISO 8601. */
   readonly validTo: string
+}
+
+/**
+ * The certificate and key files to serve, read and checked (`tlsOf`); a SettingsError naming the
+ * setting and the file otherwise. Settings check them so; the server loads them so at start-up.
+ */
+export function loadTls(certPath: string, keyPath: string): TlsFiles {
+  const read = (key: Key, path: string): Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw bad(key, fileReadProblem(path, err))
+    }
+  }
+  const tls = tlsOf(certPath, read('tlsCertFile', certPath), keyPath, read('tlsKeyFile', keyPath))
+  if (!tls.ok) throw bad('tlsCertFile', tls.problem)
+  return tls.value
 }
 
 /**

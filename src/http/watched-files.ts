@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { SecureContextOptions } from 'node:tls'
-import { tlsOf, tokensOfFile, type TlsFiles } from '../settings.js'
+import { fileReadProblem, tlsOf, tokensOfFile, type TlsFiles } from '../settings.js'
 import type { BearerTokens } from './auth.js'
 
 /** How often the files are read again when no signal asks. */
@@ -54,11 +54,14 @@ export async function readWatched(paths: readonly string[]): Promise<Parsed<Buff
       if (bytes.length > MAX_WATCHED_FILE_BYTES) return { ok: false, problem: `${path} is larger than ${MAX_WATCHED_FILE_BYTES / 1024} KiB` }
       out.push(bytes)
     } catch (err) {
-      return { ok: false, problem: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})` }
+      return { ok: false, problem: fileReadProblem(path, err) }
     }
   }
   return { ok: true, value: out }
 }
+
+/** What the process does with watched files, whatever they hold. */
+export type Watch = Pick<WatchedFiles<unknown>, 'start' | 'stop' | 'reload'>
 
 export class WatchedFiles<T> {
   readonly #opts: WatchedFilesOptions<T>

@@ -357,7 +357,8 @@ export class Machine<S> {
   async #decode(key: string, v: VersionedData, before: Held<S> | null): Promise<Held<S>> {
     const env = parseEnvelope(v)
     if (env.v === 1) return { seqno: v.seqno, state: this.#codec.decode(env.state), rollup: v.seqno }
-    const prev = before?.seqno === v.seqno - 1 ? before : this.#cache.get(key)?.seqno === v.seqno - 1 ? (this.#cache.get(key) as Held<S>) : await this.#chain(key, env.rollup, v.seqno)
+    const cached = this.#cache.get(key)
+    const prev = before?.seqno === v.seqno - 1 ? before : cached?.seqno === v.seqno - 1 ? cached : await this.#chain(key, env.rollup, v.seqno)
     return { seqno: v.seqno, state: this.#delta(v, env.state, prev.state), rollup: env.rollup }
   }
 
