@@ -11,7 +11,10 @@
  *    (compactd starts no compaction on its own, `compaction_maintenance_enabled` false, so that
  *    each phase measures its own path);
  * 3. POST /v1/compact of the K written runs, first after the restart, then again warm;
- * 4. snapshots: Arrow (a shard of one shuffled run) and JSON (the JSON shard, and the Arrow one);
+ * 4. snapshots: Arrow (the first shuffled request's batch: the write sorts rows in buffers of the
+ *    target size, each a run, so 626k rows of 45 MB are two runs the read merges; then, as a
+ *    reference, a shard of the first sorted run alone, one run read as it is) and JSON (the JSON shard, and the
+ *    shuffled one);
  * 5. a one-row shard read by `clients` keep-alive clients at once;
  * 6. the HTTP floor (e2e-http-floor.ts, compactd stopped): the sorted Arrow bodies posted to a bare
  *    `node:http` server that stores them durably as they are, and one read back as often as the
@@ -92,6 +95,8 @@ export interface E2eResult {
   readonly compactFirst: CompactionRun
   readonly compactWarm: CompactionRun
   readonly snapshotArrow: readonly Timed[]
+  /** The Arrow snapshot of the sorted runs' shard at the first run's last time: one run, read as it is (a reference). */
+  readonly snapshotArrowOneRun: readonly Timed[]
   readonly snapshotJson: readonly Timed[]
   readonly snapshotJsonBinary: readonly Timed[]
   readonly oneRow: { readonly seconds: number; readonly requests: number; readonly failures: number; readonly latency: LatencyStats }
@@ -234,6 +239,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     const shardA = await createShard(url, 'e2e-runs', 'binary', 'binary')
     const shardB = await createShard(url, 'e2e-shuffled', 'binary', 'binary')
     const shardC = await createShard(url, 'e2e-json', 'utf8', 'int64')
+    const shardOne = await createShard(url, 'e2e-one-run', 'binary', 'binary')
     const runs = Array.from({ length: opts.runs }, (_, i) => i)
 
     await phase('writes: Arrow, sorted')
@@ -245,6 +251,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await phase('writes: JSON')
     const writesJson = timedOf(await load.ask({ kind: 'write-json', url, shardId: shardC, requests: opts.jsonRequests, rows: opts.jsonRows, seed: opts.seed + 7 }))
     await endPhase('writes: JSON')
+    // Untimed: the first sorted run appended to a shard of its own, for the one-run snapshot.
+    timedOf(await load.ask({ kind: 'write-arrow', url, shardId: shardOne, runs: [0], shuffle: false, append: 'first' }))
 
     await phase('restart')
     await server.stop()
@@ -295,6 +303,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       return out
     }
     const snapshotArrow = await snapshots('snapshot: Arrow', shardB, RUN_SPAN - 1, 'arrow')
+    // What a read of a shard compacted to one run costs, beside it.
+    const snapshotArrowOneRun = await snapshots('snapshot: Arrow, one run', shardOne, RUN_SPAN - 1, 'arrow')
     const snapshotJson = await snapshots('snapshot: JSON', shardC, opts.jsonRequests * RUN_SPAN - 1, 'json')
     const snapshotJsonBinary = await snapshots('snapshot: JSON of binary rows', shardB, RUN_SPAN - 1, 'json')
 
@@ -370,6 +380,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       compactFirst,
       compactWarm,
       snapshotArrow,
+      snapshotArrowOneRun,
       snapshotJson,
       snapshotJsonBinary,
       oneRow: { seconds: c.seconds, requests: c.requests, failures: c.failures, latency: c.latency },
