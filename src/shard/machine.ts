@@ -11,8 +11,9 @@
  * callers must leave blobs alone.
  *
  * Versions are deltas (persist's diffs and rollups, in our form): when the codec writes deltas, a
- * version is the state with what it shares with the version before by reference, and at least one
- * version in `DELTA_CHAIN` is whole. A delta is read against the cached state of the version before
+ * version is the state with what it shares with the version before by reference, and a version is
+ * whole when the deltas since the last whole one would outweigh it, or `DELTA_CHAIN` versions after
+ * it. A delta is read against the cached state of the version before
  * or, failing that, through its chain from the whole version its envelope names (`rollup`); GC
  * truncates no version of a chain a kept version needs (`truncationFloor`). Truncation elsewhere
  * racing a head read makes the read try the newer head.
@@ -76,8 +77,18 @@ export const CACHED_KEYS = 1024
  * Versions written as deltas after a whole one, at most (`StateCodec.deltaBytes`): the next is
  * written whole again. A head read from consensus costs at most this many versions read (one of
  * them whole), and a write of a long trace costs its changes, with a whole state every this many.
+ * Before that, a chain ends when its deltas (bytes and reads) would outweigh the whole version it
+ * starts at (see `#envelopeBytes`): a small state's deltas cost nearly what it does to read, and
+ * reading a long chain of them back costs a read per version for little saved.
  */
 export const DELTA_CHAIN = 64
+
+/**
+ * What reading one more version of a chain costs beyond its bytes, in bytes of state decoded for
+ * the same effort: on a file store a version is a file (open, stat, read, close), several KB of
+ * JSON parsed in the time. Counted per delta when a chain is weighed against its whole version.
+ */
+export const VERSION_READ_BYTES = 4096
 
 /**
  * A version as stored: `v: 1` holds the whole state; `v: 2` a delta against the version before,
@@ -90,6 +101,20 @@ type Envelope =
 /** A decoded version and the whole version its chain starts at (itself when whole). */
 interface Held<S> extends Versioned<S> {
   readonly rollup: SeqNo
+  /** Bytes of that whole version as stored. */
+  readonly rollupBytes: number
+  /** Bytes of the deltas after it, up to and including this version (0 when it is whole). */
+  readonly chainBytes: number
+}
+
+/** `v`, read as a whole version. */
+function whole<S>(v: VersionedData, state: S): Held<S> {
+  return { seqno: v.seqno, state, rollup: v.seqno, rollupBytes: v.data.byteLength, chainBytes: 0 }
+}
+
+/** `v`, a delta against `prev` (the version before it) whose chain starts at `rollup`, read. */
+function deltaAfter<S>(v: VersionedData, state: S, prev: Held<S>, rollup: SeqNo): Held<S> {
+  return { seqno: v.seqno, state, rollup, rollupBytes: prev.rollupBytes, chainBytes: prev.chainBytes + v.data.byteLength }
 }
 
 /** A version could not be read because the versions it is written against were truncated meanwhile. */
@@ -215,7 +240,7 @@ export class Machine<S> {
           return { result: t.result, seqno: current?.seqno ?? -1, state: current?.state ?? null }
         }
         const seqno = current === null ? 0 : current.seqno + 1
-        const { data, rollup } = this.#envelopeBytes(cmd, commandId, t.state, current === null ? null : this.#heldOf(key, current), seqno)
+        const { data, held } = this.#envelopeBytes(cmd, commandId, t.state, current === null ? null : this.#heldOf(key, current), seqno)
         let outcome: 'committed' | 'mismatch' | 'unknown'
         /** On a mismatch, the head the store found instead of the one we read. */
         let found: VersionedData | null = null
@@ -233,7 +258,7 @@ export class Machine<S> {
           uncertain = true
         }
         if (outcome === 'committed') {
-          this.#store(key, { seqno, state: t.state, rollup })
+          this.#store(key, held)
           this.#metrics?.succeeded(cmd, (performance.now() - started) / 1000)
           return { result: t.result, seqno, state: t.state }
         }
@@ -325,22 +350,29 @@ export class Machine<S> {
   }
 
   /**
-   * The bytes of version `seqno`: an `Envelope`'s JSON. A delta against `base` (the version before)
-   * while the codec writes deltas and the chain since the last whole version is shorter than
-   * `DELTA_CHAIN`; else the whole state (by the codec's `encodeBytes` when it has one). `rollup`:
-   * the whole version the new one's chain starts at.
+   * The bytes of version `seqno` holding `state`: an `Envelope`'s JSON, and the version as this
+   * machine then holds it. A delta against `base` (the version before) while the codec writes
+   * deltas, the chain since the last whole version is shorter than `DELTA_CHAIN`, and its deltas,
+   * this one included, weigh no more than that whole version (each counted with
+   * `VERSION_READ_BYTES` for its read); else the whole state (by the codec's `encodeBytes` when it
+   * has one). So a head read from consensus costs at most about twice the reading of a whole
+   * version: a small state is written whole every few versions (its deltas, read one by one,
+   * cost nearly what it does), a long trace's every `DELTA_CHAIN`.
    */
-  #envelopeBytes(cmd: string, commandId: string, state: S, base: Held<S> | null, seqno: SeqNo): { data: Buffer; rollup: SeqNo } {
+  #envelopeBytes(cmd: string, commandId: string, state: S, base: Held<S> | null, seqno: SeqNo): { data: Buffer; held: Held<S> } {
     if (base !== null && base.seqno === seqno - 1 && seqno - base.rollup < DELTA_CHAIN) {
       const delta = this.#codec.deltaBytes?.(state, base.state) ?? null
       if (delta !== null) {
         const head = jsonFieldsThen({ v: 2, cmd, commandId, rollup: base.rollup }, 'state')
-        return { data: Buffer.concat([Buffer.from(head), ...delta, Buffer.from('}')]), rollup: base.rollup }
+        const data = Buffer.concat([Buffer.from(head), ...delta, Buffer.from('}')])
+        const reads = seqno - base.rollup
+        if (base.chainBytes + data.byteLength + reads * VERSION_READ_BYTES <= base.rollupBytes) return { data, held: deltaAfter({ seqno, data }, state, base, base.rollup) }
       }
     }
     const head = jsonFieldsThen({ v: 1, cmd, commandId }, 'state')
     const stateBytes = this.#codec.encodeBytes?.(state) ?? [Buffer.from(JSON.stringify(this.#codec.encode(state)))]
-    return { data: Buffer.concat([Buffer.from(head), ...stateBytes, Buffer.from('}')]), rollup: seqno }
+    const data = Buffer.concat([Buffer.from(head), ...stateBytes, Buffer.from('}')])
+    return { data, held: whole({ seqno, data }, state) }
   }
 
   /** `current` with the whole version its chain starts at (the cache knows it for what it handed out). */
@@ -356,10 +388,10 @@ export class Machine<S> {
    */
   async #decode(key: string, v: VersionedData, before: Held<S> | null): Promise<Held<S>> {
     const env = parseEnvelope(v)
-    if (env.v === 1) return { seqno: v.seqno, state: this.#codec.decode(env.state), rollup: v.seqno }
+    if (env.v === 1) return whole(v, this.#codec.decode(env.state))
     const cached = this.#cache.get(key)
     const prev = before?.seqno === v.seqno - 1 ? before : cached?.seqno === v.seqno - 1 ? cached : await this.#chain(key, env.rollup, v.seqno)
-    return { seqno: v.seqno, state: this.#delta(v, env.state, prev.state), rollup: env.rollup }
+    return deltaAfter(v, this.#delta(v, env.state, prev.state), prev, env.rollup)
   }
 
   /** The state of the version before `seqno`, read through the chain from the whole version `rollup`. */
@@ -372,7 +404,7 @@ export class Machine<S> {
         if (v.seqno >= seqno) break
         if (cur === null && v.seqno !== rollup) break
         const env = parseEnvelope(v)
-        cur = env.v === 1 ? { seqno: v.seqno, state: this.#codec.decode(env.state), rollup: v.seqno } : cur === null || cur.seqno !== v.seqno - 1 ? null : { seqno: v.seqno, state: this.#delta(v, env.state, cur.state), rollup: env.rollup }
+        cur = env.v === 1 ? whole(v, this.#codec.decode(env.state)) : cur === null || cur.seqno !== v.seqno - 1 ? null : deltaAfter(v, this.#delta(v, env.state, cur.state), cur, env.rollup)
         if (cur === null) break
       }
       if (cur === null) break

@@ -22,7 +22,7 @@ import { shardStateCodec } from '../../src/shard/state.js'
 import { startPostgres } from '../support/postgres.js'
 import { startS3 } from '../support/s3.js'
 import { watched } from '../support/watched-consensus.js'
-import { makeHarness, snapshotDocument, type Harness } from './harness.js'
+import { makeHarness, snapshotDocument, wholeVersionAtOrBefore, type Harness } from './harness.js'
 
 const U64 = { timestamp: 'u64' as const, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
 const ROW = (key: string, time: number) => ({ key, val: 1, time, diff: 1 })
@@ -197,11 +197,12 @@ describe('deleting a shard', () => {
     const id = await populated(h)
     const read = await h.shards.snapshot(id, 3, { format: 'json' })
     await h.shards.delete(id)
+    // The read committed a reader lease (version 3) and reads that version; the tombstone is 4.
+    const readFloor = await wholeVersionAtOrBefore(h.consensus, id, 3)
     const first = await h.shards.collect(id)
     assert.ok(first !== null)
     assert.equal(first.deletedParts, 2, 'the unappended batch and the stray key; the read holds the appended parts')
-    // The read committed a reader lease (version 3) and reads that version; the tombstone is 4.
-    assert.equal(first.truncatedBelowSeqno, 0, 'the read holds the version it reads, a delta against the whole version 0')
+    assert.equal(first.truncatedBelowSeqno, readFloor, 'the read holds the version it reads, and the whole version it is read from')
     assert.equal((await blobKeys(h, id)).length, 2)
     const rows = (await snapshotDocument(read.body)).updates.length
     assert.equal(rows, 3, 'the read still finds its parts')

@@ -107,3 +107,16 @@ export async function until(what: string, done: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 1))
   }
 }
+
+/** Whether a stored state version is whole (`v: 1`) rather than a delta against the one before. */
+export function isWholeVersion(v: { readonly data: Uint8Array }): boolean {
+  return Buffer.from(v.data).subarray(0, 6).toString() === '{"v":1'
+}
+
+/** The last whole version of `key` at or before `seqno` among those stored: the one a read of `seqno` needs, and truncation keeps. */
+export async function wholeVersionAtOrBefore(consensus: Pick<Consensus, 'scan'>, key: string, seqno: number): Promise<number> {
+  const whole = (await consensus.scan(key, 0, 100_000)).filter((v) => v.seqno <= seqno && isWholeVersion(v))
+  const last = whole[whole.length - 1]
+  if (last === undefined) throw new Error(`no whole version of ${key} at or before ${seqno}`)
+  return last.seqno
+}

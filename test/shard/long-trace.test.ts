@@ -1,7 +1,8 @@
 /**
  * A shard whose trace grows long while compaction is paused: what each append costs must not
  * grow with the trace: an append writes a delta against the version before (what it changed), a
- * whole state only every `DELTA_CHAIN` versions. Pinned structurally (decodes of the state, bytes
+ * whole state only when the chain's deltas would outweigh the last one, and at least every
+ * `DELTA_CHAIN` versions. Pinned structurally (decodes of the state, bytes
  * of the versions written, versions kept in consensus), not by timing.
  */
 import assert from 'node:assert/strict'
@@ -12,7 +13,8 @@ import { shardStateCodec, type ShardState } from '../../src/shard/state.js'
 import { MemBlob } from '../../src/location/mem-blob.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { KEEP_VERSIONS } from '../../src/shard/gc.js'
-import { makeHarness, type Harness } from './harness.js'
+import { watched } from '../support/watched-consensus.js'
+import { isWholeVersion, makeHarness, wholeVersionAtOrBefore, type Harness } from './harness.js'
 
 const U64 = { timestamp: 'u64' as const, keySchema: { type: 'utf8' }, valSchema: { type: 'int64' } }
 
@@ -81,12 +83,13 @@ describe('versions of a long trace', () => {
       assert.ok(seqnos[0] !== undefined && seqnos[0] <= head - KEEP_VERSIONS, `oldest kept ${seqnos[0]}`)
 
       // A read of this process holding version `held` keeps it, every version after it, and the
-      // versions it is written against from the last whole one (a multiple of DELTA_CHAIN here).
+      // versions it is written against from the last whole one.
       const held = head
+      const heldRollup = await wholeVersionAtOrBefore(h.consensus, id, held)
       const release = h.leases.acquire(id, held, (await h.shards.get(id)).state)
       for (let t = 300; t < 500; t++) await appendAt(h, id, t)
       await h.shards.stop()
-      assert.equal((await kept())[0], held - (held % DELTA_CHAIN))
+      assert.equal((await kept())[0], heldRollup)
       release()
       await appendAt(h, id, 500)
       await h.shards.stop()
@@ -96,24 +99,46 @@ describe('versions of a long trace', () => {
     }
   })
 
-  it('are deltas of what each append changed, a whole state every DELTA_CHAIN, read back alike by another machine', async () => {
+  it('are deltas of what each append changed, a whole state when they would outweigh it, read back alike by another machine', async () => {
     const consensus = new MemConsensus()
     const h = await makeHarness({ consensus })
     try {
       const id = (await h.shards.create({ name: 'deltas', ...U64 })).state.shardId
-      const sizes: number[] = []
-      for (let t = 0; t < 2 * DELTA_CHAIN + 10; t++) {
-        await appendAt(h, id, t)
-        const [v] = await consensus.scan(id, (await h.shards.get(id)).seqno, 1)
-        sizes.push(v?.data.byteLength ?? 0)
+      // Small at first, the state is written whole every few versions.
+      for (let t = 0; t < 20; t++) await appendAt(h, id, t)
+      const early = (await consensus.scan(id, 0, 100_000)).filter(isWholeVersion).map((v) => v.seqno)
+      assert.ok(early.length >= 4 && early.every((s, i) => i === 0 || s - (early[i - 1] as number) <= 8), `whole versions ${early.join(',')}`)
+      // So another instance (or this one after a restart) reads its head in a few versions, not
+      // in a chain back to the first.
+      const counted = watched(consensus)
+      await new Machine(counted, shardStateCodec).head(id)
+      assert.ok(counted.scanned() <= 8, `${counted.scanned()} versions read for the head of a small shard`)
+      for (let t = 20; t < 3 * DELTA_CHAIN; t++) await appendAt(h, id, t)
+      // The versions kept (writers truncate as they go) start at a whole one.
+      const versions = await consensus.scan(id, 0, 100_000)
+      assert.ok(isWholeVersion(versions[0] as (typeof versions)[number]))
+      // Each chain's deltas together weigh no more than the whole version they start at, and a
+      // chain is never longer than DELTA_CHAIN.
+      let rollup = versions[0] as (typeof versions)[number]
+      let chain = 0
+      for (const v of versions) {
+        if (isWholeVersion(v)) {
+          rollup = v
+          chain = 0
+          continue
+        }
+        chain += v.data.byteLength
+        assert.ok(chain <= rollup.data.byteLength, `version ${v.seqno}: ${chain} bytes of deltas after whole version ${rollup.seqno} of ${rollup.data.byteLength}`)
+        assert.ok(v.seqno - rollup.seqno < DELTA_CHAIN, `version ${v.seqno} is ${v.seqno - rollup.seqno} after its whole version`)
       }
-      // Version s is whole when s is a multiple of DELTA_CHAIN (the shard's first version, 0, is).
-      const whole = sizes.filter((_, t) => (t + 1) % DELTA_CHAIN === 0)
-      const deltas = sizes.filter((_, t) => (t + 1) % DELTA_CHAIN !== 0)
-      assert.equal(whole.length, 2)
+      // Once the trace is long, a whole version holds many deltas' worth: chains grow long.
+      const wholes = versions.filter(isWholeVersion).map((v) => v.seqno)
+      assert.ok((wholes[wholes.length - 1] as number) - (wholes[wholes.length - 2] as number) >= DELTA_CHAIN / 2, `whole versions ${wholes.join(',')}`)
       // A delta holds the append's batch and the spine's ids: it does not grow with the trace.
+      const deltas = versions.filter((v) => !isWholeVersion(v)).map((v) => v.data.byteLength)
       assert.ok(Math.max(...deltas.slice(-10)) < 2 * Math.max(...deltas.slice(0, 10)), `deltas ${deltas.slice(0, 10).join(',')} … ${deltas.slice(-10).join(',')}`)
-      assert.ok((whole[1] as number) > 10 * Math.max(...deltas.slice(-10)), `whole ${whole.join(',')}`)
+      const last = versions.find((v) => v.seqno === wholes[wholes.length - 1]) as (typeof versions)[number]
+      assert.ok(last.data.byteLength > 10 * Math.max(...deltas.slice(-10)), `whole ${last.data.byteLength} B`)
 
       // Another machine (another instance, a restart) reads every version to the same state.
       const mine = await h.shards.get(id)
@@ -124,9 +149,11 @@ describe('versions of a long trace', () => {
       assert.deepEqual(states.map((v) => v.seqno), [mine.seqno - 3, mine.seqno - 2, mine.seqno - 1, mine.seqno])
       assert.deepEqual(shardStateCodec.encode((states[3] as { state: ShardState }).state), shardStateCodec.encode(mine.state))
       // Truncation keeps the whole version a kept version is written against.
-      assert.equal(await cold.truncationFloor(id, mine.seqno), mine.seqno - (mine.seqno % DELTA_CHAIN))
+      const floor = await wholeVersionAtOrBefore(consensus, id, mine.seqno)
+      assert.ok(floor < mine.seqno)
+      assert.equal(await cold.truncationFloor(id, mine.seqno), floor)
       const pass = await h.shards.gc(id)
-      assert.equal(pass.truncatedBelowSeqno, mine.seqno - (mine.seqno % DELTA_CHAIN))
+      assert.equal(pass.truncatedBelowSeqno, floor)
       assert.deepEqual(shardStateCodec.encode((await new Machine(consensus, shardStateCodec).head(id))?.state as ShardState), shardStateCodec.encode(mine.state))
     } finally {
       await h.close()
@@ -150,7 +177,7 @@ describe('versions of a long trace', () => {
       assert.equal(va.seqno, t)
       assert.deepEqual(shardStateCodec.encode(va.state), shardStateCodec.encode(vb.state))
       assert.equal(va.state.trace.upper[0], BigInt(t))
-      const whole = (await consensus.scan(id, 0, 1000)).filter((v) => Buffer.from(v.data).subarray(0, 6).toString() === '{"v":1').map((v) => v.seqno)
+      const whole = (await consensus.scan(id, 0, 1000)).filter(isWholeVersion).map((v) => v.seqno)
       assert.ok(whole.length >= 2 && whole.every((s, i) => i === 0 || s - (whole[i - 1] as number) <= DELTA_CHAIN), `whole versions ${whole.join(',')}`)
     } finally {
       await a.close()

@@ -18,7 +18,7 @@ import { holdReadLease } from '../../src/shard/read-leases-state.js'
 import { renewPeriodMs } from '../../src/shard/reader-leases.js'
 import { shardJson } from '../../src/shard/shard-json.js'
 import { GatedBlob } from '../support/gated-blob.js'
-import { makeHarness, snapshotDocument, type Harness } from './harness.js'
+import { makeHarness, snapshotDocument, wholeVersionAtOrBefore, type Harness } from './harness.js'
 
 const DURATION = DEFAULT_CONFIG_VALUES.persist_reader_lease_duration
 const PERIOD = renewPeriodMs(DURATION)
@@ -152,9 +152,10 @@ describe('reader leases across instances', () => {
     const leasedAt = (await a.shards.get(id)).seqno - 1
     assert.deepEqual(shardJson(await a.shards.get(id)).leases, [{ id: 'rdead', instance: 'dead', seqno: leasedAt, expiresAt }])
     assert.equal((await a.shards.applyMergeRes(id, replacement)).result, 'applied_exact')
+    const leasedFloor = await wholeVersionAtOrBefore(a.consensus, id, leasedAt)
     const held = await a.shards.gc(id)
-    // The leased version is kept, with the whole version (the first) it is a delta against.
-    assert.deepEqual({ deleted: held.deletedParts, below: held.truncatedBelowSeqno }, { deleted: 0, below: 0 })
+    // The leased version is kept, with the whole version it is read from.
+    assert.deepEqual({ deleted: held.deletedParts, below: held.truncatedBelowSeqno }, { deleted: 0, below: leasedFloor })
     assert.ok((await a.consensus.scan(id, leasedAt, 1)).length === 1)
     aClock.advance(DURATION - 1)
     assert.equal((await a.shards.gc(id)).deletedParts, 0, 'still live a millisecond before it expires')

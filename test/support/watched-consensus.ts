@@ -1,5 +1,6 @@
 /**
- * A Consensus wrapper for tests: counts head reads per key and the keys listings return, and lets a test hold a machine
+ * A Consensus wrapper for tests: counts head reads per key, the keys listings return and the
+ * versions scans return, and lets a test hold a machine
  * command's compare-and-set at a gate (to interleave two commands deterministically, without
  * sleeping). Everything else passes straight through to the real store.
  */
@@ -11,6 +12,8 @@ export interface WatchedConsensus extends Consensus {
   heads(match?: (key: string) => boolean): number
   /** Keys the listings so far returned, in all. */
   listed(): number
+  /** Versions the scans so far returned, in all. */
+  scanned(): number
   /** Forgets the counts. */
   resetCounts(): void
   /**
@@ -42,12 +45,15 @@ export function watched(inner: Consensus): WatchedConsensus {
   const counts = new Map<string, number>()
   const gates: Gate[] = []
   let listed = 0
+  let scanned = 0
   return {
     heads: (match = () => true) => [...counts].reduce((n, [k, c]) => (match(k) ? n + c : n), 0),
     listed: () => listed,
+    scanned: () => scanned,
     resetCounts: () => {
       counts.clear()
       listed = 0
+      scanned = 0
     },
     hold(key, cmd) {
       let arrive!: (key: string) => void
@@ -70,7 +76,11 @@ export function watched(inner: Consensus): WatchedConsensus {
       }
       return inner.compareAndSet(key, expected, data, opts)
     },
-    scan: (key, from, limit, opts) => inner.scan(key, from, limit, opts),
+    async scan(key, from, limit, opts) {
+      const versions = await inner.scan(key, from, limit, opts)
+      scanned += versions.length
+      return versions
+    },
     truncate: (key, seqno, opts) => inner.truncate(key, seqno, opts),
     async list(opts) {
       const keys = await inner.list(opts)
