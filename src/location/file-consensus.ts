@@ -17,6 +17,10 @@
  *   is that far below, removes its file and reports a mismatch. (A seqno merely below the floor
  *   was committed and then truncated: others may have built on it.) Readers ignore versions below
  *   the floor, and list versions *before* reading the floor, so any stale file they see is covered.
+ * - NB (a crash inside truncate): the floor is raised first and versions are emptied after, in
+ *   ascending order, so a truncate cut short leaves whole versions just below the floor. Readers
+ *   ignore them; the next truncate empties them too, found by walking down from the old floor to
+ *   the first tombstone (otherwise they stayed whole until TOMBSTONES versions later).
  * - NB (readers racing a truncate): the floor can rise between a reader's listing and its reads.
  *   A listing with no version at or above the floor is older than the floor (the head is never
  *   truncated), so it is taken again. A version read is checked against the floor read *after* it:
@@ -191,15 +195,16 @@ export class FileConsensus implements Consensus {
       // NB: only after the floor is durable may versions below it go; recent ones become
       // tombstones (their names stay taken), old tombstones are deleted.
       const floor = await this.#floor(dir)
+      const from = await this.#tombstonedBelow(dir, versions, before)
       let deleted = 0
       for (const v of versions) {
         if (v >= floor) continue
         const path = join(dir, seqnoName(v))
         if (v < floor - this.#tombstones) {
           await unlinkIfPresent(path)
-        } else if (v >= before) {
+        } else if (v >= from) {
           await tombstone(dir, path)
-          if (v < seqno) deleted++
+          if (v >= before && v < seqno) deleted++
         }
       }
       await fsyncDir(dir)
@@ -317,6 +322,26 @@ export class FileConsensus implements Consensus {
       .filter((n) => SEQNO_NAME.test(n))
       .map(Number)
       .sort((a, b) => a - b)
+  }
+
+  /**
+   * Where the versions below `before` (the floor before this truncation) that are still whole
+   * start: `before`, unless a truncation raised the floor and then stopped (a crash) before it
+   * had emptied every version below it. Those are emptied in ascending order, so the walk down
+   * from `before` stops at the first tombstone (or deleted name): one stat when nothing was left.
+   */
+  async #tombstonedBelow(dir: string, versions: readonly SeqNo[], before: SeqNo): Promise<SeqNo> {
+    const listed = new Set(versions)
+    let from = before
+    while (from > 0 && listed.has(from - 1)) {
+      const st = await stat(join(dir, seqnoName(from - 1))).catch((err: unknown) => {
+        if (hasCode(err, 'ENOENT')) return null
+        throw err
+      })
+      if (st === null || st.size === 0) break
+      from--
+    }
+    return from
   }
 
   async #floor(dir: string): Promise<SeqNo> {

@@ -113,6 +113,24 @@ describe('FileConsensus', () => {
     for (const c of [head.reader, head.writer, scan.reader, scan.writer]) await c.close()
   })
 
+  it('a truncate cut short after raising its floor leaves whole versions that the next truncate empties', async () => {
+    const dir = join(root, 'cut-short')
+    const c = new FileConsensus(dir)
+    await fill(c, 'k', 12)
+    const keyDir = join(dir, Buffer.from('k').toString('hex'))
+    const sizes = async (): Promise<number[]> => Promise.all(Array.from({ length: 12 }, async (_, s) => (await readFile(join(keyDir, String(s).padStart(20, '0')))).byteLength))
+    await c.truncate('k', 2)
+    // A crash after the floor rose to 8 and versions 2..4 were emptied, before 5..7 were.
+    await writeFile(join(keyDir, 'floor', '00000000000000000008'), '')
+    for (const s of [2, 3, 4]) await writeFile(join(keyDir, String(s).padStart(20, '0')), '')
+    assert.deepEqual((await c.scan('k', 0, 20)).map(text), ['8:v8', '9:v9', '10:v10', '11:v11'], 'readers see the floor')
+    assert.deepEqual((await sizes()).map((n) => n > 0), [false, false, false, false, false, true, true, true, true, true, true, true])
+    assert.equal(await c.truncate('k', 10), 2)
+    assert.deepEqual((await sizes()).map((n) => n > 0), [false, false, false, false, false, false, false, false, false, false, true, true], 'the versions the cut-short truncate left are emptied')
+    assert.deepEqual((await c.scan('k', 0, 20)).map(text), ['10:v10', '11:v11'])
+    await c.close()
+  })
+
   it('ignores temp files and foreign names; keeps one floor marker', async () => {
     const dir = join(root, 'temps')
     const c = new FileConsensus(dir)
