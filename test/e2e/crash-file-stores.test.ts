@@ -8,12 +8,13 @@
  *   (the model in test/model/shard-model.ts, over the batches below the upper: an append in flight
  *   at the kill may or may not have landed, and the upper says which);
  * and at the end, once the compactions the kills interrupted have been rescued and settled and GC
- * has run, the same reads hold and no blob on disk is left that the state does not reference.
+ * has run, the same reads hold, no blob on disk is left that the state does not reference, and no
+ * state version below a shard's floor is left whole (a truncation cut short by a kill included).
  *
  * Seeded (printed; FC_SEED replays the workload and the kill points, which also depend on timing).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { describe, it } from 'node:test'
@@ -125,7 +126,8 @@ describe('compactd on file stores, killed mid-work and restarted', () => {
 
     for (let round = 0; round < ROUNDS; round++) {
       const where = `round ${round}`
-      const killAfter = int(2, 8)
+      // Up to 60 appends a round: the shards pass several whole versions and truncations (every 64 versions).
+      const killAfter = int(2, 60)
       let acked = 0
       let killed = false
       let kill: () => void = () => undefined
@@ -226,5 +228,17 @@ describe('compactd on file stores, killed mid-work and restarted', () => {
       })
     }
     await checkAll(shards, 'after GC')
+    // Consensus is bounded too: each shard keeps its live versions (at most 3 x KEEP_VERSIONS, 64)
+    // and every version below its floor is an empty tombstone, a truncation the kill cut short included.
+    for (const m of shards) {
+      await call('POST', `/v1/shards/${m.id}/gc`, 200)
+      const dir = join(dataDir, 'consensus', Buffer.from(m.id).toString('hex'))
+      const floor = Math.max(0, ...(await readdir(join(dir, 'floor')).catch(() => [] as string[])).map(Number))
+      const versions = (await readdir(dir)).filter((n) => /^[0-9]{20}$/.test(n)).map(Number)
+      const whole: number[] = []
+      for (const v of versions) if (v < floor && (await stat(join(dir, String(v).padStart(20, '0')))).size > 0) whole.push(v)
+      assert.deepEqual(whole, [], `${m.id}: versions below the floor ${floor} still whole (seed ${SEED})`)
+      assert.ok(versions.filter((v) => v >= floor).length <= 3 * 64, `${m.id}: ${versions.filter((v) => v >= floor).length} live versions (seed ${SEED})`)
+    }
   })
 })
