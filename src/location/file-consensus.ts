@@ -45,7 +45,7 @@ import { join, resolve } from 'node:path'
 import { setNewest } from '../core/newest-map.js'
 import type { CasResult, Consensus, ListOptions, SeqNo, VersionedData } from './consensus.js'
 import { checkCas, checkKey, checkList, checkScan, checkTruncate, checkTruncateAgainstHead, inListRange } from './consensus-args.js'
-import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, noSpace, type Abortable } from './errors.js'
+import { closedError, determinate, errorMessage, indeterminate, InvalidUsageError, LocationError, noSpace, permanent, type Abortable } from './errors.js'
 import { fsyncCreated, fsyncDir, hasCode, isNoSpace, readdirOrEmpty } from './fs-util.js'
 
 const SEQNO_NAME = /^[0-9]{20}$/
@@ -306,12 +306,23 @@ export class FileConsensus implements Consensus {
    */
   async #live(key: string): Promise<SeqNo[]> {
     const dir = this.#dir(key)
+    let seen: { floor: SeqNo; head: SeqNo } | null = null
     for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
       const versions = await this.#versions(dir)
       await this.#beforeRead?.(key, 'floor')
       const floor = await this.#floor(dir)
       const live = versions.filter((s) => s >= floor)
       if (live.length > 0 || versions.length === 0) return live
+      const head = versions[versions.length - 1] as SeqNo
+      // NB: a floor that stays above every version while no version comes is no truncation in
+      // progress: this process never leaves a key so (the head is never truncated), a copy of the
+      // directory made file by file while a server wrote to it does.
+      if (seen !== null && seen.floor === floor && seen.head === head) {
+        throw permanent(
+          `file consensus "${key}": its floor ${floor} is above every version it holds (the last is ${head}), which compactd never leaves: the directory ${dir} was changed outside compactd, or copied file by file while a server wrote to it; restore the data directory from a backup taken as the operations guide says (stopped, or a file system snapshot)`,
+        )
+      }
+      seen = { floor, head }
     }
     throw determinate(`file consensus "${key}": the floor kept rising past the listed versions`)
   }

@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { FileConsensus } from '../../src/location/file-consensus.js'
+import { LocationError } from '../../src/location/errors.js'
 import { MemConsensus } from '../../src/location/mem-consensus.js'
 import { openConsensus } from '../../src/location/open.js'
 import { PostgresConsensus } from '../../src/location/postgres-consensus.js'
@@ -129,6 +130,21 @@ describe('FileConsensus', () => {
     assert.deepEqual((await sizes()).map((n) => n > 0), [false, false, false, false, false, false, false, false, false, false, true, true], 'the versions the cut-short truncate left are emptied')
     assert.deepEqual((await c.scan('k', 0, 20)).map(text), ['10:v10', '11:v11'])
     await c.close()
+  })
+
+  it('a key whose floor is above every version (a copy made while written) is a permanent error naming the key, not one to retry', async () => {
+    const dir = join(root, 'torn-copy')
+    const c = new FileConsensus(dir)
+    await fill(c, 'k', 4)
+    await c.close()
+    // What cp -a of a running store can leave: the versions it listed, and a floor raised after.
+    await mkdir(join(dir, Buffer.from('k').toString('hex'), 'floor'), { recursive: true })
+    await writeFile(join(dir, Buffer.from('k').toString('hex'), 'floor', '00000000000000000070'), '')
+    const restored = new FileConsensus(dir)
+    for (const read of [() => restored.head('k'), () => restored.scan('k', 0, 10), () => restored.compareAndSet('k', 3, v(4))]) {
+      await assert.rejects(read(), (err: unknown) => err instanceof LocationError && err.permanent && /"k": its floor 70 is above every version it holds \(the last is 3\)/.test(err.message))
+    }
+    await restored.close()
   })
 
   it('ignores temp files and foreign names; keeps one floor marker', async () => {
