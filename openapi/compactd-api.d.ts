@@ -1262,7 +1262,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1338,7 +1338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1423,7 +1423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1499,7 +1499,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1557,7 +1557,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,7 +1757,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1833,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1891,7 +1891,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1965,7 +1965,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2061,7 +2061,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2146,7 +2146,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2231,7 +2231,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2347,7 +2347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2482,7 +2482,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2713,7 +2713,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2801,7 +2801,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2908,7 +2908,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3027,7 +3027,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3116,7 +3116,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3201,7 +3201,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator) */
+            /** @description A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator) */
             503: {
                 headers: {
                     [name: string]: unknown;

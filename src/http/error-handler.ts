@@ -52,7 +52,7 @@ export const STORAGE_MESSAGE = 'a storage operation failed; retry later'
 export const STORAGE_FULL_MESSAGE =
   'the storage has no space left, so nothing was written; retry once space is freed (an operator deletes data, or GC frees it), see the server log'
 export const STORAGE_PERMANENT_MESSAGE =
-  'the storage refused the operation (credentials, permissions or a missing bucket); an operator must fix the store configuration, see the server log'
+  'the storage refused the operation (credentials, permissions or a missing bucket) or holds what compactd cannot read (a data directory changed outside it); an operator must fix it, see the server log'
 
 /** Content types a route takes when its schema declares no `consumes`. */
 export const DEFAULT_ACCEPTED = ['application/json'] as const

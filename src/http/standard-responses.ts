@@ -25,7 +25,7 @@ const STANDARD = errorResponses({
   413: 'Body larger than the configured limit (PAYLOAD_TOO_LARGE)',
   415: 'Content type not accepted here; the message and `accepted` name those that are (UNSUPPORTED_MEDIA_TYPE)',
   500: 'Internal error; the body carries the request id to find it in the log (INTERNAL)',
-  503: 'A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions or a missing bucket need an operator)',
+  503: 'A storage operation failed (STORAGE_ERROR): retry later, unless `permanent` is true (credentials, permissions, a missing bucket or a data directory changed outside compactd need an operator)',
   507: 'The storage has no space left (INSUFFICIENT_STORAGE): nothing was written; retry once space is freed',
 })
 
