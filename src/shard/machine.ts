@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto'
 import { jsonFieldsThen } from '../core/json-splice.js'
 import { setNewest } from '../core/newest-map.js'
 import type { Consensus, SeqNo, VersionedData } from '../location/consensus.js'
-import { indeterminate, LocationError } from '../location/errors.js'
+import { errorMessage, indeterminate, LocationError, permanent } from '../location/errors.js'
 
 /** A transition's verdict: write `state` and return `result`, or write nothing and return `result`. */
 export type Transition<S, R> = { readonly kind: 'continue'; readonly state: S; readonly result: R } | { readonly kind: 'break'; readonly result: R }
@@ -186,7 +186,7 @@ export class Machine<S> {
     if (cached?.seqno === below) return cached.rollup
     const [v] = await this.#consensus.scan(key, below, 1)
     if (v === undefined || v.seqno !== below) return below
-    const env = envelopeHead(v)
+    const env = envelopeHead(key, v)
     return env.v === 2 && env.rollup !== undefined ? Math.min(below, env.rollup) : below
   }
 
@@ -326,7 +326,7 @@ export class Machine<S> {
       const versions = await this.#consensus.scan(key, Math.max(0, from - 1), 64)
       if (versions.length === 0) return null
       for (const v of versions) {
-        const env = envelopeHead(v)
+        const env = envelopeHead(key, v)
         const decoded = await this.#decode(key, v, previous)
         if (v.seqno >= from && env.commandId === commandId) {
           const base = previous
@@ -387,7 +387,7 @@ export class Machine<S> {
    * or else a delta read through its chain from the whole version it starts at.
    */
   async #decode(key: string, v: VersionedData, before: Held<S> | null): Promise<Held<S>> {
-    const env = parseEnvelope(v)
+    const env = parseEnvelope(key, v)
     if (env.v === 1) return whole(v, this.#codec.decode(env.state))
     const cached = this.#cache.get(key)
     const prev = before?.seqno === v.seqno - 1 ? before : cached?.seqno === v.seqno - 1 ? cached : await this.#chain(key, env.rollup, v.seqno)
@@ -403,7 +403,7 @@ export class Machine<S> {
       for (const v of versions) {
         if (v.seqno >= seqno) break
         if (cur === null && v.seqno !== rollup) break
-        const env = parseEnvelope(v)
+        const env = parseEnvelope(key, v)
         cur = env.v === 1 ? whole(v, this.#codec.decode(env.state)) : cur === null || cur.seqno !== v.seqno - 1 ? null : deltaAfter(v, this.#delta(v, env.state, cur.state), cur, env.rollup)
         if (cur === null) break
       }
@@ -441,17 +441,24 @@ export class Machine<S> {
   }
 }
 
-function parseEnvelope(v: VersionedData): Envelope {
-  const env = JSON.parse(Buffer.from(v.data).toString('utf8')) as Envelope
+function parseEnvelope(key: string, v: VersionedData): Envelope {
+  let env: Envelope
+  try {
+    env = JSON.parse(Buffer.from(v.data).toString('utf8')) as Envelope
+  } catch (err) {
+    // NB: a store never hands out part of a version compactd wrote (file consensus links a version
+    // only once it is whole and fsynced): these bytes were cut or changed outside compactd.
+    throw permanent(`state version ${v.seqno} of "${key}" is not whole JSON (${v.data.byteLength} bytes: ${errorMessage(err)}): the store holds a version cut short or changed outside compactd; restore it from a backup`, err)
+  }
   checkEnvelope(env, v.seqno)
   return env
 }
 
 /** The envelope's fields but its state, read from the bytes before the state (written first). */
-function envelopeHead(v: VersionedData): { readonly v: 1 | 2; readonly commandId: string; readonly rollup?: SeqNo } {
+function envelopeHead(key: string, v: VersionedData): { readonly v: 1 | 2; readonly commandId: string; readonly rollup?: SeqNo } {
   const bytes = Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength)
   const at = bytes.indexOf(',"state":')
-  if (at < 0) return parseEnvelope(v)
+  if (at < 0) return parseEnvelope(key, v)
   const env = JSON.parse(`${bytes.subarray(0, at).toString('utf8')}}`) as Envelope
   checkEnvelope(env, v.seqno)
   return env

@@ -138,4 +138,16 @@ describe('Machine', () => {
     consensus.failures.push(indeterminate('connection lost'), determinate('refused'))
     await assert.rejects(machine.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null)), { kind: 'indeterminate' })
   })
+
+  it('a version cut short outside compactd is a permanent store error naming the key and seqno, for reads and commands', async () => {
+    const consensus = new MemConsensus()
+    await new Machine(consensus, codec).apply('k', 'inc', () => continueWith(1, null))
+    const whole = Buffer.from(JSON.stringify({ v: 1, cmd: 'inc', commandId: 'x', state: 2 }))
+    await consensus.compareAndSet('k', 0, { seqno: 1, data: whole.subarray(0, whole.byteLength - 4) })
+    const restarted = new Machine(consensus, codec)
+    const cutShort = (err: unknown): boolean => (err as LocationError).permanent && /state version 1 of "k" is not whole JSON/.test((err as Error).message)
+    await assert.rejects(restarted.head('k'), cutShort)
+    await assert.rejects(restarted.apply('k', 'inc', (cur) => continueWith((cur?.state ?? 0) + 1, null)), cutShort)
+    await assert.rejects(restarted.states('k', 0, 2), cutShort)
+  })
 })
