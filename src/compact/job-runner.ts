@@ -122,9 +122,12 @@ export async function runCompaction(deps: RunnerDeps, req: CompactionRequest, cf
     }
     if (r === 0) {
       // A rescued attempt counts on from what earlier attempts applied (the claim counts exactly;
-      // the record, as of the last lease renewal, also when the claim was given back).
-      done['chunksApplied'] = rescued ? Math.max(obs.appliedBefore ?? 0, plan.appliedEarlier ?? 0) : 0
-      if (done['chunksApplied'] > 0) obs.progress({ chunksApplied: done['chunksApplied'] })
+      // the record, as of the last lease renewal, also when the claim was given back). NB: its
+      // plan holds only what is left, so those chunks count as done and planned too: else the
+      // chunks applied exceeded the chunks planned (3 applied of 2 after a kill -9 at 1 of 3).
+      const earlier = rescued ? Math.max(obs.appliedBefore ?? 0, plan.appliedEarlier ?? 0) : 0
+      done['chunksApplied'] = done['chunksDone'] = done['chunksTotal'] = earlier
+      if (earlier > 0) obs.progress({ chunksApplied: earlier, chunksDone: earlier, chunksTotal: earlier })
     }
     if (plan.problem !== null) return end(outcomes, round, plan.problem)
     if (plan.merges.length === 0) {

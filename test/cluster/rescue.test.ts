@@ -25,7 +25,7 @@ interface CompactionJson extends Json {
   result?: string
   output?: { len: number; parts: Array<{ key?: string }> }
   inputs: { updates: number }
-  progress: { updatesRead: number; partsWritten: number; chunksTotal: number; chunksApplied: number }
+  progress: { updatesRead: number; partsWritten: number; chunksDone: number; chunksTotal: number; chunksApplied: number }
 }
 
 interface ShardJson {
@@ -104,12 +104,19 @@ describe('crashes and idle shards in a cluster', () => {
       2 * LEASE_MS + 30_000,
     )
     assert.notEqual(rescued.instance, owner.id)
+    // What a watcher sees of the rescued attempt, to its end.
+    const events = cluster.follow(survivors[0] as Instance, submitted.id)
     const final = await eventually('the rescued attempt finishes', async () => {
       const seen = await get(survivors[1] as Instance, submitted.id)
       return seen.status === 'running' || seen.status === 'queued' ? undefined : seen
     })
     assert.deepEqual([final.status, final.attempt], ['succeeded', 2], JSON.stringify(final))
     assert.ok(survivors.some((s) => s.id === final.instance), `finished by ${final.instance}`)
+    const seen = (await events).map((e) => (e.data as CompactionJson).progress)
+    assert.ok(seen.length > 0)
+    for (const p of seen) assert.ok(p.chunksApplied <= p.chunksTotal && p.chunksDone <= p.chunksTotal, `an event's chunks: ${JSON.stringify(p)}`)
+    assert.ok(final.progress.chunksApplied <= final.progress.chunksTotal && final.progress.chunksDone <= final.progress.chunksTotal, `chunks: ${JSON.stringify(final.progress)}`)
+    assert.ok(final.progress.chunksApplied > running.progress.chunksApplied, 'it counts on from the chunks applied before the kill')
     assert.ok(final.progress.updatesRead < running.inputs.updates, `the rescued attempt reads only what is left: ${final.progress.updatesRead} of ${running.inputs.updates}`)
 
     // Every part the trace references was written by this job (no input is left), each once: the

@@ -159,6 +159,48 @@ describe('incremental compaction in Stage C', () => {
       assert.equal(await chunksApplied(h), 0)
     }))
 
+  it('a rescued attempt with chunks left counts the chunks earlier attempts applied in chunksTotal and chunksDone too: applied never exceeds the total', () =>
+    withHarness({ configs: { compaction_lease_timeout: '10s', compaction_concurrency_limit: 1 } }, async (a) => {
+      const c = await submitted(a, body(2))
+      const stale = await a.exec.take()
+      stale.ctx.onProgress?.({ chunksTotal: 3 })
+      await stale.hand(0, 3, 1)
+      stale.ctx.onProgress?.({ chunksDone: 1 })
+      a.advance(11_000)
+      const replan = a.shards.impl.replan
+      // What is left: the merge's last two chunks; the claim says one output applied earlier.
+      a.shards.impl.replan = async (req, rescue) => ({ ...(await replan(req, rescue)), appliedEarlier: 1 })
+      const b = await harness({ configs: { compaction_lease_timeout: '10s', compaction_concurrency_limit: 1 }, peer: a, instanceId: 'b' })
+      try {
+        await b.compactor.sweep()
+        const call = await b.exec.take()
+        const seen: Array<[number, number, number]> = []
+        const look = async (): Promise<void> => {
+          const p = (await b.compactor.get(c.id)).progress
+          seen.push([p.chunksApplied, p.chunksDone, p.chunksTotal])
+        }
+        await look()
+        call.ctx.onProgress?.({ chunksTotal: 2 })
+        await look()
+        await call.hand(0, 2, 1)
+        call.ctx.onProgress?.({ chunksDone: 1 })
+        await look()
+        await call.hand(1, 2, 1)
+        call.ctx.onProgress?.({ chunksDone: 2 })
+        await look()
+        call.succeedHanded()
+        const done = await until(b.compactor, c.id, 'succeeded')
+        assert.deepEqual([done.attempt, done.instance], [2, 'b'])
+        seen.push([done.progress.chunksApplied, done.progress.chunksDone, done.progress.chunksTotal])
+        // [applied, done, total] as the record showed them: before Stage D plans, what applied earlier is all of it; then the rescue's first chunk is chunk 2 of 3.
+        assert.deepEqual(seen, [[1, 1, 1], [1, 1, 3], [2, 2, 3], [3, 3, 3], [3, 3, 3]])
+      } finally {
+        a.shards.impl.replan = replan
+        stale.succeedHanded()
+        await b.close()
+      }
+    }))
+
   it('a rescued attempt that finds nothing left to compact ends succeeded, APPLIED_EARLIER', () =>
     withHarness({ configs: { compaction_lease_timeout: '10s', compaction_concurrency_limit: 1 } }, async (a) => {
       const c = await submitted(a, body(2))
