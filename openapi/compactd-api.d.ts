@@ -719,6 +719,8 @@ export interface components {
             self: boolean;
             /** Format: date-time */
             startedAt: string;
+            /** @description The shard state version formats it reads: 1 whole, 2 delta. Absent for a build from before state deltas, which reads whole versions only; while such an instance is live, every instance writes whole versions. */
+            stateFormats?: number[];
             version: string;
         };
         Part: {
@@ -1637,6 +1639,8 @@ export interface operations {
                     persist_inline_writes_total_max_bytes?: number;
                     /** @description (duration) How long a snapshot read's lease in shard state lasts unless renewed (every quarter of it, 1s to 60s). While live it keeps the parts of the versions it holds from every instance's GC; a dead instance's lease holds GC back until it expires. 0s: no leases in state (reads then rely on the GC grace). */
                     persist_reader_lease_duration?: string | number;
+                    /** @description (bool) Whether shard state versions may be written as deltas against the version before (while every live instance reads them); false writes every version whole, and GC writes a shard whose latest version is a delta again whole, so that a build that reads only whole versions can serve it (rolling back). */
+                    persist_state_deltas_enabled?: boolean;
                 } & {
                     [key: string]: unknown;
                 };

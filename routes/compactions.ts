@@ -115,6 +115,13 @@ const Instance = z
     startedAt: z.iso.datetime(),
     heartbeatAt: z.iso.datetime().meta({ description: 'Its last heartbeat; an instance missing three is no longer listed.' }),
     running: count.meta({ description: 'Compactions it was running at its last heartbeat.' }),
+    stateFormats: z
+      .array(z.number().int())
+      .optional()
+      .meta({
+        description:
+          'The shard state version formats it reads: 1 whole, 2 delta. Absent for a build from before state deltas, which reads whole versions only; while such an instance is live, every instance writes whole versions.',
+      }),
     self: z.boolean().meta({ description: 'The instance that answered.' }),
   })
   .meta({ id: 'Instance' })
@@ -363,6 +370,7 @@ const compactionsRoutes: FastifyPluginAsyncZod<CompactionsRoutesOptions> = async
         startedAt: new Date(i.startedAt).toISOString(),
         heartbeatAt: new Date(i.heartbeatAt).toISOString(),
         running: i.running,
+        ...(i.stateFormats === undefined ? {} : { stateFormats: [...i.stateFormats] }),
         self: i.self,
       })),
     }),

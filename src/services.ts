@@ -28,10 +28,11 @@ import { WorkerPool } from './engine/worker-pool.js'
 import { newWriterKey } from './core/ids.js'
 import { createDynamicConfigs, type DynamicConfigs } from './dyncfg/dynamic-configs.js'
 import type { GcShare } from './shard/gc.js'
-import { Machine, type CmdMetrics } from './shard/machine.js'
+import { StateDeltaGate } from './shard/delta-gate.js'
+import { Machine, STATE_FORMATS, type CmdMetrics } from './shard/machine.js'
 import { Shards } from './shard/shards.js'
 import { isDeleted, shardStateCodec, type ShardState } from './shard/state.js'
-import { Compactor } from './compact/compactor.js'
+import { Compactor, DEFAULT_HEARTBEAT_MS } from './compact/compactor.js'
 import type { CompactorDeps } from './compact/compactor-port.js'
 import type { JobStore } from './location/job-store.js'
 import { MemJobStore } from './location/mem-job-store.js'
@@ -163,7 +164,14 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
     const dyncfg = createDynamicConfigs({ consensus })
     closers.push(() => dyncfg.stop())
 
-    const machine = new Machine<ShardState>(consensus, shardStateCodec, { metrics: cmdMetrics(metrics.cmd) })
+    // Deltas while the config allows them and every live instance reads them (delta-gate.ts): the
+    // compactor's heartbeat reads the membership.
+    const deltaGate = new StateDeltaGate({
+      enabled: () => configsLoaded(dyncfg) && dyncfg.snapshot().persist_state_deltas_enabled,
+      now: () => Date.now(),
+      staleMs: 3 * (opts.compactorTimers?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS),
+    })
+    const machine = new Machine<ShardState>(consensus, shardStateCodec, { metrics: cmdMetrics(metrics.cmd), writeDeltas: () => deltaGate.writeDeltas() })
 
     let pool: WorkerPool | null = null
     // This thread's pools hold free memory as long as the workers' do.
@@ -232,6 +240,8 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
       store: jobs,
       instanceId: settings.instanceId,
       version: pkg.version,
+      stateFormats: STATE_FORMATS,
+      onMembership: (live) => deltaGate.observe(live),
       ...(opts.compactorTimers === undefined ? {} : { timers: opts.compactorTimers }),
       onError: warn,
     })
@@ -314,12 +324,16 @@ export async function createServices(settings: Settings, opts: ServicesOptions =
   }
 }
 
-/**
- * Store retries counted as `persist_retry_retries_total` / `_sleep_seconds_total` with
- * `op="blob::get"`, `op="consensus::compare_and_set"`...
- * NB: the store decorators report only retries, not loops, so `persist_retry_started_total` and
- * `_finished_total` count explicit retry loops (state commands, deletes), not store calls.
- */
+/** Whether `dyncfg` was loaded (its `snapshot` throws before). */
+function configsLoaded(dyncfg: DynamicConfigs): boolean {
+  try {
+    dyncfg.snapshot()
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** This instance's place among the live instances by id, or null when it is not among them (its first heartbeat is not in yet). */
 function gcShareOf(instances: ReadonlyArray<{ readonly id: string; readonly self: boolean }>): GcShare | null {
   const ids = instances.map((i) => i.id).sort()
@@ -327,6 +341,12 @@ function gcShareOf(instances: ReadonlyArray<{ readonly id: string; readonly self
   return self === undefined ? null : { index: ids.indexOf(self.id), count: ids.length }
 }
 
+/**
+ * Store retries counted as `persist_retry_retries_total` / `_sleep_seconds_total` with
+ * `op="blob::get"`, `op="consensus::compare_and_set"`...
+ * NB: the store decorators report only retries, not loops, so `persist_retry_started_total` and
+ * `_finished_total` count explicit retry loops (state commands, deletes), not store calls.
+ */
 function retryOptions(store: 'blob' | 'consensus', metrics: RetryMetrics): RetryOptions {
   return {
     onRetry: (event: RetryEvent) => {

@@ -124,6 +124,10 @@ export interface CompactorDeps {
   readonly store: JobStore
   /** What `GET /v1/instances` shows as this instance's version. */
   readonly version?: string
+  /** The shard state formats this instance reads, advertised in its heartbeat (job-store.ts `InstanceRecord.stateFormats`). */
+  readonly stateFormats?: readonly number[]
+  /** Called with the live instances (this one's record included) each time they are read: every heartbeat, and whenever something lists them. */
+  readonly onMembership?: (live: readonly InstanceRecord[]) => void
   /** Periods of the background work (tests shorten them). */
   readonly timers?: {
     /** Claims and sweeps (rescue, deadlines). Default 500 ms. */

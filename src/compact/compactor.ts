@@ -69,6 +69,9 @@ const DISABLED: CompactionError = { code: 'COMPACTION_DISABLED', message: 'compa
 const DEFAULT_LIST_LIMIT = 100
 /** Queued jobs looked at per pass when failing them for the kill switch or a passed deadline. */
 const SWEEP_BATCH = 100
+/** How often an instance records itself as live (`CompactorDeps.timers.heartbeatMs`). */
+export const DEFAULT_HEARTBEAT_MS = 2_000
+
 /** Backoff of the sweeps and heartbeats while the job store has no space left: first and longest. */
 export const FULL_BACKOFF_MS = { first: 1_000, max: 30_000 } as const
 
@@ -110,7 +113,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     this.#now = deps.now ?? (() => new Date())
     this.#onError = deps.onError ?? defaultOnError
     this.#instanceId = deps.instanceId ?? 'local'
-    this.#timers = { pollMs: 500, heartbeatMs: 2_000, remotePollMs: 250, purgeMs: 10 * 60_000, ...deps.timers }
+    this.#timers = { pollMs: 500, heartbeatMs: DEFAULT_HEARTBEAT_MS, remotePollMs: 250, purgeMs: 10 * 60_000, ...deps.timers }
   }
 
   get instanceId(): string {
@@ -372,6 +375,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const since = this.#nowMs() - 3 * this.#timers.heartbeatMs
     const all = await this.#deps.store.instances(since)
     this.#deps.metrics.cluster.instances.set(all.length)
+    this.#deps.onMembership?.(all)
     return all.map((i) => ({ ...i, self: i.id === this.#instanceId }))
   }
 
@@ -529,7 +533,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   /** Records this instance as live (on a timer; tests call it). */
   async heartbeat(): Promise<void> {
     if (this.#backingOff(this.#nowMs())) return
-    const instance: InstanceRecord = { id: this.#instanceId, startedAt: this.#startedAt, heartbeatAt: this.#nowMs(), version: this.#deps.version ?? 'unknown', running: this.#running.size }
+    const formats = this.#deps.stateFormats === undefined ? {} : { stateFormats: this.#deps.stateFormats }
+    const instance: InstanceRecord = { id: this.#instanceId, startedAt: this.#startedAt, heartbeatAt: this.#nowMs(), version: this.#deps.version ?? 'unknown', running: this.#running.size, ...formats }
     try {
       await this.#deps.store.heartbeat(instance)
       this.#full = null // it wrote: there is space again

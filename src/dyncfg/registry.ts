@@ -183,6 +183,11 @@ export const CONFIG_DEFS = [
     5 * 60 * 1000,
     "How long a snapshot read's lease in shard state lasts unless renewed (every quarter of it, 1s to 60s). While live it keeps the parts of the versions it holds from every instance's GC; a dead instance's lease holds GC back until it expires. 0s: no leases in state (reads then rely on the GC grace).",
   ),
+  bool(
+    'persist_state_deltas_enabled',
+    true,
+    'Whether shard state versions may be written as deltas against the version before (while every live instance reads them); false writes every version whole, and GC writes a shard whose latest version is a delta again whole, so that a build that reads only whole versions can serve it (rolling back).',
+  ),
 ] as const
 
 export type ConfigDef = (typeof CONFIG_DEFS)[number]

@@ -230,7 +230,14 @@ export class FileJobStore implements JobStore {
 
   async heartbeat(instance: InstanceRecord, opts?: Abortable): Promise<void> {
     this.#check(opts)
-    const record: InstanceRecord = { id: instance.id, startedAt: instance.startedAt, heartbeatAt: instance.heartbeatAt, version: instance.version, running: instance.running }
+    const record: InstanceRecord = {
+      id: instance.id,
+      startedAt: instance.startedAt,
+      heartbeatAt: instance.heartbeatAt,
+      version: instance.version,
+      running: instance.running,
+      ...(instance.stateFormats === undefined ? {} : { stateFormats: instance.stateFormats }),
+    }
     await this.#guard('heartbeat', opts, async () => {
       const created = await mkdir(this.#instances, { recursive: true })
       await fsyncCreated(this.#instances, created)

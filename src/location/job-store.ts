@@ -92,6 +92,11 @@ export interface InstanceRecord {
   readonly version: string
   /** Jobs it runs now. */
   readonly running: number
+  /**
+   * The shard state version formats it reads (`v` of the envelope: 1 whole, 2 delta). Absent from
+   * builds before state deltas, which read whole versions only.
+   */
+  readonly stateFormats?: readonly number[]
 }
 
 export interface JobStore {

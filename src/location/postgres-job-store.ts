@@ -8,7 +8,10 @@
  *     finished_at, data jsonb)
  *     unique (shard_id, idempotency_key) where the key is not null; (status, id) for the queue and
  *     status listings; (shard_id, id) and (source, id) for listings; finished_at for purges
- *   compactd_instances(id, started_at, heartbeat_at, version, running)
+ *   compactd_instances(id, started_at, heartbeat_at, version, running, state_formats,
+ *     state_formats_started_at): the state formats count only while state_formats_started_at is
+ *     started_at, because a build from before them updates the other columns of a row it finds
+ *     (an instance id restarted with that build) and leaves these alone
  *
  * - claim: `UPDATE … WHERE id = (SELECT id … WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE
  *   SKIP LOCKED)`: concurrent claimers lock different rows instead of queueing on one. NB: a claim
@@ -93,6 +96,8 @@ const SCHEMA = [
     version text NOT NULL,
     running integer NOT NULL
   )`,
+  'ALTER TABLE compactd_instances ADD COLUMN IF NOT EXISTS state_formats integer[]',
+  'ALTER TABLE compactd_instances ADD COLUMN IF NOT EXISTS state_formats_started_at bigint',
   `CREATE OR REPLACE FUNCTION compactd_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     PERFORM pg_notify('compactd_jobs_' || TG_RELID::text, '');
@@ -130,8 +135,10 @@ const GET_RUNNING = "SELECT * FROM compactd_jobs WHERE id = $1 AND status = 'run
 const BY_KEY = 'SELECT * FROM compactd_jobs WHERE shard_id = $1 AND idempotency_key = $2'
 const COUNT_QUEUED = "SELECT count(*)::integer AS n FROM compactd_jobs WHERE status = 'queued'"
 const ACTIVE = "SELECT status, count(*)::integer AS n FROM compactd_jobs WHERE status IN ('queued', 'running') GROUP BY status"
-const HEARTBEAT = `INSERT INTO compactd_instances (id, started_at, heartbeat_at, version, running) VALUES ($1, $2, $3, $4, $5)
-  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, version = excluded.version, running = excluded.running`
+const HEARTBEAT = `INSERT INTO compactd_instances (id, started_at, heartbeat_at, version, running, state_formats, state_formats_started_at)
+  VALUES ($1, $2, $3, $4, $5, $6::integer[], $2)
+  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, version = excluded.version, running = excluded.running,
+    state_formats = excluded.state_formats, state_formats_started_at = excluded.state_formats_started_at`
 const INSTANCES = 'SELECT * FROM compactd_instances WHERE heartbeat_at >= $1 ORDER BY id'
 const LEAVE = 'DELETE FROM compactd_instances WHERE id = $1'
 
@@ -159,6 +166,8 @@ interface InstanceRow {
   readonly heartbeat_at: string
   readonly version: string
   readonly running: number
+  readonly state_formats: number[] | null
+  readonly state_formats_started_at: string | null
 }
 
 export class PostgresJobStore implements JobStore {
@@ -350,13 +359,18 @@ export class PostgresJobStore implements JobStore {
 
   async heartbeat(instance: InstanceRecord, opts?: Abortable): Promise<void> {
     this.#check(opts)
-    await this.#run('heartbeat', true, (client) => client.query(HEARTBEAT, [instance.id, instance.startedAt, instance.heartbeatAt, instance.version, instance.running]))
+    await this.#run('heartbeat', true, (client) => client.query(HEARTBEAT, [instance.id, instance.startedAt, instance.heartbeatAt, instance.version, instance.running, instance.stateFormats ?? null]))
   }
 
   async instances(since: number, opts?: Abortable): Promise<readonly InstanceRecord[]> {
     this.#check(opts)
     const rows = await this.#run('instances', false, (client) => this.#rows<InstanceRow>(client, INSTANCES, [since]))
-    return rows.map((r) => Object.freeze({ id: r.id, startedAt: toInt(r.started_at), heartbeatAt: toInt(r.heartbeat_at), version: r.version, running: r.running }))
+    return rows.map((r) => {
+      const startedAt = toInt(r.started_at)
+      // NB: formats a row got from a later build count only for the process that wrote them (see the header).
+      const formats = r.state_formats !== null && r.state_formats_started_at !== null && toInt(r.state_formats_started_at) === startedAt ? { stateFormats: r.state_formats } : {}
+      return Object.freeze({ id: r.id, startedAt, heartbeatAt: toInt(r.heartbeat_at), version: r.version, running: r.running, ...formats })
+    })
   }
 
   async leave(id: string, opts?: Abortable): Promise<void> {

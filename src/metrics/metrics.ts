@@ -159,6 +159,8 @@ export interface GcMetrics {
   readonly seconds: Counter
   readonly deletedParts: Counter
   readonly deletedBytes: Counter
+  /** Shard states GC wrote again whole (gc.ts): their latest version was a delta while deltas were off. */
+  readonly stateRewrites: Counter
 }
 
 export interface LocationMetrics {
@@ -358,6 +360,10 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
     seconds: counter('persist_gc_seconds_total', 'Seconds spent collecting garbage.'),
     deletedParts: counter('persist_gc_deleted_parts_total', 'Blob parts deleted by garbage collection.'),
     deletedBytes: counter('persist_gc_deleted_bytes_total', 'Bytes of blob parts deleted by garbage collection.'),
+    stateRewrites: counter(
+      'persist_gc_state_rewrites_total',
+      'Shard states garbage collection wrote again whole because their latest version was a delta while deltas were off (persist_state_deltas_enabled, or a live instance that reads whole versions only).',
+    ),
   }
 
   const location: LocationMetrics = {

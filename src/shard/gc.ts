@@ -34,6 +34,10 @@
  * the shard existed. Between passes, the commands of this process truncate
  * the same way every `KEEP_VERSIONS` versions, keeping that many behind the head (`committed`).
  *
+ * While deltas are not written (machine.ts `writesDeltas`: switched off, or a live instance reads
+ * whole versions only), a collection writes a head that is a delta again whole (`writeWhole`), so
+ * that such an instance can read the shard; the next collection truncates the deltas below it.
+ *
  * NB: the order is: list the blobs, take this process's pins and leased states, read the head. A
  * listed part was uploaded before the listing, so pinned from before then until its append or
  * compaction committed (or failed); at the moment the pins are taken it is either still pinned, or
@@ -201,6 +205,9 @@ export class ShardGc {
           if (!(err instanceof LocationError && err.noSpace)) throw err
         }
       }
+      // NB: deltas off (a build that reads whole versions only is live, or will be: rolling back):
+      // the shard's latest version is written again whole, so such a build can read the shard.
+      if (!tombstone && !machine.writesDeltas && machine.isDelta(shardId, head) && (await machine.writeWhole(shardId).catch(ignoreNoSpace))) metrics.stateRewrites.inc()
       metrics.deletedParts.inc(deletedParts)
       metrics.deletedBytes.inc(deletedBytes)
       if (deletedParts === 0 && truncated === 0) metrics.noop.inc()
@@ -283,6 +290,12 @@ export class ShardGc {
     }
     return out
   }
+}
+
+/** A write GC may leave to its next pass: refused for lack of space (GC must still answer for the space it freed). */
+function ignoreNoSpace(err: unknown): false {
+  if (err instanceof LocationError && err.noSpace) return false
+  throw err
 }
 
 /**

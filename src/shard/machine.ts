@@ -17,6 +17,11 @@
  * or, failing that, through its chain from the whole version its envelope names (`rollup`); GC
  * truncates no version of a chain a kept version needs (`truncationFloor`). Truncation elsewhere
  * racing a head read makes the read try the newer head.
+ *
+ * A build from before deltas reads whole versions only. Deltas are written only while
+ * `MachineOptions.writeDeltas` says so (services.ts: the dynamic config and every live instance
+ * reading them); otherwise every version is whole, and `writeWhole` writes a latest version that is
+ * a delta again whole (GC does, shard by shard), so that such a build can read the shard again.
  */
 import { randomUUID } from 'node:crypto'
 import { jsonFieldsThen } from '../core/json-splice.js'
@@ -64,6 +69,8 @@ export interface MachineOptions {
   readonly metrics?: CmdMetrics
   /** Most keys whose latest state is kept (default CACHED_KEYS). */
   readonly cachedKeys?: number
+  /** Whether a version may be written as a delta now (asked at each write; default always). */
+  readonly writeDeltas?: () => boolean
 }
 
 /**
@@ -82,6 +89,9 @@ export const CACHED_KEYS = 1024
  * reading a long chain of them back costs a read per version for little saved.
  */
 export const DELTA_CHAIN = 64
+
+/** The envelope versions this build reads (`Envelope`'s `v`): what an instance advertises to the others. */
+export const STATE_FORMATS: readonly number[] = Object.freeze([1, 2])
 
 /**
  * What reading one more version of a chain costs beyond its bytes, in bytes of state decoded for
@@ -133,6 +143,7 @@ export class Machine<S> {
   /** Per key, the end of the last command queued: this process's commands on a key run one at a time. */
   readonly #tails = new Map<string, Promise<void>>()
   readonly #cachedKeys: number
+  readonly #writeDeltas: () => boolean
 
   constructor(consensus: Consensus, codec: StateCodec<S>, opts: MachineOptions = {}) {
     this.#consensus = consensus
@@ -140,6 +151,28 @@ export class Machine<S> {
     this.#maxAttempts = opts.maxAttempts ?? 64
     this.#metrics = opts.metrics
     this.#cachedKeys = opts.cachedKeys ?? CACHED_KEYS
+    this.#writeDeltas = opts.writeDeltas ?? (() => true)
+  }
+
+  /** Whether versions written now may be deltas (`MachineOptions.writeDeltas`; the codec must write them too). */
+  get writesDeltas(): boolean {
+    return this.#codec.deltaBytes !== undefined && this.#writeDeltas()
+  }
+
+  /** Whether `v`, a version this machine handed out, was written as a delta. */
+  isDelta(key: string, v: Versioned<S>): boolean {
+    const held = this.#heldOf(key, v)
+    return held !== null && held.rollup < held.seqno
+  }
+
+  /**
+   * Writes the latest state of `key` again, whole, when it is a delta and deltas are not written
+   * now (`writesDeltas`), so that a build reading whole versions only can read it. True when it wrote.
+   */
+  async writeWhole(key: string): Promise<boolean> {
+    if (this.writesDeltas) return false
+    const r = await this.apply(key, 'write_whole', (cur) => (cur === null || !this.isDelta(key, cur) ? breakWith(false) : continueWith(cur.state, true)))
+    return r.result
   }
 
   /** Keys whose state is cached now (for tests). */
@@ -360,7 +393,7 @@ export class Machine<S> {
    * cost nearly what it does), a long trace's every `DELTA_CHAIN`.
    */
   #envelopeBytes(cmd: string, commandId: string, state: S, base: Held<S> | null, seqno: SeqNo): { data: Buffer; held: Held<S> } {
-    if (base !== null && base.seqno === seqno - 1 && seqno - base.rollup < DELTA_CHAIN) {
+    if (base !== null && base.seqno === seqno - 1 && seqno - base.rollup < DELTA_CHAIN && this.#writeDeltas()) {
       const delta = this.#codec.deltaBytes?.(state, base.state) ?? null
       if (delta !== null) {
         const head = jsonFieldsThen({ v: 2, cmd, commandId, rollup: base.rollup }, 'state')

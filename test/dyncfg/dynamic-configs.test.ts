@@ -97,7 +97,7 @@ describe('DynamicConfigs', () => {
       default: '90s',
       description: 'Floor of the per-request timeout, which is otherwise 1 s per whole MiB of input.',
     })
-    assert.equal(configs.list().length, 23)
+    assert.equal(configs.list().length, 24)
     assert.deepEqual(configs.history(), [])
     assert.deepEqual(await consensus.list(), [], 'reading writes nothing')
     assert.throws(() => configs.get('nope'), isCode('CONFIG_NOT_FOUND', { config: 'nope' }))

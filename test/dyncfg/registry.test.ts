@@ -54,12 +54,13 @@ const CASES: Record<ConfigName, Case> = {
   compaction_idle_sweep_interval: { good: ['0s', 0], badType: {}, outOfRange: -5 },
   compaction_maintenance_enabled: bool,
   persist_reader_lease_duration: { good: ['15m', 900_000], badType: false, outOfRange: '-5m' },
+  persist_state_deltas_enabled: bool,
 }
 
 describe('registry', () => {
   it('has exactly the configs of docs/operations.md, each with a test case', () => {
     assert.deepEqual([...CONFIG_NAMES].sort(), Object.keys(CASES).sort())
-    assert.equal(CONFIG_DEFS.length, 23)
+    assert.equal(CONFIG_DEFS.length, 24)
     assert.equal(new Set(CONFIG_NAMES).size, CONFIG_NAMES.length)
   })
 
@@ -88,6 +89,7 @@ describe('registry', () => {
       compaction_idle_sweep_interval: 60_000,
       compaction_maintenance_enabled: true,
       persist_reader_lease_duration: 300_000,
+      persist_state_deltas_enabled: true,
     }
     assert.deepEqual(DEFAULT_CONFIG_VALUES, expected)
     assert.ok(Object.isFrozen(DEFAULT_CONFIG_VALUES))

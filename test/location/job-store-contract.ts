@@ -400,7 +400,7 @@ export function jobStoreContract(name: string, makeJobStore: MakeJobStore): void
       'instances: heartbeat creates and replaces, instances(since) filters, leave forgets',
       withStore(async (s) => {
         const a: InstanceRecord = { id: 'host-a:1', startedAt: 100, heartbeatAt: 1_000, version: '0.1.0', running: 0 }
-        const b: InstanceRecord = { id: 'host-b:🙂/x', startedAt: 200, heartbeatAt: 1_500, version: '0.1.0', running: 2 }
+        const b: InstanceRecord = { id: 'host-b:🙂/x', startedAt: 200, heartbeatAt: 1_500, version: '0.1.0', running: 2, stateFormats: [1, 2] }
         assert.deepEqual(await s.instances(0), [])
         await s.heartbeat(a)
         await s.heartbeat(b)
@@ -411,6 +411,11 @@ export function jobStoreContract(name: string, makeJobStore: MakeJobStore): void
         const a2 = { ...a, heartbeatAt: 2_000, running: 3 }
         await s.heartbeat(a2)
         assert.deepEqual(byId(await s.instances(1_200)), [a2, b])
+        // The same id from a build that does not advertise its state formats: none are left.
+        const { stateFormats: _, ...bOlder } = { ...b, startedAt: 300, heartbeatAt: 1_600 }
+        await s.heartbeat(bOlder)
+        assert.deepEqual(byId(await s.instances(1_200)), [a2, bOlder])
+        await s.heartbeat(b)
         await s.leave(b.id)
         await s.leave('never-seen')
         assert.deepEqual(await s.instances(0), [a2])

@@ -34,6 +34,27 @@ describe('PostgresJobStore', () => {
     }
   })
 
+  it("an older build's heartbeat on a row that advertised state formats (its instance id restarted with that build) leaves none advertised", async () => {
+    const url = await server.schemaUrl()
+    const store = await PostgresJobStore.open({ connectionString: url })
+    const older = new pg.Client({ connectionString: url })
+    await older.connect()
+    try {
+      await store.heartbeat({ id: 'a', startedAt: 100, heartbeatAt: 1_000, version: '1', running: 0, stateFormats: [1, 2] })
+      assert.deepEqual((await store.instances(0))[0]?.stateFormats, [1, 2])
+      // The statement of a build from before state formats, word for word: it leaves the new columns alone.
+      await older.query(
+        `INSERT INTO compactd_instances (id, started_at, heartbeat_at, version, running) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, version = excluded.version, running = excluded.running`,
+        ['a', 200, 2_000, '0', 0],
+      )
+      assert.deepEqual(await store.instances(0), [{ id: 'a', startedAt: 200, heartbeatAt: 2_000, version: '0', running: 0 }])
+    } finally {
+      await older.end()
+      await store.close()
+    }
+  })
+
   it('an unreachable server is a determinate error at open', async () => {
     const url = `postgres://postgres@127.0.0.1:${await freePort()}/none`
     await assert.rejects(PostgresJobStore.open({ connectionString: url, connectTimeoutMs: 2_000 }), { name: 'LocationError', kind: 'determinate' })

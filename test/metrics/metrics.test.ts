@@ -44,7 +44,7 @@ const FAMILIES: Array<[string, 'counter' | 'gauge' | 'histogram', string[]]> = [
   ...['parts_fetched', 'parts_skipped', 'parts_wasted', 'wrong_sort'].map((s): [string, 'counter', string[]] => [`persist_consolidation_${s}_total`, 'counter', []]),
   ...['started', 'finished', 'retries', 'sleep_seconds'].map((s): [string, 'counter', string[]] => [`persist_retry_${s}_total`, 'counter', ['op']]),
   ...['started', 'succeeded', 'failed', 'cas_mismatch', 'seconds'].map((s): [string, 'counter', string[]] => [`persist_cmd_${s}_total`, 'counter', ['cmd']]),
-  ...['started', 'finished', 'noop', 'seconds', 'deleted_parts', 'deleted_bytes'].map((s): [string, 'counter', string[]] => [`persist_gc_${s}_total`, 'counter', []]),
+  ...['started', 'finished', 'noop', 'seconds', 'deleted_parts', 'deleted_bytes', 'state_rewrites'].map((s): [string, 'counter', string[]] => [`persist_gc_${s}_total`, 'counter', []]),
   ['persist_blob_operation_seconds', 'histogram', ['op', 'outcome']],
   ['persist_consensus_operation_seconds', 'histogram', ['op', 'outcome']],
   ['compactd_http_request_duration_seconds', 'histogram', ['method', 'route', 'status']],

@@ -45,7 +45,7 @@ describe('routes/configs', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/configs' })
     assert.equal(res.statusCode, 200)
     const body = res.json() as { configs: { name: string; type: string; value: unknown; default: unknown; description: string }[] }
-    assert.equal(body.configs.length, 23)
+    assert.equal(body.configs.length, 24)
     assert.deepEqual(
       body.configs.find((c) => c.name === 'persist_compaction_minimum_timeout'),
       {
