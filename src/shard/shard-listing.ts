@@ -20,6 +20,7 @@
 import { isShardId, type ShardId } from '../core/ids.js'
 import { AppError } from '../errors.js'
 import { runLimited } from './batch-writer.js'
+import type { SeqNo } from '../location/consensus.js'
 import type { Versioned } from './machine.js'
 import { checkShardName, MAX_NAME_BYTES, nameOfKey } from './name-index.js'
 import { isDeleted, type ShardState } from './state.js'
@@ -155,4 +156,35 @@ export async function listEvery(list: (q: ListShardsQuery) => Promise<ShardPage>
     cursor = p.nextCursor
   }
   return n
+}
+
+/** A shard id and the seqno of its latest version. */
+export interface ShardHead {
+  readonly shardId: ShardId
+  readonly seqno: SeqNo
+}
+
+/** What a listing of heads reads: consensus keys in ranges, and a key's head seqno (no state decoded). */
+export interface HeadsSource {
+  keys(range: { readonly after: string; readonly limit: number }): Promise<readonly string[]>
+  seqno(shardId: ShardId): Promise<SeqNo | null>
+}
+
+/**
+ * Up to `limit` shard ids after `after` (from the first when undefined), deleted ones included,
+ * each with the seqno of its head, without decoding any state: for a pass over every shard that
+ * only needs to read again those that changed since it last looked (the idle sweep). `next` is the
+ * `after` of the next page, absent on the last.
+ */
+export async function listHeads(src: HeadsSource, after: string | undefined, limit: number): Promise<{ readonly heads: readonly ShardHead[]; readonly next?: string }> {
+  const from = after ?? SHARD_IDS_AFTER
+  const keys = await src.keys({ after: from, limit })
+  const ids = keys.filter((k): k is ShardId => isShardId(k) && k > from).sort()
+  const seqnos = await runLimited(
+    ids.map((id) => () => src.seqno(id)),
+    READ_CONCURRENCY,
+  )
+  const heads = ids.flatMap((shardId, i) => (seqnos[i] == null ? [] : [{ shardId, seqno: seqnos[i] }]))
+  const last = keys.at(-1)
+  return keys.length === limit && last !== undefined ? { heads, next: last } : { heads }
 }

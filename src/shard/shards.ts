@@ -59,7 +59,7 @@ import { PeriodicGc } from './periodic-gc.js'
 import { breakWith, continueWith, type Machine, type Transition, type Versioned } from './machine.js'
 import { checkShardName, NameIndex, type ClaimHolders } from './name-index.js'
 import { RECENT_STATE_MAX_AGE_MS, RecentStates } from './recent-states.js'
-import { listEvery, listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
+import { listEvery, listHeads, listShards, type ListShardsQuery, type ShardPage } from './shard-listing.js'
 import type { SnapshotFormat } from './snapshot.js'
 import { SnapshotReader } from './snapshot-reader.js'
 import {
@@ -512,6 +512,11 @@ export class Shards {
     } catch (err) {
       this.#onError(err)
     }
+  }
+
+  /** A page of shard ids with their heads' seqnos, no state decoded (shard-listing.ts `listHeads`). */
+  heads(after: string | undefined, limit: number): ReturnType<typeof listHeads> {
+    return listHeads({ keys: (range) => this.#consensus.list({ exact: false, ...range }), seqno: async (id) => (await this.#consensus.head(id))?.seqno ?? null }, after, limit)
   }
 
   /** Lists every live shard once, so `onListed` sees each (shard-listing.ts `listEvery`): the backlog totals of an instance that just started. */

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { toCompactionJson } from '../../src/compact/compaction.js'
+import { IdleSweep } from '../../src/compact/idle-sweep.js'
 import type { ShardId } from '../../src/core/ids.js'
 import { GATED, appendOneRowBatches, compactAndWait, createShard, e2eApp, getShard, patchConfigs, scrape, snapshots, writeBatch } from './support.js'
 
@@ -50,6 +51,29 @@ describe('idle sweep', () => {
     const metrics = await scrape(app)
     assert.equal(metrics.get('persist_compaction_idle_sweeps_total'), 3)
     assert.equal(metrics.get('persist_compaction_idle_sweep_submitted_total'), 2)
+  })
+
+  it('reads the state only of the shards whose head moved since the pass before', async (t) => {
+    const { app, services } = await e2eApp(t)
+    const ids = [await createShard(app), await createShard(app), await createShard(app)]
+    for (const id of ids) await appendOneRowBatches(app, id, 3)
+    await services.compactor.heartbeat()
+    const read: string[] = []
+    const shards = { heads: services.shards.heads.bind(services.shards), get: (id: ShardId) => (read.push(id), services.shards.get(id)) }
+    const sweep = new IdleSweep({ shards, compactor: services.compactor, dyncfg: services.dyncfg, metrics: services.metrics, onError: (err) => assert.fail(String(err)) })
+    await services.idleSweep.sweep()
+    await services.idleSweep.sweep()
+    // The service's own sweep submitted what there was (waited for, so that no shard moves on its
+    // own from here); this one starts knowing nothing.
+    for (const id of ids) for (const job of (await services.compactor.list({ shardId: id })).compactions) await services.compactor.wait(job.id)
+    await sweep.sweep()
+    assert.deepEqual(read.sort(), [...ids].sort(), 'the first pass reads every shard')
+    read.length = 0
+    await sweep.sweep()
+    assert.deepEqual(read, [], 'no head moved: nothing read')
+    await writeBatch(app, ids[1] as string, 3, 4, [{ key: 'k', val: 'v', time: 3, diff: 1 }])
+    await sweep.sweep()
+    assert.deepEqual(read, [ids[1]], 'only the shard written since')
   })
 
   it('a shard a job is compacting is left to it; a paused cluster is not swept', GATED, async (t) => {
