@@ -28,7 +28,9 @@ import { probeLoggingPlugin, skipRequestLogging } from './http/probe-logging.js'
 import { genReqId, requestIdPlugin } from './http/request-id.js'
 import { servicesPlugin } from './http/services-plugin.js'
 import { standardResponsesPlugin } from './http/standard-responses.js'
+import { showCertificate } from './http/watched-files.js'
 import type { Services } from './services.js'
+import type { TlsFiles } from './settings.js'
 
 export interface RoutePlugin {
   /** A name tests can use to leave a default plugin out. */
@@ -60,8 +62,11 @@ export interface BuildAppOptions {
    * otherwise built from `settings.authTokens`.
    */
   readonly bearerTokens?: BearerTokens
-  /** Serve HTTPS with this certificate and key (main.ts, from COMPACTD_TLS_CERT/KEY). */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+  /**
+   * Serve HTTPS with this certificate and key (main.ts, from COMPACTD_TLS_CERT/KEY); its expiry is
+   * exported as compactd_tls_certificate_expiry_timestamp_seconds.
+   */
+  readonly tls?: TlsFiles
 }
 
 const withZod = (app: FastifyInstance) => app.withTypeProvider<ZodTypeProvider>()
@@ -71,6 +76,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
   // NB: typed as the plain HTTP server's options: with `https`, Fastify builds an https.Server (and
   // says https:// in addresses), which serves requests as the http.Server the app's types name does.
   const tls = opts.tls === undefined ? {} : ({ https: { cert: opts.tls.cert, key: opts.tls.key } } as FastifyServerOptions)
+  if (opts.tls !== undefined) showCertificate(services.metrics.http.tlsCertificateExpiry, opts.tls)
   const app = withZod(
     Fastify({
       ...tls,

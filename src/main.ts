@@ -62,7 +62,7 @@ async function main(argv: readonly string[]): Promise<void> {
   // replaced again and again) must not keep the server from answering probes.
   const loaded = await waitAtMost(services.workerPool().loaded(), WORKERS_LOAD_WAIT_MS)
   if (!loaded) process.emitWarning(`the worker threads had not loaded after ${WORKERS_LOAD_WAIT_MS / 1000} s; listening anyway`)
-  const watched = watchFiles(app, settings, bearerTokens, tls)
+  const watched = watchFiles(app, services, bearerTokens, tls)
   onShutdown(app, shutdownBoundMs(settings), (cause) => {
     for (const w of watched) w.stop()
     return shutDown(app, services, cause)
@@ -85,7 +85,8 @@ function readTls(settings: Settings): TlsFiles | null {
  * (docs/operations.md#rotating-the-token, #tls).
  * NB: with neither, SIGHUP keeps Node's default: the process ends, as when its terminal closes.
  */
-function watchFiles(app: App, settings: Settings, tokens: BearerTokens | undefined, tls: TlsFiles | null): Watch[] {
+function watchFiles(app: App, services: Services, tokens: BearerTokens | undefined, tls: TlsFiles | null): Watch[] {
+  const { settings } = services
   const watched: Watch[] = []
   const { authTokenFile, authTokens } = settings
   if (authTokenFile !== null && tokens !== undefined && authTokens !== null) {
@@ -94,7 +95,8 @@ function watchFiles(app: App, settings: Settings, tokens: BearerTokens | undefin
   if (tls !== null && settings.tlsCertFile !== null && settings.tlsKeyFile !== null) {
     // NB: the https.Server Fastify built (see app.ts); new connections get the new certificate.
     const server = app.server as unknown as HttpsServer
-    watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, initial: tls, log: app.log }))
+    const expiry = services.metrics.http.tlsCertificateExpiry
+    watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, expiry, initial: tls, log: app.log }))
   }
   for (const w of watched) w.start()
   if (watched.length > 0) process.on('SIGHUP', () => watched.forEach((w) => void w.reload('signal')))

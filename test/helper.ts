@@ -5,7 +5,7 @@
  */
 import { buildApp, type App, type RoutePlugin } from '../src/app.js'
 import { createServices, type Services, type ServicesOptions } from '../src/services.js'
-import { parseSettings, type Settings } from '../src/settings.js'
+import { parseSettings, type Settings, type TlsFiles } from '../src/settings.js'
 
 export interface TestAppOptions {
   /** Registers `close` with `t.after`. */
@@ -21,6 +21,8 @@ export interface TestAppOptions {
   readonly log?: { readonly level: string; readonly lines: Array<Record<string, unknown>> }
   /** Start the services (load configs, start the scheduler); off for tests of broken stores. Default true. */
   readonly start?: boolean
+  /** Serve HTTPS with this pair (BuildAppOptions.tls). */
+  readonly tls?: TlsFiles
 }
 
 export interface TestApp {
@@ -39,7 +41,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const services = await createServices(testSettings(opts.settings), opts.services)
   const { log } = opts
   const logger = log === undefined ? false : { level: log.level, stream: { write: (s: string) => void log.lines.push(JSON.parse(s) as Record<string, unknown>) } }
-  const app = buildApp(services, { logger, routes: opts.routes ?? [], without: opts.without ?? [] })
+  const app = buildApp(services, { logger, routes: opts.routes ?? [], without: opts.without ?? [], ...(opts.tls === undefined ? {} : { tls: opts.tls }) })
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {

@@ -167,7 +167,7 @@ describe('main', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
     t.after(() => rm(dataDir, { recursive: true, force: true }))
     const first = makeCert(dataDir, 'first')
-    const second = makeCert(dataDir, 'second')
+    const second = makeCert(dataDir, 'second', 90)
     const cert = join(dataDir, 'tls.crt')
     const key = join(dataDir, 'tls.key')
     await writeFile(cert, first.cert)
@@ -195,6 +195,16 @@ describe('main', () => {
       }).on('error', reject),
     )
     assert.equal(health, 200)
+    // The certificate's expiry, for an alert before it ends.
+    const expiry = async (ca: Buffer): Promise<string[]> => {
+      const text = await new Promise<string>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/metrics', ca }, (res) => {
+          let body = ''
+          res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body))
+        }).on('error', reject),
+      )
+      return text.split('\n').filter((l) => l.startsWith('compactd_tls_certificate_expiry_timestamp_seconds{'))
+    }
+    assert.deepEqual(await expiry(first.cert), [`compactd_tls_certificate_expiry_timestamp_seconds{subject="CN=first"} ${first.notAfter}`])
     // compactctl over HTTPS, trusting the certificate as Node's clients do (NODE_EXTRA_CA_CERTS).
     const cli = await ctl(null, ['status', '--json'], { COMPACTD_URL: address, NODE_EXTRA_CA_CERTS: first.certPath })
     assert.equal(cli.code, 0, cli.stderr)
@@ -208,6 +218,7 @@ describe('main', () => {
     child.proc.kill('SIGHUP')
     assert.equal((await child.logLine('TLS certificate applied')).subject, 'CN=second')
     assert.equal(await served(second.cert), second.fingerprint256)
+    assert.deepEqual(await expiry(second.cert), [`compactd_tls_certificate_expiry_timestamp_seconds{subject="CN=second"} ${second.notAfter}`])
 
     child.proc.kill('SIGTERM')
     assert.equal((await child.exited()).code, 0, child.stderr())

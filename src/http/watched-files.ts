@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { SecureContextOptions } from 'node:tls'
+import type { Gauge } from 'prom-client'
 import { fileReadProblem, tlsOf, tokensOfFile, type TlsFiles } from '../settings.js'
 import type { BearerTokens } from './auth.js'
 
@@ -151,21 +152,37 @@ export function tokenFileWatch(opts: { path: string; tokens: BearerTokens; initi
   })
 }
 
-/** The TLS certificate and key: new connections are served the new pair (old ones keep theirs). */
+/**
+ * `compactd_tls_certificate_expiry_timestamp_seconds` shows the certificate served to new
+ * connections: one series, of its subject (a renewal under another subject replaces it).
+ */
+export function showCertificate(expiry: Gauge<'subject'>, tls: Pick<TlsFiles, 'subject' | 'validTo'>): void {
+  expiry.reset()
+  expiry.set({ subject: tls.subject }, Date.parse(tls.validTo) / 1000)
+}
+
+/**
+ * The TLS certificate and key: new connections are served the new pair (old ones keep theirs), and
+ * `expiry` shows its notAfter.
+ */
 export function tlsWatch(opts: {
   certPath: string
   keyPath: string
   server: { setSecureContext(options: SecureContextOptions): void }
+  expiry: Gauge<'subject'>
   initial: TlsFiles
   log: WatchLog
   intervalMs?: number
 }): WatchedFiles<TlsFiles> {
-  const { certPath, keyPath, server } = opts
+  const { certPath, keyPath, server, expiry } = opts
   return new WatchedFiles<TlsFiles>({
     what: 'TLS certificate',
     paths: [certPath, keyPath],
     parse: ([cert, key]) => tlsOf(certPath, cert!, keyPath, key!),
-    apply: (value) => server.setSecureContext({ cert: value.cert, key: value.key }),
+    apply: (value) => {
+      server.setSecureContext({ cert: value.cert, key: value.key })
+      showCertificate(expiry, value)
+    },
     identity: (value) => createHash('sha256').update(value.cert).update('\0').update(value.key).digest('hex'),
     describe: (value) => ({ subject: value.subject, validTo: value.validTo }),
     initial: opts.initial,

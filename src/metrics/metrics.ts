@@ -178,6 +178,11 @@ export interface WorkerMetrics {
 export interface HttpMetrics {
   /** `route` is the route pattern (`/v1/shards/:shardId`), never the raw URL; `unmatched` for 404s. */
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>
+  /**
+   * The notAfter of the certificate served to new connections, by its subject; no series without
+   * HTTPS (http/watched-files.ts showCertificate).
+   */
+  readonly tlsCertificateExpiry: Gauge<'subject'>
 }
 
 export interface Metrics {
@@ -387,6 +392,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}): Me
       'HTTP request duration by method, route pattern and status code.',
       ['method', 'route', 'status'],
       HTTP_BUCKETS,
+    ),
+    tlsCertificateExpiry: gauge(
+      'compactd_tls_certificate_expiry_timestamp_seconds',
+      'When the TLS certificate served to new connections expires (its notAfter), in Unix seconds, by its subject. Absent without HTTPS.',
+      ['subject'],
     ),
   }
   const worker: WorkerMetrics = {

@@ -3,8 +3,9 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
+import { Gauge, Registry } from 'prom-client'
 import { BearerTokens } from '../../src/http/auth.js'
-import { tlsWatch, tokenFileWatch, type WatchLog } from '../../src/http/watched-files.js'
+import { showCertificate, tlsWatch, tokenFileWatch, type WatchLog } from '../../src/http/watched-files.js'
 import { tlsOf } from '../../src/settings.js'
 import { makeCert } from '../support/tls.js'
 
@@ -106,7 +107,7 @@ describe('the TLS certificate, read again', () => {
     const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
     const first = makeCert(dir, 'first')
-    const second = makeCert(dir, 'second')
+    const second = makeCert(dir, 'second', 90)
     const certPath = join(dir, 'tls.crt')
     const keyPath = join(dir, 'tls.key')
     await writeFile(certPath, first.cert)
@@ -116,16 +117,21 @@ describe('the TLS certificate, read again', () => {
     const served: Buffer[] = []
     const logged: string[] = []
     const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
-    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, initial: initial.value, log })
+    const expiry = new Gauge({ name: 'expiry', help: 'expiry', labelNames: ['subject'], registers: [new Registry()] })
+    showCertificate(expiry, initial.value)
+    const shown = async (): Promise<Array<[string | number | undefined, number]>> => (await expiry.get()).values.map((v) => [v.labels.subject, v.value])
+    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, expiry, initial: initial.value, log })
     assert.deepEqual(await watch.reload('interval'), { kind: 'unchanged' })
     // A renewal caught half written: the new certificate beside the old key.
     await writeFile(certPath, second.cert)
     const refused = await watch.reload('interval')
     assert.equal(refused.kind, 'refused')
     assert.deepEqual(served, [])
+    assert.deepEqual(await shown(), [['CN=first', first.notAfter]])
     await writeFile(keyPath, second.key)
     assert.deepEqual(await watch.reload('interval'), { kind: 'applied' })
     assert.deepEqual(served, [second.cert])
+    assert.deepEqual(await shown(), [['CN=second', second.notAfter]], 'one series: the certificate served now')
     assert.deepEqual(logged, [`TLS certificate not applied, the one in force stays: ${keyPath} is not the private key of ${certPath}'s certificate, or not a PEM key (ERR_OSSL_X509_KEY_VALUES_MISMATCH)`, 'TLS certificate applied'])
   })
 })

@@ -1,14 +1,20 @@
 /**
  * A real Prometheus scrapes a live compactd: the target is up, a compaction's counters read back
  * through Prometheus' query API, and the alerting rules load and evaluate without error on the
- * scraped data.
+ * scraped data. Over HTTPS, with monitoring/README.md's scrape example as written (its CA path
+ * and target replaced): up, the certificate's expiry read back, and its alert pending.
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { tlsOf } from '../../src/settings.js'
 import { compactOnce } from '../support/http-traffic.js'
 import { liveApp } from '../support/live-app.js'
-import { alertRules, RULES_FILE } from '../support/monitoring-files.js'
+import { alertRules, readmeScrapeConfig, RULES_FILE } from '../support/monitoring-files.js'
 import { startPrometheus, until } from '../support/prometheus.js'
+import { makeCert } from '../support/tls.js'
 
 const JOB = 'compactd'
 
@@ -55,5 +61,38 @@ describe('Prometheus scraping compactd', () => {
     })
     assert.deepEqual(rules.map((r) => r.name).sort(), names)
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError ?? ''}`)
+  })
+
+  it('scrapes over HTTPS as monitoring/README.md says, and sees the certificate near its end', { timeout: 180_000 }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-prometheus-tls-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    // Ten days left: inside CompactdTlsCertificateExpiring's 14.
+    const cert = makeCert(dir, 'compactd', 10)
+    const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
+    assert.ok(pair.ok)
+    const { baseUrl, hostPort } = await liveApp(t, {}, pair.value)
+    const doc = await readmeScrapeConfig('scheme: https')
+    assert.equal(doc['scheme'], 'https')
+    const tlsConfig = doc['tls_config'] as Record<string, unknown>
+    assert.ok(typeof tlsConfig['ca_file'] === 'string', 'the example names the CA file')
+    // As written, but this test's CA (the self-signed certificate) and the example's interval kept.
+    const { job_name: _job, static_configs: _targets, ...scrape } = doc
+    const prometheus = await startPrometheus({ targets: [hostPort], job: JOB, ruleFiles: [RULES_FILE], scrape: { ...scrape, scrape_interval: '1s', scrape_timeout: '1s', tls_config: { ...tlsConfig, ca_file: cert.certPath } } })
+    t.after(() => prometheus.stop())
+
+    await until('the compactd target is up over HTTPS', async () => ((await prometheus.query(`up{job="${JOB}"}`))[0]?.value === 1 ? true : undefined))
+    const targets = (await prometheus.api('targets')) as { activeTargets: Array<{ health: string; lastError: string; scrapeUrl: string }> }
+    assert.deepEqual(targets.activeTargets.map((a) => [a.scrapeUrl, a.health, a.lastError]), [[`${baseUrl}/metrics`, 'up', '']])
+    assert.match(baseUrl, /^https:/)
+    const [expiry] = await prometheus.query('compactd_tls_certificate_expiry_timestamp_seconds')
+    assert.equal(expiry?.metric['subject'], 'CN=compactd')
+    assert.equal(expiry?.value, cert.notAfter)
+
+    const rule = await until('CompactdTlsCertificateExpiring is pending', async () => {
+      const data = (await prometheus.api('rules?type=alert')) as { groups: Array<{ rules: Array<RuleState & { state: string }> }> }
+      const r = data.groups.flatMap((g) => g.rules).find((x) => x.name === 'CompactdTlsCertificateExpiring')
+      return r?.state === 'pending' ? r : undefined
+    })
+    assert.equal(rule.health, 'ok', rule.lastError ?? '')
   })
 })

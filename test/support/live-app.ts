@@ -5,20 +5,20 @@
  */
 import type { App } from '../../src/app.js'
 import type { Services } from '../../src/services.js'
-import type { Settings } from '../../src/settings.js'
+import type { Settings, TlsFiles } from '../../src/settings.js'
 import { buildTestApp } from '../helper.js'
 
 export interface LiveApp {
   readonly app: App
   readonly services: Services
-  /** `http://127.0.0.1:<port>`, no trailing slash. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`), no trailing slash. */
   readonly baseUrl: string
   /** `127.0.0.1:<port>`, as a scrape target. */
   readonly hostPort: string
 }
 
-export async function liveApp(t: { after(fn: () => Promise<void>): void }, settings: Partial<Settings> = {}): Promise<LiveApp> {
-  const { app, services, close } = await buildTestApp({ t, settings: { workers: 1, ...settings }, services: { gcIntervalMs: null } })
+export async function liveApp(t: { after(fn: () => Promise<void>): void }, settings: Partial<Settings> = {}, tls?: TlsFiles): Promise<LiveApp> {
+  const { app, services, close } = await buildTestApp({ t, settings: { workers: 1, ...settings }, services: { gcIntervalMs: null }, ...(tls === undefined ? {} : { tls }) })
   try {
     await app.listen({ host: '127.0.0.1', port: 0 })
   } catch (err) {
@@ -28,5 +28,5 @@ export async function liveApp(t: { after(fn: () => Promise<void>): void }, setti
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('the app is not listening on a TCP port')
   const { port } = address
-  return { app, services, baseUrl: `http://127.0.0.1:${port}`, hostPort: `127.0.0.1:${port}` }
+  return { app, services, baseUrl: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, hostPort: `127.0.0.1:${port}` }
 }

@@ -13,6 +13,17 @@ export const RULES_FILE = root('monitoring/prometheus/compactd-alerts.yml')
 export const RULES_TEST_FILE = root('monitoring/prometheus/compactd-alerts.test.yml')
 export const DASHBOARD_FILE = root('monitoring/grafana/compactd-dashboard.json')
 export const RUNBOOK_FILE = root('docs/runbook.md')
+export const README_FILE = root('monitoring/README.md')
+
+/** The job of the README's scrape example that has `marker` in it (`scheme: https`), as Prometheus reads it. */
+export async function readmeScrapeConfig(marker: string): Promise<Record<string, unknown>> {
+  const blocks = [...(await readFile(README_FILE, 'utf8')).matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')
+  const block = blocks.find((b) => b.includes(marker))
+  if (block === undefined) throw new Error(`monitoring/README.md has no yaml block with ${marker}`)
+  const job = (parse(block) as { scrape_configs?: Array<Record<string, unknown>> }).scrape_configs?.[0]
+  if (job === undefined) throw new Error(`monitoring/README.md: the block with ${marker} has no scrape_configs`)
+  return job
+}
 
 export interface AlertRule {
   readonly alert: string

@@ -21,6 +21,8 @@ export interface PrometheusOptions {
   readonly job: string
   /** Absolute paths of rule files to load. */
   readonly ruleFiles?: readonly string[]
+  /** More of the job's scrape config (`scheme`, `tls_config`, ...), as a doc's example gives it. */
+  readonly scrape?: Readonly<Record<string, unknown>>
   readonly startTimeoutMs?: number
 }
 
@@ -65,7 +67,7 @@ function configOf(opts: PrometheusOptions): unknown {
   return {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: opts.ruleFiles ?? [],
-    scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets }] }],
+    scrape_configs: [{ ...opts.scrape, job_name: opts.job, static_configs: [{ targets: opts.targets }] }],
   }
 }
 
