@@ -4,6 +4,7 @@
  * call `close()` yourself.
  */
 import { buildApp, type App, type RoutePlugin } from '../src/app.js'
+import type { BearerTokens } from '../src/http/auth.js'
 import { createServices, type Services, type ServicesOptions } from '../src/services.js'
 import { parseSettings, type Settings, type TlsFiles } from '../src/settings.js'
 
@@ -23,6 +24,8 @@ export interface TestAppOptions {
   readonly start?: boolean
   /** Serve HTTPS with this pair (BuildAppOptions.tls). */
   readonly tls?: TlsFiles
+  /** The accepted tokens, for a test that rotates them (BuildAppOptions.bearerTokens). */
+  readonly bearerTokens?: BearerTokens
 }
 
 export interface TestApp {
@@ -41,7 +44,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const services = await createServices(testSettings(opts.settings), opts.services)
   const { log } = opts
   const logger = log === undefined ? false : { level: log.level, stream: { write: (s: string) => void log.lines.push(JSON.parse(s) as Record<string, unknown>) } }
-  const app = buildApp(services, { logger, routes: opts.routes ?? [], without: opts.without ?? [], ...(opts.tls === undefined ? {} : { tls: opts.tls }) })
+  const app = buildApp(services, { logger, routes: opts.routes ?? [], without: opts.without ?? [], ...(opts.tls === undefined ? {} : { tls: opts.tls }), ...(opts.bearerTokens === undefined ? {} : { bearerTokens: opts.bearerTokens }) })
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {

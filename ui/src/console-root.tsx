@@ -19,6 +19,9 @@ type Gate = { kind: 'checking' } | { kind: 'ask'; problem: string | null } | { k
 
 export function ConsoleRoot() {
   const [token, setToken] = useState<string | null>(storedToken())
+  // Each sign-in checks the token again, even the one just refused: it may be accepted now (an
+  // operator put it back in the server's token file).
+  const [signIns, setSignIns] = useState(0)
   const [gate, setGate] = useState<Gate>({ kind: 'checking' })
   const client = useMemo(() => clientFor(token), [token])
   const route = useRoute()
@@ -38,7 +41,7 @@ export function ConsoleRoot() {
     return () => {
       live = false
     }
-  }, [client, token])
+  }, [client, token, signIns])
 
   const ctx = useMemo(
     () => ({
@@ -77,6 +80,7 @@ export function ConsoleRoot() {
             onToken={(t) => {
               storeToken(t)
               setToken(t)
+              setSignIns((n) => n + 1)
             }}
           />
         ) : null}
@@ -141,7 +145,7 @@ function TokenForm({ problem, onToken }: { problem: string | null; onToken: (tok
       }}
     >
       <h1>Sign in</h1>
-      <p>This server needs its bearer token (COMPACTD_AUTH_TOKEN). It is kept for this tab only and sent only to this server.</p>
+      <p>This server needs a bearer token: its COMPACTD_AUTH_TOKEN, or a line of its COMPACTD_AUTH_TOKEN_FILE. It is kept for this tab only and sent only to this server.</p>
       <label for="token">Bearer token</label>
       <input id="token" type="password" autocomplete="off" value={text} onInput={(e) => setText(e.currentTarget.value)} aria-describedby={problem === null ? undefined : 'token-problem'} />
       <button type="submit" class="primary">Open the console</button>
