@@ -19,7 +19,7 @@ import { buildApp, type App } from './app.js'
 import { hugePagesRequested } from './engine/huge-pages.js'
 import { BearerTokens } from './http/auth.js'
 import { logProcessWarnings } from './http/process-warnings.js'
-import { tlsWatch, tokenFileWatch, type Watch } from './http/watched-files.js'
+import { expiredProblem, tlsWatch, tokenFileWatch, type Watch } from './http/watched-files.js'
 import { tuneMainThreadHeap } from './engine/main-heap.js'
 import { createServices, type Services } from './services.js'
 import { loadTls, loggableSettings, parseSettings, SettingsError, USAGE, wantsHelp, type Settings, type TlsFiles } from './settings.js'
@@ -96,6 +96,10 @@ function watchFiles(app: App, services: Services, tokens: BearerTokens | undefin
     // NB: the https.Server Fastify built (see app.ts); new connections get the new certificate.
     const server = app.server as unknown as HttpsServer
     const expiry = services.metrics.http.tlsCertificateExpiry
+    // NB: served all the same: background compaction goes on, and clients that skip verification
+    // (a healthcheck) still connect; the renewal is taken as soon as it is written.
+    const expired = expiredProblem(settings.tlsCertFile, tls, Date.now())
+    if (expired !== null) app.log.error({ subject: tls.subject, validTo: tls.validTo }, `TLS certificate served though ${expired}: clients that check it refuse every connection until it is renewed`)
     watched.push(tlsWatch({ certPath: settings.tlsCertFile, keyPath: settings.tlsKeyFile, server, expiry, initial: tls, log: app.log }))
   }
   for (const w of watched) w.start()

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ctl } from './support/compactctl.js'
 import { startMain } from './support/server-process.js'
-import { makeCert } from './support/tls.js'
+import { makeCert, makeExpiredCert } from './support/tls.js'
 
 describe('main', () => {
   it('starts on the file stores under --data-dir, serves, and exits 0 on SIGTERM', async (t) => {
@@ -219,6 +219,48 @@ describe('main', () => {
     assert.equal((await child.logLine('TLS certificate applied')).subject, 'CN=second')
     assert.equal(await served(second.cert), second.fingerprint256)
     assert.deepEqual(await expiry(second.cert), [`compactd_tls_certificate_expiry_timestamp_seconds{subject="CN=second"} ${second.notAfter}`])
+
+    child.proc.kill('SIGTERM')
+    assert.equal((await child.exited()).code, 0, child.stderr())
+  })
+
+  it('says so when its certificate has ended, takes a renewal, and refuses an ended one after it', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'compactd-main-'))
+    t.after(() => rm(dataDir, { recursive: true, force: true }))
+    const old = makeExpiredCert(dataDir, 'old')
+    const renewed = makeCert(dataDir, 'renewed')
+    const cert = join(dataDir, 'tls.crt')
+    const key = join(dataDir, 'tls.key')
+    await writeFile(cert, old.cert)
+    await writeFile(key, old.key)
+    const child = startMain(['--port', '0', '--data-dir', dataDir, '--tls-cert', cert, '--tls-key', key])
+    t.after(child.kill)
+    // Served all the same (background work goes on), with an error line that says what clients see.
+    const ended = await child.logLine(`TLS certificate served though ${cert}'s certificate expired on 2024-01-02T00:00:00.000Z: clients that check it refuse every connection until it is renewed`)
+    assert.equal(ended.level, 50)
+    const address = (await child.logLine('compactd listening')).address as string
+    const port = Number(new URL(address).port)
+    const served = async (): Promise<string> => {
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false })
+      try {
+        await once(socket, 'secureConnect')
+        return socket.getPeerCertificate().fingerprint256
+      } finally {
+        socket.destroy()
+      }
+    }
+    assert.equal(await served(), old.fingerprint256)
+
+    await writeFile(cert, renewed.cert)
+    await writeFile(key, renewed.key)
+    child.proc.kill('SIGHUP')
+    assert.equal((await child.logLine('TLS certificate applied')).subject, 'CN=renewed')
+    // The old pair copied back by mistake: refused, the renewed one stays.
+    await writeFile(cert, old.cert)
+    await writeFile(key, old.key)
+    child.proc.kill('SIGHUP')
+    await child.logLine(`TLS certificate not applied, the one in force stays: ${cert}'s certificate expired on 2024-01-02T00:00:00.000Z`)
+    assert.equal(await served(), renewed.fingerprint256)
 
     child.proc.kill('SIGTERM')
     assert.equal((await child.exited()).code, 0, child.stderr())

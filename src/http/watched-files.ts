@@ -161,9 +161,16 @@ export function showCertificate(expiry: Gauge<'subject'>, tls: Pick<TlsFiles, 's
   expiry.set({ subject: tls.subject }, Date.parse(tls.validTo) / 1000)
 }
 
+/** Why a certificate is past serving: it ended at or before `now` (ms); null while it is valid. */
+export function expiredProblem(certPath: string, tls: Pick<TlsFiles, 'validTo'>, now: number): string | null {
+  return Date.parse(tls.validTo) <= now ? `${certPath}'s certificate expired on ${tls.validTo}` : null
+}
+
 /**
  * The TLS certificate and key: new connections are served the new pair (old ones keep theirs), and
- * `expiry` shows its notAfter.
+ * `expiry` shows its notAfter. A pair whose certificate has already ended (an old file copied back,
+ * a renewal tool that wrote the previous certificate) is refused like a mismatched one: every
+ * client would refuse it, while the one in force may still be good.
  */
 export function tlsWatch(opts: {
   certPath: string
@@ -173,12 +180,19 @@ export function tlsWatch(opts: {
   initial: TlsFiles
   log: WatchLog
   intervalMs?: number
+  /** The clock expiry is judged by (tests). */
+  now?: () => number
 }): WatchedFiles<TlsFiles> {
   const { certPath, keyPath, server, expiry } = opts
+  const now = opts.now ?? Date.now
   return new WatchedFiles<TlsFiles>({
     what: 'TLS certificate',
     paths: [certPath, keyPath],
-    parse: ([cert, key]) => tlsOf(certPath, cert!, keyPath, key!),
+    parse: ([cert, key]) => {
+      const parsed = tlsOf(certPath, cert!, keyPath, key!)
+      const expired = parsed.ok ? expiredProblem(certPath, parsed.value, now()) : null
+      return expired === null ? parsed : { ok: false, problem: expired }
+    },
     apply: (value) => {
       server.setSecureContext({ cert: value.cert, key: value.key })
       showCertificate(expiry, value)

@@ -134,4 +134,38 @@ describe('the TLS certificate, read again', () => {
     assert.deepEqual(await shown(), [['CN=second', second.notAfter]], 'one series: the certificate served now')
     assert.deepEqual(logged, [`TLS certificate not applied, the one in force stays: ${keyPath} is not the private key of ${certPath}'s certificate, or not a PEM key (ERR_OSSL_X509_KEY_VALUES_MISMATCH)`, 'TLS certificate applied'])
   })
+
+  it('refuses a renewal whose certificate has already ended, and keeps the one in force', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const good = makeCert(dir, 'good', 30)
+    const old = makeCert(dir, 'old')
+    const certPath = join(dir, 'tls.crt')
+    const keyPath = join(dir, 'tls.key')
+    await writeFile(certPath, good.cert)
+    await writeFile(keyPath, good.key)
+    const initial = tlsOf(certPath, good.cert, keyPath, good.key)
+    assert.ok(initial.ok)
+    const served: Buffer[] = []
+    const logged: string[] = []
+    const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
+    const expiry = new Gauge({ name: 'expiry', help: 'expiry', labelNames: ['subject'], registers: [new Registry()] })
+    showCertificate(expiry, initial.value)
+    // The clock: a day and a half from now, past old's end (a day) and before good's (30 days).
+    const now = (): number => Date.now() + 36 * 3_600_000
+    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, expiry, initial: initial.value, log, now })
+    // An old pair copied back in place.
+    await writeFile(certPath, old.cert)
+    await writeFile(keyPath, old.key)
+    const refused = await watch.reload('signal')
+    const validTo = new Date(old.notAfter * 1000).toISOString()
+    assert.deepEqual(refused, { kind: 'refused', problem: `${certPath}'s certificate expired on ${validTo}` })
+    assert.deepEqual(served, [])
+    assert.deepEqual((await expiry.get()).values.map((v) => [v.labels.subject, v.value]), [['CN=good', good.notAfter]])
+    assert.deepEqual(logged, [`TLS certificate not applied, the one in force stays: ${certPath}'s certificate expired on ${validTo}`])
+    // The good pair back: the one in force, so nothing changes.
+    await writeFile(certPath, good.cert)
+    await writeFile(keyPath, good.key)
+    assert.deepEqual(await watch.reload('signal'), { kind: 'unchanged' })
+  })
 })
