@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
-import { ApiClient } from '../client/api-client.js'
+import { ApiClient, ApiError, isApiError } from '../client/api-client.js'
 import { EXIT, UsageError, type ExitCode } from './exit-codes.js'
 import { httpStreamSender } from './http-upload.js'
 import { Output, processIo, type Io } from './output.js'
@@ -61,8 +61,24 @@ export async function run(cmd: Command, body: (ctx: Ctx) => Promise<ExitCode | v
   try {
     process.exitCode = (await body({ client: clientOf(g), out })) ?? EXIT.OK
   } catch (err) {
-    process.exitCode = out.error(err)
+    process.exitCode = out.error(withTokenHint(err, g))
   }
+}
+
+/**
+ * A refused token (401) says which token compactctl sent, or how to give it one: the server's
+ * message names neither, and with a token file the likely cause is a rotation the server has not
+ * read yet.
+ */
+function withTokenHint(err: unknown, g: GlobalOptions): unknown {
+  if (!isApiError(err) || err.status !== 401) return err
+  const hint =
+    g.token !== undefined && g.token !== ''
+      ? 'compactctl sent the token of --token/COMPACTD_TOKEN'
+      : g.tokenFile !== undefined && g.tokenFile !== ''
+        ? `compactctl sent the last token of ${g.tokenFile} (--token-file/COMPACTD_TOKEN_FILE); a server takes a token added to its own file once it reads the file again (SIGHUP, or within 30 s)`
+        : 'give compactctl the token: COMPACTD_TOKEN, or --token-file/COMPACTD_TOKEN_FILE'
+  return new ApiError(err.status, err.code, `${err.message} (${hint})`, err.body)
 }
 
 /** A positive integer flag value; commander reports anything else as a usage error naming the flag. */

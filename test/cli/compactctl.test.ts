@@ -36,7 +36,9 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     // token and reachability
     const noToken = await ctl(s, ['status'], { COMPACTD_TOKEN: '' })
     assert.equal(noToken.code, 4)
-    assert.match(noToken.stderr, /^compactctl: UNAUTHORIZED: missing bearer token.*\n$/)
+    assert.match(noToken.stderr, /^compactctl: UNAUTHORIZED: missing bearer token.* \(give compactctl the token: COMPACTD_TOKEN, or --token-file\/COMPACTD_TOKEN_FILE\)\n$/)
+    const wrongToken = await ctl(s, ['status'], { COMPACTD_TOKEN: 'wrong-token-wrong-token' })
+    assert.deepEqual([wrongToken.code, wrongToken.stderr], [4, 'compactctl: UNAUTHORIZED: invalid bearer token (compactctl sent the token of --token/COMPACTD_TOKEN)\n'])
     const flagToken = await ctl(s, ['--token', TOKEN, 'configs', 'get', 'compaction_queue_size'], { COMPACTD_TOKEN: 'wrong-token-wrong-token' })
     assert.equal(flagToken.code, 0, flagToken.stderr)
     const tokenFile = join(await mkdtemp(join(tmpdir(), 'compactctl-token-')), 'tokens')
@@ -46,6 +48,14 @@ describe('compactctl against a real server', { timeout: 300_000 }, () => {
     assert.equal(fileToken.code, 0, fileToken.stderr)
     const envFile = await ctl(s, ['status'], { COMPACTD_TOKEN: '', COMPACTD_TOKEN_FILE: tokenFile })
     assert.equal(envFile.code, 0, envFile.stderr)
+    // A token appended to the client's copy that the server does not take (yet).
+    const staleFile = `${tokenFile}.stale`
+    await writeFile(staleFile, `${TOKEN}\nnot-yet-accepted-token\n`)
+    const refusedFile = await ctl(s, ['status', '--token-file', staleFile], { COMPACTD_TOKEN: '' })
+    assert.deepEqual(
+      [refusedFile.code, refusedFile.stderr],
+      [4, `compactctl: UNAUTHORIZED: invalid bearer token (compactctl sent the last token of ${staleFile} (--token-file/COMPACTD_TOKEN_FILE); a server takes a token added to its own file once it reads the file again (SIGHUP, or within 30 s))\n`],
+    )
     const missingFile = await ctl(s, ['status', '--token-file', `${tokenFile}.gone`], { COMPACTD_TOKEN: '' })
     assert.deepEqual([missingFile.code, missingFile.stderr], [2, `compactctl: USAGE: --token-file: cannot read ${tokenFile}.gone (ENOENT)\n`])
     const unreachable = await ctl(s, ['status', '--url', 'http://127.0.0.1:9'])
