@@ -18,7 +18,7 @@ import { uiRoutes } from '../routes/ui.js'
 import { allowedMethods } from './http/allowed-methods.js'
 import { authPlugin, BearerTokens } from './http/auth.js'
 import { connectionClosePlugin } from './http/connection-close.js'
-import { clientErrorHandler } from './http/client-errors.js'
+import { clientErrorHandler, plainHttpOnTls } from './http/client-errors.js'
 import { errorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, notFoundHandler } from './http/error-handler.js'
 import { httpMetricsPlugin, observeUnrouted } from './http/http-metrics.js'
 import { DOCS_PREFIX, swaggerOptions } from './http/openapi.js'
@@ -102,6 +102,7 @@ export function buildApp(services: Services, opts: BuildAppOptions = {}) {
     }),
   )
 
+  if (opts.tls !== undefined) app.server.on('tlsClientError', plainHttpOnTls)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)

@@ -5,7 +5,8 @@
  * in the same error body as every other error: `{code, message}`.
  */
 import { STATUS_CODES } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { ErrorCode } from '../errors.js'
 import type { ErrorBody } from './error-body.js'
@@ -33,4 +34,27 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`)
   }
   socket.destroy(err)
+}
+
+/** What a plain HTTP request to the HTTPS port is told. */
+export const PLAIN_HTTP_ON_TLS: ErrorBody = {
+  code: 'BAD_REQUEST',
+  message: 'this port serves HTTPS (COMPACTD_TLS_CERT): send the request to https://, e.g. curl https://… --cacert <CA>, Prometheus scheme: https',
+}
+
+/**
+ * With HTTPS on, a plain HTTP request (a client, scraper or bookmark still on http://) fails the
+ * TLS handshake, and Node closed the connection without a word: compactctl said "other side
+ * closed", curl "Empty reply from server", a browser ERR_EMPTY_RESPONSE. OpenSSL recognises such a
+ * request (ERR_SSL_HTTP_REQUEST): it gets a plain HTTP 400 saying to use https://, written on the
+ * TCP connection under the TLS socket, which is then closed. Other handshake failures stay silent.
+ */
+export function plainHttpOnTls(err: Error & { code?: string }, tlsSocket: TLSSocket): void {
+  if (err.code !== 'ERR_SSL_HTTP_REQUEST') return
+  // NB: `_parent` is the TCP socket a server's TLS socket was made on; without it (another Node),
+  // the connection closes silently as before.
+  const raw = (tlsSocket as unknown as { _parent?: unknown })._parent
+  if (!(raw instanceof Socket) || !raw.writable) return
+  const json = JSON.stringify(PLAIN_HTTP_ON_TLS)
+  raw.end(`HTTP/1.1 400 ${STATUS_CODES[400]}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`)
 }

@@ -4,10 +4,16 @@
  */
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { describe, it } from 'node:test'
 import { STATUS_FOR_CODE } from '../../src/errors.js'
-import { clientErrorReply } from '../../src/http/client-errors.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { clientErrorReply, PLAIN_HTTP_ON_TLS } from '../../src/http/client-errors.js'
+import { tlsOf } from '../../src/settings.js'
 import { liveApp } from '../support/live-app.js'
+import { makeCert } from '../support/tls.js'
 
 /** Writes `raw` to the server and reads until it closes the connection (bounded). */
 function exchange(port: number, raw: string): Promise<string> {
@@ -57,5 +63,32 @@ describe('requests the HTTP parser refuses', () => {
     const { status, body } = clientErrorReply('ERR_HTTP_REQUEST_TIMEOUT')
     assert.equal(body.code, 'REQUEST_TIMEOUT')
     assert.equal(status, STATUS_FOR_CODE.REQUEST_TIMEOUT)
+  })
+})
+
+describe('plain HTTP to the HTTPS port', () => {
+  it('is answered in plain HTTP with a 400 saying to use https://; a TLS client is served as before', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-plain-http-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const cert = makeCert(dir, 'plain')
+    const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
+    assert.ok(pair.ok)
+    const { hostPort } = await liveApp(t, {}, pair.value)
+    const port = Number(hostPort.split(':')[1])
+    const answer = parse(await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'))
+    assert.equal(answer.status, 400)
+    assert.match(answer.headers, /connection: close/)
+    assert.deepEqual(answer.body, PLAIN_HTTP_ON_TLS)
+    // Not HTTP at all (another protocol's bytes): closed without a word, as before.
+    assert.equal(await exchange(port, '\x00\x01\x02\x03 not a handshake\r\n'), '')
+    // And TLS still works on the port.
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: cert.cert })
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+      assert.equal(socket.authorized, true)
+    } finally {
+      // NB: before the app closes, which waits for open connections.
+      socket.destroy()
+    }
   })
 })
