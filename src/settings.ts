@@ -266,9 +266,17 @@ export function tokensOfFile(path: string, bytes: Buffer): readonly string[] | s
   return typeof tokens === 'string' ? `${path}: ${tokens}` : tokens
 }
 
-/** Why a token file could not be read, as one line. */
-export function fileReadProblem(path: string, err: unknown): string {
-  return `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`
+/** Why a token, certificate or key file could not be read, as one line. */
+export function fileReadProblem(path: string, err: unknown, ids: { uid: number; gid: number } | null = processIds()): string {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err)
+  // NB: the image runs as uid 1000 and secrets are often root's, mode 0600: say who must read it.
+  if (code === 'EACCES' && ids !== null) return `cannot read ${path} (EACCES): this process runs as uid ${ids.uid}, gid ${ids.gid}; make the file, and the directories above it, readable by one of them (chown, or chgrp and chmod g+rX)`
+  return `cannot read ${path} (${code})`
+}
+
+/** The process's user and group ids, where there are such (not on Windows). */
+function processIds(): { uid: number; gid: number } | null {
+  return typeof process.getuid === 'function' && typeof process.getgid === 'function' ? { uid: process.getuid(), gid: process.getgid() } : null
 }
 
 /** The tokens of the file at `path`, or the problem with it (start-up reads it here). */

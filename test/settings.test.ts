@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, it, type TestContext } from 'node:test'
 import { makeCert } from './support/tls.js'
-import { isLoopback, loggableSettings, parseAuthTokens, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
+import { fileReadProblem, isLoopback, loggableSettings, parseAuthTokens, parseSettings, redactUrl, SettingsError, USAGE, wantsHelp } from '../src/settings.js'
 
 const TOKEN = 'abcdefghijklmnop'
 
@@ -218,6 +218,10 @@ describe('token file', () => {
   it('refuses a missing file, and a file beside COMPACTD_AUTH_TOKEN', (t) => {
     const path = withFile(t, TOKEN)
     assert.throws(() => parseSettings(['--auth-token-file', `${path}.gone`], {}), { message: `--auth-token-file/COMPACTD_AUTH_TOKEN_FILE: cannot read ${path}.gone (ENOENT)` })
+    // A secret the process may not read (a root-owned 0600 file in the image, which runs as uid
+    // 1000) names the ids that need access. NB: built from the error, as tests run as root.
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })
+    assert.equal(fileReadProblem('/run/secrets/tokens', denied, { uid: 1000, gid: 1000 }), 'cannot read /run/secrets/tokens (EACCES): this process runs as uid 1000, gid 1000; make the file, and the directories above it, readable by one of them (chown, or chgrp and chmod g+rX)')
     assert.throws(() => parseSettings(['--auth-token-file', path], { COMPACTD_AUTH_TOKEN: TOKEN }), {
       message: 'COMPACTD_AUTH_TOKEN and COMPACTD_AUTH_TOKEN_FILE: set one of them, not both (the file can hold several tokens)',
     })
