@@ -2,16 +2,14 @@
  * The process entry, as an operator runs it: `node --import tsx src/main.ts`.
  */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { get } from 'node:https'
-import { connect } from 'node:tls'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ctl } from './support/compactctl.js'
 import { startMain } from './support/server-process.js'
-import { makeCert, makeExpiredCert } from './support/tls.js'
+import { makeCert, makeExpiredCert, servedFingerprint } from './support/tls.js'
 
 describe('main', () => {
   it('starts on the file stores under --data-dir, serves, and exits 0 on SIGTERM', async (t) => {
@@ -179,15 +177,7 @@ describe('main', () => {
     assert.match(address, /^https:\/\/127\.0\.0\.1:\d+$/)
     const port = Number(new URL(address).port)
     // The certificate a new connection is served, checked against the one expected.
-    const served = async (ca: Buffer): Promise<string> => {
-      const socket = connect({ host: '127.0.0.1', port, ca })
-      try {
-        await once(socket, 'secureConnect')
-        return socket.getPeerCertificate().fingerprint256
-      } finally {
-        socket.destroy()
-      }
-    }
+    const served = (ca: Buffer): Promise<string> => servedFingerprint(port, ca)
     assert.equal(await served(first.cert), first.fingerprint256)
     const health = await new Promise<number>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/healthz', ca: first.cert }, (res) => {
         res.resume()
@@ -240,15 +230,7 @@ describe('main', () => {
     assert.equal(ended.level, 50)
     const address = (await child.logLine('compactd listening')).address as string
     const port = Number(new URL(address).port)
-    const served = async (): Promise<string> => {
-      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      try {
-        await once(socket, 'secureConnect')
-        return socket.getPeerCertificate().fingerprint256
-      } finally {
-        socket.destroy()
-      }
-    }
+    const served = (): Promise<string> => servedFingerprint(port)
     assert.equal(await served(), old.fingerprint256)
 
     await writeFile(cert, renewed.cert)

@@ -7,13 +7,9 @@ import { connect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { describe, it } from 'node:test'
 import { STATUS_FOR_CODE } from '../../src/errors.js'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { clientErrorReply, PLAIN_HTTP_ON_TLS } from '../../src/http/client-errors.js'
-import { tlsOf } from '../../src/settings.js'
 import { liveApp } from '../support/live-app.js'
-import { makeCert } from '../support/tls.js'
+import { tlsPairOf } from '../support/tls.js'
 
 /** Writes `raw` to the server and reads until it closes the connection (bounded). */
 function exchange(port: number, raw: string): Promise<string> {
@@ -68,12 +64,8 @@ describe('requests the HTTP parser refuses', () => {
 
 describe('plain HTTP to the HTTPS port', () => {
   it('is answered in plain HTTP with a 400 saying to use https://; a TLS client is served as before', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'compactd-plain-http-'))
-    t.after(() => rm(dir, { recursive: true, force: true }))
-    const cert = makeCert(dir, 'plain')
-    const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
-    assert.ok(pair.ok)
-    const { hostPort } = await liveApp(t, {}, pair.value)
+    const { cert, pair } = await tlsPairOf(t, 'plain')
+    const { hostPort } = await liveApp(t, {}, pair)
     const port = Number(hostPort.split(':')[1])
     const answer = parse(await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'))
     assert.equal(answer.status, 400)

@@ -7,7 +7,7 @@ import { Gauge, Registry } from 'prom-client'
 import { BearerTokens } from '../../src/http/auth.js'
 import { showCertificate, tlsWatch, tokenFileWatch, type WatchLog } from '../../src/http/watched-files.js'
 import { tlsOf } from '../../src/settings.js'
-import { makeCert } from '../support/tls.js'
+import { makeCert, type TestCert } from '../support/tls.js'
 
 const A = 'token-a-0123456789'
 const B = 'token-b-0123456789'
@@ -102,25 +102,42 @@ describe('the token file, read again', () => {
   })
 })
 
+/**
+ * A TLS watcher over `tls.crt`/`tls.key` in a temp dir, `first` in force (files, served pair and
+ * expiry gauge); `served` lists the certificates applied since, `logged` its log lines, `shown`
+ * the gauge's series.
+ */
+async function tlsWatchOf(t: TestContext, first: TestCert, dir: string, now?: () => number) {
+  const certPath = join(dir, 'tls.crt')
+  const keyPath = join(dir, 'tls.key')
+  await writeFile(certPath, first.cert)
+  await writeFile(keyPath, first.key)
+  const initial = tlsOf(certPath, first.cert, keyPath, first.key)
+  assert.ok(initial.ok)
+  const served: Buffer[] = []
+  const logged: string[] = []
+  const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
+  const expiry = new Gauge({ name: 'expiry', help: 'expiry', labelNames: ['subject'], registers: [new Registry()] })
+  showCertificate(expiry, initial.value)
+  const shown = async (): Promise<Array<[string | number | undefined, number]>> => (await expiry.get()).values.map((v) => [v.labels.subject, v.value])
+  const server = { setSecureContext: (o: { cert?: unknown }) => void served.push(o.cert as Buffer) }
+  const watch = tlsWatch({ certPath, keyPath, server, expiry, initial: initial.value, log, ...(now === undefined ? {} : { now }) })
+  t.after(() => watch.stop())
+  return { certPath, keyPath, watch, served, logged, shown }
+}
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
 describe('the TLS certificate, read again', () => {
   it('serves a renewed pair, and keeps the one in force when the key does not match the certificate', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
-    t.after(() => rm(dir, { recursive: true, force: true }))
+    const dir = await tempDir(t)
     const first = makeCert(dir, 'first')
     const second = makeCert(dir, 'second', 90)
-    const certPath = join(dir, 'tls.crt')
-    const keyPath = join(dir, 'tls.key')
-    await writeFile(certPath, first.cert)
-    await writeFile(keyPath, first.key)
-    const initial = tlsOf(certPath, first.cert, keyPath, first.key)
-    assert.ok(initial.ok)
-    const served: Buffer[] = []
-    const logged: string[] = []
-    const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
-    const expiry = new Gauge({ name: 'expiry', help: 'expiry', labelNames: ['subject'], registers: [new Registry()] })
-    showCertificate(expiry, initial.value)
-    const shown = async (): Promise<Array<[string | number | undefined, number]>> => (await expiry.get()).values.map((v) => [v.labels.subject, v.value])
-    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, expiry, initial: initial.value, log })
+    const { certPath, keyPath, watch, served, logged, shown } = await tlsWatchOf(t, first, dir)
     assert.deepEqual(await watch.reload('interval'), { kind: 'unchanged' })
     // A renewal caught half written: the new certificate beside the old key.
     await writeFile(certPath, second.cert)
@@ -136,24 +153,12 @@ describe('the TLS certificate, read again', () => {
   })
 
   it('refuses a renewal whose certificate has already ended, and keeps the one in force', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'compactd-tls-watch-'))
-    t.after(() => rm(dir, { recursive: true, force: true }))
+    const dir = await tempDir(t)
     const good = makeCert(dir, 'good', 30)
     const old = makeCert(dir, 'old')
-    const certPath = join(dir, 'tls.crt')
-    const keyPath = join(dir, 'tls.key')
-    await writeFile(certPath, good.cert)
-    await writeFile(keyPath, good.key)
-    const initial = tlsOf(certPath, good.cert, keyPath, good.key)
-    assert.ok(initial.ok)
-    const served: Buffer[] = []
-    const logged: string[] = []
-    const log: WatchLog = { info: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) }
-    const expiry = new Gauge({ name: 'expiry', help: 'expiry', labelNames: ['subject'], registers: [new Registry()] })
-    showCertificate(expiry, initial.value)
     // The clock: a day and a half from now, past old's end (a day) and before good's (30 days).
     const now = (): number => Date.now() + 36 * 3_600_000
-    const watch = tlsWatch({ certPath, keyPath, server: { setSecureContext: (o) => void served.push(o.cert as Buffer) }, expiry, initial: initial.value, log, now })
+    const { certPath, keyPath, watch, served, logged, shown } = await tlsWatchOf(t, good, dir, now)
     // An old pair copied back in place.
     await writeFile(certPath, old.cert)
     await writeFile(keyPath, old.key)
@@ -161,7 +166,7 @@ describe('the TLS certificate, read again', () => {
     const validTo = new Date(old.notAfter * 1000).toISOString()
     assert.deepEqual(refused, { kind: 'refused', problem: `${certPath}'s certificate expired on ${validTo}` })
     assert.deepEqual(served, [])
-    assert.deepEqual((await expiry.get()).values.map((v) => [v.labels.subject, v.value]), [['CN=good', good.notAfter]])
+    assert.deepEqual(await shown(), [['CN=good', good.notAfter]])
     assert.deepEqual(logged, [`TLS certificate not applied, the one in force stays: ${certPath}'s certificate expired on ${validTo}`])
     // The good pair back: the one in force, so nothing changes.
     await writeFile(certPath, good.cert)

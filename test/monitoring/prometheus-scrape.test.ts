@@ -5,16 +5,12 @@
  * and target replaced): up, the certificate's expiry read back, and its alert pending.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { tlsOf } from '../../src/settings.js'
 import { compactOnce } from '../support/http-traffic.js'
 import { liveApp } from '../support/live-app.js'
 import { alertRules, readmeScrapeConfig, RULES_FILE } from '../support/monitoring-files.js'
 import { startPrometheus, until } from '../support/prometheus.js'
-import { makeCert } from '../support/tls.js'
+import { tlsPairOf } from '../support/tls.js'
 
 const JOB = 'compactd'
 
@@ -64,13 +60,9 @@ describe('Prometheus scraping compactd', () => {
   })
 
   it('scrapes over HTTPS as monitoring/README.md says, and sees the certificate near its end', { timeout: 180_000 }, async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'compactd-prometheus-tls-'))
-    t.after(() => rm(dir, { recursive: true, force: true }))
     // Ten days left: inside CompactdTlsCertificateExpiring's 14.
-    const cert = makeCert(dir, 'compactd', 10)
-    const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
-    assert.ok(pair.ok)
-    const { baseUrl, hostPort } = await liveApp(t, {}, pair.value)
+    const { cert, pair } = await tlsPairOf(t, 'compactd', 10)
+    const { baseUrl, hostPort } = await liveApp(t, {}, pair)
     const doc = await readmeScrapeConfig('scheme: https')
     assert.equal(doc['scheme'], 'https')
     const tlsConfig = doc['tls_config'] as Record<string, unknown>

@@ -4,8 +4,13 @@
  */
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { connect } from 'node:tls'
 import { join } from 'node:path'
+import { tlsOf, type TlsFiles } from '../../src/settings.js'
 
 export interface TestCert {
   readonly cert: Buffer
@@ -64,4 +69,25 @@ export function makeExpiredCert(dir: string, name: string): TestCert {
   const cert = Buffer.from(pem)
   const x509 = new X509Certificate(cert)
   return { cert, key: readFileSync(keyPath), certPath, keyPath, fingerprint256: x509.fingerprint256, notAfter: Date.parse(x509.validTo) / 1000 }
+}
+
+/** A temp dir (removed after the test) with a certificate `name` and its pair as the server loads it. */
+export async function tlsPairOf(t: { after(fn: () => Promise<void>): void }, name: string, days = 1): Promise<{ readonly dir: string; readonly cert: TestCert; readonly pair: TlsFiles }> {
+  const dir = await mkdtemp(join(tmpdir(), `compactd-${name}-`))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const cert = makeCert(dir, name, days)
+  const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
+  if (!pair.ok) throw new Error(pair.problem)
+  return { dir, cert, pair: pair.value }
+}
+
+/** The SHA-256 fingerprint of the certificate a new connection to 127.0.0.1:`port` is served (checked against `ca`, or not checked). */
+export async function servedFingerprint(port: number, ca?: Buffer): Promise<string> {
+  const socket = connect({ host: '127.0.0.1', port, ...(ca === undefined ? { rejectUnauthorized: false } : { ca }) })
+  try {
+    await once(socket, 'secureConnect')
+    return socket.getPeerCertificate().fingerprint256
+  } finally {
+    socket.destroy()
+  }
 }

@@ -6,16 +6,12 @@
  * do nothing, the token being the one it already had).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { BearerTokens } from '../../src/http/auth.js'
-import { tlsOf } from '../../src/settings.js'
 import { buildTestApp } from '../helper.js'
 import { launchBrowser } from '../support/browser.js'
-import { makeCert } from '../support/tls.js'
+import { tlsPairOf } from '../support/tls.js'
 
 const WAIT = { timeout: 30_000 }
 const OLD = 'old-console-token-0123456789'
@@ -23,13 +19,9 @@ const NEW = 'new-console-token-0123456789'
 
 describe('the console while the token rotates', { timeout: 180_000 }, () => {
   it('asks again when its token stops working, and takes the same token once it works again', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'compactd-console-tls-'))
-    t.after(() => rm(dir, { recursive: true, force: true }))
-    const cert = makeCert(dir, 'console')
-    const pair = tlsOf(cert.certPath, cert.cert, cert.keyPath, cert.key)
-    assert.ok(pair.ok)
+    const { pair } = await tlsPairOf(t, 'console')
     const tokens = new BearerTokens([OLD])
-    const { app } = await buildTestApp({ t, settings: { authTokens: [OLD], workers: 1 }, services: { gcIntervalMs: null }, tls: pair.value, bearerTokens: tokens })
+    const { app } = await buildTestApp({ t, settings: { authTokens: [OLD], workers: 1 }, services: { gcIntervalMs: null }, tls: pair, bearerTokens: tokens })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 
