@@ -85,6 +85,12 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   #state: 'new' | 'started' | 'stopped' = 'new'
   #startedAt = 0
   #stopping: Promise<void> | null = null
+  /**
+   * Aborted when the compactor stops: the job store calls of its own scheduling (claims, counts,
+   * sweeps, heartbeats, purges) give up waiting, so a stop does not queue behind a job store busy
+   * with a backlog (a file store's group commit of thousands of maintenance requests).
+   */
+  readonly #halt = new AbortController()
   readonly #cleanup: (() => void)[] = []
   /** Stops the background tasks (sweep, heartbeat, purge); each resolves once its run in progress ended. */
   readonly #background: (() => Promise<void>)[] = []
@@ -150,10 +156,11 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   /**
-   * Stops claiming and refuses new submissions (SERVICE_UNAVAILABLE); lets running compactions
-   * finish for up to `graceMs`, then aborts the rest (their unapplied outputs deleted) and gives
-   * them back to the queue for another instance (or this one after a restart). Queued jobs stay
-   * queued: they are the cluster's. Idempotent.
+   * Stops claiming and refuses new submissions (SERVICE_UNAVAILABLE), abandoning the scheduler's
+   * store calls in flight; lets running compactions finish for up to `graceMs` from this call,
+   * then aborts the rest (their unapplied outputs deleted) and gives them back to the queue for
+   * another instance (or this one after a restart). Queued jobs stay queued: they are the
+   * cluster's. Idempotent.
    */
   stop(opts: { readonly graceMs?: number } = {}): Promise<void> {
     this.#stopping ??= this.#stop(Math.max(0, opts.graceMs ?? 0))
@@ -418,7 +425,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const leaseMs = cfg.compaction_lease_timeout
     if (killSwitchOn(cfg)) {
       for (let i = 0; i < SWEEP_BATCH && this.#stopping === null; i++) {
-        const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs)
+        const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs, this.#halted)
         if (job === null) break
         this.#deps.metrics.compaction.disabled.inc()
         await this.#finishOwned(job, 'failed', { error: DISABLED })
@@ -426,7 +433,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       return
     }
     while (this.#stopping === null && this.#state === 'started' && this.#running.size < this.#deps.dyncfg.snapshot().compaction_concurrency_limit) {
-      const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs)
+      const job = await store.claim(this.#instanceId, this.#nowMs(), leaseMs, this.#halted)
       if (job === null) break
       this.#deps.metrics.cluster.claims.inc()
       this.#countedWaits.delete(job.id)
@@ -438,7 +445,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       // No permit free: count each queued job once (persist's `concurrency_waits`). Only the jobs
       // queued now are remembered: one that left the queue otherwise (cancelled, failed by the kill
       // switch, claimed elsewhere) is not claimed here, and would stay counted for good.
-      const queued = await store.list({ status: 'queued', limit: Math.max(1, cfg.compaction_queue_size) })
+      const queued = await store.list({ status: 'queued', limit: Math.max(1, cfg.compaction_queue_size) }, this.#halted)
       const counted = new Set<string>()
       for (const j of queued.jobs) {
         counted.add(j.id)
@@ -450,7 +457,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
 
   /** Sets the queue-depth gauge from the store (the cluster's queue); the counts read. */
   async #refreshQueueDepth(): Promise<{ readonly queued: number; readonly running: number }> {
-    const active = await this.#deps.store.active()
+    const active = await this.#deps.store.active(this.#halted)
     this.#deps.metrics.compactor.queueDepth.set(active.queued)
     return active
   }
@@ -509,7 +516,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const store = this.#deps.store
     const now = this.#nowMs()
     if (this.#backingOff(now)) return
-    const rescued = await store.rescue(now).catch((err: unknown) => {
+    const rescued = await store.rescue(now, this.#halted).catch((err: unknown) => {
       this.#noteFull(err)
       throw err
     })
@@ -517,7 +524,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       this.#deps.metrics.cluster.rescued.inc(rescued.length)
       for (const j of rescued) this.emit('change', this.#compactionOf(j))
     }
-    for (const j of await store.deadlinePassed(now, SWEEP_BATCH)) {
+    for (const j of await store.deadlinePassed(now, SWEEP_BATCH, this.#halted)) {
+      if (this.#stopping !== null) break
       await this.#finishQueued(j, 'failed', { error: { code: 'DEADLINE_EXCEEDED', message: `the caller's deadline passed (${new Date(j.deadlineAt ?? now).toISOString()}) before it started` } })
     }
     this.#schedulePump()
@@ -527,7 +535,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   /** Forgets finished compactions older than `compaction_history_retention`. Runs on a timer; tests call it. */
   async purge(): Promise<void> {
     const retention = this.#deps.dyncfg.snapshot().compaction_history_retention
-    await this.#deps.store.purge(this.#nowMs() - retention)
+    await this.#deps.store.purge(this.#nowMs() - retention, this.#halted)
   }
 
   /** Records this instance as live (on a timer; tests call it). */
@@ -536,13 +544,13 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const formats = this.#deps.stateFormats === undefined ? {} : { stateFormats: this.#deps.stateFormats }
     const instance: InstanceRecord = { id: this.#instanceId, startedAt: this.#startedAt, heartbeatAt: this.#nowMs(), version: this.#deps.version ?? 'unknown', running: this.#running.size, ...formats }
     try {
-      await this.#deps.store.heartbeat(instance)
+      await this.#deps.store.heartbeat(instance, this.#halted)
       this.#full = null // it wrote: there is space again
     } catch (err) {
       this.#noteFull(err)
       throw err
     }
-    const counts = await this.#deps.store.active()
+    const counts = await this.#deps.store.active(this.#halted)
     this.#deps.metrics.cluster.jobs.set({ status: 'queued' }, counts.queued)
     this.#deps.metrics.cluster.jobs.set({ status: 'running' }, counts.running)
     // NB: sets persist_cluster_instances, which otherwise moves only when someone asks (GET /v1/instances, the idle sweep).
@@ -588,7 +596,14 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     return this.#now().getTime()
   }
 
+  /** The store options of this instance's own scheduling: aborted by the stop. */
+  get #halted(): { readonly signal: AbortSignal } {
+    return { signal: this.#halt.signal }
+  }
+
   #report(err: unknown, context: string): void {
+    // NB: a scheduling call the stop cut short is no failure.
+    if (this.#halt.signal.aborted && err === this.#halt.signal.reason) return
     try {
       this.#onError(err, context)
     } catch (thrown) {
@@ -617,25 +632,27 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   async #stop(graceMs: number): Promise<void> {
     const wasStarted = this.#state === 'started'
     this.#state = 'stopped'
+    // NB: the grace counts from the stop (the signal), not from when the scheduling settled.
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs)
+    })
+    this.#halt.abort(new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped'))
     for (const c of this.#cleanup.splice(0)) c()
     const background = Promise.all(this.#background.splice(0).map((stopTask) => stopTask()))
-    if (!wasStarted) return
-    await this.#pumping
-    // NB: a sweep or heartbeat in progress ends before the instance leaves the cluster (and before
-    // its owner closes the stores): otherwise it failed on a closed store, or claimed after the stop.
-    await background
     const pending = (): Promise<unknown>[] => [...this.#runs, ...this.#stateless.settled()]
-    if (pending().length > 0) {
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, graceMs)
-      })
-      try {
-        await Promise.race([Promise.all(pending()), grace])
-      } finally {
-        clearTimeout(timer)
-      }
+    try {
+      if (!wasStarted) return
+      // NB: a sweep or heartbeat in progress ends before the instance leaves the cluster (and before
+      // its owner closes the stores): otherwise it failed on a closed store, or claimed after the
+      // stop. Their store calls were aborted: they end after at most a write already under way.
+      await this.#pumping
+      await background
+      if (pending().length > 0) await Promise.race([Promise.all(pending()), grace])
+    } finally {
+      clearTimeout(timer)
     }
+    // A claim that committed as the stop came started its run: it is released like the others.
     for (const attempt of this.#running.values()) attempt.release()
     const gone = new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped before the compaction finished; retry it')
     this.#stateless.abortAll(gone)

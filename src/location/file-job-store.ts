@@ -314,7 +314,24 @@ export class FileJobStore implements JobStore {
    */
   #apply<T>(op: string, opts: Abortable | undefined, step: (jobs: JobTable) => Step<T> | Promise<Step<T>>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#waiting.push({ op, opts, step, resolve: resolve as (v: unknown) => void, reject })
+      // NB: a call still waiting behind other groups leaves the queue as soon as its caller gives
+      // up (a stopping compactor's claim behind a backlog of maintenance requests); one in the group
+      // being committed shares that commit's fate (`#commitGroup`).
+      const signal = opts?.signal
+      const leave = (): void => {
+        const i = this.#waiting.indexOf(w)
+        if (i >= 0 && settleIfAborted(w)) this.#waiting.splice(i, 1)
+      }
+      const settled = (): void => signal?.removeEventListener('abort', leave)
+      const w: Waiting = {
+        op,
+        opts,
+        step,
+        resolve: (v) => (settled(), resolve(v as T)),
+        reject: (e) => (settled(), reject(e)),
+      }
+      this.#waiting.push(w)
+      signal?.addEventListener('abort', leave, { once: true })
       if (!this.#committing) void this.#commitWaiting()
     })
   }
