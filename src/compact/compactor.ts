@@ -30,7 +30,7 @@ import { isCompactionId, newCompactionId, type ShardId } from '../core/ids.js'
 import type { TimestampKind } from '../core/timestamp.js'
 import type { ConfigValues } from '../dyncfg/registry.js'
 import { AppError, isAppError } from '../errors.js'
-import { LocationError } from '../location/errors.js'
+import { LocationError, type Abortable } from '../location/errors.js'
 import { isFinalJobStatus, type FinalJobStatus, type InstanceRecord, type JobRecord } from '../location/job-store.js'
 import {
   NO_PROGRESS,
@@ -250,7 +250,9 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       finishedAt: skip === null ? null : now,
       data: jobData(req, toCompactionJson(snapshot)),
     }
-    const r = await this.#deps.store.insert(record, skip === null ? cfg.compaction_queue_size : Number.MAX_SAFE_INTEGER)
+    // NB: an insert still waiting for the job store when the compactor stops is given up (nothing
+    // was written): a stop does not wait out a backlog of maintenance requests.
+    const r = await this.#deps.store.insert(record, skip === null ? cfg.compaction_queue_size : Number.MAX_SAFE_INTEGER, this.#halted)
     if (r.kind === 'exists') return this.#compactionOf(r.job)
     // NB: persist counts a dropped request as requested too.
     if (skip === null) m.requested.inc()
@@ -439,7 +441,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
       this.#countedWaits.delete(job.id)
       this.#start(job)
     }
-    const active = await this.#refreshQueueDepth()
+    const active = await this.#refreshQueueDepth(this.#halted)
     if (active.queued === 0) this.#countedWaits.clear()
     else if (this.#running.size >= cfg.compaction_concurrency_limit) {
       // No permit free: count each queued job once (persist's `concurrency_waits`). Only the jobs
@@ -456,8 +458,8 @@ export class Compactor extends EventEmitter<CompactorEvents> {
   }
 
   /** Sets the queue-depth gauge from the store (the cluster's queue); the counts read. */
-  async #refreshQueueDepth(): Promise<{ readonly queued: number; readonly running: number }> {
-    const active = await this.#deps.store.active(this.#halted)
+  async #refreshQueueDepth(opts?: Abortable): Promise<{ readonly queued: number; readonly running: number }> {
+    const active = await this.#deps.store.active(opts)
     this.#deps.metrics.compactor.queueDepth.set(active.queued)
     return active
   }
@@ -637,7 +639,7 @@ export class Compactor extends EventEmitter<CompactorEvents> {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs)
     })
-    this.#halt.abort(new AppError('SERVICE_UNAVAILABLE', 'the compactor stopped'))
+    this.#halt.abort(new AppError('SERVICE_UNAVAILABLE', 'the compactor is stopping and accepts no new compactions'))
     for (const c of this.#cleanup.splice(0)) c()
     const background = Promise.all(this.#background.splice(0).map((stopTask) => stopTask()))
     const pending = (): Promise<unknown>[] => [...this.#runs, ...this.#stateless.settled()]
