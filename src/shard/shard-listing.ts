@@ -86,18 +86,26 @@ export async function listShards(src: ListingSource, q: ListShardsQuery): Promis
   }
 
   // Only the keys a page may examine: shard ids (`s…`) sort after every other key compactd writes.
-  const after = q.cursor === undefined ? SHARD_IDS_AFTER : decodeCursor(q.cursor, 'i')
-  const want = 2 * limit + 1
-  const keys = await src.keys({ after, limit: want })
-  const ids = keys.filter((k): k is ShardId => isShardId(k) && k > after).sort()
+  const { ids, next } = await shardIdsAfter(src, q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'i'), 2 * limit + 1)
   const page = await fillPage(ids, limit, (id) => src.shard(id), (id) => encodeCursor('i', id))
   // NB: a range that came back full may have more keys after it, even when every id was examined.
-  const last = keys.at(-1)
-  return page.nextCursor === undefined && keys.length === want && last !== undefined ? { ...page, nextCursor: encodeCursor('i', last) } : page
+  return page.nextCursor === undefined && next !== undefined ? { ...page, nextCursor: encodeCursor('i', next) } : page
 }
 
 /** Every shard id sorts after this (`s` and more). */
 const SHARD_IDS_AFTER = 's'
+
+/**
+ * The shard ids among the first `limit` consensus keys after `after` (from the first shard id when
+ * undefined), sorted, and the key the next range starts after when this one came back full.
+ */
+async function shardIdsAfter(src: Pick<ListingSource, 'keys'>, after: string | undefined, limit: number): Promise<{ readonly ids: ShardId[]; readonly next?: string }> {
+  const from = after ?? SHARD_IDS_AFTER
+  const keys = await src.keys({ after: from, limit })
+  const ids = keys.filter((k): k is ShardId => isShardId(k) && k > from).sort()
+  const last = keys.at(-1)
+  return keys.length === limit && last !== undefined ? { ids, next: last } : { ids }
+}
 
 /** The live shard holding `name`, or null. */
 async function byName(src: ListingSource, name: string): Promise<Versioned<ShardState> | null> {
@@ -165,8 +173,7 @@ export interface ShardHead {
 }
 
 /** What a listing of heads reads: consensus keys in ranges, and a key's head seqno (no state decoded). */
-export interface HeadsSource {
-  keys(range: { readonly after: string; readonly limit: number }): Promise<readonly string[]>
+export interface HeadsSource extends Pick<ListingSource, 'keys'> {
   seqno(shardId: ShardId): Promise<SeqNo | null>
 }
 
@@ -177,14 +184,11 @@ export interface HeadsSource {
  * `after` of the next page, absent on the last.
  */
 export async function listHeads(src: HeadsSource, after: string | undefined, limit: number): Promise<{ readonly heads: readonly ShardHead[]; readonly next?: string }> {
-  const from = after ?? SHARD_IDS_AFTER
-  const keys = await src.keys({ after: from, limit })
-  const ids = keys.filter((k): k is ShardId => isShardId(k) && k > from).sort()
+  const { ids, next } = await shardIdsAfter(src, after, limit)
   const seqnos = await runLimited(
     ids.map((id) => () => src.seqno(id)),
     READ_CONCURRENCY,
   )
   const heads = ids.flatMap((shardId, i) => (seqnos[i] == null ? [] : [{ shardId, seqno: seqnos[i] }]))
-  const last = keys.at(-1)
-  return keys.length === limit && last !== undefined ? { heads, next: last } : { heads }
+  return next === undefined ? { heads } : { heads, next }
 }
